@@ -1,0 +1,66 @@
+/* Packet I/O backends behind one ops table (fio's ioengine_ops habit).
+ *
+ * A backend moves whole Ethernet frames between one stack core and the
+ * outside: memif (in-process rings, tests and micro-benchmarks), afpacket
+ * (TPACKET_V3 on a veth or NIC, one socket per core in a FANOUT group),
+ * later afxdp.  The stack core calls rx_burst, processes the frames, then
+ * rx_release, and batches its replies into one tx_burst per poll step.
+ * Backends never call into the stack; the stack never makes system calls
+ * except through these ops. */
+#ifndef RS_IO_H
+#define RS_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { RS_IO_OK = 0, RS_IO_RETRY = 1, RS_IO_ERROR = -1 };
+
+/* One frame.  On rx, data points into the backend's ring and stays valid
+ * until rx_release; csum_partial says the kernel left the L4 checksum
+ * unfinished (TP_STATUS_CSUMNOTREADY / virtio partial csum), so the
+ * receiver must not reject it for a bad checksum. */
+struct rs_frame {
+	uint8_t *data;
+	uint32_t len;
+	uint8_t csum_partial;
+};
+
+struct rs_io_conf {
+	const char *ifname;   /* afpacket/afxdp: interface; memif: ring name */
+	unsigned queue;       /* this core's index: fanout member / NIC queue */
+	unsigned nqueues;     /* cores in the group */
+	unsigned fanout_id;   /* PACKET_FANOUT group id (afpacket) */
+	unsigned ring_frames; /* ring size hint, 0 = backend default */
+	unsigned frame_size;  /* largest frame accepted (MTU + 14), 0 = default */
+	void *peer;           /* memif: the ring pair shared with the peer */
+};
+
+struct rs_io;                  /* backend-private state */
+
+struct rs_io_ops {
+	const char *name;
+	/* Open the backend for one core; returns NULL and sets *err (negative
+	 * errno) on failure. */
+	struct rs_io *(*open)(const struct rs_io_conf *conf, int *err);
+	/* Receive up to max frames without blocking; returns the count (0 if
+	 * none) or RS_IO_ERROR. */
+	int (*rx_burst)(struct rs_io *io, struct rs_frame *frames, int max);
+	/* Give back the frames returned by the last rx_burst. */
+	void (*rx_release)(struct rs_io *io);
+	/* Transmit n frames (copied out before return); returns the number
+	 * sent, fewer than n when the ring is full (caller counts the drop). */
+	int (*tx_burst)(struct rs_io *io, const struct rs_frame *frames, int n);
+	/* File descriptor to sleep on (poll/epoll) when idle, or -1. */
+	int (*wait_fd)(struct rs_io *io);
+	/* The interface's MAC address (6 bytes). */
+	void (*mac)(struct rs_io *io, uint8_t mac[6]);
+	void (*close)(struct rs_io *io);
+};
+
+extern const struct rs_io_ops rs_io_memif;
+extern const struct rs_io_ops rs_io_afpacket;
+
+/* Find a backend by name ("memif", "afpacket"); NULL if unknown. */
+const struct rs_io_ops *rs_io_find(const char *name);
+
+#endif
