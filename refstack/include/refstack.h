@@ -1,0 +1,324 @@
+/* refstack: a user-space TCP/IPv4 stack organised per core.
+ *
+ * Model.  A stack (struct rs_stack) holds N core contexts (struct rs_core).
+ * Each core is driven by exactly one thread, which calls rs_poll(core, now)
+ * in a loop: receive a burst from the core's packet I/O backend, process it,
+ * run expired timers, flush the transmit batch.  The socket calls below are
+ * made from that same thread, on descriptors that belong to that core; they
+ * never block (every socket is non-blocking) and fail with -1 and errno set
+ * to the value Linux would use.  Time only enters through rs_poll's now_ns
+ * (any monotonic clock in nanoseconds, real or virtual); socket calls use the
+ * time of the last rs_poll.
+ *
+ * Addresses, option names and epoll flags are the Linux ones (AF_INET,
+ * struct sockaddr_in, SOL_SOCKET/SO_ERROR, IPPROTO_TCP/TCP_NODELAY,
+ * EPOLLIN...), so that an LD_PRELOAD shim can pass them through unchanged.
+ */
+#ifndef REFSTACK_H
+#define REFSTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct rs_stack;
+struct rs_core;
+struct rs_io_ops;   /* src/io.h: packet I/O backend ops table */
+struct rs_io_conf;  /* src/io.h: backend configuration for one core */
+
+/* ---------------------------------------------------------------- config */
+
+/* Feature switches (next issue: the Fastsocket features).  Accepted and
+ * recorded now; only RS_FEAT_NONE behaviour is implemented. */
+enum {
+	RS_FEAT_LOCAL_LISTEN = 1u << 0, /* per-core listen tables */
+	RS_FEAT_LOCAL_ESTAB = 1u << 1,  /* per-core established tables */
+	RS_FEAT_RFD = 1u << 2,          /* receive flow deliver */
+	RS_FEAT_FAST_FD = 1u << 3,      /* per-core fd pools ("fast VFS") */
+};
+
+/* Protocol options (all on by default). */
+enum {
+	RS_OPT_WSCALE = 1u << 0,     /* RFC 7323 window scaling */
+	RS_OPT_TIMESTAMPS = 1u << 1, /* RFC 7323 timestamps */
+	RS_OPT_SYNCOOKIES = 1u << 2, /* reserved: SYN cookies on overflow */
+	RS_OPT_DELACK = 1u << 3,     /* delayed ACKs */
+};
+
+typedef void (*rs_publish_fn)(struct rs_core *core, uint64_t now_ns,
+			      void *arg);
+/* State-change trace: called on every TCP state change (old => new). */
+typedef void (*rs_trace_fn)(void *arg, unsigned core, int fd,
+			    const char *old_state, const char *new_state);
+
+struct rs_stack_conf {
+	struct in_addr addr;     /* local IPv4 address (required) */
+	struct in_addr netmask;  /* default 255.255.255.0 */
+	struct in_addr gateway;  /* INADDR_ANY = none (only on-link peers) */
+	unsigned ncores;         /* core contexts, default 1 */
+	uint64_t time_wait_ns;   /* TIME_WAIT duration, default 1 s */
+	uint32_t sndbuf;         /* default SO_SNDBUF, default 256 KiB */
+	uint32_t rcvbuf;         /* default SO_RCVBUF, default 256 KiB */
+	uint32_t max_sockets;    /* descriptors per core, default 65536 */
+	uint32_t max_conns;      /* TCBs per core (incl. SYN_RECV), 65536 */
+	uint32_t max_time_wait;  /* TIME_WAIT entries per core, 1 << 20 */
+	uint32_t max_buf_bytes;  /* buffer memory per core, default 1 GiB */
+	uint32_t syn_backlog;    /* SYN_RECV cap per listener, default 1024 */
+	uint32_t hash_buckets;   /* global table buckets, default 65536 */
+	uint16_t mss;            /* our MSS, default 1460 */
+	uint16_t port_lo;        /* ephemeral ports, default 32768 */
+	uint16_t port_hi;        /* ... to 60999 inclusive */
+	uint32_t options;        /* RS_OPT_*, default all but SYNCOOKIES */
+	uint32_t features;       /* RS_FEAT_*, default 0 */
+	uint64_t seed;           /* ISN/port secret; 0 = getrandom() */
+	/* Statistics publishing: when stats_publish is set and publish is
+	 * not NULL, rs_poll calls publish(core, now, publish_arg) at most
+	 * once per publish_interval_ns (default 100 ms). */
+	int stats_publish;
+	rs_publish_fn publish;
+	void *publish_arg;
+	uint64_t publish_interval_ns;
+	rs_trace_fn trace;       /* optional state-change trace */
+	void *trace_arg;
+};
+
+/* Fill conf with the defaults above (addr left 0.0.0.0). */
+void rs_stack_conf_init(struct rs_stack_conf *conf);
+
+/* Create a stack; NULL with *err = negative errno on failure. */
+struct rs_stack *rs_stack_create(const struct rs_stack_conf *conf, int *err);
+/* Destroy the stack; all cores must have been destroyed first. */
+void rs_stack_destroy(struct rs_stack *stack);
+const struct rs_stack_conf *rs_stack_conf(const struct rs_stack *stack);
+
+/* Create core context number index (0..ncores-1) bound to an I/O backend,
+ * which is opened with io_conf.  The MAC address comes from the backend.
+ * NULL with *err = negative errno on failure. */
+struct rs_core *rs_core_create(struct rs_stack *stack, unsigned index,
+			       const struct rs_io_ops *io,
+			       const struct rs_io_conf *io_conf, int *err);
+void rs_core_destroy(struct rs_core *core);
+unsigned rs_core_index(const struct rs_core *core);
+struct rs_stack *rs_core_stack(const struct rs_core *core);
+
+/* ------------------------------------------------------------------ poll */
+
+/* One run-to-completion step: receive a burst, process it, run the timers
+ * due at now_ns, flush the transmit batch.  Returns the number of frames
+ * received (>= 0), or -1 with errno set if the backend failed. */
+int rs_poll(struct rs_core *core, uint64_t now_ns);
+/* Absolute time (ns) of the next timer, UINT64_MAX if none. */
+uint64_t rs_poll_at(const struct rs_core *core);
+/* File descriptor to sleep on when idle (the backend's), or -1. */
+int rs_core_wait_fd(const struct rs_core *core);
+/* CLOCK_MONOTONIC in ns: a convenience for callers (the core never reads
+ * a clock itself). */
+uint64_t rs_clock_ns(void);
+
+/* --------------------------------------------------------------- sockets */
+
+/* domain AF_INET, type SOCK_STREAM (SOCK_NONBLOCK/SOCK_CLOEXEC accepted and
+ * ignored: every socket is non-blocking).  Errors: EAFNOSUPPORT,
+ * EPROTONOSUPPORT, EMFILE (descriptor table full), ENOMEM. */
+int rs_socket(struct rs_core *core, int domain, int type, int protocol);
+/* EADDRINUSE, EADDRNOTAVAIL (not our address), EINVAL (already bound). */
+int rs_bind(struct rs_core *core, int fd, const struct sockaddr *addr,
+	    socklen_t len);
+int rs_listen(struct rs_core *core, int fd, int backlog);
+/* EAGAIN when no connection is ready. */
+int rs_accept(struct rs_core *core, int fd, struct sockaddr *addr,
+	      socklen_t *len);
+/* Returns -1/EINPROGRESS; completion is reported by EPOLLOUT and SO_ERROR
+ * (0, ECONNREFUSED, ETIMEDOUT, ECONNRESET).  EADDRNOTAVAIL when no local
+ * port is free, ENETUNREACH when the peer is off-link and there is no
+ * gateway, EALREADY/EISCONN when called again. */
+int rs_connect(struct rs_core *core, int fd, const struct sockaddr *addr,
+	       socklen_t len);
+/* Copies into the send buffer; EAGAIN when full, ENOTCONN, EPIPE after
+ * shutdown(SHUT_WR), ECONNRESET after a reset, ENOBUFS when buffer
+ * memory is exhausted. */
+ssize_t rs_send(struct rs_core *core, int fd, const void *buf, size_t len,
+		int flags);
+/* 0 at end of stream; EAGAIN when nothing is buffered; flags: MSG_PEEK. */
+ssize_t rs_recv(struct rs_core *core, int fd, void *buf, size_t len,
+		int flags);
+int rs_shutdown(struct rs_core *core, int fd, int how);
+/* Closes the descriptor.  Unsent data is still sent and FIN follows
+ * (unless SO_LINGER with l_linger 0: abortive close with RST). */
+int rs_close(struct rs_core *core, int fd);
+/* SOL_SOCKET: SO_ERROR, SO_REUSEADDR, SO_LINGER, SO_RCVBUF, SO_SNDBUF,
+ * SO_TYPE; IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG.  ENOPROTOOPT otherwise. */
+int rs_getsockopt(struct rs_core *core, int fd, int level, int name,
+		  void *val, socklen_t *len);
+int rs_setsockopt(struct rs_core *core, int fd, int level, int name,
+		  const void *val, socklen_t len);
+int rs_getsockname(struct rs_core *core, int fd, struct sockaddr *addr,
+		   socklen_t *len);
+int rs_getpeername(struct rs_core *core, int fd, struct sockaddr *addr,
+		   socklen_t *len);
+/* TCP state name of fd ("ESTABLISHED"...), NULL with EBADF. */
+const char *rs_sock_state(struct rs_core *core, int fd);
+
+/* ----------------------------------------------------------------- epoll */
+
+/* Level-triggered readiness on this core's descriptors, Linux semantics
+ * for EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP; EPOLLET and
+ * EPOLLONESHOT are honoured.  A socket can be in one epoll set at a time.
+ * rs_epoll_wait never blocks: the caller sleeps on rs_core_wait_fd /
+ * rs_poll_at and calls rs_poll in between. */
+int rs_epoll_create(struct rs_core *core);
+int rs_epoll_ctl(struct rs_core *core, int epfd, int op, int fd,
+		 struct epoll_event *ev);
+int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
+		  int maxevents);
+
+/* -------------------------------------------------------------- counters */
+
+/* Per-core counters: X(name, description).  Tools iterate this list. */
+#define RS_CORE_COUNTERS(X)                                                  \
+	X(rx_frames, "frames received")                                      \
+	X(rx_bytes, "bytes received")                                        \
+	X(tx_frames, "frames transmitted")                                   \
+	X(tx_bytes, "bytes transmitted")                                     \
+	X(tx_ring_full, "frames dropped: backend tx ring full")              \
+	X(polls, "poll steps")                                               \
+	X(drop_eth_malformed, "dropped: malformed Ethernet frame")           \
+	X(drop_eth_not_ours, "dropped: not our MAC")                         \
+	X(drop_eth_type, "dropped: unsupported ethertype")                   \
+	X(drop_arp_malformed, "dropped: malformed ARP")                      \
+	X(drop_ip_malformed, "dropped: malformed IPv4 header")               \
+	X(drop_ip_csum, "dropped: bad IPv4 checksum")                        \
+	X(drop_ip_not_ours, "dropped: not our IPv4 address")                 \
+	X(drop_ip_fragment, "dropped: IPv4 fragment")                        \
+	X(drop_ip_proto, "dropped: unsupported IP protocol")                 \
+	X(drop_icmp_malformed, "dropped: malformed or bad-checksum ICMP")    \
+	X(drop_tcp_malformed, "dropped: malformed TCP header")               \
+	X(drop_tcp_csum, "dropped: bad TCP checksum")                        \
+	X(drop_tcp_no_socket, "dropped: no socket (RST sent)")               \
+	X(drop_tcp_out_of_window, "dropped: segment out of window")          \
+	X(drop_tcp_bad_ack, "dropped: unacceptable ACK")                     \
+	X(drop_tcp_no_buffer, "dropped: no receive buffer memory")           \
+	X(drop_syn_backlog, "dropped: SYN, listener backlog full")           \
+	X(drop_accept_queue, "dropped: SYN, accept queue full")              \
+	X(drop_no_tcb, "dropped: SYN, no free TCB")                          \
+	X(drop_arp_pending, "dropped: frame waiting for ARP, queue full")    \
+	X(drop_no_route, "dropped: no route to destination")                 \
+	X(arp_requests_rx, "ARP requests received")                          \
+	X(arp_replies_rx, "ARP replies received")                            \
+	X(arp_requests_tx, "ARP requests sent")                              \
+	X(icmp_echo, "ICMP echo requests answered")                          \
+	X(tcp_rx_segs, "TCP segments received")                              \
+	X(tcp_tx_segs, "TCP segments sent")                                  \
+	X(tcp_active_opens, "TCP active opens (connect)")                    \
+	X(tcp_passive_opens, "TCP passive opens (SYN accepted)")             \
+	X(tcp_accepts, "connections accepted")                               \
+	X(tcp_estab_resets, "resets received in synchronized states")        \
+	X(tcp_rst_rx, "RST segments received and accepted")                  \
+	X(tcp_rst_tx, "RST segments sent")                                   \
+	X(tcp_challenge_acks, "RFC 5961 challenge ACKs sent")                \
+	X(tcp_retrans_segs, "segments retransmitted")                        \
+	X(tcp_rto_expired, "retransmission timeouts")                        \
+	X(tcp_fast_retrans, "fast retransmits")                              \
+	X(tcp_dupacks, "duplicate ACKs received")                            \
+	X(tcp_dup_segs, "duplicate segments received")                       \
+	X(tcp_ooo_segs, "out-of-order segments queued")                      \
+	X(tcp_delayed_acks, "delayed ACKs sent")                             \
+	X(tcp_zero_window_probes, "zero-window probes sent")                 \
+	X(tcp_conn_timeouts, "connections dropped after retries")            \
+	X(tcp_tw_created, "TIME_WAIT entries created")                       \
+	X(tcp_tw_expired, "TIME_WAIT entries expired")                       \
+	X(tcp_tw_reused, "TIME_WAIT entries reused by a new SYN/connect")    \
+	X(tcp_tw_overflow, "TIME_WAIT table full: entry skipped")            \
+	X(enobufs, "ENOBUFS returned to the application")                    \
+	X(table_lookups, "established/listen table lookups")                 \
+	X(xcore_handoffs, "frames handed to the owning core")
+
+struct rs_core_counters {
+#define RS_X_FIELD(name, desc) uint64_t name;
+	RS_CORE_COUNTERS(RS_X_FIELD)
+#undef RS_X_FIELD
+};
+
+enum {
+#define RS_X_COUNT(name, desc) +1
+	RS_NCOUNTERS = 0 RS_CORE_COUNTERS(RS_X_COUNT)
+#undef RS_X_COUNT
+};
+
+/* Names and descriptions indexed like the fields (as uint64_t[]). */
+extern const char *const rs_counter_names[RS_NCOUNTERS];
+extern const char *const rs_counter_descs[RS_NCOUNTERS];
+
+const struct rs_core_counters *rs_core_counters(const struct rs_core *core);
+
+/* One socket as shown by the inspection tool. */
+struct rs_sock_info {
+	int fd;                  /* -1: embryonic (SYN_RECV, not accepted) */
+	unsigned core;
+	const char *state;       /* static string, e.g. "ESTABLISHED" */
+	struct sockaddr_in local;
+	struct sockaddr_in remote;
+	uint32_t snd_queue;      /* bytes sent or queued, not yet acked */
+	uint32_t rcv_queue;      /* bytes received, not yet read */
+	uint32_t accept_queue;   /* listeners: connections ready to accept */
+	uint32_t rto_us;
+	uint32_t srtt_us;
+	uint32_t cwnd;           /* bytes */
+	uint32_t ssthresh;       /* bytes */
+	uint32_t snd_wnd;        /* peer's window, bytes */
+	uint32_t rcv_wnd;        /* our window, bytes */
+	uint16_t mss;            /* send MSS */
+	uint64_t retransmits;
+};
+
+/* Calls cb for every socket owned by the core (listeners, connections,
+ * embryonic ones; not TIME_WAIT entries, which are only counted).  Stops
+ * and returns cb's value if it returns non-zero; 0 otherwise. */
+typedef int (*rs_sock_cb)(const struct rs_sock_info *info, void *arg);
+int rs_core_foreach_socket(struct rs_core *core, rs_sock_cb cb, void *arg);
+
+struct rs_table_sizes {
+	uint32_t sockets;        /* open descriptors (incl. epoll) */
+	uint32_t listen;         /* listening sockets */
+	uint32_t syn_recv;       /* embryonic connections */
+	uint32_t established;    /* connections in a synchronized state */
+	uint32_t time_wait;      /* compact TIME_WAIT entries */
+};
+void rs_core_tables(const struct rs_core *core, struct rs_table_sizes *t);
+
+/* ----------------------------------------------------------------- memif */
+
+/* An in-process ring pair joining two cores (possibly of two stacks).
+ * Pass it as rs_io_conf.peer with rs_io_conf.queue = side (0 or 1) and
+ * rs_io_memif as backend.  Frames are copied.  The MAC of side s is
+ * 02:00:00:00:00:(s+1). */
+struct rs_memif_pair;
+struct rs_memif_pair *rs_memif_pair_create(unsigned ring_frames,
+					   unsigned frame_size);
+void rs_memif_pair_destroy(struct rs_memif_pair *pair);
+
+/* Test hook, called for every frame sent by side from_side.  Return
+ * RS_MEMIF_PASS, RS_MEMIF_DROP, RS_MEMIF_DUP (deliver twice) or
+ * RS_MEMIF_DELAY (deliver when the pair clock reaches now + *delay_ns;
+ * later frames may overtake it: reordering). */
+enum { RS_MEMIF_PASS, RS_MEMIF_DROP, RS_MEMIF_DUP, RS_MEMIF_DELAY };
+typedef int (*rs_memif_filter_fn)(void *arg, unsigned from_side,
+				  const uint8_t *frame, uint32_t len,
+				  uint64_t *delay_ns);
+void rs_memif_set_filter(struct rs_memif_pair *pair, rs_memif_filter_fn fn,
+			 void *arg);
+/* The pair's virtual clock, used only to release delayed frames. */
+void rs_memif_set_clock(struct rs_memif_pair *pair, uint64_t now_ns);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
