@@ -1,0 +1,111 @@
+# Lab topology for refstack interop tests and the afpacket benchmark.
+# Sourced by bash scripts; everything it makes is removed by ns_down
+# (install it in an EXIT trap).
+#
+#   namespace rs-<tag>-s  "stack host": interface rs-<tag>-s0, UP, with NO
+#                          kernel IPv4 address and IPv6 disabled, so the
+#                          kernel there never answers ARP, ICMP or TCP for
+#                          the stack's address; refstack opens it through
+#                          AF_PACKET and owns 198.18.20.2.
+#   namespace rs-<tag>-l  "Linux host": interface rs-<tag>-l0 with
+#                          198.18.20.1/24 — curl, nginx, the load client.
+#
+# Offloads: GRO, GSO and TSO are turned off on both veth ends (ethtool -K)
+# so the kernel never hands the stack a frame longer than the MTU and never
+# expects it to take one.  TX checksum offload stays ON on the Linux end
+# by default, so the stack really gets TP_STATUS_CSUMNOTREADY frames;
+# NS_TXCSUM=off turns it off too.
+#
+# Only 198.18.20.0/24 (our share of the RFC 2544 198.18.0.0/15) is used.
+
+NS_NET=198.18.20
+NS_LINUX_IP=$NS_NET.1
+NS_STACK_IP=$NS_NET.2
+NS_PREFIX=24
+NS_TAG=""
+
+ns_log() { echo "# $*"; }
+
+# ns_up TAG — build the two namespaces and the veth pair.
+ns_up() {
+	NS_TAG=$1
+	NS_S=rs-$NS_TAG-s
+	NS_L=rs-$NS_TAG-l
+	NS_SIF=rs-$NS_TAG-s0
+	NS_LIF=rs-$NS_TAG-l0
+	ns_down_quiet
+	ip netns add "$NS_S" || return 1
+	ip netns add "$NS_L" || return 1
+	ns_sysctl_quiet "$NS_S"
+	ns_sysctl_quiet "$NS_L"
+	ip link add "$NS_SIF" netns "$NS_S" type veth peer name "$NS_LIF" netns "$NS_L" || return 1
+	ip -n "$NS_S" link set lo up && ip -n "$NS_L" link set lo up || return 1
+	ip -n "$NS_L" addr add "$NS_LINUX_IP/$NS_PREFIX" dev "$NS_LIF" || return 1
+	ns_offloads "$NS_S" "$NS_SIF" || return 1
+	ns_offloads "$NS_L" "$NS_LIF" || return 1
+	if [ "${NS_TXCSUM:-on}" = off ]; then
+		ip netns exec "$NS_L" ethtool -K "$NS_LIF" tx off >/dev/null 2>&1 || return 1
+	fi
+	ip -n "$NS_S" link set "$NS_SIF" up && ip -n "$NS_L" link set "$NS_LIF" up || return 1
+	NS_SMAC=$(ip netns exec "$NS_S" cat /sys/class/net/"$NS_SIF"/address)
+	return 0
+}
+
+# IPv6 off (no router solicitations, no DAD noise); no forwarding.
+ns_sysctl_quiet() {
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1 net.ipv4.ip_forward=0 >/dev/null
+}
+
+ns_offloads() {
+	ip netns exec "$1" ethtool -K "$2" gro off gso off tso off >/dev/null 2>&1
+}
+
+# ns_stack_has_no_ip — the property the whole design rests on.
+ns_stack_has_no_ip() {
+	! ip -n "$NS_S" -4 addr show dev "$NS_SIF" | grep -q inet
+}
+
+ns_down_quiet() {
+	[ -n "$NS_TAG" ] || return 0
+	ip netns del "rs-$NS_TAG-s" 2>/dev/null
+	ip netns del "rs-$NS_TAG-l" 2>/dev/null
+	return 0
+}
+
+ns_down() { ns_down_quiet; }
+
+# ---- small test bookkeeping shared by the interop scripts ---------------
+T_PASS=0
+T_FAIL=0
+t_ok() { T_PASS=$((T_PASS + 1)); echo "ok - $*"; }
+t_fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL - $*"; }
+t_check() { # t_check "name" cmd...
+	local name=$1; shift
+	if "$@"; then t_ok "$name"; else t_fail "$name"; fi
+}
+t_summary() { echo "$T_PASS passed, $T_FAIL failed"; [ "$T_FAIL" -eq 0 ]; }
+
+# Background processes started by a test; killed by PID in t_cleanup.
+T_PIDS=()
+t_bg_add() { T_PIDS+=("$1"); }
+t_kill_all() {
+	local p
+	for p in "${T_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${T_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	T_PIDS=()
+}
+
+# Wait until a process prints a line matching a pattern into a file.
+t_wait_for() { # file pattern seconds
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
