@@ -1,0 +1,225 @@
+"""Statistics over repetitions, collector overhead and run comparison.
+
+Methods (documented in BENCHMARKS.md):
+- per cell (stack, workload, cores) over its repetitions: median, min, max,
+  mean, sample standard deviation, CV = stdev / mean, and a 95% confidence
+  interval for the mean from Student's t distribution (n - 1 degrees of
+  freedom; none with a single repetition);
+- a ratio B/A of two cells (comparison, collector overhead): ratio of the
+  means with a 95% CI from the delta method on log(mean B) - log(mean A),
+  with Welch-Satterthwaite degrees of freedom.  The verdict is "higher" /
+  "lower" only when that interval excludes 1, otherwise "same" (within
+  noise), and "n/a" with fewer than two repetitions on a side.
+Only records with status "ok" enter the statistics.
+"""
+import math
+import statistics
+
+# two-sided 95% Student t critical values, df 1..30
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262,
+         2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
+         2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052,
+         2.048, 2.045, 2.042)
+_Z975 = 1.959964
+
+
+def t_crit95(df):
+    """Two-sided 95% critical value of Student's t with df degrees."""
+    if df < 1:
+        raise ValueError("t distribution needs df >= 1")
+    if df <= 30 and float(df).is_integer():
+        return _T975[int(df) - 1]
+    if df < 30:  # fractional Welch df: interpolate the table
+        lo = int(df)
+        frac = df - lo
+        return _T975[lo - 1] + frac * (_T975[lo] - _T975[lo - 1])
+    z = _Z975  # Cornish-Fisher expansion, accurate to ~1e-4 above 30
+    return (z + (z ** 3 + z) / (4 * df)
+            + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2))
+
+
+def summarize(values):
+    """n, median, min, max, mean, stdev, cv, ci95 of a list of numbers."""
+    vals = [float(v) for v in values if v is not None]
+    n = len(vals)
+    if n == 0:
+        return {"n": 0, "median": None, "min": None, "max": None,
+                "mean": None, "stdev": None, "cv": None, "ci95": None}
+    mean = statistics.fmean(vals)
+    stdev = statistics.stdev(vals) if n > 1 else None
+    ci = None
+    if stdev is not None:
+        half = t_crit95(n - 1) * stdev / math.sqrt(n)
+        ci = [mean - half, mean + half]
+    cv = stdev / mean if stdev is not None and mean else None
+    return {"n": n, "median": statistics.median(vals), "min": min(vals),
+            "max": max(vals), "mean": mean, "stdev": stdev, "cv": cv,
+            "ci95": ci}
+
+
+def ratio_ci(a_vals, b_vals):
+    """Ratio of means B/A with a 95% CI (delta method on logs, Welch df)."""
+    a = [float(v) for v in a_vals if v is not None]
+    b = [float(v) for v in b_vals if v is not None]
+    if not a or not b or statistics.fmean(a) <= 0 or statistics.fmean(b) <= 0:
+        return {"ratio": None, "ci95": None, "verdict": "n/a"}
+    ma, mb = statistics.fmean(a), statistics.fmean(b)
+    ratio = mb / ma
+    if len(a) < 2 or len(b) < 2:
+        return {"ratio": ratio, "ci95": None, "verdict": "n/a"}
+    ua = statistics.variance(a) / (len(a) * ma * ma)
+    ub = statistics.variance(b) / (len(b) * mb * mb)
+    se = math.sqrt(ua + ub)
+    if se == 0:
+        ci = [ratio, ratio]
+    else:
+        df = (ua + ub) ** 2 / (ua ** 2 / (len(a) - 1) + ub ** 2 / (len(b) - 1))
+        half = t_crit95(max(1.0, df)) * se
+        ci = [ratio * math.exp(-half), ratio * math.exp(half)]
+    verdict = "higher" if ci[0] > 1 else "lower" if ci[1] < 1 else "same"
+    return {"ratio": ratio, "ci95": ci, "verdict": verdict}
+
+
+# ------------------------------------------------------------ records
+
+def cell_key(rec):
+    c = rec["cell"]
+    return (c["stack"], c["workload"], c["cores"])
+
+
+def ok_records(records, collectors=True):
+    return [r for r in records if r.get("status") == "ok"
+            and bool(r["cell"].get("collectors", True)) == collectors]
+
+
+def _groups(records):
+    groups = {}
+    for r in records:
+        groups.setdefault(cell_key(r), []).append(r)
+    return groups
+
+
+def _metric(recs, name):
+    return [(r.get("metrics") or {}).get(name) for r in recs]
+
+
+def summarize_cells(records):
+    """One row per (stack, workload, cores) over ok, collectors-on records."""
+    rows = []
+    all_groups = _groups([r for r in records
+                          if r["cell"].get("collectors", True)])
+    good = _groups(ok_records(records))
+    for key in sorted(all_groups):
+        recs = good.get(key, [])
+        unit = next((r["metrics"].get("rate_unit") for r in recs
+                     if r.get("metrics")), "conn/s")
+        rows.append({
+            "stack": key[0], "workload": key[1], "cores": key[2],
+            "runs": len(all_groups[key]), "n": len(recs),
+            "failed": len(all_groups[key]) - len(recs),
+            "unit": unit,
+            "rate": summarize(_metric(recs, "rate")),
+            "p50_us": summarize(_metric(recs, "p50_us")),
+            "p99_us": summarize(_metric(recs, "p99_us")),
+            "errors": sum(int(e or 0) for e in _metric(recs, "errors")),
+        })
+    return rows
+
+
+def collector_overhead(records):
+    """Throughput with collectors off vs on, per cell that has both."""
+    on, off = _groups(ok_records(records, True)), \
+        _groups(ok_records(records, False))
+    rows = []
+    for key in sorted(off):
+        if key not in on:
+            continue
+        a, b = _metric(on[key], "rate"), _metric(off[key], "rate")
+        r = ratio_ci(b, a)  # on / off: below 1 means collectors cost
+        rows.append({"stack": key[0], "workload": key[1], "cores": key[2],
+                     "on": summarize(a), "off": summarize(b), **r})
+    return rows
+
+
+def compare(records_a, records_b):
+    """Per cell present in both runs: B/A ratio of throughput and p99."""
+    ga, gb = _groups(ok_records(records_a)), _groups(ok_records(records_b))
+    rows = []
+    for key in sorted(set(ga) | set(gb)):
+        ra, rb = ga.get(key, []), gb.get(key, [])
+        rows.append({
+            "stack": key[0], "workload": key[1], "cores": key[2],
+            "a": summarize(_metric(ra, "rate")),
+            "b": summarize(_metric(rb, "rate")),
+            "rate": ratio_ci(_metric(ra, "rate"), _metric(rb, "rate")),
+            "p99": ratio_ci(_metric(ra, "p99_us"), _metric(rb, "p99_us")),
+        })
+    return rows
+
+
+# ----------------------------------------------------------- collectors
+
+def _per_core(cpu):
+    """{core: {usr, sys, softirq, idle, ...}} from a cpu collector summary."""
+    if not isinstance(cpu, dict):
+        return {}
+    if isinstance(cpu.get("per_core"), dict):
+        cpu = cpu["per_core"]
+    out = {}
+    for k, v in cpu.items():
+        name = str(k)
+        if name.startswith("cpu"):
+            name = name[3:]
+        if name.isdigit() and isinstance(v, dict):
+            out[int(name)] = v
+    return out
+
+
+CPU_FIELDS = ("usr", "sys", "softirq", "irq", "idle")
+
+
+def cpu_by_core(records):
+    """Mean per-core utilisation (%) per (stack, workload, cores)."""
+    out = {}
+    for key, recs in _groups(ok_records(records)).items():
+        acc = {}
+        for r in recs:
+            for core, v in _per_core((r.get("collectors") or {})
+                                     .get("cpu")).items():
+                for f in CPU_FIELDS:
+                    if isinstance(v.get(f), (int, float)):
+                        acc.setdefault(core, {}).setdefault(f, []) \
+                            .append(float(v[f]))
+        if acc:
+            out[key] = {core: {f: statistics.fmean(vs)
+                               for f, vs in fields.items()}
+                        for core, fields in sorted(acc.items())}
+    return out
+
+
+def _flat_numbers(d, prefix=""):
+    out = {}
+    if not isinstance(d, dict):
+        return out
+    for k, v in d.items():
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)):
+            out[prefix + str(k)] = float(v)
+        elif isinstance(v, dict):
+            out.update(_flat_numbers(v, f"{prefix}{k}."))
+    return out
+
+
+def snmp_medians(records):
+    """Median TCP counter deltas per (stack, workload, cores)."""
+    out = {}
+    for key, recs in _groups(ok_records(records)).items():
+        acc = {}
+        for r in recs:
+            snmp = (r.get("collectors") or {}).get("snmp")
+            for k, v in _flat_numbers(snmp).items():
+                acc.setdefault(k, []).append(v)
+        if acc:
+            out[key] = {k: statistics.median(v) for k, v in sorted(acc.items())}
+    return out

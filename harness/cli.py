@@ -1,0 +1,224 @@
+"""tcpscale command line: argparse + a cmd_* dispatch table.
+
+Only this module sees the argparse namespace; every command unpacks it and
+calls the pipeline modules with plain values.
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+
+from . import REPORTS_DIR, __version__
+from . import plan as planmod
+from . import profile, report, store
+
+DEFAULT_LAB_PREFIX = "tcps"
+
+
+def machine_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _reports_dir(args):
+    return os.path.abspath(args.reports or os.environ.get("TCPSCALE_REPORTS")
+                           or REPORTS_DIR)
+
+
+def _lab_prefix(args):
+    return args.lab_prefix or os.environ.get("TCPSCALE_LAB_PREFIX") \
+        or DEFAULT_LAB_PREFIX
+
+
+def _print_lines(lines, stream=None):
+    stream = stream or sys.stdout
+    for line in lines:
+        print(line, file=stream)
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_run(args):
+    suite = profile.load_suite(args.suite, machine_cores())
+    cells = planmod.build_plan(suite)
+    if args.dry_run:
+        _print_lines(planmod.format_plan(suite, cells))
+        _print_lines(f"  {c['id']}" for c in cells)
+        return 0
+    if os.geteuid() != 0:
+        print("tcpscale run: the lab needs root (network namespaces); "
+              "run as root", file=sys.stderr)
+        return 1
+    from . import suite as suitemod
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    code, _run, lines = suitemod.run_suite(
+        suite, cells, _reports_dir(args), sys.stderr,
+        lab_prefix=_lab_prefix(args), make_report=not args.no_report)
+    _print_lines(lines, sys.stderr)
+    return code
+
+
+def cmd_report(args):
+    reports_dir = _reports_dir(args)
+    run, records, run_dir = store.load_run(reports_dir, args.run)
+    if not os.path.isdir(run_dir):
+        os.makedirs(run_dir)
+    md, page = report.write_report(run, records, run_dir,
+                                   with_plots=not args.no_plots)
+    print(md)
+    print(page)
+    return 0
+
+
+def cmd_compare(args):
+    reports_dir = _reports_dir(args)
+    run_a, recs_a, _ = store.load_run(reports_dir, args.run_a)
+    run_b, recs_b, _ = store.load_run(reports_dir, args.run_b)
+    lines = report.format_compare(run_a, recs_a, run_b, recs_b)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        print(args.output)
+    else:
+        _print_lines(lines)
+    return 0
+
+
+def cmd_list(args):
+    if args.suites:
+        for name in profile.list_suites():
+            try:
+                s = profile.load_suite(name, machine_cores())
+                cells = planmod.build_plan(s)
+                print(f"{name:<12} {len(cells):>4} cells  "
+                      f"~{planmod.fmt_duration(planmod.estimate_s(cells)):>7}"
+                      f"  {s['description']}")
+            except profile.ProfileError as e:
+                print(f"{name:<12} invalid: {e}")
+        return 0
+    _print_lines(report.format_list(store.list_runs(_reports_dir(args))))
+    return 0
+
+
+def cmd_lab(args):
+    from . import lab as labmod
+    prefix = _lab_prefix(args)
+    if args.action == "status":
+        st = labmod.Lab(args.cores or 1, prefix=prefix).status()
+        print(json.dumps(st, indent=1, sort_keys=True))
+        return 0
+    if os.geteuid() != 0:
+        print("tcpscale lab: needs root (network namespaces)", file=sys.stderr)
+        return 1
+    if args.action == "down":
+        removed = labmod.cleanup_stale(prefix)
+        print("removed: " + (", ".join(map(str, removed)) or "nothing"))
+        return 0
+    return _lab_up_hold(labmod, prefix, args.cores or machine_cores())
+
+
+def _lab_up_hold(labmod, prefix, cores):
+    """`lab up`: build the lab and hold it until Ctrl-C (the lab belongs to
+    a live process; a killed holder leaves a stale lab `lab down` removes)."""
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    lab = labmod.Lab(cores, prefix=prefix)
+    try:
+        info = lab.up()
+        print(json.dumps(info, indent=1, sort_keys=True))
+        print(f"lab {prefix} is up; press Ctrl-C to take it down",
+              file=sys.stderr, flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lab.down()
+        print(f"lab {prefix} is down", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare,
+            "list": cmd_list, "lab": cmd_lab}
+
+
+# ------------------------------------------------------------------ parser
+
+def _common(p):
+    p.add_argument("--reports", metavar="DIR",
+                   help="reports folder (default: $TCPSCALE_REPORTS or "
+                        "reports/ in the repository)")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="tcpscale",
+        description="Benchmark TCP stacks under short-lived connections: "
+                    "plan, run, store, report, compare.")
+    p.add_argument("--version", action="version",
+                   version=f"tcpscale {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    r = sub.add_parser("run", help="run a benchmark suite and report it",
+                       description="Run SUITE (a name in profiles/ or a path "
+                                   "to a TOML file) on the local lab, store a "
+                                   "record per cell, write the report.")
+    r.add_argument("suite", metavar="SUITE")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the plan and its estimated duration only")
+    r.add_argument("--no-report", action="store_true",
+                   help="store records but do not write the report")
+    r.add_argument("--lab-prefix", metavar="P",
+                   help="lab namespace prefix (default tcps)")
+    _common(r)
+
+    r = sub.add_parser("report", help="regenerate a run's report",
+                       description="Regenerate report.md and report.html of "
+                                   "RUN from its stored records.")
+    r.add_argument("run", metavar="RUN",
+                   help="run id, unique prefix, 'latest' or a run folder")
+    r.add_argument("--no-plots", action="store_true")
+    _common(r)
+
+    r = sub.add_parser("compare", help="compare two runs cell by cell",
+                       description="Per cell: ratio B/A of throughput and "
+                                   "p99 latency with 95% confidence intervals.")
+    r.add_argument("run_a", metavar="RUN_A")
+    r.add_argument("run_b", metavar="RUN_B")
+    r.add_argument("-o", "--output", metavar="FILE",
+                   help="write the Markdown table to FILE")
+    _common(r)
+
+    r = sub.add_parser("list", help="list stored runs (or suites)",
+                       description="List the runs in the results database.")
+    r.add_argument("--suites", action="store_true",
+                   help="list the suites in profiles/ instead")
+    _common(r)
+
+    r = sub.add_parser("lab", help="local lab of network namespaces",
+                       description="up: build the lab and hold it until "
+                                   "Ctrl-C; down: remove a (stale) lab; "
+                                   "status: what exists now.")
+    r.add_argument("action", choices=("up", "down", "status"))
+    r.add_argument("--cores", type=int, metavar="N",
+                   help="queues per veth (default: all cores)")
+    r.add_argument("--lab-prefix", metavar="P",
+                   help="lab namespace prefix (default tcps)")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (profile.ProfileError, store.StoreError) as e:
+        print(f"tcpscale {args.command}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tcpscale {args.command}: interrupted", file=sys.stderr)
+        return 130

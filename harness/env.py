@@ -1,0 +1,150 @@
+"""Environment capture: what machine, kernel, code and tools made a result."""
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+
+from . import REPO_ROOT, __version__
+
+# Host-wide sysctls that shape short-connection results (the lab's own
+# per-namespace settings are recorded by lab.up() as "tuning").
+HOST_SYSCTLS = (
+    "net.core.somaxconn",
+    "net.core.netdev_max_backlog",
+    "net.ipv4.tcp_max_syn_backlog",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_tw_reuse",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_syncookies",
+    "kernel.perf_event_paranoid",
+)
+
+# tool name -> (argv, regex extracting the version from stdout+stderr)
+TOOLS = {
+    "nginx": (["nginx", "-v"], r"nginx/(\S+)"),
+    "haproxy": (["haproxy", "-v"], r"version (\S+)"),
+    "perf": (["perf", "--version"], r"perf version (\S+)"),
+    "chromium": (["chromium", "--version"], r"Chromium (\S+)"),
+}
+
+
+def _run(argv, cwd=None, timeout=10):
+    try:
+        p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                           timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return p
+
+
+def git_info(repo=REPO_ROOT):
+    p = _run(["git", "rev-parse", "HEAD"], cwd=repo)
+    sha = p.stdout.strip() if p is not None and p.returncode == 0 else ""
+    dirty = None
+    if sha:
+        p = _run(["git", "status", "--porcelain", "--untracked-files=no"],
+                 cwd=repo)
+        dirty = bool(p.stdout.strip()) if p is not None \
+            and p.returncode == 0 else None
+    return {"sha": sha or None, "short": sha[:8] if sha else None,
+            "dirty": dirty}
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def mem_total_kib():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def os_release():
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return None
+
+
+def read_sysctl(name):
+    path = "/proc/sys/" + name.replace(".", "/")
+    try:
+        with open(path) as f:
+            return " ".join(f.read().split())
+    except OSError:
+        return None
+
+
+def tool_versions():
+    out = {"python": platform.python_version(), "tcpscale": __version__}
+    for name, (argv, rx) in TOOLS.items():
+        p = _run(argv)
+        text = (p.stdout + p.stderr) if p is not None else ""
+        m = re.search(rx, text)
+        out[name] = m.group(1) if m else None
+    tsload = os.path.join(REPO_ROOT, "loadgen", "tsload")
+    out["tsload"] = "built" if os.access(tsload, os.X_OK) else None
+    try:
+        import matplotlib
+        out["matplotlib"] = matplotlib.__version__
+    except ImportError:
+        out["matplotlib"] = None
+    return out
+
+
+def capture():
+    """One dict describing this machine, kernel, code and tools."""
+    u = os.uname()
+    return {
+        "host": socket.gethostname(),
+        "kernel": u.release,
+        "kernel_version": u.version,
+        "arch": u.machine,
+        "os": os_release(),
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "mem_kib": mem_total_kib(),
+        "git": git_info(),
+        "tools": tool_versions(),
+        "sysctls": {k: read_sysctl(k) for k in HOST_SYSCTLS},
+        "python_executable": sys.executable,
+    }
+
+
+def format_env(env):
+    """Short human lines for a report or summary."""
+    git = env.get("git") or {}
+    sha = git.get("short") or "no git commit"
+    if git.get("dirty"):
+        sha += " (uncommitted changes)"
+    mem = env.get("mem_kib")
+    mem_s = f"{mem / 1048576:.1f} GiB" if mem else "?"
+    tools = env.get("tools") or {}
+    tool_s = ", ".join(f"{k} {v}" for k, v in sorted(tools.items()) if v)
+    return [
+        f"host {env.get('host')}: {env.get('os')}, kernel {env.get('kernel')} "
+        f"({env.get('arch')})",
+        f"CPU {env.get('cpu_model')} x {env.get('cores')} cores, "
+        f"memory {mem_s}",
+        f"code {sha}",
+        f"tools: {tool_s}",
+    ]

@@ -1,0 +1,181 @@
+"""The run loop: lab up, every cell through run_cell, records stored as they
+finish, progress while it runs, a report and a one-screen summary at the end.
+
+Ctrl-C (or SIGTERM) stops the current cell cleanly (run_cell returns
+"interrupted"), keeps every finished cell, marks the run interrupted in
+run.json, the database and the report, and run_suite() returns 130.
+"""
+import signal
+import time
+import traceback
+
+from . import env as envmod
+from . import plan as planmod
+from . import report, store
+from .progress import Progress
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def new_run(suite, cells, env):
+    return {
+        "schema": store.SCHEMA,
+        "run_id": None,
+        "suite": {k: v for k, v in suite.items() if k != "cores_spec"},
+        "plan": cells,
+        "env": env,
+        "lab": None,
+        "status": "running",
+        "started": time.time(),
+        "finished": None,
+        "n_done": 0,
+        "n_ok": 0,
+        "n_failed": 0,
+        "error": None,
+    }
+
+
+def _run_one(lab, cell, raw_dir, progress, run_cell, cell_error):
+    """Run one cell; never raises except for programming errors in here."""
+    try:
+        return run_cell(lab, cell, raw_dir, on_interval=progress.interval)
+    except cell_error as e:
+        return {"status": "error", "error": f"cell {cell['id']}: {e}"}
+    except KeyboardInterrupt:
+        return {"status": "interrupted",
+                "error": f"cell {cell['id']}: interrupted"}
+    except Exception as e:  # a bug or a broken lab: record it, go on
+        return {"status": "error",
+                "error": f"cell {cell['id']}: {type(e).__name__}: {e}",
+                "traceback": traceback.format_exc()}
+
+
+def _cells_loop(ctx, lab, run_cell, cell_error):
+    run, cells = ctx["run"], ctx["cells"]
+    for i, cell in enumerate(cells):
+        ctx["progress"].start_cell(i, cell)
+        t0 = time.time()
+        result = _run_one(lab, cell, ctx["raw_dir"], ctx["progress"],
+                          run_cell, cell_error)
+        rec = store.build_record(run["run_id"], cell, result, run["env"],
+                                 run["lab"], t0, time.time())
+        if result.get("traceback"):
+            rec["traceback"] = result["traceback"]
+        store.save_record(ctx["reports_dir"], ctx["run_dir"], rec)
+        ctx["records"].append(rec)
+        ctx["progress"].end_cell(rec)
+        run["n_done"] += 1
+        run["n_ok"] += rec["status"] == "ok"
+        run["n_failed"] += rec["status"] == "error"
+        store.save_run(ctx["reports_dir"], ctx["run_dir"], run)
+        if rec["status"] == "interrupted":
+            raise KeyboardInterrupt
+
+
+def _lab_session(ctx, lab_prefix):
+    """Bring the lab up, run the cells, always bring it down."""
+    from .lab import Lab, LabError, cleanup_stale
+    from .workloads import CellError, run_cell
+    run = ctx["run"]
+    removed = cleanup_stale(lab_prefix)
+    if removed:
+        ctx["progress"].message("removed a stale lab: " + ", ".join(
+            str(x) for x in removed))
+    lab = Lab(planmod.max_cores(ctx["cells"]), prefix=lab_prefix)
+    try:
+        try:
+            run["lab"] = lab.up()
+        except LabError as e:
+            raise RunFailed(f"lab: {e}") from None
+        store.save_run(ctx["reports_dir"], ctx["run_dir"], run)
+        _cells_loop(ctx, lab, run_cell, CellError)
+    finally:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            lab.down()
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+
+class RunFailed(Exception):
+    """The run as a whole could not go on (e.g. the lab would not come up)."""
+
+
+def run_suite(suite, cells, reports_dir, stream, lab_prefix="tcps",
+              tty=None, make_report=True):
+    """Run a planned suite; returns (exit code, run dict, summary lines)."""
+    env = envmod.capture()
+    run = new_run(suite, cells, env)
+    run_id, run_dir = store.create_run_dir(
+        reports_dir, store.new_run_id((env.get("git") or {}).get("short")))
+    run["run_id"] = run_id
+    store.save_run(reports_dir, run_dir, run)
+    progress = Progress(cells, stream, tty)
+    ctx = {"run": run, "cells": cells, "records": [], "progress": progress,
+           "reports_dir": reports_dir, "run_dir": run_dir,
+           "raw_dir": f"{run_dir}/raw"}
+    for line in planmod.format_plan(suite, cells):
+        progress.message(line)
+    progress.message(f"run {run_id}: {run_dir}")
+    try:
+        _lab_session(ctx, lab_prefix)
+        run["status"] = "complete" if run["n_failed"] == 0 else "failed"
+    except KeyboardInterrupt:
+        run["status"] = "interrupted"
+    except RunFailed as e:
+        run["status"], run["error"] = "failed", str(e)
+    finally:
+        progress.close()
+        run["finished"] = time.time()
+        store.save_run(reports_dir, run_dir, run)
+    return _finish(ctx, make_report)
+
+
+def _finish(ctx, make_report):
+    run, records, run_dir = ctx["run"], ctx["records"], ctx["run_dir"]
+    paths = None
+    if make_report:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            paths = report.write_report(run, records, run_dir)
+        finally:
+            signal.signal(signal.SIGINT, old)
+    lines = format_summary(run, records, paths)
+    code = {"complete": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(
+        run["status"], EXIT_FAILED)
+    return code, run, lines
+
+
+def format_summary(run, records, paths):
+    """The one-screen summary printed at the end of a run."""
+    from . import analyze
+    planned = len(run.get("plan", []))
+    dur = (run.get("finished") or time.time()) - run["started"]
+    out = ["", f"run {run['run_id']} {run['status']}: {run['n_ok']} ok, "
+               f"{run['n_failed']} failed, {run['n_done']} of {planned} cells "
+               f"in {planmod.fmt_duration(dur)}"]
+    if run.get("error"):
+        out.append(f"error: {run['error']}")
+    if run["status"] == "interrupted":
+        out.append(f"interrupted: the {run['n_done']} finished cells are "
+                   "kept and reported; the rest were not run")
+    rows = analyze.summarize_cells(records)
+    if rows:
+        out.append(f"{'stack':<8} {'workload':<10} {'cores':>5} {'n':>3} "
+                   f"{'median':>12} {'CV':>7} {'p99 us':>9}")
+    for r in rows:
+        cv = f"{100 * r['rate']['cv']:.1f}%" if r["rate"]["cv"] is not None \
+            else "–"
+        med = r["rate"]["median"]
+        p99 = r["p99_us"]["median"]
+        out.append(f"{r['stack']:<8} {r['workload']:<10} {r['cores']:>5} "
+                   f"{r['n']:>3} "
+                   f"{(f'{med:,.0f}' if med is not None else '–'):>12} "
+                   f"{cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
+    for rec in records:
+        if rec["status"] == "error":
+            out.append(f"failed: {rec['error']}")
+    if paths:
+        out.append(f"report: {paths[0]}")
+        out.append(f"        {paths[1]}")
+    return out
