@@ -19,6 +19,7 @@ import atexit
 import fcntl
 import json
 import os
+import resource
 import signal
 import threading
 
@@ -51,6 +52,7 @@ SYSCTLS = {
 # Global (not per-namespace) settings that shape the result: recorded only.
 GLOBAL_SYSCTLS = ("net.core.netdev_max_backlog", "net.core.rps_sock_flow_entries",
                   "net.ipv4.tcp_congestion_control", "kernel.sched_autogroup_enabled")
+NOFILE = 1048576              # fd limit for the lab's processes (inherited)
 OFFLOAD_KEYS = ("rx-checksumming", "tx-checksumming", "scatter-gather",
                 "tcp-segmentation-offload", "generic-segmentation-offload",
                 "generic-receive-offload", "large-receive-offload")
@@ -194,6 +196,18 @@ def _queues(ns, dev):
             "tx": sum(1 for n in names if n.startswith("tx-"))}
 
 
+def _raise_nofile(want):
+    """Raise this process's fd limit (inherited by every lab process)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for target in (want, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), max(hard, target)))
+            break
+        except (ValueError, OSError):
+            continue
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 class Lab:
     """Client, dual-NIC server and backend namespaces, with their processes."""
 
@@ -212,6 +226,7 @@ class Lab:
         self._procs = {}          # pid -> dict(pid, start, name, host, proc)
         self._mutex = threading.Lock()
         self._old_sigterm = None
+        self.nofile = None
 
     # -- life cycle -------------------------------------------------------
     def up(self):
@@ -227,6 +242,7 @@ class Lab:
             stale = _remove_all(self.prefix)
             self._write_state()
             self._install_sigterm()
+            self.nofile = _raise_nofile(NOFILE)
             atexit.register(self.down)
             self._build()
             self.info = self._describe(stale)
@@ -414,4 +430,4 @@ class Lab:
                 "queues_per_veth": self.cores,
                 "sysctls": sysctls, "sysctls_set": dict(SYSCTLS),
                 "global_sysctls": _sysctl_read(None, list(GLOBAL_SYSCTLS)),
-                "offloads": offloads, "stale_removed": stale}
+                "offloads": offloads, "nofile": self.nofile, "stale_removed": stale}

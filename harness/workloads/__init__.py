@@ -1,0 +1,246 @@
+"""Workloads: run one cell (stack, workload, cores, repetition) in the lab.
+
+    result = run_cell(lab, cell, outdir, on_interval=None)
+
+starts the server(s) of the workload pinned to cores 0..cores-1, waits until
+they accept, runs the tsload client in the client host with the collectors
+around the measured window, stops everything by PID and returns a plain dict:
+
+    {"status": "ok" | "error" | "interrupted",
+     "error": None or a message naming the cell and the host,
+     "tsload": tsload's JSON (None if it wrote none),
+     "collectors": see harness.collect ({} when cell["collectors"] is False),
+     "tuning": what shapes the numbers (pinning, lab sysctls, offloads, server settings),
+     "servers": {"nginx": "1.22.1", ...},
+     "artefacts": {name: path relative to outdir}}
+
+A KeyboardInterrupt inside run_cell stops everything and returns status
+"interrupted" with whatever tsload measured; the caller then stops the run.
+"""
+
+import os
+import shutil
+import signal
+import time
+
+from harness import procs
+from harness.collect import Collectors
+from harness.workloads import servers as S
+from harness.workloads.client import ClientRun, client_argv, job_values
+from harness import REPO_ROOT
+
+WORKLOADS = ("shortconn", "nginx", "haproxy", "keepalive")
+STACKS = ("linux",)
+PORTS = {"shortconn": 5001, "keepalive": 5002, "nginx": S.HTTP_PORT, "haproxy": S.HTTP_PORT}
+CELL_KEYS = ("id", "stack", "workload", "cores", "runtime_s", "ramp_s", "job")
+GRACE_S = 10.0        # how long past ramp + runtime tsload may take to finish
+
+
+class CellError(Exception):
+    """A cell that cannot run at all (unsupported stack, bad cell)."""
+
+
+# -- the workloads' servers -------------------------------------------------------
+def _tsload_server(engine):
+    def start(lab, cell, rundir, job_path, servers):
+        sizes = {"req_size": "64", "resp_size": "64"}
+        sizes.update(job_values(job_path))
+        sizes.update({k: str(v) for k, v in cell.get("job_options", {}).items() if k in sizes})
+        srv = S.start_tsload_server(lab, cell, rundir, engine, PORTS[cell["workload"]], sizes)
+        servers.append(srv)
+        S.wait_accepting(lab, "client", [(srv["addr"], srv["port"])], [srv])
+        settings = {"program": "tsload --server", "engine": engine, "threads": cell["cores"],
+                    "reuseport": True, "listen_backlog": 65535}
+        settings.update(sizes)
+        return [srv], settings
+    return start
+
+
+def _nginx(lab, cell, rundir, job_path, servers):
+    cores = cell["cores"]
+    srv = S.start_nginx(lab, "server", "nginx", rundir, cores,
+                        [(lab.addrs["server"], S.HTTP_PORT)], cpus=procs.cpu_list(cores))
+    servers.append(srv)
+    S.wait_accepting(lab, "client", srv["probe"], [srv])
+    return [srv], {"program": "nginx", "workers": cores, "worker_cpu_affinity": True,
+                          "accept_mutex": "off", "keepalive_timeout": 0, "reuseport": True,
+                          "access_log": "off", "file_bytes": S.STATIC_SIZE}
+
+
+def _haproxy(lab, cell, rundir, job_path, servers):
+    cores = cell["cores"]
+    origins = [(a, S.ORIGIN_PORT) for a in [lab.addrs["backend"]] + lab.backend_extra]
+    origin = S.start_nginx(lab, "backend", "origin", rundir, cores, origins, cpus=None)
+    servers.append(origin)
+    S.wait_accepting(lab, "server", origins, [origin])
+    hap = S.start_haproxy(lab, cell, rundir, origins)
+    servers.append(hap)
+    S.wait_accepting(lab, "client", [(hap["addr"], hap["port"])], [origin, hap])
+    return [hap], {
+        "program": "haproxy", "nbthread": cores, "cpu_map": True, "mode": "http",
+        "keepalive": "off both sides (option httpclose)",
+        "origins": ["%s:%d" % o for o in origins],
+        "origin_server": "nginx, %d workers, not pinned (stands for other machines)" % cores}
+
+
+SPECS = {"shortconn": _tsload_server("crr"), "keepalive": _tsload_server("rr"),
+         "nginx": _nginx, "haproxy": _haproxy}
+SERVER_PROGRAMS = {"shortconn": [], "keepalive": [], "nginx": ["nginx"],
+                   "haproxy": ["haproxy", "nginx"]}
+
+
+# -- checks ---------------------------------------------------------------------
+def _job_path(job):
+    if os.path.isabs(job) or os.path.exists(job):
+        return os.path.abspath(job)
+    return os.path.join(REPO_ROOT, job)
+
+
+def check_cell(lab, cell):
+    """Raise CellError if the cell cannot run in this lab."""
+    missing = [k for k in CELL_KEYS if k not in cell]
+    if missing:
+        raise CellError("cell %s: missing %s" % (cell.get("id", "?"), ", ".join(missing)))
+    cid = cell["id"]
+    if cell["stack"] not in STACKS:
+        raise CellError("cell %s: stack %s not supported yet (supported: %s)"
+                        % (cid, cell["stack"], ", ".join(STACKS)))
+    if cell["workload"] not in WORKLOADS:
+        raise CellError("cell %s: unknown workload %r (one of %s)"
+                        % (cid, cell["workload"], ", ".join(WORKLOADS)))
+    ncpu = os.cpu_count() or 1
+    if not isinstance(cell["cores"], int) or not 1 <= cell["cores"] <= min(ncpu, lab.cores):
+        raise CellError("cell %s: cores=%r, expected 1..%d (machine %d, lab %d)"
+                        % (cid, cell["cores"], min(ncpu, lab.cores), ncpu, lab.cores))
+    if not os.path.exists(_job_path(cell["job"])):
+        raise CellError("cell %s: job file %s not found" % (cid, cell["job"]))
+    if not os.access(S.TSLOAD, os.X_OK):
+        raise CellError("cell %s: %s not built (run: make -C loadgen)" % (cid, S.TSLOAD))
+
+
+def _tuning(lab, cell, settings):
+    info = lab.info or {}
+    return {"stack": "linux", "server_cpus": procs.cpu_list(cell["cores"]),
+            "pinning": "taskset -c %s" % procs.cpu_list(cell["cores"]),
+            "client_cpus": cell.get("job_options", {}).get("cpus_allowed", "unpinned"),
+            "server": settings,
+            "lab": {k: info.get(k) for k in ("kind", "queues_per_veth", "sysctls_set",
+                                              "sysctls", "global_sysctls", "offloads",
+                                              "rps", "nofile")}}
+
+
+# -- the measured window ----------------------------------------------------------
+def _measure(cell, client, servers, under_test, coll):
+    """Follow tsload through ramp and runtime; collectors on the window.
+    Returns (status, error)."""
+    cid = cell["id"]
+    t0 = time.monotonic()
+    w0, w1 = t0 + cell["ramp_s"], t0 + cell["ramp_s"] + cell["runtime_s"]
+    hard = w1 + GRACE_S + 0.5 * cell["runtime_s"]
+    started = False
+    while client.poll() is None:
+        now = time.monotonic()
+        if not started and now >= w0:
+            coll.start([s["proc"].pid for s in under_test])
+            started = True
+        if started and now >= w1:
+            coll.stop()
+        dead = S.check_alive(servers)
+        if dead:
+            client.stop(signal.SIGINT, 5)
+            return "error", "cell %s: %s" % (cid, dead)
+        if now > hard:
+            client.stop(signal.SIGINT, 5)
+            return "error", "cell %s: tsload on host client still running %.0fs after " \
+                "ramp + runtime; stopped" % (cid, now - w1)
+        time.sleep(0.05)
+    coll.stop()
+    rc = client.poll()
+    if rc != 0:
+        return "error", "cell %s: tsload on host client exited with code %s: %s" % (
+            cid, rc, client.stderr_tail() or "no message")
+    return "ok", None
+
+
+def _stop_all(lab, client, servers):
+    codes = {}
+    if client is not None and client.poll() is None:
+        client.stop(signal.SIGINT, 5)
+    for srv in reversed(servers):
+        codes[srv["name"]] = lab.stop(srv["proc"], sig=signal.SIGTERM, timeout=5)
+    if client is not None:
+        client.finish()
+    return codes
+
+
+def _artefacts(outdir, paths):
+    out = {}
+    for name, path in paths.items():
+        if path and os.path.exists(path):
+            out[name] = os.path.relpath(path, outdir)
+    return out
+
+
+def _finish_result(result, cell, client, coll, outdir, paths):
+    """Fill tsload, collectors and artefacts into result (also after errors)."""
+    if client is not None:
+        data, why = client.result()
+        result["tsload"] = data
+        if data is None and result["status"] == "ok":
+            result["status"], result["error"] = "error", "cell %s: %s" % (cell["id"], why)
+        if data is not None and result["status"] == "ok":
+            jobs = data.get("jobs") or [{}]
+            if not jobs[0].get("transactions"):
+                result["status"] = "error"
+                result["error"] = "cell %s: tsload completed no transaction (errors: %s)" % (
+                    cell["id"], jobs[0].get("errors"))
+        if client.callback_error:
+            result["progress_callback_error"] = client.callback_error
+    result["collectors"] = coll.summary()
+    paths.update({k: os.path.join(outdir, v) for k, v in coll.artefacts().items()})
+    result["artefacts"] = _artefacts(outdir, paths)
+
+
+def run_cell(lab, cell, outdir, on_interval=None):
+    """Run one cell; see the module docstring for the result."""
+    check_cell(lab, cell)
+    cid = cell["id"]
+    os.makedirs(outdir, exist_ok=True)
+    rundir = os.path.join(outdir, cid + ".run")
+    shutil.rmtree(rundir, ignore_errors=True)
+    os.makedirs(rundir)
+    job_path = _job_path(cell["job"])
+    outfile = os.path.join(outdir, cid + ".tsload.json")
+    if os.path.exists(outfile):
+        os.unlink(outfile)
+    result = {"status": "ok", "error": None, "tsload": None, "collectors": {},
+              "tuning": None, "servers": S.versions(SERVER_PROGRAMS[cell["workload"]]),
+              "artefacts": {}}
+    coll = Collectors(lab, outdir, cid, enabled=bool(cell.get("collectors", True)))
+    client, servers, paths = None, [], {"tsload": outfile}
+    try:
+        under_test, settings = SPECS[cell["workload"]](lab, cell, rundir, job_path, servers)
+        result["tuning"] = _tuning(lab, cell, settings)
+        argv = client_argv(cell, job_path, lab.addrs["server"], PORTS[cell["workload"]], outfile)
+        client = ClientRun(lab, cell, argv, outfile, on_interval)
+        result["status"], result["error"] = _measure(cell, client, servers, under_test, coll)
+    except KeyboardInterrupt:
+        result["status"] = "interrupted"
+        result["error"] = "cell %s interrupted (Ctrl-C or SIGTERM); kept what was measured" % cid
+    except S.ServerError as e:
+        result["status"], result["error"] = "error", "cell %s: %s" % (cid, e)
+    except ValueError as e:
+        result["status"], result["error"] = "error", str(e)
+    finally:
+        coll.stop()
+        for srv in servers:
+            paths.update(srv["artefacts"])
+        try:
+            result["server_exit"] = _stop_all(lab, client, servers)
+        except KeyboardInterrupt:       # a second Ctrl-C: finish stopping anyway
+            result["status"] = "interrupted"
+            result["server_exit"] = _stop_all(lab, client, servers)
+    if result["tuning"] is None:
+        result["tuning"] = _tuning(lab, cell, {})
+    _finish_result(result, cell, client, coll, outdir, paths)
+    return result

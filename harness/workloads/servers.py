@@ -1,0 +1,184 @@
+"""Servers under test on the `linux` stack: start, readiness, versions.
+
+A server is a plain dict {"name", "role", "proc", "addr", "port", "log",
+"artefacts"} describing one process the lab started; every server is pinned
+to the cores under test except the origin servers of the haproxy workload,
+which stand for other machines.
+"""
+
+import os
+import resource
+import string
+import subprocess
+import time
+
+from harness import REPO_ROOT, procs
+
+SERVERS_DIR = os.path.join(REPO_ROOT, "profiles", "servers")
+TSLOAD = os.path.join(REPO_ROOT, "loadgen", "tsload")
+STATIC_FILE = "64.bin"
+STATIC_SIZE = 64
+ORIGIN_PORT = 8080
+HTTP_PORT = 80
+
+_PROBE = r"""
+import socket, sys, time
+addr, port, deadline = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+while True:
+    try:
+        socket.create_connection((addr, port), timeout=0.5).close()
+        sys.exit(0)
+    except OSError as e:
+        if time.monotonic() > deadline:
+            print("%s:%d: %s" % (addr, port, e.strerror or e), file=sys.stderr)
+            sys.exit(1)
+        time.sleep(0.02)
+"""
+
+
+class ServerError(Exception):
+    """A server could not be started; the message names host and program."""
+
+
+def render(template_name, values):
+    with open(os.path.join(SERVERS_DIR, template_name)) as f:
+        return string.Template(f.read()).substitute(values)
+
+
+def log_tail(path, lines=5):
+    try:
+        with open(path, errors="replace") as f:
+            return " | ".join(l.strip() for l in f.read().splitlines()[-lines:] if l.strip())
+    except OSError:
+        return ""
+
+
+def nofile():
+    """The fd limit the servers inherit (raised by Lab.up as far as allowed)."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _start(lab, role, name, argv, rundir, cpus, addr, port):
+    log = os.path.join(rundir, "%s.log" % name)
+    with open(log, "w") as f:
+        proc = lab.spawn(role, argv, cpus=cpus, name=name, stdout=f, stderr=subprocess.STDOUT)
+    return {"name": name, "role": role, "proc": proc, "addr": addr, "port": port,
+            "log": log, "artefacts": {name + "_log": log}}
+
+
+def _affinity_masks(cores):
+    """nginx worker_cpu_affinity: worker i on core i."""
+    return " ".join(format(1 << i, "0%db" % cores) for i in range(cores))
+
+
+def start_tsload_server(lab, cell, rundir, engine, port, sizes):
+    cores = cell["cores"]
+    cpus = procs.cpu_list(cores)
+    out = os.path.join(rundir, "tsload-server.json")
+    argv = [TSLOAD, "--server", "--host=%s" % lab.addrs["server"], "--port=%d" % port,
+            "--threads=%d" % cores, "--cpus_allowed=%s" % cpus, "--engine=%s" % engine,
+            "--req_size=%s" % sizes["req_size"], "--resp_size=%s" % sizes["resp_size"],
+            "--backlog=65535", "--output-format=json", "--output=%s" % out]
+    srv = _start(lab, "server", "tsload-server", argv, rundir, cpus, lab.addrs["server"], port)
+    srv["artefacts"]["tsload_server"] = out
+    return srv
+
+
+def write_docroot(rundir):
+    docroot = os.path.join(rundir, "www")
+    os.makedirs(docroot, exist_ok=True)
+    with open(os.path.join(docroot, STATIC_FILE), "wb") as f:
+        f.write(b"tcpscale-64-byte-static-file-".ljust(STATIC_SIZE - 1, b"x") + b"\n")
+    return docroot
+
+
+def start_nginx(lab, role, name, rundir, workers, listens, cpus=None):
+    """nginx with `workers` workers; pinned worker i -> core i when cpus is set."""
+    ndir = os.path.join(rundir, name)
+    os.makedirs(ndir, exist_ok=True)
+    affinity = ("worker_cpu_affinity %s;" % _affinity_masks(workers)) if cpus else ""
+    conf = render("nginx.conf.in", {
+        "workers": workers, "affinity_line": affinity, "rundir": ndir,
+        "nofile": nofile(), "worker_connections": max(1024, nofile() // 2 - 64),
+        "docroot": write_docroot(rundir),
+        "listen_lines": "\n".join("        listen %s:%d reuseport backlog=65535;" % (a, p)
+                                  for a, p in listens)})
+    path = os.path.join(rundir, name + ".conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    argv = ["nginx", "-e", os.path.join(ndir, "error.log"), "-p", ndir, "-c", path]
+    srv = _start(lab, role, name, argv, rundir, cpus, listens[0][0], listens[0][1])
+    srv["artefacts"][name + "_conf"] = path
+    srv["artefacts"][name + "_error_log"] = os.path.join(ndir, "error.log")
+    srv["probe"] = listens
+    return srv
+
+
+def start_haproxy(lab, cell, rundir, origins):
+    cores = cell["cores"]
+    cfg = render("haproxy.cfg.in", {
+        "threads": cores, "rundir": rundir, "maxconn": max(1000, nofile() // 2 - 100),
+        "cpu_map_lines": "\n".join("    cpu-map 1/%d %d" % (i + 1, i) for i in range(cores)),
+        "listen": "%s:%d" % (lab.addrs["server"], HTTP_PORT),
+        "server_lines": "\n".join("    server origin%d %s:%d" % (i, a, p)
+                                  for i, (a, p) in enumerate(origins))})
+    path = os.path.join(rundir, "haproxy.cfg")
+    with open(path, "w") as f:
+        f.write(cfg)
+    argv = ["haproxy", "-db", "-f", path]
+    srv = _start(lab, "server", "haproxy", argv, rundir, procs.cpu_list(cores),
+                 lab.addrs["server"], HTTP_PORT)
+    srv["artefacts"]["haproxy_conf"] = path
+    return srv
+
+
+def _died(srv):
+    rc = srv["proc"].poll()
+    if rc is None:
+        return None
+    return "%s on host %s (pid %d) exited with code %s: %s" % (
+        srv["name"], srv["role"], srv["proc"].pid, rc, log_tail(srv["log"]) or "no output")
+
+
+def check_alive(servers):
+    """None if every server runs, else a message naming the dead one."""
+    for srv in servers:
+        msg = _died(srv)
+        if msg:
+            return msg
+    return None
+
+
+def wait_accepting(lab, from_role, targets, servers, timeout=10.0):
+    """Wait until every (addr, port) in targets accepts a connection made
+    from the namespace of from_role; fail early if a server dies."""
+    for addr, port in targets:
+        probe = lab.spawn(from_role, ["/usr/bin/python3", "-c", _PROBE, addr, str(port),
+                                      str(timeout)], name="probe", stderr=subprocess.PIPE)
+        try:
+            while probe.poll() is None:
+                dead = check_alive(servers)
+                if dead:
+                    raise ServerError(dead)
+                time.sleep(0.02)
+            if probe.returncode != 0:
+                err = probe.stderr.read().decode(errors="replace").strip()
+                dead = check_alive(servers)
+                raise ServerError(dead or "no server accepting on %s (checked from host %s): %s"
+                                  % ("%s:%d" % (addr, port), from_role, err))
+        finally:
+            lab.stop(probe, timeout=1)
+            probe.stderr.close()
+
+
+def versions(names):
+    """Versions of the server programs used, e.g. {"nginx": "1.22.1"}."""
+    out = {}
+    if "nginx" in names:
+        res = procs.run(["nginx", "-v"], check=False)
+        out["nginx"] = (res.stderr or res.stdout).strip().rpartition("/")[2]
+    if "haproxy" in names:
+        res = procs.run(["haproxy", "-v"], check=False)
+        first = res.stdout.split("\n", 1)[0].split()
+        out["haproxy"] = first[2] if len(first) > 2 else first[-1] if first else "?"
+    return out
