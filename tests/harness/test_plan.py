@@ -1,0 +1,84 @@
+"""The run matrix (harness/plan.py)."""
+import unittest
+
+import datafix
+from harness import plan
+
+CONTRACT_KEYS = {"id", "stack", "workload", "cores", "rep", "runtime_s",
+                 "ramp_s", "job", "job_options", "collectors"}
+
+
+def suite(**kw):
+    s = dict(datafix.SUITE)
+    s["workload"] = {"shortconn": {"job": "profiles/jobs/shortconn.ini",
+                                   "job_options": {"concurrency": 8}},
+                     "nginx": {"job": "profiles/jobs/nginx.ini",
+                               "job_options": {}}}
+    s.update(kw)
+    return s
+
+
+class PlanTest(unittest.TestCase):
+    def test_matrix_size_and_ids(self):
+        s = suite(workloads=["shortconn", "nginx"], cores=[1, 2],
+                  repetitions=3)
+        cells = plan.build_plan(s)
+        self.assertEqual(len(cells), 2 * 2 * 3)
+        ids = [c["id"] for c in cells]
+        self.assertEqual(len(set(ids)), len(ids))
+        self.assertIn("linux.nginx.c2.r1", ids)
+        for c in cells:
+            self.assertEqual(set(c), CONTRACT_KEYS)
+        sc = next(c for c in cells if c["workload"] == "shortconn")
+        self.assertEqual(sc["job_options"], {"concurrency": 8})
+        self.assertEqual(sc["job"], "profiles/jobs/shortconn.ini")
+        self.assertEqual(sc["runtime_s"], 2.0)
+        self.assertEqual(sc["ramp_s"], 0.5)
+
+    def test_repetitions_are_the_outer_loop(self):
+        cells = plan.build_plan(suite(workloads=["shortconn", "nginx"],
+                                      cores=[1, 2], repetitions=2))
+        reps = [c["rep"] for c in cells]
+        self.assertEqual(reps, sorted(reps))
+        first = [(c["workload"], c["cores"]) for c in cells if c["rep"] == 0]
+        second = [(c["workload"], c["cores"]) for c in cells if c["rep"] == 1]
+        self.assertEqual(first, second)
+
+    def test_collector_overhead_cells_follow_their_twin(self):
+        cells = plan.build_plan(suite(cores=[1, 2], repetitions=2,
+                                      collector_overhead=["shortconn"]))
+        self.assertEqual(len(cells), 2 * 2 + 2)
+        for i, c in enumerate(cells):
+            if not c["collectors"]:
+                twin = cells[i - 1]
+                self.assertTrue(twin["collectors"])
+                self.assertEqual(c["cores"], 2)
+                self.assertEqual(c["id"], twin["id"] + ".nocoll")
+                self.assertEqual((c["workload"], c["rep"]),
+                                 (twin["workload"], twin["rep"]))
+
+    def test_no_overhead_cells_when_collectors_off(self):
+        cells = plan.build_plan(suite(collectors=False,
+                                      collector_overhead=["shortconn"]))
+        self.assertTrue(all(not c["collectors"] for c in cells))
+        self.assertEqual(len(cells), 2 * 3)
+
+    def test_estimate(self):
+        cells = plan.build_plan(suite(cores=[1], repetitions=2))
+        per = 2.0 + 0.5 + plan.CELL_OVERHEAD_S["shortconn"]
+        self.assertAlmostEqual(plan.estimate_s(cells),
+                               plan.LAB_SETUP_S + 2 * per)
+        self.assertEqual(plan.max_cores(plan.build_plan(suite())), 2)
+
+    def test_format(self):
+        self.assertEqual(plan.fmt_duration(0), "0:00")
+        self.assertEqual(plan.fmt_duration(75.4), "1:15")
+        self.assertEqual(plan.fmt_duration(3725), "1:02:05")
+        lines = plan.format_plan(suite(warnings=["w1"]),
+                                 plan.build_plan(suite()))
+        self.assertIn("6 cells", lines[0])
+        self.assertTrue(any("warning: w1" in line for line in lines))
+
+
+if __name__ == "__main__":
+    unittest.main()
