@@ -208,6 +208,18 @@ def _raise_nofile(want):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def _rps(ns, dev):
+    """RPS/XPS masks per queue of dev, as the kernel reports them."""
+    out = {}
+    for kind, fname in (("rx", "rps_cpus"), ("tx", "xps_cpus")):
+        pattern = "/sys/class/net/%s/queues/%s-*/%s" % (dev, kind, fname)
+        res = procs.run(procs.netns_argv(ns, ["sh", "-c", "grep -H . " + pattern]), check=False)
+        for line in res.stdout.splitlines():
+            path, _, val = line.partition(":")
+            out["%s/%s" % (path.split("/")[-2], fname)] = val.strip()
+    return out
+
+
 class Lab:
     """Client, dual-NIC server and backend namespaces, with their processes."""
 
@@ -408,7 +420,7 @@ class Lab:
             self._ns_run(role, ["sysctl", "-q", "-w"] + args)
 
     def _describe(self, stale):
-        hosts, sysctls, offloads = {}, {}, {}
+        hosts, sysctls, offloads, rps = {}, {}, {}, {}
         devs = {"client": [self.prefix + "-c0"],
                 "server": [self.prefix + "-s0", self.prefix + "-s1"],
                 "backend": [self.prefix + "-b0"]}
@@ -417,6 +429,7 @@ class Lab:
             ifaces = {}
             for dev in devs[role]:
                 offloads["%s/%s" % (role, dev)] = _offloads(ns, dev)
+                rps["%s/%s" % (role, dev)] = _rps(ns, dev)
                 ifaces[dev] = {"queues": _queues(ns, dev)}
             hosts[role] = {"netns": ns, "ifaces": ifaces}
         hosts["client"]["ifaces"][self.prefix + "-c0"]["addrs"] = [ADDRS["client"]] + CLIENT_EXTRA
@@ -430,4 +443,4 @@ class Lab:
                 "queues_per_veth": self.cores,
                 "sysctls": sysctls, "sysctls_set": dict(SYSCTLS),
                 "global_sysctls": _sysctl_read(None, list(GLOBAL_SYSCTLS)),
-                "offloads": offloads, "nofile": self.nofile, "stale_removed": stale}
+                "offloads": offloads, "rps": rps, "nofile": self.nofile, "stale_removed": stale}

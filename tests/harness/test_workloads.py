@@ -1,0 +1,197 @@
+"""Workloads on the linux stack: one short real cell per workload (real
+tsload, nginx, haproxy), collectors off, a server dying mid-run, Ctrl-C."""
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from harness import lab as L               # noqa: E402
+from harness import procs                  # noqa: E402
+from harness import workloads as W         # noqa: E402
+from harness.workloads import servers as S  # noqa: E402
+
+CORES = min(2, os.cpu_count() or 1)
+HAVE_TSLOAD = os.access(S.TSLOAD, os.X_OK)
+
+
+def cell(workload, cores=1, runtime=1.5, ramp=0.5, collectors=True, **opts):
+    opts.setdefault("concurrency", 8)
+    return {"id": "linux.%s.c%d.r0%s" % (workload, cores, "" if collectors else ".nocoll"),
+            "stack": "linux", "workload": workload, "cores": cores, "rep": 0,
+            "runtime_s": runtime, "ramp_s": ramp,
+            "job": "profiles/jobs/%s.ini" % workload, "job_options": opts,
+            "collectors": collectors}
+
+
+class CellChecksTest(unittest.TestCase):
+    """Cells that cannot run are refused before anything starts."""
+
+    class FakeLab:            # only .cores is read by check_cell
+        cores = 1
+
+    def test_unsupported_stack(self):
+        c = cell("shortconn")
+        c["stack"] = "refstack"
+        with self.assertRaises(W.CellError) as cm:
+            W.check_cell(self.FakeLab, c)
+        self.assertIn("stack refstack not supported yet", str(cm.exception))
+        self.assertIn(c["id"], str(cm.exception))
+
+    def test_bad_workload_cores_job(self):
+        for bad in ({"workload": "ftp"}, {"cores": 0}, {"cores": 2},
+                    {"job": "profiles/jobs/nope.ini"}):
+            c = cell("shortconn")
+            c.update(bad)
+            with self.assertRaises(W.CellError, msg=str(bad)):
+                W.check_cell(self.FakeLab, c)
+
+    def test_harness_keys_not_overridable(self):
+        lab = L.Lab(1, prefix="tcps-tw0")          # never brought up
+        c = cell("shortconn", port=1)
+        from harness.workloads.client import client_argv
+        with self.assertRaises(ValueError):
+            client_argv(c, "x.ini", lab.addrs["server"], 1, "out.json")
+
+
+@unittest.skipUnless(HAVE_TSLOAD, "loadgen/tsload not built (make -C loadgen)")
+class RealCellsTest(unittest.TestCase):
+    PREFIX = "tcps-tw1"
+
+    @classmethod
+    def setUpClass(cls):
+        L.cleanup_stale(cls.PREFIX)
+        cls.lab = L.Lab(CORES, prefix=cls.PREFIX)
+        cls.lab.up()
+        cls.dir = tempfile.mkdtemp(prefix="tcps-test-workloads-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab.down()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def run_cell(self, c):
+        ticks = []
+        t0 = time.monotonic()
+        res = W.run_cell(self.lab, c, self.dir, on_interval=lambda *a: ticks.append(a))
+        res["_elapsed"] = time.monotonic() - t0
+        res["_ticks"] = ticks
+        # nothing of the cell is left running
+        self.assertEqual(self.lab.status()["processes"], [], c["id"])
+        return res
+
+    def check_ok(self, res, c):
+        self.assertEqual(res["status"], "ok", res["error"])
+        self.assertIsNone(res["error"])
+        job = res["tsload"]["jobs"][0]
+        self.assertGreater(job["transactions"], 0)
+        self.assertEqual(job["options"]["concurrency"], c["job_options"]["concurrency"])
+        self.assertTrue(res["_ticks"], "no live interval line reached on_interval")
+        for name, rel in res["artefacts"].items():
+            self.assertTrue(os.path.exists(os.path.join(self.dir, rel)), name)
+        self.assertIn("tsload", res["artefacts"])
+        self.assertEqual(res["tuning"]["server_cpus"], procs.cpu_list(c["cores"]))
+        self.assertEqual(res["tuning"]["lab"]["sysctls_set"], L.SYSCTLS)
+        coll = res["collectors"]
+        self.assertGreater(coll["procs"]["user_s"] + coll["procs"]["sys_s"], 0)
+        self.assertGreater(coll["perf"]["events"]["task-clock"], 0)
+        return job, coll
+
+    def test_shortconn(self):
+        c = cell("shortconn", cores=CORES)
+        job, coll = self.check_ok(self.run_cell(c), c)
+        # one connection per transaction: the server saw (at least) as many
+        # passive opens as tsload counted in the window
+        self.assertGreaterEqual(coll["snmp"]["PassiveOpens"], 0.8 * job["connections"])
+        self.assertEqual(coll["snmp"]["ActiveOpens"], 0)
+
+    def test_keepalive(self):
+        c = cell("keepalive")
+        job, coll = self.check_ok(self.run_cell(c), c)
+        # persistent connections: many transactions, almost no new connections
+        self.assertLess(coll["snmp"]["PassiveOpens"], 0.1 * job["transactions"])
+
+    def test_nginx(self):
+        c = cell("nginx")
+        res = self.run_cell(c)
+        job, coll = self.check_ok(res, c)
+        self.assertEqual(res["servers"]["nginx"], "1.22.1")
+        self.assertEqual(job["errors"]["http_status"], 0)
+        self.assertGreaterEqual(coll["snmp"]["PassiveOpens"], 0.8 * job["transactions"])
+        self.assertIn("nginx", coll["procs"]["by_name"])
+        self.assertIn("nginx_conf", res["artefacts"])
+
+    def test_haproxy(self):
+        c = cell("haproxy")
+        res = self.run_cell(c)
+        job, coll = self.check_ok(res, c)
+        self.assertIn("haproxy", res["servers"])
+        self.assertEqual(job["errors"]["http_status"], 0)
+        # keep-alive off on both sides: an active open from the server host
+        # and a passive open on the backend host for every request
+        self.assertGreaterEqual(coll["snmp"]["ActiveOpens"], 0.8 * job["transactions"])
+        self.assertGreaterEqual(coll["snmp_hosts"]["backend"]["PassiveOpens"],
+                                0.8 * job["transactions"])
+        self.assertIn("haproxy", coll["procs"]["by_name"])
+
+    def test_collectors_off(self):
+        c = cell("shortconn", collectors=False)
+        res = self.run_cell(c)
+        self.assertEqual(res["status"], "ok", res["error"])
+        self.assertEqual(res["collectors"], {})
+        self.assertNotIn("perf", res["artefacts"])
+        self.assertGreater(res["tsload"]["jobs"][0]["transactions"], 0)
+
+    def _kill_server_later(self, name, delay):
+        def kill():
+            time.sleep(delay)
+            for p in self.lab.status()["processes"]:
+                if p["name"] == name:
+                    procs.signal_pid(p["pid"], signal.SIGKILL, p["start"])
+        t = threading.Thread(target=kill, daemon=True)
+        t.start()
+        return t
+
+    def test_dead_server_is_an_error_not_a_hang(self):
+        c = cell("shortconn", runtime=20)
+        t = self._kill_server_later("tsload-server", 1.5)
+        res = self.run_cell(c)
+        t.join()
+        self.assertEqual(res["status"], "error")
+        self.assertIn("tsload-server on host server", res["error"])
+        self.assertIn(c["id"], res["error"])
+        self.assertLess(res["_elapsed"], 12)
+
+    def test_dead_origin_behind_haproxy(self):
+        c = cell("haproxy", runtime=20)
+        t = self._kill_server_later("origin", 1.5)
+        res = self.run_cell(c)
+        t.join()
+        self.assertEqual(res["status"], "error")
+        self.assertIn("origin on host backend", res["error"])
+        self.assertLess(res["_elapsed"], 12)
+
+    def test_ctrl_c_keeps_what_was_measured(self):
+        c = cell("shortconn", runtime=20)
+        timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            res = self.run_cell(c)
+        finally:
+            timer.cancel()
+        self.assertEqual(res["status"], "interrupted")
+        self.assertIn(c["id"], res["error"])
+        self.assertLess(res["_elapsed"], 12)
+        self.assertIsNotNone(res["tsload"], "tsload's partial JSON was lost")
+        self.assertTrue(res["tsload"]["interrupted"])
+
+
+if __name__ == "__main__":
+    unittest.main()
