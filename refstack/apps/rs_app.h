@@ -1,0 +1,240 @@
+/* Shared scaffolding of the refstack apps (rs-httpd, rs-fetch, rs-crrd):
+ * a one-core stack on the afpacket backend with statistics published for
+ * rsctl, the poll/sleep loop and a table-driven command line.  Header-only
+ * (static inline) because the build makes one binary per C file in apps/. */
+#ifndef RS_APP_H
+#define RS_APP_H
+
+#include "../include/refstack.h"
+#include "../src/io.h"
+#include "../src/stats_shm.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- command line: one table per app drives parsing and --help ------- */
+
+enum { APP_FLAG, APP_LONG, APP_STR };
+
+struct app_opt {
+	const char *name;     /* "--port" */
+	int type;
+	void *dst;            /* long * or const char ** */
+	const char *help;
+};
+
+static inline void app_usage(const char *prog, const char *args,
+			     const struct app_opt *t, size_t n, FILE *f)
+{
+	fprintf(f, "usage: %s [options] %s\n", prog, args);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  %-14s %s\n", t[i].name, t[i].help);
+}
+
+/* Parses argv; positional arguments are collected into pos[] (max npos).
+ * Returns the number of positionals, or -1 after printing an error. */
+static inline int app_parse(int argc, char **argv, const struct app_opt *t,
+			    size_t n, const char *args, char **pos, int npos)
+{
+	int np = 0, i;
+	for (i = 1; i < argc; i++) {
+		size_t k = 0;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			app_usage(argv[0], args, t, n, stdout);
+			exit(0);
+		}
+		if (argv[i][0] != '-') {
+			if (np >= npos)
+				goto bad;
+			pos[np++] = argv[i];
+			continue;
+		}
+		while (k < n && strcmp(argv[i], t[k].name) != 0)
+			k++;
+		if (k == n)
+			goto bad;
+		if (t[k].type == APP_FLAG) {
+			*(long *)t[k].dst = 1;
+			continue;
+		}
+		if (i + 1 >= argc)
+			goto bad;
+		const char *v = argv[++i];
+		if (t[k].type == APP_STR) {
+			*(const char **)t[k].dst = v;
+			continue;
+		}
+		char *end;
+		long x = strtol(v, &end, 0);
+		if (*end || end == v) {
+			fprintf(stderr, "%s: %s: bad number '%s'\n", argv[0], t[k].name, v);
+			return -1;
+		}
+		*(long *)t[k].dst = x;
+	}
+	return np;
+bad:
+	fprintf(stderr, "%s: bad or incomplete argument '%s'\n", argv[0],
+		argv[i < argc ? i : argc - 1]);
+	app_usage(argv[0], args, t, n, stderr);
+	return -1;
+}
+
+/* ---- the stack --------------------------------------------------------- */
+
+struct app_net {
+	const char *ifname;   /* afpacket interface spec */
+	const char *ip;
+	long prefix;
+	long time_wait_ms;
+	long rcvbuf, sndbuf;
+	long no_stats;
+};
+
+#define APP_NET_OPTS(n)                                                      \
+	{ "--if", APP_STR, &(n).ifname, "interface (afpacket spec, e.g. rs-x-s0,tov=1)" }, \
+	{ "--ip", APP_STR, &(n).ip, "the stack's IPv4 address (default 198.18.20.2)" }, \
+	{ "--prefix", APP_LONG, &(n).prefix, "netmask length (default 24)" }, \
+	{ "--time-wait-ms", APP_LONG, &(n).time_wait_ms, "TIME_WAIT duration (default: stack's)" }, \
+	{ "--rcvbuf", APP_LONG, &(n).rcvbuf, "socket receive buffer bytes" }, \
+	{ "--sndbuf", APP_LONG, &(n).sndbuf, "socket send buffer bytes" }, \
+	{ "--no-stats", APP_FLAG, &(n).no_stats, "do not publish /dev/shm/refstack.<pid>" }
+
+struct app {
+	struct rs_stack *stack;
+	struct rs_core *core;
+	struct rs_shm *shm;
+};
+
+static volatile sig_atomic_t app_stop;
+
+static inline void app_on_signal(int sig)
+{
+	(void)sig;
+	app_stop = 1;
+}
+
+static inline void app_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = app_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
+			   const char *prog)
+{
+	rs_stack_conf_init(c);
+	if (inet_pton(AF_INET, n->ip ? n->ip : "198.18.20.2", &c->addr) != 1 ||
+	    n->prefix < 1 || n->prefix > 30) {
+		fprintf(stderr, "%s: bad --ip/--prefix\n", prog);
+		return -1;
+	}
+	c->netmask.s_addr = htonl(~0u << (32 - n->prefix));
+	if (n->time_wait_ms > 0)
+		c->time_wait_ns = (uint64_t)n->time_wait_ms * 1000000u;
+	if (n->rcvbuf > 0)
+		c->rcvbuf = (uint32_t)n->rcvbuf;
+	if (n->sndbuf > 0)
+		c->sndbuf = (uint32_t)n->sndbuf;
+	return 0;
+}
+
+static inline void app_close(struct app *a)
+{
+	if (a->core)
+		rs_core_destroy(a->core);
+	if (a->stack)
+		rs_stack_destroy(a->stack);
+	rs_shm_destroy(a->shm);
+	memset(a, 0, sizeof(*a));
+}
+
+static inline int app_open(struct app *a, const struct app_net *n,
+			   const char *prog)
+{
+	struct rs_stack_conf c;
+	struct rs_io_conf io = { .ifname = n->ifname, .nqueues = 1 };
+	int err = 0;
+	memset(a, 0, sizeof(*a));
+	if (!n->ifname) {
+		fprintf(stderr, "%s: --if INTERFACE is required\n", prog);
+		return -1;
+	}
+	if (app_conf(n, &c, prog) < 0)
+		return -1;
+	if (!n->no_stats) {
+		a->shm = rs_shm_create(NULL, c.ncores, 0, &err);
+		if (!a->shm) {
+			fprintf(stderr, "%s: statistics segment: %s\n", prog, strerror(-err));
+			return -1;
+		}
+		c.stats_publish = 1;
+		c.publish = rs_shm_publish;
+		c.publish_arg = a->shm;
+	}
+	a->stack = rs_stack_create(&c, &err);
+	if (a->stack)
+		a->core = rs_core_create(a->stack, 0, &rs_io_afpacket, &io, &err);
+	if (!a->core) {
+		fprintf(stderr, "%s: %s on %s: %s\n", prog,
+			a->stack ? "afpacket backend" : "stack", n->ifname, strerror(-err));
+		app_close(a);
+		return -1;
+	}
+	return 0;
+}
+
+/* One loop turn: poll the stack; returns frames received or -1. */
+static inline int app_poll(struct app *a)
+{
+	return rs_poll(a->core, rs_clock_ns());
+}
+
+/* Sleep on the backend until traffic, the next timer or cap_ms. */
+static inline void app_idle(struct app *a, int cap_ms)
+{
+	uint64_t at = rs_poll_at(a->core), now = rs_clock_ns();
+	int ms = cap_ms;
+	if (at != UINT64_MAX) {
+		uint64_t d = at > now ? (at - now + 999999) / 1000000 : 0;
+		if (d < (uint64_t)ms)
+			ms = (int)d;
+	}
+	struct pollfd p = { .fd = rs_core_wait_fd(a->core), .events = POLLIN };
+	if (ms > 0 && p.fd >= 0)
+		poll(&p, 1, ms);
+}
+
+static inline int app_parse_addr(const char *s, uint16_t defport,
+				 struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strchr(s, ':');
+	size_t hl = colon ? (size_t)(colon - s) : strlen(s);
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons(defport);
+	if (colon) {
+		char *end;
+		long p = strtol(colon + 1, &end, 10);
+		if (p < 1 || p > 65535 || (*end && *end != '/'))
+			return -1;
+		sa->sin_port = htons((uint16_t)p);
+	}
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+#endif
