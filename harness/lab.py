@@ -341,7 +341,8 @@ class Lab:
             entry = self._procs.get(proc.pid)
         started = entry["start"] if entry else None
         if proc.poll() is None:
-            tree = [(p, procs.start_time(p)) for p in procs.descendants([proc.pid])[1:]]
+            tree = [(p, procs.start_time(p)) for p in procs.descendants([proc.pid])
+                    if p != proc.pid]
             rc = procs.stop(proc.pid, started, proc, sig=sig, timeout=timeout)
             for p, st in tree:
                 procs.kill_tree(p, st, timeout=1)
