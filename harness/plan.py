@@ -2,8 +2,10 @@
 
 Repetitions are the outer loop, so that slow drifts of the machine (other
 work, thermal) spread over every configuration instead of biasing one; the
-collector-overhead cells (collectors off) run right after their twin with
-collectors on, so the pair sees the same conditions.
+collector-overhead cells (collectors off) run right next to their twin with
+collectors on, so the pair sees the same conditions, alternating the order
+(on, off in even repetitions; off, on in odd ones) so a drift favours
+neither side.
 """
 
 # Seconds a cell costs beyond ramp + runtime (server start, readiness wait,
@@ -42,12 +44,15 @@ def build_plan(suite):
         for stack in suite["stacks"]:
             for workload in suite["workloads"]:
                 for cores in suite["cores"]:
-                    cells.append(make_cell(suite, stack, workload, cores,
-                                           rep, suite["collectors"]))
+                    group = [make_cell(suite, stack, workload, cores, rep,
+                                       suite["collectors"])]
                     if (cores == top and suite["collectors"]
                             and workload in suite["collector_overhead"]):
-                        cells.append(make_cell(suite, stack, workload, cores,
-                                               rep, False))
+                        off = make_cell(suite, stack, workload, cores, rep,
+                                        False)
+                        group = group + [off] if rep % 2 == 0 \
+                            else [off] + group
+                    cells.extend(group)
     return cells
 
 

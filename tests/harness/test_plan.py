@@ -44,13 +44,15 @@ class PlanTest(unittest.TestCase):
         second = [(c["workload"], c["cores"]) for c in cells if c["rep"] == 1]
         self.assertEqual(first, second)
 
-    def test_collector_overhead_cells_follow_their_twin(self):
+    def test_collector_overhead_cells_next_to_their_twin(self):
         cells = plan.build_plan(suite(cores=[1, 2], repetitions=2,
                                       collector_overhead=["shortconn"]))
         self.assertEqual(len(cells), 2 * 2 + 2)
+        order = [c["collectors"] for c in cells if c["cores"] == 2]
+        self.assertEqual(order, [True, False, False, True])  # alternated
         for i, c in enumerate(cells):
             if not c["collectors"]:
-                twin = cells[i - 1]
+                twin = cells[i - 1] if c["rep"] % 2 == 0 else cells[i + 1]
                 self.assertTrue(twin["collectors"])
                 self.assertEqual(c["cores"], 2)
                 self.assertEqual(c["id"], twin["id"] + ".nocoll")
