@@ -61,7 +61,7 @@ def cmd_run(args):
     code, _run, lines = suitemod.run_suite(
         suite, cells, _reports_dir(args), sys.stderr,
         lab_prefix=_lab_prefix(args), make_report=not args.no_report)
-    _print_lines(lines, sys.stderr)
+    _print_lines(lines)
     return code
 
 

@@ -5,6 +5,7 @@ Ctrl-C (or SIGTERM) stops the current cell cleanly (run_cell returns
 "interrupted"), keeps every finished cell, marks the run interrupted in
 run.json, the database and the report, and run_suite() returns 130.
 """
+import contextlib
 import signal
 import time
 import traceback
@@ -35,6 +36,20 @@ def new_run(suite, cells, env):
     }
 
 
+@contextlib.contextmanager
+def _no_sigint():
+    """Hold Ctrl-C off while a record is written (JSON file + database row)
+    or the lab is taken down; it is delivered right after."""
+    pending = []
+    old = signal.signal(signal.SIGINT, lambda *a: pending.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if pending and callable(old):
+            old(*pending[0])
+
+
 def _run_one(lab, cell, raw_dir, progress, run_cell, cell_error):
     """Run one cell; never raises except for programming errors in here."""
     try:
@@ -61,13 +76,14 @@ def _cells_loop(ctx, lab, run_cell, cell_error):
                                  run["lab"], t0, time.time())
         if result.get("traceback"):
             rec["traceback"] = result["traceback"]
-        store.save_record(ctx["reports_dir"], ctx["run_dir"], rec)
-        ctx["records"].append(rec)
+        with _no_sigint():
+            store.save_record(ctx["reports_dir"], ctx["run_dir"], rec)
+            ctx["records"].append(rec)
+            run["n_done"] += 1
+            run["n_ok"] += rec["status"] == "ok"
+            run["n_failed"] += rec["status"] == "error"
+            store.save_run(ctx["reports_dir"], ctx["run_dir"], run)
         ctx["progress"].end_cell(rec)
-        run["n_done"] += 1
-        run["n_ok"] += rec["status"] == "ok"
-        run["n_failed"] += rec["status"] == "error"
-        store.save_run(ctx["reports_dir"], ctx["run_dir"], run)
         if rec["status"] == "interrupted":
             raise KeyboardInterrupt
 

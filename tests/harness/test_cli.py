@@ -105,3 +105,70 @@ job = "%s/profiles/jobs/shortconn.ini"
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ProgressTest(unittest.TestCase):
+    """The live status line and the end-of-run summary (exact text)."""
+
+    def cells(self):
+        from harness import plan
+        return plan.build_plan(dict(datafix.SUITE, repetitions=2))
+
+    def test_status_line(self):
+        from harness import progress
+        cell = self.cells()[1]
+        self.assertEqual(
+            progress.format_status(3, 12, cell, 42, 190, 12345.4, "conn/s",
+                                   0),
+            "[cell 3/12] linux shortconn c=2 r=0  elapsed 0:42 ETA 3:10  "
+            "rate 12,345 conn/s")
+        off = dict(cell, collectors=False)
+        self.assertIn("c=2 r=0 collectors-off  elapsed 0:00 ETA 0:01  "
+                      "errors 7", progress.format_status(
+                          1, 2, off, 0, 1, None, "conn/s", 7))
+
+    def test_log_mode_and_tty_mode(self):
+        import io
+        from harness import progress
+        cells = self.cells()
+        rec = datafix.record("r", "shortconn", 1, 0, 1500.0)
+        out = io.StringIO()
+        p = progress.Progress(cells, out, tty=False)
+        p.start_cell(0, cells[0])
+        eta_start = p.eta_s()
+        p.interval(1.0, 1400.0, 0)
+        p.end_cell(rec)
+        self.assertLess(p.eta_s(), eta_start)
+        p.close()
+        lines = out.getvalue().splitlines()
+        self.assertEqual(len(lines), 2)  # no interval spam in a log
+        self.assertTrue(lines[0].startswith("[cell 1/4] linux shortconn c=1"))
+        self.assertRegex(lines[1], r"^\[cell 1/4\] ok +linux\.shortconn\.c1"
+                                   r"\.r0  1,500 conn/s  p99 400 us  "
+                                   r"\(3\.0 s\)$")
+        out = io.StringIO()
+        p = progress.Progress(cells, out, tty=True)
+        p.start_cell(0, cells[0])
+        p.interval(1.0, 1400.0, 2)
+        p.close()
+        self.assertIn("\r\033[K[cell 1/4]", out.getvalue())
+        self.assertIn("rate 1,400 conn/s  errors 2", out.getvalue())
+
+    def test_summary(self):
+        from harness import suite
+        recs = [datafix.record("r", "shortconn", 1, rep, 1000 + rep)
+                for rep in range(2)]
+        recs.append(datafix.record("r", "shortconn", 2, 0, 0,
+                                   status="error"))
+        run = datafix.run_dict("r1", self.cells(), status="interrupted")
+        run.update(n_done=3, n_ok=2, n_failed=1)
+        lines = suite.format_summary(run, recs, ("/x/report.md",
+                                                 "/x/report.html"))
+        text = "\n".join(lines)
+        self.assertIn("run r1 interrupted: 2 ok, 1 failed, 3 of 4 cells "
+                      "in 1:40", text)
+        self.assertIn("interrupted: the 3 finished cells are kept", text)
+        self.assertRegex(text, r"linux +shortconn +1 +2 +1,000")
+        self.assertIn("failed: cell x: server died", text)
+        self.assertIn("report: /x/report.md", text)
+        self.assertLessEqual(len(lines), 24)  # one screen
