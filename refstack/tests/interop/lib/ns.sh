@@ -109,3 +109,23 @@ t_wait_for() { # file pattern seconds
 	done
 	return 1
 }
+
+# t_bin NAME — path of a refstack binary (apps/NAME, NAME at the top, or
+# under build/); empty if not built.
+t_bin() {
+	local root=$1 name=$2 p
+	for p in "$root/apps/$name" "$root/$name" "$root/build/apps/$name" "$root/build/$name"; do
+		[ -x "$p" ] && [ -f "$p" ] && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# t_netem NS DEV SPEC... — impair egress of DEV in namespace NS.
+t_netem() {
+	local ns=$1 dev=$2; shift 2
+	ip netns exec "$ns" tc qdisc replace dev "$dev" root netem "$@"
+}
+
+# t_sha FILE — sha256 hex of a file.
+t_sha() { sha256sum "$1" | cut -d' ' -f1; }
+t_not() { ! "$@"; }

@@ -1,0 +1,97 @@
+#!/bin/bash
+# refstack -> kernel: rs-fetch on refstack (afpacket) downloads files from
+# a real nginx (Debian's) on the Linux kernel in the peer namespace.
+# Byte-exact comparison, HTTP errors and a refused port, then the same
+# download under tc netem (loss, reordering, duplication, delay) on both
+# directions.  Sizes as in http-curl.sh (RS_INTEROP_MB, RS_NETEM_MB).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+. "$HERE/lib/ns.sh"
+
+MB=${RS_INTEROP_MB:-100}
+NMB=${RS_NETEM_MB:-20}
+NETEM="loss 1% duplicate 1% delay 1ms reorder 10% 50%"
+OUT=$(mktemp -d /tmp/rs-ngx.XXXXXX)
+cleanup() { t_kill_all; ns_down; rm -rf "$OUT"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+FETCH=$(t_bin "$ROOT" rs-fetch) || { t_fail "rs-fetch is built"; t_summary; exit 1; }
+command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
+command -v nginx >/dev/null || { t_fail "nginx installed (make deps)"; t_summary; exit 1; }
+ns_up ngx || { t_fail "namespaces up"; t_summary; exit 1; }
+t_check "stack interface has no kernel IPv4 address" ns_stack_has_no_ip
+
+mkdir -p "$OUT/www" "$OUT/tmp"
+head -c "${MB}M" /dev/urandom >"$OUT/www/big.bin"
+head -c "${NMB}M" /dev/urandom >"$OUT/www/netem.bin"
+echo "small" >"$OUT/www/small.txt"
+cat >"$OUT/nginx.conf" <<EOF
+worker_processes 1;
+pid $OUT/nginx.pid;
+error_log $OUT/nginx-error.log;
+events { worker_connections 256; }
+http {
+	access_log off;
+	sendfile on;
+	client_body_temp_path $OUT/tmp;
+	proxy_temp_path $OUT/tmp;
+	fastcgi_temp_path $OUT/tmp;
+	uwsgi_temp_path $OUT/tmp;
+	scgi_temp_path $OUT/tmp;
+	server {
+		listen $NS_LINUX_IP:80;
+		root $OUT/www;
+	}
+}
+EOF
+timeout 300 ip netns exec "$NS_L" nginx -p "$OUT" -c "$OUT/nginx.conf" -e "$OUT/nginx-error.log" \
+	-g "daemon off; master_process off;" >"$OUT/nginx.out" 2>&1 &
+t_bg_add $!
+ok=0
+for i in $(seq 50); do
+	ip netns exec "$NS_L" curl -s -o /dev/null "http://$NS_LINUX_IP/small.txt" && { ok=1; break; }
+	sleep 0.1
+done
+t_check "nginx serves in the Linux namespace" test $ok = 1
+
+# rs_fetch NAME IFSPEC URL [args] — rs-fetch in the stack namespace
+rs_fetch() {
+	local name=$1 ifspec=$2 url=$3; shift 3
+	timeout 200 ip netns exec "$NS_S" "$FETCH" --if "$ifspec" "$url" "$@" \
+		>"$OUT/$name.log" 2>&1
+}
+
+t0=$(date +%s.%N)
+t_check "rs-fetch got $MB MB from nginx" \
+	rs_fetch big "$NS_SIF" "http://$NS_LINUX_IP/big.bin" -o "$OUT/got.bin" \
+	--expect-size $((MB * 1048576)) --timeout 150
+t1=$(date +%s.%N)
+t_check "$MB MB body byte-exact (cmp)" cmp -s "$OUT/www/big.bin" "$OUT/got.bin"
+cat "$OUT/big.log" | sed 's/^/# /'
+rm -f "$OUT/got.bin"
+
+t_check "rs-fetch reports a 404 as a failure" \
+	t_not rs_fetch nf "$NS_SIF" "http://$NS_LINUX_IP/missing" --timeout 20
+t_check "... naming the status" grep -q "status 404" "$OUT/nf.log"
+t_check "rs-fetch to a closed port fails with connection refused" \
+	t_not rs_fetch rst "$NS_SIF" "http://$NS_LINUX_IP:81/" --timeout 20
+t_check "... naming the error" grep -qi "refused" "$OUT/rst.log"
+
+t_netem "$NS_S" "$NS_SIF" $NETEM && t_netem "$NS_L" "$NS_LIF" $NETEM ||
+	t_fail "netem installed"
+t_check "rs-fetch got $NMB MB from nginx under netem ($NETEM)" \
+	rs_fetch netem "$NS_SIF,bypass=0" "http://$NS_LINUX_IP/netem.bin" -o "$OUT/got.bin" \
+	--expect-size $((NMB * 1048576)) --timeout 150
+t_check "$NMB MB under netem byte-exact (cmp)" cmp -s "$OUT/www/netem.bin" "$OUT/got.bin"
+sed 's/^/# /' "$OUT/netem.log"
+echo "# plain transfer wall time $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}") s"
+
+for f in "$OUT"/*.log; do
+	if grep -q "runtime error\|AddressSanitizer" "$f"; then
+		t_fail "sanitizer report in $(basename "$f")"
+		cat "$f"
+	fi
+done
+t_summary
