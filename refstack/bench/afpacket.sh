@@ -1,0 +1,101 @@
+#!/bin/bash
+# afpacket benchmark: the crr server (rs-crrd, one server logic) on
+# refstack over AF_PACKET vs on the Linux kernel's sockets; same Linux
+# client, same namespaces, same address, alternating runs (A B B A ...).
+# Prints connections/s and whole-machine CPU per connection (all cores,
+# from /proc/stat: on veth part of the receiver's work is charged to the
+# sender), medians, spread and ratios.  Not a test: no pass/fail.
+#
+#   RUNS=5 SECS=8 CONC=64 REQ=64 RESP=64 refstack/bench/afpacket.sh
+#
+# For the Linux runs the stack's interface gets 198.18.20.2 for the
+# duration of the run (and loses it afterwards), so both servers sit at
+# the same address behind the same veth.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+. "$ROOT/tests/interop/lib/ns.sh"
+
+RUNS=${RUNS:-5}
+SECS=${SECS:-8}
+CONC=${CONC:-64}
+REQ=${REQ:-64}
+RESP=${RESP:-64}
+PORT=12865
+OUT=$(mktemp -d /tmp/rs-bench.XXXXXX)
+RESULTS=${RESULTS:-$ROOT/build/bench/afpacket-results.txt}
+cleanup() { t_kill_all; ns_down; rm -rf "$OUT"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+CRRD=$(t_bin "$ROOT" rs-crrd) || { echo "afpacket.sh: build rs-crrd first (make -C refstack)" >&2; exit 1; }
+mkdir -p "$ROOT/build/bench" "$(dirname "$RESULTS")"
+CLIENT=$ROOT/build/bench/afpacket-client
+${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -o "$CLIENT" "$HERE/afpacket-client.c" || exit 1
+HZ=$(getconf CLK_TCK)
+
+ns_up bn || { echo "afpacket.sh: namespaces" >&2; exit 1; }
+ip netns exec "$NS_L" sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
+
+# busy and total jiffies of the whole machine
+cpu_jiffies() { awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; print b, b+$5+$6}' /proc/stat; }
+
+# run_one STACK — prints "STACK cps cpu_us_per_conn conns errors busy_pct"
+run_one() {
+	local stack=$1 pid
+	if [ "$stack" = linux ]; then
+		ip -n "$NS_S" addr add "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF" || return 1
+	fi
+	taskset -c 1 timeout $((SECS + 60)) ip netns exec "$NS_S" "$CRRD" --stack "$stack" \
+		--if "$NS_SIF" --port $PORT --req "$REQ" --resp "$RESP" >"$OUT/srv.log" 2>&1 &
+	pid=$!
+	t_bg_add "$pid"
+	t_wait_for "$OUT/srv.log" listening 10 || { echo "server $stack did not start" >&2; cat "$OUT/srv.log" >&2; }
+	# warm-up (ARP, caches), not measured
+	ip netns exec "$NS_L" "$CLIENT" "$NS_STACK_IP" $PORT "$CONC" 1 "$REQ" "$RESP" >/dev/null
+	read -r b0 t0 < <(cpu_jiffies)
+	taskset -c 0 ip netns exec "$NS_L" timeout $((SECS + 30)) "$CLIENT" "$NS_STACK_IP" $PORT \
+		"$CONC" "$SECS" "$REQ" "$RESP" >"$OUT/cl.json"
+	read -r b1 t1 < <(cpu_jiffies)
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	if [ "$stack" = linux ]; then
+		ip -n "$NS_S" addr del "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF"
+	fi
+	/usr/bin/python3 - "$stack" "$OUT/cl.json" $((b1 - b0)) $((t1 - t0)) "$HZ" <<'EOF'
+import json, sys
+st, f, busy, tot, hz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+d = json.load(open(f))
+conns = max(d["conns"], 1)
+print(st, "%.1f" % d["cps"], "%.2f" % (busy * 1e6 / hz / conns), d["conns"], d["errors"] + d["connect_errors"],
+      "%.1f" % (100.0 * busy / max(tot, 1)))
+EOF
+}
+
+echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc=$CONC req=$REQ resp=$RESP"
+echo "# stack cps cpu_us_per_conn conns errors machine_busy_pct"
+: >"$OUT/runs.txt"
+for ((i = 1; i <= RUNS; i++)); do
+	if ((i % 2)); then order="refstack linux"; else order="linux refstack"; fi
+	for s in $order; do
+		run_one "$s" | tee -a "$OUT/runs.txt"
+	done
+done
+cp "$OUT/runs.txt" "$RESULTS"
+/usr/bin/python3 - "$OUT/runs.txt" <<'EOF'
+import statistics as S, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+def col(stack, i): return [float(r[i]) for r in rows if r[0] == stack]
+print("# summary (median [min..max])")
+med = {}
+for st in ("refstack", "linux"):
+    c, u = col(st, 1), col(st, 2)
+    if not c:
+        print(st, "no runs"); continue
+    med[st] = (S.median(c), S.median(u))
+    print("%-9s conn/s %9.0f [%.0f..%.0f]   cpu/conn %7.2f us [%.2f..%.2f]   errors %d" % (
+        st, S.median(c), min(c), max(c), S.median(u), min(u), max(u), sum(col(st, 4))))
+if len(med) == 2:
+    print("ratio refstack/linux: conn/s %.2f, cpu/conn %.2f" % (
+        med["refstack"][0] / med["linux"][0], med["refstack"][1] / med["linux"][1]))
+EOF
