@@ -112,7 +112,10 @@ def cmd_lab(args):
     prefix = _lab_prefix(args)
     if args.action == "status":
         st = labmod.Lab(args.cores or 1, prefix=prefix).status()
-        print(json.dumps(st, indent=1, sort_keys=True))
+        if args.json:
+            print(json.dumps(st, indent=1, sort_keys=True))
+        else:
+            _print_lines(format_lab_status(st))
         return 0
     if os.geteuid() != 0:
         print("tcpscale lab: needs root (network namespaces)", file=sys.stderr)
@@ -122,6 +125,28 @@ def cmd_lab(args):
         print("removed: " + (", ".join(map(str, removed)) or "nothing"))
         return 0
     return _lab_up_hold(labmod, prefix, args.cores or machine_cores())
+
+
+def format_lab_status(st):
+    """Human lines for `lab status`."""
+    state = "stale" if st.get("stale") else "up" if st.get("up") else "down"
+    out = [f"lab {st.get('prefix')}: {state}"
+           + (f" (owner pid {st['owner_pid']})" if st.get("owner_pid")
+              else "")]
+    for role, h in sorted((st.get("hosts") or {}).items()):
+        if not h.get("exists"):
+            out.append(f"  {role:<8} {h.get('netns')}: absent")
+            continue
+        addrs = "; ".join(f"{dev} {' '.join(a)}" for dev, a in
+                          sorted((h.get("addrs") or {}).items()))
+        out.append(f"  {role:<8} {h.get('netns')}: {addrs or 'no addresses'}"
+                   f", {len(h.get('pids') or [])} processes")
+    for p in st.get("processes") or []:
+        out.append(f"  process {p.get('pid')} {p.get('name', '?')} "
+                   f"on {p.get('host', '?')}")
+    if st.get("stale"):
+        out.append("  stale: remove it with `tcpscale lab down`")
+    return out
 
 
 def _lab_up_hold(labmod, prefix, cores):
@@ -209,6 +234,8 @@ def build_parser():
                    help="queues per veth (default: all cores)")
     r.add_argument("--lab-prefix", metavar="P",
                    help="lab namespace prefix (default tcps)")
+    r.add_argument("--json", action="store_true",
+                   help="status as JSON")
     return p
 
 

@@ -172,3 +172,54 @@ class ProgressTest(unittest.TestCase):
         self.assertIn("failed: cell x: server died", text)
         self.assertIn("report: /x/report.md", text)
         self.assertLessEqual(len(lines), 24)  # one screen
+
+
+@unittest.skipIf(os.geteuid() != 0, "the lab needs root")
+class LabCommandTest(unittest.TestCase):
+    """`tcpscale lab up|status|down`, including a holder killed with -9."""
+    PREFIX = "tcps-cli"
+
+    def ns(self):
+        out = subprocess.run(["ip", "-o", "netns", "list"],
+                             capture_output=True, text=True).stdout
+        return sorted(line.split()[0] for line in out.splitlines()
+                      if line.startswith(self.PREFIX + "-"))
+
+    def wait_for(self, cond, seconds=20):
+        import time
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if cond():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def test_up_status_killed_holder_down(self):
+        import signal
+        holder = subprocess.Popen([TCPSCALE, "lab", "up", "--cores", "1",
+                                   "--lab-prefix", self.PREFIX],
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            self.assertTrue(self.wait_for(lambda: len(self.ns()) == 3))
+            self.assertTrue(self.wait_for(lambda: "lab tcps-cli: up" in tcpscale(
+                "lab", "status", "--lab-prefix", self.PREFIX).stdout))
+            p = tcpscale("lab", "status", "--lab-prefix", self.PREFIX)
+            self.assertIn(f"(owner pid {holder.pid})", p.stdout)
+            self.assertIn("tcps-cli-s0 198.18.10.2/24; tcps-cli-s1 "
+                          "198.18.11.1/24", p.stdout)
+            holder.send_signal(signal.SIGKILL)  # no chance to clean up
+            holder.wait(timeout=10)
+            p = tcpscale("lab", "status", "--lab-prefix", self.PREFIX)
+            self.assertIn("lab tcps-cli: stale", p.stdout)
+            p = tcpscale("lab", "down", "--lab-prefix", self.PREFIX)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("tcps-cli-server", p.stdout)
+            self.assertEqual(self.ns(), [])
+            p = tcpscale("lab", "status", "--lab-prefix", self.PREFIX)
+            self.assertIn("lab tcps-cli: down", p.stdout)
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+                holder.wait()
+            tcpscale("lab", "down", "--lab-prefix", self.PREFIX)
