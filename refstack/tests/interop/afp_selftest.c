@@ -5,7 +5,7 @@
  * backend counters as key=value lines for the calling script to check.
  *
  *   afp_selftest -i IFSPEC -a 198.18.20.2 [-t SECONDS] [-q NSOCKETS]
- *                [-f FRAME_SIZE] [-F FANOUT_ID]
+ *                [-f FRAME_SIZE] [-F FANOUT_ID] [-r RING_FRAMES]
  *
  * With -q N it opens N sockets in one PACKET_FANOUT group and serves them
  * round-robin, printing how many frames each one received. */
@@ -130,10 +130,12 @@ static void report(struct q *qs, int nq)
 		t.rx_outgoing += s.rx_outgoing;
 		t.rx_csum_partial += s.rx_csum_partial;
 		t.rx_kernel_drops += s.rx_kernel_drops;
+		t.rx_blocks += s.rx_blocks;
 		t.tx_frames += s.tx_frames;
 		t.tx_errors += s.tx_errors;
 		printf("q%d_rx=%llu\n", i, (unsigned long long)qs[i].rx);
 	}
+	printf("rx_blocks=%llu\n", (unsigned long long)t.rx_blocks);
 	printf("rx_frames=%llu\nrx_oversize=%llu\nrx_outgoing=%llu\n"
 	       "rx_csum_partial=%llu\nrx_kernel_drops=%llu\ntx_frames=%llu\n"
 	       "tx_errors=%llu\n", (unsigned long long)t.rx_frames,
@@ -170,7 +172,7 @@ int main(int argc, char **argv)
 	const char *addr = NULL;
 	double secs = 10;
 	int nq = 1, opt;
-	while ((opt = getopt(argc, argv, "i:a:t:q:f:F:")) != -1) {
+	while ((opt = getopt(argc, argv, "i:a:t:q:f:F:r:")) != -1) {
 		switch (opt) {
 		case 'i': conf.ifname = optarg; break;
 		case 'a': addr = optarg; break;
@@ -178,6 +180,7 @@ int main(int argc, char **argv)
 		case 'q': nq = atoi(optarg); break;
 		case 'f': conf.frame_size = (unsigned)atoi(optarg); break;
 		case 'F': conf.fanout_id = (unsigned)atoi(optarg); break;
+		case 'r': conf.ring_frames = (unsigned)atoi(optarg); break;
 		default: return 2;
 		}
 	}

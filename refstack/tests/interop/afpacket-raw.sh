@@ -90,7 +90,16 @@ stop_responder
 t_check "both fanout members received frames" \
 	test "$(val "$OUT/fan.out" q0_rx)" -gt 0 -a "$(val "$OUT/fan.out" q1_rx)" -gt 0
 
-# 5. bad option strings are refused with a clear error
+# 5. a tiny ring (4 blocks of 8 KiB) wraps hundreds of times under flood
+start_responder flood -i "$NS_SIF,block=8192" -r 16 -t 30 || t_fail "responder ready (flood)"
+ip netns exec "$NS_L" ping -f -c 1000 -W 1 "$NS_STACK_IP" >"$OUT/flood.ping" 2>&1
+stop_responder
+recv=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$OUT/flood.ping")
+echo "# flood: ${recv:-0}/1000 replies, $(val "$OUT/flood.out" rx_blocks) ring blocks walked"
+t_check "flood ping through a 4-block ring: >= 990/1000 replies" test "${recv:-0}" -ge 990
+t_check "the ring wrapped (more than 8 blocks walked)" test "$(val "$OUT/flood.out" rx_blocks)" -gt 8
+
+# 6. bad option strings are refused with a clear error
 t_check "bad ifname option rejected" \
 	bash -c "! ip netns exec $NS_S $BIN -i '$NS_SIF,tov=0' -a $NS_STACK_IP -t 1 2>$OUT/bad.err"
 t_check "error names the interface spec" grep -q "open $NS_SIF,tov=0" "$OUT/bad.err"
