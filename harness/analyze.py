@@ -223,3 +223,33 @@ def snmp_medians(records):
         if acc:
             out[key] = {k: statistics.median(v) for k, v in sorted(acc.items())}
     return out
+
+
+def _server_cost_one(rec):
+    col = rec.get("collectors") or {}
+    procs, perf = col.get("procs") or {}, (col.get("perf") or {})
+    events = perf.get("events") or {}
+    conns = (rec.get("metrics") or {}).get("connections") or 0
+    out = {}
+    if isinstance(procs.get("user_s"), (int, float)):
+        out["cpu_s"] = procs["user_s"] + (procs.get("sys_s") or 0)
+        if conns:
+            out["cpu_us_per_conn"] = 1e6 * out["cpu_s"] / conns
+    if isinstance(events.get("context-switches"), (int, float)) and conns:
+        out["ctxsw_per_conn"] = events["context-switches"] / conns
+    if isinstance(events.get("task-clock"), (int, float)):
+        out["task_clock_ms"] = events["task-clock"]
+    return out
+
+
+def server_cost(records):
+    """Median server CPU and perf events (total, per connection) per cell."""
+    out = {}
+    for key, recs in _groups(ok_records(records)).items():
+        acc = {}
+        for r in recs:
+            for k, v in _server_cost_one(r).items():
+                acc.setdefault(k, []).append(v)
+        if acc:
+            out[key] = {k: statistics.median(v) for k, v in acc.items()}
+    return out

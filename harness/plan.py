@@ -9,10 +9,11 @@ neither side.
 """
 
 # Seconds a cell costs beyond ramp + runtime (server start, readiness wait,
-# collectors, teardown); measured on the local lab, refined at run time.
-CELL_OVERHEAD_S = {"shortconn": 2.0, "keepalive": 2.0, "nginx": 3.0,
-                   "haproxy": 4.0}
-LAB_SETUP_S = 3.0
+# collectors, teardown), rounded up from the local lab on a 2-core machine
+# (0.2 - 0.4 s); the progress ETA rescales by what the run really takes.
+CELL_OVERHEAD_S = {"shortconn": 1.0, "keepalive": 1.0, "nginx": 1.0,
+                   "haproxy": 1.5}
+LAB_SETUP_S = 2.0
 
 
 def cell_id(stack, workload, cores, rep, collectors=True):

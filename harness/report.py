@@ -89,8 +89,9 @@ def _env_blocks(run, records):
     blocks = [("h2", "Environment"), ("ul", items)]
     if lab:
         blocks.append(("details", "Lab (network namespaces)", _kv_lines(lab)))
+    tuning = {k: v for k, v in (tuning or {}).items() if k != "lab"}
     if tuning:
-        blocks.append(("details", "Tuning recorded by the run",
+        blocks.append(("details", "Tuning of the servers (first cell)",
                        _kv_lines(tuning)))
     return blocks
 
@@ -190,6 +191,25 @@ def _snmp_blocks(records):
             ("table", head, body)]
 
 
+def _server_cpu_blocks(records):
+    rows = analyze.server_cost(records)
+    if not rows:
+        return []
+    head = ["stack", "workload", "cores", "server CPU s (usr + sys)",
+            "CPU µs / connection", "context switches / connection",
+            "perf task-clock ms"]
+    body = [[k[0], k[1], str(k[2]), fmt_num(v.get("cpu_s"), 2),
+             fmt_num(v.get("cpu_us_per_conn"), 1),
+             fmt_num(v.get("ctxsw_per_conn"), 2),
+             fmt_num(v.get("task_clock_ms"))]
+            for k, v in sorted(rows.items())]
+    return [("h2", "Server cost"),
+            ("p", "Medians over repetitions: CPU time of the server processes "
+                  "(/proc/PID/stat) and perf stat software events during the "
+                  "measured window, per completed connection."),
+            ("table", head, body)]
+
+
 def _overhead_blocks(records):
     rows = analyze.collector_overhead(records)
     if not rows:
@@ -243,6 +263,7 @@ def build_blocks(run, records, run_dir, with_plots=True):
     blocks += _workload_blocks(records, run_dir, with_plots)
     blocks += _cpu_blocks(records, run_dir, with_plots)
     blocks += _snmp_blocks(records)
+    blocks += _server_cpu_blocks(records)
     blocks += _overhead_blocks(records)
     blocks += _failure_blocks(records)
     blocks += _raw_blocks(run_dir, records)

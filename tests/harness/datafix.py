@@ -43,7 +43,10 @@ def result(cps, p50=100.0, p99=400.0, cores=1, status="ok", errors=0):
                            "snmp": {"ActiveOpens": int(cps * 2),
                                     "PassiveOpens": int(cps * 2),
                                     "RetransSegs": 0, "ListenOverflows": 0},
-                           "procs": {}, "perf": {}},
+                           "procs": {"count": 1, "user_s": 0.25,
+                                     "sys_s": 0.75},
+                           "perf": {"events": {"context-switches": 500.0,
+                                               "task-clock": 990.0}}},
             "tuning": {"sysctls": {"net.core.somaxconn": "65535"}},
             "servers": {"nginx": "1.22.1"},
             "artefacts": {"tsload": "x.tsload.json"}}

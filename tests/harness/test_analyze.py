@@ -129,6 +129,12 @@ class RecordsTest(unittest.TestCase):
         cpu = analyze.cpu_by_core(self.records())
         self.assertEqual(sorted(cpu[("linux", "shortconn", 2)]), [0, 1])
         self.assertAlmostEqual(cpu[("linux", "shortconn", 2)][1]["usr"], 21)
+        cost = analyze.server_cost(self.records())[("linux", "shortconn", 1)]
+        # 1 s of server CPU over 2 s x 1000 conn/s (the median cell)
+        self.assertAlmostEqual(cost["cpu_s"], 1.0)
+        self.assertAlmostEqual(cost["cpu_us_per_conn"], 500.0)
+        self.assertAlmostEqual(cost["ctxsw_per_conn"], 0.25)
+        self.assertEqual(cost["task_clock_ms"], 990.0)
         snmp = analyze.snmp_medians(self.records())
         self.assertEqual(snmp[("linux", "shortconn", 1)]["ActiveOpens"], 2000)
 

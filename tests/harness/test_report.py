@@ -49,6 +49,9 @@ class ReportTest(unittest.TestCase):
         self.assertIn("## Per-core utilisation", md)
         self.assertIn("## TCP counter deltas", md)
         self.assertIn("ActiveOpens", md)
+        self.assertIn("## Server cost", md)
+        self.assertIn("| linux | shortconn | 1 | 1.00 | 476.2 | 0.24 | 990 |",
+                      md)
         self.assertIn("## Collector overhead", md)
         self.assertIn("| linux | shortconn | 2 | 2,050 | 2,300 |", md)
         self.assertIn("[records/linux.shortconn.c1.r0.json]"
