@@ -16,6 +16,8 @@
 #define NONE UINT32_MAX
 #define RX_BUF (64 * 1024)
 
+atomic_int tsl_stop;
+
 /* ---- timeout FIFO: operations start in time order, so a list suffices */
 
 static void tq_remove(struct tsl_worker *w, uint32_t i)

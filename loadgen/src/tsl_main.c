@@ -13,7 +13,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-atomic_int tsl_stop;
 
 static void raise_nofile(const struct tsl_cfg *cfg)
 {
