@@ -164,7 +164,7 @@ def _measure(cell, client, servers, under_test, coll):
 
 def _stop_all(lab, client, servers):
     codes = {}
-    if client is not None and client.poll() is None:
+    if client is not None:                # SIGINT: tsload writes its JSON
         client.stop(signal.SIGINT, 5)
     for srv in reversed(servers):
         codes[srv["name"]] = lab.stop(srv["proc"], sig=signal.SIGTERM, timeout=5)
