@@ -1,0 +1,80 @@
+/* Small shared helpers: three-way returns, intrusive lists, sequence
+ * arithmetic, byte order.  No state. */
+#ifndef RS_COMMON_H
+#define RS_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { RS_OK = 0, RS_RETRY = 1, RS_ERROR = -1 };
+
+#define RS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define RS_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RS_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define RS_CONTAINER(p, type, member)                                        \
+	((type *)(void *)((char *)(p)-offsetof(type, member)))
+#define RS_UNUSED(x) ((void)(x))
+#define RS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Doubly linked circular list (the kernel's list_head habit). */
+struct rs_list {
+	struct rs_list *next, *prev;
+};
+
+static inline void rs_list_init(struct rs_list *l) { l->next = l->prev = l; }
+static inline int rs_list_empty(const struct rs_list *l)
+{
+	return l->next == l;
+}
+static inline void rs_list_add_tail(struct rs_list *head, struct rs_list *n)
+{
+	n->prev = head->prev;
+	n->next = head;
+	head->prev->next = n;
+	head->prev = n;
+}
+static inline void rs_list_del(struct rs_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+
+/* TCP sequence space comparisons (RFC 9293 3.4). */
+static inline int rs_seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline int rs_seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+static inline int rs_seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static inline int rs_seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+
+static inline uint16_t rs_get16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+static inline uint32_t rs_get32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	       ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void rs_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+static inline void rs_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Internet checksum (RFC 1071): accumulate, then fold. */
+uint64_t rs_csum_add(uint64_t sum, const void *data, uint32_t len);
+uint16_t rs_csum_fold(uint64_t sum);
+/* Pseudo-header sum for TCP/UDP over IPv4 (addresses in host order). */
+uint64_t rs_csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto,
+			uint32_t len);
+
+#endif

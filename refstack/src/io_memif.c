@@ -1,0 +1,259 @@
+/* memif: an in-process ring pair joining two cores.  Ring s carries the
+ * frames sent by side s; each ring is single-producer single-consumer
+ * (safe across two threads).  A test hook may drop, duplicate or delay
+ * frames; delayed frames are released by the pair's virtual clock (that
+ * path is for single-threaded tests). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "../include/refstack.h"
+#include "common.h"
+#include "io.h"
+
+struct memif_ring {
+	uint32_t head;  /* consumer */
+	uint32_t tail;  /* producer */
+	uint32_t *lens;
+	uint8_t *slots;
+};
+
+struct memif_delayed {
+	struct memif_delayed *next;
+	uint64_t due;
+	uint32_t len;
+	uint8_t data[];
+};
+
+struct rs_memif_pair {
+	uint32_t nslots;        /* power of two */
+	uint32_t slot_size;
+	struct memif_ring ring[2];
+	struct memif_delayed *delayed[2]; /* by sending side */
+	rs_memif_filter_fn filter;
+	void *filter_arg;
+	uint64_t clock;
+	struct rs_io *open[2];
+};
+
+struct rs_io {
+	struct rs_memif_pair *pair;
+	unsigned side;
+	uint32_t rx_taken;
+};
+
+struct rs_memif_pair *rs_memif_pair_create(unsigned ring_frames,
+					   unsigned frame_size)
+{
+	struct rs_memif_pair *p = calloc(1, sizeof(*p));
+	uint32_t n = 1;
+
+	if (!p)
+		return NULL;
+	if (!ring_frames)
+		ring_frames = 1024;
+	while (n < ring_frames)
+		n <<= 1;
+	p->nslots = n;
+	p->slot_size = frame_size ? frame_size : 2048;
+	for (int s = 0; s < 2; s++) {
+		p->ring[s].lens = calloc(n, sizeof(uint32_t));
+		p->ring[s].slots = malloc((size_t)n * p->slot_size);
+		if (!p->ring[s].lens || !p->ring[s].slots) {
+			rs_memif_pair_destroy(p);
+			return NULL;
+		}
+	}
+	return p;
+}
+
+void rs_memif_pair_destroy(struct rs_memif_pair *p)
+{
+	if (!p)
+		return;
+	for (int s = 0; s < 2; s++) {
+		free(p->ring[s].lens);
+		free(p->ring[s].slots);
+		while (p->delayed[s]) {
+			struct memif_delayed *d = p->delayed[s];
+			p->delayed[s] = d->next;
+			free(d);
+		}
+	}
+	free(p);
+}
+
+void rs_memif_set_filter(struct rs_memif_pair *p, rs_memif_filter_fn fn,
+			 void *arg)
+{
+	p->filter = fn;
+	p->filter_arg = arg;
+}
+
+void rs_memif_set_clock(struct rs_memif_pair *p, uint64_t now_ns)
+{
+	p->clock = now_ns;
+}
+
+static int ring_put(struct rs_memif_pair *p, struct memif_ring *r,
+		    const uint8_t *data, uint32_t len)
+{
+	uint32_t tail = r->tail;
+	uint32_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	uint32_t i;
+
+	if (tail - head >= p->nslots)
+		return RS_RETRY;
+	i = tail & (p->nslots - 1);
+	memcpy(r->slots + (size_t)i * p->slot_size, data, len);
+	r->lens[i] = len;
+	__atomic_store_n(&r->tail, tail + 1, __ATOMIC_RELEASE);
+	return RS_OK;
+}
+
+static struct rs_io *memif_open(const struct rs_io_conf *conf, int *err)
+{
+	struct rs_memif_pair *p = conf ? conf->peer : NULL;
+	struct rs_io *io;
+
+	if (!p || conf->queue > 1 || p->open[conf->queue]) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	io = calloc(1, sizeof(*io));
+	if (!io) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	io->pair = p;
+	io->side = conf->queue;
+	p->open[io->side] = io;
+	return io;
+}
+
+/* Move the due delayed frames sent by the peer into our rx ring. */
+static void release_delayed(struct rs_memif_pair *p, unsigned from)
+{
+	struct memif_delayed **pp = &p->delayed[from];
+
+	while (*pp) {
+		struct memif_delayed *d = *pp;
+		if (d->due <= p->clock &&
+		    ring_put(p, &p->ring[from], d->data, d->len) == RS_OK) {
+			*pp = d->next;
+			free(d);
+		} else {
+			pp = &d->next;
+		}
+	}
+}
+
+static int memif_rx_burst(struct rs_io *io, struct rs_frame *frames, int max)
+{
+	struct rs_memif_pair *p = io->pair;
+	unsigned from = io->side ^ 1;
+	struct memif_ring *r = &p->ring[from];
+	uint32_t head = r->head, tail, n;
+
+	if (p->delayed[from])
+		release_delayed(p, from);
+	tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+	n = RS_MIN(tail - head, (uint32_t)max);
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = (head + k) & (p->nslots - 1);
+		frames[k].data = r->slots + (size_t)i * p->slot_size;
+		frames[k].len = r->lens[i];
+		frames[k].csum_partial = 0;
+	}
+	io->rx_taken = n;
+	return (int)n;
+}
+
+static void memif_rx_release(struct rs_io *io)
+{
+	struct memif_ring *r = &io->pair->ring[io->side ^ 1];
+
+	__atomic_store_n(&r->head, r->head + io->rx_taken, __ATOMIC_RELEASE);
+	io->rx_taken = 0;
+}
+
+static int delay_frame(struct rs_memif_pair *p, unsigned side,
+		       const struct rs_frame *f, uint64_t delay)
+{
+	struct memif_delayed *d = malloc(sizeof(*d) + f->len), **pp;
+
+	if (!d)
+		return RS_RETRY;
+	d->next = NULL;
+	d->due = p->clock + delay;
+	d->len = f->len;
+	memcpy(d->data, f->data, f->len);
+	for (pp = &p->delayed[side]; *pp; pp = &(*pp)->next)
+		;
+	*pp = d;
+	return RS_OK;
+}
+
+static int memif_tx_burst(struct rs_io *io, const struct rs_frame *frames,
+			  int n)
+{
+	struct rs_memif_pair *p = io->pair;
+	struct memif_ring *r = &p->ring[io->side];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const struct rs_frame *f = &frames[i];
+		uint64_t delay = 0;
+		int v = RS_MEMIF_PASS;
+
+		if (f->len > p->slot_size)
+			continue; /* oversize: dropped, like a real link */
+		if (p->filter)
+			v = p->filter(p->filter_arg, io->side, f->data, f->len,
+				      &delay);
+		if (v == RS_MEMIF_DROP)
+			continue;
+		if (v == RS_MEMIF_DELAY) {
+			if (delay_frame(p, io->side, f, delay) != RS_OK)
+				break;
+			continue;
+		}
+		if (ring_put(p, r, f->data, f->len) != RS_OK)
+			break;
+		if (v == RS_MEMIF_DUP)
+			(void)ring_put(p, r, f->data, f->len);
+	}
+	return i;
+}
+
+static int memif_wait_fd(struct rs_io *io)
+{
+	RS_UNUSED(io);
+	return -1;
+}
+
+static void memif_mac(struct rs_io *io, uint8_t mac[6])
+{
+	static const uint8_t base[6] = {0x02, 0, 0, 0, 0, 0};
+
+	memcpy(mac, base, 6);
+	mac[5] = (uint8_t)(io->side + 1);
+}
+
+static void memif_close(struct rs_io *io)
+{
+	if (!io)
+		return;
+	io->pair->open[io->side] = NULL;
+	free(io);
+}
+
+const struct rs_io_ops rs_io_memif = {
+	.name = "memif",
+	.open = memif_open,
+	.rx_burst = memif_rx_burst,
+	.rx_release = memif_rx_release,
+	.tx_burst = memif_tx_burst,
+	.wait_fd = memif_wait_fd,
+	.mac = memif_mac,
+	.close = memif_close,
+};

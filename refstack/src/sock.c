@@ -1,0 +1,292 @@
+/* Socket objects and descriptors: socket, bind, listen, accept, close. */
+#include <stdlib.h>
+
+#include "sock.h"
+
+void *rs_file_get(struct rs_core *c, int fd, int type)
+{
+	struct rs_file *f = c->stack->fd_ops->get(c->stack->fds, fd);
+
+	if (!f || f->core != c) {
+		errno = EBADF;
+		return NULL;
+	}
+	if (f->type != type) {
+		errno = type == RS_FILE_SOCK ? ENOTSOCK : EINVAL;
+		return NULL;
+	}
+	return f;
+}
+
+struct rs_sock *rs_sock_get(struct rs_core *c, int fd)
+{
+	return rs_file_get(c, fd, RS_FILE_SOCK);
+}
+
+int rs_sockaddr_in(const struct sockaddr *addr, socklen_t len, uint32_t *ip,
+		   uint16_t *port)
+{
+	struct sockaddr_in sin;
+
+	if (!addr || len < (socklen_t)sizeof(sin))
+		return rs_err(EINVAL);
+	memcpy(&sin, addr, sizeof(sin));
+	if (sin.sin_family != AF_INET)
+		return rs_err(EAFNOSUPPORT);
+	*ip = ntohl(sin.sin_addr.s_addr);
+	*port = ntohs(sin.sin_port);
+	return 0;
+}
+
+void rs_sockaddr_out(uint32_t ip, uint16_t port, struct sockaddr *addr,
+		     socklen_t *len)
+{
+	struct sockaddr_in sin;
+
+	if (!addr || !len)
+		return;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(ip);
+	sin.sin_port = htons(port);
+	memcpy(addr, &sin, RS_MIN((size_t)*len, sizeof(sin)));
+	*len = sizeof(sin);
+}
+
+static struct rs_sock *sock_new(struct rs_core *c)
+{
+	struct rs_stack *st = c->stack;
+	struct rs_sock *s;
+
+	if (c->nsockets >= st->conf.max_sockets) {
+		errno = EMFILE;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->f.type = RS_FILE_SOCK;
+	s->f.core = c;
+	s->f.fd = st->fd_ops->alloc(st->fds, s);
+	if (s->f.fd < 0) {
+		free(s);
+		errno = EMFILE;
+		return NULL;
+	}
+	s->sndbuf = st->conf.sndbuf;
+	s->rcvbuf = st->conf.rcvbuf;
+	rs_list_init(&s->epi.rlink);
+	rs_list_init(&s->epi.ilink);
+	c->nsockets++;
+	return s;
+}
+
+static void sock_free(struct rs_sock *s)
+{
+	struct rs_core *c = s->f.core;
+
+	rs_epoll_forget(s);
+	c->stack->fd_ops->release(c->stack->fds, s->f.fd);
+	c->nsockets--;
+	free(s);
+}
+
+int rs_socket(struct rs_core *c, int domain, int type, int protocol)
+{
+	struct rs_sock *s;
+
+	if (domain != AF_INET)
+		return rs_err(EAFNOSUPPORT);
+	if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM ||
+	    (protocol != 0 && protocol != IPPROTO_TCP))
+		return rs_err(EPROTONOSUPPORT);
+	s = sock_new(c);
+	return s ? s->f.fd : -1;
+}
+
+int rs_bind(struct rs_core *c, int fd, const struct sockaddr *addr,
+	    socklen_t len)
+{
+	struct rs_sock *s = rs_sock_get(c, fd);
+	uint32_t ip;
+	uint16_t port;
+	int rc;
+
+	if (!s)
+		return -1;
+	if (rs_sockaddr_in(addr, len, &ip, &port))
+		return -1;
+	if (s->bound || s->tcb || s->lst)
+		return rs_err(EINVAL);
+	if (ip != 0 && ip != c->ip)
+		return rs_err(EADDRNOTAVAIL);
+	rc = c->stack->port_ops->bind(c->stack->ports, port, s->reuseaddr);
+	if (rc < 0)
+		return rs_err(-rc);
+	s->bound = 1;
+	s->laddr = ip;
+	s->lport = (uint16_t)rc;
+	return 0;
+}
+
+int rs_listen(struct rs_core *c, int fd, int backlog)
+{
+	struct rs_sock *s = rs_sock_get(c, fd);
+	struct rs_listener *l;
+
+	if (!s)
+		return -1;
+	if (s->tcb)
+		return rs_err(EINVAL);
+	backlog = backlog < 1 ? 1 : backlog > 65535 ? 65535 : backlog;
+	if (s->lst) {
+		s->lst->backlog = (uint32_t)backlog;
+		return 0;
+	}
+	if (!s->bound) {
+		struct sockaddr_in any = {.sin_family = AF_INET};
+		if (rs_bind(c, fd, (struct sockaddr *)&any, sizeof(any)))
+			return -1;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return rs_err(ENOMEM);
+	l->h.laddr = s->laddr;
+	l->h.lport = s->lport;
+	l->h.kind = RS_HK_LISTEN;
+	l->h.core = (uint8_t)c->index;
+	l->sock = s;
+	l->backlog = (uint32_t)backlog;
+	rs_list_init(&l->acceptq);
+	if (c->stack->lhash_ops->insert(c->stack->lhash, &l->h) != RS_OK) {
+		free(l);
+		return rs_err(EADDRINUSE);
+	}
+	rs_list_add_tail(&c->listeners, &l->llink);
+	s->lst = l;
+	c->nlisten++;
+	return 0;
+}
+
+int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
+	      socklen_t *len)
+{
+	struct rs_sock *s = rs_sock_get(c, fd), *ns;
+	struct rs_listener *l;
+	struct rs_tcb *t;
+
+	if (!s)
+		return -1;
+	l = s->lst;
+	if (!l)
+		return rs_err(EINVAL);
+	if (rs_list_empty(&l->acceptq))
+		return rs_err(EAGAIN);
+	ns = sock_new(c);
+	if (!ns)
+		return -1;
+	t = RS_CONTAINER(l->acceptq.next, struct rs_tcb, alink);
+	rs_tcp_child_unlink(t);
+	t->sock = ns;
+	ns->tcb = t;
+	ns->nodelay = !!(t->flags & TF_NODELAY);
+	ns->sndbuf = t->snd.cap;
+	ns->rcvbuf = t->rcv.cap;
+	c->ctr.tcp_accepts++;
+	rs_sockaddr_out(t->h.raddr, t->h.rport, addr, len);
+	return ns->f.fd;
+}
+
+/* Closing a listener aborts the connections nobody accepted. */
+static void listener_close(struct rs_core *c, struct rs_listener *l)
+{
+	struct rs_list *p, *next;
+
+	c->stack->lhash_ops->remove(c->stack->lhash, &l->h);
+	rs_list_del(&l->llink);
+	for (p = c->tcbs.next; p != &c->tcbs; p = next) {
+		struct rs_tcb *t = RS_CONTAINER(p, struct rs_tcb, link);
+		next = p->next;
+		if (t->parent != l)
+			continue;
+		rs_tcp_send_rst(t);
+		rs_tcb_drop(t, ECONNABORTED);
+	}
+	c->nlisten--;
+	free(l);
+}
+
+/* Orderly release (RFC 9293 3.10.4 CLOSE) or abort. */
+static void conn_close(struct rs_tcb *t, int abort)
+{
+	t->sock = NULL;
+	if (t->flags & TF_DETACHED) {
+		rs_tcb_free(t);
+		return;
+	}
+	if (t->state == RS_TCP_SYN_SENT) {
+		rs_tcb_drop(t, 0);
+		return;
+	}
+	if (abort || t->rcv.len) {
+		rs_tcp_send_rst(t);
+		rs_tcb_drop(t, ECONNRESET);
+		return;
+	}
+	switch (t->state) {
+	case RS_TCP_SYN_RECV:
+	case RS_TCP_ESTABLISHED:
+		t->flags |= TF_FIN_QUEUED;
+		rs_tcp_set_state(t, RS_TCP_FIN_WAIT_1);
+		break;
+	case RS_TCP_CLOSE_WAIT:
+		t->flags |= TF_FIN_QUEUED;
+		rs_tcp_set_state(t, RS_TCP_LAST_ACK);
+		break;
+	case RS_TCP_FIN_WAIT_2:
+		t->t_misc = t->core->now + RS_TCP_FIN_TIMEOUT_NS;
+		rs_tcp_timer_update(t);
+		break;
+	default:
+		break;
+	}
+	rs_tcp_schedule(t);
+}
+
+int rs_close(struct rs_core *c, int fd)
+{
+	struct rs_file *f = c->stack->fd_ops->get(c->stack->fds, fd);
+	struct rs_sock *s;
+
+	if (f && f->core == c && f->type == RS_FILE_EPOLL) {
+		rs_epoll_free((struct rs_epoll *)(void *)f);
+		return 0;
+	}
+	s = rs_sock_get(c, fd);
+	if (!s)
+		return -1;
+	if (s->lst)
+		listener_close(c, s->lst);
+	if (s->tcb)
+		conn_close(s->tcb, s->linger_on && s->linger_secs == 0);
+	if (s->bound)
+		c->stack->port_ops->unbind(c->stack->ports, s->lport);
+	sock_free(s);
+	return 0;
+}
+
+/* Core destruction: release every descriptor of the core. */
+void rs_sock_close_all(struct rs_core *c)
+{
+	void *fds = c->stack->fds;
+	const struct rs_fd_ops *ops = c->stack->fd_ops;
+	uint32_t max = ops->max(fds);
+
+	for (int fd = 0; fd <= (int)max; fd++) {
+		struct rs_file *f = ops->get(fds, fd);
+		if (f && f->core == c)
+			rs_close(c, f->fd);
+	}
+}

@@ -1,0 +1,125 @@
+/* Stack instance: configuration, the shared tables, the core array. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "tcp.h"
+
+void rs_stack_conf_init(struct rs_stack_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->netmask.s_addr = htonl(0xffffff00u);
+	c->ncores = 1;
+	c->time_wait_ns = 1000000000ull;
+	c->sndbuf = 256 * 1024;
+	c->rcvbuf = 256 * 1024;
+	c->max_sockets = 65536;
+	c->max_conns = 65536;
+	c->max_time_wait = 1u << 20;
+	c->max_buf_bytes = 1u << 30;
+	c->syn_backlog = 1024;
+	c->hash_buckets = 65536;
+	c->mss = 1460;
+	c->port_lo = 32768;
+	c->port_hi = 60999;
+	c->options = RS_OPT_WSCALE | RS_OPT_TIMESTAMPS | RS_OPT_DELACK;
+	c->publish_interval_ns = 100000000ull;
+}
+
+static int conf_check(const struct rs_stack_conf *c)
+{
+	if (!c->addr.s_addr || c->ncores == 0 || c->ncores > 64)
+		return -EINVAL;
+	if (c->sndbuf < 2048 || c->rcvbuf < 2048 || c->mss < 64 ||
+	    c->mss > RS_FRAME_BUF - RS_ETH_HLEN - RS_IP_HLEN - 60)
+		return -EINVAL;
+	if (!c->max_sockets || !c->max_conns || c->port_lo == 0 ||
+	    c->port_hi < c->port_lo)
+		return -EINVAL;
+	return 0;
+}
+
+static int stack_tables(struct rs_stack *s)
+{
+	int err = 0;
+
+	s->ehash_ops = &rs_table_global;
+	s->lhash_ops = &rs_table_global;
+	s->port_ops = &rs_port_global;
+	s->fd_ops = &rs_fd_global;
+	s->ehash = s->ehash_ops->create(s->conf.hash_buckets, &err);
+	if (!s->ehash)
+		return err;
+	s->lhash = s->lhash_ops->create(1024, &err);
+	if (!s->lhash)
+		return err;
+	s->ports = s->port_ops->create(s->conf.port_lo, s->conf.port_hi,
+				       s->conf.seed, &err);
+	if (!s->ports)
+		return err;
+	s->fds = s->fd_ops->create(s->conf.max_sockets * s->conf.ncores, &err);
+	if (!s->fds)
+		return err;
+	return 0;
+}
+
+struct rs_stack *rs_stack_create(const struct rs_stack_conf *conf, int *err)
+{
+	struct rs_stack *s;
+	int rc = conf_check(conf);
+
+	if (rc) {
+		*err = rc;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto nomem;
+	s->conf = *conf;
+	s->cores = calloc(conf->ncores, sizeof(*s->cores));
+	if (!s->cores)
+		goto nomem;
+	if (!s->conf.seed &&
+	    getrandom(&s->conf.seed, sizeof(s->conf.seed), 0) !=
+		    (ssize_t)sizeof(s->conf.seed))
+		s->conf.seed = 0x243f6a8885a308d3ull ^ (uint64_t)time(NULL);
+	s->ip = ntohl(conf->addr.s_addr);
+	s->netmask = ntohl(conf->netmask.s_addr);
+	s->gateway = ntohl(conf->gateway.s_addr);
+	rc = stack_tables(s);
+	if (rc) {
+		rs_stack_destroy(s);
+		*err = rc;
+		return NULL;
+	}
+	return s;
+nomem:
+	if (s)
+		free(s->cores);
+	free(s);
+	*err = -ENOMEM;
+	return NULL;
+}
+
+void rs_stack_destroy(struct rs_stack *s)
+{
+	if (!s)
+		return;
+	if (s->ehash)
+		s->ehash_ops->destroy(s->ehash);
+	if (s->lhash)
+		s->lhash_ops->destroy(s->lhash);
+	if (s->ports)
+		s->port_ops->destroy(s->ports);
+	if (s->fds)
+		s->fd_ops->destroy(s->fds);
+	free(s->cores);
+	free(s);
+}
+
+const struct rs_stack_conf *rs_stack_conf(const struct rs_stack *s)
+{
+	return &s->conf;
+}

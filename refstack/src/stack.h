@@ -1,0 +1,256 @@
+/* Internal structures: the stack, its per-core contexts, sockets, TCBs,
+ * listeners and compact TIME_WAIT entries. */
+#ifndef RS_STACK_H
+#define RS_STACK_H
+
+#include <pthread.h>
+
+#include "../include/refstack.h"
+#include "buf.h"
+#include "common.h"
+#include "io.h"
+#include "table.h"
+#include "wire.h"
+
+#define RS_RX_BURST 64
+#define RS_TX_BATCH 64
+#define RS_FRAME_BUF 2048
+#define RS_ARP_SLOTS 1024
+#define RS_ARP_PENDING 32
+#define RS_OOO_MAX 16
+#define RS_HANDOFF_MAX 1024
+
+enum rs_tcp_state {
+	RS_TCP_CLOSED,
+	RS_TCP_LISTEN,
+	RS_TCP_SYN_SENT,
+	RS_TCP_SYN_RECV,
+	RS_TCP_ESTABLISHED,
+	RS_TCP_FIN_WAIT_1,
+	RS_TCP_FIN_WAIT_2,
+	RS_TCP_CLOSE_WAIT,
+	RS_TCP_CLOSING,
+	RS_TCP_LAST_ACK,
+	RS_TCP_TIME_WAIT,
+	RS_TCP_NSTATES
+};
+extern const char *const rs_tcp_state_names[RS_TCP_NSTATES];
+
+/* TCB flags */
+enum {
+	TF_ACK_NOW = 1u << 0,    /* send an ACK at the next output */
+	TF_DELACK = 1u << 1,     /* an ACK is being delayed */
+	TF_FIN_QUEUED = 1u << 2, /* FIN follows the queued data */
+	TF_NODELAY = 1u << 3,
+	TF_TS = 1u << 4,         /* timestamps negotiated */
+	TF_WSCALE = 1u << 5,     /* window scaling negotiated */
+	TF_FIN_RCVD = 1u << 6,   /* peer's FIN consumed: end of stream */
+	TF_RECOVERY = 1u << 7,   /* NewReno fast recovery */
+	TF_RTT = 1u << 8,        /* an RTT sample is being timed */
+	TF_OUTQ = 1u << 9,       /* on the core's output list */
+	TF_FIN_OOO = 1u << 10,   /* FIN seen beyond a hole: fin_seq */
+	TF_SYN_RETX = 1u << 11,  /* SYN was retransmitted: IW = 1 MSS */
+	TF_DETACHED = 1u << 12,  /* out of the tables (closed/TIME_WAIT) */
+	TF_SHUT_RD = 1u << 13,
+	TF_ACCEPTQ = 1u << 14,   /* on the listener's accept queue */
+};
+
+struct rs_core;
+struct rs_sock;
+struct rs_listener;
+
+struct rs_tcb {
+	struct rs_hnode h;         /* established table entry */
+	struct rs_core *core;
+	struct rs_sock *sock;      /* NULL when not accepted or closed */
+	struct rs_listener *parent;/* SYN_RECV / accept queue */
+	struct rs_list link;       /* core's TCB list */
+	struct rs_list alink;      /* listener's accept queue */
+	struct rs_list olink;      /* core's output list */
+	uint32_t flags;
+	uint8_t state;
+	uint8_t snd_wscale, rcv_wscale;
+	uint8_t dupacks;
+	uint8_t retries;
+	uint8_t backoff;
+	uint8_t nooo;
+	uint16_t mss;              /* send MSS (payload per segment) */
+	uint16_t rcv_mss;          /* peer's segment size estimate */
+	int so_error;
+	/* send sequence space (RFC 9293 3.3.1) */
+	uint32_t iss, snd_una, snd_nxt, snd_max;
+	uint32_t snd_wnd, max_snd_wnd, snd_wl1, snd_wl2;
+	uint32_t snd_buf_seq;      /* sequence number of snd.head */
+	uint32_t cwnd, ssthresh, recover;
+	/* receive sequence space */
+	uint32_t irs, rcv_nxt, rcv_adv, fin_seq;
+	uint32_t rcv_unacked;      /* bytes received since the last ACK */
+	/* RFC 7323 */
+	uint32_t ts_recent, ts_offset;
+	/* RFC 6298 */
+	uint32_t srtt_us, rttvar_us, rto_us;
+	uint32_t rtt_seq;
+	uint64_t rtt_start;
+	/* timers: absolute ns, 0 = off; deadline = min, heap_idx in heap */
+	uint64_t t_rtx, t_delack, t_persist, t_misc;
+	uint64_t deadline;
+	uint32_t heap_idx;         /* 0 = not in heap */
+	uint64_t retransmits;
+	struct rs_ring snd, rcv;
+	struct { uint32_t start, end; } ooo[RS_OOO_MAX];
+};
+
+/* Compact TIME_WAIT entry (issue: at most 128 bytes). */
+struct rs_tw {
+	struct rs_hnode h;         /* 32 */
+	struct rs_list fifo;       /* 16: expiry order (constant duration) */
+	uint64_t expire;           /* 8 */
+	uint32_t snd_nxt, rcv_nxt; /* 8 */
+	uint32_t ts_recent, ts_offset; /* 8 */
+	uint16_t wnd;              /* raw window field to advertise */
+	uint8_t ts;                /* timestamps in use */
+};
+
+struct rs_listener {
+	struct rs_hnode h;         /* listen table entry */
+	struct rs_sock *sock;
+	struct rs_list acceptq;    /* established, not yet accepted */
+	struct rs_list llink;      /* core's listeners */
+	uint32_t nacceptq, backlog;
+	uint32_t nsyn;             /* SYN_RECV children */
+};
+
+enum { RS_FILE_SOCK = 1, RS_FILE_EPOLL = 2 };
+
+struct rs_epoll;
+struct rs_epitem {
+	struct rs_epoll *ep;       /* NULL: not registered */
+	struct rs_list rlink;      /* on ep->ready */
+	struct rs_list ilink;      /* on ep->items */
+	uint32_t events;
+	uint8_t on_ready;
+	epoll_data_t data;
+};
+
+/* Common head of everything a descriptor can name. */
+struct rs_file {
+	uint8_t type;              /* RS_FILE_* */
+	int fd;
+	struct rs_core *core;
+};
+
+struct rs_sock {
+	struct rs_file f;          /* RS_FILE_SOCK */
+	uint8_t bound, reuseaddr, nodelay, shut_wr;
+	uint32_t laddr;            /* bound address (0 = any) */
+	uint16_t lport;
+	int so_error;              /* before a TCB exists */
+	int linger_on, linger_secs;
+	uint32_t sndbuf, rcvbuf;
+	struct rs_tcb *tcb;        /* connection */
+	struct rs_listener *lst;   /* listening socket */
+	struct rs_epitem epi;
+};
+
+struct rs_epoll {
+	struct rs_file f;          /* RS_FILE_EPOLL */
+	struct rs_list ready;
+	struct rs_list items;      /* every registered socket */
+};
+
+/* Timer heap of TCBs keyed by deadline. */
+struct rs_timerq {
+	struct rs_tcb **h;         /* 1-based */
+	uint32_t n, cap;
+};
+
+struct rs_arp_entry {
+	uint32_t ip;
+	uint8_t mac[6];
+	uint8_t valid;
+	uint64_t req_at;           /* last request sent, 0 = never */
+};
+
+struct rs_pending {
+	uint32_t nexthop;
+	uint32_t len;
+	uint8_t data[RS_FRAME_BUF];
+};
+
+struct rs_handoff {
+	pthread_mutex_t lock;
+	uint32_t n;
+	struct rs_pending *q;      /* RS_HANDOFF_MAX frames */
+	struct rs_pending *spare;  /* swapped with q by the owner */
+};
+
+struct rs_core {
+	struct rs_stack *stack;
+	unsigned index;
+	uint32_t ip;               /* host order */
+	uint8_t mac[6];
+	uint64_t now;
+	const struct rs_frame *cur_frame; /* frame being processed */
+	const struct rs_io_ops *io_ops;
+	struct rs_io *io;
+	struct rs_core_counters ctr;
+	/* transmit batch */
+	int ntx;
+	uint8_t *txmem;            /* RS_TX_BATCH * RS_FRAME_BUF */
+	struct rs_frame txf[RS_TX_BATCH];
+	struct rs_frame rxf[RS_RX_BURST];
+	uint16_t ip_id;
+	/* ARP */
+	struct rs_arp_entry arp[RS_ARP_SLOTS];
+	uint32_t npending;
+	struct rs_pending *pending; /* RS_ARP_PENDING */
+	/* TCP */
+	struct rs_timerq tq;
+	struct rs_list tcbs;       /* every TCB owned by this core */
+	struct rs_list listeners;  /* listening sockets of this core */
+	struct rs_list outq;       /* TCBs with output to run */
+	struct rs_list tw_fifo;    /* TIME_WAIT entries in expiry order */
+	struct rs_tw *tw_free;     /* free TIME_WAIT entries */
+	struct rs_tcb *tcb_free;   /* free TCBs (linked through h.next) */
+	uint32_t ntcb, ntw, nlisten, nsynrecv, nestab, nsockets;
+	struct rs_bufpool pool;
+	uint64_t challenge_second; /* RFC 5961 rate limit window */
+	uint32_t challenge_count;
+	uint64_t next_publish;
+	struct rs_handoff handoff;
+};
+
+struct rs_stack {
+	struct rs_stack_conf conf;
+	uint32_t ip, netmask, gateway; /* host order */
+	const struct rs_table_ops *ehash_ops, *lhash_ops;
+	void *ehash, *lhash;
+	const struct rs_port_ops *port_ops;
+	void *ports;
+	const struct rs_fd_ops *fd_ops;
+	void *fds;
+	struct rs_core **cores;
+};
+
+/* ---- ipv4.c / arp.c / icmp.c ---- */
+void rs_eth_input(struct rs_core *c, const struct rs_frame *f);
+void rs_arp_input(struct rs_core *c, const struct rs_eth *eth);
+void rs_ipv4_input(struct rs_core *c, const struct rs_eth *eth, int partial);
+void rs_icmp_input(struct rs_core *c, const struct rs_ipv4 *ip);
+/* Frame buffer with room for Ethernet + IP headers before the payload:
+ * payload starts at buf + RS_ETH_HLEN + RS_IP_HLEN.  NULL never: the
+ * batch is flushed when full. */
+uint8_t *rs_tx_buf(struct rs_core *c);
+/* Finish and queue the frame started by rs_tx_buf: IP + Ethernet headers,
+ * ARP resolution (the frame waits if needed). */
+void rs_ipv4_output(struct rs_core *c, uint8_t *buf, uint32_t dst,
+		    uint8_t proto, uint32_t payload_len);
+void rs_arp_output(struct rs_core *c, uint32_t nexthop, uint8_t *buf,
+		   uint32_t len);
+void rs_tx_flush(struct rs_core *c);
+int rs_route(const struct rs_core *c, uint32_t dst, uint32_t *nexthop);
+
+/* ---- core.c ---- */
+void rs_handoff_push(struct rs_core *to, const uint8_t *frame, uint32_t len);
+
+#endif

@@ -1,0 +1,101 @@
+/* Congestion control: slow start and congestion avoidance (RFC 5681),
+ * initial window 10 (RFC 6928), fast retransmit and NewReno fast recovery
+ * (RFC 6582). */
+#include "tcp.h"
+
+uint32_t rs_cc_flight(const struct rs_tcb *t)
+{
+	return t->snd_max - t->snd_una;
+}
+
+void rs_cc_init(struct rs_tcb *t)
+{
+	uint32_t mss = t->mss;
+
+	if (t->flags & TF_SYN_RETX)
+		t->cwnd = mss; /* RFC 6298 5.7 */
+	else
+		t->cwnd = RS_MIN(RS_TCP_IW_SEGS * mss,
+				 RS_MAX(2 * mss, 14600u));
+	t->ssthresh = 0x7fffffffu;
+	t->recover = t->iss;
+}
+
+static uint32_t half_flight(const struct rs_tcb *t)
+{
+	return RS_MAX(rs_cc_flight(t) / 2, 2u * t->mss);
+}
+
+/* Retransmit the first unacknowledged segment. */
+static void retransmit_head(struct rs_tcb *t)
+{
+	uint32_t end = rs_tcp_data_end(t);
+	uint32_t len = rs_seq_lt(t->snd_una, end) ? end - t->snd_una : 0;
+	uint8_t flags = RS_TH_ACK;
+
+	if (len > t->mss)
+		len = t->mss;
+	if ((t->flags & TF_FIN_QUEUED) && t->snd_una + len == end &&
+	    t->snd_max == end + 1)
+		flags |= RS_TH_FIN;
+	if (len == 0 && !(flags & RS_TH_FIN))
+		return;
+	t->flags &= ~(uint32_t)TF_RTT; /* Karn */
+	rs_tcp_xmit(t, t->snd_una, len, flags);
+}
+
+void rs_cc_ack(struct rs_tcb *t, uint32_t acked)
+{
+	uint32_t mss = t->mss;
+
+	if (t->flags & TF_RECOVERY) {
+		if (rs_seq_ge(t->snd_una, t->recover)) {
+			/* full acknowledgment: deflate (RFC 6582 3.2 4) */
+			t->cwnd = RS_MIN(t->ssthresh, rs_cc_flight(t) + mss);
+			t->flags &= ~(uint32_t)TF_RECOVERY;
+			return;
+		}
+		/* partial acknowledgment */
+		retransmit_head(t);
+		t->cwnd = t->cwnd > acked ? t->cwnd - acked : 0;
+		if (acked >= mss)
+			t->cwnd += mss;
+		if (t->cwnd < mss)
+			t->cwnd = mss;
+		return;
+	}
+	if (t->cwnd < t->ssthresh)
+		t->cwnd += RS_MIN(acked, mss);
+	else
+		t->cwnd += RS_MAX(1u, mss * mss / t->cwnd);
+}
+
+void rs_cc_dupack(struct rs_tcb *t)
+{
+	struct rs_core *c = t->core;
+
+	if (t->flags & TF_RECOVERY) {
+		t->cwnd += t->mss; /* inflate (RFC 6582 3.2 3) */
+		rs_tcp_schedule(t);
+		return;
+	}
+	if (t->dupacks != 3 || !rs_seq_ge(t->snd_una, t->recover))
+		return;
+	/* RFC 6582 3.2 2: enter fast recovery */
+	t->ssthresh = half_flight(t);
+	t->recover = t->snd_max;
+	t->flags |= TF_RECOVERY;
+	c->ctr.tcp_fast_retrans++;
+	retransmit_head(t);
+	t->cwnd = t->ssthresh + 3 * t->mss;
+	rs_tcp_rearm_rtx(t);
+}
+
+void rs_cc_rto(struct rs_tcb *t)
+{
+	t->ssthresh = half_flight(t);
+	t->cwnd = t->mss;
+	t->flags &= ~(uint32_t)TF_RECOVERY;
+	t->recover = t->snd_max;
+	t->dupacks = 0;
+}

@@ -1,0 +1,440 @@
+/* TCP segment arrival (RFC 9293 3.10.7): table lookup, then one function
+ * per state group.  Every drop is counted. */
+#include <errno.h>
+
+#include "tcp.h"
+
+static void handoff(struct rs_core *c, unsigned owner);
+
+/* RFC 9293 3.10.7.2: LISTEN. */
+int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
+			const struct rs_ipv4 *ip, const struct rs_tcp_seg *seg)
+{
+	const struct rs_stack_conf *conf = &c->stack->conf;
+	struct rs_tcb *t;
+
+	if (seg->flags & RS_TH_RST)
+		return RS_OK;
+	if (seg->flags & RS_TH_ACK) {
+		rs_tcp_reset_reply(c, ip, seg);
+		return RS_OK;
+	}
+	if (!(seg->flags & RS_TH_SYN))
+		return RS_OK;
+	if (l->nsyn >= conf->syn_backlog) {
+		c->ctr.drop_syn_backlog++;
+		return RS_RETRY;
+	}
+	if (l->nacceptq >= l->backlog) {
+		c->ctr.drop_accept_queue++;
+		return RS_RETRY;
+	}
+	t = rs_tcb_new(c, l->sock->sndbuf, l->sock->rcvbuf);
+	if (!t) {
+		c->ctr.drop_no_tcb++;
+		return RS_ERROR;
+	}
+	t->h.laddr = ip->dst;
+	t->h.lport = seg->dport;
+	t->h.raddr = ip->src;
+	t->h.rport = seg->sport;
+	if (c->stack->ehash_ops->insert(c->stack->ehash, &t->h) != RS_OK) {
+		t->h.lport = 0;
+		rs_tcb_free(t);
+		return RS_ERROR;
+	}
+	t->irs = seg->seq;
+	t->rcv_nxt = seg->seq + 1;
+	t->rcv_adv = t->rcv_nxt;
+	rs_tcp_syn_options(t, seg);
+	t->iss = rs_tcp_isn(c, &t->h);
+	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
+	t->snd_buf_seq = t->iss + 1;
+	t->recover = t->iss;
+	t->ts_offset = t->iss ^ 0x5bd1e995u;
+	if (l->sock->nodelay)
+		t->flags |= TF_NODELAY;
+	t->parent = l;
+	l->nsyn++;
+	rs_tcp_set_state(t, RS_TCP_SYN_RECV);
+	c->ctr.tcp_passive_opens++;
+	rs_tcp_send_syn(t);
+	return RS_OK;
+}
+
+/* RFC 9293 3.10.7.3: SYN-SENT. */
+static void syn_sent_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
+{
+	struct rs_core *c = t->core;
+	int ack_ok = 0;
+
+	if (seg->flags & RS_TH_ACK) {
+		if (rs_seq_le(seg->ack, t->iss) ||
+		    rs_seq_gt(seg->ack, t->snd_max)) {
+			c->ctr.drop_tcp_bad_ack++;
+			if (!(seg->flags & RS_TH_RST))
+				rs_tcp_send_raw(c, t->h.laddr, t->h.lport,
+						t->h.raddr, t->h.rport, seg->ack,
+						0, RS_TH_RST, 0, NULL);
+			return;
+		}
+		ack_ok = 1;
+	}
+	if (seg->flags & RS_TH_RST) {
+		if (ack_ok) {
+			c->ctr.tcp_rst_rx++;
+			rs_tcb_drop(t, ECONNREFUSED);
+		}
+		return;
+	}
+	if (!(seg->flags & RS_TH_SYN))
+		return;
+	t->irs = seg->seq;
+	t->rcv_nxt = seg->seq + 1;
+	t->rcv_adv = t->rcv_nxt;
+	rs_tcp_syn_options(t, seg);
+	if (ack_ok) {
+		t->snd_una = seg->ack;
+		if (t->flags & TF_RTT)
+			rs_tcp_rtt_sample(t, c->now - t->rtt_start);
+		t->flags &= ~(uint32_t)TF_RTT;
+		t->backoff = 0;
+		t->retries = 0;
+		t->t_rtx = 0;
+		rs_tcp_timer_update(t);
+		rs_tcp_established(t);
+		t->flags |= TF_ACK_NOW;
+		rs_tcp_schedule(t);
+		return;
+	}
+	/* Simultaneous open: SYN-RECEIVED, send SYN,ACK with our ISS. */
+	rs_tcp_set_state(t, RS_TCP_SYN_RECV);
+	rs_tcp_send_syn(t);
+}
+
+void rs_tcp_challenge_ack(struct rs_tcb *t)
+{
+	struct rs_core *c = t->core;
+	uint64_t sec = c->now / 1000000000ull;
+
+	if (sec != c->challenge_second) {
+		c->challenge_second = sec;
+		c->challenge_count = 0;
+	}
+	if (c->challenge_count >= 1000)
+		return;
+	c->challenge_count++;
+	c->ctr.tcp_challenge_acks++;
+	rs_tcp_send_ack(t);
+}
+
+static int seq_acceptable(const struct rs_tcb *t, uint32_t seq,
+			  uint32_t seglen)
+{
+	uint32_t wnd = rs_seq_gt(t->rcv_adv, t->rcv_nxt)
+			       ? t->rcv_adv - t->rcv_nxt
+			       : 0;
+
+	if (seglen == 0) {
+		if (wnd == 0)
+			return seq == t->rcv_nxt;
+		return rs_seq_le(t->rcv_nxt, seq) &&
+		       rs_seq_lt(seq, t->rcv_nxt + wnd);
+	}
+	if (wnd == 0)
+		return 0;
+	return (rs_seq_le(t->rcv_nxt, seq) &&
+		rs_seq_lt(seq, t->rcv_nxt + wnd)) ||
+	       (rs_seq_le(t->rcv_nxt, seq + seglen - 1) &&
+		rs_seq_lt(seq + seglen - 1, t->rcv_nxt + wnd));
+}
+
+/* Second check: RST (RFC 5961 3.2: exact match resets, in-window gets a
+ * challenge ACK). */
+static void rst_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
+{
+	struct rs_core *c = t->core;
+
+	if (seg->seq != t->rcv_nxt) {
+		rs_tcp_challenge_ack(t);
+		return;
+	}
+	c->ctr.tcp_rst_rx++;
+	switch (t->state) {
+	case RS_TCP_SYN_RECV:
+		/* passive: back to LISTEN (the listener stays); active:
+		 * connection refused */
+		rs_tcb_drop(t, ECONNREFUSED);
+		return;
+	case RS_TCP_ESTABLISHED:
+	case RS_TCP_FIN_WAIT_1:
+	case RS_TCP_FIN_WAIT_2:
+	case RS_TCP_CLOSE_WAIT:
+		c->ctr.tcp_estab_resets++;
+		rs_tcb_drop(t, ECONNRESET);
+		return;
+	default: /* CLOSING, LAST_ACK */
+		rs_tcb_drop(t, 0);
+		return;
+	}
+}
+
+/* Unacceptable segment: ACK it (unless RST) and drop. */
+static void not_acceptable(struct rs_tcb *t, const struct rs_tcp_seg *seg,
+			   uint32_t seglen)
+{
+	struct rs_core *c = t->core;
+
+	if (rs_seq_le(seg->seq + seglen, t->rcv_nxt))
+		c->ctr.tcp_dup_segs++;
+	else
+		c->ctr.drop_tcp_out_of_window++;
+	if (seg->flags & RS_TH_RST)
+		return;
+	t->flags |= TF_ACK_NOW;
+	rs_tcp_schedule(t);
+}
+
+/* SYN-RECEIVED: the ACK of our SYN,ACK completes the handshake. */
+static int syn_recv_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
+{
+	struct rs_core *c = t->core;
+
+	if (!rs_seq_lt(t->snd_una, seg->ack) ||
+	    rs_seq_gt(seg->ack, t->snd_max)) {
+		c->ctr.drop_tcp_bad_ack++;
+		rs_tcp_send_raw(c, t->h.laddr, t->h.lport, t->h.raddr,
+				t->h.rport, seg->ack, 0, RS_TH_RST, 0, NULL);
+		return RS_ERROR;
+	}
+	if (t->parent && t->parent->nacceptq >= t->parent->backlog) {
+		c->ctr.drop_accept_queue++;
+		return RS_ERROR;
+	}
+	t->snd_wnd = (uint32_t)seg->wnd << t->snd_wscale;
+	t->max_snd_wnd = t->snd_wnd;
+	t->snd_wl1 = seg->seq;
+	t->snd_wl2 = seg->ack;
+	rs_tcp_established(t);
+	rs_tcp_child_ready(t);
+	return RS_OK;
+}
+
+/* After the ACK moved snd_una: our FIN acknowledged?  Returns RS_ERROR
+ * when the TCB is gone. */
+static int fin_acked_transitions(struct rs_tcb *t)
+{
+	int fin_acked = (t->flags & TF_FIN_QUEUED) && t->snd_una == t->snd_max &&
+			t->snd_max == rs_tcp_data_end(t) + 1;
+
+	if (!fin_acked)
+		return RS_OK;
+	switch (t->state) {
+	case RS_TCP_FIN_WAIT_1:
+		rs_tcp_set_state(t, RS_TCP_FIN_WAIT_2);
+		if (!t->sock) {
+			t->t_misc = t->core->now + RS_TCP_FIN_TIMEOUT_NS;
+			rs_tcp_timer_update(t);
+		}
+		return RS_OK;
+	case RS_TCP_CLOSING:
+		rs_tcp_time_wait(t);
+		return RS_ERROR;
+	case RS_TCP_LAST_ACK:
+		rs_tcb_drop(t, 0);
+		return RS_ERROR;
+	default:
+		return RS_OK;
+	}
+}
+
+/* Trim the segment to the receive window; returns the payload bounds. */
+static void trim(const struct rs_tcb *t, const struct rs_tcp_seg *seg,
+		 uint32_t *seq, const uint8_t **data, uint32_t *len,
+		 uint8_t *flags)
+{
+	uint32_t wend = t->rcv_adv;
+
+	*seq = seg->seq;
+	*data = seg->data;
+	*len = seg->len;
+	*flags = seg->flags;
+	if (rs_seq_lt(*seq, t->rcv_nxt)) {
+		uint32_t d = t->rcv_nxt - *seq;
+		if (d >= *len) {
+			if (d > *len)
+				*flags &= (uint8_t)~RS_TH_FIN;
+			*data += *len;
+			*len = 0;
+		} else {
+			*data += d;
+			*len -= d;
+		}
+		*seq = t->rcv_nxt;
+	}
+	if (rs_seq_gt(*seq + *len, wend)) {
+		*len = rs_seq_gt(wend, *seq) ? wend - *seq : 0;
+		*flags &= (uint8_t)~RS_TH_FIN;
+	}
+}
+
+/* Seventh and eighth checks: text and FIN. */
+static void text_and_fin(struct rs_tcb *t, const struct rs_tcp_seg *seg)
+{
+	uint32_t seq, len;
+	const uint8_t *data;
+	uint8_t flags;
+
+	trim(t, seg, &seq, &data, &len, &flags);
+	if (len && t->state >= RS_TCP_ESTABLISHED &&
+	    t->state <= RS_TCP_FIN_WAIT_2) {
+		if (!t->sock && t->state != RS_TCP_ESTABLISHED) {
+			/* data for a closed socket: RFC 9293 3.10.4 abort */
+			rs_tcp_send_rst(t);
+			rs_tcb_drop(t, ECONNRESET);
+			return;
+		}
+		rs_tcp_data(t, seg, seq, data, len);
+	}
+	if (!(flags & RS_TH_FIN))
+		return;
+	if (t->state == RS_TCP_CLOSE_WAIT || t->state == RS_TCP_CLOSING ||
+	    t->state == RS_TCP_LAST_ACK || (t->flags & TF_FIN_RCVD)) {
+		t->flags |= TF_ACK_NOW; /* retransmitted FIN */
+		return;
+	}
+	if (seq + len == t->rcv_nxt) {
+		rs_tcp_fin(t);
+	} else {
+		t->flags |= TF_FIN_OOO | TF_ACK_NOW;
+		t->fin_seq = seq + len;
+	}
+}
+
+/* RFC 7323 5.3: PAWS.  Returns RS_ERROR if the segment is to be dropped. */
+static int paws(struct rs_tcb *t, const struct rs_tcp_seg *seg,
+		uint32_t seglen)
+{
+	if (!(t->flags & TF_TS) || !(seg->opts & RS_TCPOPT_TS) ||
+	    (seg->flags & RS_TH_RST))
+		return RS_OK;
+	if (rs_seq_lt(seg->tsval, t->ts_recent)) {
+		not_acceptable(t, seg, seglen);
+		return RS_ERROR;
+	}
+	if (rs_seq_le(seg->seq, t->rcv_nxt))
+		t->ts_recent = seg->tsval;
+	return RS_OK;
+}
+
+/* RFC 9293 3.10.7.4: every state from SYN-RECEIVED on. */
+static void sync_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
+{
+	uint32_t seglen = seg->len + !!(seg->flags & RS_TH_SYN) +
+			  !!(seg->flags & RS_TH_FIN);
+
+	if (t->state == RS_TCP_SYN_RECV && (seg->flags & RS_TH_SYN) &&
+	    !(seg->flags & RS_TH_ACK) && seg->seq == t->irs) {
+		rs_tcp_send_syn(t); /* retransmitted SYN */
+		return;
+	}
+	if (!seq_acceptable(t, seg->seq, seglen)) {
+		not_acceptable(t, seg, seglen);
+		return;
+	}
+	if (paws(t, seg, seglen) != RS_OK)
+		return;
+	if (seg->flags & RS_TH_RST) {
+		rst_input(t, seg);
+		return;
+	}
+	if (seg->flags & RS_TH_SYN) { /* RFC 5961 4.2 */
+		rs_tcp_challenge_ack(t);
+		return;
+	}
+	if (!(seg->flags & RS_TH_ACK))
+		return;
+	if (t->state == RS_TCP_SYN_RECV && syn_recv_ack(t, seg) != RS_OK)
+		return;
+	if (rs_tcp_ack(t, seg) != RS_OK)
+		return;
+	if (fin_acked_transitions(t) != RS_OK)
+		return;
+	text_and_fin(t, seg);
+}
+
+static void tcb_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
+{
+	if (t->state == RS_TCP_SYN_SENT)
+		syn_sent_input(t, seg);
+	else
+		sync_input(t, seg);
+	/* the TCB may be gone; rs_tcp_schedule'd ones are on the outq and
+	 * freed TCBs were removed from it */
+}
+
+static struct rs_listener *listen_lookup(struct rs_core *c, uint32_t addr,
+					 uint16_t port, unsigned *owner)
+{
+	const struct rs_table_ops *ops = c->stack->lhash_ops;
+	struct rs_hnode *n = ops->lookup(c->stack->lhash, addr, port, 0, 0,
+					 owner);
+
+	if (!n)
+		n = ops->lookup(c->stack->lhash, 0, port, 0, 0, owner);
+	return n ? RS_CONTAINER(n, struct rs_listener, h) : NULL;
+}
+
+void rs_tcp_input(struct rs_core *c, const struct rs_ipv4 *ip,
+		  const struct rs_tcp_seg *seg)
+{
+	struct rs_stack *s = c->stack;
+	struct rs_hnode *n;
+	struct rs_listener *l;
+	unsigned owner = c->index;
+
+	c->ctr.tcp_rx_segs++;
+	c->ctr.table_lookups++;
+	n = s->ehash_ops->lookup(s->ehash, ip->dst, seg->dport, ip->src,
+				 seg->sport, &owner);
+	if (n) {
+		if (owner != c->index) {
+			handoff(c, owner);
+			return;
+		}
+		if (n->kind == RS_HK_TCB)
+			tcb_input(RS_CONTAINER(n, struct rs_tcb, h), seg);
+		else
+			rs_tw_input(c, RS_CONTAINER(n, struct rs_tw, h), ip,
+				    seg);
+		return;
+	}
+	l = listen_lookup(c, ip->dst, seg->dport, &owner);
+	if (l) {
+		if (owner != c->index) {
+			handoff(c, owner);
+			return;
+		}
+		rs_tcp_listen_input(c, l, ip, seg);
+		return;
+	}
+	c->ctr.drop_tcp_no_socket++;
+	rs_tcp_reset_reply(c, ip, seg);
+}
+
+/* A frame for a connection or listener owned by another core goes to that
+ * core's hand-off queue (the stock-kernel baseline would process it here
+ * under the socket lock; the owner-only rule keeps TCBs single-threaded). */
+static void handoff(struct rs_core *c, unsigned owner)
+{
+	struct rs_core *to = NULL;
+
+	if (owner < c->stack->conf.ncores)
+		to = __atomic_load_n(&c->stack->cores[owner], __ATOMIC_ACQUIRE);
+	if (!to || !c->cur_frame) {
+		c->ctr.drop_tcp_no_socket++;
+		return;
+	}
+	c->ctr.xcore_handoffs++;
+	rs_handoff_push(to, c->cur_frame->data, c->cur_frame->len);
+}

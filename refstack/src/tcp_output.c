@@ -1,0 +1,248 @@
+/* Segment emission: the output loop (window, Nagle, FIN), one xmit that
+ * writes a segment into the core's transmit batch, and replies without a
+ * TCB.  Output is deferred: TCBs are put on the core's output list and
+ * run once per poll step, so ACKs ride on data. */
+#include "tcp.h"
+
+uint32_t rs_tcp_data_end(const struct rs_tcb *t)
+{
+	return t->snd_buf_seq + t->snd.len;
+}
+
+void rs_tcp_schedule(struct rs_tcb *t)
+{
+	if (t->flags & TF_OUTQ)
+		return;
+	t->flags |= TF_OUTQ;
+	rs_list_add_tail(&t->core->outq, &t->olink);
+}
+
+void rs_tcp_run_outq(struct rs_core *c)
+{
+	while (!rs_list_empty(&c->outq)) {
+		struct rs_tcb *t = RS_CONTAINER(c->outq.next, struct rs_tcb,
+						olink);
+		rs_list_del(&t->olink);
+		t->flags &= ~(uint32_t)TF_OUTQ;
+		rs_tcp_output(t);
+	}
+}
+
+static void fill_ts(const struct rs_tcb *t, struct rs_tcp_seg *s)
+{
+	s->opts |= RS_TCPOPT_TS;
+	s->tsval = rs_tcp_ts_now(t->core) + t->ts_offset;
+	s->tsecr = t->ts_recent;
+}
+
+static void syn_options(const struct rs_tcb *t, struct rs_tcp_seg *s)
+{
+	const struct rs_stack_conf *conf = &t->core->stack->conf;
+	int active = t->state == RS_TCP_SYN_SENT && !(s->flags & RS_TH_ACK);
+
+	s->opts = RS_TCPOPT_MSS;
+	s->mss = conf->mss;
+	if (active ? (conf->options & RS_OPT_WSCALE) : (t->flags & TF_WSCALE)) {
+		s->opts |= RS_TCPOPT_WSCALE;
+		s->wscale = t->rcv_wscale;
+	}
+	if (active ? (conf->options & RS_OPT_TIMESTAMPS) : (t->flags & TF_TS))
+		fill_ts(t, s);
+	s->wnd = (uint16_t)RS_MIN(t->rcv.cap, 65535u);
+}
+
+/* Karn's algorithm and the retransmission counters. */
+static void xmit_account(struct rs_tcb *t, uint32_t seq, uint32_t seglen)
+{
+	struct rs_core *c = t->core;
+
+	if (!seglen)
+		return;
+	if (rs_seq_lt(seq, t->snd_max)) {
+		c->ctr.tcp_retrans_segs++;
+		t->retransmits++;
+		t->flags &= ~(uint32_t)TF_RTT;
+	} else if (!(t->flags & TF_RTT)) {
+		t->flags |= TF_RTT;
+		t->rtt_seq = seq + seglen;
+		t->rtt_start = c->now;
+	}
+}
+
+void rs_tcp_xmit(struct rs_tcb *t, uint32_t seq, uint32_t len, uint8_t flags)
+{
+	struct rs_core *c = t->core;
+	uint8_t *buf = rs_tx_buf(c);
+	uint8_t *p = buf + RS_ETH_HLEN + RS_IP_HLEN;
+	struct rs_tcp_seg s = {
+		.sport = t->h.lport,
+		.dport = t->h.rport,
+		.seq = seq,
+		.ack = (flags & RS_TH_ACK) ? t->rcv_nxt : 0,
+		.flags = flags,
+		.len = len,
+	};
+	uint32_t hl;
+
+	if (flags & RS_TH_SYN) {
+		syn_options(t, &s);
+		if (flags & RS_TH_ACK)
+			t->rcv_adv = t->rcv_nxt + s.wnd;
+	} else {
+		s.wnd = rs_tcp_rcv_wnd(t);
+		if (t->flags & TF_TS)
+			fill_ts(t, &s);
+	}
+	hl = rs_tcp_hlen(&s);
+	if (len)
+		rs_ring_read_at(&t->snd, seq - t->snd_buf_seq, p + hl, len);
+	rs_tcp_emit(p, &s, t->h.laddr, t->h.raddr);
+	rs_ipv4_output(c, buf, t->h.raddr, RS_IPPROTO_TCP, hl + len);
+	c->ctr.tcp_tx_segs++;
+	if (flags & RS_TH_RST)
+		c->ctr.tcp_rst_tx++;
+	if (flags & RS_TH_ACK) {
+		t->flags &= ~(uint32_t)(TF_ACK_NOW | TF_DELACK);
+		t->rcv_unacked = 0;
+		t->t_delack = 0;
+	}
+	xmit_account(t, seq, len + !!(flags & RS_TH_SYN) + !!(flags & RS_TH_FIN));
+}
+
+void rs_tcp_send_syn(struct rs_tcb *t)
+{
+	uint8_t flags = t->state == RS_TCP_SYN_SENT ? RS_TH_SYN
+						    : RS_TH_SYN | RS_TH_ACK;
+
+	rs_tcp_xmit(t, t->iss, 0, flags);
+	if (t->snd_max == t->iss)
+		t->snd_nxt = t->snd_max = t->iss + 1;
+	rs_tcp_rearm_rtx(t);
+}
+
+void rs_tcp_send_ack(struct rs_tcb *t)
+{
+	rs_tcp_xmit(t, t->snd_nxt, 0, RS_TH_ACK);
+}
+
+void rs_tcp_send_rst(struct rs_tcb *t)
+{
+	rs_tcp_xmit(t, t->snd_nxt, 0, RS_TH_RST | RS_TH_ACK);
+}
+
+/* One data segment at snd_nxt, or RS_RETRY when something holds it. */
+static int output_one(struct rs_tcb *t, uint32_t end)
+{
+	uint32_t win = RS_MIN(t->cwnd, t->snd_wnd);
+	uint32_t flight = t->snd_nxt - t->snd_una;
+	uint32_t avail = end - t->snd_nxt;
+	uint32_t len;
+	uint8_t flags = RS_TH_ACK;
+
+	if (flight >= win)
+		return RS_RETRY;
+	len = RS_MIN(RS_MIN((uint32_t)t->mss, avail), win - flight);
+	if (len < t->mss && flight > 0) {
+		if (len < avail)
+			return RS_RETRY; /* sender SWS avoidance */
+		if (!(t->flags & (TF_NODELAY | TF_FIN_QUEUED)))
+			return RS_RETRY; /* Nagle (RFC 9293 3.7.4) */
+	}
+	if (len == avail) {
+		flags |= RS_TH_PSH;
+		if (t->flags & TF_FIN_QUEUED)
+			flags |= RS_TH_FIN;
+	}
+	rs_tcp_xmit(t, t->snd_nxt, len, flags);
+	t->snd_nxt += len + !!(flags & RS_TH_FIN);
+	if (rs_seq_gt(t->snd_nxt, t->snd_max))
+		t->snd_max = t->snd_nxt;
+	return RS_OK;
+}
+
+static int can_send_data(int state)
+{
+	return state == RS_TCP_ESTABLISHED || state == RS_TCP_CLOSE_WAIT ||
+	       state == RS_TCP_FIN_WAIT_1 || state == RS_TCP_CLOSING ||
+	       state == RS_TCP_LAST_ACK;
+}
+
+void rs_tcp_output(struct rs_tcb *t)
+{
+	uint32_t end = rs_tcp_data_end(t);
+
+	if (t->flags & TF_DETACHED)
+		return;
+	if (!can_send_data(t->state)) {
+		if ((t->flags & TF_ACK_NOW) && t->state != RS_TCP_SYN_SENT)
+			rs_tcp_send_ack(t);
+		return;
+	}
+	while (rs_seq_lt(t->snd_nxt, end) && output_one(t, end) == RS_OK)
+		;
+	if ((t->flags & TF_FIN_QUEUED) && t->snd_nxt == end) {
+		rs_tcp_xmit(t, end, 0, RS_TH_ACK | RS_TH_FIN);
+		t->snd_nxt = end + 1;
+		if (rs_seq_gt(t->snd_nxt, t->snd_max))
+			t->snd_max = t->snd_nxt;
+	}
+	if (t->flags & TF_ACK_NOW)
+		rs_tcp_send_ack(t);
+	if (t->snd_wnd == 0 && rs_seq_lt(t->snd_nxt, end) &&
+	    t->snd_una == t->snd_max && !t->t_persist) {
+		t->t_persist = t->core->now +
+			       (uint64_t)RS_MIN(t->rto_us << t->backoff,
+						RS_TCP_RTO_MAX_US) * 1000u;
+	}
+	if (t->snd_max != t->snd_una && !t->t_rtx)
+		rs_tcp_rearm_rtx(t);
+	else
+		rs_tcp_timer_update(t);
+}
+
+void rs_tcp_send_raw(struct rs_core *c, uint32_t laddr, uint16_t lport,
+		     uint32_t raddr, uint16_t rport, uint32_t seq,
+		     uint32_t ack, uint8_t flags, uint16_t wnd,
+		     const uint32_t *ts)
+{
+	uint8_t *buf = rs_tx_buf(c);
+	uint8_t *p = buf + RS_ETH_HLEN + RS_IP_HLEN;
+	struct rs_tcp_seg s = {
+		.sport = lport,
+		.dport = rport,
+		.seq = seq,
+		.ack = ack,
+		.flags = flags,
+		.wnd = wnd,
+	};
+	uint32_t hl;
+
+	if (ts) {
+		s.opts = RS_TCPOPT_TS;
+		s.tsval = ts[0];
+		s.tsecr = ts[1];
+	}
+	hl = rs_tcp_emit(p, &s, laddr, raddr);
+	rs_ipv4_output(c, buf, raddr, RS_IPPROTO_TCP, hl);
+	c->ctr.tcp_tx_segs++;
+	if (flags & RS_TH_RST)
+		c->ctr.tcp_rst_tx++;
+}
+
+/* RFC 9293 3.10.7.1: reply to a segment for no connection. */
+void rs_tcp_reset_reply(struct rs_core *c, const struct rs_ipv4 *ip,
+			const struct rs_tcp_seg *seg)
+{
+	uint32_t seglen = seg->len + !!(seg->flags & RS_TH_SYN) +
+			  !!(seg->flags & RS_TH_FIN);
+
+	if (seg->flags & RS_TH_RST)
+		return;
+	if (seg->flags & RS_TH_ACK)
+		rs_tcp_send_raw(c, ip->dst, seg->dport, ip->src, seg->sport,
+				seg->ack, 0, RS_TH_RST, 0, NULL);
+	else
+		rs_tcp_send_raw(c, ip->dst, seg->dport, ip->src, seg->sport,
+				0, seg->seq + seglen, RS_TH_RST | RS_TH_ACK, 0,
+				NULL);
+}

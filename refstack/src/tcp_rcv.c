@@ -1,0 +1,171 @@
+/* Receiving text and FIN (RFC 9293 3.10.7.4 seventh and eighth checks):
+ * in-order data goes to the receive ring, out-of-order data is written at
+ * its place in the same ring and remembered as intervals; delayed ACKs
+ * (RFC 5681 4.2); the advertised window never shrinks (RFC 9293 3.8.6). */
+#include "tcp.h"
+
+uint32_t rs_tcp_rcv_space(const struct rs_tcb *t)
+{
+	return t->rcv.cap - t->rcv.len;
+}
+
+uint16_t rs_tcp_rcv_wnd(struct rs_tcb *t)
+{
+	uint32_t space = rs_tcp_rcv_space(t);
+	uint32_t win = space >> t->rcv_wscale;
+	uint32_t edge;
+
+	if (win > 65535)
+		win = 65535;
+	edge = t->rcv_nxt + (win << t->rcv_wscale);
+	if (rs_seq_lt(edge, t->rcv_adv))
+		win = (t->rcv_adv - t->rcv_nxt) >> t->rcv_wscale;
+	else
+		t->rcv_adv = edge;
+	return (uint16_t)win;
+}
+
+static void ooo_insert(struct rs_tcb *t, uint32_t start, uint32_t end)
+{
+	unsigned i = 0, j;
+
+	while (i < t->nooo && rs_seq_lt(t->ooo[i].end, start))
+		i++;
+	/* merge every interval overlapping or touching [start, end) */
+	j = i;
+	while (j < t->nooo && rs_seq_le(t->ooo[j].start, end)) {
+		if (rs_seq_lt(t->ooo[j].start, start))
+			start = t->ooo[j].start;
+		if (rs_seq_gt(t->ooo[j].end, end))
+			end = t->ooo[j].end;
+		j++;
+	}
+	if (j == i && t->nooo == RS_OOO_MAX)
+		return; /* no room: the data stays unacknowledged */
+	memmove(&t->ooo[i + 1], &t->ooo[j],
+		(t->nooo - j) * sizeof(t->ooo[0]));
+	t->ooo[i].start = start;
+	t->ooo[i].end = end;
+	t->nooo = (uint8_t)(t->nooo - (j - i) + 1);
+}
+
+/* In-order data reached the first hole: swallow the queued intervals. */
+static void ooo_drain(struct rs_tcb *t)
+{
+	unsigned k = 0;
+
+	while (k < t->nooo && rs_seq_le(t->ooo[k].start, t->rcv_nxt)) {
+		if (rs_seq_gt(t->ooo[k].end, t->rcv_nxt)) {
+			uint32_t adv = t->ooo[k].end - t->rcv_nxt;
+			t->rcv_nxt += adv;
+			t->rcv.len += adv;
+		}
+		k++;
+	}
+	if (k) {
+		memmove(&t->ooo[0], &t->ooo[k],
+			(t->nooo - k) * sizeof(t->ooo[0]));
+		t->nooo = (uint8_t)(t->nooo - k);
+		t->flags |= TF_ACK_NOW; /* RFC 5681 4.2: hole filled */
+	}
+}
+
+static void ack_policy(struct rs_tcb *t, uint32_t len)
+{
+	struct rs_core *c = t->core;
+
+	t->rcv_unacked += len;
+	if (!(c->stack->conf.options & RS_OPT_DELACK) ||
+	    t->rcv_unacked >= 2u * t->rcv_mss) {
+		t->flags |= TF_ACK_NOW;
+	} else if (!(t->flags & TF_DELACK)) {
+		t->flags |= TF_DELACK;
+		t->t_delack = c->now + RS_TCP_DELACK_NS;
+		rs_tcp_timer_update(t);
+	}
+	rs_tcp_schedule(t);
+}
+
+void rs_tcp_data(struct rs_tcb *t, const struct rs_tcp_seg *seg,
+		 uint32_t seq, const uint8_t *data, uint32_t len)
+{
+	struct rs_core *c = t->core;
+	uint32_t off = seq - t->rcv_nxt;
+
+	RS_UNUSED(seg);
+	if (t->rcv.len + off + len > t->rcv.cap) {
+		len = t->rcv.len + off < t->rcv.cap
+			      ? t->rcv.cap - t->rcv.len - off
+			      : 0;
+		if (!len)
+			return;
+	}
+	if (rs_ring_ensure(&t->rcv, &c->pool) != RS_OK) {
+		c->ctr.drop_tcp_no_buffer++;
+		return;
+	}
+	rs_ring_write_at(&t->rcv, t->rcv.len + off, data, len);
+	if (off) {
+		c->ctr.tcp_ooo_segs++;
+		ooo_insert(t, seq, seq + len);
+		t->flags |= TF_ACK_NOW; /* duplicate ACK for fast retransmit */
+		rs_tcp_schedule(t);
+		return;
+	}
+	t->rcv_nxt += len;
+	t->rcv.len += len;
+	if (t->nooo)
+		ooo_drain(t);
+	ack_policy(t, len);
+	if ((t->flags & TF_FIN_OOO) && t->rcv_nxt == t->fin_seq) {
+		t->flags &= ~(uint32_t)TF_FIN_OOO;
+		rs_tcp_fin(t);
+		return;
+	}
+	if (t->sock)
+		rs_sock_wake(t->sock);
+}
+
+/* Eighth check: the FIN is in order (rcv_nxt == its sequence number). */
+void rs_tcp_fin(struct rs_tcb *t)
+{
+	t->rcv_nxt++;
+	t->flags |= TF_FIN_RCVD | TF_ACK_NOW;
+	if (t->sock)
+		rs_sock_wake(t->sock);
+	switch (t->state) {
+	case RS_TCP_SYN_RECV:
+	case RS_TCP_ESTABLISHED:
+		rs_tcp_set_state(t, RS_TCP_CLOSE_WAIT);
+		break;
+	case RS_TCP_FIN_WAIT_1:
+		rs_tcp_set_state(t, RS_TCP_CLOSING);
+		break;
+	case RS_TCP_FIN_WAIT_2:
+		rs_tcp_send_ack(t);
+		rs_tcp_time_wait(t);
+		return;
+	default:
+		break;
+	}
+	rs_tcp_schedule(t);
+}
+
+void rs_tcp_rcvd(struct rs_tcb *t)
+{
+	uint32_t adv = rs_seq_gt(t->rcv_adv, t->rcv_nxt)
+			       ? t->rcv_adv - t->rcv_nxt
+			       : 0;
+	uint32_t space = rs_tcp_rcv_space(t);
+
+	if (t->rcv.len == 0 && t->nooo == 0)
+		rs_ring_release(&t->rcv, &t->core->pool);
+	if ((t->flags & (TF_DETACHED | TF_FIN_RCVD)) || space <= adv)
+		return;
+	/* RFC 9293 3.8.6.2.2: update when the window opens by 2 MSS or
+	 * half the buffer */
+	if (space - adv >= 2u * t->rcv_mss || space - adv >= t->rcv.cap / 2) {
+		t->flags |= TF_ACK_NOW;
+		rs_tcp_schedule(t);
+	}
+}

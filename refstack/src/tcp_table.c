@@ -1,0 +1,144 @@
+/* The global connection table: one hash shared by all cores of a stack,
+ * a spinlock per bucket (the stock-kernel baseline). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "common.h"
+#include "table.h"
+
+struct gtable {
+	uint32_t mask;
+	uint32_t count;          /* updated under bucket locks: approximate */
+	struct gbucket {
+		pthread_spinlock_t lock;
+		struct rs_hnode *head;
+	} *b;
+};
+
+static inline uint32_t ghash(uint32_t laddr, uint16_t lport, uint32_t raddr,
+			     uint16_t rport)
+{
+	uint64_t h = ((uint64_t)raddr << 32 | laddr) * 0x9e3779b97f4a7c15ull;
+	h ^= ((uint64_t)rport << 16 | lport) * 0xc2b2ae3d27d4eb4full;
+	return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+static void *g_create(uint32_t buckets, int *err)
+{
+	struct gtable *t = calloc(1, sizeof(*t));
+	uint32_t n = 1;
+
+	while (n < buckets)
+		n <<= 1;
+	if (!t)
+		goto error;
+	t->b = calloc(n, sizeof(*t->b));
+	if (!t->b)
+		goto error;
+	t->mask = n - 1;
+	for (uint32_t i = 0; i < n; i++)
+		pthread_spin_init(&t->b[i].lock, PTHREAD_PROCESS_PRIVATE);
+	return t;
+error:
+	free(t);
+	*err = -ENOMEM;
+	return NULL;
+}
+
+static void g_destroy(void *tp)
+{
+	struct gtable *t = tp;
+
+	if (!t)
+		return;
+	for (uint32_t i = 0; i <= t->mask; i++)
+		pthread_spin_destroy(&t->b[i].lock);
+	free(t->b);
+	free(t);
+}
+
+static inline int key_eq(const struct rs_hnode *n, uint32_t laddr,
+			 uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+	return n->lport == lport && n->rport == rport && n->laddr == laddr &&
+	       n->raddr == raddr;
+}
+
+static struct gbucket *bucket_of(struct gtable *t, const struct rs_hnode *n)
+{
+	return &t->b[ghash(n->laddr, n->lport, n->raddr, n->rport) & t->mask];
+}
+
+static int g_insert(void *tp, struct rs_hnode *n)
+{
+	struct gtable *t = tp;
+	struct gbucket *b = bucket_of(t, n);
+	int rc = RS_OK;
+
+	pthread_spin_lock(&b->lock);
+	for (struct rs_hnode *x = b->head; x; x = x->next) {
+		if (key_eq(x, n->laddr, n->lport, n->raddr, n->rport)) {
+			rc = RS_ERROR;
+			goto out;
+		}
+	}
+	n->next = b->head;
+	b->head = n;
+	t->count++;
+out:
+	pthread_spin_unlock(&b->lock);
+	return rc;
+}
+
+static void g_remove(void *tp, struct rs_hnode *n)
+{
+	struct gtable *t = tp;
+	struct gbucket *b = bucket_of(t, n);
+
+	pthread_spin_lock(&b->lock);
+	for (struct rs_hnode **pp = &b->head; *pp; pp = &(*pp)->next) {
+		if (*pp == n) {
+			*pp = n->next;
+			t->count--;
+			break;
+		}
+	}
+	n->next = NULL;
+	pthread_spin_unlock(&b->lock);
+}
+
+static struct rs_hnode *g_lookup(void *tp, uint32_t laddr, uint16_t lport,
+				 uint32_t raddr, uint16_t rport,
+				 unsigned *owner)
+{
+	struct gtable *t = tp;
+	struct gbucket *b =
+		&t->b[ghash(laddr, lport, raddr, rport) & t->mask];
+	struct rs_hnode *x;
+
+	pthread_spin_lock(&b->lock);
+	for (x = b->head; x; x = x->next) {
+		if (key_eq(x, laddr, lport, raddr, rport)) {
+			*owner = x->core;
+			break;
+		}
+	}
+	pthread_spin_unlock(&b->lock);
+	return x;
+}
+
+static uint32_t g_count(void *tp)
+{
+	return ((struct gtable *)tp)->count;
+}
+
+const struct rs_table_ops rs_table_global = {
+	.name = "global",
+	.create = g_create,
+	.destroy = g_destroy,
+	.insert = g_insert,
+	.remove = g_remove,
+	.lookup = g_lookup,
+	.count = g_count,
+};

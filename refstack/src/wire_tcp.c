@@ -1,0 +1,144 @@
+/* TCP header and options (RFC 9293 3.1, RFC 7323). */
+#include "common.h"
+#include "wire.h"
+
+static int tcp_parse_opts(const uint8_t *o, uint32_t olen,
+			  struct rs_tcp_seg *seg)
+{
+	uint32_t i = 0;
+
+	while (i < olen) {
+		uint8_t kind = o[i], l;
+
+		if (kind == 0)
+			break;
+		if (kind == 1) {
+			i++;
+			continue;
+		}
+		if (i + 1 >= olen)
+			return RS_WIRE_MALFORMED;
+		l = o[i + 1];
+		if (l < 2 || i + l > olen)
+			return RS_WIRE_MALFORMED;
+		if (kind == 2 && l == 4) {
+			seg->opts |= RS_TCPOPT_MSS;
+			seg->mss = rs_get16(o + i + 2);
+		} else if (kind == 3 && l == 3) {
+			seg->opts |= RS_TCPOPT_WSCALE;
+			seg->wscale = RS_MIN(o[i + 2], RS_TCP_MAX_WSCALE);
+		} else if (kind == 4 && l == 2) {
+			seg->opts |= RS_TCPOPT_SACKOK;
+		} else if (kind == 8 && l == 10) {
+			seg->opts |= RS_TCPOPT_TS;
+			seg->tsval = rs_get32(o + i + 2);
+			seg->tsecr = rs_get32(o + i + 6);
+		}
+		i += l;
+	}
+	return RS_WIRE_OK;
+}
+
+int rs_tcp_parse(const uint8_t *p, uint32_t len, uint32_t src, uint32_t dst,
+		 int csum_partial, struct rs_tcp_seg *seg)
+{
+	uint32_t hlen;
+
+	if (len < RS_TCP_HLEN)
+		return RS_WIRE_MALFORMED;
+	hlen = (uint32_t)(p[12] >> 4) * 4;
+	if (hlen < RS_TCP_HLEN || hlen > len)
+		return RS_WIRE_MALFORMED;
+	if (!csum_partial) {
+		uint64_t s = rs_csum_pseudo(src, dst, RS_IPPROTO_TCP, len);
+		if (rs_csum_fold(rs_csum_add(s, p, len)) != 0)
+			return RS_WIRE_CSUM;
+	}
+	seg->sport = rs_get16(p);
+	seg->dport = rs_get16(p + 2);
+	seg->seq = rs_get32(p + 4);
+	seg->ack = rs_get32(p + 8);
+	seg->flags = p[13] & 0x3f;
+	seg->wnd = rs_get16(p + 14);
+	seg->opts = 0;
+	seg->mss = 0;
+	seg->wscale = 0;
+	seg->tsval = seg->tsecr = 0;
+	seg->data = p + hlen;
+	seg->len = len - hlen;
+	if (hlen > RS_TCP_HLEN)
+		return tcp_parse_opts(p + RS_TCP_HLEN, hlen - RS_TCP_HLEN, seg);
+	return RS_WIRE_OK;
+}
+
+uint32_t rs_tcp_hlen(const struct rs_tcp_seg *seg)
+{
+	uint32_t h = RS_TCP_HLEN;
+
+	if (seg->opts & RS_TCPOPT_MSS)
+		h += 4;
+	if (seg->opts & RS_TCPOPT_WSCALE)
+		h += 4; /* NOP + 3 */
+	if (seg->opts & RS_TCPOPT_TS)
+		h += 12; /* NOP NOP + 10 */
+	if (seg->opts & RS_TCPOPT_SACKOK)
+		h += 4; /* NOP NOP + 2 */
+	return h;
+}
+
+static uint8_t *tcp_emit_opts(uint8_t *o, const struct rs_tcp_seg *seg)
+{
+	if (seg->opts & RS_TCPOPT_MSS) {
+		o[0] = 2;
+		o[1] = 4;
+		rs_put16(o + 2, seg->mss);
+		o += 4;
+	}
+	if (seg->opts & RS_TCPOPT_WSCALE) {
+		o[0] = 1;
+		o[1] = 3;
+		o[2] = 3;
+		o[3] = seg->wscale;
+		o += 4;
+	}
+	if (seg->opts & RS_TCPOPT_SACKOK) {
+		o[0] = 1;
+		o[1] = 1;
+		o[2] = 4;
+		o[3] = 2;
+		o += 4;
+	}
+	if (seg->opts & RS_TCPOPT_TS) {
+		o[0] = 1;
+		o[1] = 1;
+		o[2] = 8;
+		o[3] = 10;
+		rs_put32(o + 4, seg->tsval);
+		rs_put32(o + 8, seg->tsecr);
+		o += 12;
+	}
+	return o;
+}
+
+uint32_t rs_tcp_emit(uint8_t *p, const struct rs_tcp_seg *seg, uint32_t src,
+		     uint32_t dst)
+{
+	uint32_t hlen = rs_tcp_hlen(seg);
+	uint16_t sum;
+	uint64_t s;
+
+	rs_put16(p, seg->sport);
+	rs_put16(p + 2, seg->dport);
+	rs_put32(p + 4, seg->seq);
+	rs_put32(p + 8, seg->ack);
+	p[12] = (uint8_t)((hlen / 4) << 4);
+	p[13] = seg->flags;
+	rs_put16(p + 14, seg->wnd);
+	p[16] = p[17] = 0;
+	p[18] = p[19] = 0;
+	tcp_emit_opts(p + RS_TCP_HLEN, seg);
+	s = rs_csum_pseudo(src, dst, RS_IPPROTO_TCP, hlen + seg->len);
+	sum = rs_csum_fold(rs_csum_add(s, p, hlen + seg->len));
+	memcpy(p + 16, &sum, 2);
+	return hlen;
+}
