@@ -64,9 +64,8 @@ def cpu_per_core(per_core, title, path):
     ax.set_xlabel("core")
     ax.set_ylabel("% of the measured window")
     ax.set_ylim(0, 105)
-    ax.set_title(title, pad=30)
-    ax.legend(fontsize="small", ncol=5, loc="lower center",
-              bbox_to_anchor=(0.5, 1.08))
+    ax.set_title(title)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
