@@ -218,8 +218,8 @@ static inline int app_parse_addr(const char *s, uint16_t defport,
 				 struct sockaddr_in *sa)
 {
 	char host[64];
-	const char *colon = strchr(s, ':');
-	size_t hl = colon ? (size_t)(colon - s) : strlen(s);
+	size_t hl = strcspn(s, ":/");
+	const char *colon = s[hl] == ':' ? s + hl : NULL;
 	if (hl >= sizeof(host))
 		return -1;
 	memcpy(host, s, hl);

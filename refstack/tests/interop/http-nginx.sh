@@ -2,8 +2,9 @@
 # refstack -> kernel: rs-fetch on refstack (afpacket) downloads files from
 # a real nginx (Debian's) on the Linux kernel in the peer namespace.
 # Byte-exact comparison, HTTP errors and a refused port, then the same
-# download under tc netem (loss, reordering, duplication, delay) on both
-# directions.  Sizes as in http-curl.sh (RS_INTEROP_MB, RS_NETEM_MB).
+# download under loss, reordering, duplication and delay on both
+# directions (tc netem, or the user-space bridge where the kernel has no
+# sch_netem, as here: lib/ns.sh impair_up).  Sizes as in http-curl.sh (RS_INTEROP_MB, RS_NETEM_MB).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -11,7 +12,6 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 MB=${RS_INTEROP_MB:-100}
 NMB=${RS_NETEM_MB:-20}
-NETEM="loss 1% duplicate 1% delay 1ms reorder 10% 50%"
 OUT=$(mktemp -d /tmp/rs-ngx.XXXXXX)
 cleanup() { t_kill_all; ns_down; rm -rf "$OUT"; }
 trap cleanup EXIT
@@ -46,15 +46,18 @@ http {
 	}
 }
 EOF
-timeout 300 ip netns exec "$NS_L" nginx -p "$OUT" -c "$OUT/nginx.conf" -e "$OUT/nginx-error.log" \
-	-g "daemon off; master_process off;" >"$OUT/nginx.out" 2>&1 &
-t_bg_add $!
-ok=0
-for i in $(seq 50); do
-	ip netns exec "$NS_L" curl -s -o /dev/null "http://$NS_LINUX_IP/small.txt" && { ok=1; break; }
-	sleep 0.1
-done
-t_check "nginx serves in the Linux namespace" test $ok = 1
+start_nginx() {
+	timeout 300 ip netns exec "$NS_L" nginx -p "$OUT" -c "$OUT/nginx.conf" -e "$OUT/nginx-error.log" \
+		-g "daemon off; master_process off;" >"$OUT/nginx.out" 2>&1 &
+	t_bg_add $!
+	local i
+	for i in $(seq 50); do
+		ip netns exec "$NS_L" curl -s -o /dev/null "http://$NS_LINUX_IP/small.txt" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+t_check "nginx serves in the Linux namespace" start_nginx
 
 # rs_fetch NAME IFSPEC URL [args] — rs-fetch in the stack namespace
 rs_fetch() {
@@ -79,14 +82,20 @@ t_check "rs-fetch to a closed port fails with connection refused" \
 	t_not rs_fetch rst "$NS_SIF" "http://$NS_LINUX_IP:81/" --timeout 20
 t_check "... naming the error" grep -qi "refused" "$OUT/rst.log"
 
-t_netem "$NS_S" "$NS_SIF" $NETEM && t_netem "$NS_L" "$NS_LIF" $NETEM ||
-	t_fail "netem installed"
-t_check "rs-fetch got $NMB MB from nginx under netem ($NETEM)" \
-	rs_fetch netem "$NS_SIF,bypass=0" "http://$NS_LINUX_IP/netem.bin" -o "$OUT/got.bin" \
-	--expect-size $((NMB * 1048576)) --timeout 150
-t_check "$NMB MB under netem byte-exact (cmp)" cmp -s "$OUT/www/netem.bin" "$OUT/got.bin"
-sed 's/^/# /' "$OUT/netem.log"
 echo "# plain transfer wall time $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}") s"
+
+# ---- under netem-like impairment: the same nginx, a new lab -----------------
+t_kill_all
+ns_down
+impair_up "$ROOT" ngx "$OUT" || t_fail "impaired lab up"
+echo "# impairment by $IMP_MODE: $IMP_DESC, both directions"
+start_nginx || t_fail "nginx restarted in the impaired lab"
+t_check "rs-fetch got $NMB MB from nginx under $IMP_DESC" \
+	rs_fetch netem "$IMP_IFSPEC" "http://$NS_LINUX_IP/netem.bin" -o "$OUT/got.bin" \
+	--expect-size $((NMB * 1048576)) --timeout 150
+t_check "$NMB MB under impairment byte-exact (cmp)" cmp -s "$OUT/www/netem.bin" "$OUT/got.bin"
+sed 's/^/# /' "$OUT/netem.log"
+t_check "the link really dropped, duplicated and reordered frames" impair_check "$OUT"
 
 for f in "$OUT"/*.log; do
 	if grep -q "runtime error\|AddressSanitizer" "$f"; then

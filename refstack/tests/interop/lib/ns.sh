@@ -70,6 +70,7 @@ ns_down_quiet() {
 	[ -n "$NS_TAG" ] || return 0
 	ip netns del "rs-$NS_TAG-s" 2>/dev/null
 	ip netns del "rs-$NS_TAG-l" 2>/dev/null
+	ip netns del "rs-$NS_TAG-m" 2>/dev/null
 	return 0
 }
 
@@ -129,3 +130,97 @@ t_netem() {
 # t_sha FILE — sha256 hex of a file.
 t_sha() { sha256sum "$1" | cut -d' ' -f1; }
 t_not() { ! "$@"; }
+
+# t_build_tool ROOT NAME — compile tests/interop/NAME.c with the afpacket
+# backend (ASan/UBSan) into build/interop/NAME; prints the path.
+t_build_tool() {
+	local root=$1 name=$2 bin=$1/build/interop/$2
+	mkdir -p "$root/build/interop"
+	${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
+		-fsanitize=address,undefined -fno-sanitize-recover=all \
+		-o "$bin" "$root/tests/interop/$name.c" "$root/src/io_afpacket.c" >&2 || return 1
+	echo "$bin"
+}
+
+# ---- impairment ------------------------------------------------------------
+# IMP_LOSS/IMP_DUP/IMP_REORDER in %, IMP_DELAY_US: the netem-like
+# conditions of the "under netem" tests.
+IMP_LOSS=${IMP_LOSS:-1}
+IMP_DUP=${IMP_DUP:-1}
+IMP_REORDER=${IMP_REORDER:-10}
+IMP_DELAY_US=${IMP_DELAY_US:-1000}
+IMP_DESC="loss $IMP_LOSS% duplicate $IMP_DUP% delay $((IMP_DELAY_US / 1000))ms reorder $IMP_REORDER%"
+
+# Does this kernel have sch_netem?  (This lab machine's does not.)
+t_have_netem() {
+	local ns=rs-$NS_TAG-probe ok=1
+	ip netns add "$ns" 2>/dev/null || return 1
+	ip netns exec "$ns" tc qdisc add dev lo root netem delay 1ms >/dev/null 2>&1 && ok=0
+	ip netns del "$ns"
+	return $ok
+}
+
+# impair_check OUTDIR — after the bridge stopped: did it impair?
+impair_check() {
+	[ "$IMP_MODE" = bridge ] || return 0
+	kill "$IMP_PID" 2>/dev/null
+	wait "$IMP_PID" 2>/dev/null
+	sed 's/^/# impair: /' "$1/impair.out"
+	local k
+	for k in dropped duplicated reordered; do
+		grep -Eq "^$k=[1-9]" "$1/impair.out" || return 1
+	done
+}
+
+# impair_up ROOT TAG OUTDIR — a lab whose link impairs both directions.
+# With sch_netem: the plain two-namespace lab with netem on both veth
+# ends (the stack then needs bypass=0: PACKET_QDISC_BYPASS skips qdiscs).
+# Without: a third namespace rs-TAG-m between them, running the impair
+# bridge (tests/interop/impair.c, netem's semantics in user space).
+# Sets IMP_MODE (netem|bridge) and IMP_IFSPEC (the stack's --if).
+impair_up() {
+	local root=$1 tag=$2 out=$3 bin
+	NS_TAG=$tag
+	if t_have_netem; then
+		ns_up "$tag" || return 1
+		IMP_MODE=netem
+		IMP_IFSPEC="$NS_SIF,bypass=0"
+		t_netem "$NS_S" "$NS_SIF" loss "$IMP_LOSS%" duplicate "$IMP_DUP%" \
+			delay "${IMP_DELAY_US}us" reorder "$IMP_REORDER%" 50% &&
+			t_netem "$NS_L" "$NS_LIF" loss "$IMP_LOSS%" duplicate "$IMP_DUP%" \
+				delay "${IMP_DELAY_US}us" reorder "$IMP_REORDER%" 50%
+		return
+	fi
+	bin=$(t_build_tool "$root" impair) || return 1
+	IMP_MODE=bridge
+	NS_TXCSUM=off ns_up_bridged "$tag" || return 1
+	IMP_IFSPEC=$NS_SIF
+	timeout 600 ip netns exec "$NS_M" "$bin" -a "$NS_MA" -b "$NS_MB" -l "$IMP_LOSS" \
+		-d "$IMP_DUP" -D "$IMP_DELAY_US" -r "$IMP_REORDER" -t 590 \
+		>"$out/impair.out" 2>&1 &
+	IMP_PID=$!
+	t_bg_add "$IMP_PID"
+	t_wait_for "$out/impair.out" ready 10
+}
+
+# ns_up_bridged TAG — S <-> M (bridge) <-> L; the Linux end computes its
+# own checksums (tx off): the bridge forwards frames as they are.
+ns_up_bridged() {
+	ns_up "$1" || return 1
+	NS_M=rs-$1-m
+	NS_MA=rs-$1-ma
+	NS_MB=rs-$1-mb
+	ip netns add "$NS_M" || return 1
+	ns_sysctl_quiet "$NS_M"
+	ip -n "$NS_L" link del "$NS_LIF" || return 1
+	ip link add "$NS_SIF" netns "$NS_S" type veth peer name "$NS_MA" netns "$NS_M" || return 1
+	ip link add "$NS_MB" netns "$NS_M" type veth peer name "$NS_LIF" netns "$NS_L" || return 1
+	local d
+	for d in "$NS_S:$NS_SIF" "$NS_M:$NS_MA" "$NS_M:$NS_MB" "$NS_L:$NS_LIF"; do
+		ns_offloads "${d%%:*}" "${d#*:}" || return 1
+		ip -n "${d%%:*}" link set "${d#*:}" up || return 1
+	done
+	ip netns exec "$NS_L" ethtool -K "$NS_LIF" tx off >/dev/null 2>&1 || return 1
+	ip -n "$NS_M" link set "$NS_MA" promisc on && ip -n "$NS_M" link set "$NS_MB" promisc on &&
+		ip -n "$NS_L" addr add "$NS_LINUX_IP/$NS_PREFIX" dev "$NS_LIF"
+}
