@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -601,6 +602,9 @@ void *tsl_client_main(void *arg)
 		CPU_SET(w->cpu, &set);
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
+	/* open loop: wake at the intended send time, not up to 50 us later */
+	if (w->send_gap)
+		prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	start_slots(w, now);
 	run_loop(w);
 	getrusage(RUSAGE_THREAD, &w->ru1);

@@ -14,23 +14,41 @@
 #include <unistd.h>
 
 
-static void raise_nofile(const struct tsl_cfg *cfg)
+/* Raise RLIMIT_NOFILE as far as needed and allowed. A client job whose
+ * connections cannot fit is refused before any traffic (exit 1). */
+static int raise_nofile(const struct tsl_cfg *cfg)
 {
 	struct rlimit rl;
-	rlim_t need = 1024;
-	for (size_t i = 0; i < cfg->njobs; i++)
-		need += (rlim_t)cfg->jobs[i].concurrency + 64;
+	rlim_t need = 64, clients = 64;
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		if (cfg->jobs[i].role == TSL_ROLE_SERVER) {
+			need += 262144; /* a server cannot know its client count */
+		} else {
+			need += (rlim_t)cfg->jobs[i].concurrency + 16;
+			clients += (rlim_t)cfg->jobs[i].concurrency + 16;
+		}
+	}
 	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return;
-	if (rl.rlim_cur >= need)
-		return;
-	if (rl.rlim_max < need) {
+		return 0;
+	if (rl.rlim_cur < need && rl.rlim_max < need) {
 		struct rlimit hard = {need, need};
 		if (setrlimit(RLIMIT_NOFILE, &hard) == 0)
-			return; /* privileged: raised both */
+			return 0; /* privileged: raised both */
 	}
-	rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
-	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < clients) {
+		fprintf(stderr,
+			"tsload: the client jobs need %llu file descriptors but RLIMIT_NOFILE "
+			"is %llu (hard limit; raising it needs CAP_SYS_RESOURCE): lower "
+			"concurrency or run several tsload processes\n",
+			(unsigned long long)clients, (unsigned long long)rl.rlim_cur);
+		return -1;
+	}
+	return 0;
 }
 
 /* Merge interval k of every worker once all have published it. */
@@ -220,7 +238,10 @@ static int run(struct tsl_cfg *cfg, struct tsl_jobrun *jr)
 		fprintf(stderr, "tsload: out of memory\n");
 		return 1;
 	}
-	raise_nofile(cfg);
+	if (raise_nofile(cfg)) {
+		free(h);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);

@@ -39,6 +39,7 @@ struct srv_state {
 	struct srv_chunk *chunks;
 	uint32_t req, resp;
 	int close_first;         /* crr */
+	uint64_t paused_until;   /* accept paused after EMFILE/ENFILE (ns) */
 };
 
 int tsl_server_setup(struct tsl_worker *w)
@@ -204,14 +205,41 @@ static void srv_read(struct tsl_worker *w, struct srv_conn *c)
 	}
 }
 
+/* Out of file descriptors: stop polling the listener for 100 ms instead of
+ * spinning on a level-triggered accept that keeps failing. */
+static void srv_pause(struct tsl_worker *w, int e)
+{
+	struct srv_state *s = w->srv;
+	struct epoll_event ev = {.events = 0, .data.ptr = NULL};
+	if (!s->paused_until) {
+		fprintf(stderr, "tsload server: accept: %s (file descriptor limit); "
+			"pausing accepts\n", strerror(e));
+	}
+	s->paused_until = tsl_now_ns() + 100000000ULL;
+	epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->lfd, &ev);
+}
+
+static void srv_resume(struct tsl_worker *w, uint64_t now)
+{
+	struct srv_state *s = w->srv;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	if (s->paused_until > 1 && now >= s->paused_until) {
+		s->paused_until = 1; /* 1: paused before (print once) */
+		epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->lfd, &ev);
+	}
+}
+
 static void srv_accept(struct tsl_worker *w)
 {
 	struct srv_state *s = w->srv;
 	for (int k = 0; k < 64; k++) {
 		int fd = accept4(w->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				srv_count(w, 2, tsl_err_of_errno(errno));
+			int e = errno;
+			if (e != EAGAIN && e != EINTR && e != ECONNABORTED)
+				srv_count(w, 2, tsl_err_of_errno(e));
+			if (e == EMFILE || e == ENFILE)
+				srv_pause(w, e);
 			return;
 		}
 		struct srv_conn *c = srv_alloc(s);
@@ -257,6 +285,7 @@ static void srv_loop(struct tsl_worker *w)
 	for (;;) {
 		uint64_t now = tsl_now_ns();
 		tsl_worker_tick(w, now);
+		srv_resume(w, now);
 		if (atomic_load_explicit(&tsl_stop, memory_order_relaxed) ||
 		    (jr->t_end && now >= jr->t_end)) {
 			w->t_stop = jr->t_end && now >= jr->t_end ? jr->t_end : now;

@@ -1,0 +1,173 @@
+#!/bin/bash
+# tsload benchmark: prints figures (not a pass/fail test).
+#  1. tsload http keepalive=0 vs wrk -H 'Connection: close' against the same
+#     nginx, alternating runs (A B A B ...): median requests/s, ratio, CPU s
+#     per 1k requests of each client.
+#  2. tsload crr against its own server: connections/s, 1 and 2 client threads.
+#  3. resident memory per open idle connection at 50,000 connections.
+# Knobs: RUNS (default 5), DUR (seconds per run, default 5), CONC (default 16),
+#        MEMCONN (default 50000).
+set -u
+cd "$(dirname "$0")/.."
+TSL=./tsload
+RUNS=${RUNS:-5}
+DUR=${DUR:-5}
+CONC=${CONC:-16}
+MEMCONN=${MEMCONN:-50000}
+OUT=$(mktemp -d /tmp/tsl-bench.XXXXXX)
+chmod 755 "$OUT"
+PORT=$((21000 + ($$ % 400) * 10))
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$OUT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stats() { # stats v1 v2 ... -> "median (min..max)"
+	/usr/bin/python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.1f} ({min(v):.1f}..{max(v):.1f})")' "$@"
+}
+median() { /usr/bin/python3 -c 'import sys,statistics as s; print(s.median(float(x) for x in sys.argv[1:]))' "$@"; }
+jval() { /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(eval(sys.argv[2]))' "$@"; }
+wait_port() {
+	for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done
+	return 1
+}
+
+echo "# tsload benchmark $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) CPUs, $(uname -r)"
+echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- 1. http keepalive=0 vs wrk ------------------------------------------------
+d=$OUT/nginx
+mkdir -p $d/html $d/tmp
+echo hello >$d/html/index.html
+cat >$d/nginx.conf <<NGX
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $d/tmp; proxy_temp_path $d/tmp; fastcgi_temp_path $d/tmp;
+  uwsgi_temp_path $d/tmp; scgi_temp_path $d/tmp;
+  server { listen 127.0.0.1:$PORT; root $d/html; }
+}
+NGX
+nginx -e $d/error.log -c $d/nginx.conf -p $d &
+NG=$!
+PIDS+=("$NG")
+wait_port $PORT || { echo "nginx did not start"; exit 1; }
+URL=http://127.0.0.1:$PORT/
+TIMEFORMAT='%U %S'
+T_RATE=() W_RATE=() T_CPU=() W_CPU=()
+for i in $(seq "$RUNS"); do
+	c=$( { time $TSL --engine=http --port=$PORT --keepalive=0 --concurrency=$CONC --threads=1 \
+		--runtime=${DUR}s --output-format=json --output=$OUT/t$i.json >/dev/null; } 2>&1 )
+	req=$(jval $OUT/t$i.json 'j["transactions"]')
+	el=$(jval $OUT/t$i.json 'j["elapsed_s"]')
+	T_RATE+=("$(/usr/bin/python3 -c "print($req/$el)")")
+	T_CPU+=("$(/usr/bin/python3 -c "u,s='$c'.split(); print((float(u)+float(s))/$req*1000)")")
+	c=$( { time wrk -t1 -c$CONC -d${DUR}s -H 'Connection: close' $URL >$OUT/w$i.txt; } 2>&1 )
+	req=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\1/p' $OUT/w$i.txt)
+	el=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\2/p' $OUT/w$i.txt)
+	W_RATE+=("$(/usr/bin/python3 -c "print($req/$el)")")
+	W_CPU+=("$(/usr/bin/python3 -c "u,s='$c'.split(); print((float(u)+float(s))/$req*1000)")")
+	echo "run $i: tsload ${T_RATE[-1]%.*} req/s, wrk ${W_RATE[-1]%.*} req/s"
+done
+tm=$(median "${T_RATE[@]}"); wm=$(median "${W_RATE[@]}")
+echo
+echo "## http keepalive=0 vs wrk -H 'Connection: close' (nginx 1 worker, $CONC connections, 1 client thread, ${DUR}s x $RUNS alternating)"
+echo "| client | requests/s median (min..max) | client CPU s per 1k requests median (min..max) |"
+echo "|---|---|---|"
+echo "| tsload | $(stats "${T_RATE[@]}") | $(/usr/bin/python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.4f} ({min(v):.4f}..{max(v):.4f})")' "${T_CPU[@]}") |"
+echo "| wrk | $(stats "${W_RATE[@]}") | $(/usr/bin/python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.4f} ({min(v):.4f}..{max(v):.4f})")' "${W_CPU[@]}") |"
+echo "ratio tsload/wrk (medians): $(/usr/bin/python3 -c "print(f'{$tm/$wm:.2f}')")"
+echo "wrk command: wrk -t1 -c$CONC -d${DUR}s -H 'Connection: close' $URL"
+echo "tsload command: tsload --engine=http --port=$PORT --keepalive=0 --concurrency=$CONC --threads=1 --runtime=${DUR}s"
+kill -TERM $NG; wait $NG 2>/dev/null
+
+# ---- 2. crr against the tsload server ----------------------------------------
+P2=$((PORT + 1))
+$TSL --server --port=$P2 --threads=2 >/dev/null 2>$OUT/srv.err &
+SRV=$!
+PIDS+=("$SRV")
+wait_port $P2 || { echo "server did not start"; exit 1; }
+C1=() C2=()
+for i in $(seq "$RUNS"); do
+	for t in 1 2; do
+		$TSL --port=$P2 --engine=crr --concurrency=32 --threads=$t --runtime=${DUR}s \
+			--output-format=json --output=$OUT/crr$t-$i.json
+		v=$(jval $OUT/crr$t-$i.json 'j["cps"]')
+		[ $t = 1 ] && C1+=("$v") || C2+=("$v")
+	done
+done
+kill -TERM $SRV; wait $SRV 2>/dev/null
+echo
+echo "## crr against tsload --server (2 server threads, concurrency 32, ${DUR}s x $RUNS alternating)"
+echo "| client threads | connections/s median (min..max) |"
+echo "|---|---|"
+echo "| 1 | $(stats "${C1[@]}") |"
+echo "| 2 | $(stats "${C2[@]}") |"
+echo "command: tsload --engine=crr --port=$P2 --concurrency=32 --threads=N --runtime=${DUR}s"
+
+# ---- 3. memory per idle connection ----------------------------------------------
+# Without CAP_SYS_RESOURCE a process cannot raise its hard RLIMIT_NOFILE, so
+# MEMCONN connections are spread over NPROC client processes (and as many
+# SO_REUSEPORT server processes); each client's VmRSS is compared with a
+# client holding 1000 connections.
+P3=$((PORT + 2))
+HARD=$(ulimit -Hn)
+NPROC=$(( (MEMCONN + HARD - 2001) / (HARD - 2000) ))
+[ "$NPROC" -lt 1 ] && NPROC=1
+for k in $(seq $((NPROC + 1))); do
+	$TSL --server --engine=rr --port=$P3 --threads=1 >/dev/null 2>$OUT/srv3-$k.err &
+	PIDS+=("$!")
+done
+wait_port $P3 || { echo "server did not start"; exit 1; }
+start_idle() { # start_idle N SRC: a client holding N idle rr connections
+	$TSL --port=$P3 --engine=rr --rate=1 --concurrency=$1 --threads=1 --runtime=300s \
+		--source_addrs=$2 --output-format=json --output=$OUT/mem-$1-$RANDOM.json \
+		2>>$OUT/mem.err &
+	CL=$!
+	PIDS+=("$CL")
+}
+wait_fds() { # wait_fds PID N: until the process holds N sockets
+	for _ in $(seq 900); do
+		[ "$(ls /proc/$1/fd 2>/dev/null | wc -l)" -ge "$2" ] && return 0
+		kill -0 "$1" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+rss() { awk '/^VmRSS:/ {print $2}' /proc/$1/status; }
+start_idle 1000 127.0.0.2
+B=$CL
+wait_fds $B 1000 && sleep 1
+RB=$(rss $B)
+kill -INT $B; wait $B 2>/dev/null
+PER=$(( MEMCONN / NPROC ))
+CLS=()
+for k in $(seq $NPROC); do
+	start_idle $PER 127.0.$((k + 2)).1-127.0.$((k + 2)).3
+	CLS+=("$CL")
+done
+RS=()
+for c in "${CLS[@]}"; do wait_fds $c $PER; done
+sleep 2
+EST=$(ss -Htn state established "( dport = :$P3 )" | wc -l)
+for c in "${CLS[@]}"; do RS+=("$(rss $c)"); done
+for c in "${CLS[@]}"; do kill -INT $c; done
+for c in "${CLS[@]}"; do wait $c 2>/dev/null; done
+echo
+echo "## memory: tsload client VmRSS with idle rr connections (open loop rate=1, loopback)"
+echo "hard RLIMIT_NOFILE $HARD, so $((PER * NPROC)) connections in $NPROC client processes of $PER each;"
+echo "client sockets established to the servers at measurement: $EST"
+echo "| client | connections | VmRSS kB |"
+echo "|---|---|---|"
+echo "| baseline | 1000 | $RB |"
+for k in $(seq $NPROC); do echo "| $k | $PER | ${RS[$((k - 1))]} |"; done
+echo "per connection: $(/usr/bin/python3 -c "import sys; r=[int(x) for x in sys.argv[1:]]; print(f'{(sum(r)/len(r)-$RB)*1024/($PER-1000):.0f}')" "${RS[@]}") bytes of tsload memory ((VmRSS - baseline) / (connections - 1000))"
+echo "command: tsload --engine=rr --rate=1 --concurrency=N --threads=1 --source_addrs=A-B (against tsload --server --engine=rr)"
