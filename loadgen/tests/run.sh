@@ -326,7 +326,7 @@ t_conn_cap
 t_timeout
 t_short_read
 t_refused
-t_server_killed
+t_server_killed 2>/dev/null # hide bash's "Killed" job notices
 t_sigint
 t_nginx
 t_netns
