@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,9 +129,13 @@ int main(int argc, char **argv)
 		}
 	}
 	double el = now_s() - t0;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	printf("{\"conns\":%llu,\"errors\":%llu,\"connect_errors\":%llu,\"seconds\":%.3f,"
-	       "\"cps\":%.1f,\"concurrency\":%ld}\n", (unsigned long long)c.done,
+	       "\"cps\":%.1f,\"concurrency\":%ld,\"cpu_s\":%.3f}\n", (unsigned long long)c.done,
 	       (unsigned long long)c.errors, (unsigned long long)c.connect_errors,
-	       el, (double)c.done / el, conc);
+	       el, (double)c.done / el, conc, cpu);
 	return 0;
 }
