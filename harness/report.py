@@ -68,6 +68,8 @@ def _status_blocks(run, records):
                     f"{fmt_time(run.get('started'))}, "
                     f"{dur:.0f} s, status **{run.get('status', '?')}**: "
                     f"{ok} of {planned} cells ok, {len(failed)} failed.")]
+    if run.get("error"):
+        blocks.append(("p", f"**Run error:** {run['error']}"))
     if run.get("status") == "interrupted":
         blocks.append(("p", f"**This run was interrupted** after {len(records)} "
                             f"of {planned} cells; the tables below use the "

@@ -210,5 +210,46 @@ concurrency = 8
         self.assertEqual(lab_namespaces(), [])
 
 
+@unittest.skipIf(QUICK, "TCPSCALE_QUICK=1: long integration test skipped")
+class FailedCellTest(unittest.TestCase):
+    """A cell that cannot run is recorded with its error; the others run."""
+
+    def test_unsupported_stack_is_a_failed_cell(self):
+        if not os.access(TSLOAD, os.X_OK):
+            self.fail(f"{TSLOAD} is not built (make -C loadgen)")
+        tmp = datafix.tempdir(self)
+        reports = os.path.join(tmp, "reports")
+        suite = datafix.write(os.path.join(tmp, "mixed.toml"), f"""
+[suite]
+name = "mixed"
+stacks = ["refstack", "linux"]
+workloads = ["shortconn"]
+cores = [1]
+repetitions = 1
+runtime = "1s"
+ramp_time = "0.2s"
+[workload.shortconn]
+job = "{REPO_ROOT}/profiles/jobs/shortconn.ini"
+concurrency = 8
+""")
+        p = tcpscale(reports, "run", suite, "--lab-prefix", PREFIX)
+        self.assertEqual(p.returncode, 1, p.stderr[-3000:])
+        self.assertIn("1 ok, 1 failed, 2 of 2 cells", p.stdout)
+        self.assertIn("failed: cell refstack.shortconn.c1.r0: ", p.stdout)
+        self.assertIn("refstack", p.stderr)
+        run, recs, run_dir = store.load_run(reports, "latest")
+        self.assertEqual(run["status"], "failed")
+        by_id = {r["cell"]["id"]: r for r in recs}
+        self.assertEqual(by_id["refstack.shortconn.c1.r0"]["status"], "error")
+        self.assertIn("not supported",
+                      by_id["refstack.shortconn.c1.r0"]["error"])
+        self.assertEqual(by_id["linux.shortconn.c1.r0"]["status"], "ok")
+        with open(os.path.join(run_dir, "report.md")) as f:
+            md = f.read()
+        self.assertIn("## Cells that did not finish", md)
+        self.assertIn("refstack.shortconn.c1.r0: error", md)
+        self.assertEqual(lab_namespaces(), [])
+
+
 if __name__ == "__main__":
     unittest.main()
