@@ -71,7 +71,8 @@ static inline void rs_put32(uint8_t *p, uint32_t v)
 }
 
 /* Internet checksum (RFC 1071): accumulate, then fold. */
-uint64_t rs_csum_add(uint64_t sum, const void *data, uint32_t len);
+uint64_t rs_csum_add(uint64_t sum, const void *data, uint32_t len)
+	__attribute__((pure));
 uint16_t rs_csum_fold(uint64_t sum);
 /* Pseudo-header sum for TCP/UDP over IPv4 (addresses in host order). */
 uint64_t rs_csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto,

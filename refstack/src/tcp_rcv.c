@@ -9,20 +9,24 @@ uint32_t rs_tcp_rcv_space(const struct rs_tcb *t)
 	return t->rcv.cap - t->rcv.len;
 }
 
+/* The right edge moves only forward and only by at least one MSS (or to
+ * the full buffer), so that duplicate ACKs carry an unchanged window
+ * (RFC 5681 2 (e)) and the peer is not fed tiny updates. */
 uint16_t rs_tcp_rcv_wnd(struct rs_tcb *t)
 {
 	uint32_t space = rs_tcp_rcv_space(t);
-	uint32_t win = space >> t->rcv_wscale;
-	uint32_t edge;
+	uint32_t max = 65535u << t->rcv_wscale;
+	uint32_t edge, win;
 
-	if (win > 65535)
-		win = 65535;
-	edge = t->rcv_nxt + (win << t->rcv_wscale);
-	if (rs_seq_lt(edge, t->rcv_adv))
-		win = (t->rcv_adv - t->rcv_nxt) >> t->rcv_wscale;
-	else
+	if (space > max)
+		space = max;
+	edge = t->rcv_nxt + (space & ~((1u << t->rcv_wscale) - 1));
+	if (rs_seq_gt(edge, t->rcv_adv) &&
+	    (edge - t->rcv_adv >= t->rcv_mss ||
+	     !rs_seq_gt(t->rcv_adv, t->rcv_nxt)))
 		t->rcv_adv = edge;
-	return (uint16_t)win;
+	win = rs_seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+	return (uint16_t)RS_MIN(win >> t->rcv_wscale, 65535u);
 }
 
 static void ooo_insert(struct rs_tcb *t, uint32_t start, uint32_t end)
@@ -75,8 +79,11 @@ static void ack_policy(struct rs_tcb *t, uint32_t len)
 	struct rs_core *c = t->core;
 
 	t->rcv_unacked += len;
-	if (!(c->stack->conf.options & RS_OPT_DELACK) ||
-	    t->rcv_unacked >= 2u * t->rcv_mss) {
+	if (t->rcv_unacked >= 2u * t->rcv_mss) {
+		rs_tcp_send_ack(t); /* every second full segment, now */
+		return;
+	}
+	if (!(c->stack->conf.options & RS_OPT_DELACK)) {
 		t->flags |= TF_ACK_NOW;
 	} else if (!(t->flags & TF_DELACK)) {
 		t->flags |= TF_DELACK;
@@ -108,8 +115,7 @@ void rs_tcp_data(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 	if (off) {
 		c->ctr.tcp_ooo_segs++;
 		ooo_insert(t, seq, seq + len);
-		t->flags |= TF_ACK_NOW; /* duplicate ACK for fast retransmit */
-		rs_tcp_schedule(t);
+		rs_tcp_send_ack(t); /* one duplicate ACK per segment, now */
 		return;
 	}
 	t->rcv_nxt += len;
