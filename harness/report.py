@@ -35,9 +35,10 @@ def fmt_pct(v):
 
 
 def fmt_ci(ci, digits=0):
+    """A CI of a positive quantity; a t interval's negative end shows as 0."""
     if not ci:
         return "–"
-    return f"{fmt_num(ci[0], digits)} – {fmt_num(ci[1], digits)}"
+    return f"{fmt_num(max(0.0, ci[0]), digits)} – {fmt_num(ci[1], digits)}"
 
 
 def fmt_ratio(r):
@@ -131,6 +132,21 @@ def _workload_table(rows):
     return ("table", head, body)
 
 
+def _latency_table(rows):
+    head = ["stack", "cores", "n", "p50 µs median", "p50 95% CI", "p50 CV",
+            "p99 µs median", "p99 min – max", "p99 95% CI", "p99 CV"]
+    body = []
+    for r in rows:
+        p50, p99 = r["p50_us"], r["p99_us"]
+        body.append([r["stack"], str(r["cores"]), str(p99["n"]),
+                     fmt_us(p50["median"]), fmt_ci(p50["ci95"]),
+                     fmt_pct(p50["cv"]), fmt_us(p99["median"]),
+                     f"{fmt_us(p99['min'])} – {fmt_us(p99['max'])}"
+                     if p99["n"] else "–",
+                     fmt_ci(p99["ci95"]), fmt_pct(p99["cv"])])
+    return ("table", head, body)
+
+
 def _workload_blocks(records, run_dir, with_plots):
     rows = analyze.summarize_cells(records)
     blocks = [("h2", "Throughput and latency"),
@@ -141,7 +157,10 @@ def _workload_blocks(records, run_dir, with_plots):
                     "close, µs).")]
     for wl in sorted(set(r["workload"] for r in rows)):
         wrows = [r for r in rows if r["workload"] == wl]
-        blocks += [("h3", wl), _workload_table(wrows)]
+        blocks += [("h3", wl), _workload_table(wrows),
+                   ("p", f"{wl} latency over the repetitions (tsload's "
+                         "per-run percentiles, connect to close):"),
+                   _latency_table(wrows)]
         if with_plots and any(r["rate"]["n"] for r in wrows):
             name = f"throughput-{wl}.png"
             plots.throughput_vs_cores(wrows, f"{wl}: throughput vs cores",

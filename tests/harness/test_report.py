@@ -46,6 +46,9 @@ class ReportTest(unittest.TestCase):
         # the failed nginx cell is counted and listed
         self.assertIn("| linux | 2 | 3 (1 failed) |", md)
         self.assertIn("linux.nginx.c2.r3: error — cell x: server died", md)
+        # latency table: fixture p50 100 / p99 400 in every repetition
+        self.assertIn("| linux | 1 | 3 | 100 | 100 – 100 | 0.0% | 400 | "
+                      "400 – 400 | 400 – 400 | 0.0% |", md)
         self.assertIn("## Per-core utilisation", md)
         self.assertIn("## TCP counter deltas", md)
         self.assertIn("ActiveOpens", md)
