@@ -55,7 +55,8 @@ static void tq_push(struct tsl_worker *w, uint32_t i)
 
 static int in_window(struct tsl_worker *w, uint64_t now)
 {
-	return now >= w->jr->t_measure;
+	const struct tsl_jobrun *jr = w->jr;
+	return now >= jr->t_measure && (!jr->t_end || now < jr->t_end);
 }
 
 static void count_error(struct tsl_worker *w, enum tsl_err e, uint64_t now)
@@ -615,7 +616,7 @@ void *tsl_client_main(void *arg)
 	for (uint32_t i = 0; i < w->nconns; i++)
 		if (w->conns[i].fd >= 0)
 			conn_close(w, i, w->persistent || w->conns[i].state == TSL_CS_IDLE,
-				   w->t_stop);
+				   w->t_stop - 1); /* still inside the window */
 	atomic_store_explicit(&w->finished, 1, memory_order_release);
 	return NULL;
 }

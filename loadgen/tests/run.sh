@@ -67,11 +67,11 @@ t_unit() {
 	local line
 	line=$(./build/unit-asan 2>"$OUT/unit.err" | tee "$OUT/unit.out" | grep '^unit:')
 	local p f
-	p=$(echo "$line" | sed -n 's/unit: \([0-9]*\) passed, \([0-9]*\) failed/\1/p')
-	f=$(echo "$line" | sed -n 's/unit: \([0-9]*\) passed, \([0-9]*\) failed/\2/p')
+	p=$(echo "$line" | sed -n 's/unit: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
+	f=$(echo "$line" | sed -n 's/unit: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
 	if [ -z "$p" ]; then fail unit "no result line: $(tail -5 "$OUT/unit.err")"; return; fi
 	PASS=$((PASS + p)); FAIL=$((FAIL + f))
-	echo "unit: $p assertions passed, $f failed"
+	echo "$line"
 	[ "$f" = 0 ] || cat "$OUT/unit.err"
 }
 

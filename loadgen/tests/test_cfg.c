@@ -41,8 +41,11 @@ static void expect_err(const char *text, const char *file, int line,
 {
 	struct tsl_cfg cfg;
 	char err[TSL_ERR_LEN], want[600];
-	const char *p = put("job.ini", text);
-	int rc = load(&cfg, p, err);
+	const char *p;
+	int rc;
+	unit_begin(contains);
+	p = put("job.ini", text);
+	rc = load(&cfg, p, err);
 	snprintf(want, sizeof(want), "%s/%s:%d: ", dir, file, line);
 	CHECK(rc < 0, "expected failure for %s", contains);
 	CHECK(strncmp(err, want, strlen(want)) == 0, "want prefix '%s', got '%s'", want, err);
@@ -79,6 +82,7 @@ static void values(void)
 {
 	struct tsl_cfg cfg;
 	char err[TSL_ERR_LEN];
+	unit_begin("job file values, global, include, env, comments");
 	setenv("TSL_UNIT_HOST", "198.18.1.2", 1);
 	put("common.ini", "port=9000\n");
 	const char *p = put("job.ini",
@@ -123,20 +127,24 @@ static void cmdline(void)
 	struct tsl_cfg cfg;
 	char err[TSL_ERR_LEN];
 
+	unit_begin("--server makes an implicit server job");
 	CHECK(args(&cfg, err, 3, "--server", "--port=1234") == 0, "server: %s", err);
 	CHECK(cfg.njobs == 1 && cfg.jobs[0].role == TSL_ROLE_SERVER &&
 	      cfg.jobs[0].port == 1234 && !strcmp(cfg.jobs[0].name, "server"),
 	      "implicit server job");
 	tsl_cfg_free(&cfg);
 
+	unit_begin("command line: unknown option");
 	CHECK(args(&cfg, err, 2, "--bogus=1") < 0, "unknown option fails");
 	CHECK(!strcmp(err, "command line: --bogus: unknown option 'bogus'"), "got '%s'", err);
 	tsl_cfg_free(&cfg);
 
+	unit_begin("command line: bad output format");
 	CHECK(args(&cfg, err, 2, "--output-format=xml") < 0, "bad format");
 	CHECK(!strncmp(err, "command line: --output-format:", 30), "got '%s'", err);
 	tsl_cfg_free(&cfg);
 
+	unit_begin("command line: --name starts jobs, globals inherited");
 	CHECK(args(&cfg, err, 7, "--runtime=3s", "--name=a", "--rate=10",
 		   "--name=b", "--runtime=1s", "--output-format=json") == 0, "jobs: %s", err);
 	CHECK(cfg.njobs == 2 && cfg.json, "two jobs + json");
@@ -149,6 +157,7 @@ static void cmdline(void)
 	tsl_cfg_free(&cfg);
 
 	/* command-line globals beat [global] in a file, not a job's own keys */
+	unit_begin("precedence: command-line globals over [global]");
 	const char *p = put("prec.ini", "[global]\nruntime=9s\nport=1\n[x]\nport=2\n");
 	CHECK(args(&cfg, err, 4, p, "--runtime=4s", "--port=3") == 0, "prec: %s", err);
 	CHECK(cfg.njobs == 1 && cfg.jobs[0].runtime_us == 4000000 && cfg.jobs[0].port == 2,
@@ -156,10 +165,12 @@ static void cmdline(void)
 	      (long long)cfg.jobs[0].port);
 	tsl_cfg_free(&cfg);
 
+	unit_begin("command line: option after a job file is an error");
 	CHECK(args(&cfg, err, 4, "--name=a", p, "--runtime=1s") < 0, "orphan option");
 	CHECK(strstr(err, "belongs to no job") != NULL, "got '%s'", err);
 	tsl_cfg_free(&cfg);
 
+	unit_begin("command line: missing job file");
 	CHECK(args(&cfg, err, 2, "/nonexistent/x.ini") < 0, "missing job file");
 	CHECK(strstr(err, "/nonexistent/x.ini: cannot open") != NULL, "got '%s'", err);
 	tsl_cfg_free(&cfg);
@@ -167,6 +178,7 @@ static void cmdline(void)
 
 void test_cfg(void)
 {
+	unit_begin("temp dir");
 	if (!mkdtemp(dir)) {
 		CHECK(0, "mkdtemp");
 		return;

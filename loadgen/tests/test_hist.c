@@ -36,6 +36,7 @@ static void accuracy(const char *shape, int kind)
 	uint64_t *v = malloc(N * sizeof(*v));
 	struct tsl_hist *h = malloc(sizeof(*h));
 	double worst = 0;
+	unit_begin(shape);
 	tsl_hist_reset(h);
 	for (size_t i = 0; i < N; i++) {
 		double u = urand();
@@ -66,6 +67,7 @@ static void accuracy(const char *shape, int kind)
 
 static void buckets(void)
 {
+	unit_begin("histogram buckets");
 	unsigned prev = 0;
 	int ok = 1;
 	for (uint64_t x = 1; x < (1ULL << 40); x = x * 3 / 2 + 1) {
@@ -82,6 +84,7 @@ static void buckets(void)
 
 static void merge(void)
 {
+	unit_begin("histogram merge");
 	struct tsl_hist *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b)),
 			*all = malloc(sizeof(*all));
 	tsl_hist_reset(a);

@@ -36,6 +36,7 @@ static void one(const char *name, const char *text, int eof, int want_rc,
 		unsigned want_status, int want_close)
 {
 	static const size_t steps[] = {1, 2, 7, 4096};
+	unit_begin(name);
 	for (size_t s = 0; s < 4; s++) {
 		struct tsl_conn c;
 		size_t junk;

@@ -8,6 +8,7 @@
 
 static void table_sane(void)
 {
+	unit_begin("option table is complete and consistent");
 	struct tsl_job j;
 	char err[256];
 	CHECK(tsl_opt_defaults(&j) == 0, "defaults parse");
@@ -29,6 +30,7 @@ static void table_sane(void)
 
 static void help_lists_all(void)
 {
+	unit_begin("help lists every option");
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -44,6 +46,7 @@ static void help_lists_all(void)
 
 static void json_typed(void)
 {
+	unit_begin("JSON echo is typed");
 	struct tsl_job j;
 	char *buf = NULL;
 	size_t len = 0;
@@ -63,6 +66,7 @@ static void json_typed(void)
 
 static void values(void)
 {
+	unit_begin("size and time suffixes");
 	int64_t v;
 	CHECK(tsl_parse_size("4k", &v) == 0 && v == 4096, "4k");
 	CHECK(tsl_parse_size("1m", &v) == 0 && v == 1048576, "1m");

@@ -1,6 +1,27 @@
 #include "unit.h"
 
-int unit_pass, unit_fail;
+int unit_pass, unit_fail, unit_checks, unit_case_failed;
+static const char *current;
+
+void unit_end(void)
+{
+	if (!current)
+		return;
+	if (unit_case_failed) {
+		unit_fail++;
+		fprintf(stderr, "FAIL case %s\n", current);
+	} else {
+		unit_pass++;
+	}
+	current = NULL;
+	unit_case_failed = 0;
+}
+
+void unit_begin(const char *name)
+{
+	unit_end();
+	current = name;
+}
 
 int main(void)
 {
@@ -8,6 +29,8 @@ int main(void)
 	test_cfg();
 	test_hist();
 	test_http();
-	printf("unit: %d passed, %d failed\n", unit_pass, unit_fail);
+	unit_end();
+	printf("unit: %d passed, %d failed (%d assertions)\n", unit_pass, unit_fail,
+	       unit_checks);
 	return unit_fail ? 1 : 0;
 }
