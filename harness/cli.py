@@ -103,7 +103,10 @@ def cmd_list(args):
             except profile.ProfileError as e:
                 print(f"{name:<12} invalid: {e}")
         return 0
-    _print_lines(report.format_list(store.list_runs(_reports_dir(args))))
+    reports_dir = _reports_dir(args)
+    if os.path.exists(store.db_path(reports_dir)):
+        store.mark_killed_runs(reports_dir)
+    _print_lines(report.format_list(store.list_runs(reports_dir)))
     return 0
 
 

@@ -254,6 +254,43 @@ def _db_load(reports_dir, run_id):
                  for r in recs]
 
 
+# ------------------------------------------------------------ killed runs
+
+def owner_of_this_process():
+    """Who runs a run: pid + its start time (so a reused pid is not us)."""
+    from . import procs
+    return {"pid": os.getpid(), "start": procs.start_time(os.getpid())}
+
+
+def mark_killed_runs(reports_dir):
+    """Runs still "running" whose process is gone (SIGKILL, power loss)
+    become "killed"; their finished cells stay.  Returns their ids."""
+    from . import procs
+    killed = []
+    for row in list_runs(reports_dir):
+        if row["status"] != "running":
+            continue
+        with open_db(reports_dir) as db:
+            run = json.loads(db.execute(
+                "SELECT run_json FROM runs WHERE run_id = ?",
+                (row["run_id"],)).fetchone()[0])
+        owner = run.get("owner") or {}
+        if owner.get("pid") and procs.is_alive(owner["pid"],
+                                                owner.get("start")):
+            continue
+        run["status"] = "killed"
+        run["error"] = ("the run's process ended without finishing it; "
+                        f"{run.get('n_done', 0)} finished cells are kept")
+        run_dir = os.path.join(reports_dir, run["run_id"])
+        if os.path.isdir(run_dir):
+            save_run(reports_dir, run_dir, run)
+        else:
+            with open_db(reports_dir) as db:
+                insert_run(db, run)
+        killed.append(run["run_id"])
+    return killed
+
+
 # ----------------------------------------------------------------- lookup
 
 def resolve_run(reports_dir, ref):

@@ -33,6 +33,7 @@ def new_run(suite, cells, env):
         "n_ok": 0,
         "n_failed": 0,
         "error": None,
+        "owner": store.owner_of_this_process(),
     }
 
 
@@ -121,6 +122,7 @@ def run_suite(suite, cells, reports_dir, stream, lab_prefix="tcps",
               tty=None, make_report=True):
     """Run a planned suite; returns (exit code, run dict, summary lines)."""
     env = envmod.capture()
+    killed = store.mark_killed_runs(reports_dir)
     run = new_run(suite, cells, env)
     run_id, run_dir = store.create_run_dir(
         reports_dir, store.new_run_id((env.get("git") or {}).get("short")))
@@ -130,6 +132,9 @@ def run_suite(suite, cells, reports_dir, stream, lab_prefix="tcps",
     ctx = {"run": run, "cells": cells, "records": [], "progress": progress,
            "reports_dir": reports_dir, "run_dir": run_dir,
            "raw_dir": f"{run_dir}/raw"}
+    for rid in killed:
+        progress.message(f"run {rid} had been killed: marked so, its "
+                         "finished cells are kept")
     for line in planmod.format_plan(suite, cells):
         progress.message(line)
     progress.message(f"run {run_id}: {run_dir}")

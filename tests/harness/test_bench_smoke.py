@@ -210,6 +210,57 @@ concurrency = 8
         self.assertEqual(lab_namespaces(), [])
 
 
+    def test_sigkill_keeps_finished_cells_and_next_start_cleans(self):
+        """kill -9: no cleanup at all; records so far stay, `list` says
+        killed, and the next run removes the stale lab."""
+        tmp = datafix.tempdir(self)
+        reports = os.path.join(tmp, "reports")
+        suite = datafix.write(os.path.join(tmp, "k.toml"), f"""
+[suite]
+name = "killed"
+workloads = ["shortconn"]
+cores = [1]
+repetitions = 3
+runtime = "2s"
+ramp_time = "0.2s"
+[workload.shortconn]
+job = "{REPO_ROOT}/profiles/jobs/shortconn.ini"
+concurrency = 8
+""")
+        env = dict(os.environ, TCPSCALE_REPORTS=reports)
+        p = subprocess.Popen([TCPSCALE, "run", suite, "--lab-prefix", PREFIX],
+                             env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and p.poll() is None:
+                runs = store.list_runs(reports) if os.path.isdir(reports) \
+                    else []
+                if runs and (runs[-1]["n_done"] or 0) >= 1:
+                    break
+                time.sleep(0.2)
+            time.sleep(0.5)
+            p.kill()
+            p.wait(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(len(lab_namespaces()), 3)  # left behind by kill -9
+        out = tcpscale(reports, "list").stdout
+        self.assertIn("killed", out)
+        run, recs, _ = store.load_run(reports, "latest")
+        self.assertEqual(run["status"], "killed")
+        self.assertGreaterEqual(len([r for r in recs
+                                     if r["status"] == "ok"]), 1)
+        # the next run finds the stale lab and cleans it before its own
+        q = tcpscale(reports, "run", suite, "--lab-prefix", PREFIX,
+                     "--no-report")
+        self.assertEqual(q.returncode, 0, q.stderr[-3000:])
+        self.assertIn("removed a stale lab", q.stderr)
+        self.assertEqual(lab_namespaces(), [])
+
+
 @unittest.skipIf(QUICK, "TCPSCALE_QUICK=1: long integration test skipped")
 class FailedCellTest(unittest.TestCase):
     """A cell that cannot run is recorded with its error; the others run."""

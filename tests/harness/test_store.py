@@ -152,6 +152,27 @@ class StoreTest(unittest.TestCase):
         self.assertEqual(run["run_id"], run_id)
         self.assertEqual(len(recs), 3)
 
+    def test_killed_runs_are_marked(self):
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        for rid, owner in (("20261123-1", {"pid": dead.pid, "start": 1}),
+                           ("20261123-2", store.owner_of_this_process())):
+            run_id, run_dir = datafix.store_run(self.dir, rid,
+                                                self.records(2),
+                                                status="running")
+            run = store.read_json(os.path.join(run_dir, "run.json"))
+            run.update(owner=owner, n_done=2)
+            store.save_run(self.dir, run_dir, run)
+        self.assertEqual(store.mark_killed_runs(self.dir), ["20261123-1"])
+        runs = {r["run_id"]: r["status"] for r in store.list_runs(self.dir)}
+        self.assertEqual(runs, {"20261123-1": "killed",
+                                "20261123-2": "running"})
+        run, recs, _ = store.load_run(self.dir, "20261123-1")
+        self.assertEqual(run["status"], "killed")
+        self.assertIn("2 finished cells are kept", run["error"])
+        self.assertEqual(len(recs), 2)
+        self.assertEqual(store.mark_killed_runs(self.dir), [])
+
     def test_corrupt_record_names_file(self):
         run_id, run_dir = datafix.store_run(self.dir, "20261123-1",
                                             self.records(1))
