@@ -254,6 +254,9 @@ int main(int argc, char **argv)
 	printf("rs-httpd: served %llu responses, %llu bytes, %llu errors\n",
 	       (unsigned long long)h.served, (unsigned long long)h.bytes,
 	       (unsigned long long)h.errors);
+	for (uint32_t fd = 0; fd < h.nconns; fd++)
+		if (h.conns[fd])
+			conn_close(&h, (int)fd);
 	app_close(&h.app);
 	free((void *)h.body);
 	free(h.conns);

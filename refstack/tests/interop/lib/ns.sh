@@ -224,3 +224,22 @@ ns_up_bridged() {
 	ip -n "$NS_M" link set "$NS_MA" promisc on && ip -n "$NS_M" link set "$NS_MB" promisc on &&
 		ip -n "$NS_L" addr add "$NS_LINUX_IP/$NS_PREFIX" dev "$NS_LIF"
 }
+
+# t_app ROOT NAME — NAME (an app or rsctl) built here under ASan/UBSan
+# against build/asan/librefstack-asan.a when that library exists and
+# RS_INTEROP_ASAN is not 0, so the interop suite runs sanitized too;
+# otherwise the production binary (t_bin).
+t_app() {
+	local root=$1 name=$2 lib=$1/build/asan/librefstack-asan.a
+	local out=$1/build/interop/$2-asan src=$1/apps/$2.c
+	[ "$name" = rsctl ] && src=$root/rsctl.c
+	if [ "${RS_INTEROP_ASAN:-1}" != 0 ] && [ -f "$lib" ] && [ -f "$src" ]; then
+		mkdir -p "$root/build/interop"
+		${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
+			-fno-omit-frame-pointer -fsanitize=address,undefined \
+			-fno-sanitize-recover=all -o "$out" "$src" "$lib" -lpthread >&2 || return 1
+		echo "$out"
+		return 0
+	fi
+	t_bin "$root" "$name"
+}
