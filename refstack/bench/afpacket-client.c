@@ -5,7 +5,9 @@
  * tsload's crr (req_size out, resp_size back).
  *
  *   afpacket-client HOST PORT CONCURRENCY SECONDS [REQ RESP] */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
