@@ -1,0 +1,479 @@
+/* Every TCP state transition of RFC 9293 3.3.2, driven by a scripted peer
+ * over memif on a virtual clock: passive and active open, simultaneous
+ * open and close, both close orders, TIME_WAIT expiry, RST in each state
+ * (RFC 5961 challenge ACKs for in-window RSTs and SYNs), out-of-window
+ * and duplicate segments, unacceptable ACKs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include "lib/peer.h"
+#include "lib/t.h"
+
+#define A RS_TH_ACK
+#define S RS_TH_SYN
+#define F RS_TH_FIN
+#define R RS_TH_RST
+#define P RS_TH_PSH
+
+static int listen_on(struct peer *p, uint16_t port, int backlog)
+{
+	struct sockaddr_in a = tb_addr("0.0.0.0", port);
+	int fd = rs_socket(p->c, AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || rs_bind(p->c, fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    rs_listen(p->c, fd, backlog))
+		return -1;
+	return fd;
+}
+
+/* An established connection accepted on the stack: returns the fd, sets
+ * *snd (the stack's next seq).  Peer's next seq is 1001. */
+static int estab(struct peer *p, int lfd, uint16_t sport, uint32_t *snd)
+{
+	*snd = peer_open(p, sport, 80, 1000, NULL);
+	if (!*snd)
+		return -1;
+	return rs_accept(p->c, lfd, NULL, NULL);
+}
+
+static void t_passive_open(void)
+{
+	struct peer p;
+	struct pseg r[4];
+	int lfd, n, fd;
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_MSS | RS_TCPOPT_WSCALE |
+				       RS_TCPOPT_TS,
+			       .mss = 1460, .wscale = 7, .tsval = 555};
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	peer_tx(&p, 40000, 80, S, 1000, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 4);
+	T_CHECK(n == 1 && r[0].flags == (S | A) && r[0].ack == 1001,
+		"LISTEN: SYN answered by SYN,ACK acking ISN+1");
+	T_CHECK(peer_saw(&p, "CLOSED", "SYN_RECV"), "CLOSED => SYN_RECV (passive)");
+	T_CHECK((r[0].opts & RS_TCPOPT_MSS) && r[0].mss == 1460 &&
+			(r[0].opts & RS_TCPOPT_WSCALE) && r[0].ws == 3 &&
+			(r[0].opts & RS_TCPOPT_TS) && r[0].tsecr == 555,
+		"SYN,ACK carries MSS 1460, wscale 3 (256 KiB buffer), TS echo");
+	T_CHECK(rs_accept(p.c, lfd, NULL, NULL) < 0 && errno == EAGAIN,
+		"accept: EAGAIN before the handshake completes");
+	o.opts = RS_TCPOPT_TS;
+	o.tsval = 556;
+	o.tsecr = r[0].tsval;
+	peer_tx(&p, 40000, 80, A, 1001, r[0].seq + 1, 100, NULL, 0, &o);
+	peer_rx(&p, r, 4);
+	T_CHECK(peer_saw(&p, "SYN_RECV", "ESTABLISHED"), "SYN_RECV => ESTABLISHED");
+	fd = rs_accept(p.c, lfd, NULL, NULL);
+	T_CHECK(fd > 0, "accept returns the connection");
+	peer_fini(&p);
+}
+
+static void t_active_open(void)
+{
+	struct peer p;
+	struct pseg r[4];
+	struct sockaddr_in dst = tb_addr(TB_CLIENT_IP, 8080);
+	int fd, n, e = -1;
+	socklen_t el = sizeof(e);
+
+	peer_init(&p, NULL);
+	fd = rs_socket(p.c, AF_INET, SOCK_STREAM, 0);
+	T_CHECK(rs_connect(p.c, fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 &&
+			errno == EINPROGRESS,
+		"connect: EINPROGRESS");
+	T_CHECK(rs_connect(p.c, fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 &&
+			errno == EALREADY,
+		"connect again: EALREADY");
+	n = peer_rx(&p, r, 4);
+	T_CHECK(n == 1 && r[0].flags == S && r[0].dport == 8080,
+		"CLOSED => SYN_SENT: SYN sent");
+	/* bad ACK in SYN_SENT: RST <SEQ=SEG.ACK> */
+	peer_tx(&p, 8080, r[0].sport, S | A, 5000, r[0].seq + 77, 65535, NULL,
+		0, NULL);
+	struct pseg b[4];
+	n = peer_rx(&p, b, 4);
+	T_CHECK(n == 1 && b[0].flags == R && b[0].seq == r[0].seq + 77,
+		"SYN_SENT: unacceptable ACK draws RST with SEQ=SEG.ACK");
+	T_CHECK(strcmp(rs_sock_state(p.c, fd), "SYN_SENT") == 0,
+		"SYN_SENT: still SYN_SENT after a bad ACK");
+	peer_tx(&p, 8080, r[0].sport, S | A, 5000, r[0].seq + 1, 65535, NULL, 0,
+		NULL);
+	n = peer_rx(&p, b, 4);
+	T_CHECK(n == 1 && b[0].flags == A && b[0].ack == 5001 &&
+			b[0].seq == r[0].seq + 1,
+		"SYN_SENT => ESTABLISHED: ACK of the SYN,ACK");
+	T_CHECK(strcmp(rs_sock_state(p.c, fd), "ESTABLISHED") == 0 &&
+			rs_getsockopt(p.c, fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 &&
+			e == 0,
+		"ESTABLISHED, SO_ERROR 0");
+	peer_fini(&p);
+}
+
+static void t_refused(void)
+{
+	struct peer p;
+	struct pseg r[4];
+	struct sockaddr_in dst = tb_addr(TB_CLIENT_IP, 8080);
+	int fd, e = 0;
+	socklen_t el = sizeof(e);
+
+	peer_init(&p, NULL);
+	fd = rs_socket(p.c, AF_INET, SOCK_STREAM, 0);
+	rs_connect(p.c, fd, (struct sockaddr *)&dst, sizeof(dst));
+	peer_rx(&p, r, 4);
+	peer_tx(&p, 8080, r[0].sport, R | A, 0, r[0].seq + 2, 0, NULL, 0, NULL);
+	peer_rx(&p, r + 1, 3);
+	T_CHECK(strcmp(rs_sock_state(p.c, fd), "SYN_SENT") == 0,
+		"SYN_SENT: RST with a wrong ACK is ignored");
+	peer_tx(&p, 8080, r[0].sport, R | A, 0, r[0].seq + 1, 0, NULL, 0, NULL);
+	peer_rx(&p, r + 1, 3);
+	rs_getsockopt(p.c, fd, SOL_SOCKET, SO_ERROR, &e, &el);
+	T_CHECK(e == ECONNREFUSED, "SYN_SENT: RST => CLOSED, SO_ERROR ECONNREFUSED");
+	peer_fini(&p);
+}
+
+static void t_simultaneous_open(void)
+{
+	struct peer p;
+	struct pseg r[4];
+	struct sockaddr_in dst = tb_addr(TB_CLIENT_IP, 8080);
+	int fd, n;
+
+	peer_init(&p, NULL);
+	fd = rs_socket(p.c, AF_INET, SOCK_STREAM, 0);
+	rs_connect(p.c, fd, (struct sockaddr *)&dst, sizeof(dst));
+	peer_rx(&p, r, 4);
+	peer_tx(&p, 8080, r[0].sport, S, 7000, 0, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r + 1, 3);
+	T_CHECK(n == 1 && r[1].flags == (S | A) && r[1].seq == r[0].seq &&
+			r[1].ack == 7001,
+		"simultaneous open: SYN_SENT + SYN => SYN_RECV, SYN,ACK with our ISS");
+	T_CHECK(peer_saw(&p, "SYN_SENT", "SYN_RECV"), "SYN_SENT => SYN_RECV");
+	peer_tx(&p, 8080, r[0].sport, S | A, 7000, r[0].seq + 1, 65535, NULL, 0,
+		NULL);
+	peer_rx(&p, r + 1, 3);
+	/* our SYN,ACK crossed theirs: the ACK completes it */
+	peer_tx(&p, 8080, r[0].sport, A, 7001, r[0].seq + 1, 65535, NULL, 0,
+		NULL);
+	peer_rx(&p, r + 1, 3);
+	T_CHECK(strcmp(rs_sock_state(p.c, fd), "ESTABLISHED") == 0,
+		"simultaneous open: SYN_RECV => ESTABLISHED (%s)",
+		rs_sock_state(p.c, fd));
+	peer_fini(&p);
+}
+
+static void t_active_close(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+	struct rs_table_sizes ts;
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 40001, &snd);
+	rs_close(p.c, fd);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == (F | A) && r[0].seq == snd,
+		"ESTABLISHED => FIN_WAIT_1: FIN sent");
+	peer_tx(&p, 40001, 80, A, 1001, snd + 1, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	T_CHECK(peer_saw(&p, "FIN_WAIT_1", "FIN_WAIT_2"), "FIN_WAIT_1 => FIN_WAIT_2");
+	peer_tx(&p, 40001, 80, F | A, 1001, snd + 1, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == A && r[0].ack == 1002,
+		"FIN_WAIT_2 => TIME_WAIT: FIN acknowledged");
+	T_CHECK(peer_saw(&p, "FIN_WAIT_2", "TIME_WAIT"), "FIN_WAIT_2 => TIME_WAIT");
+	peer_tx(&p, 40001, 80, F | A, 1001, snd + 1, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == A && r[0].ack == 1002,
+		"TIME_WAIT: retransmitted FIN is acknowledged again");
+	rs_core_tables(p.c, &ts);
+	T_CHECK(ts.time_wait == 1, "one compact TIME_WAIT entry");
+	peer_advance(&p, 999000000ull);
+	rs_core_tables(p.c, &ts);
+	T_CHECK(ts.time_wait == 1, "TIME_WAIT still there before 1 s");
+	peer_advance(&p, 2000000ull);
+	rs_core_tables(p.c, &ts);
+	T_CHECK(ts.time_wait == 0, "TIME_WAIT => CLOSED after the configured 1 s");
+	peer_tx(&p, 40001, 80, A, 1002, snd + 1, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && (r[0].flags & R) && r[0].seq == snd + 1,
+		"after TIME_WAIT: a stray ACK draws RST (CLOSED)");
+	peer_fini(&p);
+}
+
+static void t_fin_ack_together(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 40002, &snd);
+	rs_close(p.c, fd);
+	peer_rx(&p, r, 8);
+	peer_tx(&p, 40002, 80, F | A, 1001, snd + 1, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].ack == 1002 && peer_saw(&p, "FIN_WAIT_1", "FIN_WAIT_2") &&
+			peer_saw(&p, "FIN_WAIT_2", "TIME_WAIT"),
+		"FIN_WAIT_1 + FIN,ACK => TIME_WAIT");
+	peer_fini(&p);
+}
+
+static void t_passive_close(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+	char b[8];
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 40003, &snd);
+	peer_tx(&p, 40003, 80, F | A, 1001, snd, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == A && r[0].ack == 1002,
+		"ESTABLISHED => CLOSE_WAIT: FIN acknowledged at once");
+	T_CHECK(rs_recv(p.c, fd, b, sizeof(b), 0) == 0, "recv returns 0 (EOF)");
+	T_CHECK(rs_send(p.c, fd, "late", 4, 0) == 4,
+		"CLOSE_WAIT: sending is still allowed");
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].len == 4, "CLOSE_WAIT: data goes out");
+	rs_close(p.c, fd);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && (r[0].flags & F) && r[0].seq == snd + 4,
+		"CLOSE_WAIT => LAST_ACK: FIN sent");
+	peer_tx(&p, 40003, 80, A, 1002, snd + 5, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	T_CHECK(peer_saw(&p, "LAST_ACK", "CLOSED"), "LAST_ACK => CLOSED");
+	peer_fini(&p);
+}
+
+static void t_simultaneous_close(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 40004, &snd);
+	rs_close(p.c, fd);
+	peer_rx(&p, r, 8);
+	peer_tx(&p, 40004, 80, F | A, 1001, snd, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].ack == 1002 && peer_saw(&p, "FIN_WAIT_1", "CLOSING"),
+		"FIN_WAIT_1 + FIN (ours unacked) => CLOSING");
+	peer_tx(&p, 40004, 80, A, 1002, snd + 1, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	T_CHECK(peer_saw(&p, "CLOSING", "TIME_WAIT"), "CLOSING => TIME_WAIT");
+	peer_fini(&p);
+}
+
+/* Drive a fresh connection to state st; returns fd (-1 if closed) and the
+ * stack's next sequence number. */
+enum { ST_EST, ST_FW1, ST_FW2, ST_CW, ST_CLOSING, ST_LA, ST_TW };
+static int drive(struct peer *p, int lfd, uint16_t port, int st, uint32_t *snd)
+{
+	struct pseg r[8];
+	int fd = estab(p, lfd, port, snd);
+
+	switch (st) {
+	case ST_EST:
+		return fd;
+	case ST_CW:
+	case ST_LA:
+		peer_tx(p, port, 80, F | A, 1001, *snd, 65535, NULL, 0, NULL);
+		peer_rx(p, r, 8);
+		if (st == ST_LA) {
+			rs_close(p->c, fd);
+			peer_rx(p, r, 8);
+			return -1;
+		}
+		return fd;
+	default:
+		rs_close(p->c, fd);
+		peer_rx(p, r, 8);
+		if (st == ST_FW2 || st == ST_TW) {
+			peer_tx(p, port, 80, A, 1001, *snd + 1, 65535, NULL, 0,
+				NULL);
+			peer_rx(p, r, 8);
+		}
+		if (st == ST_CLOSING || st == ST_TW) {
+			peer_tx(p, port, 80, F | A, 1001,
+				st == ST_TW ? *snd + 1 : *snd, 65535, NULL, 0,
+				NULL);
+			peer_rx(p, r, 8);
+		}
+		return -1;
+	}
+}
+
+static void t_rst_each_state(void)
+{
+	static const struct {
+		int st;
+		const char *name;
+	} sts[] = {{ST_EST, "ESTABLISHED"}, {ST_FW1, "FIN_WAIT_1"},
+		   {ST_FW2, "FIN_WAIT_2"},  {ST_CW, "CLOSE_WAIT"},
+		   {ST_CLOSING, "CLOSING"}, {ST_LA, "LAST_ACK"},
+		   {ST_TW, "TIME_WAIT"}};
+	struct peer p;
+	struct pseg r[8];
+
+	for (unsigned i = 0; i < sizeof(sts) / sizeof(sts[0]); i++) {
+		uint16_t port = (uint16_t)(41000 + i);
+		uint32_t snd;
+		int lfd, fd, n, e = 0;
+		uint32_t rcv;
+		struct rs_table_sizes ts;
+		socklen_t el = sizeof(e);
+
+		peer_init(&p, NULL);
+		lfd = listen_on(&p, 80, 16);
+		fd = drive(&p, lfd, port, sts[i].st, &snd);
+		rcv = (sts[i].st == ST_EST || sts[i].st == ST_FW1 ||
+		       sts[i].st == ST_FW2) ? 1001 : 1002;
+		/* in-window but not exact: challenge ACK, no state change */
+		uint64_t ch = peer_counter(&p, "tcp_challenge_acks");
+		peer_tx(&p, port, 80, R, rcv + 10, 0, 0, NULL, 0, NULL);
+		n = peer_rx(&p, r, 8);
+		if (sts[i].st != ST_TW)
+			T_CHECK(n == 1 && r[0].flags == A && r[0].ack == rcv &&
+					peer_counter(&p, "tcp_challenge_acks") == ch + 1,
+				"%s: in-window RST with wrong SEQ => challenge ACK",
+				sts[i].name);
+		/* out of window: ignored silently */
+		peer_tx(&p, port, 80, R, rcv + 10000000, 0, 0, NULL, 0, NULL);
+		n = peer_rx(&p, r, 8);
+		T_CHECK(n == 0, "%s: out-of-window RST ignored", sts[i].name);
+		peer_tx(&p, port, 80, R, rcv, 0, 0, NULL, 0, NULL);
+		peer_rx(&p, r, 8);
+		rs_core_tables(p.c, &ts);
+		T_CHECK(ts.established == 0 && ts.time_wait == 0,
+			"%s: exact RST => CLOSED, tables empty", sts[i].name);
+		if (fd > 0 && sts[i].st == ST_EST) {
+			rs_getsockopt(p.c, fd, SOL_SOCKET, SO_ERROR, &e, &el);
+			T_CHECK(e == ECONNRESET,
+				"%s: SO_ERROR ECONNRESET after RST", sts[i].name);
+		}
+		peer_fini(&p);
+	}
+}
+
+static void t_rst_syn_recv(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	struct rs_table_sizes ts;
+	int lfd, n;
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	peer_tx(&p, 42000, 80, S, 1000, 0, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	peer_tx(&p, 42000, 80, R, 1001, 0, 0, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	rs_core_tables(p.c, &ts);
+	T_CHECK(ts.syn_recv == 0 && peer_saw(&p, "SYN_RECV", "CLOSED"),
+		"SYN_RECV: RST removes the embryonic connection");
+	T_CHECK(peer_open(&p, 42001, 80, 5000, NULL) != 0 &&
+			rs_accept(p.c, lfd, NULL, NULL) > 0,
+		"the listener still accepts afterwards");
+	/* retransmitted SYN in SYN_RECV: SYN,ACK again */
+	peer_tx(&p, 42002, 80, S, 3000, 0, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	peer_tx(&p, 42002, 80, S, 3000, 0, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r + 1, 7);
+	T_CHECK(n == 1 && r[1].flags == (S | A) && r[1].seq == r[0].seq,
+		"SYN_RECV: retransmitted SYN => same SYN,ACK again");
+	/* wrong ACK in SYN_RECV: RST */
+	peer_tx(&p, 42002, 80, A, 3001, r[0].seq + 99, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r + 1, 7);
+	T_CHECK(n == 1 && r[1].flags == R && r[1].seq == r[0].seq + 99,
+		"SYN_RECV: unacceptable ACK => RST <SEQ=SEG.ACK>");
+	peer_fini(&p);
+}
+
+static void t_window_checks(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+	char b[64];
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 43000, &snd);
+	peer_tx(&p, 43000, 80, A | P, 1001, snd, 65535, "hello", 5, NULL);
+	peer_rx(&p, r, 8);
+	/* duplicate (old) segment: ACK, data not delivered twice */
+	peer_tx(&p, 43000, 80, A | P, 1001, snd, 65535, "hello", 5, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == A && r[0].ack == 1006,
+		"duplicate segment => ACK of RCV.NXT");
+	T_CHECK(rs_recv(p.c, fd, b, sizeof(b), 0) == 5, "data delivered once");
+	T_CHECK(peer_counter(&p, "tcp_dup_segs") == 1, "counted as duplicate");
+	/* beyond the window */
+	peer_tx(&p, 43000, 80, A, 1006 + 10000000, snd, 65535, "x", 1, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == A && r[0].ack == 1006 &&
+			peer_counter(&p, "drop_tcp_out_of_window") == 1,
+		"out-of-window segment => ACK, dropped and counted");
+	/* partially old segment: the new part is kept */
+	peer_tx(&p, 43000, 80, A | P, 1003, snd, 65535, "lloworld", 8, NULL);
+	peer_advance(&p, 50000000ull);
+	n = (int)rs_recv(p.c, fd, b, sizeof(b), 0);
+	T_CHECK(n == 5 && memcmp(b, "world", 5) == 0,
+		"overlapping segment trimmed to its new bytes");
+	/* ACK for data never sent: challenge ACK (RFC 5961 5.2), dropped */
+	uint64_t ch = peer_counter(&p, "tcp_challenge_acks");
+	peer_rx(&p, r, 8);
+	peer_tx(&p, 43000, 80, A | P, 1011, snd + 5000, 65535, "zz", 2, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].ack == 1011 &&
+			peer_counter(&p, "tcp_challenge_acks") == ch + 1 &&
+			rs_recv(p.c, fd, b, sizeof(b), 0) < 0,
+		"ACK above SND.NXT => challenge ACK, segment dropped");
+	/* SYN in ESTABLISHED: challenge ACK (RFC 5961 4) */
+	peer_tx(&p, 43000, 80, S, 1011, 0, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == A &&
+			strcmp(rs_sock_state(p.c, fd), "ESTABLISHED") == 0,
+		"SYN in ESTABLISHED => challenge ACK, connection kept");
+	/* segment for nobody: RST */
+	peer_tx(&p, 43999, 80, A, 1, 77, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == R && r[0].seq == 77,
+		"ACK to no connection => RST <SEQ=SEG.ACK>");
+	peer_tx(&p, 43999, 81, S, 1, 0, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == (R | A) && r[0].ack == 2,
+		"SYN to a closed port => RST,ACK");
+	peer_fini(&p);
+}
+
+int main(void)
+{
+	t_passive_open();
+	t_active_open();
+	t_refused();
+	t_simultaneous_open();
+	t_active_close();
+	t_fin_ack_together();
+	t_passive_close();
+	t_simultaneous_close();
+	t_rst_each_state();
+	t_rst_syn_recv();
+	t_window_checks();
+	return t_summary();
+}
