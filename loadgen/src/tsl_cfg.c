@@ -486,6 +486,13 @@ int tsl_cfg_finish(struct tsl_cfg *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	/* the global echo shows what the command line made of [global] */
+	for (size_t k = 0; k < cfg->ncl; k++)
+		if (apply(&cfg->global, 0, cfg->cl[k].key, cfg->cl[k].val,
+			  "command line", 0, msg, sizeof(msg))) {
+			snprintf(err, errlen, "command line: --%s: %s", cfg->cl[k].key, msg);
+			return -1;
+		}
 	for (size_t i = 0; i < cfg->njobs; i++) {
 		struct tsl_job *j = &cfg->jobs[i];
 		for (size_t k = 0; k < cfg->ncl; k++) {

@@ -127,14 +127,26 @@ static void merge_results(struct tsl_jobrun *jr)
 	jr->elapsed_s = (double)(stop - jr->t_measure) / 1e9;
 }
 
-static int all_finished(struct tsl_jobrun *jr, size_t n)
+/* Are all workers of the jobs of this role (-1: any role) finished? */
+static int all_finished(struct tsl_jobrun *jr, size_t n, int role)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (role >= 0 && jr[i].job->role != role)
+			continue;
 		for (int t = 0; t < jr[i].nthreads; t++)
 			if (jr[i].w[t].started &&
 			    !atomic_load_explicit(&jr[i].w[t].finished, memory_order_acquire))
 				return 0;
+	}
 	return 1;
+}
+
+static int has_role(const struct tsl_jobrun *jr, size_t n, int role)
+{
+	for (size_t i = 0; i < n; i++)
+		if (jr[i].job->role == role)
+			return 1;
+	return 0;
 }
 
 /* Bind every server listener, then set up clients: nothing is sent before
@@ -186,8 +198,12 @@ static int supervise(struct tsl_jobrun *jr, size_t n, const sigset_t *sigs,
 		     struct tsl_hist *h)
 {
 	int interrupted = 0;
+	int clients = has_role(jr, n, TSL_ROLE_CLIENT);
 	struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
-	while (!all_finished(jr, n)) {
+	while (!all_finished(jr, n, -1)) {
+		/* server jobs next to client jobs stop when the clients are done */
+		if (clients && all_finished(jr, n, TSL_ROLE_CLIENT))
+			atomic_store(&tsl_stop, 1);
 		int sig = sigtimedwait(sigs, NULL, &ts);
 		if (sig == SIGINT || sig == SIGTERM) {
 			if (!interrupted)
@@ -205,16 +221,22 @@ static int supervise(struct tsl_jobrun *jr, size_t n, const sigset_t *sigs,
 	return interrupted;
 }
 
-static int write_report(const struct tsl_cfg *cfg, const struct tsl_result *r)
+/* The report file is opened before any traffic, so that a bad path fails
+ * early instead of losing a finished run. */
+static FILE *open_report(const struct tsl_cfg *cfg)
 {
 	FILE *f = stdout;
 	if (cfg->output) {
 		f = fopen(cfg->output, "w");
-		if (!f) {
-			fprintf(stderr, "tsload: %s: %s\n", cfg->output, strerror(errno));
-			return -1;
-		}
+		if (!f)
+			fprintf(stderr, "tsload: --output=%s: %s\n", cfg->output, strerror(errno));
 	}
+	return f;
+}
+
+static int write_report(const struct tsl_cfg *cfg, FILE *f,
+			const struct tsl_result *r)
+{
 	if (cfg->json)
 		tsl_report_json(f, r);
 	else
@@ -231,6 +253,7 @@ static int run(struct tsl_cfg *cfg, struct tsl_jobrun *jr)
 	struct tsl_result r = {.cfg = cfg, .jr = jr, .njobs = cfg->njobs,
 			       .timestamp = time(NULL)};
 	struct tsl_hist *h = malloc(sizeof(*h));
+	FILE *out;
 	sigset_t sigs;
 	int rc = 0;
 
@@ -238,7 +261,7 @@ static int run(struct tsl_cfg *cfg, struct tsl_jobrun *jr)
 		fprintf(stderr, "tsload: out of memory\n");
 		return 1;
 	}
-	if (raise_nofile(cfg)) {
+	if (raise_nofile(cfg) || !(out = open_report(cfg))) {
 		free(h);
 		return 1;
 	}
@@ -253,15 +276,18 @@ static int run(struct tsl_cfg *cfg, struct tsl_jobrun *jr)
 	}
 	r.interrupted = supervise(jr, cfg->njobs, &sigs, h);
 	free(h);
-	if (rc)
+	if (rc) {
+		if (out != stdout)
+			fclose(out);
 		return rc;
+	}
 	for (size_t i = 0; i < cfg->njobs; i++) {
 		merge_results(&jr[i]);
 		for (int t = 0; t < jr[i].nthreads; t++)
 			if (jr[i].w[t].errmsg[0])
 				rc = 1;
 	}
-	if (write_report(cfg, &r))
+	if (write_report(cfg, out, &r))
 		rc = 1;
 	return rc;
 }

@@ -316,8 +316,31 @@ t_netns() {
 	ip netns del $NS_A; ip netns del $NS_B
 }
 
+t_combined() {
+	local port=$((BASE + 13))
+	timeout 20 $TSL examples/loopback-crr.ini --port=$port --output-format=json \
+		--output="$OUT/comb.json" 2>"$OUT/comb.err"
+	local rc=$?
+	[ $rc = 0 ] || { fail combined-job-file "exit $rc: $(tail -3 "$OUT/comb.err")"; return; }
+	check combined-job-file "$OUT/comb.json" 'len(d["jobs"]) == 2' \
+		'd["jobs"][0]["role"] == "server" and d["jobs"][1]["role"] == "client"' \
+		'd["jobs"][1]["transactions"] > 100' 'd["jobs"][1]["errors"]["total"] == 0' \
+		'd["jobs"][0]["transactions"] >= d["jobs"][1]["transactions"]' \
+		'd["global_options"]["port"] == '$port \
+		'd["jobs"][1]["latency_us"]["total"]["percentiles"]["99.99"] > 0' \
+		'abs(d["jobs"][1]["elapsed_s"] - 2) < 0.05' 'd["interrupted"] is False'
+	# a report path that cannot be written fails before any traffic
+	local msg
+	msg=$($TSL --port=$port --output=/nonexistent/dir/x.json 2>&1); rc=$?
+	[ $rc = 1 ] && [[ "$msg" == *"--output=/nonexistent/dir/x.json: No such file"* ]] \
+		&& pass bad-output-path-fails-early || fail bad-output-path-fails-early "rc=$rc $msg"
+	TARGET=198.18.0.2 $TSL examples/nginx-close.ini --help >/dev/null 2>"$OUT/ex.err" \
+		&& pass example-job-files-parse || fail example-job-files-parse "$(cat "$OUT/ex.err")"
+}
+
 t_unit
 t_help
+t_combined
 t_cli_errors
 t_loop_crr
 t_loop_rr
