@@ -391,7 +391,9 @@ def format_compare(run_a, recs_a, run_b, recs_b):
     """Markdown lines: per cell B/A ratio of throughput and p99 with CIs."""
     rows = analyze.compare(recs_a, recs_b)
     out = [f"# tcpscale compare: B = {run_b['run_id']} vs "
-           f"A = {run_a['run_id']}", "",
+           f"A = {run_a['run_id']}", ""]
+    out += _compare_env(run_a, run_b)
+    out += [
            "Ratio of the means B/A with a 95% confidence interval (delta "
            "method on logs, Welch df); 'higher'/'lower' only when the "
            "interval excludes 1.", ""]
@@ -409,6 +411,26 @@ def format_compare(run_a, recs_a, run_b, recs_b):
     if not rows:
         out.append("(no cells in common)")
     return out
+
+
+def _env_brief(run):
+    env = run.get("env") or {}
+    git = (env.get("git") or {}).get("short") or "no git"
+    return (f"{env.get('host')}, kernel {env.get('kernel')}, "
+            f"{env.get('cpu_model')} x {env.get('cores')}, code {git}, "
+            f"suite {(run.get('suite') or {}).get('name')}, "
+            f"status {run.get('status')}")
+
+
+def _compare_env(run_a, run_b):
+    out = [f"- A: {_env_brief(run_a)}", f"- B: {_env_brief(run_b)}"]
+    ea, eb = run_a.get("env") or {}, run_b.get("env") or {}
+    diff = [k for k in ("host", "kernel", "cpu_model", "cores")
+            if ea.get(k) != eb.get(k)]
+    if diff:
+        out.append(f"- warning: the runs differ in {', '.join(diff)}: a "
+                   "ratio mixes the change under test with that")
+    return out + [""]
 
 
 def format_list(runs):

@@ -84,6 +84,13 @@ class ReportTest(unittest.TestCase):
         ra, rs_a, _ = store.load_run(self.dir, self.run_id)
         rb, rs_b, _ = store.load_run(self.dir, b_id)
         lines = report.format_compare(ra, rs_a, rb, rs_b)
+        self.assertIn("- A: testhost, kernel 6.1.0-test, Test CPU x 2, code "
+                      "01234567, suite t, status complete", lines)
+        self.assertFalse(any("warning" in line for line in lines))
+        rb["env"] = dict(rb["env"], kernel="6.2")
+        self.assertIn("- warning: the runs differ in kernel: a ratio mixes "
+                      "the change under test with that",
+                      report.format_compare(ra, rs_a, rb, rs_b))
         row = next(line for line in lines
                    if line.startswith("| linux | shortconn | 1 |"))
         self.assertIn("1,050 (n=3)", row)
