@@ -464,6 +464,12 @@ static int check_job(const struct tsl_job *j, char *err, size_t errlen)
 			 w, j->name, (long long)j->threads, (long long)j->concurrency);
 		return -1;
 	}
+	if (j->engine == TSL_ENG_RR && j->req_size == 0) {
+		where(j, "req_size", w, sizeof(w));
+		snprintf(err, errlen, "%s: job '%s': rr needs req_size > 0 (a request the "
+			 "server can see)", w, j->name);
+		return -1;
+	}
 	if (j->role == TSL_ROLE_CLIENT && j->engine != TSL_ENG_HTTP &&
 	    j->resp_size == 0 && j->req_size == 0) {
 		where(j, "resp_size", w, sizeof(w));

@@ -313,6 +313,20 @@ t_netns() {
 	if grep -q '198.18.1.10:' "$OUT/ssrr.txt" && grep -q '198.18.1.11:' "$OUT/ssrr.txt" \
 		&& ! grep -q '198.18.1.1:' "$OUT/ssrr.txt"; then pass netns-source-addrs
 	else fail netns-source-addrs "$(cat "$OUT/ssrr.txt")"; fi
+	# ephemeral-port exhaustion: 10 local ports in the client namespace
+	ip netns exec $NS_A sysctl -q -w net.ipv4.ip_local_port_range="40000 40009"
+	start_server nsport ip netns exec $NS_B -- --host=198.18.1.2 --port=$port --engine=rr \
+		|| { fail netns-port-exhaustion server; return; }
+	ip netns exec $NS_A $TSL --host=198.18.1.2 --port=$port --engine=rr --concurrency=16 \
+		--runtime=500ms --output-format=json --output="$OUT/nsex1.json"
+	ip netns exec $NS_A $TSL --host=198.18.1.2 --port=$port --engine=rr --concurrency=16 \
+		--runtime=500ms --source_addrs=198.18.1.10,198.18.1.11 --output-format=json \
+		--output="$OUT/nsex2.json"
+	stop_server $SRV
+	check eaddrnotavail-counted "$OUT/nsex1.json" 'j["errors"]["eaddrnotavail"] > 0' \
+		'j["connections"] == 10' 'j["errors"]["total"] == j["errors"]["eaddrnotavail"]'
+	check source-addrs-beat-exhaustion "$OUT/nsex2.json" 'j["errors"]["total"] == 0' \
+		'j["connections"] == 16' 'j["transactions"] > 100'
 	ip netns del $NS_A; ip netns del $NS_B
 }
 

@@ -73,6 +73,7 @@ static void errors(void)
 	expect_err("[a]\npath=nope\n", "job.ini", 2, "bad path");
 	expect_err("[a]\nthreads=4\nconcurrency=2\n", "job.ini", 2, "exceeds concurrency");
 	expect_err("[a]\nrole=server\nengine=http\n", "job.ini", 3, "not http");
+	expect_err("[a]\nengine=rr\n\nreq_size=0\n", "job.ini", 4, "rr needs req_size > 0");
 	/* an error inside an included file names that file and its line */
 	put("inc.ini", "runtime=1s\n\nbogus=2\n");
 	expect_err("[a]\ninclude inc.ini\n", "inc.ini", 3, "unknown option 'bogus'");
