@@ -101,8 +101,9 @@ def tool_versions():
         text = (p.stdout + p.stderr) if p is not None else ""
         m = re.search(rx, text)
         out[name] = m.group(1) if m else None
-    tsload = os.path.join(REPO_ROOT, "loadgen", "tsload")
-    out["tsload"] = "built" if os.access(tsload, os.X_OK) else None
+    p = _run([os.path.join(REPO_ROOT, "loadgen", "tsload"), "--version"])
+    m = re.search(r"tsload (\S+)", p.stdout) if p is not None else None
+    out["tsload"] = m.group(1) if m else None
     try:
         import matplotlib
         out["matplotlib"] = matplotlib.__version__

@@ -186,3 +186,26 @@ class StoreTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class EnvTest(unittest.TestCase):
+    """Environment capture on this machine (harness/env.py)."""
+
+    def test_capture(self):
+        from harness import REPO_ROOT, env
+        e = env.capture()
+        self.assertEqual(e["kernel"], os.uname().release)
+        self.assertEqual(e["cores"], os.cpu_count())
+        self.assertTrue(e["cpu_model"])
+        self.assertGreater(e["mem_kib"], 0)
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT,
+                             capture_output=True, text=True).stdout.strip()
+        self.assertEqual(e["git"]["sha"], sha)
+        self.assertEqual(e["git"]["short"], sha[:8])
+        self.assertRegex(e["tools"]["python"], r"^3\.\d+")
+        if shutil.which("nginx"):
+            self.assertRegex(e["tools"]["nginx"], r"^\d+\.\d+")
+        self.assertIn("net.core.somaxconn", e["sysctls"])
+        json.dumps(e)  # plain data
+        lines = env.format_env(e)
+        self.assertIn(f"kernel {e['kernel']}", lines[0])
