@@ -1,0 +1,427 @@
+/* TCP features with a scripted peer on a virtual clock: RTO and backoff
+ * (RFC 6298, Karn), fast retransmit / NewReno, initial window 10, MSS,
+ * window scaling, zero window and persist probes, delayed ACKs,
+ * timestamps and PAWS, SYN backlog and accept queue bounds, TIME_WAIT
+ * reuse by a newer SYN. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include "lib/peer.h"
+#include "lib/t.h"
+
+#define A RS_TH_ACK
+#define S RS_TH_SYN
+#define F RS_TH_FIN
+#define R RS_TH_RST
+#define P RS_TH_PSH
+#define MS 1000000ull
+
+static int listen_on(struct peer *p, uint16_t port, int backlog)
+{
+	struct sockaddr_in a = tb_addr("0.0.0.0", port);
+	int fd = rs_socket(p->c, AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || rs_bind(p->c, fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    rs_listen(p->c, fd, backlog))
+		return -1;
+	return fd;
+}
+
+static int estab(struct peer *p, int lfd, uint16_t sport, uint32_t *snd,
+		 const struct rs_tcp_seg *o)
+{
+	static const struct rs_tcp_seg mss1460 = {.opts = RS_TCPOPT_MSS,
+						  .mss = 1460};
+
+	*snd = peer_open(p, sport, 80, 1000, o ? o : &mss1460);
+	return *snd ? rs_accept(p->c, lfd, NULL, NULL) : -1;
+}
+
+static void fill(char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (char)('a' + i % 26);
+}
+
+static int grab_info(const struct rs_sock_info *i, void *arg)
+{
+	if (i->fd < 0 || strcmp(i->state, "LISTEN") == 0)
+		return 0;
+	*(struct rs_sock_info *)arg = *i;
+	return 1;
+}
+
+static void t_rto_backoff(void)
+{
+	struct peer p;
+	struct pseg r[16];
+	uint32_t snd;
+	int lfd, fd, n;
+	uint64_t gaps[4];
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44000, &snd, NULL);
+	rs_send(p.c, fd, "data", 4, 0);
+	n = peer_rx(&p, r, 16);
+	T_CHECK(n == 1 && r[0].len == 4, "data segment sent");
+	for (int k = 0; k < 4; k++) {
+		uint64_t start = p.now;
+		n = 0;
+		while (n == 0 && p.now - start < 10000 * MS) {
+			peer_advance(&p, MS);
+			n = peer_rx(&p, r, 16);
+		}
+		gaps[k] = (p.now - start) / MS;
+		T_CHECK(n == 1 && r[0].seq == snd && r[0].len == 4,
+			"retransmission %d after %llu ms", k + 1,
+			(unsigned long long)gaps[k]);
+	}
+	T_CHECK(gaps[1] >= 2 * gaps[0] - 2 && gaps[1] <= 2 * gaps[0] + 2 &&
+			gaps[2] >= 2 * gaps[1] - 2 && gaps[2] <= 2 * gaps[1] + 2,
+		"RTO doubles each time (%llu, %llu, %llu ms)",
+		(unsigned long long)gaps[0], (unsigned long long)gaps[1],
+		(unsigned long long)gaps[2]);
+	T_CHECK(gaps[0] >= 200, "RTO at least the 200 ms floor (%llu)",
+		(unsigned long long)gaps[0]);
+	/* ACK of the retransmitted data: Karn - no RTT sample from it */
+	peer_tx(&p, 44000, 80, A, 1001, snd + 4, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 16);
+	T_CHECK(peer_counter(&p, "tcp_rto_expired") == 4 &&
+			peer_counter(&p, "tcp_retrans_segs") == 4,
+		"4 timeouts, 4 retransmitted segments counted");
+	struct rs_sock_info si = {0};
+	rs_core_foreach_socket(p.c, grab_info, &si);
+	T_CHECK(si.srtt_us < 1000 && si.rto_us == 200000,
+		"Karn: the 3 s ACK of a retransmission is not an RTT sample "
+		"(srtt %u us, rto %u us)", si.srtt_us, si.rto_us);
+	/* the connection times out after the retry limit */
+	rs_send(p.c, fd, "more", 4, 0);
+	peer_rx(&p, r, 16);
+	for (int i = 0; i < 2000 && strcmp(rs_sock_state(p.c, fd), "CLOSED"); i++) {
+		peer_advance(&p, 1000 * MS);
+		peer_rx(&p, r, 16);
+	}
+	int e = 0;
+	socklen_t el = sizeof(e);
+	rs_getsockopt(p.c, fd, SOL_SOCKET, SO_ERROR, &e, &el);
+	T_CHECK(e == ETIMEDOUT, "retries exhausted => ETIMEDOUT (%d)", e);
+	peer_fini(&p);
+}
+
+static void t_fast_retransmit(void)
+{
+	struct peer p;
+	struct pseg r[32];
+	uint32_t snd;
+	int lfd, fd, n;
+	char buf[8 * 1460];
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44001, &snd, NULL);
+	fill(buf, sizeof(buf));
+	T_CHECK(rs_send(p.c, fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf),
+		"8 segments queued");
+	n = peer_rx(&p, r, 32);
+	T_CHECK(n == 8, "8 segments sent at once (IW10 allows it): %d", n);
+	/* segment 2 lost: ACK 1, then 3 duplicate ACKs */
+	peer_tx(&p, 44001, 80, A, 1001, snd + 1460, 65535, NULL, 0, NULL);
+	for (int i = 0; i < 3; i++)
+		peer_tx(&p, 44001, 80, A, 1001, snd + 1460, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 32);
+	T_CHECK(n >= 1 && r[0].seq == snd + 1460 && r[0].len == 1460,
+		"third duplicate ACK => segment 2 retransmitted at once");
+	T_CHECK(peer_counter(&p, "tcp_fast_retrans") == 1 &&
+			peer_counter(&p, "tcp_dupacks") == 3,
+		"one fast retransmit, three dupacks counted");
+	/* partial ACK (segment 2 ok, segment 4 lost too): NewReno resends 4 */
+	peer_tx(&p, 44001, 80, A, 1001, snd + 3 * 1460, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 32);
+	T_CHECK(n >= 1 && r[0].seq == snd + 3 * 1460,
+		"partial ACK => next hole retransmitted (NewReno)");
+	peer_tx(&p, 44001, 80, A, 1001, snd + 8 * 1460, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 32);
+	T_CHECK(peer_counter(&p, "tcp_rto_expired") == 0,
+		"recovered without a timeout");
+	peer_fini(&p);
+}
+
+static void t_iw_mss(void)
+{
+	struct peer p;
+	struct pseg r[64];
+	uint32_t snd;
+	int lfd, fd, n, ok = 1;
+	static char buf[100000];
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_MSS, .mss = 536};
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44002, &snd, &o);
+	fill(buf, sizeof(buf));
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	n = peer_rx(&p, r, 64);
+	for (int i = 0; i < n; i++)
+		ok &= r[i].len == 536;
+	T_CHECK(n == 10 && ok,
+		"peer MSS 536: initial window of 10 segments of 536 bytes (%d)", n);
+	peer_fini(&p);
+}
+
+static void t_wscale(void)
+{
+	struct peer p;
+	struct pseg r[64];
+	uint32_t snd, total = 0;
+	int lfd, fd, n;
+	static char buf[100000];
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_MSS | RS_TCPOPT_WSCALE,
+			       .mss = 1000, .wscale = 2};
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44003, &snd, &o);
+	fill(buf, sizeof(buf));
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	n = peer_rx(&p, r, 64);
+	/* open cwnd: ACK all, advertise raw window 1500 << 2 = 6000 */
+	peer_tx(&p, 44003, 80, A, 1001, snd + 10000, 1500, NULL, 0, NULL);
+	n = peer_rx(&p, r, 64);
+	for (int i = 0; i < n; i++)
+		total += r[i].len;
+	T_CHECK(total == 6000,
+		"window field 1500 with wscale 2 => 6000 bytes in flight (%u)",
+		total);
+	T_CHECK(r[0].wnd == (256 * 1024 - 0) >> 3 || r[0].wnd > 8000,
+		"our window is advertised scaled by 3 (field %u)", r[0].wnd);
+	peer_fini(&p);
+}
+
+static void t_zero_window(void)
+{
+	struct peer p;
+	struct pseg r[64];
+	uint32_t snd;
+	int lfd, fd, n;
+	static char buf[20000];
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44004, &snd, NULL);
+	fill(buf, sizeof(buf));
+	rs_send(p.c, fd, buf, 2920, 0);
+	peer_rx(&p, r, 64);
+	peer_tx(&p, 44004, 80, A, 1001, snd + 2920, 0, NULL, 0, NULL);
+	peer_rx(&p, r, 64);
+	rs_send(p.c, fd, buf, 5000, 0);
+	n = peer_rx(&p, r, 64);
+	T_CHECK(n == 0, "zero window: nothing sent (%d)", n);
+	int probes = 0;
+	for (int i = 0; i < 3000; i++) {
+		peer_advance(&p, MS);
+		n = peer_rx(&p, r, 64);
+		for (int k = 0; k < n; k++) {
+			if (r[k].len == 0 && r[k].seq == snd + 2920 - 1)
+				probes++;
+			peer_tx(&p, 44004, 80, A, 1001, snd + 2920, 0, NULL, 0,
+				NULL);
+		}
+	}
+	T_CHECK(probes >= 2 && peer_counter(&p, "tcp_zero_window_probes") >= 2,
+		"persist timer sends zero-window probes (%d)", probes);
+	T_CHECK(strcmp(rs_sock_state(p.c, fd), "ESTABLISHED") == 0,
+		"zero window does not kill the connection");
+	peer_tx(&p, 44004, 80, A, 1001, snd + 2920, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 64);
+	T_CHECK(n >= 1 && r[0].seq == snd + 2920 && r[0].len > 0,
+		"window opens => data resumes");
+	peer_fini(&p);
+}
+
+static void conf_small_rcvbuf(int side, struct rs_stack_conf *c)
+{
+	(void)side;
+	c->rcvbuf = 16384;
+}
+
+static void t_receive_window(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd, seq = 1001;
+	int lfd, fd, n;
+	static char buf[1460];
+
+	peer_init(&p, conf_small_rcvbuf);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44005, &snd, NULL);
+	fill(buf, sizeof(buf));
+	/* 16 KiB receive buffer: 60 segments do not fit */
+	for (int i = 0; i < 60; i++) {
+		peer_tx(&p, 44005, 80, A, seq, snd, 65535, buf, 1460, NULL);
+		seq += 1460;
+	}
+	n = peer_rx(&p, r, 8);
+	uint32_t adv_end = r[n - 1].ack + r[n - 1].wnd;
+	T_CHECK(n >= 1 && seq - 1460 * 60 < adv_end,
+		"receiver advertises a window (%u)", r[n - 1].wnd);
+	T_CHECK(peer_counter(&p, "drop_tcp_out_of_window") > 0 &&
+			r[n - 1].ack < seq,
+		"data beyond the 16 KiB window is not accepted");
+	char big[100000];
+	ssize_t got = rs_recv(p.c, fd, big, sizeof(big), 0);
+	T_CHECK(got > 0 && got <= 16384, "app reads what was accepted (%zd)", got);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].wnd >= 16384 - 1460,
+		"window update after the read (%u)", n ? r[0].wnd : 0);
+	peer_fini(&p);
+}
+
+static void t_delayed_ack(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+	static char buf[2920];
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44006, &snd, NULL);
+	(void)fd;
+	peer_tx(&p, 44006, 80, A, 1001, snd, 65535, "x", 1, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 0, "one small segment: ACK delayed");
+	peer_advance(&p, 39 * MS);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 0, "no ACK before 40 ms");
+	peer_advance(&p, 2 * MS);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].ack == 1002 &&
+			peer_counter(&p, "tcp_delayed_acks") == 1,
+		"delayed ACK after 40 ms");
+	fill(buf, sizeof(buf));
+	peer_tx(&p, 44006, 80, A, 1002, snd, 65535, buf, 1460, NULL);
+	peer_tx(&p, 44006, 80, A, 1002 + 1460, snd, 65535, buf, 1460, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].ack == 1002 + 2920,
+		"two full segments: immediate ACK");
+	peer_fini(&p);
+}
+
+static void t_timestamps(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+	char b[16];
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_TS, .tsval = 1000};
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	peer_tx(&p, 44007, 80, S, 1000, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 8);
+	snd = r[0].seq + 1;
+	o.tsval = 1001;
+	o.tsecr = r[0].tsval;
+	peer_tx(&p, 44007, 80, A, 1001, snd, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8);
+	fd = rs_accept(p.c, lfd, NULL, NULL);
+	o.tsval = 1005;
+	peer_tx(&p, 44007, 80, A | P, 1001, snd, 65535, "abc", 3, &o);
+	peer_rx(&p, r, 8);
+	peer_advance(&p, 50 * MS);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && (r[0].opts & RS_TCPOPT_TS) && r[0].tsecr == 1005,
+		"timestamps echoed (TSecr %u)", r[0].tsecr);
+	/* PAWS: an old timestamp is dropped with an ACK */
+	o.tsval = 900;
+	peer_tx(&p, 44007, 80, A | P, 1004, snd, 65535, "old", 3, &o);
+	n = peer_rx(&p, r, 8);
+	rs_recv(p.c, fd, b, sizeof(b), 0);
+	T_CHECK(n == 1 && r[0].ack == 1004 &&
+			rs_recv(p.c, fd, b, sizeof(b), 0) < 0,
+		"PAWS: segment with an older TSval dropped, ACK sent");
+	peer_fini(&p);
+}
+
+static void conf_backlog(int side, struct rs_stack_conf *c)
+{
+	(void)side;
+	c->syn_backlog = 4;
+}
+
+static void t_backlog(void)
+{
+	struct peer p;
+	struct pseg r[16];
+	int n;
+
+	peer_init(&p, conf_backlog);
+	listen_on(&p, 80, 2);
+	for (int i = 0; i < 6; i++)
+		peer_tx(&p, (uint16_t)(45000 + i), 80, S, 1000, 0, 65535, NULL,
+			0, NULL);
+	n = peer_rx(&p, r, 16);
+	T_CHECK(n == 4 && peer_counter(&p, "drop_syn_backlog") == 2,
+		"SYN backlog 4: 4 SYN,ACKs, 2 SYNs dropped and counted (%d)", n);
+	for (int i = 0; i < 4; i++)
+		peer_tx(&p, (uint16_t)(45000 + i), 80, A, 1001, r[i].seq + 1,
+			65535, NULL, 0, NULL);
+	peer_rx(&p, r + 4, 12);
+	T_CHECK(peer_counter(&p, "drop_accept_queue") >= 2,
+		"accept queue 2: the completions beyond it are dropped (%llu)",
+		(unsigned long long)peer_counter(&p, "drop_accept_queue"));
+	struct rs_table_sizes ts;
+	rs_core_tables(p.c, &ts);
+	T_CHECK(ts.syn_recv == 2 && ts.established == 2,
+		"2 established (queued), 2 still SYN_RECV");
+	peer_fini(&p);
+}
+
+static void t_tw_reuse(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 46000, &snd, NULL);
+	rs_close(p.c, fd);
+	peer_rx(&p, r, 8);
+	peer_tx(&p, 46000, 80, F | A, 1001, snd + 1, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	struct rs_table_sizes ts;
+	rs_core_tables(p.c, &ts);
+	T_CHECK(ts.time_wait == 1, "server in TIME_WAIT");
+	peer_tx(&p, 46000, 80, S, 500, 0, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == A && r[0].ack == 1002,
+		"TIME_WAIT: old SYN => ACK, no new connection");
+	peer_tx(&p, 46000, 80, S, 100000, 0, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == (S | A) && r[0].ack == 100001 &&
+			peer_counter(&p, "tcp_tw_reused") == 1,
+		"TIME_WAIT: newer SYN reuses the pair (RFC 6191)");
+	peer_fini(&p);
+}
+
+int main(void)
+{
+	t_rto_backoff();
+	t_fast_retransmit();
+	t_iw_mss();
+	t_wscale();
+	t_zero_window();
+	t_receive_window();
+	t_delayed_ack();
+	t_timestamps();
+	t_backlog();
+	t_tw_reuse();
+	return t_summary();
+}
