@@ -14,6 +14,8 @@ Summaries (all deltas over the window):
   procs    server processes' CPU {"user_s", "sys_s", "count", "by_name": {...}}
   perf     `perf stat` software events on the server processes {"events": {...}, "units": {...}}
   window_s length of the window measured by the collectors
+  cost     the collectors' own cost: wall time of the two snapshots (outside
+           the window) and CPU seconds of `perf stat` (inside it)
 
 The parsers are pure functions of the files' text so that they can be tested
 on fixed input.
@@ -200,12 +202,16 @@ class Collectors:
         self.perf_target = None
         self.t0 = self.t1 = None
         self.pids = []
+        self.snapshot_s = 0.0
+        self.perf_cpu_s = None
 
     def start(self, server_pids):
         if not self.enabled:
             return
         self.pids = list(server_pids)
+        t = time.monotonic()
         self.before = self._snapshot()
+        self.snapshot_s = time.monotonic() - t
         self._start_perf()
         self.t0 = time.monotonic()
 
@@ -214,7 +220,9 @@ class Collectors:
             return
         self.t1 = time.monotonic()
         self._stop_perf()
+        t = time.monotonic()
         self.after = self._snapshot()
+        self.snapshot_s += time.monotonic() - t
 
     def _snapshot(self):
         snap = {"stat": parse_proc_stat(_read("/proc/stat")),
@@ -243,6 +251,8 @@ class Collectors:
     def _stop_perf(self):
         if self.perf_proc is None:
             return
+        cpu = procs.cpu_seconds(self.perf_proc.pid)
+        self.perf_cpu_s = round(sum(cpu), 3) if cpu else None
         procs.stop(self.perf_proc.pid, proc=self.perf_proc, sig=signal.SIGINT, timeout=5)
         self.perf_rc = self.perf_proc.returncode
         try:
@@ -258,7 +268,8 @@ class Collectors:
             events, units = parse_perf_csv(_read(self.perf_path))
         except OSError as e:
             return {"error": "perf output %s: %s" % (self.perf_path, e.strerror)}
-        out = {"target": self.perf_target, "events": events, "units": units}
+        out = {"target": self.perf_target, "events": events, "units": units,
+               "perf_cpu_s": self.perf_cpu_s}
         if not events:
             out["error"] = "perf counted nothing: " + (self.perf_err or "").strip()
         return out
@@ -275,6 +286,8 @@ class Collectors:
         b, a = self.before, self.after
         hosts = {r: snmp_summary(b["snmp"][r], a["snmp"][r]) for r in self.roles}
         return {"window_s": round(self.t1 - self.t0, 3),
+                "cost": {"snapshots_wall_s": round(self.snapshot_s, 3),
+                         "perf_cpu_s": self.perf_cpu_s},
                 "cpu": cpu_summary(b["stat"], a["stat"]),
                 "softirq": softirq_summary(b["softirqs"], a["softirqs"]),
                 "snmp": hosts.get("server", {}),

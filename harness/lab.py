@@ -63,8 +63,8 @@ class LabError(Exception):
 
 
 def _names(prefix):
-    if not prefix or len(prefix) > 10 or not prefix.replace("-", "").isalnum():
-        raise LabError("lab prefix %r: expected 1-10 letters, digits or '-'" % prefix)
+    if not prefix or len(prefix) > 12 or not prefix.replace("-", "").isalnum():
+        raise LabError("lab prefix %r: expected 1-12 letters, digits or '-'" % prefix)
     return {
         "netns": {r: "%s-%s" % (prefix, r) for r in ROLES},
         "links": [("client", prefix + "-c0", "server", prefix + "-s0"),
@@ -150,6 +150,25 @@ def _try_lock(prefix):
 
 def _lock_owner(prefix):
     return _read_state(prefix).get("owner_pid", "?")
+
+
+def list_labs(base=LAB_PREFIX):
+    """Prefixes of every lab named base or base-* that leaves a trace here
+    (state file or namespace), live or stale.  Lock files stay forever
+    (removing one would let two owners lock different inodes) and are no
+    trace."""
+    found = set()
+    try:
+        for name in os.listdir(STATE_DIR):
+            if name.endswith(".json"):
+                found.add(name[:-len(".json")])
+    except FileNotFoundError:
+        pass
+    for ns in _list_netns():
+        stem, _, role = ns.rpartition("-")
+        if role in ROLES:
+            found.add(stem)
+    return sorted(p for p in found if p == base or p.startswith(base + "-"))
 
 
 def cleanup_stale(prefix=LAB_PREFIX):
@@ -352,6 +371,22 @@ class Lab:
             self._procs.pop(proc.pid, None)
             self._write_state()
         return rc
+
+    def reap_strays(self):
+        """Kill every process left in the lab's namespaces that the lab is not
+        tracking (e.g. nginx workers orphaned by a killed master); returns
+        them as "name pid N on host H"."""
+        with self._mutex:
+            tracked = set(self._procs)
+        out = []
+        for role, ns in self.netns.items():
+            for pid in _netns_pids(ns):
+                if pid in tracked:
+                    continue
+                name = procs.comm(pid) or "?"
+                procs.kill_tree(pid, procs.start_time(pid), timeout=1)
+                out.append("%s pid %d on host %s" % (name, pid, role))
+        return out
 
     def exec(self, role, argv, timeout=30, check=True):
         """Run a short command in the namespace of `role`."""

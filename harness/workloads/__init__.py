@@ -170,6 +170,9 @@ def _stop_all(lab, client, servers):
         codes[srv["name"]] = lab.stop(srv["proc"], sig=signal.SIGTERM, timeout=5)
     if client is not None:
         client.finish()
+    strays = lab.reap_strays()
+    if strays:
+        codes["strays_killed"] = strays
     return codes
 
 

@@ -12,25 +12,18 @@ from harness.workloads.servers import TSLOAD
 HARNESS_KEYS = ("host", "port", "runtime", "ramp_time", "log_interval", "output",
                 "output-format", "role", "server")
 
-_NUM = r"([0-9]+(?:\.[0-9]+)?)\s*([kKmM]?)"
-
-
-def _num(value, suffix):
-    scale = {"k": 1e3, "m": 1e6}.get(suffix.lower(), 1.0)
-    return float(value) * scale
+# tsload's live line, one per job and interval (loadgen/src/tsl_main.c):
+# tsload: t=1.0 tps=8483.0 cps=8483.0 errors=0 p99_us=812.5 job=shortconn
+_INTERVAL = re.compile(r"^tsload: t=([0-9.]+) tps=([0-9.]+) .*\berrors=([0-9]+)\b")
 
 
 def parse_interval(line):
-    """One live interval line of tsload's stderr -> (t_s, tps, errors) or None.
-
-    Tolerant: looks for `t=`/`time=`, `tps=` (or `cps=`) and `err=`/`errors=`
-    fields in the line, with optional k/M suffixes."""
-    t = re.search(r"\b(?:t|time|elapsed)\s*[=:]\s*([0-9]+(?:\.[0-9]+)?)s?\b", line)
-    rate = re.search(r"\b(?:tps|cps|rate)\s*[=:]\s*" + _NUM, line)
-    if not t or not rate:
+    """One live interval line of tsload's stderr -> (t_s, tps, errors in
+    the interval), or None for any other line."""
+    m = _INTERVAL.match(line)
+    if not m:
         return None
-    err = re.search(r"\b(?:err|errs|errors)\s*[=:]\s*([0-9]+)", line)
-    return float(t.group(1)), _num(rate.group(1), rate.group(2)), int(err.group(1)) if err else 0
+    return float(m.group(1)), float(m.group(2)), int(m.group(3))
 
 
 def job_values(job_path, keys=("req_size", "resp_size")):

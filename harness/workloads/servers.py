@@ -7,6 +7,7 @@ which stand for other machines.
 """
 
 import os
+import re
 import resource
 import string
 import subprocess
@@ -58,7 +59,19 @@ def nofile():
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def check_port_free(lab, role, port, name):
+    """Refuse to start a server whose port already has a listener in that
+    host: the readiness probe would be answered by the wrong program."""
+    res = lab.exec(role, ["ss", "-Hltnp", "sport = :%d" % port], check=False)
+    if res.stdout.strip():
+        users = sorted(set(re.findall(r'\("([^"]+)",pid=([0-9]+)', res.stdout)))
+        raise ServerError("cannot start %s on host %s: port %d is already in use by %s"
+                          % (name, role, port, ", ".join("%s pid %s" % u for u in users)
+                             or "another listener"))
+
+
 def _start(lab, role, name, argv, rundir, cpus, addr, port):
+    check_port_free(lab, role, port, name)
     log = os.path.join(rundir, "%s.log" % name)
     with open(log, "w") as f:
         proc = lab.spawn(role, argv, cpus=cpus, name=name, stdout=f, stderr=subprocess.STDOUT)

@@ -103,12 +103,13 @@ class ParserTest(unittest.TestCase):
 class RealCollectorsTest(unittest.TestCase):
     """Collectors around 60 HTTP requests (new connection each) to nginx."""
 
-    PREFIX = "tcps-tc1"
+    PREFIX = "tcps-t-c%d" % (os.getpid() % 10000)
     N = 60
 
     @classmethod
     def setUpClass(cls):
-        L.cleanup_stale(cls.PREFIX)
+        for prefix in L.list_labs("tcps-t"):      # test labs of killed runs
+            L.cleanup_stale(prefix)
         cls.lab = L.Lab(2, prefix=cls.PREFIX)
         cls.lab.up()
         cls.dir = tempfile.mkdtemp(prefix="tcps-test-collect-")

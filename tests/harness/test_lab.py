@@ -24,6 +24,17 @@ def netns_names():
     return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
+def test_prefix(tag):
+    """A lab prefix of this test process: concurrent test runs never meet."""
+    return "tcps-t-%s%d" % (tag, os.getpid() % 10000)
+
+
+def sweep_stale_test_labs():
+    """Remove test labs left by killed test runs (live ones are skipped)."""
+    for prefix in L.list_labs("tcps-t"):
+        L.cleanup_stale(prefix)
+
+
 def lab_netns(prefix):
     return {"%s-%s" % (prefix, r) for r in L.ROLES}
 
@@ -54,6 +65,10 @@ def start_child(prefix):
 
 
 class LabTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        sweep_stale_test_labs()
+
     def tearDown(self):
         for prefix in getattr(self, "prefixes", []):
             L.cleanup_stale(prefix)
@@ -64,7 +79,7 @@ class LabTest(unittest.TestCase):
         return prefix
 
     def test_up_status_down(self):
-        prefix = self.use("tcps-tl1")
+        prefix = self.use(test_prefix("a"))
         lab = L.Lab(2, prefix=prefix)
         info = lab.up()
         try:
@@ -97,7 +112,7 @@ class LabTest(unittest.TestCase):
         lab.down()                                      # idempotent
 
     def test_down_kills_spawned_processes(self):
-        prefix = self.use("tcps-tl2")
+        prefix = self.use(test_prefix("b"))
         with L.Lab(1, prefix=prefix) as lab:
             p = lab.spawn("backend", ["sleep", "1000"], name="sleeper")
             st = lab.status()
@@ -107,14 +122,14 @@ class LabTest(unittest.TestCase):
         self.assertFalse(procs.is_alive(p.pid))
 
     def test_error_inside_lab_cleans_up(self):
-        prefix = self.use("tcps-tl3")
+        prefix = self.use(test_prefix("c"))
         with self.assertRaises(RuntimeError):
             with L.Lab(1, prefix=prefix):
                 raise RuntimeError("boom")
         self.assertFalse(lab_netns(prefix) & netns_names())
 
     def test_second_owner_refused_and_live_lab_not_stale(self):
-        prefix = self.use("tcps-tl4")
+        prefix = self.use(test_prefix("d"))
         with L.Lab(1, prefix=prefix):
             with self.assertRaises(L.LabError) as cm:
                 L.Lab(1, prefix=prefix).up()
@@ -123,7 +138,7 @@ class LabTest(unittest.TestCase):
             self.assertTrue(lab_netns(prefix) <= netns_names())
 
     def test_cleanup_after_killed_run(self):
-        prefix = self.use("tcps-tl5")
+        prefix = self.use(test_prefix("e"))
         child, sleeper = start_child(prefix)
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -132,6 +147,7 @@ class LabTest(unittest.TestCase):
         self.assertTrue(procs.is_alive(sleeper))
         st = L.Lab(1, prefix=prefix).status()
         self.assertTrue(st["stale"])
+        self.assertIn(prefix, L.list_labs("tcps-t"))
         removed = L.cleanup_stale(prefix)
         for ns in lab_netns(prefix):
             self.assertIn("netns " + ns, removed)
@@ -139,9 +155,10 @@ class LabTest(unittest.TestCase):
         self.assertFalse(lab_netns(prefix) & netns_names())
         self.assertTrue(procs.wait_gone(sleeper, 3))
         self.assertFalse(os.path.exists(os.path.join(L.STATE_DIR, prefix + ".json")))
+        self.assertNotIn(prefix, L.list_labs("tcps-t"))
 
     def test_next_up_cleans_stale_lab(self):
-        prefix = self.use("tcps-tl6")
+        prefix = self.use(test_prefix("f"))
         child, sleeper = start_child(prefix)
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -165,10 +182,10 @@ class LabTest(unittest.TestCase):
         self.assertTrue(procs.wait_gone(sleeper, 3))
 
     def test_ctrl_c_cleans_up(self):
-        self._signal_cleans(self.use("tcps-tl7"), signal.SIGINT)
+        self._signal_cleans(self.use(test_prefix("g")), signal.SIGINT)
 
     def test_sigterm_cleans_up(self):
-        self._signal_cleans(self.use("tcps-tl8"), signal.SIGTERM)
+        self._signal_cleans(self.use(test_prefix("h")), signal.SIGTERM)
 
     def test_bad_arguments(self):
         with self.assertRaises(L.LabError):

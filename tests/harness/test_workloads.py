@@ -17,6 +17,7 @@ from harness import lab as L               # noqa: E402
 from harness import procs                  # noqa: E402
 from harness import workloads as W         # noqa: E402
 from harness.workloads import servers as S  # noqa: E402
+from harness.workloads import client as CL  # noqa: E402
 
 CORES = min(2, os.cpu_count() or 1)
 HAVE_TSLOAD = os.access(S.TSLOAD, os.X_OK)
@@ -61,13 +62,44 @@ class CellChecksTest(unittest.TestCase):
             client_argv(c, "x.ini", lab.addrs["server"], 1, "out.json")
 
 
+class ClientHelpersTest(unittest.TestCase):
+    def test_parse_interval(self):
+        line = "tsload: t=2.0 tps=8483.5 cps=8483.5 errors=3 p99_us=812.5 job=shortconn"
+        self.assertEqual(CL.parse_interval(line), (2.0, 8483.5, 3))
+        for other in ("tsload server: listening on 198.18.10.2:5001",
+                      "tsload: Interrupt, stopping", "", "t=1 tps=2 errors=3"):
+            self.assertIsNone(CL.parse_interval(other), other)
+
+    def test_job_values_and_argv(self):
+        job = os.path.join(ROOT, "profiles", "jobs", "shortconn.ini")
+        self.assertEqual(CL.job_values(job), {"req_size": "64", "resp_size": "64"})
+        c = cell("shortconn", runtime=2.5, ramp=0.5, concurrency=16, keepalive=True)
+        argv = CL.client_argv(c, job, "198.18.10.2", 5001, "/tmp/x.json")
+        self.assertEqual(argv[:2], [S.TSLOAD, job])
+        for opt in ("--host=198.18.10.2", "--port=5001", "--runtime=2500ms",
+                    "--ramp_time=500ms", "--log_interval=1s", "--output-format=json",
+                    "--output=/tmp/x.json", "--concurrency=16", "--keepalive=1"):
+            self.assertIn(opt, argv)
+
+    def test_server_templates_render(self):
+        self.assertEqual(S._affinity_masks(3), "001 010 100")
+        conf = S.render("haproxy.cfg.in", {"threads": 2, "rundir": "/r", "maxconn": 1000,
+                                           "cpu_map_lines": "", "listen": "a:1",
+                                           "server_lines": ""})
+        self.assertIn("option httpclose", conf)
+        self.assertIn("nbthread 2", conf)
+        with self.assertRaises(KeyError):               # a placeholder left unfilled
+            S.render("nginx.conf.in", {"workers": 1})
+
+
 @unittest.skipUnless(HAVE_TSLOAD, "loadgen/tsload not built (make -C loadgen)")
 class RealCellsTest(unittest.TestCase):
-    PREFIX = "tcps-tw1"
+    PREFIX = "tcps-t-w%d" % (os.getpid() % 10000)
 
     @classmethod
     def setUpClass(cls):
-        L.cleanup_stale(cls.PREFIX)
+        for prefix in L.list_labs("tcps-t"):      # test labs of killed runs
+            L.cleanup_stale(prefix)
         cls.lab = L.Lab(CORES, prefix=cls.PREFIX)
         cls.lab.up()
         cls.dir = tempfile.mkdtemp(prefix="tcps-test-workloads-")
@@ -177,6 +209,31 @@ class RealCellsTest(unittest.TestCase):
         self.assertEqual(res["status"], "error")
         self.assertIn("origin on host backend", res["error"])
         self.assertLess(res["_elapsed"], 12)
+        # the killed master's orphaned workers were found and killed too
+        self.assertTrue(any(s.startswith("nginx pid") and s.endswith("on host backend")
+                            for s in res["server_exit"]["strays_killed"]), res["server_exit"])
+        self.assertEqual(self.lab.status()["hosts"]["backend"]["pids"], [])
+
+    def test_server_that_cannot_start_names_host_and_cell(self):
+        # something else already listens on the server's HTTP port
+        blocker = self.lab.spawn("server", ["/usr/bin/python3", "-c",
+                                            "import socket,time; s=socket.socket(); "
+                                            "s.setsockopt(socket.SOL_SOCKET, "
+                                            "socket.SO_REUSEADDR, 1); "
+                                            "s.bind(('198.18.10.2', 80)); s.listen(); "
+                                            "time.sleep(60)"], name="blocker")
+        try:
+            S.wait_accepting(self.lab, "server", [("198.18.10.2", 80)], [])
+            c = cell("nginx")
+            res = W.run_cell(self.lab, c, self.dir)
+        finally:
+            self.lab.stop(blocker)
+        self.assertEqual(res["status"], "error")
+        self.assertIn(c["id"], res["error"])
+        self.assertIn("cannot start nginx on host server: port 80 is already in use by "
+                      "python3 pid %d" % blocker.pid, res["error"])
+        self.assertIsNone(res["tsload"])
+        self.assertEqual(self.lab.status()["processes"], [])
 
     def test_ctrl_c_keeps_what_was_measured(self):
         c = cell("shortconn", runtime=20)
