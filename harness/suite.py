@@ -183,7 +183,7 @@ def format_summary(run, records, paths):
     rows = analyze.summarize_cells(records)
     if rows:
         out.append(f"{'stack':<8} {'workload':<10} {'cores':>5} {'n':>3} "
-                   f"{'median':>12} {'CV':>7} {'p99 us':>9}")
+                   f"{'median':>12} {'':<6} {'CV':>7} {'p99 us':>9}")
     for r in rows:
         cv = f"{100 * r['rate']['cv']:.1f}%" if r["rate"]["cv"] is not None \
             else "–"
@@ -192,7 +192,7 @@ def format_summary(run, records, paths):
         out.append(f"{r['stack']:<8} {r['workload']:<10} {r['cores']:>5} "
                    f"{r['n']:>3} "
                    f"{(f'{med:,.0f}' if med is not None else '–'):>12} "
-                   f"{cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
+                   f"{r['unit']:<6} {cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
     for rec in records:
         if rec["status"] == "error":
             out.append(f"failed: {rec['error']}")

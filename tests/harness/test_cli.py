@@ -168,7 +168,7 @@ class ProgressTest(unittest.TestCase):
         self.assertIn("run r1 interrupted: 2 ok, 1 failed, 3 of 4 cells "
                       "in 1:40", text)
         self.assertIn("interrupted: the 3 finished cells are kept", text)
-        self.assertRegex(text, r"linux +shortconn +1 +2 +1,000")
+        self.assertRegex(text, r"linux +shortconn +1 +2 +1,000 conn/s")
         self.assertIn("failed: cell x: server died", text)
         self.assertIn("report: /x/report.md", text)
         self.assertLessEqual(len(lines), 24)  # one screen

@@ -175,7 +175,7 @@ class ShippedSuitesTest(unittest.TestCase):
         cells = plan.build_plan(s)
         self.assertEqual(s["cores"], [1, 2])
         self.assertEqual(set(s["workloads"]),
-                         {"shortconn", "nginx", "haproxy"})
+                         {"shortconn", "nginx", "haproxy", "keepalive"})
         self.assertLessEqual(plan.estimate_s(cells), 600)
 
     def test_smoke_is_every_workload_at_one_core(self):
