@@ -156,6 +156,26 @@ t_open_loop() {
 		'j["latency_us"]["total"]["mean"] >= j["latency_us"]["response"]["mean"]'
 }
 
+# a server stalled for 500 ms: in open loop the transactions due during the
+# stall count their waiting time (coordinated omission corrected), so total
+# p90 shows the stall while response latency (from the actual send) does not
+t_coordinated_omission() {
+	local port=$((BASE + 14))
+	start_server co -- --port=$port --engine=rr || { fail co server; return; }
+	$TSL --port=$port --engine=rr --rate=1000 --concurrency=4 --runtime=2s \
+		--timeout=5s --output-format=json --output="$OUT/co.json" &
+	local cli=$!
+	sleep 0.7; kill -STOP $SRV; sleep 0.5; kill -CONT $SRV
+	wait $cli; local rc=$?
+	stop_server $SRV
+	[ $rc = 0 ] || { fail coordinated-omission "exit $rc"; return; }
+	check coordinated-omission-corrected "$OUT/co.json" 'j["errors"]["total"] == 0' \
+		'j["transactions"] > 1700' \
+		'j["latency_us"]["total"]["percentiles"]["90"] > 50000' \
+		'j["latency_us"]["total"]["max"] > 400000' \
+		'j["latency_us"]["response"]["percentiles"]["90"] < j["latency_us"]["total"]["percentiles"]["90"] / 5'
+}
+
 t_conn_cap() {
 	local port=$((BASE + 5))
 	start_server cap -- --port=$port || { fail conn-cap server; return; }
@@ -359,6 +379,7 @@ t_cli_errors
 t_loop_crr
 t_loop_rr
 t_open_loop
+t_coordinated_omission
 t_conn_cap
 t_timeout
 t_short_read
