@@ -117,4 +117,9 @@ if len(med) == 2:
     r, x = med["refstack"], med["linux"]
     print("ratio refstack/linux: conn/s %.2f, machine cpu/conn %.2f, lab cpu/conn %.2f" % (
         r[0] / x[0], r[1] / x[1], r[2] / x[2]))
+    # the i-th run of each stack ran in the same round, side by side
+    for name, i in (("conn/s", 1), ("machine cpu/conn", 2), ("lab cpu/conn", 6)):
+        pr = [a / b for a, b in zip(col("refstack", i), col("linux", i))]
+        print("paired ratio %-17s median %.2f [%.2f..%.2f] over %d rounds" % (
+            name, S.median(pr), min(pr), max(pr), len(pr)))
 EOF
