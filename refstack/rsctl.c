@@ -5,8 +5,25 @@
  *   rsctl [-p PID] [--path FILE] [--json] [--all] [--timeout MS]
  *         [sockets|counters|tables]...
  *
- * Without -p/--path every live instance is shown.  Without a command,
- * all three sections are printed. */
+ * Without -p/--path every live instance is shown (segments of dead
+ * processes are skipped).  Without a command, all three sections are
+ * printed.  Counters are at most one publish interval old (100 ms by
+ * default); the socket list is fresh: rsctl asks each core for it and
+ * waits up to --timeout for the owner's next publish.
+ *
+ * JSON (--json), one line:
+ *   {"instances":[{"pid":P,"ncores":N,
+ *     "cores":[{"core":0,"publishes":K,"now_ns":T,
+ *               "tables":{"sockets","listen","syn_recv","established",
+ *                         "time_wait"},
+ *               "counters":{<every RS_CORE_COUNTERS name>: value}}],
+ *     "sockets":[{"core","fd","state","local":"a.b.c.d:p","remote",
+ *                 "rcv_queue","snd_queue","accept_queue","rto_us",
+ *                 "srtt_us","cwnd","ssthresh","snd_wnd","rcv_wnd","mss",
+ *                 "retransmits"}],
+ *     "sockets_stale":false}]}
+ * Sections not asked for are left out.  Exit status 1 if an instance
+ * could not be read, 2 for bad usage. */
 #include "src/stats_shm.h"
 
 #include <arpa/inet.h>

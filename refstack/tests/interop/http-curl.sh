@@ -55,6 +55,8 @@ t1=$(date +%s.%N)
 t_check "$MB MB body byte-exact (cmp)" cmp -s "$OUT/big.bin" "$OUT/got.bin"
 echo "# $MB MB in $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}") s"
 rm -f "$OUT/got.bin"
+t_check "the kernel of the stack's namespace sent no TCP (RST) and no ICMP" \
+	ns_kernel_silent "$NS_S"
 
 # ---- rsctl on the live instance --------------------------------------------
 sleep 0.3  # counters are published every 100 ms (rs_stack_conf.publish_interval_ns)

@@ -73,6 +73,8 @@ t_check "rs-fetch got $MB MB from nginx" \
 t1=$(date +%s.%N)
 t_check "$MB MB body byte-exact (cmp)" cmp -s "$OUT/www/big.bin" "$OUT/got.bin"
 cat "$OUT/big.log" | sed 's/^/# /'
+t_check "the kernel of the stack's namespace sent no TCP (RST) and no ICMP" \
+	ns_kernel_silent "$NS_S"
 rm -f "$OUT/got.bin"
 
 t_check "rs-fetch reports a 404 as a failure" \

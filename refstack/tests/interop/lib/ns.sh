@@ -243,3 +243,15 @@ t_app() {
 	fi
 	t_bin "$root" "$name"
 }
+
+# ns_kernel_silent NS — the kernel of namespace NS sent no TCP segment
+# (no RST) and no ICMP (/proc/net/snmp of that namespace): the replies on
+# the wire for the stack's address all came from the stack.
+ns_kernel_silent() {
+	ip netns exec "$1" awk '
+		/^Tcp:/ && !th { for (i = 1; i <= NF; i++) tc[$i] = i; th = 1; next }
+		/^Tcp:/ { out += $tc["OutSegs"] + $tc["OutRsts"] }
+		/^Icmp:/ && !ih { for (i = 1; i <= NF; i++) ic[$i] = i; ih = 1; next }
+		/^Icmp:/ { out += $ic["OutMsgs"] }
+		END { exit out != 0 }' /proc/net/snmp
+}
