@@ -2,6 +2,9 @@
  * See stats_shm.h for the layout and the sequence-counter protocol. */
 #include "stats_shm.h"
 
+#include "io_afpacket.h"
+#include "stack.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,8 +16,53 @@
 #include <time.h>
 #include <unistd.h>
 
-_Static_assert(RS_NCOUNTERS <= RS_SHM_MAX_COUNTERS,
+/* Backend counters published after the core's own (afpacket only; zero
+ * for other backends).  They come from the core's rs_io, which only the
+ * library can see (stack.h), read on the owning thread at publish. */
+#define SHM_IO_COUNTERS(X)                                                   \
+	X(rx_frames, "afpacket: frames handed to the stack")                 \
+	X(rx_oversize, "afpacket: dropped, longer than frame_size/truncated") \
+	X(rx_outgoing, "afpacket: dropped, own TX looped back")              \
+	X(rx_csum_partial, "afpacket: frames with checksum left to offload") \
+	X(rx_blocks, "afpacket: TPACKET_V3 ring blocks consumed")            \
+	X(rx_kernel_drops, "afpacket: dropped by the kernel, ring full")     \
+	X(tx_frames, "afpacket: frames accepted by the kernel")              \
+	X(tx_errors, "afpacket: frames refused by the kernel")               \
+	X(tx_calls, "afpacket: sendmmsg calls")
+
+enum {
+#define SHM_X_COUNT(name, desc) +1
+	SHM_NIO = 0 SHM_IO_COUNTERS(SHM_X_COUNT)
+#undef SHM_X_COUNT
+};
+
+_Static_assert(RS_NCOUNTERS + SHM_NIO <= RS_SHM_MAX_COUNTERS,
 	       "raise RS_SHM_MAX_COUNTERS");
+
+static const char *const shm_io_names[SHM_NIO] = {
+#define SHM_X_NAME(name, desc) "afp_" #name,
+	SHM_IO_COUNTERS(SHM_X_NAME)
+#undef SHM_X_NAME
+};
+
+static const char *const shm_io_descs[SHM_NIO] = {
+#define SHM_X_DESC(name, desc) desc,
+	SHM_IO_COUNTERS(SHM_X_DESC)
+#undef SHM_X_DESC
+};
+
+static void shm_io_values(struct rs_core *core, uint64_t *out)
+{
+	struct rs_afp_stats st;
+	memset(out, 0, SHM_NIO * sizeof(*out));
+	if (core->io_ops != &rs_io_afpacket || !core->io)
+		return;
+	rs_afp_stats(core->io, &st);
+	size_t k = 0;
+#define SHM_X_VAL(name, desc) out[k++] = st.name;
+	SHM_IO_COUNTERS(SHM_X_VAL)
+#undef SHM_X_VAL
+}
 
 struct rs_shm {
 	uint8_t *base;
@@ -51,7 +99,7 @@ static void shm_fill_header(struct rs_shm *shm, unsigned ncores,
 	h->version = RS_SHM_VERSION;
 	h->hdr_size = sizeof(*h);
 	h->ncores = ncores;
-	h->ncounters = RS_NCOUNTERS;
+	h->ncounters = RS_NCOUNTERS + SHM_NIO;
 	h->sock_cap = sock_cap;
 	h->core_size = (uint32_t)shm_core_size(sock_cap);
 	h->core_off = (sizeof(*h) + 63) & ~(uint64_t)63;
@@ -59,6 +107,10 @@ static void shm_fill_header(struct rs_shm *shm, unsigned ncores,
 	for (unsigned i = 0; i < RS_NCOUNTERS; i++) {
 		snprintf(h->names[i], RS_SHM_NAME_LEN, "%s", rs_counter_names[i]);
 		snprintf(h->descs[i], RS_SHM_DESC_LEN, "%s", rs_counter_descs[i]);
+	}
+	for (unsigned i = 0; i < SHM_NIO; i++) {
+		snprintf(h->names[RS_NCOUNTERS + i], RS_SHM_NAME_LEN, "%s", shm_io_names[i]);
+		snprintf(h->descs[RS_NCOUNTERS + i], RS_SHM_DESC_LEN, "%s", shm_io_descs[i]);
 	}
 	/* the magic last: a reader never trusts a half-written header */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
@@ -187,9 +239,12 @@ void rs_shm_publish(struct rs_core *core, uint64_t now_ns, void *arg)
 		return;
 	struct rs_shm_core *c = shm_core(shm, i);
 	const struct rs_core_counters *cnt = rs_core_counters(core);
+	uint64_t io[SHM_NIO];
+	shm_io_values(core, io);  /* a system call: outside the write section */
 	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	memcpy(c->counters, cnt, sizeof(*cnt));
+	memcpy(c->counters + RS_NCOUNTERS, io, sizeof(io));
 	rs_core_tables(core, &c->tables);
 	c->publishes++;
 	c->now_ns = now_ns;

@@ -65,6 +65,8 @@ t_check "rsctl prints tables and counters" \
 	grep -q "established" "$OUT/rsctl.txt"
 t_check "rsctl counts the accepted connection" \
 	grep -Eq "^tcp_accepts +[1-9]" "$OUT/rsctl.txt"
+t_check "rsctl shows the afpacket backend's counters (checksum-partial frames)" \
+	grep -Eq "^afp_rx_csum_partial +[1-9]" "$OUT/rsctl.txt"
 t_check "rsctl shows the listener on :80" \
 	grep -Eq "LISTEN +.*:80 " "$OUT/rsctl.txt"
 # a slow transfer in flight: the socket list must show it, refreshed
