@@ -38,8 +38,39 @@ trap 'exit 130' INT TERM
 
 CRRD=$(t_bin "$ROOT" rs-crrd) || { echo "afpacket.sh: build rs-crrd first (make -C refstack)" >&2; exit 1; }
 mkdir -p "$ROOT/build/bench" "$(dirname "$RESULTS")"
+# The client: loadgen's tsload (crr engine) when it is built, else the
+# small client here (same protocol).  CLIENT=builtin forces the latter.
+TSLOAD=$(cd "$ROOT/.." && pwd)/loadgen/tsload
+CLIENT_KIND=${CLIENT:-auto}
+if [ "$CLIENT_KIND" != builtin ] && [ -x "$TSLOAD" ]; then
+	CLIENT_KIND=tsload
+else
+	CLIENT_KIND=builtin
+fi
 CLIENT=$ROOT/build/bench/afpacket-client
 ${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -o "$CLIENT" "$HERE/afpacket-client.c" || exit 1
+
+# run_client SECONDS — one closed-loop run, JSON in the builtin's format
+run_client() {
+	if [ "$CLIENT_KIND" = builtin ]; then
+		ip netns exec "$NS_L" timeout $(($1 + 30)) "$CLIENT" "$NS_STACK_IP" $PORT \
+			"$CONC" "$1" "$REQ" "$RESP"
+		return
+	fi
+	ip netns exec "$NS_L" timeout $(($1 + 30)) "$TSLOAD" --engine=crr --host="$NS_STACK_IP" \
+		--port=$PORT --concurrency="$CONC" --runtime="$1s" --req_size="$REQ" \
+		--resp_size="$RESP" --output-format=json >"$OUT/tsload.json" || return 1
+	/usr/bin/python3 - "$OUT/tsload.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+print(json.dumps({"conns": j["connections"], "errors": j["errors"]["total"],
+                  "connect_errors": 0, "seconds": j["elapsed_s"], "cps": j["cps"],
+                  "concurrency": j["options"]["concurrency"],
+                  "cpu_s": j["cpu"]["user_s"] + j["cpu"]["sys_s"],
+                  "p50_us": j["latency_us"]["total"]["percentiles"]["50"],
+                  "p99_us": j["latency_us"]["total"]["percentiles"]["99"]}))
+EOF
+}
 HZ=$(getconf CLK_TCK)
 
 ns_up bn || { echo "afpacket.sh: namespaces" >&2; exit 1; }
@@ -65,12 +96,11 @@ run_one() {
 	t_bg_add "$pid"
 	t_wait_for "$OUT/srv.log" listening 10 || { echo "server $stack did not start" >&2; cat "$OUT/srv.log" >&2; }
 	# warm-up (ARP, caches), not measured
-	ip netns exec "$NS_L" "$CLIENT" "$NS_STACK_IP" $PORT "$CONC" 1 "$REQ" "$RESP" >/dev/null
+	run_client 1 >/dev/null
 	spid=$(sed -n 's/.*pid \([0-9]*\).*/\1/p' "$OUT/srv.log")
 	sticks0=$(proc_ticks "${spid:-0}")
 	read -r b0 t0 < <(cpu_jiffies)
-	taskset -c 0 ip netns exec "$NS_L" timeout $((SECS + 30)) "$CLIENT" "$NS_STACK_IP" $PORT \
-		"$CONC" "$SECS" "$REQ" "$RESP" >"$OUT/cl.json"
+	taskset -c 0 bash -c "$(declare -f run_client); $(declare -p CLIENT_KIND CLIENT TSLOAD NS_L NS_STACK_IP PORT CONC REQ RESP OUT); run_client $SECS" >"$OUT/cl.json"
 	read -r b1 t1 < <(cpu_jiffies)
 	sticks=$(proc_ticks "${spid:-0}")
 	kill "$pid" 2>/dev/null
@@ -90,7 +120,7 @@ print(st, "%.1f" % d["cps"], "%.2f" % (busy * 1e6 / hz / conns), d["conns"], d["
 EOF
 }
 
-echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc=$CONC req=$REQ resp=$RESP"
+echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc=$CONC req=$REQ resp=$RESP client=$CLIENT_KIND ifopts='$RS_IFOPTS'"
 echo "# stack cps machine_us_per_conn conns errors machine_busy_pct lab_us_per_conn"
 : >"$OUT/runs.txt"
 for ((i = 1; i <= RUNS; i++)); do
