@@ -6,7 +6,8 @@
 #  2. tsload crr against its own server: connections/s, 1 and 2 client threads.
 #  3. resident memory per open idle connection at 50,000 connections.
 # Knobs: RUNS (default 5), DUR (seconds per run, default 5), CONC (default 16),
-#        MEMCONN (default 50000).
+#        MEMCONN (default 50000), PARTS (default "http crr mem"),
+#        PIN=1: in part 1 pin nginx's worker to CPU 1 and both clients to CPU 0.
 set -u
 cd "$(dirname "$0")/.."
 TSL=./tsload
@@ -14,6 +15,10 @@ RUNS=${RUNS:-5}
 DUR=${DUR:-5}
 CONC=${CONC:-16}
 MEMCONN=${MEMCONN:-50000}
+PARTS=${PARTS:-http crr mem}
+PIN=${PIN:-0}
+if [ "$PIN" = 1 ]; then ON0="taskset -c 0"; AFF="worker_cpu_affinity 10;"; else ON0=""; AFF=""; fi
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 OUT=$(mktemp -d /tmp/tsl-bench.XXXXXX)
 chmod 755 "$OUT"
 PORT=$((21000 + ($$ % 400) * 10))
@@ -40,11 +45,13 @@ echo "# tsload benchmark $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) CPUs, $(un
 echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- 1. http keepalive=0 vs wrk ------------------------------------------------
+if part http; then
 d=$OUT/nginx
 mkdir -p $d/html $d/tmp
 echo hello >$d/html/index.html
 cat >$d/nginx.conf <<NGX
 worker_processes 1;
+$AFF
 pid $d/nginx.pid;
 error_log $d/error.log;
 daemon off;
@@ -64,13 +71,13 @@ URL=http://127.0.0.1:$PORT/
 TIMEFORMAT='%U %S'
 T_RATE=() W_RATE=() T_CPU=() W_CPU=()
 for i in $(seq "$RUNS"); do
-	c=$( { time $TSL --engine=http --port=$PORT --keepalive=0 --concurrency=$CONC --threads=1 \
+	c=$( { time $ON0 $TSL --engine=http --port=$PORT --keepalive=0 --concurrency=$CONC --threads=1 \
 		--runtime=${DUR}s --output-format=json --output=$OUT/t$i.json >/dev/null; } 2>&1 )
 	req=$(jval $OUT/t$i.json 'j["transactions"]')
 	el=$(jval $OUT/t$i.json 'j["elapsed_s"]')
 	T_RATE+=("$(/usr/bin/python3 -c "print($req/$el)")")
 	T_CPU+=("$(/usr/bin/python3 -c "u,s='$c'.split(); print((float(u)+float(s))/$req*1000)")")
-	c=$( { time wrk -t1 -c$CONC -d${DUR}s -H 'Connection: close' $URL >$OUT/w$i.txt; } 2>&1 )
+	c=$( { time $ON0 wrk -t1 -c$CONC -d${DUR}s -H 'Connection: close' $URL >$OUT/w$i.txt; } 2>&1 )
 	req=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\1/p' $OUT/w$i.txt)
 	el=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\2/p' $OUT/w$i.txt)
 	W_RATE+=("$(/usr/bin/python3 -c "print($req/$el)")")
@@ -85,11 +92,15 @@ echo "|---|---|---|"
 echo "| tsload | $(stats "${T_RATE[@]}") | $(/usr/bin/python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.4f} ({min(v):.4f}..{max(v):.4f})")' "${T_CPU[@]}") |"
 echo "| wrk | $(stats "${W_RATE[@]}") | $(/usr/bin/python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.4f} ({min(v):.4f}..{max(v):.4f})")' "${W_CPU[@]}") |"
 echo "ratio tsload/wrk (medians): $(/usr/bin/python3 -c "print(f'{$tm/$wm:.2f}')")"
+echo "ratio of each pair (run i tsload / run i wrk): median $(/usr/bin/python3 -c 'import sys,statistics as s; n=len(sys.argv)//2; r=[float(a)/float(b) for a,b in zip(sys.argv[1:n+1], sys.argv[n+1:])]; print(f"{s.median(r):.2f} (" + " ".join(f"{x:.2f}" for x in r) + ")")' "${T_RATE[@]}" "${W_RATE[@]}")"
 echo "wrk command: wrk -t1 -c$CONC -d${DUR}s -H 'Connection: close' $URL"
 echo "tsload command: tsload --engine=http --port=$PORT --keepalive=0 --concurrency=$CONC --threads=1 --runtime=${DUR}s"
+[ "$PIN" = 1 ] && echo "both clients pinned with taskset -c 0; nginx worker on CPU 1"
 kill -TERM $NG; wait $NG 2>/dev/null
+fi
 
 # ---- 2. crr against the tsload server ----------------------------------------
+if part crr; then
 P2=$((PORT + 1))
 $TSL --server --port=$P2 --threads=2 >/dev/null 2>$OUT/srv.err &
 SRV=$!
@@ -112,8 +123,10 @@ echo "|---|---|"
 echo "| 1 | $(stats "${C1[@]}") |"
 echo "| 2 | $(stats "${C2[@]}") |"
 echo "command: tsload --engine=crr --port=$P2 --concurrency=32 --threads=N --runtime=${DUR}s"
+fi
 
 # ---- 3. memory per idle connection ----------------------------------------------
+part mem || exit 0
 # Without CAP_SYS_RESOURCE a process cannot raise its hard RLIMIT_NOFILE, so
 # MEMCONN connections are spread over NPROC client processes (and as many
 # SO_REUSEPORT server processes); each client's VmRSS is compared with a
