@@ -229,7 +229,10 @@ def _server_cost_one(rec):
     col = rec.get("collectors") or {}
     procs, perf = col.get("procs") or {}, (col.get("perf") or {})
     events = perf.get("events") or {}
-    conns = (rec.get("metrics") or {}).get("connections") or 0
+    m = rec.get("metrics") or {}
+    # per unit of the rate: connections, or requests for the keep-alive control
+    conns = (m.get("transactions") if m.get("rate_unit") == "req/s"
+             else m.get("connections")) or 0
     out = {}
     if isinstance(procs.get("user_s"), (int, float)):
         out["cpu_s"] = procs["user_s"] + (procs.get("sys_s") or 0)

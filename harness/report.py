@@ -217,7 +217,7 @@ def _server_cpu_blocks(records):
     if not rows:
         return []
     head = ["stack", "workload", "cores", "server CPU s (usr + sys)",
-            "CPU µs / connection", "context switches / connection",
+            "CPU µs / conn", "context switches / conn",
             "perf task-clock ms"]
     body = [[k[0], k[1], str(k[2]), fmt_num(v.get("cpu_s"), 2),
              fmt_num(v.get("cpu_us_per_conn"), 1),
@@ -227,7 +227,8 @@ def _server_cpu_blocks(records):
     return [("h2", "Server cost"),
             ("p", "Medians over repetitions: CPU time of the server processes "
                   "(/proc/PID/stat) and perf stat software events during the "
-                  "measured window, per completed connection."),
+                  "measured window, per completed connection (per request "
+                  "for the keep-alive control)."),
             ("table", head, body)]
 
 

@@ -135,6 +135,10 @@ class RecordsTest(unittest.TestCase):
         self.assertAlmostEqual(cost["cpu_us_per_conn"], 500.0)
         self.assertAlmostEqual(cost["ctxsw_per_conn"], 0.25)
         self.assertEqual(cost["task_clock_ms"], 990.0)
+        ka = [datafix.record("r", "keepalive", 1, 0, 1000)]
+        ka[0]["metrics"].update(connections=64, transactions=4000)
+        self.assertAlmostEqual(analyze.server_cost(ka)[
+            ("linux", "keepalive", 1)]["cpu_us_per_conn"], 250.0)  # per req
         snmp = analyze.snmp_medians(self.records())
         self.assertEqual(snmp[("linux", "shortconn", 1)]["ActiveOpens"], 2000)
 
