@@ -185,7 +185,7 @@ static int afp_ring(struct rs_io *io, unsigned ring_frames)
 	unsigned hdr = 48 + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) +
 		TPACKET_ALIGN(sizeof(struct sockaddr_ll)) + 16;
 	if (io->frame_max + hdr > io->o.block)
-		return -EINVAL;
+		return -EMSGSIZE;  /* MTU/frame_size too big for one block */
 	unsigned frame = 2048;
 	while (frame < io->frame_max + hdr)
 		frame <<= 1;

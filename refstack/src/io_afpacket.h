@@ -15,6 +15,9 @@
  *   bypass  PACKET_QDISC_BYPASS on TX (default 1)
  *   batch   frames per sendmmsg call (1..256, default 64)
  *
+ * open() fails with -EINVAL for a bad option, -EMSGSIZE when a frame of
+ * frame_size does not fit one block (raise block= or lower the MTU).
+ *
  * Frames larger than frame_size (conf, default MTU + 14) are dropped and
  * counted: the lab turns GRO/GSO/TSO off on its links (ethtool -K) so the
  * kernel never hands the stack a super-frame; frames whose L4 checksum is
