@@ -6,10 +6,13 @@
 Pairs alternate their order (on,off then off,on ...) so that a drift of the
 machine does not favour one side.  Prints per-pair ratios on/off of the
 connection rate, their median and range: a ratio below 1 is what the
-collectors cost.
+collectors cost.  For the tsload-server workloads (shortconn, keepalive) it
+also compares the server's own CPU time per transaction (from the server's
+JSON), which other load on the machine disturbs much less than the rate.
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -27,34 +30,75 @@ def _cell(workload, cores, runtime, ramp, collectors, i):
             "job_options": {}, "collectors": collectors}
 
 
-def _rate(res):
+def _server_us_per_txn(res, outdir):
+    rel = res["artefacts"].get("tsload_server")
+    if not rel:
+        return None
+    try:
+        with open(os.path.join(outdir, rel)) as f:
+            job = json.load(f)["jobs"][0]
+        return 1e6 * (job["cpu"]["user_s"] + job["cpu"]["sys_s"]) / job["transactions"]
+    except (OSError, ValueError, KeyError, IndexError, ZeroDivisionError):
+        return None
+
+
+def _measure_one(res, outdir):
+    """{"tps", "srv_us", "cost"} of one finished cell."""
     if res["status"] != "ok":
         raise SystemExit("overhead: %s" % res["error"])
-    return res["tsload"]["jobs"][0]["tps"]
+    coll = res["collectors"]
+    cost = None
+    if coll.get("cost"):
+        cost = ((coll["cost"]["perf_cpu_s"] or 0.0) / coll["window_s"],
+                coll["cost"]["snapshots_wall_s"])
+    return {"tps": res["tsload"]["jobs"][0]["tps"], "srv_us": _server_us_per_txn(res, outdir),
+            "cost": cost}
 
 
 def measure(lab, workload, cores, pairs, runtime, ramp, outdir):
-    """[(tps_on, tps_off)] for `pairs` alternated pairs."""
+    """[{True: on-cell, False: off-cell}] for `pairs` alternated pairs."""
     out = []
     for i in range(pairs):
         order = (True, False) if i % 2 == 0 else (False, True)
-        tps = {}
+        pair = {}
         for on in order:
-            tps[on] = _rate(run_cell(lab, _cell(workload, cores, runtime, ramp, on, i), outdir))
-        out.append((tps[True], tps[False]))
-        print("pair %d: on %.0f/s off %.0f/s ratio %.3f" % (
-            i, tps[True], tps[False], tps[True] / tps[False]), flush=True)
+            res = run_cell(lab, _cell(workload, cores, runtime, ramp, on, i), outdir)
+            pair[on] = _measure_one(res, outdir)
+        out.append(pair)
+        line = "pair %d: on %.0f/s off %.0f/s ratio %.3f" % (
+            i, pair[True]["tps"], pair[False]["tps"], pair[True]["tps"] / pair[False]["tps"])
+        if pair[True]["srv_us"] and pair[False]["srv_us"]:
+            line += "; server CPU/txn on %.1f us off %.1f us" % (
+                pair[True]["srv_us"], pair[False]["srv_us"])
+        print(line, flush=True)
     return out
 
 
+def _spread(values, fmt):
+    v = sorted(values)
+    return ("median " + fmt + ", min " + fmt + ", max " + fmt) % (
+        statistics.median(v), v[0], v[-1])
+
+
 def summary_lines(pairs, workload, cores, runtime):
-    ratios = sorted(on / off for on, off in pairs)
-    return ["collector overhead, %s at %d core(s), %d pairs of %gs cells (on/off alternated):"
-            % (workload, cores, len(pairs), runtime),
-            "  ratio on/off: median %.3f, min %.3f, max %.3f" % (
-                statistics.median(ratios), ratios[0], ratios[-1]),
-            "  tps on: median %.0f; tps off: median %.0f" % (
-                statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs))]
+    lines = ["collector overhead, %s at %d core(s), %d pairs of %gs cells "
+             "(on/off alternated):" % (workload, cores, len(pairs), runtime),
+             "  rate ratio on/off: " + _spread([p[True]["tps"] / p[False]["tps"]
+                                                for p in pairs], "%.3f"),
+             "  rate on: median %.0f/s; off: median %.0f/s" % (
+                 statistics.median(p[True]["tps"] for p in pairs),
+                 statistics.median(p[False]["tps"] for p in pairs))]
+    srv = [p[True]["srv_us"] / p[False]["srv_us"] for p in pairs
+           if p[True]["srv_us"] and p[False]["srv_us"]]
+    if srv:
+        lines.append("  server CPU per transaction, ratio on/off: " + _spread(srv, "%.3f"))
+    costs = [p[True]["cost"] for p in pairs if p[True]["cost"]]
+    if costs:
+        lines.append("  perf stat's own CPU: median %.2f%% of one core; snapshots: median "
+                     "%.0f ms (outside the window)" % (
+                         100 * statistics.median(c[0] for c in costs),
+                         1000 * statistics.median(c[1] for c in costs)))
+    return lines
 
 
 def main(argv=None):

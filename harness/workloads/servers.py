@@ -16,7 +16,8 @@ import time
 from harness import REPO_ROOT, procs
 
 SERVERS_DIR = os.path.join(REPO_ROOT, "profiles", "servers")
-TSLOAD = os.path.join(REPO_ROOT, "loadgen", "tsload")
+# TCPSCALE_TSLOAD: another tsload build (e.g. a private copy while loadgen/ rebuilds)
+TSLOAD = os.environ.get("TCPSCALE_TSLOAD") or os.path.join(REPO_ROOT, "loadgen", "tsload")
 STATIC_FILE = "64.bin"
 STATIC_SIZE = 64
 ORIGIN_PORT = 8080
