@@ -189,7 +189,15 @@ def _procs_snapshot(pids):
 class Collectors:
     """Collectors around one measured window; disabled ones cost nothing."""
 
-    def __init__(self, lab, outdir, cell_id, enabled=True, roles=None):
+    def __init__(self, lab, outdir, cell_id, enabled=True, roles=None, perf_mode="procs",
+                 cpus=None):
+        """perf_mode "procs": perf stat on the server processes (their own
+        events); "cpus": perf stat -a on `cpus` (the cores under test, every
+        process on them, no per-task counter switching)."""
+        if perf_mode not in ("procs", "cpus"):
+            raise ValueError("perf_mode %r: expected procs or cpus" % (perf_mode,))
+        self.perf_mode = perf_mode
+        self.cpus = cpus
         self.lab = lab
         self.outdir = outdir
         self.cell_id = cell_id
@@ -237,7 +245,10 @@ class Collectors:
         live = [p for p in procs.descendants(self.pids) if procs.is_alive(p)]
         self.perf_path = os.path.join(self.outdir, "%s.perf.txt" % self.cell_id)
         argv = ["perf", "stat", "-x,", "-e", ",".join(PERF_EVENTS), "-o", self.perf_path]
-        if live:
+        if self.perf_mode == "cpus" and self.cpus:
+            self.perf_target = "cpus:" + self.cpus
+            argv += ["-a", "-C", self.cpus]
+        elif live:
             self.perf_target = "pids:" + ",".join(str(p) for p in live)
             argv += ["-p", ",".join(str(p) for p in live)]
         else:

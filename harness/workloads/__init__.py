@@ -219,7 +219,9 @@ def run_cell(lab, cell, outdir, on_interval=None):
     result = {"status": "ok", "error": None, "tsload": None, "collectors": {},
               "tuning": None, "servers": S.versions(SERVER_PROGRAMS[cell["workload"]]),
               "artefacts": {}}
-    coll = Collectors(lab, outdir, cid, enabled=bool(cell.get("collectors", True)))
+    coll = Collectors(lab, outdir, cid, enabled=bool(cell.get("collectors", True)),
+                      perf_mode=cell.get("perf_mode", "procs"),
+                      cpus=procs.cpu_list(cell["cores"]))
     client, servers, paths = None, [], {"tsload": outfile}
     try:
         under_test, settings = SPECS[cell["workload"]](lab, cell, rundir, job_path, servers)

@@ -23,8 +23,8 @@ from harness.lab import Lab
 from harness.workloads import run_cell
 
 
-def _cell(workload, cores, runtime, ramp, collectors, i):
-    return {"id": "overhead.%s.c%d.%d.%s" % (workload, cores, i, "on" if collectors else "off"),
+def _cell(workload, cores, runtime, ramp, collectors, i, perf_mode="procs"):
+    return {"perf_mode": perf_mode, "id": "overhead.%s.c%d.%d.%s" % (workload, cores, i, "on" if collectors else "off"),
             "stack": "linux", "workload": workload, "cores": cores, "rep": i,
             "runtime_s": runtime, "ramp_s": ramp, "job": "profiles/jobs/%s.ini" % workload,
             "job_options": {}, "collectors": collectors}
@@ -55,14 +55,14 @@ def _measure_one(res, outdir):
             "cost": cost}
 
 
-def measure(lab, workload, cores, pairs, runtime, ramp, outdir):
+def measure(lab, workload, cores, pairs, runtime, ramp, outdir, perf_mode="procs"):
     """[{True: on-cell, False: off-cell}] for `pairs` alternated pairs."""
     out = []
     for i in range(pairs):
         order = (True, False) if i % 2 == 0 else (False, True)
         pair = {}
         for on in order:
-            res = run_cell(lab, _cell(workload, cores, runtime, ramp, on, i), outdir)
+            res = run_cell(lab, _cell(workload, cores, runtime, ramp, on, i, perf_mode), outdir)
             pair[on] = _measure_one(res, outdir)
         out.append(pair)
         line = "pair %d: on %.0f/s off %.0f/s ratio %.3f" % (
@@ -80,9 +80,10 @@ def _spread(values, fmt):
         statistics.median(v), v[0], v[-1])
 
 
-def summary_lines(pairs, workload, cores, runtime):
+def summary_lines(pairs, workload, cores, runtime, perf_mode="procs"):
     lines = ["collector overhead, %s at %d core(s), %d pairs of %gs cells "
-             "(on/off alternated):" % (workload, cores, len(pairs), runtime),
+             "(on/off alternated, perf stat on %s):" % (workload, cores, len(pairs), runtime,
+                                                       perf_mode),
              "  rate ratio on/off: " + _spread([p[True]["tps"] / p[False]["tps"]
                                                 for p in pairs], "%.3f"),
              "  rate on: median %.0f/s; off: median %.0f/s" % (
@@ -110,13 +111,16 @@ def main(argv=None):
     ap.add_argument("--ramp", type=float, default=1.0)
     ap.add_argument("--prefix", default="tcps-ov")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--perf-mode", choices=("procs", "cpus"), default="procs",
+                    help="perf stat on the server processes or on the cores under test")
     a = ap.parse_args(argv)
     outdir = a.out or tempfile.mkdtemp(prefix="tcps-overhead-")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with Lab(a.cores, prefix=a.prefix) as lab:
-        pairs = measure(lab, a.workload, a.cores, a.pairs, a.runtime, a.ramp, outdir)
+        pairs = measure(lab, a.workload, a.cores, a.pairs, a.runtime, a.ramp, outdir,
+                        a.perf_mode)
     print("\n".join(["%s (started %s, raw data in %s)" % (" ".join(sys.argv), started, outdir)]
-                    + summary_lines(pairs, a.workload, a.cores, a.runtime)))
+                    + summary_lines(pairs, a.workload, a.cores, a.runtime, a.perf_mode)))
     return 0
 
 

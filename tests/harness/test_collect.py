@@ -159,6 +159,16 @@ class RealCollectorsTest(unittest.TestCase):
         self.assertGreater(s["perf"]["events"]["task-clock"], 0)
         self.assertGreater(s["perf"]["events"]["context-switches"], 0)
 
+    def test_perf_on_the_cores_under_test(self):
+        coll = C.Collectors(self.lab, self.dir, "collect-cpus", perf_mode="cpus", cpus="0")
+        s = self.traffic(coll)
+        self.assertEqual(s["perf"]["target"], "cpus:0")
+        self.assertNotIn("error", s["perf"])
+        # counted on one CPU: cpu-clock is about the window's length
+        self.assertGreater(s["perf"]["events"]["cpu-clock"], 0.5 * 1000 * s["window_s"])
+        with self.assertRaises(ValueError):
+            C.Collectors(self.lab, self.dir, "x", perf_mode="everything")
+
     def test_disabled_collectors_return_nothing(self):
         coll = C.Collectors(self.lab, self.dir, "collect-off", enabled=False)
         self.assertEqual(self.traffic(coll), {})
