@@ -216,6 +216,11 @@ void rs_core_destroy(struct rs_core *c)
 		t->sock = NULL;
 		rs_tcb_free(t);
 	}
+	while (c->sock_free) {
+		struct rs_sock *s = c->sock_free;
+		c->sock_free = (struct rs_sock *)(void *)s->tcb;
+		free(s);
+	}
 	while (c->tcb_free) {
 		struct rs_tcb *t = c->tcb_free;
 		c->tcb_free = (struct rs_tcb *)(void *)t->h.next;

@@ -62,16 +62,23 @@ static struct rs_sock *sock_new(struct rs_core *c)
 		errno = EMFILE;
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		errno = ENOMEM;
-		return NULL;
+	s = c->sock_free;
+	if (s) {
+		c->sock_free = (struct rs_sock *)(void *)s->tcb;
+		memset(s, 0, sizeof(*s));
+	} else {
+		s = calloc(1, sizeof(*s));
+		if (!s) {
+			errno = ENOMEM;
+			return NULL;
+		}
 	}
 	s->f.type = RS_FILE_SOCK;
 	s->f.core = c;
 	s->f.fd = st->fd_ops->alloc(st->fds, s);
 	if (s->f.fd < 0) {
-		free(s);
+		s->tcb = (struct rs_tcb *)(void *)c->sock_free;
+		c->sock_free = s;
 		errno = EMFILE;
 		return NULL;
 	}
@@ -90,7 +97,8 @@ static void sock_free(struct rs_sock *s)
 	rs_epoll_forget(s);
 	c->stack->fd_ops->release(c->stack->fds, s->f.fd);
 	c->nsockets--;
-	free(s);
+	s->tcb = (struct rs_tcb *)(void *)c->sock_free; /* free-list link */
+	c->sock_free = s;
 }
 
 int rs_socket(struct rs_core *c, int domain, int type, int protocol)
@@ -165,6 +173,8 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 		return rs_err(EADDRINUSE);
 	}
 	rs_list_add_tail(&c->listeners, &l->llink);
+	if (l->h.laddr)
+		__atomic_fetch_add(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
 	s->lst = l;
 	c->nlisten++;
 	return 0;
@@ -205,6 +215,8 @@ static void listener_close(struct rs_core *c, struct rs_listener *l)
 	struct rs_list *p, *next;
 
 	c->stack->lhash_ops->remove(c->stack->lhash, &l->h);
+	if (l->h.laddr)
+		__atomic_fetch_sub(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
 	rs_list_del(&l->llink);
 	for (p = c->tcbs.next; p != &c->tcbs; p = next) {
 		struct rs_tcb *t = RS_CONTAINER(p, struct rs_tcb, link);

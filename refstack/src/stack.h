@@ -212,6 +212,7 @@ struct rs_core {
 	struct rs_list tw_fifo;    /* TIME_WAIT entries in expiry order */
 	struct rs_tw *tw_free;     /* free TIME_WAIT entries */
 	struct rs_tcb *tcb_free;   /* free TCBs (linked through h.next) */
+	struct rs_sock *sock_free; /* free sockets (linked through tcb) */
 	uint32_t ntcb, ntw, nlisten, nsynrecv, nestab, nsockets;
 	struct rs_bufpool pool;
 	uint64_t challenge_second; /* RFC 5961 rate limit window */
@@ -230,6 +231,7 @@ struct rs_stack {
 	const struct rs_fd_ops *fd_ops;
 	void *fds;
 	struct rs_core **cores;
+	uint32_t nlisten_addr;     /* listeners bound to a specific address */
 };
 
 /* ---- ipv4.c / arp.c / icmp.c ---- */

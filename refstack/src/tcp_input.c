@@ -373,12 +373,14 @@ static void tcb_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	 * freed TCBs were removed from it */
 }
 
-static struct rs_listener *listen_lookup(struct rs_core *c, uint32_t addr,
+struct rs_listener *rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr,
 					 uint16_t port, unsigned *owner)
 {
 	const struct rs_table_ops *ops = c->stack->lhash_ops;
-	struct rs_hnode *n = ops->lookup(c->stack->lhash, addr, port, 0, 0,
-					 owner);
+	struct rs_hnode *n = NULL;
+
+	if (__atomic_load_n(&c->stack->nlisten_addr, __ATOMIC_RELAXED))
+		n = ops->lookup(c->stack->lhash, addr, port, 0, 0, owner);
 
 	if (!n)
 		n = ops->lookup(c->stack->lhash, 0, port, 0, 0, owner);
@@ -409,7 +411,7 @@ void rs_tcp_input(struct rs_core *c, const struct rs_ipv4 *ip,
 				    seg);
 		return;
 	}
-	l = listen_lookup(c, ip->dst, seg->dport, &owner);
+	l = rs_tcp_listen_lookup(c, ip->dst, seg->dport, &owner);
 	if (l) {
 		if (owner != c->index) {
 			handoff(c, owner);

@@ -95,21 +95,14 @@ void rs_tw_input(struct rs_core *c, struct rs_tw *tw, const struct rs_ipv4 *ip,
 	}
 	if ((seg->flags & RS_TH_SYN) && !(seg->flags & RS_TH_ACK) &&
 	    syn_is_newer(tw, seg)) {
-		const struct rs_table_ops *ops = c->stack->lhash_ops;
-		struct rs_hnode *n;
+		struct rs_listener *l;
 		unsigned owner = c->index;
 
 		c->ctr.tcp_tw_reused++;
 		rs_tw_kill(c, tw);
-		n = ops->lookup(c->stack->lhash, ip->dst, seg->dport, 0, 0,
-				&owner);
-		if (!n)
-			n = ops->lookup(c->stack->lhash, 0, seg->dport, 0, 0,
-					&owner);
-		if (n && owner == c->index)
-			rs_tcp_listen_input(
-				c, RS_CONTAINER(n, struct rs_listener, h), ip,
-				seg);
+		l = rs_tcp_listen_lookup(c, ip->dst, seg->dport, &owner);
+		if (l && owner == c->index)
+			rs_tcp_listen_input(c, l, ip, seg);
 		return;
 	}
 	if (seg->flags & RS_TH_FIN) {
