@@ -1,6 +1,11 @@
 /* refstack: a user-space TCP/IPv4 stack organised per core.
  *
  * Model.  A stack (struct rs_stack) holds N core contexts (struct rs_core).
+ * Tables (listen, established + TIME_WAIT, local ports, descriptors) are
+ * global to the stack, shared by its cores under per-bucket locks; a
+ * connection is processed only by the core that owns it (a frame arriving
+ * on another core is handed over).  A descriptor is valid only on the core
+ * that created it (EBADF elsewhere).
  * Each core is driven by exactly one thread, which calls rs_poll(core, now)
  * in a loop: receive a burst from the core's packet I/O backend, process it,
  * run expired timers, flush the transmit batch.  The socket calls below are
@@ -115,7 +120,10 @@ struct rs_stack *rs_core_stack(const struct rs_core *core);
  * due at now_ns, flush the transmit batch.  Returns the number of frames
  * received (>= 0), or -1 with errno set if the backend failed. */
 int rs_poll(struct rs_core *core, uint64_t now_ns);
-/* Absolute time (ns) of the next timer, UINT64_MAX if none. */
+/* When rs_poll must run next: 0 if work is pending now (socket calls made
+ * since the last poll queue their segments for the next rs_poll), else the
+ * absolute time (ns) of the next timer, UINT64_MAX if none.  A caller may
+ * sleep on rs_core_wait_fd until then. */
 uint64_t rs_poll_at(const struct rs_core *core);
 /* File descriptor to sleep on when idle (the backend's), or -1. */
 int rs_core_wait_fd(const struct rs_core *core);
@@ -152,7 +160,8 @@ ssize_t rs_recv(struct rs_core *core, int fd, void *buf, size_t len,
 		int flags);
 int rs_shutdown(struct rs_core *core, int fd, int how);
 /* Closes the descriptor.  Unsent data is still sent and FIN follows
- * (unless SO_LINGER with l_linger 0: abortive close with RST). */
+ * (unless SO_LINGER with l_linger 0, or unread received data: abortive
+ * close with RST).  Closing an epoll descriptor is also done here. */
 int rs_close(struct rs_core *core, int fd);
 /* SOL_SOCKET: SO_ERROR, SO_REUSEADDR, SO_LINGER, SO_RCVBUF, SO_SNDBUF,
  * SO_TYPE; IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG.  ENOPROTOOPT otherwise. */
