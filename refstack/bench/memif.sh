@@ -20,15 +20,17 @@ done
 if command -v valgrind >/dev/null; then
 	tmp=$(mktemp -d /tmp/rsc-cg.XXXXXX)
 	trap 'rm -rf "$tmp"' EXIT
-	for n in "$N1" "$N2"; do
-		valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$n" \
-			"$BIN" -n "$n" -c 1 >/dev/null 2>&1
+	for c in 1 16; do
+		for n in "$N1" "$N2"; do
+			valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$c.$n" \
+				"$BIN" -n "$n" -c "$c" >/dev/null 2>&1
+		done
+		i1=$(awk '/^summary:/ {print $2}' "$tmp/cg.$c.$N1")
+		i2=$(awk '/^summary:/ {print $2}' "$tmp/cg.$c.$N2")
+		echo "callgrind, concurrency $c: $i1 Ir for $N1 conns, $i2 Ir for $N2 conns"
+		echo "  instructions per connection (client + server stacks and" \
+			"the benchmark loop): $(( (i2 - i1) / (N2 - N1) ))  (target < 20000)"
 	done
-	i1=$(awk '/^summary:/ {print $2}' "$tmp/cg.$N1")
-	i2=$(awk '/^summary:/ {print $2}' "$tmp/cg.$N2")
-	echo "callgrind: $i1 Ir for $N1 conns, $i2 Ir for $N2 conns"
-	echo "instructions per connection (client + server stacks and the" \
-		"benchmark loop): $(( (i2 - i1) / (N2 - N1) ))  (target < 20000)"
 else
 	echo "valgrind not installed: no instruction counts"
 fi
