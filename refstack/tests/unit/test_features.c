@@ -411,8 +411,37 @@ static void t_tw_reuse(void)
 	peer_fini(&p);
 }
 
+static void t_nagle(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n, one = 1;
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44008, &snd, NULL);
+	rs_send(p.c, fd, "first", 5, 0);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].len == 5, "small segment sent when nothing is in flight");
+	rs_send(p.c, fd, "second", 6, 0);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 0, "Nagle: second small segment waits for the ACK");
+	peer_tx(&p, 44008, 80, A, 1001, snd + 5, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].len == 6 && r[0].seq == snd + 5,
+		"ACK arrives => the held segment goes");
+	rs_setsockopt(p.c, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	rs_send(p.c, fd, "third", 5, 0);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].len == 5,
+		"TCP_NODELAY: small segment sent with data in flight");
+	peer_fini(&p);
+}
+
 int main(void)
 {
+	t_nagle();
 	t_rto_backoff();
 	t_fast_retransmit();
 	t_iw_mss();
