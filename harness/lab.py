@@ -9,10 +9,11 @@ namespace and the offloads of each interface are returned by up() so that
 they land in every result record.
 
 Ownership of a lab is an flock on /run/tcpscale/PFX.lock held by the
-process that brought it up; the state file /run/tcpscale/PFX.json lists the
-namespaces and every process the lab started (pid + start time).  A lab
-whose lock is free but whose namespaces or state file still exist is stale
-(its owner was killed) and cleanup_stale() removes it.
+process that brought it up (which unlinks it when the lab is down); the
+state file /run/tcpscale/PFX.json lists the namespaces and every process
+the lab started (pid + start time).  A lab whose lock is free but whose
+namespaces or state file still exist is stale (its owner was killed) and
+cleanup_stale() removes it.
 """
 
 import atexit
@@ -137,15 +138,37 @@ def _remove_all(prefix):
 
 
 def _try_lock(prefix):
-    """Open and flock the lab's lock file; return the fd or None if held."""
+    """Open and flock the lab's lock file; return the fd or None if held.
+
+    The file is unlinked by its holder when the lab is gone, so after
+    locking, check that the path still names the inode we locked (else a
+    holder removed it meanwhile: start over)."""
     os.makedirs(STATE_DIR, exist_ok=True)
-    fd = os.open(_state_path(prefix, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    path = _state_path(prefix, "lock")
+    for _ in range(20):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
         os.close(fd)
-        return None
-    return fd
+    return None
+
+
+def _unlock(prefix, fd, remove):
+    """Release the lab's lock, removing the lock file first if asked."""
+    if remove:
+        try:
+            os.unlink(_state_path(prefix, "lock"))
+        except FileNotFoundError:
+            pass
+    os.close(fd)
 
 
 def _lock_owner(prefix):
@@ -154,9 +177,7 @@ def _lock_owner(prefix):
 
 def list_labs(base=LAB_PREFIX):
     """Prefixes of every lab named base or base-* that leaves a trace here
-    (state file or namespace), live or stale.  Lock files stay forever
-    (removing one would let two owners lock different inodes) and are no
-    trace."""
+    (state file or namespace), live or stale."""
     found = set()
     try:
         for name in os.listdir(STATE_DIR):
@@ -180,10 +201,12 @@ def cleanup_stale(prefix=LAB_PREFIX):
     fd = _try_lock(prefix)
     if fd is None:
         return []
+    removed = []
     try:
-        return _remove_all(prefix)
+        removed = _remove_all(prefix)
     finally:
-        os.close(fd)
+        _unlock(prefix, fd, remove=True)
+    return removed
 
 
 def _sysctl_read(ns, keys):
@@ -300,7 +323,7 @@ class Lab:
             atexit.unregister(self.down)
         except Exception:
             pass
-        os.close(self._lock_fd)
+        _unlock(self.prefix, self._lock_fd, remove=True)
         self._lock_fd = None
 
     def status(self):
@@ -322,7 +345,9 @@ class Lab:
         lock_fd = _try_lock(self.prefix) if self._lock_fd is None else None
         owned = self._lock_fd is not None or lock_fd is None
         if lock_fd is not None:
-            os.close(lock_fd)
+            _unlock(self.prefix, lock_fd, remove=not os.path.exists(
+                _state_path(self.prefix, "json")) and not any(
+                    h["exists"] for h in hosts.values()))
         state = _read_state(self.prefix)
         return {"prefix": self.prefix, "up": all(h["exists"] for h in hosts.values()),
                 "owner_pid": state.get("owner_pid") if owned else None,

@@ -108,6 +108,7 @@ class LabTest(unittest.TestCase):
             lab.down()
         self.assertFalse(lab_netns(prefix) & netns_names())
         self.assertFalse(os.path.exists(os.path.join(L.STATE_DIR, prefix + ".json")))
+        self.assertFalse(os.path.exists(os.path.join(L.STATE_DIR, prefix + ".lock")))
         self.assertFalse(lab.status()["up"])
         lab.down()                                      # idempotent
 
@@ -156,6 +157,7 @@ class LabTest(unittest.TestCase):
         self.assertTrue(procs.wait_gone(sleeper, 3))
         self.assertFalse(os.path.exists(os.path.join(L.STATE_DIR, prefix + ".json")))
         self.assertNotIn(prefix, L.list_labs("tcps-t"))
+        self.assertFalse(os.path.exists(os.path.join(L.STATE_DIR, prefix + ".lock")))
 
     def test_next_up_cleans_stale_lab(self):
         prefix = self.use(test_prefix("f"))
