@@ -51,6 +51,47 @@ static int one_crr(struct tb *tb, int lfd, int verbose)
 	return ok;
 }
 
+static void one_port(int side, struct rs_stack_conf *c)
+{
+	if (side == 0)
+		c->port_lo = c->port_hi = 40000;
+}
+
+/* The client closes first and keeps TIME_WAIT; with a single local port
+ * the next connect must reuse that entry. */
+static void t_client_tw_reuse(void)
+{
+	struct tb tb;
+	struct rs_table_sizes ts;
+	char buf[16];
+	int lfd, ok = 1;
+
+	if (tb_init(&tb, one_port))
+		return;
+	lfd = tb_listen(&tb, 80, 16);
+	for (int i = 0; i < 3; i++) {
+		int cfd = tb_connect(&tb, 80);
+		int sfd = rs_accept(tb.c[1], lfd, NULL, NULL);
+		ok &= cfd > 0 && sfd > 0;
+		rs_send(tb.c[0], cfd, "ping", 4, 0);
+		tb_settle(&tb);
+		ok &= rs_recv(tb.c[1], sfd, buf, sizeof(buf), 0) == 4;
+		rs_close(tb.c[0], cfd);
+		tb_settle(&tb);
+		ok &= rs_recv(tb.c[1], sfd, buf, sizeof(buf), 0) == 0;
+		rs_close(tb.c[1], sfd);
+		tb_settle(&tb);
+		tb.now += 1000000;
+	}
+	rs_core_tables(tb.c[0], &ts);
+	T_CHECK(ok && ts.time_wait == 1,
+		"one local port: 3 connections in a row, client TIME_WAIT 1");
+	T_CHECK(rs_core_counters(tb.c[0])->tcp_tw_reused == 2,
+		"connect reused the client's TIME_WAIT entry twice (%llu)",
+		(unsigned long long)rs_core_counters(tb.c[0])->tcp_tw_reused);
+	tb_fini(&tb);
+}
+
 int main(void)
 {
 	struct tb tb;
@@ -95,5 +136,6 @@ int main(void)
 		(unsigned long long)sc->tcp_tw_created);
 	rs_close(tb.c[1], lfd);
 	tb_fini(&tb);
+	t_client_tw_reuse();
 	return t_summary();
 }
