@@ -27,19 +27,13 @@ def parse_interval(line):
 
 
 def job_values(job_path, keys=("req_size", "resp_size")):
-    """Values of keys in a job file's [global] (or first) section, for the
-    server side of the crr/rr workloads."""
-    out, section = {}, None
+    """First value of each of keys in a job file (its [global] section comes
+    first in ours), for the server side of the crr/rr workloads."""
+    out = {}
     try:
         with open(job_path) as f:
             for line in f:
-                s = line.strip()
-                if not s or s[0] in "#;":
-                    continue
-                if s.startswith("["):
-                    section = s.strip("[]").strip()
-                    continue
-                k, sep, v = s.partition("=")
+                k, sep, v = line.strip().partition("=")
                 if sep and k.strip() in keys and k.strip() not in out:
                     out[k.strip()] = v.strip()
     except OSError:
