@@ -143,8 +143,13 @@ def _try_lock(prefix):
     The file is unlinked by its holder when the lab is gone, so after
     locking, check that the path still names the inode we locked (else a
     holder removed it meanwhile: start over)."""
-    os.makedirs(STATE_DIR, exist_ok=True)
     path = _state_path(prefix, "lock")
+    try:
+        os.makedirs(STATE_DIR, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise LabError("lab %s: %s: %s (the lab needs root)" % (prefix, path, e.strerror)) from None
+    os.close(fd)
     for _ in range(20):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
