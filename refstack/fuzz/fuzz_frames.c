@@ -2,7 +2,9 @@
  * a listener on :80 and one outgoing connection, with time moving on.
  *
  * Input: byte 0 = flags (bit 0: repair IPv4/TCP checksums so the fuzzer
- * reaches the TCP state machine; bit 1: application closes after echo),
+ * reaches the TCP state machine; bit 1: application closes after echo;
+ * bit 2: set the ACK field of each injected TCP segment to what the stack
+ * last sent (SEQ + length); bit 3: set its SEQ to the stack's last ACK),
  * then records of [len_hi len_lo dt_ms frame...].  Each record is one
  * frame delivered to the stack, then the clock advances dt_ms ms and the
  * stack polls; the application side accepts, reads, echoes and closes. */
@@ -42,6 +44,57 @@ static void repair(uint8_t *f, uint32_t len)
 			t, tl));
 		memcpy(t + 16, &s, 2);
 	}
+}
+
+struct hint {
+	uint32_t ack, seq; /* from the stack's last TCP segment */
+};
+
+/* Remember the sequence state of the stack's last TCP segment. */
+static void learn(struct hint *h, const struct rs_frame *f)
+{
+	const uint8_t *p = f->data;
+	uint32_t ihl, tot, hl;
+
+	if (f->len < 54 || p[12] != 0x08 || p[13] != 0 || p[23] != 6)
+		return;
+	ihl = (uint32_t)(p[14] & 15) * 4;
+	tot = rs_get16(p + 16);
+	if (14 + ihl + 20 > f->len || tot < ihl + 20 || 14 + tot > f->len)
+		return;
+	p += 14 + ihl;
+	hl = (uint32_t)(p[12] >> 4) * 4;
+	if (hl < 20 || hl > tot - ihl)
+		return;
+	h->ack = rs_get32(p + 4) + (tot - ihl - hl) + !!(p[13] & 2) +
+		 !!(p[13] & 1);
+	h->seq = rs_get32(p + 8);
+}
+
+static void steer(uint8_t *f, uint32_t len, int flags, const struct hint *h)
+{
+	uint32_t ihl;
+
+	if (len < 54 || f[12] != 0x08 || f[13] != 0 || f[23] != 6)
+		return;
+	ihl = (uint32_t)(f[14] & 15) * 4;
+	if (14 + ihl + 20 > len)
+		return;
+	if (flags & 4)
+		rs_put32(f + 14 + ihl + 8, h->ack);
+	if (flags & 8)
+		rs_put32(f + 14 + ihl + 4, h->seq);
+}
+
+static void drain(struct rs_io *wire, struct hint *h)
+{
+	struct rs_frame rx[64];
+	int n = rs_io_memif.rx_burst(wire, rx, 64);
+
+	for (int i = 0; i < n; i++)
+		learn(h, &rx[i]);
+	if (n > 0)
+		rs_io_memif.rx_release(wire);
 }
 
 struct app {
@@ -122,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct app a;
 	uint64_t now = 1000000000ull;
 	uint8_t frame[2048];
-	struct rs_frame rx[64];
+	struct hint hint = {0, 0};
 	int err, flags = size ? data[0] : 0;
 	size_t off = 1;
 
@@ -146,7 +199,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = (uint32_t)(size - off);
 		memcpy(frame, data + off, len);
 		off += len;
-		if (flags & 1)
+		steer(frame, len, flags, &hint);
+		if (flags & 13)
 			repair(frame, len);
 		f.len = len;
 		rs_io_memif.tx_burst(wire, &f, 1);
@@ -154,16 +208,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rs_poll(core, now);
 		app_step(&a);
 		rs_poll(core, now);
-		if (rs_io_memif.rx_burst(wire, rx, 64) > 0)
-			rs_io_memif.rx_release(wire);
+		drain(wire, &hint);
 	}
 	/* let every timer run out */
 	for (int i = 0; i < 40; i++) {
 		now += 5000000000ull;
 		rs_poll(core, now);
 		app_step(&a);
-		if (rs_io_memif.rx_burst(wire, rx, 64) > 0)
-			rs_io_memif.rx_release(wire);
+		drain(wire, &hint);
 	}
 out:
 	if (wire)

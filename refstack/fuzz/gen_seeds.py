@@ -76,6 +76,10 @@ def seeds():
     synack = eth(tcp(8080, 32768, 5000, 1, 0x12, opts=SYN_OPTS[:20]))
     yield "synack-wrong-ack", b"\1" + rec(arp(2)) + rec(synack)
     yield "garbage", b"\0" + rec(bytes(range(60)))
+    # bit 2+3: ACK and SEQ steered to the stack's own numbers
+    yield "steered-session", b"\x0f" + rec(arp(2)) + rec(syn) + rec(ack) \
+        + rec(data) + rec(eth(tcp(40000, 80, 1019, 1, 0x10, b"more" * 50))) \
+        + rec(fin, 200) + rec(ack, 250)
 
 
 def main():

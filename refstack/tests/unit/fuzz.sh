@@ -1,10 +1,10 @@
 #!/bin/bash
 # Runs the libFuzzer target (clang) on the seed corpus, then for a bounded
-# time (FUZZ_SECONDS, default 20) on a scratch copy.  Reports in the
+# time (FUZZ_SECONDS, default 30) on a scratch copy.  Reports in the
 # "N passed, N failed" form.
 cd "$(dirname "$0")/../.." || exit 1
 BIN=build/fuzz/fuzz_frames
-SECS=${FUZZ_SECONDS:-20}
+SECS=${FUZZ_SECONDS:-30}
 pass=0
 fail=0
 if [ ! -x "$BIN" ]; then
