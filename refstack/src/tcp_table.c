@@ -9,7 +9,7 @@
 
 struct gtable {
 	uint32_t mask;
-	uint32_t count;          /* updated under bucket locks: approximate */
+	uint32_t count;          /* atomic: buckets have their own locks */
 	struct gbucket {
 		pthread_spinlock_t lock;
 		struct rs_hnode *head;
@@ -85,7 +85,7 @@ static int g_insert(void *tp, struct rs_hnode *n)
 	}
 	n->next = b->head;
 	b->head = n;
-	t->count++;
+	__atomic_fetch_add(&t->count, 1, __ATOMIC_RELAXED);
 out:
 	pthread_spin_unlock(&b->lock);
 	return rc;
@@ -100,7 +100,7 @@ static void g_remove(void *tp, struct rs_hnode *n)
 	for (struct rs_hnode **pp = &b->head; *pp; pp = &(*pp)->next) {
 		if (*pp == n) {
 			*pp = n->next;
-			t->count--;
+			__atomic_fetch_sub(&t->count, 1, __ATOMIC_RELAXED);
 			break;
 		}
 	}
@@ -130,7 +130,7 @@ static struct rs_hnode *g_lookup(void *tp, uint32_t laddr, uint16_t lport,
 
 static uint32_t g_count(void *tp)
 {
-	return ((struct gtable *)tp)->count;
+	return __atomic_load_n(&((struct gtable *)tp)->count, __ATOMIC_RELAXED);
 }
 
 const struct rs_table_ops rs_table_global = {
