@@ -439,8 +439,39 @@ static void t_nagle(void)
 	peer_fini(&p);
 }
 
+/* Sequence numbers wrap around 2^32 in the middle of the data. */
+static void t_seq_wrap(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd, seq = 0xfffff000u + 1;
+	int lfd, fd, ok = 1;
+	char out[1000], in[20000];
+	ssize_t got = 0, n;
+	static const struct rs_tcp_seg o = {.opts = RS_TCPOPT_MSS, .mss = 1460};
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	snd = peer_open(&p, 44009, 80, 0xfffff000u, &o);
+	fd = rs_accept(p.c, lfd, NULL, NULL);
+	for (int i = 0; i < 20; i++) {
+		memset(out, 'A' + i, sizeof(out));
+		peer_tx(&p, 44009, 80, A, seq, snd, 65535, out, sizeof(out), NULL);
+		seq += sizeof(out);
+		peer_rx(&p, r, 8);
+	}
+	while ((n = rs_recv(p.c, fd, in + got, sizeof(in) - (size_t)got, 0)) > 0)
+		got += n;
+	for (int i = 0; i < 20000 && got == 20000; i++)
+		ok &= in[i] == 'A' + i / 1000;
+	T_CHECK(got == 20000 && ok && seq < 0x10000,
+		"20 kB received across the 2^32 sequence wrap, in order (%zd)", got);
+	peer_fini(&p);
+}
+
 int main(void)
 {
+	t_seq_wrap();
 	t_nagle();
 	t_rto_backoff();
 	t_fast_retransmit();
