@@ -462,8 +462,69 @@ static void t_window_checks(void)
 	peer_fini(&p);
 }
 
+static void t_more_transitions(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	int lfd, fd, n;
+
+	/* SYN_RECV + ACK,FIN => ESTABLISHED => CLOSE_WAIT */
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	peer_tx(&p, 49000, 80, S, 1000, 0, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	peer_tx(&p, 49000, 80, A | F | P, 1001, r[0].seq + 1, 65535, "bye", 3,
+		NULL);
+	n = peer_rx(&p, r + 1, 7);
+	fd = rs_accept(p.c, lfd, NULL, NULL);
+	char b[8];
+	T_CHECK(fd > 0 && strcmp(rs_sock_state(p.c, fd), "CLOSE_WAIT") == 0 &&
+			n == 1 && r[1].ack == 1005 &&
+			rs_recv(p.c, fd, b, sizeof(b), 0) == 3 &&
+			rs_recv(p.c, fd, b, sizeof(b), 0) == 0,
+		"SYN_RECV + ACK,data,FIN => CLOSE_WAIT, data and EOF readable");
+	/* LISTEN => CLOSED with children: RST to each */
+	peer_tx(&p, 49001, 80, S, 1000, 0, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	uint32_t s1 = r[0].seq;
+	peer_open(&p, 49002, 80, 2000, NULL);
+	rs_close(p.c, lfd);
+	n = peer_rx(&p, r, 8);
+	int rsts = 0;
+	for (int i = 0; i < n; i++)
+		rsts += (r[i].flags & R) != 0;
+	struct rs_table_sizes ts;
+	rs_core_tables(p.c, &ts);
+	T_CHECK(rsts == 2 && ts.syn_recv == 0 && ts.listen == 0 &&
+			ts.established == 1,
+		"listener closed: SYN_RECV child and unaccepted child reset "
+		"(%d RSTs), the accepted one lives", rsts);
+	(void)s1;
+	peer_tx(&p, 49003, 80, S, 1000, 0, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && (r[0].flags & R), "closed port: SYN => RST");
+	peer_fini(&p);
+
+	/* simultaneous open, then close in SYN_RECV => FIN_WAIT_1 */
+	peer_init(&p, NULL);
+	struct sockaddr_in dst = tb_addr(TB_CLIENT_IP, 8080);
+	fd = rs_socket(p.c, AF_INET, SOCK_STREAM, 0);
+	rs_connect(p.c, fd, (struct sockaddr *)&dst, sizeof(dst));
+	peer_rx(&p, r, 8);
+	peer_tx(&p, 8080, r[0].sport, S, 7000, 0, 65535, NULL, 0, NULL);
+	peer_rx(&p, r + 1, 7);
+	rs_close(p.c, fd);
+	T_CHECK(peer_saw(&p, "SYN_RECV", "FIN_WAIT_1"), "SYN_RECV => FIN_WAIT_1 on close");
+	peer_tx(&p, 8080, r[0].sport, A, 7001, r[0].seq + 1, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r + 1, 7);
+	T_CHECK(n == 1 && (r[1].flags & F) && r[1].seq == r[0].seq + 1,
+		"after the handshake ACK the FIN goes out");
+	peer_fini(&p);
+}
+
 int main(void)
 {
+	t_more_transitions();
 	t_passive_open();
 	t_active_open();
 	t_refused();
