@@ -1,7 +1,8 @@
 /* Closed-loop crr client for the afpacket benchmark (Linux sockets, one
  * epoll thread): keeps C connections in flight; each connects, writes REQ
- * bytes, reads RESP bytes and the server's FIN, closes.  Prints one JSON
- * line.  A stand-in until loadgen's tsload is available; its protocol is
+ * bytes, reads RESP bytes and the server's FIN, closes.  At the end the
+ * connections in flight are drained (up to 2 s, not counted).  Prints one
+ * JSON line.  A stand-in until loadgen's tsload is available; its protocol is
  * tsload's crr (req_size out, resp_size back).
  *
  *   afpacket-client HOST PORT CONCURRENCY SECONDS [REQ RESP] */
@@ -95,6 +96,16 @@ static void cl_event(struct cl *c, int fd, uint32_t events)
 	}
 }
 
+/* One epoll round; returns how many connections finished. */
+static long cl_poll(struct cl *c, struct epoll_event *ev)
+{
+	uint64_t before = c->done + c->errors;
+	int n = epoll_wait(c->ep, ev, 256, 10);
+	for (int i = 0; i < n; i++)
+		cl_event(c, ev[i].data.fd, ev[i].events);
+	return (long)(c->done + c->errors - before);
+}
+
 int main(int argc, char **argv)
 {
 	static struct cl c;
@@ -123,14 +134,16 @@ int main(int argc, char **argv)
 	while (now_s() < end) {
 		while (inflight < conc && cl_start(&c) == 0)
 			inflight++;
-		int n = epoll_wait(c.ep, ev, 256, 10);
-		for (int i = 0; i < n; i++) {
-			uint64_t before = c.done + c.errors;
-			cl_event(&c, ev[i].data.fd, ev[i].events);
-			inflight -= (long)(c.done + c.errors - before);
-		}
+		inflight -= cl_poll(&c, ev);
 	}
 	double el = now_s() - t0;
+	uint64_t done = c.done, errors = c.errors;
+	/* drain: let the connections in flight finish (not counted), so the
+	 * server never sees a connection cut by the client's exit */
+	for (double stop = now_s() + 2; inflight > 0 && now_s() < stop;)
+		inflight -= cl_poll(&c, ev);
+	c.done = done;
+	c.errors = errors;
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +

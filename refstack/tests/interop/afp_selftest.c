@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 		}
 		rs_io_afpacket.mac(qs[i].io, qs[i].mac);
 	}
-	printf("ready\n");
+	printf("ready pid %d\n", (int)getpid());
 	fflush(stdout);
 	loop(qs, nq, ip, secs);
 	report(qs, nq);

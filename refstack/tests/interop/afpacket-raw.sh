@@ -42,9 +42,10 @@ start_responder() {
 		>"$OUT/$name.out" 2>"$OUT/$name.err" &
 	R_PID=$!
 	t_bg_add "$R_PID"
-	t_wait_for "$OUT/$name.out" ready 5
+	t_wait_for "$OUT/$name.out" ready 5 || return 1
+	R_APP=$(sed -n 's/^ready pid \([0-9]*\)$/\1/p' "$OUT/$name.out")
 }
-stop_responder() { kill "$R_PID" 2>/dev/null; wait "$R_PID" 2>/dev/null; }
+stop_responder() { t_stop "$R_APP" "$R_PID"; }
 
 # 1. kernel stays silent for the stack's address without a responder
 t_check "kernel in stack namespace does not answer for $NS_STACK_IP" \

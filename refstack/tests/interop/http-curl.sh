@@ -36,7 +36,7 @@ start_httpd() {
 	# timeout forks: the pid rs-httpd prints is the one with the segment
 	S_PID=$(sed -n 's/.*pid \([0-9]*\).*/\1/p' "$OUT/$1.log")
 }
-stop_httpd() { kill "$H_PID" 2>/dev/null; wait "$H_PID"; }
+stop_httpd() { t_stop "$S_PID" "$H_PID"; }
 
 fetch() { # fetch OUTFILE SECONDS
 	inL timeout "$2" curl -sS --max-time "$2" -o "$1" "http://$NS_STACK_IP/file"

@@ -189,7 +189,7 @@ int main(int argc, char **argv)
 	m.d[1] = (struct dir){ .in = ib, .out = ia, .q = calloc(QLEN, sizeof(struct slot)) };
 	if (!ia || !ib || !m.d[0].q || !m.d[1].q)
 		return 1;
-	printf("ready\n");
+	printf("ready pid %d\n", (int)getpid());
 	fflush(stdout);
 	for (uint64_t end = now_ns() + (uint64_t)(secs * 1e9); !stop && now_ns() < end;) {
 		pump(&m, &m.d[0]);

@@ -90,10 +90,34 @@ t_summary() { echo "$T_PASS passed, $T_FAIL failed"; [ "$T_FAIL" -eq 0 ]; }
 # Background processes started by a test; killed by PID in t_cleanup.
 T_PIDS=()
 t_bg_add() { T_PIDS+=("$1"); }
+# Each wrapper (timeout, ip netns exec) gets its program's pid signalled
+# directly, never the wrapper alone (see t_stop); SIGKILL after 5 s.
 t_kill_all() {
-	local p
+	local p c kids=() i ch
 	for p in "${T_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
+		ch=$(pgrep -P "$p" 2>/dev/null)
+		[ -n "$ch" ] || { kids+=("$p"); continue; }
+		for c in $ch; do
+			kids+=("$c" $(pgrep -P "$c" 2>/dev/null))
+		done
+	done
+	# the programs first; their wrappers then exit on their own
+	for p in "${kids[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for ((i = 0; i < 50; i++)); do
+		c=0
+		for p in "${kids[@]}"; do
+			kill -0 "$p" 2>/dev/null && c=1
+		done
+		[ $c = 0 ] && break
+		sleep 0.1
+	done
+	for p in "${kids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${T_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
 	done
 	for p in "${T_PIDS[@]}"; do
 		wait "$p" 2>/dev/null
@@ -163,8 +187,7 @@ t_have_netem() {
 # impair_check OUTDIR — after the bridge stopped: did it impair?
 impair_check() {
 	[ "$IMP_MODE" = bridge ] || return 0
-	kill "$IMP_PID" 2>/dev/null
-	wait "$IMP_PID" 2>/dev/null
+	t_stop "$(sed -n 's/^ready pid \([0-9]*\)$/\1/p' "$1/impair.out")" "$IMP_PID"
 	sed 's/^/# impair: /' "$1/impair.out"
 	local k
 	for k in dropped duplicated reordered; do
@@ -254,4 +277,22 @@ ns_kernel_silent() {
 		/^Icmp:/ && !ih { for (i = 1; i <= NF; i++) ic[$i] = i; ih = 1; next }
 		/^Icmp:/ { out += $ic["OutMsgs"] }
 		END { exit out != 0 }' /proc/net/snmp
+}
+
+# t_stop APP_PID JOB — SIGTERM to the program itself, not to its `timeout`
+# wrapper: timeout follows its SIGTERM with a SIGCONT, which can cancel the
+# SIGSTOP of LeakSanitizer's exit-time tracer and hang the process for
+# good.  Waits up to 10 s, then SIGKILL (and says so).
+t_stop() {
+	local pid=$1 job=$2 i
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "# pid $pid did not exit within 10 s of SIGTERM: SIGKILL"
+		kill -KILL "$pid"
+	fi
+	wait "$job" 2>/dev/null
 }
