@@ -82,6 +82,8 @@ struct rs_tcb {
 	uint32_t snd_wnd, max_snd_wnd, snd_wl1, snd_wl2;
 	uint32_t snd_buf_seq;      /* sequence number of snd.head */
 	uint32_t cwnd, ssthresh, recover;
+	uint32_t prev_una;         /* snd_una before the last advance */
+	uint32_t limited;          /* RFC 3042 limited transmit allowance */
 	/* receive sequence space */
 	uint32_t irs, rcv_nxt, rcv_adv, fin_seq;
 	uint32_t rcv_unacked;      /* bytes received since the last ACK */

@@ -3,7 +3,12 @@
  * window, count duplicate ACKs. */
 #include "tcp.h"
 
-/* RFC 9293 3.10.7.4: update the window if the segment is newer. */
+/* RFC 9293 3.10.7.4: update the window if the segment is newer.  Returns
+ * non-zero if the window shrank.  (RFC 5681 2 (e) wants any change to
+ * disqualify a duplicate ACK; a receiver whose application keeps reading
+ * - Linux with autotuning - grows its window in every duplicate ACK, and
+ * without SACK that would turn each loss into a timeout.  A growing
+ * window is therefore not held against a duplicate ACK.) */
 static int window_update(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 {
 	uint32_t wnd = (uint32_t)seg->wnd << t->snd_wscale;
@@ -11,7 +16,7 @@ static int window_update(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 
 	if (rs_seq_lt(t->snd_wl1, seg->seq) ||
 	    (t->snd_wl1 == seg->seq && rs_seq_le(t->snd_wl2, seg->ack))) {
-		changed = wnd != t->snd_wnd;
+		changed = wnd < t->snd_wnd;
 		t->snd_wnd = wnd;
 		t->snd_wl1 = seg->seq;
 		t->snd_wl2 = seg->ack;
@@ -42,7 +47,9 @@ static void new_ack(struct rs_tcb *t, uint32_t ack)
 				rs_ring_release(&t->snd, &c->pool);
 		}
 	}
+	t->prev_una = t->snd_una;
 	t->snd_una = ack;
+	t->limited = 0;
 	if (rs_seq_lt(t->snd_nxt, ack))
 		t->snd_nxt = ack;
 	if ((t->flags & TF_RTT) && rs_seq_ge(ack, t->rtt_seq)) {
@@ -63,7 +70,7 @@ int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 {
 	struct rs_core *c = t->core;
 	uint32_t ack = seg->ack;
-	int changed;
+	int shrank;
 
 	if (rs_seq_gt(ack, t->snd_max) ||
 	    rs_seq_lt(ack, t->snd_una - t->max_snd_wnd)) {
@@ -73,14 +80,14 @@ int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	}
 	if (rs_seq_lt(ack, t->snd_una))
 		return RS_OK; /* old duplicate ACK: ignore the ACK field */
-	changed = window_update(t, seg);
+	shrank = window_update(t, seg);
 	if (rs_seq_gt(ack, t->snd_una)) {
 		new_ack(t, ack);
 		return RS_OK;
 	}
 	/* RFC 5681 2: duplicate ACK */
 	if (seg->len == 0 && !(seg->flags & (RS_TH_SYN | RS_TH_FIN)) &&
-	    !changed && t->snd_max != t->snd_una) {
+	    !shrank && t->snd_max != t->snd_una) {
 		c->ctr.tcp_dupacks++;
 		if (t->dupacks < 255)
 			t->dupacks++;

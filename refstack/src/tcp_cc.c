@@ -1,6 +1,7 @@
 /* Congestion control: slow start and congestion avoidance (RFC 5681),
- * initial window 10 (RFC 6928), fast retransmit and NewReno fast recovery
- * (RFC 6582). */
+ * initial window 10 (RFC 6928), limited transmit (RFC 3042), fast
+ * retransmit and NewReno fast recovery (RFC 6582, with the ACK heuristic
+ * of its section 4.2 after a timeout). */
 #include "tcp.h"
 
 uint32_t rs_cc_flight(const struct rs_tcb *t)
@@ -70,6 +71,28 @@ void rs_cc_ack(struct rs_tcb *t, uint32_t acked)
 		t->cwnd += RS_MAX(1u, mss * mss / t->cwnd);
 }
 
+/* RFC 6582 3.2 2 and 4.2: the duplicate ACKs are fresh if the cumulative
+ * ACK covers more than recover, or (ACK heuristic) the last advance of
+ * the ACK was small, so they cannot be echoes of a go-back-N burst. */
+static int recovery_allowed(const struct rs_tcb *t)
+{
+	if (rs_seq_ge(t->snd_una, t->recover))
+		return 1;
+	return t->cwnd > t->mss && t->snd_una - t->prev_una <= 4u * t->mss;
+}
+
+/* RFC 5827 early retransmit: with fewer than 4 segments outstanding and
+ * nothing new to send, one duplicate ACK fewer than outstanding segments
+ * is enough. */
+static uint8_t dupthresh(const struct rs_tcb *t)
+{
+	uint32_t segs = (rs_cc_flight(t) + t->mss - 1) / t->mss;
+
+	if (segs >= 4 || rs_seq_lt(t->snd_max, rs_tcp_data_end(t)))
+		return 3;
+	return (uint8_t)(segs > 1 ? segs - 1 : 1);
+}
+
 void rs_cc_dupack(struct rs_tcb *t)
 {
 	struct rs_core *c = t->core;
@@ -79,8 +102,15 @@ void rs_cc_dupack(struct rs_tcb *t)
 		rs_tcp_schedule(t);
 		return;
 	}
-	if (t->dupacks != 3 || !rs_seq_ge(t->snd_una, t->recover))
+	if (t->dupacks < dupthresh(t)) {
+		/* RFC 3042: one new segment per early duplicate ACK */
+		t->limited = t->dupacks * (uint32_t)t->mss;
+		rs_tcp_schedule(t);
 		return;
+	}
+	if (t->dupacks != dupthresh(t) || !recovery_allowed(t))
+		return;
+	t->limited = 0;
 	/* RFC 6582 3.2 2: enter fast recovery */
 	t->ssthresh = half_flight(t);
 	t->recover = t->snd_max;
@@ -98,4 +128,5 @@ void rs_cc_rto(struct rs_tcb *t)
 	t->flags &= ~(uint32_t)TF_RECOVERY;
 	t->recover = t->snd_max;
 	t->dupacks = 0;
+	t->limited = 0;
 }

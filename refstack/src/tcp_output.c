@@ -133,7 +133,7 @@ void rs_tcp_send_rst(struct rs_tcb *t)
 /* One data segment at snd_nxt, or RS_RETRY when something holds it. */
 static int output_one(struct rs_tcb *t, uint32_t end)
 {
-	uint32_t win = RS_MIN(t->cwnd, t->snd_wnd);
+	uint32_t win = RS_MIN(t->cwnd + t->limited, t->snd_wnd);
 	uint32_t flight = t->snd_nxt - t->snd_una;
 	uint32_t avail = end - t->snd_nxt;
 	uint32_t len;
