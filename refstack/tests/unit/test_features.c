@@ -469,8 +469,46 @@ static void t_seq_wrap(void)
 	peer_fini(&p);
 }
 
+static void t_limited_early(void)
+{
+	struct peer p;
+	struct pseg r[32];
+	uint32_t snd;
+	int lfd, fd, n;
+	static char buf[20 * 1460];
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44010, &snd, NULL);
+	fill(buf, sizeof(buf));
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	n = peer_rx(&p, r, 32);
+	T_CHECK(n == 10, "20 segments queued, initial window sends 10");
+	/* first segment lost: a duplicate ACK (window growing, like Linux) */
+	peer_tx(&p, 44010, 80, A, 1001, snd, 65535, NULL, 0, NULL);
+	peer_tx(&p, 44010, 80, A, 1001, snd, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 32);
+	T_CHECK(n == 2 && r[0].seq == snd + 10 * 1460 && r[1].seq == snd + 11 * 1460,
+		"limited transmit: one new segment per early duplicate ACK (%d)", n);
+	peer_fini(&p);
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44011, &snd, NULL);
+	rs_send(p.c, fd, buf, 2 * 1460, 0);
+	n = peer_rx(&p, r, 32);
+	peer_tx(&p, 44011, 80, A, 1001, snd, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 32);
+	T_CHECK(n == 1 && r[0].seq == snd && r[0].len == 1460 &&
+			peer_counter(&p, "tcp_rto_expired") == 0,
+		"early retransmit: 2 segments out, nothing more to send, one "
+		"duplicate ACK retransmits");
+	peer_fini(&p);
+}
+
 int main(void)
 {
+	t_limited_early();
 	t_seq_wrap();
 	t_nagle();
 	t_rto_backoff();
