@@ -56,6 +56,9 @@ enum {
 	RS_OPT_TIMESTAMPS = 1u << 1, /* RFC 7323 timestamps */
 	RS_OPT_SYNCOOKIES = 1u << 2, /* reserved: SYN cookies on overflow */
 	RS_OPT_DELACK = 1u << 3,     /* delayed ACKs */
+	RS_OPT_SACK = 1u << 4,       /* RFC 2018 SACK, receiver side: blocks
+				      * are sent; as a sender the stack does
+				      * NewReno and ignores peers' blocks */
 };
 
 typedef void (*rs_publish_fn)(struct rs_core *core, uint64_t now_ns,

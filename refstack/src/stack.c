@@ -24,7 +24,8 @@ void rs_stack_conf_init(struct rs_stack_conf *c)
 	c->mss = 1460;
 	c->port_lo = 32768;
 	c->port_hi = 60999;
-	c->options = RS_OPT_WSCALE | RS_OPT_TIMESTAMPS | RS_OPT_DELACK;
+	c->options = RS_OPT_WSCALE | RS_OPT_TIMESTAMPS | RS_OPT_DELACK |
+		     RS_OPT_SACK;
 	c->publish_interval_ns = 100000000ull;
 }
 

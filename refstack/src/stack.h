@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "common.h"
 #include "io.h"
+#include "seqset.h"
 #include "table.h"
 #include "wire.h"
 
@@ -53,6 +54,7 @@ enum {
 	TF_DETACHED = 1u << 12,  /* out of the tables (closed/TIME_WAIT) */
 	TF_SHUT_RD = 1u << 13,
 	TF_ACCEPTQ = 1u << 14,   /* on the listener's accept queue */
+	TF_SACK = 1u << 15,      /* SACK permitted both ways */
 };
 
 struct rs_core;
@@ -86,6 +88,7 @@ struct rs_tcb {
 	uint32_t limited;          /* RFC 3042 limited transmit allowance */
 	/* receive sequence space */
 	uint32_t irs, rcv_nxt, rcv_adv, fin_seq;
+	uint32_t ooo_recent;       /* start of the latest out-of-order data */
 	uint32_t rcv_unacked;      /* bytes received since the last ACK */
 	/* RFC 7323 */
 	uint32_t ts_recent, ts_offset;
@@ -99,7 +102,10 @@ struct rs_tcb {
 	uint32_t heap_idx;         /* 0 = not in heap */
 	uint64_t retransmits;
 	struct rs_ring snd, rcv;
-	struct { uint32_t start, end; } ooo[RS_OOO_MAX];
+	struct rs_seqrange ooo[RS_OOO_MAX];   /* received out of order */
+	struct rs_seqrange sacked[RS_OOO_MAX]; /* SACKed by the peer */
+	uint8_t nsacked;
+	uint32_t rtx_high;         /* SACK recovery: retransmitted up to */
 };
 
 /* Compact TIME_WAIT entry (issue: at most 128 bytes). */

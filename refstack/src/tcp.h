@@ -95,6 +95,14 @@ void rs_cc_dupack(struct rs_tcb *t);
 void rs_cc_rto(struct rs_tcb *t);
 uint32_t rs_cc_flight(const struct rs_tcb *t);
 
+/* tcp_sack.c */
+void rs_sack_update(struct rs_tcb *t, const struct rs_tcp_seg *seg);
+uint32_t rs_sack_bytes(const struct rs_tcb *t);
+int rs_sack_head_lost(const struct rs_tcb *t);
+int rs_sack_retransmit(struct rs_tcb *t);
+uint32_t rs_sack_pipe(const struct rs_tcb *t);
+void rs_sack_recover(struct rs_tcb *t);
+
 /* tcp_tw.c */
 void rs_tcp_time_wait(struct rs_tcb *t);
 void rs_tw_input(struct rs_core *c, struct rs_tw *tw, const struct rs_ipv4 *ip,

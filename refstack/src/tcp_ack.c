@@ -49,6 +49,8 @@ static void new_ack(struct rs_tcb *t, uint32_t ack)
 	}
 	t->prev_una = t->snd_una;
 	t->snd_una = ack;
+	if (t->nsacked)
+		rs_seqset_trim(t->sacked, &t->nsacked, ack);
 	t->limited = 0;
 	if (rs_seq_lt(t->snd_nxt, ack))
 		t->snd_nxt = ack;
@@ -81,6 +83,8 @@ int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	if (rs_seq_lt(ack, t->snd_una))
 		return RS_OK; /* old duplicate ACK: ignore the ACK field */
 	shrank = window_update(t, seg);
+	if (seg->nsack)
+		rs_sack_update(t, seg);
 	if (rs_seq_gt(ack, t->snd_una)) {
 		new_ack(t, ack);
 		return RS_OK;

@@ -43,6 +43,8 @@ static void retransmit_head(struct rs_tcb *t)
 		return;
 	t->flags &= ~(uint32_t)TF_RTT; /* Karn */
 	rs_tcp_xmit(t, t->snd_una, len, flags);
+	if (rs_seq_gt(t->snd_una + len, t->rtx_high))
+		t->rtx_high = t->snd_una + len;
 }
 
 void rs_cc_ack(struct rs_tcb *t, uint32_t acked)
@@ -56,8 +58,15 @@ void rs_cc_ack(struct rs_tcb *t, uint32_t acked)
 			t->flags &= ~(uint32_t)TF_RECOVERY;
 			return;
 		}
-		/* partial acknowledgment */
-		retransmit_head(t);
+		/* partial acknowledgment: the next hole */
+		if (t->nsacked) {
+			if (!rs_seq_gt(t->rtx_high, t->snd_una))
+				t->rtx_high = t->snd_una;
+			rs_sack_recover(t);
+			return;
+		}
+		if (!rs_seq_gt(t->rtx_high, t->snd_una))
+			retransmit_head(t);
 		t->cwnd = t->cwnd > acked ? t->cwnd - acked : 0;
 		if (acked >= mss)
 			t->cwnd += mss;
@@ -98,17 +107,21 @@ void rs_cc_dupack(struct rs_tcb *t)
 	struct rs_core *c = t->core;
 
 	if (t->flags & TF_RECOVERY) {
+		if (t->nsacked) {
+			rs_sack_recover(t); /* RFC 6675: pipe, no inflation */
+			return;
+		}
 		t->cwnd += t->mss; /* inflate (RFC 6582 3.2 3) */
 		rs_tcp_schedule(t);
 		return;
 	}
-	if (t->dupacks < dupthresh(t)) {
+	if (t->dupacks < dupthresh(t) && !rs_sack_head_lost(t)) {
 		/* RFC 3042: one new segment per early duplicate ACK */
 		t->limited = t->dupacks * (uint32_t)t->mss;
 		rs_tcp_schedule(t);
 		return;
 	}
-	if (t->dupacks != dupthresh(t) || !recovery_allowed(t))
+	if (!recovery_allowed(t))
 		return;
 	t->limited = 0;
 	/* RFC 6582 3.2 2: enter fast recovery */
@@ -116,8 +129,14 @@ void rs_cc_dupack(struct rs_tcb *t)
 	t->recover = t->snd_max;
 	t->flags |= TF_RECOVERY;
 	c->ctr.tcp_fast_retrans++;
+	t->rtx_high = t->snd_una;
 	retransmit_head(t);
-	t->cwnd = t->ssthresh + 3 * t->mss;
+	if (t->nsacked) {
+		t->cwnd = t->ssthresh; /* RFC 6675 5 (4.3) */
+		rs_sack_recover(t);
+	} else {
+		t->cwnd = t->ssthresh + 3 * t->mss;
+	}
 	rs_tcp_rearm_rtx(t);
 }
 
@@ -129,4 +148,6 @@ void rs_cc_rto(struct rs_tcb *t)
 	t->recover = t->snd_max;
 	t->dupacks = 0;
 	t->limited = 0;
+	t->nsacked = 0; /* RFC 2018 8: SACKed data may be reneged */
+	t->rtx_high = t->snd_una;
 }

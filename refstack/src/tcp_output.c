@@ -48,7 +48,32 @@ static void syn_options(const struct rs_tcb *t, struct rs_tcp_seg *s)
 	}
 	if (active ? (conf->options & RS_OPT_TIMESTAMPS) : (t->flags & TF_TS))
 		fill_ts(t, s);
+	if (active ? (conf->options & RS_OPT_SACK) : (t->flags & TF_SACK))
+		s->opts |= RS_TCPOPT_SACKOK;
 	s->wnd = (uint16_t)RS_MIN(t->rcv.cap, 65535u);
+}
+
+/* RFC 2018 4: SACK blocks for the queued out-of-order data, the block
+ * holding the latest segment first, then the others in sequence order. */
+static void fill_sack(const struct rs_tcb *t, struct rs_tcp_seg *s)
+{
+	unsigned max = (t->flags & TF_TS) ? 3 : 4, first = 0;
+
+	for (unsigned i = 0; i < t->nooo; i++)
+		if (rs_seq_le(t->ooo[i].start, t->ooo_recent) &&
+		    rs_seq_lt(t->ooo_recent, t->ooo[i].end))
+			first = i;
+	s->opts |= RS_TCPOPT_SACK;
+	s->sack[0].start = t->ooo[first].start;
+	s->sack[0].end = t->ooo[first].end;
+	s->nsack = 1;
+	for (unsigned i = 0; i < t->nooo && s->nsack < max; i++) {
+		if (i == first)
+			continue;
+		s->sack[s->nsack].start = t->ooo[i].start;
+		s->sack[s->nsack].end = t->ooo[i].end;
+		s->nsack++;
+	}
 }
 
 /* Karn's algorithm and the retransmission counters. */
@@ -92,6 +117,8 @@ void rs_tcp_xmit(struct rs_tcb *t, uint32_t seq, uint32_t len, uint8_t flags)
 		s.wnd = rs_tcp_rcv_wnd(t);
 		if (t->flags & TF_TS)
 			fill_ts(t, &s);
+		if ((t->flags & TF_SACK) && t->nooo && (flags & RS_TH_ACK))
+			fill_sack(t, &s);
 	}
 	hl = rs_tcp_hlen(&s);
 	if (len)
@@ -130,18 +157,36 @@ void rs_tcp_send_rst(struct rs_tcb *t)
 	rs_tcp_xmit(t, t->snd_nxt, 0, RS_TH_RST | RS_TH_ACK);
 }
 
+/* Bytes that may go now: the peer's window, and cwnd against the data in
+ * flight (during SACK recovery against the RFC 6675 pipe). */
+static uint32_t send_room(const struct rs_tcb *t)
+{
+	uint32_t out = t->snd_nxt - t->snd_una;
+	uint32_t rwnd = t->snd_wnd > out ? t->snd_wnd - out : 0;
+	uint32_t cw;
+
+	if ((t->flags & TF_RECOVERY) && t->nsacked) {
+		uint32_t pipe = rs_sack_pipe(t);
+		cw = t->cwnd > pipe ? t->cwnd - pipe : 0;
+	} else {
+		uint32_t w = t->cwnd + t->limited;
+		cw = w > out ? w - out : 0;
+	}
+	return RS_MIN(rwnd, cw);
+}
+
 /* One data segment at snd_nxt, or RS_RETRY when something holds it. */
 static int output_one(struct rs_tcb *t, uint32_t end)
 {
-	uint32_t win = RS_MIN(t->cwnd + t->limited, t->snd_wnd);
+	uint32_t room = send_room(t);
 	uint32_t flight = t->snd_nxt - t->snd_una;
 	uint32_t avail = end - t->snd_nxt;
 	uint32_t len;
 	uint8_t flags = RS_TH_ACK;
 
-	if (flight >= win)
+	if (!room)
 		return RS_RETRY;
-	len = RS_MIN(RS_MIN((uint32_t)t->mss, avail), win - flight);
+	len = RS_MIN(RS_MIN((uint32_t)t->mss, avail), room);
 	if (len < t->mss && flight > 0) {
 		if (len < avail)
 			return RS_RETRY; /* sender SWS avoidance */

@@ -29,30 +29,6 @@ uint16_t rs_tcp_rcv_wnd(struct rs_tcb *t)
 	return (uint16_t)RS_MIN(win >> t->rcv_wscale, 65535u);
 }
 
-static void ooo_insert(struct rs_tcb *t, uint32_t start, uint32_t end)
-{
-	unsigned i = 0, j;
-
-	while (i < t->nooo && rs_seq_lt(t->ooo[i].end, start))
-		i++;
-	/* merge every interval overlapping or touching [start, end) */
-	j = i;
-	while (j < t->nooo && rs_seq_le(t->ooo[j].start, end)) {
-		if (rs_seq_lt(t->ooo[j].start, start))
-			start = t->ooo[j].start;
-		if (rs_seq_gt(t->ooo[j].end, end))
-			end = t->ooo[j].end;
-		j++;
-	}
-	if (j == i && t->nooo == RS_OOO_MAX)
-		return; /* no room: the data stays unacknowledged */
-	memmove(&t->ooo[i + 1], &t->ooo[j],
-		(t->nooo - j) * sizeof(t->ooo[0]));
-	t->ooo[i].start = start;
-	t->ooo[i].end = end;
-	t->nooo = (uint8_t)(t->nooo - (j - i) + 1);
-}
-
 /* In-order data reached the first hole: swallow the queued intervals. */
 static void ooo_drain(struct rs_tcb *t)
 {
@@ -114,7 +90,9 @@ void rs_tcp_data(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 	rs_ring_write_at(&t->rcv, t->rcv.len + off, data, len);
 	if (off) {
 		c->ctr.tcp_ooo_segs++;
-		ooo_insert(t, seq, seq + len);
+		/* no room: the data stays unacknowledged */
+		(void)rs_seqset_add(t->ooo, &t->nooo, RS_OOO_MAX, seq, seq + len);
+		t->ooo_recent = seq;
 		rs_tcp_send_ack(t); /* one duplicate ACK per segment, now */
 		return;
 	}

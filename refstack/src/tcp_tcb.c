@@ -170,6 +170,8 @@ void rs_tcp_syn_options(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 		t->ts_recent = seg->tsval;
 		t->mss -= 12;
 	}
+	if ((conf->options & RS_OPT_SACK) && (seg->opts & RS_TCPOPT_SACKOK))
+		t->flags |= TF_SACK;
 	t->snd_wnd = seg->wnd; /* never scaled in a SYN (RFC 7323 2.2) */
 	t->max_snd_wnd = t->snd_wnd;
 	t->snd_wl1 = seg->seq;

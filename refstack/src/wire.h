@@ -84,7 +84,9 @@ enum {
 	RS_TCPOPT_WSCALE = 1u << 1,
 	RS_TCPOPT_TS = 1u << 2,
 	RS_TCPOPT_SACKOK = 1u << 3,
+	RS_TCPOPT_SACK = 1u << 4,   /* nsack SACK blocks (RFC 2018) */
 };
+#define RS_TCP_MAX_SACK 4
 #define RS_TCP_HLEN 20
 #define RS_TCP_MAX_WSCALE 14
 
@@ -97,6 +99,10 @@ struct rs_tcp_seg {
 	uint16_t mss;
 	uint8_t wscale;      /* clamped to 14 */
 	uint32_t tsval, tsecr;
+	uint8_t nsack;
+	struct {
+		uint32_t start, end;
+	} sack[RS_TCP_MAX_SACK];
 	const uint8_t *data;
 	uint32_t len;        /* payload bytes */
 };

@@ -29,6 +29,13 @@ static int tcp_parse_opts(const uint8_t *o, uint32_t olen,
 			seg->wscale = RS_MIN(o[i + 2], RS_TCP_MAX_WSCALE);
 		} else if (kind == 4 && l == 2) {
 			seg->opts |= RS_TCPOPT_SACKOK;
+		} else if (kind == 5 && l >= 10 && (l - 2) % 8 == 0) {
+			seg->opts |= RS_TCPOPT_SACK;
+			seg->nsack = (uint8_t)RS_MIN((l - 2) / 8, RS_TCP_MAX_SACK);
+			for (unsigned k = 0; k < seg->nsack; k++) {
+				seg->sack[k].start = rs_get32(o + i + 2 + 8 * k);
+				seg->sack[k].end = rs_get32(o + i + 6 + 8 * k);
+			}
 		} else if (kind == 8 && l == 10) {
 			seg->opts |= RS_TCPOPT_TS;
 			seg->tsval = rs_get32(o + i + 2);
@@ -64,6 +71,7 @@ int rs_tcp_parse(const uint8_t *p, uint32_t len, uint32_t src, uint32_t dst,
 	seg->mss = 0;
 	seg->wscale = 0;
 	seg->tsval = seg->tsecr = 0;
+	seg->nsack = 0;
 	seg->data = p + hlen;
 	seg->len = len - hlen;
 	if (hlen > RS_TCP_HLEN)
@@ -83,6 +91,8 @@ uint32_t rs_tcp_hlen(const struct rs_tcp_seg *seg)
 		h += 12; /* NOP NOP + 10 */
 	if (seg->opts & RS_TCPOPT_SACKOK)
 		h += 4; /* NOP NOP + 2 */
+	if ((seg->opts & RS_TCPOPT_SACK) && seg->nsack)
+		h += 4 + 8u * seg->nsack; /* NOP NOP 5 len blocks */
 	return h;
 }
 
@@ -116,6 +126,17 @@ static uint8_t *tcp_emit_opts(uint8_t *o, const struct rs_tcp_seg *seg)
 		rs_put32(o + 4, seg->tsval);
 		rs_put32(o + 8, seg->tsecr);
 		o += 12;
+	}
+	if ((seg->opts & RS_TCPOPT_SACK) && seg->nsack) {
+		o[0] = 1;
+		o[1] = 1;
+		o[2] = 5;
+		o[3] = (uint8_t)(2 + 8 * seg->nsack);
+		for (unsigned k = 0; k < seg->nsack; k++) {
+			rs_put32(o + 4 + 8 * k, seg->sack[k].start);
+			rs_put32(o + 8 + 8 * k, seg->sack[k].end);
+		}
+		o += 4 + 8 * seg->nsack;
 	}
 	return o;
 }

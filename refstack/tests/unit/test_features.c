@@ -506,8 +506,52 @@ static void t_limited_early(void)
 	peer_fini(&p);
 }
 
+static void t_sack_blocks(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, n;
+	char buf[1000];
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_MSS | RS_TCPOPT_SACKOK |
+				       RS_TCPOPT_TS,
+			       .mss = 1460, .tsval = 10};
+	struct rs_tcp_seg ts = {.opts = RS_TCPOPT_TS, .tsval = 11};
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	peer_tx(&p, 44012, 80, S, 1000, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && (r[0].opts & RS_TCPOPT_SACKOK),
+		"SACK permitted answered in the SYN,ACK");
+	snd = r[0].seq + 1;
+	peer_tx(&p, 44012, 80, A, 1001, snd, 65535, NULL, 0, &ts);
+	peer_rx(&p, r, 8);
+	(void)lfd;
+	fill(buf, sizeof(buf));
+	/* segment [1001, 2001) lost; [2001, 4001) arrives, then [5001, 6001) */
+	peer_tx(&p, 44012, 80, A, 2001, snd, 65535, buf, 1000, &ts);
+	peer_tx(&p, 44012, 80, A, 3001, snd, 65535, buf, 1000, &ts);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 2 && r[1].ack == 1001 && r[1].nsack == 1 &&
+			r[1].sack[0][0] == 2001 && r[1].sack[0][1] == 4001,
+		"duplicate ACK carries SACK block 2001-4001");
+	peer_tx(&p, 44012, 80, A, 5001, snd, 65535, buf, 1000, &ts);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].nsack == 2 && r[0].sack[0][0] == 5001 &&
+			r[0].sack[0][1] == 6001 && r[0].sack[1][0] == 2001,
+		"latest block first (5001-6001), then 2001-4001 (RFC 2018)");
+	peer_tx(&p, 44012, 80, A, 1001, snd, 65535, buf, 1000, &ts);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].ack == 4001 && r[0].nsack == 1 &&
+			r[0].sack[0][0] == 5001,
+		"hole filled: ACK 4001, remaining block 5001-6001");
+	peer_fini(&p);
+}
+
 int main(void)
 {
+	t_sack_blocks();
 	t_limited_early();
 	t_seq_wrap();
 	t_nagle();

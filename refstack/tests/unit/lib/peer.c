@@ -169,6 +169,11 @@ int peer_rx(struct peer *p, struct pseg *out, int max)
 		o->tsval = s.tsval;
 		o->tsecr = s.tsecr;
 		o->len = s.len;
+		o->nsack = s.nsack;
+		for (int k = 0; k < s.nsack; k++) {
+			o->sack[k][0] = s.sack[k].start;
+			o->sack[k][1] = s.sack[k].end;
+		}
 		memcpy(o->data, s.data, s.len);
 	}
 	return got;

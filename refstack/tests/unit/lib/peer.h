@@ -12,6 +12,8 @@ struct pseg {
 	uint8_t flags, opts, ws;
 	uint16_t wnd, mss;
 	uint32_t seq, ack, tsval, tsecr, len;
+	uint8_t nsack;
+	uint32_t sack[4][2];
 	uint8_t data[2048];
 };
 
