@@ -56,9 +56,9 @@ enum {
 	RS_OPT_TIMESTAMPS = 1u << 1, /* RFC 7323 timestamps */
 	RS_OPT_SYNCOOKIES = 1u << 2, /* reserved: SYN cookies on overflow */
 	RS_OPT_DELACK = 1u << 3,     /* delayed ACKs */
-	RS_OPT_SACK = 1u << 4,       /* RFC 2018 SACK, receiver side: blocks
-				      * are sent; as a sender the stack does
-				      * NewReno and ignores peers' blocks */
+	RS_OPT_SACK = 1u << 4,       /* RFC 2018 SACK; as a sender a simple
+				      * scoreboard and RFC 6675 pipe */
+	RS_OPT_TLP = 1u << 5,        /* tail loss probes (RFC 8985 7) */
 };
 
 typedef void (*rs_publish_fn)(struct rs_core *core, uint64_t now_ns,
@@ -239,6 +239,7 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_retrans_segs, "segments retransmitted")                        \
 	X(tcp_rto_expired, "retransmission timeouts")                        \
 	X(tcp_fast_retrans, "fast retransmits")                              \
+	X(tcp_tail_probes, "tail loss probes sent")                          \
 	X(tcp_dupacks, "duplicate ACKs received")                            \
 	X(tcp_dup_segs, "duplicate segments received")                       \
 	X(tcp_ooo_segs, "out-of-order segments queued")                      \

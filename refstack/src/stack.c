@@ -25,7 +25,7 @@ void rs_stack_conf_init(struct rs_stack_conf *c)
 	c->port_lo = 32768;
 	c->port_hi = 60999;
 	c->options = RS_OPT_WSCALE | RS_OPT_TIMESTAMPS | RS_OPT_DELACK |
-		     RS_OPT_SACK;
+		     RS_OPT_SACK | RS_OPT_TLP;
 	c->publish_interval_ns = 100000000ull;
 }
 

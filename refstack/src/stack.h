@@ -97,7 +97,7 @@ struct rs_tcb {
 	uint32_t rtt_seq;
 	uint64_t rtt_start;
 	/* timers: absolute ns, 0 = off; deadline = min, heap_idx in heap */
-	uint64_t t_rtx, t_delack, t_persist, t_misc;
+	uint64_t t_rtx, t_delack, t_persist, t_misc, t_probe;
 	uint64_t deadline;
 	uint32_t heap_idx;         /* 0 = not in heap */
 	uint64_t retransmits;

@@ -14,6 +14,7 @@
 #define RS_TCP_RETRIES 12
 #define RS_TCP_FIN_TIMEOUT_NS 60000000000ull
 #define RS_TCP_IW_SEGS 10
+#define RS_TCP_TLP_MIN_NS 10000000ull /* tail loss probe floor: 10 ms */
 #define RS_TCP_DEFAULT_MSS 536
 
 /* tcp_tcb.c */

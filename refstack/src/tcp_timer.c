@@ -83,8 +83,9 @@ static uint64_t min_nz(uint64_t a, uint64_t b)
 void rs_tcp_timer_update(struct rs_tcb *t)
 {
 	struct rs_timerq *q = &t->core->tq;
-	uint64_t d = min_nz(min_nz(t->t_rtx, t->t_delack),
-			    min_nz(t->t_persist, t->t_misc));
+	uint64_t d = min_nz(min_nz(min_nz(t->t_rtx, t->t_delack),
+				   min_nz(t->t_persist, t->t_misc)),
+			    t->t_probe);
 
 	if (d == t->deadline)
 		return;
@@ -111,10 +112,56 @@ static uint64_t rto_ns(const struct rs_tcb *t)
 	return RS_MIN(us, (uint64_t)RS_TCP_RTO_MAX_US) * 1000u;
 }
 
+/* Tail loss probe (after RFC 8985 7): when the last ACK of a flight is
+ * lost, or the last segments are, a probe after about two round trips
+ * draws an ACK instead of waiting for the retransmission timeout. */
+static void arm_probe(struct rs_tcb *t)
+{
+	uint64_t pto = 2ull * t->srtt_us * 1000u;
+
+	t->t_probe = 0;
+	if (!(t->core->stack->conf.options & RS_OPT_TLP) ||
+	    t->snd_max == t->snd_una || !t->srtt_us ||
+	    (t->flags & TF_RECOVERY) || t->state < RS_TCP_ESTABLISHED)
+		return;
+	if (pto < RS_TCP_TLP_MIN_NS)
+		pto = RS_TCP_TLP_MIN_NS;
+	if (t->core->now + pto < t->t_rtx)
+		t->t_probe = t->core->now + pto;
+}
+
 void rs_tcp_rearm_rtx(struct rs_tcb *t)
 {
 	t->t_rtx = t->snd_max != t->snd_una ? t->core->now + rto_ns(t) : 0;
+	arm_probe(t);
 	rs_tcp_timer_update(t);
+}
+
+/* Send one new segment if the peer's window allows, else the last one
+ * again. */
+static void probe_fire(struct rs_tcb *t)
+{
+	uint32_t end = rs_tcp_data_end(t), len;
+	uint8_t flags = RS_TH_ACK;
+
+	if (t->snd_max == t->snd_una || (t->flags & TF_RECOVERY))
+		return;
+	t->core->ctr.tcp_tail_probes++;
+	if (rs_seq_lt(t->snd_nxt, end) &&
+	    t->snd_nxt - t->snd_una + t->mss <= t->snd_wnd) {
+		t->limited += t->mss; /* one segment beyond cwnd */
+		rs_tcp_output(t);
+		return;
+	}
+	len = rs_seq_gt(end, t->snd_una) ? RS_MIN(end - t->snd_una,
+						  (uint32_t)t->mss)
+					 : 0;
+	if ((t->flags & TF_FIN_QUEUED) && t->snd_max == end + 1)
+		flags |= RS_TH_FIN;
+	if (!len && !(flags & RS_TH_FIN))
+		return;
+	t->flags &= ~(uint32_t)TF_RTT;
+	rs_tcp_xmit(t, end - len, len, flags);
 }
 
 /* RFC 6298 2.2 and 2.3, G = 1 ms. */
@@ -196,6 +243,10 @@ static int tcb_fire(struct rs_tcb *t)
 		if (t->snd_wnd == 0 &&
 		    rs_seq_lt(t->snd_nxt, rs_tcp_data_end(t)))
 			persist_fire(t);
+	}
+	if (t->t_probe && t->t_probe <= now) {
+		t->t_probe = 0;
+		probe_fire(t);
 	}
 	if (t->t_misc && t->t_misc <= now) {
 		t->t_misc = 0;

@@ -52,6 +52,12 @@ static int grab_info(const struct rs_sock_info *i, void *arg)
 	return 1;
 }
 
+static void conf_no_tlp(int side, struct rs_stack_conf *c)
+{
+	(void)side;
+	c->options &= ~(uint32_t)RS_OPT_TLP;
+}
+
 static void t_rto_backoff(void)
 {
 	struct peer p;
@@ -60,7 +66,7 @@ static void t_rto_backoff(void)
 	int lfd, fd, n;
 	uint64_t gaps[4];
 
-	peer_init(&p, NULL);
+	peer_init(&p, conf_no_tlp);
 	lfd = listen_on(&p, 80, 16);
 	fd = estab(&p, lfd, 44000, &snd, NULL);
 	rs_send(p.c, fd, "data", 4, 0);
@@ -549,8 +555,42 @@ static void t_sack_blocks(void)
 	peer_fini(&p);
 }
 
+static void t_tail_probe(void)
+{
+	struct peer p;
+	struct pseg r[16];
+	uint32_t snd;
+	int lfd, fd, n;
+	static char buf[3 * 1460];
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44013, &snd, NULL);
+	fill(buf, sizeof(buf));
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	n = peer_rx(&p, r, 16);
+	T_CHECK(n == 3, "3 segments out");
+	/* their ACK is lost: nothing comes back */
+	n = 0;
+	for (int i = 0; i < 50 && n == 0; i++) {
+		peer_advance(&p, MS);
+		n = peer_rx(&p, r, 16);
+	}
+	T_CHECK(n == 1 && r[0].seq == snd + 2 * 1460 && r[0].len == 1460 &&
+			peer_counter(&p, "tcp_tail_probes") == 1 &&
+			peer_counter(&p, "tcp_rto_expired") == 0,
+		"tail loss probe: the last segment again after 10 ms, no RTO");
+	peer_tx(&p, 44013, 80, A, 1001, snd + 3 * 1460, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 16);
+	peer_advance(&p, 1000 * MS);
+	T_CHECK(peer_rx(&p, r, 16) == 0 && peer_counter(&p, "tcp_rto_expired") == 0,
+		"the probe's ACK settles everything");
+	peer_fini(&p);
+}
+
 int main(void)
 {
+	t_tail_probe();
 	t_sack_blocks();
 	t_limited_early();
 	t_seq_wrap();
