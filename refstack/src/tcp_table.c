@@ -1,7 +1,6 @@
 /* The global connection table: one hash shared by all cores of a stack,
  * a spinlock per bucket (the stock-kernel baseline). */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "common.h"
@@ -11,10 +10,31 @@ struct gtable {
 	uint32_t mask;
 	uint32_t count;          /* atomic: buckets have their own locks */
 	struct gbucket {
-		pthread_spinlock_t lock;
+		uint32_t lock;   /* test-and-test-and-set spinlock */
 		struct rs_hnode *head;
 	} *b;
 };
+
+/* Inline bucket locks: uncontended, a single atomic exchange (the
+ * pthread_spin_* calls cost a function call each way). */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static inline void bucket_lock(struct gbucket *b)
+{
+	while (__atomic_exchange_n(&b->lock, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&b->lock, __ATOMIC_RELAXED))
+			cpu_relax();
+}
+
+static inline void bucket_unlock(struct gbucket *b)
+{
+	__atomic_store_n(&b->lock, 0, __ATOMIC_RELEASE);
+}
 
 static inline uint32_t ghash(uint32_t laddr, uint16_t lport, uint32_t raddr,
 			     uint16_t rport)
@@ -37,8 +57,6 @@ static void *g_create(uint32_t buckets, int *err)
 	if (!t->b)
 		goto error;
 	t->mask = n - 1;
-	for (uint32_t i = 0; i < n; i++)
-		pthread_spin_init(&t->b[i].lock, PTHREAD_PROCESS_PRIVATE);
 	return t;
 error:
 	free(t);
@@ -52,8 +70,6 @@ static void g_destroy(void *tp)
 
 	if (!t)
 		return;
-	for (uint32_t i = 0; i <= t->mask; i++)
-		pthread_spin_destroy(&t->b[i].lock);
 	free(t->b);
 	free(t);
 }
@@ -76,7 +92,7 @@ static int g_insert(void *tp, struct rs_hnode *n)
 	struct gbucket *b = bucket_of(t, n);
 	int rc = RS_OK;
 
-	pthread_spin_lock(&b->lock);
+	bucket_lock(b);
 	for (struct rs_hnode *x = b->head; x; x = x->next) {
 		if (key_eq(x, n->laddr, n->lport, n->raddr, n->rport)) {
 			rc = RS_ERROR;
@@ -87,7 +103,7 @@ static int g_insert(void *tp, struct rs_hnode *n)
 	b->head = n;
 	__atomic_fetch_add(&t->count, 1, __ATOMIC_RELAXED);
 out:
-	pthread_spin_unlock(&b->lock);
+	bucket_unlock(b);
 	return rc;
 }
 
@@ -96,7 +112,7 @@ static void g_remove(void *tp, struct rs_hnode *n)
 	struct gtable *t = tp;
 	struct gbucket *b = bucket_of(t, n);
 
-	pthread_spin_lock(&b->lock);
+	bucket_lock(b);
 	for (struct rs_hnode **pp = &b->head; *pp; pp = &(*pp)->next) {
 		if (*pp == n) {
 			*pp = n->next;
@@ -105,7 +121,7 @@ static void g_remove(void *tp, struct rs_hnode *n)
 		}
 	}
 	n->next = NULL;
-	pthread_spin_unlock(&b->lock);
+	bucket_unlock(b);
 }
 
 static struct rs_hnode *g_lookup(void *tp, uint32_t laddr, uint16_t lport,
@@ -117,14 +133,14 @@ static struct rs_hnode *g_lookup(void *tp, uint32_t laddr, uint16_t lport,
 		&t->b[ghash(laddr, lport, raddr, rport) & t->mask];
 	struct rs_hnode *x;
 
-	pthread_spin_lock(&b->lock);
+	bucket_lock(b);
 	for (x = b->head; x; x = x->next) {
 		if (key_eq(x, laddr, lport, raddr, rport)) {
 			*owner = x->core;
 			break;
 		}
 	}
-	pthread_spin_unlock(&b->lock);
+	bucket_unlock(b);
 	return x;
 }
 

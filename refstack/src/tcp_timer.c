@@ -271,7 +271,9 @@ void rs_tcp_timers_run(struct rs_core *c)
 		if (tcb_fire(t) == RS_OK)
 			rs_tcp_timer_update(t);
 	}
-	rs_tw_expire(c);
+	if (!rs_list_empty(&c->tw_fifo) &&
+	    RS_CONTAINER(c->tw_fifo.next, struct rs_tw, fifo)->expire <= c->now)
+		rs_tw_expire(c);
 }
 
 uint64_t rs_tcp_next_timer(const struct rs_core *c)

@@ -110,8 +110,23 @@ struct rs_tcp_seg {
  * the pseudo-header. */
 int rs_tcp_parse(const uint8_t *p, uint32_t len, uint32_t src, uint32_t dst,
 		 int csum_partial, struct rs_tcp_seg *seg);
-/* Header length emit will write for seg's options. */
-uint32_t rs_tcp_hlen(const struct rs_tcp_seg *seg);
+/* Header length emit will write for seg's options: MSS 4, WSCALE 4
+ * (NOP + 3), SACKOK 4 (NOP NOP + 2), TS 12 (NOP NOP + 10), SACK blocks
+ * 4 + 8n (NOP NOP 5 len). */
+static inline uint32_t rs_tcp_hlen(const struct rs_tcp_seg *seg)
+{
+	uint32_t h = RS_TCP_HLEN;
+
+	h += (seg->opts & RS_TCPOPT_TS) ? 12 : 0;
+	if (seg->opts & (RS_TCPOPT_MSS | RS_TCPOPT_WSCALE | RS_TCPOPT_SACKOK))
+		h += 4u * (!!(seg->opts & RS_TCPOPT_MSS) +
+			   !!(seg->opts & RS_TCPOPT_WSCALE) +
+			   !!(seg->opts & RS_TCPOPT_SACKOK));
+	if ((seg->opts & RS_TCPOPT_SACK) && seg->nsack)
+		h += 4 + 8u * seg->nsack;
+	return h;
+}
+
 /* Writes the header at p; seg->len payload bytes must already be at
  * p + rs_tcp_hlen(seg).  Computes the checksum; returns header length. */
 uint32_t rs_tcp_emit(uint8_t *p, const struct rs_tcp_seg *seg, uint32_t src,

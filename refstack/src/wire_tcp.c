@@ -79,23 +79,6 @@ int rs_tcp_parse(const uint8_t *p, uint32_t len, uint32_t src, uint32_t dst,
 	return RS_WIRE_OK;
 }
 
-uint32_t rs_tcp_hlen(const struct rs_tcp_seg *seg)
-{
-	uint32_t h = RS_TCP_HLEN;
-
-	if (seg->opts & RS_TCPOPT_MSS)
-		h += 4;
-	if (seg->opts & RS_TCPOPT_WSCALE)
-		h += 4; /* NOP + 3 */
-	if (seg->opts & RS_TCPOPT_TS)
-		h += 12; /* NOP NOP + 10 */
-	if (seg->opts & RS_TCPOPT_SACKOK)
-		h += 4; /* NOP NOP + 2 */
-	if ((seg->opts & RS_TCPOPT_SACK) && seg->nsack)
-		h += 4 + 8u * seg->nsack; /* NOP NOP 5 len blocks */
-	return h;
-}
-
 static uint8_t *tcp_emit_opts(uint8_t *o, const struct rs_tcp_seg *seg)
 {
 	if (seg->opts & RS_TCPOPT_MSS) {
