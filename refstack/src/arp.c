@@ -6,6 +6,7 @@
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 #define ARP_RETRY_NS 1000000000ull
+#define ARP_REFRESH_NS 60000000000ull /* re-ask after 60 s, keep using it */
 
 static struct rs_arp_entry *slot(struct rs_core *c, uint32_t ip)
 {
@@ -21,6 +22,7 @@ static void arp_learn(struct rs_core *c, uint32_t ip, const uint8_t mac[6])
 	e->ip = ip;
 	memcpy(e->mac, mac, 6);
 	e->valid = 1;
+	e->learned_at = c->now;
 }
 
 /* Send the frames that were waiting for ip. */
@@ -93,6 +95,12 @@ void rs_arp_output(struct rs_core *c, uint32_t nexthop, uint8_t *buf,
 		rs_eth_emit(buf, e->mac, c->mac, RS_ETH_P_IP);
 		c->txf[c->ntx].len = len;
 		c->ntx++;
+		if (RS_UNLIKELY(c->now - e->learned_at > ARP_REFRESH_NS &&
+				c->now - e->req_at > ARP_RETRY_NS)) {
+			e->req_at = c->now;
+			c->ctr.arp_requests_tx++;
+			arp_send(c, RS_ARP_REQUEST, NULL, nexthop);
+		}
 		return;
 	}
 	if (c->npending < RS_ARP_PENDING) {

@@ -177,6 +177,7 @@ struct rs_arp_entry {
 	uint8_t mac[6];
 	uint8_t valid;
 	uint64_t req_at;           /* last request sent, 0 = never */
+	uint64_t learned_at;       /* last reply or request from it */
 };
 
 struct rs_pending {

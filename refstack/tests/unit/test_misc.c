@@ -179,6 +179,24 @@ static void t_arp_resolve(void)
 			e.type == RS_ETH_P_IP &&
 			memcmp(e.dst, "\x02\x00\x00\x00\x00\x4d", 6) == 0,
 		"ARP reply => the waiting SYN goes to the learned MAC");
+	/* the entry is asked again after 60 s while the SYN retransmissions
+	 * keep going to the known MAC */
+	int arps = 0, syns = 0;
+	for (int i = 0; i < 70; i++) {
+		peer_advance(&p, 1000000000ull);
+		n = peer_rx_raw(&p, fr, fl, 64);
+		for (int k = 0; k < n; k++) {
+			if (rs_eth_parse(fr[k], fl[k], &e) != 0)
+				continue;
+			if (e.type == RS_ETH_P_ARP)
+				arps++;
+			else if (memcmp(e.dst, "\x02\x00\x00\x00\x00\x4d", 6) == 0)
+				syns++;
+		}
+	}
+	T_CHECK(arps == 1 && syns == 6,
+		"ARP entry re-asked once after 60 s while in use (%d requests, "
+		"%d SYN retransmissions)", arps, syns);
 	dst = tb_addr("10.1.2.3", 80);
 	fd = rs_socket(p.c, AF_INET, SOCK_STREAM, 0);
 	T_CHECK(rs_connect(p.c, fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 &&
