@@ -144,7 +144,8 @@ static struct rs_stack *make_stack(void)
 	conf.sndbuf = 8192;
 	conf.rcvbuf = 8192;
 	conf.max_buf_bytes = 1 << 20;
-	conf.syn_backlog = 8;
+	conf.syn_backlog = 2;
+	conf.options |= RS_OPT_SYNCOOKIES;
 	return rs_stack_create(&conf, &err);
 }
 

@@ -54,7 +54,8 @@ enum {
 enum {
 	RS_OPT_WSCALE = 1u << 0,     /* RFC 7323 window scaling */
 	RS_OPT_TIMESTAMPS = 1u << 1, /* RFC 7323 timestamps */
-	RS_OPT_SYNCOOKIES = 1u << 2, /* reserved: SYN cookies on overflow */
+	RS_OPT_SYNCOOKIES = 1u << 2, /* SYN cookies when a SYN backlog is full
+				      * (off by default) */
 	RS_OPT_DELACK = 1u << 3,     /* delayed ACKs */
 	RS_OPT_SACK = 1u << 4,       /* RFC 2018 SACK; as a sender a simple
 				      * scoreboard and RFC 6675 pipe */
@@ -219,6 +220,9 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(drop_tcp_bad_ack, "dropped: unacceptable ACK")                     \
 	X(drop_tcp_no_buffer, "dropped: no receive buffer memory")           \
 	X(drop_syn_backlog, "dropped: SYN, listener backlog full")           \
+	X(tcp_syncookies_sent, "SYN cookies sent (backlog full)")            \
+	X(tcp_syncookies_ok, "connections made from a valid SYN cookie")    \
+	X(tcp_syncookies_failed, "ACKs with an invalid or stale SYN cookie") \
 	X(drop_accept_queue, "dropped: SYN, accept queue full")              \
 	X(drop_no_tcb, "dropped: SYN, no free TCB")                          \
 	X(drop_arp_pending, "dropped: frame waiting for ARP, queue full")    \

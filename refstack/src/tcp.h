@@ -96,6 +96,12 @@ void rs_cc_dupack(struct rs_tcb *t);
 void rs_cc_rto(struct rs_tcb *t);
 uint32_t rs_cc_flight(const struct rs_tcb *t);
 
+/* tcp_cookie.c */
+void rs_cookie_synack(struct rs_core *c, const struct rs_ipv4 *ip,
+		      const struct rs_tcp_seg *seg);
+uint16_t rs_cookie_check(struct rs_core *c, const struct rs_ipv4 *ip,
+			 const struct rs_tcp_seg *seg);
+
 /* tcp_sack.c */
 void rs_sack_update(struct rs_tcb *t, const struct rs_tcp_seg *seg);
 uint32_t rs_sack_bytes(const struct rs_tcb *t);

@@ -6,33 +6,18 @@
 
 static void handoff(struct rs_core *c, unsigned owner);
 
-/* RFC 9293 3.10.7.2: LISTEN. */
-int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
-			const struct rs_ipv4 *ip, const struct rs_tcp_seg *seg)
-{
-	const struct rs_stack_conf *conf = &c->stack->conf;
-	struct rs_tcb *t;
+static void sync_input(struct rs_tcb *t, const struct rs_tcp_seg *seg);
 
-	if (seg->flags & RS_TH_RST)
-		return RS_OK;
-	if (seg->flags & RS_TH_ACK) {
-		rs_tcp_reset_reply(c, ip, seg);
-		return RS_OK;
-	}
-	if (!(seg->flags & RS_TH_SYN))
-		return RS_OK;
-	if (l->nsyn >= conf->syn_backlog) {
-		c->ctr.drop_syn_backlog++;
-		return RS_RETRY;
-	}
-	if (l->nacceptq >= l->backlog) {
-		c->ctr.drop_accept_queue++;
-		return RS_RETRY;
-	}
-	t = rs_tcb_new(c, l->sock->sndbuf, l->sock->rcvbuf);
+/* A child of listener l in SYN_RECV, in the established table. */
+static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
+				const struct rs_ipv4 *ip,
+				const struct rs_tcp_seg *seg, uint32_t irs)
+{
+	struct rs_tcb *t = rs_tcb_new(c, l->sock->sndbuf, l->sock->rcvbuf);
+
 	if (!t) {
 		c->ctr.drop_no_tcb++;
-		return RS_ERROR;
+		return NULL;
 	}
 	t->h.laddr = ip->dst;
 	t->h.lport = seg->dport;
@@ -41,23 +26,96 @@ int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
 	if (c->stack->ehash_ops->insert(c->stack->ehash, &t->h) != RS_OK) {
 		t->h.lport = 0;
 		rs_tcb_free(t);
-		return RS_ERROR;
+		return NULL;
 	}
-	t->irs = seg->seq;
-	t->rcv_nxt = seg->seq + 1;
+	t->irs = irs;
+	t->rcv_nxt = irs + 1;
 	t->rcv_adv = t->rcv_nxt;
-	rs_tcp_syn_options(t, seg);
-	t->iss = rs_tcp_isn(c, &t->h);
-	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
-	t->snd_buf_seq = t->iss + 1;
-	t->recover = t->iss;
-	t->ts_offset = t->iss ^ 0x5bd1e995u;
 	if (l->sock->nodelay)
 		t->flags |= TF_NODELAY;
 	t->parent = l;
 	l->nsyn++;
 	rs_tcp_set_state(t, RS_TCP_SYN_RECV);
 	c->ctr.tcp_passive_opens++;
+	return t;
+}
+
+static void set_iss(struct rs_tcb *t, uint32_t iss)
+{
+	t->iss = iss;
+	t->snd_una = iss;
+	t->snd_nxt = t->snd_max = iss + 1;
+	t->snd_buf_seq = iss + 1;
+	t->recover = iss;
+	t->ts_offset = iss ^ 0x5bd1e995u;
+}
+
+/* The ACK of a cookie SYN,ACK: rebuild the child (no options but the
+ * MSS), then process the ACK as in SYN_RECV. */
+static void cookie_accept(struct rs_core *c, struct rs_listener *l,
+			  const struct rs_ipv4 *ip,
+			  const struct rs_tcp_seg *seg, uint16_t mss)
+{
+	struct rs_tcb *t;
+
+	if (l->nacceptq >= l->backlog) {
+		c->ctr.drop_accept_queue++;
+		return;
+	}
+	t = child_new(c, l, ip, seg, seg->seq - 1);
+	if (!t)
+		return;
+	c->ctr.tcp_syncookies_ok++;
+	t->mss = t->rcv_mss = RS_MIN(mss, c->stack->conf.mss);
+	t->rcv_wscale = t->snd_wscale = 0;
+	t->rcv_adv = t->rcv_nxt + RS_MIN(t->rcv.cap, 65535u);
+	set_iss(t, seg->ack - 1);
+	rs_cc_init(t);
+	sync_input(t, seg);
+}
+
+/* RFC 9293 3.10.7.2: LISTEN. */
+int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
+			const struct rs_ipv4 *ip, const struct rs_tcp_seg *seg)
+{
+	const struct rs_stack_conf *conf = &c->stack->conf;
+	int cookies = !!(conf->options & RS_OPT_SYNCOOKIES);
+	struct rs_tcb *t;
+
+	if (seg->flags & RS_TH_RST)
+		return RS_OK;
+	if (seg->flags & RS_TH_ACK) {
+		uint16_t mss = 0;
+		if (cookies && !(seg->flags & RS_TH_SYN))
+			mss = rs_cookie_check(c, ip, seg);
+		if (mss) {
+			cookie_accept(c, l, ip, seg, mss);
+			return RS_OK;
+		}
+		c->ctr.tcp_syncookies_failed += (uint64_t)cookies;
+		rs_tcp_reset_reply(c, ip, seg);
+		return RS_OK;
+	}
+	if (!(seg->flags & RS_TH_SYN))
+		return RS_OK;
+	if (l->nacceptq >= l->backlog) {
+		c->ctr.drop_accept_queue++;
+		return RS_RETRY;
+	}
+	if (l->nsyn >= conf->syn_backlog) {
+		if (cookies) {
+			rs_cookie_synack(c, ip, seg);
+			return RS_OK;
+		}
+		c->ctr.drop_syn_backlog++;
+		return RS_RETRY;
+	}
+	t = child_new(c, l, ip, seg, seg->seq);
+	if (!t)
+		return RS_ERROR;
+	rs_tcp_syn_options(t, seg);
+	set_iss(t, rs_tcp_isn(c, &t->h));
+	t->snd_nxt = t->snd_max = t->iss; /* the SYN,ACK goes out now */
 	rs_tcp_send_syn(t);
 	return RS_OK;
 }

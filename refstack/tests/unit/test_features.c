@@ -588,8 +588,72 @@ static void t_tail_probe(void)
 	peer_fini(&p);
 }
 
+static void conf_cookies(int side, struct rs_stack_conf *c)
+{
+	(void)side;
+	c->syn_backlog = 1;
+	c->options |= RS_OPT_SYNCOOKIES;
+}
+
+static void t_syncookies(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	int lfd, fd, n;
+	char b[16];
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_MSS | RS_TCPOPT_TS |
+				       RS_TCPOPT_WSCALE,
+			       .mss = 1400, .wscale = 5, .tsval = 1};
+	struct rs_table_sizes ts;
+
+	peer_init(&p, conf_cookies);
+	lfd = listen_on(&p, 80, 16);
+	peer_tx(&p, 45100, 80, S, 1000, 0, 65535, NULL, 0, &o);
+	peer_tx(&p, 45101, 80, S, 5000, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 8);
+	rs_core_tables(p.c, &ts);
+	T_CHECK(n == 2 && ts.syn_recv == 1 &&
+			peer_counter(&p, "tcp_syncookies_sent") == 1 &&
+			r[1].opts == RS_TCPOPT_MSS && r[1].ack == 5001,
+		"backlog 1 full: second SYN answered with a cookie SYN,ACK "
+		"(MSS only, no state kept)");
+	uint32_t cookie = r[1].seq;
+	peer_tx(&p, 45101, 80, A | P, 5001, cookie + 2, 65535, "GET", 3, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && (r[0].flags & R) &&
+			peer_counter(&p, "tcp_syncookies_failed") == 1,
+		"ACK with a wrong cookie => RST, counted");
+	peer_tx(&p, 45101, 80, A | P, 5001, cookie + 1, 65535, "GET", 3, NULL);
+	peer_rx(&p, r, 8);
+	fd = rs_accept(p.c, lfd, NULL, NULL);
+	int mss = 0;
+	socklen_t ml = sizeof(mss);
+	rs_getsockopt(p.c, fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &ml);
+	T_CHECK(fd > 0 && peer_counter(&p, "tcp_syncookies_ok") == 1 &&
+			rs_recv(p.c, fd, b, sizeof(b), 0) == 3 && mss == 1380,
+		"valid cookie ACK => connection rebuilt, its data delivered, "
+		"MSS from the cookie table (%d)", mss);
+	rs_send(p.c, fd, "200", 3, 0);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].seq == cookie + 1 && r[0].len == 3 &&
+			r[0].ack == 5004,
+		"the rebuilt connection sends from ISN+1");
+	/* a cookie three minutes old is refused */
+	peer_tx(&p, 45102, 80, S, 9000, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 8);
+	cookie = r[0].seq;
+	peer_advance(&p, 180ull * 1000 * MS);
+	peer_tx(&p, 45102, 80, A, 9001, cookie + 1, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n >= 1 && (r[n - 1].flags & R) &&
+			peer_counter(&p, "tcp_syncookies_failed") == 2,
+		"stale cookie (3 minutes) refused");
+	peer_fini(&p);
+}
+
 int main(void)
 {
+	t_syncookies();
 	t_tail_probe();
 	t_sack_blocks();
 	t_limited_early();
