@@ -151,10 +151,12 @@ int rs_accept(struct rs_core *core, int fd, struct sockaddr *addr,
 /* Returns -1/EINPROGRESS; completion is reported by EPOLLOUT and SO_ERROR
  * (0, ECONNREFUSED, ETIMEDOUT, ECONNRESET).  EADDRNOTAVAIL when no local
  * port is free, ENETUNREACH when the peer is off-link and there is no
- * gateway, EALREADY/EISCONN when called again. */
+ * gateway, ENOBUFS when the core has no free TCB (max_conns),
+ * EALREADY/EISCONN when called again. */
 int rs_connect(struct rs_core *core, int fd, const struct sockaddr *addr,
 	       socklen_t len);
-/* Copies into the send buffer; EAGAIN when full, ENOTCONN, EPIPE after
+/* Copies into the send buffer (segments go out at the next rs_poll);
+ * EAGAIN when full or still connecting, ENOTCONN, EPIPE after
  * shutdown(SHUT_WR), ECONNRESET after a reset, ENOBUFS when buffer
  * memory is exhausted. */
 ssize_t rs_send(struct rs_core *core, int fd, const void *buf, size_t len,
