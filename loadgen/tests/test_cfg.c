@@ -68,7 +68,7 @@ static void errors(void)
 		   "'TSL_UNIT_UNSET_VAR' is not set");
 	expect_err("[a]\npercentiles=50:101\n", "job.ini", 2, "bad percentile list");
 	expect_err("[a]\ncpus_allowed=1-0\n", "job.ini", 2, "bad CPU list");
-	expect_err("[a]\nsource_addrs=10.0.0.300\n", "job.ini", 2, "bad address list");
+	expect_err("[a]\nsource_addrs=198.18.0.300\n", "job.ini", 2, "bad address list");
 	expect_err("[a]\nruntime\n", "job.ini", 2, "needs a value");
 	expect_err("[a]\npath=nope\n", "job.ini", 2, "bad path");
 	expect_err("[a]\nthreads=4\nconcurrency=2\n", "job.ini", 2, "exceeds concurrency");

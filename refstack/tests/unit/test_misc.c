@@ -197,7 +197,7 @@ static void t_arp_resolve(void)
 	T_CHECK(arps == 1 && syns == 6,
 		"ARP entry re-asked once after 60 s while in use (%d requests, "
 		"%d SYN retransmissions)", arps, syns);
-	dst = tb_addr("10.1.2.3", 80);
+	dst = tb_addr("198.19.255.3", 80);
 	fd = rs_socket(p.c, AF_INET, SOCK_STREAM, 0);
 	T_CHECK(rs_connect(p.c, fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 &&
 			errno == ENETUNREACH,
