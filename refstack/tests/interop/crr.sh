@@ -15,12 +15,12 @@ cleanup() { t_kill_all; ns_down; rm -rf "$OUT"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-CRRD=$(t_app "$ROOT" rs-crrd) || { t_fail "rs-crrd is built"; t_summary; exit 1; }
-RSCTL=$(t_app "$ROOT" rsctl) || { t_fail "rsctl is built"; t_summary; exit 1; }
+CRRD=$(t_app "$ROOT" rs-crrd) || t_abort "rs-crrd is built"
+RSCTL=$(t_app "$ROOT" rsctl) || t_abort "rsctl is built"
 CLIENT=$ROOT/build/interop/afpacket-client
 ${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -o "$CLIENT" "$ROOT/bench/afpacket-client.c" ||
-	{ t_fail "client builds"; t_summary; exit 1; }
-ns_up crr || { t_fail "namespaces up"; t_summary; exit 1; }
+	t_abort "client builds"
+ns_up crr || t_abort "namespaces up"
 
 jget() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 

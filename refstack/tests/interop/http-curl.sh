@@ -20,9 +20,9 @@ cleanup() { t_kill_all; ns_down; rm -rf "$OUT"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-HTTPD=$(t_app "$ROOT" rs-httpd) || { t_fail "rs-httpd is built"; t_summary; exit 1; }
-RSCTL=$(t_app "$ROOT" rsctl) || { t_fail "rsctl is built"; t_summary; exit 1; }
-ns_up cu || { t_fail "namespaces up"; t_summary; exit 1; }
+HTTPD=$(t_app "$ROOT" rs-httpd) || t_abort "rs-httpd is built"
+RSCTL=$(t_app "$ROOT" rsctl) || t_abort "rsctl is built"
+ns_up cu || t_abort "namespaces up"
 t_check "stack interface has no kernel IPv4 address" ns_stack_has_no_ip
 inL() { ip netns exec "$NS_L" "$@"; }
 

@@ -17,10 +17,10 @@ cleanup() { t_kill_all; ns_down; rm -rf "$OUT"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-FETCH=$(t_app "$ROOT" rs-fetch) || { t_fail "rs-fetch is built"; t_summary; exit 1; }
+FETCH=$(t_app "$ROOT" rs-fetch) || t_abort "rs-fetch is built"
 command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
-command -v nginx >/dev/null || { t_fail "nginx installed (make deps)"; t_summary; exit 1; }
-ns_up ngx || { t_fail "namespaces up"; t_summary; exit 1; }
+command -v nginx >/dev/null || t_abort "nginx installed (make deps)"
+ns_up ngx || t_abort "namespaces up"
 t_check "stack interface has no kernel IPv4 address" ns_stack_has_no_ip
 
 mkdir -p "$OUT/www" "$OUT/tmp"

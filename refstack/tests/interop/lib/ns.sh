@@ -86,6 +86,8 @@ t_check() { # t_check "name" cmd...
 	if "$@"; then t_ok "$name"; else t_fail "$name"; fi
 }
 t_summary() { echo "$T_PASS passed, $T_FAIL failed"; [ "$T_FAIL" -eq 0 ]; }
+# t_abort "name": a precondition failed; count it, print the summary, stop.
+t_abort() { t_fail "$*"; t_summary; exit 1; }
 
 # Background processes started by a test; killed by PID in t_cleanup.
 T_PIDS=()
