@@ -1,13 +1,14 @@
 #!/bin/bash
 # tsload benchmark: prints figures (not a pass/fail test).
-#  1. tsload http keepalive=0 vs wrk -H 'Connection: close' against the same
-#     nginx, alternating runs (A B A B ...): median requests/s, ratio, CPU s
-#     per 1k requests of each client.
+#  1. tsload http keepalive=0 (with and without socket recycling) vs
+#     wrk -H 'Connection: close' against the same nginx, rotating runs
+#     (A B C A B C ...): median requests/s, run-by-run ratios, CPU s per 1k
+#     requests of each client.
 #  2. tsload crr against its own server: connections/s, 1 and 2 client threads.
 #  3. resident memory per open idle connection at 50,000 connections.
 # Knobs: RUNS (default 5), DUR (seconds per run, default 5), CONC (default 16),
 #        MEMCONN (default 50000), PARTS (default "http crr mem"),
-#        PIN=1: in part 1 pin nginx's worker to CPU 1 and both clients to CPU 0.
+#        PIN=1: in part 1 pin nginx's worker to CPU 1 and the clients to CPU 0.
 set -u
 cd "$(dirname "$0")/.."
 TSL=./tsload
@@ -69,33 +70,53 @@ PIDS+=("$NG")
 wait_port $PORT || { echo "nginx did not start"; exit 1; }
 URL=http://127.0.0.1:$PORT/
 TIMEFORMAT='%U %S'
-T_RATE=() W_RATE=() T_CPU=() W_CPU=()
+TSL_ARGS="--engine=http --port=$PORT --keepalive=0 --concurrency=$CONC --threads=1 --runtime=${DUR}s"
+# One run of client $1 (tsload, tsload-norecycle, wrk): appends its requests/s
+# and CPU s per 1k requests to $OUT/rate.$1 and $OUT/cpu.$1.
+run_client() {
+	local c req el
+	case $1 in
+	wrk)
+		c=$( { time $ON0 wrk -t1 -c$CONC -d${DUR}s -H 'Connection: close' $URL >$OUT/w.txt; } 2>&1 )
+		req=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\1/p' $OUT/w.txt)
+		el=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\2/p' $OUT/w.txt) ;;
+	*)
+		local rc=1; [ "$1" = tsload-norecycle ] && rc=0
+		c=$( { time $ON0 $TSL $TSL_ARGS --recycle=$rc --output-format=json --output=$OUT/t.json >/dev/null; } 2>&1 )
+		req=$(jval $OUT/t.json 'j["transactions"]')
+		el=$(jval $OUT/t.json 'j["elapsed_s"]') ;;
+	esac
+	/usr/bin/python3 -c "print($req/$el)" >>$OUT/rate.$1
+	/usr/bin/python3 -c "u,s='$c'.split(); print((float(u)+float(s))/$req*1000)" >>$OUT/cpu.$1
+}
+CLIENTS="tsload tsload-norecycle wrk"
 for i in $(seq "$RUNS"); do
-	c=$( { time $ON0 $TSL --engine=http --port=$PORT --keepalive=0 --concurrency=$CONC --threads=1 \
-		--runtime=${DUR}s --output-format=json --output=$OUT/t$i.json >/dev/null; } 2>&1 )
-	req=$(jval $OUT/t$i.json 'j["transactions"]')
-	el=$(jval $OUT/t$i.json 'j["elapsed_s"]')
-	T_RATE+=("$(/usr/bin/python3 -c "print($req/$el)")")
-	T_CPU+=("$(/usr/bin/python3 -c "u,s='$c'.split(); print((float(u)+float(s))/$req*1000)")")
-	c=$( { time $ON0 wrk -t1 -c$CONC -d${DUR}s -H 'Connection: close' $URL >$OUT/w$i.txt; } 2>&1 )
-	req=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\1/p' $OUT/w$i.txt)
-	el=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\2/p' $OUT/w$i.txt)
-	W_RATE+=("$(/usr/bin/python3 -c "print($req/$el)")")
-	W_CPU+=("$(/usr/bin/python3 -c "u,s='$c'.split(); print((float(u)+float(s))/$req*1000)")")
-	echo "run $i: tsload ${T_RATE[-1]%.*} req/s, wrk ${W_RATE[-1]%.*} req/s"
+	line="run $i:"
+	for cl in $CLIENTS; do
+		run_client $cl
+		line="$line $cl $(tail -1 $OUT/rate.$cl | cut -d. -f1) req/s,"
+	done
+	echo "${line%,}"
 done
-tm=$(median "${T_RATE[@]}"); wm=$(median "${W_RATE[@]}")
+col() { # col FILE FORMAT: "median (min..max)"
+	/usr/bin/python3 -c 'import sys,statistics as s; v=[float(x) for x in open(sys.argv[1])]; f=sys.argv[2]; print(f"{s.median(v):{f}} ({min(v):{f}}..{max(v):{f}})")' "$1" "$2"
+}
+pairs() { # pairs A B: median and list of run-by-run ratios A/B
+	/usr/bin/python3 -c 'import sys,statistics as s; a=[float(x) for x in open(sys.argv[1])]; b=[float(x) for x in open(sys.argv[2])]; r=[x/y for x,y in zip(a,b)]; print(f"median {s.median(r):.2f} (" + " ".join(f"{x:.2f}" for x in r) + f"); ratio of medians {s.median(a)/s.median(b):.2f}")' "$1" "$2"
+}
 echo
-echo "## http keepalive=0 vs wrk -H 'Connection: close' (nginx 1 worker, $CONC connections, 1 client thread, ${DUR}s x $RUNS alternating)"
+echo "## http keepalive=0 vs wrk -H 'Connection: close' (nginx 1 worker, $CONC connections, 1 client thread, ${DUR}s x $RUNS rotating)"
 echo "| client | requests/s median (min..max) | client CPU s per 1k requests median (min..max) |"
 echo "|---|---|---|"
-echo "| tsload | $(stats "${T_RATE[@]}") | $(/usr/bin/python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.4f} ({min(v):.4f}..{max(v):.4f})")' "${T_CPU[@]}") |"
-echo "| wrk | $(stats "${W_RATE[@]}") | $(/usr/bin/python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.4f} ({min(v):.4f}..{max(v):.4f})")' "${W_CPU[@]}") |"
-echo "ratio tsload/wrk (medians): $(/usr/bin/python3 -c "print(f'{$tm/$wm:.2f}')")"
-echo "ratio of each pair (run i tsload / run i wrk): median $(/usr/bin/python3 -c 'import sys,statistics as s; n=len(sys.argv)//2; r=[float(a)/float(b) for a,b in zip(sys.argv[1:n+1], sys.argv[n+1:])]; print(f"{s.median(r):.2f} (" + " ".join(f"{x:.2f}" for x in r) + ")")' "${T_RATE[@]}" "${W_RATE[@]}")"
+for cl in $CLIENTS; do
+	echo "| $cl | $(col $OUT/rate.$cl .1f) | $(col $OUT/cpu.$cl .4f) |"
+done
+echo "tsload/wrk requests/s, run by run: $(pairs $OUT/rate.tsload $OUT/rate.wrk)"
+echo "tsload/wrk CPU per request, run by run: $(pairs $OUT/cpu.tsload $OUT/cpu.wrk)"
+echo "tsload recycle=1/recycle=0 requests/s, run by run: $(pairs $OUT/rate.tsload $OUT/rate.tsload-norecycle)"
 echo "wrk command: wrk -t1 -c$CONC -d${DUR}s -H 'Connection: close' $URL"
-echo "tsload command: tsload --engine=http --port=$PORT --keepalive=0 --concurrency=$CONC --threads=1 --runtime=${DUR}s"
-[ "$PIN" = 1 ] && echo "both clients pinned with taskset -c 0; nginx worker on CPU 1"
+echo "tsload command: tsload $TSL_ARGS [--recycle=0]"
+[ "$PIN" = 1 ] && echo "all clients pinned with taskset -c 0; nginx worker on CPU 1"
 kill -TERM $NG; wait $NG 2>/dev/null
 fi
 

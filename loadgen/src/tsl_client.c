@@ -99,6 +99,91 @@ static uint32_t avail_pop(struct tsl_worker *w)
 	return i;
 }
 
+/* ---- socket pool
+ * A connection that ends cleanly with our FIN gives its socket back
+ * instead of closing it. shutdown(SHUT_RDWR) sends the FIN close() would
+ * and, like close(), answers later data with RST; once the kernel reports
+ * the connection closed (state CLOSE: the FIN was acknowledged, or handed
+ * to TIME_WAIT), connect(AF_UNSPEC) dissolves it and the socket serves a
+ * later connection of any slot. The packets are those of close(); the
+ * client saves socket(), epoll_ctl() and the file teardown. Epoll events
+ * carry the fd, and fd_slot says whose it is. */
+
+#define PARKED (UINT32_MAX - 1) /* FIN sent, waiting for state CLOSE */
+#define SPARE (UINT32_MAX - 2)  /* on the spare stack */
+
+static int fd_map(struct tsl_worker *w, int fd, uint32_t slot)
+{
+	if ((uint32_t)fd >= w->fd_cap) {
+		uint32_t cap = w->fd_cap ? w->fd_cap : 1024;
+		while (cap <= (uint32_t)fd)
+			cap *= 2;
+		uint32_t *t = realloc(w->fd_slot, cap * sizeof(*t));
+		if (!t)
+			return -1;
+		for (uint32_t k = w->fd_cap; k < cap; k++)
+			t[k] = NONE;
+		w->fd_slot = t;
+		w->fd_cap = cap;
+	}
+	w->fd_slot[fd] = slot;
+	return 0;
+}
+
+static void sock_close(struct tsl_worker *w, int fd)
+{
+	if ((uint32_t)fd < w->fd_cap)
+		w->fd_slot[fd] = NONE;
+	close(fd);
+}
+
+/* 1 once the connection is closed, 0 before, -1 if the stack cannot
+ * say. getpeername() fails with ENOTCONN exactly in state CLOSE (for a
+ * socket that was connected): cheaper than TCP_INFO, which fills 200+
+ * bytes under the socket lock. */
+static int sock_closed(int fd)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) == 0)
+		return 0;
+	return errno == ENOTCONN ? 1 : -1;
+}
+
+/* An event on a parked socket: reusable once the connection is closed. */
+static void on_parked(struct tsl_worker *w, int fd, uint32_t ev)
+{
+	struct sockaddr un = {.sa_family = AF_UNSPEC};
+	int closed = ev & EPOLLERR ? 1 : sock_closed(fd);
+	if (closed == 0)
+		return; /* LAST_ACK, FIN_WAIT: the kernel wakes us again */
+	w->nparked--;
+	if (ev & EPOLLERR) { /* reset while closing: its error would linger */
+		sock_close(w, fd);
+	} else if (closed < 0 || connect(fd, &un, sizeof(un))) {
+		w->recycle = 0; /* the stack cannot tell or dissolve it */
+		sock_close(w, fd);
+	} else {
+		w->fd_slot[fd] = SPARE;
+		w->spare[w->nspare++] = fd;
+	}
+}
+
+/* The slot is done with fd: park it for reuse, or close it. On loopback
+ * the connection is usually closed by the time shutdown() returns. The
+ * pool holds up to two sockets per slot: one parked, one spare. */
+static void sock_release(struct tsl_worker *w, int fd, int clean)
+{
+	if (clean && w->recycle && w->nparked + w->nspare < 2 * w->nconns &&
+	    shutdown(fd, SHUT_RDWR) == 0) {
+		w->fd_slot[fd] = PARKED;
+		w->nparked++;
+		on_parked(w, fd, 0);
+		return;
+	}
+	sock_close(w, fd);
+}
+
 /* ---- connection lifecycle */
 
 static void conn_close(struct tsl_worker *w, uint32_t i, int clean,
@@ -107,9 +192,10 @@ static void conn_close(struct tsl_worker *w, uint32_t i, int clean,
 	struct tsl_conn *c = &w->conns[i];
 	tq_remove(w, i);
 	if (c->fd >= 0) {
-		if (clean && c->state != TSL_CS_CONNECTING)
+		int ok = clean && c->state != TSL_CS_CONNECTING;
+		if (ok)
 			count_conn(w, now);
-		close(c->fd);
+		sock_release(w, c->fd, ok);
 	}
 	c->fd = -1;
 	c->state = TSL_CS_FREE;
@@ -164,10 +250,14 @@ static void txn_done(struct tsl_worker *w, uint32_t i, uint64_t now)
 	txn_end(w, i);
 }
 
-static int conn_setup(struct tsl_worker *w, int fd)
+/* Socket options of a new socket; a recycled one keeps them and is only
+ * bound again (its source address may change). */
+static int conn_setup(struct tsl_worker *w, int fd, int fresh)
 {
 	struct tsl_jobrun *jr = w->jr;
 	int one = 1;
+	if (!fresh)
+		goto bind_src;
 	if (w->persistent &&
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
 		return -1;
@@ -176,12 +266,14 @@ static int conn_setup(struct tsl_worker *w, int fd)
 		if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
 			return -1;
 	}
+	if (jr->nsrc &&
+	    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)))
+		return -1;
+bind_src:
 	if (jr->nsrc) {
 		struct sockaddr_in sa = {.sin_family = AF_INET};
 		sa.sin_addr = jr->src[w->src_next++ % jr->nsrc];
-		if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
-			       sizeof(one)) ||
-		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
 			return -1;
 	}
 	return 0;
@@ -192,17 +284,22 @@ static int conn_open(struct tsl_worker *w, uint32_t i, uint64_t now)
 {
 	struct tsl_conn *c = &w->conns[i];
 	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-		.data.u64 = i};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+	int fresh = w->nspare == 0;
+	int fd = fresh ? socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+		       : w->spare[--w->nspare];
 	if (fd < 0)
 		return tsl_err_of_errno(errno) + 1;
-	if (conn_setup(w, fd) ||
+	ev.data.u64 = (uint64_t)fd;
+	if (fresh && in_window(w, now))
+		w->st.sockets++;
+	if (conn_setup(w, fd, fresh) ||
 	    (connect(fd, (struct sockaddr *)&w->jr->dst, sizeof(w->jr->dst)) &&
 	     errno != EINPROGRESS) ||
-	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+	    (fresh && epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev)) ||
+	    fd_map(w, fd, i)) {
 		int e = errno;
-		close(fd);
+		sock_close(w, fd);
 		return tsl_err_of_errno(e) + 1;
 	}
 	if (w->conn_quota != UINT64_MAX)
@@ -362,8 +459,15 @@ static void on_idle(struct tsl_worker *w, uint32_t i, uint64_t now)
 		count_error(w, tsl_err_of_errno(errno), now), conn_close(w, i, 0, now);
 }
 
-static void on_event(struct tsl_worker *w, uint32_t i, uint32_t ev)
+static void on_event(struct tsl_worker *w, int fd, uint32_t ev)
 {
+	uint32_t i = w->fd_slot[fd];
+	if (i == PARKED) {
+		on_parked(w, fd, ev);
+		return;
+	}
+	if (i >= w->nconns) /* a spare: nothing to do until reused */
+		return;
 	struct tsl_conn *c = &w->conns[i];
 	uint64_t now = tsl_now_ns();
 
@@ -516,7 +620,7 @@ static void run_loop(struct tsl_worker *w)
 			return;
 		}
 		for (int k = 0; k < n; k++)
-			on_event(w, (uint32_t)evs[k].data.u64, evs[k].events);
+			on_event(w, (int)evs[k].data.u64, evs[k].events);
 	}
 }
 
@@ -539,6 +643,12 @@ int tsl_client_setup(struct tsl_worker *w)
 		return -1;
 	}
 	w->persistent = jr->eng->persistent(job);
+	w->recycle = job->recycle && job->close_mode == TSL_CLOSE_FIN;
+	w->spare = calloc(2 * (size_t)w->nconns, sizeof(*w->spare));
+	if (!w->spare) {
+		snprintf(w->errmsg, sizeof(w->errmsg), "client setup: %s", strerror(errno));
+		return -1;
+	}
 	w->tq_head = w->tq_tail = NONE;
 	for (uint32_t i = 0; i < w->nconns; i++)
 		w->conns[i].fd = -1;
@@ -565,16 +675,24 @@ void tsl_worker_free(struct tsl_worker *w)
 		for (uint32_t i = 0; i < w->nconns; i++)
 			if (w->conns[i].fd >= 0)
 				close(w->conns[i].fd);
+	for (uint32_t fd = 0; fd < w->fd_cap; fd++)
+		if (w->fd_slot[fd] == PARKED || w->fd_slot[fd] == SPARE)
+			close((int)fd);
 	if (w->epfd > 0)
 		close(w->epfd);
 	if (w->lfd > 0)
 		close(w->lfd);
 	free(w->conns);
 	free(w->avail);
+	free(w->fd_slot);
+	free(w->spare);
 	free(w->req);
 	free(w->rx);
 	free(w->srv);
 	w->conns = NULL;
+	w->fd_slot = NULL;
+	w->spare = NULL;
+	w->fd_cap = w->nspare = w->nparked = 0;
 	w->epfd = w->lfd = -1;
 }
 
@@ -613,6 +731,7 @@ void *tsl_client_main(void *arg)
 		w->ru0 = w->ru1;
 	/* open connections of a persistent engine count as completed; a crr
 	 * connection cut mid-transaction does not */
+	w->recycle = 0;
 	for (uint32_t i = 0; i < w->nconns; i++)
 		if (w->conns[i].fd >= 0)
 			conn_close(w, i, w->persistent || w->conns[i].state == TSL_CS_IDLE,

@@ -94,6 +94,8 @@ const struct tsl_opt tsl_opts[] = {
 	 "local addresses, list a,b or range a-b (IP_BIND_ADDRESS_NO_PORT)"},
 	{"close", TSL_OT_ENUM, OFF(close_mode), 0, "fin", 0, 0, close_choices, NULL,
 	 "client close: fin, or rst (SO_LINGER 0)"},
+	{"recycle", TSL_OT_BOOL, OFF(recycle), 0, "1", 0, 1, NULL, NULL,
+	 "client: after a fin close, reuse the socket via connect(AF_UNSPEC) (same packets)"},
 	{"log_interval", TSL_OT_TIME, OFF(log_interval_us), 0, "0", 0, BIG, NULL, NULL,
 	 "time series interval (0 = none); also a live line on stderr"},
 	{"percentiles", TSL_OT_STR, STR(percentiles), "50:90:99:99.9", 0, 0, NULL,

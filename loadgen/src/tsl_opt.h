@@ -45,6 +45,7 @@ struct tsl_job {
 	char cpus_allowed[TSL_STR_MAX];
 	char source_addrs[TSL_STR_MAX];
 	int64_t close_mode;
+	int64_t recycle;
 	int64_t log_interval_us;
 	char percentiles[TSL_STR_MAX];
 	int64_t timeout_us;

@@ -132,6 +132,9 @@ static void json_job(FILE *f, const struct tsl_jobrun *jr, int ind)
 	if (j->role == TSL_ROLE_SERVER) {
 		tsl_json_key(f, &first, "accepts", ind);
 		fprintf(f, "%llu", (unsigned long long)s->accepts);
+	} else {
+		tsl_json_key(f, &first, "sockets", ind);
+		fprintf(f, "%llu", (unsigned long long)s->sockets);
 	}
 	tsl_json_key(f, &first, "tps", ind);
 	tsl_json_num(f, per_s(s->txns, jr->elapsed_s));
@@ -212,6 +215,9 @@ static void text_job(FILE *f, const struct tsl_jobrun *jr)
 	fprintf(f, "\n  elapsed %.2f s  transactions %llu (%.1f/s)  connections %llu (%.1f/s)\n",
 		jr->elapsed_s, (unsigned long long)s->txns, per_s(s->txns, jr->elapsed_s),
 		(unsigned long long)s->conns, per_s(s->conns, jr->elapsed_s));
+	if (!server)
+		fprintf(f, "  sockets %llu (the rest of the connections reused one)\n",
+			(unsigned long long)s->sockets);
 	fprintf(f, "  errors %llu:", (unsigned long long)s->errs);
 	for (int e = 0; e < TSL_E_N; e++)
 		fprintf(f, " %s=%llu", tsl_err_names[e], (unsigned long long)s->err[e]);

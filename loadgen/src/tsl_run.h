@@ -109,6 +109,11 @@ struct tsl_worker {
 	char *rx;
 	size_t rx_len;
 	uint32_t src_next;
+	int recycle;               /* reuse sockets after a clean FIN close */
+	uint32_t *fd_slot;         /* fd -> slot, or a socket-pool mark */
+	uint32_t fd_cap;
+	int *spare;                /* closed sockets ready to connect again */
+	uint32_t nspare, nparked;  /* parked: FIN sent, not closed yet */
 	uint64_t conn_quota;       /* connections this thread may still open */
 	uint64_t next_send, send_gap;
 	uint64_t t_stop;

@@ -22,6 +22,7 @@ void tsl_stats_merge(struct tsl_stats *dst, const struct tsl_stats *src)
 	dst->conns += src->conns;
 	dst->errs += src->errs;
 	dst->accepts += src->accepts;
+	dst->sockets += src->sockets;
 	for (int i = 0; i < TSL_E_N; i++)
 		dst->err[i] += src->err[i];
 	for (int i = 0; i < TSL_HTTP_CODES; i++)

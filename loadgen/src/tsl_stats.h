@@ -23,6 +23,7 @@ enum tsl_phase { TSL_PH_CONNECT, TSL_PH_RESPONSE, TSL_PH_TOTAL, TSL_PH_N };
 
 struct tsl_stats {
 	uint64_t txns, conns, errs, accepts;
+	uint64_t sockets;                     /* client: socket() calls */
 	uint64_t err[TSL_E_N];
 	uint64_t http_status[TSL_HTTP_CODES]; /* [0]: unparsable */
 	struct tsl_hist lat[TSL_PH_N];

@@ -302,10 +302,10 @@ NGX
 }
 
 # ---- between two network namespaces (198.18.1.0/24) ------------------------
-t_netns() {
-	local port=$((BASE + 12))
-	if ! ip netns add $NS_A || ! ip netns add $NS_B; then fail netns "cannot create namespaces"; return; fi
-	ip link add tsl-va$$ netns $NS_A type veth peer name tsl-vb$$ netns $NS_B || { fail netns veth; return; }
+lab_up() { # client namespace NS_A (198.18.1.1, .10, .11) -- veth -- NS_B (198.18.1.2)
+	local n
+	if ! ip netns add $NS_A || ! ip netns add $NS_B; then echo "cannot create namespaces"; return 1; fi
+	ip link add tsl-va$$ netns $NS_A type veth peer name tsl-vb$$ netns $NS_B || return 1
 	ip -n $NS_A addr add 198.18.1.1/24 dev tsl-va$$
 	ip -n $NS_A addr add 198.18.1.10/24 dev tsl-va$$
 	ip -n $NS_A addr add 198.18.1.11/24 dev tsl-va$$
@@ -313,6 +313,12 @@ t_netns() {
 	for n in $NS_A $NS_B; do ip -n $n link set lo up; done
 	ip -n $NS_A link set tsl-va$$ up
 	ip -n $NS_B link set tsl-vb$$ up
+}
+lab_down() { ip netns del $NS_A; ip netns del $NS_B; }
+
+t_netns() {
+	local port=$((BASE + 12))
+	lab_up || { fail netns "no lab"; lab_down 2>/dev/null; return; }
 	local eng
 	for eng in crr rr; do
 		start_server ns$eng ip netns exec $NS_B -- --host=198.18.1.2 --port=$port --engine=$eng \
@@ -347,7 +353,49 @@ t_netns() {
 		'j["connections"] == 10' 'j["errors"]["total"] == j["errors"]["eaddrnotavail"]'
 	check source-addrs-beat-exhaustion "$OUT/nsex2.json" 'j["errors"]["total"] == 0' \
 		'j["connections"] == 16' 'j["transactions"] > 100'
-	ip netns del $NS_A; ip netns del $NS_B
+	lab_down
+}
+
+# ---- socket recycling: the packets of close(), far fewer sockets -------------
+tcp_counters() { # tcp_counters NS: "OutSegs OutRsts" since the namespace was made
+	ip netns exec "$1" nstat -asz TcpOutSegs TcpOutRsts \
+		| awk '$1 == "TcpOutSegs" {s = $2} $1 == "TcpOutRsts" {r = $2} END {print s + 0, r + 0}'
+}
+t_recycle() {
+	local port=$((BASE + 14)) srv r n=3000 cs0 cr0 ss0 sr0 cs1 cr1 ss1 sr1
+	lab_up || { fail recycle "no lab"; lab_down 2>/dev/null; return; }
+	# crr server: it closes first (our FIN ends LAST_ACK); rr server: we close
+	# first and wait in FIN_WAIT2 for its FIN
+	for srv in crr rr; do
+		start_server rc$srv ip netns exec $NS_B -- --host=198.18.1.2 --port=$port --engine=$srv \
+			|| { fail recycle-$srv server; continue; }
+		for r in 0 1; do
+			local a0 b0 a1 b1
+			a0=$(tcp_counters $NS_A); b0=$(tcp_counters $NS_B)
+			ip netns exec $NS_A $TSL --host=198.18.1.2 --port=$port --engine=crr --concurrency=8 \
+				--connections=$n --runtime=30s --recycle=$r --output-format=json \
+				--output="$OUT/rc$srv$r.json"
+			a1=$(tcp_counters $NS_A); b1=$(tcp_counters $NS_B)
+			# client segments, client RSTs, server segments, server RSTs
+			echo "$(( ${a1% *} - ${a0% *} )) $(( ${a1#* } - ${a0#* } ))" \
+				"$(( ${b1% *} - ${b0% *} )) $(( ${b1#* } - ${b0#* } ))" >"$OUT/rc$srv$r.seg"
+		done
+		stop_server $SRV
+		read -r cs0 cr0 ss0 sr0 <"$OUT/rc${srv}0.seg"
+		read -r cs1 cr1 ss1 sr1 <"$OUT/rc${srv}1.seg"
+		check recycle-$srv-fewer-sockets "$OUT/rc${srv}1.json" 'j["errors"]["total"] == 0' \
+			"j[\"connections\"] == $n" 'j["sockets"] <= 16' 'j["options"]["recycle"] == 1'
+		check close-$srv-one-socket-each "$OUT/rc${srv}0.json" 'j["errors"]["total"] == 0' \
+			"j[\"connections\"] == $n" "j[\"sockets\"] == $n"
+		# same packets: no RST either way, segments per connection within 3%
+		if [ "$cr0$sr0$cr1$sr1" = 0000 ] && [ $((cs1 * 100 / cs0)) -ge 97 ] && [ $((cs1 * 100 / cs0)) -le 103 ] \
+			&& [ $((ss1 * 100 / ss0)) -ge 97 ] && [ $((ss1 * 100 / ss0)) -le 103 ]; then
+			pass "recycle-$srv-same-packets ($cs0 vs $cs1 client, $ss0 vs $ss1 server segments)"
+		else
+			fail recycle-$srv-same-packets "close(): client $cs0 segs $cr0 rst, server $ss0 segs $sr0 rst; recycle: client $cs1 segs $cr1 rst, server $ss1 segs $sr1 rst"
+		fi
+	done
+	lab_down
 }
 
 t_combined() {
@@ -388,5 +436,6 @@ t_server_killed 2>/dev/null # hide bash's "Killed" job notices
 t_sigint
 t_nginx
 t_netns
+t_recycle
 echo "$PASS passed, $FAIL failed"
 [ $FAIL = 0 ]
