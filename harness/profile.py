@@ -205,6 +205,7 @@ TSLOAD_KEYS = {
     "keepalive": _int_in(0, 1),
     "connections": _int_in(0, 1 << 62),
     "close": lambda v: v if v in ("fin", "rst") else _raise("fin or rst"),
+    "recycle": _int_in(0, 1),
     "engine": lambda v: v if v in ("crr", "rr", "http")
     else _raise("crr, rr or http"),
     "path": _check_str,

@@ -1,9 +1,10 @@
 """Suite parsing and validation (harness/profile.py) on real TOML files."""
 import os
+import re
 import unittest
 
 import datafix
-from harness import PROFILES_DIR, plan, profile
+from harness import PROFILES_DIR, REPO_ROOT, plan, profile
 
 GOOD = """
 [suite]
@@ -46,6 +47,14 @@ class ProfileTest(unittest.TestCase):
         msg = str(cm.exception)
         self.assertIn(path, msg)  # every error names the file
         return msg
+
+    def test_tsload_keys_are_tsload_options(self):
+        # the profile's key table repeats names from tsload's option table
+        # (loadgen/src/tsl_opt.c); a key tsload does not know would only
+        # fail at run time, on the lab
+        with open(os.path.join(REPO_ROOT, "loadgen", "src", "tsl_opt.c")) as f:
+            names = set(re.findall(r'^\s*\{"(\w+)", TSL_OT_', f.read(), re.M))
+        self.assertEqual(set(profile.TSLOAD_KEYS) - names, set())
 
     def test_good_suite(self):
         s = self.load(GOOD)
