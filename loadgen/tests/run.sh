@@ -365,7 +365,8 @@ t_recycle() {
 	local port=$((BASE + 14)) srv r n=3000 cs0 cr0 ss0 sr0 cs1 cr1 ss1 sr1
 	lab_up || { fail recycle "no lab"; lab_down 2>/dev/null; return; }
 	# crr server: it closes first (our FIN ends LAST_ACK); rr server: we close
-	# first and wait in FIN_WAIT2 for its FIN
+	# first and wait in FIN_WAIT2 for its FIN. Two source addresses: a recycled
+	# socket is bound again, to the next one
 	for srv in crr rr; do
 		start_server rc$srv ip netns exec $NS_B -- --host=198.18.1.2 --port=$port --engine=$srv \
 			|| { fail recycle-$srv server; continue; }
@@ -373,8 +374,8 @@ t_recycle() {
 			local a0 b0 a1 b1
 			a0=$(tcp_counters $NS_A); b0=$(tcp_counters $NS_B)
 			ip netns exec $NS_A $TSL --host=198.18.1.2 --port=$port --engine=crr --concurrency=8 \
-				--connections=$n --runtime=30s --recycle=$r --output-format=json \
-				--output="$OUT/rc$srv$r.json"
+				--connections=$n --runtime=30s --recycle=$r --source_addrs=198.18.1.10-198.18.1.11 \
+				--output-format=json --output="$OUT/rc$srv$r.json"
 			a1=$(tcp_counters $NS_A); b1=$(tcp_counters $NS_B)
 			# client segments, client RSTs, server segments, server RSTs
 			echo "$(( ${a1% *} - ${a0% *} )) $(( ${a1#* } - ${a0#* } ))" \
