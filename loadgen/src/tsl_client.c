@@ -250,26 +250,32 @@ static void txn_done(struct tsl_worker *w, uint32_t i, uint64_t now)
 	txn_end(w, i);
 }
 
-/* Socket options of a new socket; a recycled one keeps them and is only
- * bound again (its source address may change). */
-static int conn_setup(struct tsl_worker *w, int fd, int fresh)
+/* Options of a new socket; a recycled socket keeps them. */
+static int sock_options(struct tsl_worker *w, int fd)
 {
-	struct tsl_jobrun *jr = w->jr;
 	int one = 1;
-	if (!fresh)
-		goto bind_src;
 	if (w->persistent &&
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
 		return -1;
-	if (jr->job->close_mode == TSL_CLOSE_RST) {
+	if (w->jr->job->close_mode == TSL_CLOSE_RST) {
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 		if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
 			return -1;
 	}
-	if (jr->nsrc &&
+	if (w->jr->nsrc &&
 	    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)))
 		return -1;
-bind_src:
+	return 0;
+}
+
+/* Every connection, on a new or a recycled socket, binds the next source
+ * address (a dissolved connection gave its port back, so bind() works
+ * again). */
+static int conn_setup(struct tsl_worker *w, int fd, int fresh)
+{
+	struct tsl_jobrun *jr = w->jr;
+	if (fresh && sock_options(w, fd))
+		return -1;
 	if (jr->nsrc) {
 		struct sockaddr_in sa = {.sin_family = AF_INET};
 		sa.sin_addr = jr->src[w->src_next++ % jr->nsrc];
