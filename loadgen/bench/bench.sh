@@ -32,10 +32,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-stats() { # stats v1 v2 ... -> "median (min..max)"
-	/usr/bin/python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.1f} ({min(v):.1f}..{max(v):.1f})")' "$@"
+stats() { # stats FORMAT v1 v2 ... -> "median (min..max)"
+	/usr/bin/python3 -c 'import sys,statistics as s; f=sys.argv[1]; v=[float(x) for x in sys.argv[2:]]; print(f"{s.median(v):{f}} ({min(v):{f}}..{max(v):{f}})")' "$@"
 }
-median() { /usr/bin/python3 -c 'import sys,statistics as s; print(s.median(float(x) for x in sys.argv[1:]))' "$@"; }
 jval() { /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(eval(sys.argv[2]))' "$@"; }
 wait_port() {
 	for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done
@@ -98,9 +97,6 @@ for i in $(seq "$RUNS"); do
 	done
 	echo "${line%,}"
 done
-col() { # col FILE FORMAT: "median (min..max)"
-	/usr/bin/python3 -c 'import sys,statistics as s; v=[float(x) for x in open(sys.argv[1])]; f=sys.argv[2]; print(f"{s.median(v):{f}} ({min(v):{f}}..{max(v):{f}})")' "$1" "$2"
-}
 pairs() { # pairs A B: median and list of run-by-run ratios A/B
 	/usr/bin/python3 -c 'import sys,statistics as s; a=[float(x) for x in open(sys.argv[1])]; b=[float(x) for x in open(sys.argv[2])]; r=[x/y for x,y in zip(a,b)]; print(f"median {s.median(r):.2f} (" + " ".join(f"{x:.2f}" for x in r) + f"); ratio of medians {s.median(a)/s.median(b):.2f}")' "$1" "$2"
 }
@@ -109,7 +105,7 @@ echo "## http keepalive=0 vs wrk -H 'Connection: close' (nginx 1 worker, $CONC c
 echo "| client | requests/s median (min..max) | client CPU s per 1k requests median (min..max) |"
 echo "|---|---|---|"
 for cl in $CLIENTS; do
-	echo "| $cl | $(col $OUT/rate.$cl .1f) | $(col $OUT/cpu.$cl .4f) |"
+	echo "| $cl | $(stats .1f $(cat $OUT/rate.$cl)) | $(stats .4f $(cat $OUT/cpu.$cl)) |"
 done
 echo "tsload/wrk requests/s, run by run: $(pairs $OUT/rate.tsload $OUT/rate.wrk)"
 echo "tsload/wrk CPU per request, run by run: $(pairs $OUT/cpu.tsload $OUT/cpu.wrk)"
@@ -141,8 +137,8 @@ echo
 echo "## crr against tsload --server (2 server threads, concurrency 32, ${DUR}s x $RUNS alternating)"
 echo "| client threads | connections/s median (min..max) |"
 echo "|---|---|"
-echo "| 1 | $(stats "${C1[@]}") |"
-echo "| 2 | $(stats "${C2[@]}") |"
+echo "| 1 | $(stats .1f "${C1[@]}") |"
+echo "| 2 | $(stats .1f "${C2[@]}") |"
 echo "command: tsload --engine=crr --port=$P2 --concurrency=32 --threads=N --runtime=${DUR}s"
 fi
 
