@@ -36,6 +36,8 @@ static int conf_check(const struct rs_stack_conf *c)
 	if (c->sndbuf < 2048 || c->rcvbuf < 2048 || c->mss < 64 ||
 	    c->mss > RS_FRAME_BUF - RS_ETH_HLEN - RS_IP_HLEN - 60)
 		return -EINVAL;
+	if (c->features & ~(uint32_t)RS_FEAT_ALL)
+		return -EINVAL;
 	if (!c->max_sockets || !c->max_conns || c->port_lo == 0 ||
 	    c->port_hi < c->port_lo)
 		return -EINVAL;
