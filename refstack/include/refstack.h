@@ -284,7 +284,10 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_tw_overflow, "TIME_WAIT table full: entry skipped")            \
 	X(enobufs, "ENOBUFS returned to the application")                    \
 	X(table_lookups, "established/listen table lookups")                 \
-	X(xcore_handoffs, "frames handed to the owning core")
+	X(xcore_handoffs, "frames handed to the owning core")                \
+	X(handoff_rx, "frames received from other cores' hand-offs")        \
+	X(drop_handoff_full, "dropped: owner core's hand-off queue full")    \
+	X(drop_handoff_lost, "dropped: owner core gone or frame re-handed")
 
 struct rs_core_counters {
 #define RS_X_FIELD(name, desc) uint64_t name;
