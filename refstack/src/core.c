@@ -6,6 +6,11 @@
 
 #include "sock.h"
 
+int rs_core_rx_pending(const struct rs_core *c)
+{
+	return c->io_ops->rx_pending ? c->io_ops->rx_pending(c->io) : 0;
+}
+
 unsigned rs_core_index(const struct rs_core *c) { return c->index; }
 struct rs_stack *rs_core_stack(const struct rs_core *c) { return c->stack; }
 
