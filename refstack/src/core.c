@@ -2,14 +2,9 @@
  * timer heap, destruction.  The poll step is in poll.c, the transmit batch
  * in tx.c, the hand-off queue in handoff.c. */
 #include <errno.h>
-#include <stdlib.h>
 
+#include "arena.h"
 #include "sock.h"
-
-int rs_core_rx_pending(const struct rs_core *c)
-{
-	return c->io_ops->rx_pending ? c->io_ops->rx_pending(c->io) : 0;
-}
 
 unsigned rs_core_index(const struct rs_core *c) { return c->index; }
 struct rs_stack *rs_core_stack(const struct rs_core *c) { return c->stack; }
@@ -21,13 +16,15 @@ const struct rs_core_counters *rs_core_counters(const struct rs_core *c)
 
 static int core_alloc(struct rs_core *c, uint32_t max_conns)
 {
-	c->txmem = malloc((size_t)RS_TX_BATCH * RS_FRAME_BUF);
-	c->pending = malloc(sizeof(struct rs_pending) * RS_ARP_PENDING);
+	struct rs_arena *a = c->stack->arena;
+
+	c->txmem = rs_mem_alloc(a, (size_t)RS_TX_BATCH * RS_FRAME_BUF);
+	c->pending = rs_mem_alloc(a, sizeof(struct rs_pending) * RS_ARP_PENDING);
 	if (rs_handoff_init(c) != RS_OK)
 		return RS_ERROR;
 	if (!c->txmem || !c->pending)
 		return RS_ERROR;
-	if (rs_timerq_init(&c->tq, max_conns) != RS_OK)
+	if (rs_timerq_init(&c->tq, max_conns, a) != RS_OK)
 		return RS_ERROR;
 	for (int i = 0; i < RS_TX_BATCH; i++)
 		c->txf[i].data = c->txmem + (size_t)i * RS_FRAME_BUF;
@@ -36,11 +33,13 @@ static int core_alloc(struct rs_core *c, uint32_t max_conns)
 
 static void core_free(struct rs_core *c)
 {
-	free(c->txmem);
-	free(c->pending);
+	struct rs_arena *a = c->stack->arena;
+
+	rs_mem_free(a, c->txmem);
+	rs_mem_free(a, c->pending);
 	rs_handoff_fini(c);
 	rs_timerq_fini(&c->tq);
-	free(c);
+	rs_mem_free(a, c);
 }
 
 static int core_open_io(struct rs_core *c, const struct rs_io_ops *io,
@@ -70,7 +69,7 @@ struct rs_core *rs_core_create(struct rs_stack *s, unsigned index,
 		*err = -EINVAL;
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c));
+	c = rs_mem_zalloc(s->arena, sizeof(*c));
 	if (!c) {
 		*err = -ENOMEM;
 		return NULL;
@@ -82,7 +81,7 @@ struct rs_core *rs_core_create(struct rs_stack *s, unsigned index,
 	rs_list_init(&c->listeners);
 	rs_list_init(&c->outq);
 	rs_list_init(&c->tw_fifo);
-	rs_pool_init(&c->pool, s->conf.max_buf_bytes);
+	rs_pool_init(&c->pool, s->conf.max_buf_bytes, s->arena);
 	if (core_alloc(c, s->conf.max_conns) != RS_OK) {
 		core_free(c);
 		*err = -ENOMEM;
@@ -102,7 +101,7 @@ void rs_core_destroy(struct rs_core *c)
 {
 	if (!c)
 		return;
-	rs_sock_close_all(c);
+	rs_sock_core_fini(c);
 	while (!rs_list_empty(&c->tcbs)) {
 		struct rs_tcb *t = RS_CONTAINER(c->tcbs.next, struct rs_tcb,
 						link);
@@ -110,15 +109,10 @@ void rs_core_destroy(struct rs_core *c)
 		t->fd = -1;
 		rs_tcb_free(t);
 	}
-	while (c->sock_free) {
-		struct rs_sock *s = c->sock_free;
-		c->sock_free = (struct rs_sock *)(void *)s->tcb;
-		free(s);
-	}
 	while (c->tcb_free) {
 		struct rs_tcb *t = c->tcb_free;
 		c->tcb_free = (struct rs_tcb *)(void *)t->h.next;
-		free(t);
+		rs_mem_free(c->stack->arena, t);
 	}
 	rs_tw_fini(c);
 	rs_pool_fini(&c->pool);

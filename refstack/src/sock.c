@@ -1,6 +1,5 @@
 /* Socket objects and descriptors: socket, bind, listen, accept, close. */
-#include <stdlib.h>
-
+#include "arena.h"
 #include "sock.h"
 
 void *rs_file_get(struct rs_core *c, int fd, int type)
@@ -67,7 +66,7 @@ static struct rs_sock *sock_new(struct rs_core *c)
 		c->sock_free = (struct rs_sock *)(void *)s->tcb;
 		memset(s, 0, sizeof(*s));
 	} else {
-		s = calloc(1, sizeof(*s));
+		s = rs_mem_zalloc(st->arena, sizeof(*s));
 		if (!s) {
 			errno = ENOMEM;
 			return NULL;
@@ -75,7 +74,7 @@ static struct rs_sock *sock_new(struct rs_core *c)
 	}
 	s->f.type = RS_FILE_SOCK;
 	s->f.core = c;
-	s->f.fd = st->fd_ops->alloc(st->fds, s);
+	s->f.fd = st->fd_ops->alloc(st->fds, s, &c->ctr.lock_fdtab);
 	if (s->f.fd < 0) {
 		s->tcb = (struct rs_tcb *)(void *)c->sock_free;
 		c->sock_free = s;
@@ -95,7 +94,7 @@ static void sock_free(struct rs_sock *s)
 	struct rs_core *c = s->f.core;
 
 	rs_epoll_forget(s);
-	c->stack->fd_ops->release(c->stack->fds, s->f.fd);
+	c->stack->fd_ops->release(c->stack->fds, s->f.fd, &c->ctr.lock_fdtab);
 	c->nsockets--;
 	s->tcb = (struct rs_tcb *)(void *)c->sock_free; /* free-list link */
 	c->sock_free = s;
@@ -130,7 +129,8 @@ int rs_bind(struct rs_core *c, int fd, const struct sockaddr *addr,
 		return rs_err(EINVAL);
 	if (ip != 0 && ip != c->ip)
 		return rs_err(EADDRNOTAVAIL);
-	rc = c->stack->port_ops->bind(c->stack->ports, port, s->reuseaddr);
+	rc = c->stack->port_ops->bind(c->stack->ports, port, s->reuseaddr,
+				      &c->ctr.lock_ports);
 	if (rc < 0)
 		return rs_err(-rc);
 	s->bound = 1;
@@ -158,7 +158,7 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 		if (rs_bind(c, fd, (struct sockaddr *)&any, sizeof(any)))
 			return -1;
 	}
-	l = calloc(1, sizeof(*l));
+	l = rs_mem_zalloc(c->stack->arena, sizeof(*l));
 	if (!l)
 		return rs_err(ENOMEM);
 	l->h.laddr = s->laddr;
@@ -172,8 +172,9 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 	l->nodelay = s->nodelay;
 	l->backlog = (uint32_t)backlog;
 	rs_list_init(&l->acceptq);
-	if (c->stack->lhash_ops->insert(c->stack->lhash, &l->h) != RS_OK) {
-		free(l);
+	if (c->stack->lhash_ops->insert(c->stack->lhash, &l->h,
+					&c->ctr.lock_listen) != RS_OK) {
+		rs_mem_free(c->stack->arena, l);
 		return rs_err(EADDRINUSE);
 	}
 	rs_list_add_tail(&c->listeners, &l->llink);
@@ -219,7 +220,8 @@ static void listener_close(struct rs_core *c, struct rs_listener *l)
 {
 	struct rs_list *p, *next;
 
-	c->stack->lhash_ops->remove(c->stack->lhash, &l->h);
+	c->stack->lhash_ops->remove(c->stack->lhash, &l->h,
+				    &c->ctr.lock_listen);
 	if (l->h.laddr)
 		__atomic_fetch_sub(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
 	rs_list_del(&l->llink);
@@ -232,7 +234,7 @@ static void listener_close(struct rs_core *c, struct rs_listener *l)
 		rs_tcb_drop(t, ECONNABORTED);
 	}
 	c->nlisten--;
-	free(l);
+	rs_mem_free(c->stack->arena, l);
 }
 
 /* Orderly release (RFC 9293 3.10.4 CLOSE) or abort. */
@@ -290,13 +292,13 @@ int rs_close(struct rs_core *c, int fd)
 	if (s->tcb)
 		conn_close(s->tcb, s->linger_on && s->linger_secs == 0);
 	if (s->bound)
-		c->stack->port_ops->unbind(c->stack->ports, s->lport);
+		c->stack->port_ops->unbind(c->stack->ports, s->lport,
+					   &c->ctr.lock_ports);
 	sock_free(s);
 	return 0;
 }
 
-/* Core destruction: release every descriptor of the core. */
-void rs_sock_close_all(struct rs_core *c)
+void rs_sock_core_fini(struct rs_core *c)
 {
 	void *fds = c->stack->fds;
 	const struct rs_fd_ops *ops = c->stack->fd_ops;
@@ -306,5 +308,10 @@ void rs_sock_close_all(struct rs_core *c)
 		struct rs_file *f = ops->get(fds, fd);
 		if (f && f->core == c)
 			rs_close(c, f->fd);
+	}
+	while (c->sock_free) {
+		struct rs_sock *s = c->sock_free;
+		c->sock_free = (struct rs_sock *)(void *)s->tcb;
+		rs_mem_free(c->stack->arena, s);
 	}
 }

@@ -3,12 +3,11 @@
 #ifndef RS_STACK_H
 #define RS_STACK_H
 
-#include <pthread.h>
-
 #include "../include/refstack.h"
 #include "buf.h"
 #include "common.h"
 #include "io.h"
+#include "lock.h"
 #include "seqset.h"
 #include "table.h"
 #include "wire.h"
@@ -138,6 +137,7 @@ struct rs_listener {
 
 /* Timer heap of TCBs keyed by deadline. */
 struct rs_timerq {
+	struct rs_arena *arena;
 	struct rs_tcb **h;         /* 1-based */
 	uint32_t n, cap;
 };
@@ -163,7 +163,7 @@ struct rs_pending {
 /* Frames handed to this core by the others: a locked queue, swapped
  * with a spare by the owner so that it holds the lock only briefly. */
 struct rs_handoff {
-	pthread_mutex_t lock;
+	struct rs_lock lock;
 	uint32_t n;
 	struct rs_pending *q;      /* RS_HANDOFF_MAX frames */
 	struct rs_pending *spare;  /* swapped with q by the owner */
@@ -212,6 +212,7 @@ typedef void (*rs_sock_event_fn)(struct rs_sock *s);
 
 struct rs_stack {
 	struct rs_stack_conf conf;
+	struct rs_arena *arena;    /* conf.arena: where all of this lives */
 	rs_sock_event_fn sock_event;
 	uint32_t ip, netmask, gateway; /* host order */
 	const struct rs_table_ops *ehash_ops, *lhash_ops;

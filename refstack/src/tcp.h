@@ -80,7 +80,7 @@ void rs_tcp_reset_reply(struct rs_core *c, const struct rs_ipv4 *ip,
 uint32_t rs_tcp_data_end(const struct rs_tcb *t);
 
 /* tcp_timer.c */
-int rs_timerq_init(struct rs_timerq *q, uint32_t cap);
+int rs_timerq_init(struct rs_timerq *q, uint32_t cap, struct rs_arena *a);
 void rs_timerq_fini(struct rs_timerq *q);
 /* Recompute the TCB's deadline from its timers and fix its heap place. */
 void rs_tcp_timer_update(struct rs_tcb *t);

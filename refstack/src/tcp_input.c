@@ -21,7 +21,8 @@ static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
 	t->h.lport = seg->dport;
 	t->h.raddr = ip->src;
 	t->h.rport = seg->sport;
-	if (c->stack->ehash_ops->insert(c->stack->ehash, &t->h) != RS_OK) {
+	if (c->stack->ehash_ops->insert(c->stack->ehash, &t->h,
+					&c->ctr.lock_ehash) != RS_OK) {
 		t->h.lport = 0;
 		rs_tcb_free(t);
 		return NULL;
@@ -436,10 +437,11 @@ struct rs_listener *rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr,
 	struct rs_hnode *n = NULL;
 
 	if (__atomic_load_n(&c->stack->nlisten_addr, __ATOMIC_RELAXED))
-		n = ops->lookup(c->stack->lhash, addr, port, 0, 0, owner);
-
+		n = ops->lookup(c->stack->lhash, addr, port, 0, 0, owner,
+				&c->ctr.lock_listen);
 	if (!n)
-		n = ops->lookup(c->stack->lhash, 0, port, 0, 0, owner);
+		n = ops->lookup(c->stack->lhash, 0, port, 0, 0, owner,
+				&c->ctr.lock_listen);
 	return n ? RS_CONTAINER(n, struct rs_listener, h) : NULL;
 }
 
@@ -456,7 +458,7 @@ void rs_tcp_demux(struct rs_core *c, const struct rs_ipv4 *ip,
 	dm->l = NULL;
 	c->ctr.table_lookups++;
 	dm->n = s->ehash_ops->lookup(s->ehash, ip->dst, seg->dport, ip->src,
-				     seg->sport, &dm->owner);
+				     seg->sport, &dm->owner, &c->ctr.lock_ehash);
 	if (!dm->n)
 		dm->l = rs_tcp_listen_lookup(c, ip->dst, seg->dport,
 					     &dm->owner);
