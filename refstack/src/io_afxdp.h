@@ -1,0 +1,68 @@
+/* afxdp backend: AF_XDP sockets (libxdp) fed by refstack's XDP program.
+ *
+ * Opened through rs_io_afxdp (io.h) once per stack core.  Tuning rides in
+ * the interface name, as for afpacket:
+ *
+ *     "rs-s0"                       defaults
+ *     "rs-s0,xdp=skb,bind=copy"     generic XDP, copy mode
+ *
+ * Keys (one table in io_afxdp.c drives parsing):
+ *   xdp     XDP attach mode: native (driver; default) or skb (generic)
+ *   bind    XSK bind mode: auto (zero-copy if the driver can, else copy;
+ *           default), copy, zc (zero-copy or fail)
+ *   wakeup  XDP_USE_NEED_WAKEUP (1, default): system calls only when the
+ *           kernel asks for them
+ *   frames  UMEM frames per queue for RX (power of two, 64..16384, default
+ *           2048); TX has half as many
+ *
+ * Queues: the interface's RX queues are shared out among the cores, core k
+ * owning every queue q with q % ncores == k (one socket per queue it owns,
+ * all on one UMEM; it transmits on its first).  With as many queues as
+ * cores that is one socket per core on the queue of that core.  Fewer
+ * queues than cores is refused: a core without a queue would never
+ * receive.  What the backend expects from the NIC:
+ *   - RX queues >= cores (ethtool -L IF combined N; veth: numrxqueues N);
+ *   - the steering RFD wants, where the NIC can do it: ethtool ntuple rules
+ *     sending TCP segments whose destination port has low bits k to queue
+ *     k for the active side (ethtool -N IF flow-type tcp4 dst-port K m
+ *     MASK action K), RSS for the rest; where it cannot (veth, NICs without
+ *     ntuple), every frame is received on its arrival queue and the
+ *     stack's software hand-off moves it to the owner core; the XDP
+ *     program counts how many frames that is (rs_afxdp_stats: away);
+ *   - no other XDP program on the interface (the backend attaches its own
+ *     through a bpf_link, removed when the process exits, even by a crash);
+ *   - GRO/LRO off, MTU + 14 <= frame size - 256 (2048-byte frames).
+ *
+ * open() fails with a negative errno and leaves a sentence naming the
+ * interface and the reason in rs_io_why(). */
+#ifndef RS_IO_AFXDP_H
+#define RS_IO_AFXDP_H
+
+#include <stdint.h>
+
+#include "io.h"
+
+struct rs_afxdp_stats {
+	uint64_t rx_frames;        /* frames handed to the stack */
+	uint64_t rx_oversize;      /* dropped: longer than frame_size */
+	uint64_t rx_fill_empty;    /* rx_burst found the fill ring short */
+	uint64_t tx_frames;        /* frames put on the TX ring */
+	uint64_t tx_ring_full;     /* refused: no TX frame or slot free */
+	uint64_t tx_kicks;         /* sendto() wake-ups */
+	uint64_t rx_dropped;       /* kernel XDP_STATISTICS: rx_dropped */
+	uint64_t rx_ring_full;     /* kernel: rx ring full */
+	uint64_t rx_fill_ring_empty; /* kernel: fill ring empty */
+	uint64_t tx_invalid;       /* kernel: invalid TX descriptors */
+	/* the XDP program, over this core's queues */
+	uint64_t xdp_rx, xdp_pass, xdp_home, xdp_away, xdp_rss;
+	uint32_t zerocopy;         /* 1 if bound in zero-copy mode */
+	uint32_t nqueues;          /* sockets (queues) of this core */
+};
+
+void rs_afxdp_stats(struct rs_io *io, struct rs_afxdp_stats *st);
+
+/* Tell the XDP program that a listener exists (on=1) or no longer exists
+ * on a TCP port, for RFD's passive/active classification. */
+int rs_afxdp_set_listener(struct rs_io *io, uint16_t port, int on);
+
+#endif
