@@ -14,6 +14,11 @@
 #   RUNS=5 SECS=8 CONC=64 REQ=64 RESP=64 RS_IFOPTS=,block=4096 \
 #       refstack/bench/afpacket.sh
 # RS_IFOPTS: afpacket options appended to the interface (io_afpacket.h).
+# STACKS: the servers compared, in the order of odd rounds (reversed in
+# even ones): refstack (on afpacket), afxdp (refstack on afxdp, with
+# XSK_IFOPTS, io_afxdp.h), linux; default "refstack linux".  With afxdp
+# the Linux end computes its own checksums for every stack of the run
+# (tests/interop/afxdp.sh says why).
 #
 # For the Linux runs the stack's interface gets 198.18.20.2 for the
 # duration of the run (and loses it afterwards), so both servers sit at
@@ -29,6 +34,8 @@ CONC=${CONC:-64}
 REQ=${REQ:-64}
 RESP=${RESP:-64}
 RS_IFOPTS=${RS_IFOPTS:-}
+XSK_IFOPTS=${XSK_IFOPTS:-}
+STACKS=${STACKS:-refstack linux}
 PORT=12865
 OUT=$(mktemp -d /tmp/rs-bench.XXXXXX)
 RESULTS=${RESULTS:-$ROOT/build/bench/afpacket-results.txt}
@@ -73,6 +80,7 @@ EOF
 }
 HZ=$(getconf CLK_TCK)
 
+case " $STACKS " in *" afxdp "*) NS_TXCSUM=off ;; esac
 ns_up bn || { echo "afpacket.sh: namespaces" >&2; exit 1; }
 ip netns exec "$NS_L" sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
 
@@ -85,13 +93,16 @@ proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # run_one STACK - prints
 # "STACK cps machine_us_per_conn conns errors busy_pct lab_us_per_conn"
 run_one() {
-	local stack=$1 pid spid sticks sticks0 ifspec=$NS_SIF
+	local stack=$1 pid spid sticks sticks0 ifspec=$NS_SIF srv=$1 io=afpacket
 	[ "$stack" = refstack ] && ifspec="$NS_SIF$RS_IFOPTS"
+	if [ "$stack" = afxdp ]; then
+		ifspec="$NS_SIF$XSK_IFOPTS" srv=refstack io=afxdp
+	fi
 	if [ "$stack" = linux ]; then
 		ip -n "$NS_S" addr add "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF" || return 1
 	fi
-	taskset -c 1 timeout $((SECS + 60)) ip netns exec "$NS_S" "$CRRD" --stack "$stack" \
-		--if "$ifspec" --port $PORT --req "$REQ" --resp "$RESP" >"$OUT/srv.log" 2>&1 &
+	taskset -c 1 timeout $((SECS + 60)) ip netns exec "$NS_S" "$CRRD" --stack "$srv" \
+		--io "$io" --if "$ifspec" --port $PORT --req "$REQ" --resp "$RESP" >"$OUT/srv.log" 2>&1 &
 	pid=$!
 	t_bg_add "$pid"
 	t_wait_for "$OUT/srv.log" listening 10 || { echo "server $stack did not start" >&2; cat "$OUT/srv.log" >&2; }
@@ -120,36 +131,41 @@ print(st, "%.1f" % d["cps"], "%.2f" % (busy * 1e6 / hz / conns), d["conns"], d["
 EOF
 }
 
-echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc=$CONC req=$REQ resp=$RESP client=$CLIENT_KIND ifopts='$RS_IFOPTS'"
+echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc=$CONC req=$REQ resp=$RESP client=$CLIENT_KIND stacks='$STACKS' ifopts='$RS_IFOPTS' xsk_ifopts='$XSK_IFOPTS'"
 echo "# stack cps machine_us_per_conn conns errors machine_busy_pct lab_us_per_conn"
 : >"$OUT/runs.txt"
 for ((i = 1; i <= RUNS; i++)); do
-	if ((i % 2)); then order="refstack linux"; else order="linux refstack"; fi
+	order=$STACKS
+	((i % 2)) || order=$(printf '%s\n' $STACKS | tac | tr '\n' ' ')
 	for s in $order; do
 		run_one "$s" | tee -a "$OUT/runs.txt"
 	done
 done
 cp "$OUT/runs.txt" "$RESULTS"
-/usr/bin/python3 - "$OUT/runs.txt" <<'EOF'
+/usr/bin/python3 - "$OUT/runs.txt" $STACKS <<'EOF'
 import statistics as S, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+stacks = sys.argv[2:]
 def col(stack, i): return [float(r[i]) for r in rows if r[0] == stack]
 print("# summary (median [min..max])")
 med = {}
-for st in ("refstack", "linux"):
+for st in stacks:
     c, u, l = col(st, 1), col(st, 2), col(st, 6)
     if not c:
         print(st, "no runs"); continue
     med[st] = (S.median(c), S.median(u), S.median(l))
     print("%-9s conn/s %8.0f [%.0f..%.0f]  machine cpu/conn %7.1f us [%.1f..%.1f]  lab cpu/conn %6.1f us [%.1f..%.1f]  errors %d" % (
         st, S.median(c), min(c), max(c), S.median(u), min(u), max(u), S.median(l), min(l), max(l), sum(col(st, 4))))
-if len(med) == 2:
-    r, x = med["refstack"], med["linux"]
-    print("ratio refstack/linux: conn/s %.2f, machine cpu/conn %.2f, lab cpu/conn %.2f" % (
-        r[0] / x[0], r[1] / x[1], r[2] / x[2]))
+# every stack against each one after it (refstack/linux by default)
+for top, base in ((a, b) for i, a in enumerate(stacks) for b in stacks[i + 1:]):
+    if top not in med or base not in med:
+        continue
+    r, x = med[top], med[base]
+    print("ratio %s/%s: conn/s %.2f, machine cpu/conn %.2f, lab cpu/conn %.2f" % (
+        top, base, r[0] / x[0], r[1] / x[1], r[2] / x[2]))
     # the i-th run of each stack ran in the same round, side by side
     for name, i in (("conn/s", 1), ("machine cpu/conn", 2), ("lab cpu/conn", 6)):
-        pr = [a / b for a, b in zip(col("refstack", i), col("linux", i))]
-        print("paired ratio %-17s median %.2f [%.2f..%.2f] over %d rounds" % (
-            name, S.median(pr), min(pr), max(pr), len(pr)))
+        pr = [a / b for a, b in zip(col(top, i), col(base, i))]
+        print("paired ratio %s/%s %-17s median %.2f [%.2f..%.2f] over %d rounds" % (
+            top, base, name, S.median(pr), min(pr), max(pr), len(pr)))
 EOF

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static uint16_t csum16(const uint8_t *p, size_t len)
+static inline uint16_t csum16(const uint8_t *p, size_t len)
 {
 	uint32_t s = 0;
 	for (size_t i = 0; i + 1 < len; i += 2)
@@ -19,14 +19,14 @@ static uint16_t csum16(const uint8_t *p, size_t len)
 	return (uint16_t)~s;
 }
 
-static void put16(uint8_t *p, uint16_t v)
+static inline void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
 	p[1] = (uint8_t)v;
 }
 
 /* Build an ARP reply in out for the request in; 0 if not for us. */
-static int arp_reply(const uint8_t *in, uint32_t len, const uint8_t mac[6],
+static inline int arp_reply(const uint8_t *in, uint32_t len, const uint8_t mac[6],
 		     const uint8_t ip[4], uint8_t *out)
 {
 	if (len < 42 || in[12] != 0x08 || in[13] != 0x06 || in[21] != 1 ||
@@ -44,7 +44,7 @@ static int arp_reply(const uint8_t *in, uint32_t len, const uint8_t mac[6],
 }
 
 /* Build an ICMP echo reply; 0 if the frame is not an echo request to us. */
-static int icmp_reply(const uint8_t *in, uint32_t len, const uint8_t mac[6],
+static inline int icmp_reply(const uint8_t *in, uint32_t len, const uint8_t mac[6],
 		      const uint8_t ip[4], uint8_t *out)
 {
 	if (len < 42 || in[12] != 0x08 || in[13] != 0x00 || in[14] != 0x45 ||
@@ -68,7 +68,7 @@ static int icmp_reply(const uint8_t *in, uint32_t len, const uint8_t mac[6],
 }
 
 /* The reply to an ARP request or ICMP echo request for ip; 0 if none. */
-static int responder_reply(const uint8_t *in, uint32_t len, const uint8_t mac[6],
+static inline int responder_reply(const uint8_t *in, uint32_t len, const uint8_t mac[6],
 			   const uint8_t ip[4], uint8_t *out)
 {
 	int n = arp_reply(in, len, mac, ip, out);
