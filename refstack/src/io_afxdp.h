@@ -22,13 +22,16 @@
  * queues than cores is refused: a core without a queue would never
  * receive.  What the backend expects from the NIC:
  *   - RX queues >= cores (ethtool -L IF combined N; veth: numrxqueues N);
- *   - the steering RFD wants, where the NIC can do it: ethtool ntuple rules
- *     sending TCP segments whose destination port has low bits k to queue
- *     k for the active side (ethtool -N IF flow-type tcp4 dst-port K m
- *     MASK action K), RSS for the rest; where it cannot (veth, NICs without
- *     ntuple), every frame is received on its arrival queue and the
- *     stack's software hand-off moves it to the owner core; the XDP
- *     program counts how many frames that is (rs_afxdp_stats: away);
+ *   - the steering RFD wants, where the NIC can do it: for the replies to
+ *     active connections, ethtool ntuple rules sending TCP segments from a
+ *     remote service port P to a local port with low bits K to queue K
+ *     (ethtool -N IF flow-type tcp4 src-port P dst-port K m 0xffff&~(R-1)
+ *     action K, K < R = cores rounded up to 2^k), RSS for the rest; where
+ *     it cannot (veth, NICs without ntuple), every frame is received on
+ *     its arrival queue and the stack's software hand-off moves it to the
+ *     owner core; the XDP program counts how many frames that is
+ *     (rs_afxdp_stats: xdp_away).  BENCH-NOTES-afxdp.md says why XDP
+ *     itself cannot move a frame to another queue's socket;
  *   - no other XDP program on the interface (the backend attaches its own
  *     through a bpf_link, removed when the process exits, even by a crash);
  *   - GRO/LRO off, MTU + 14 <= frame size - 256 (2048-byte frames).
