@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /* XDP program of the afxdp backend (compiled with clang -target bpf,
  * embedded in librefstack through a bpftool skeleton, attached by
- * src/io_afxdp.c to the stack's interface).
+ * src/io_afxdp_if.c to the stack's interface).
  *
- * Every frame goes to the AF_XDP socket bound to the queue it arrived on:
- * an XSK can only receive frames of its own (device, queue), so XDP cannot
- * move a frame to another core's socket; with no socket on that queue the
- * frame goes on to the kernel (XDP_PASS).
+ * An AF_XDP socket only receives frames of the (device, queue) it is bound
+ * to, so a frame goes to a socket on its arrival queue: the socket of the
+ * queue's owner core, or — with steer=xdp, when RFD says another core owns
+ * the connection — that core's guest socket on this queue (sockets on one
+ * queue share its buffer pool: XDP_SHARED_UMEM).  With no socket the frame
+ * goes on to the kernel (XDP_PASS).
  *
- * RFD's classification is computed here for every TCP segment and counted
- * per queue: "home" (the owner core is this queue's core), "away" (another
- * core owns the connection: NIC steering did not apply, the stack's
- * software hand-off will move it) or "rss" (passive connection: wherever
- * RSS put it is right).  The counters measure how much a NIC ntuple rule
- * set (or its absence) leaves to the software hand-off. */
+ * RFD's classification is counted per queue: "home" (the owner core is
+ * this queue's), "away" (another core owns the connection: steered here
+ * when it has a guest socket, else the stack's software hand-off moves it)
+ * and "rss" (passive side: wherever RSS put it is right). */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -27,10 +27,11 @@
 /* set by the loader before the program is loaded */
 const volatile __u32 rfd_cores = 1;   /* R: cores rounded up to 2^k */
 const volatile __u32 ncores = 1;      /* cores of the stack */
+const volatile __u32 steer = 0;       /* deliver "away" frames to guests */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, RS_XSK_MAX_QUEUES);
+	__uint(max_entries, RS_XSK_MAX_QUEUES * RS_XSK_MAX_CORES);
 	__type(key, __u32);
 	__type(value, __u32);
 } xsks SEC(".maps");
@@ -69,27 +70,20 @@ static __always_inline int rfd_owner(__u16 sport, __u16 dport)
 	return dport & (rfd_cores - 1);
 }
 
-static __always_inline void classify(void *data, void *end,
-				     struct rs_xsk_qstats *st, __u32 queue)
+/* The core RFD gives the TCP segment; -1 passive side, -2 not TCP. */
+static __always_inline int tcp_owner(void *data, void *end)
 {
 	struct ethhdr *eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
 	struct tcphdr *tcp;
-	int owner;
 
 	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
 	    ip->protocol != IPPROTO_TCP || ip->ihl != 5)
-		return;
+		return -2;
 	tcp = (void *)(ip + 1);
 	if ((void *)(tcp + 1) > end)
-		return;
-	owner = rfd_owner(bpf_ntohs(tcp->source), bpf_ntohs(tcp->dest));
-	if (owner < 0)
-		st->rss++;
-	else if ((__u32)owner % ncores == queue % ncores)
-		st->home++;
-	else
-		st->away++;
+		return -2;
+	return rfd_owner(bpf_ntohs(tcp->source), bpf_ntohs(tcp->dest));
 }
 
 SEC("xdp")
@@ -99,14 +93,27 @@ int rs_xsk_redirect(struct xdp_md *ctx)
 	struct rs_xsk_qstats *st = bpf_map_lookup_elem(&qstats, &q);
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
+	__u32 home = q % ncores, key;
+	int owner = tcp_owner(data, end);
 	long rc;
 
-	if (st) {
-		st->rx++;
-		classify(data, end, st, q);
+	if (!st)
+		return XDP_PASS;
+	st->rx++;
+	if (owner == -1)
+		st->rss++;
+	if (owner >= 0 && (__u32)owner % ncores == home)
+		st->home++;
+	if (owner >= 0 && (__u32)owner % ncores != home) {
+		st->away++;
+		key = RS_XSK_KEY(q, (__u32)owner % ncores);
+		if (steer && bpf_map_lookup_elem(&xsks, &key)) {
+			st->steered++;
+			return (int)bpf_redirect_map(&xsks, key, 0);
+		}
 	}
-	rc = bpf_redirect_map(&xsks, q, XDP_PASS);
-	if (st && rc == XDP_PASS)
+	rc = bpf_redirect_map(&xsks, RS_XSK_KEY(q, home), XDP_PASS);
+	if (rc == XDP_PASS)
 		st->pass++;
 	return (int)rc;
 }

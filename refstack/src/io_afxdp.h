@@ -13,12 +13,19 @@
  *   wakeup  XDP_USE_NEED_WAKEUP (1, default): system calls only when the
  *           kernel asks for them
  *   frames  UMEM frames per queue for RX (power of two, 64..16384, default
- *           2048); TX has half as many
+ *           2048); each core has half as many for TX
+ *   steer   none (default): a frame goes to the socket of its arrival
+ *           queue's core; xdp: every core also has a guest socket on every
+ *           other queue, and the XDP program delivers a TCP segment of a
+ *           connection RFD gives another core to that core's guest socket
+ *           on the arrival queue (no software hand-off, no copy; the
+ *           queue's fill ring is then shared under a lock)
  *
  * Queues: the interface's RX queues are shared out among the cores, core k
- * owning every queue q with q % ncores == k (one socket per queue it owns,
- * all on one UMEM; it transmits on its first).  With as many queues as
- * cores that is one socket per core on the queue of that core.  Fewer
+ * owning every queue q with q % ncores == k (one socket per queue it owns;
+ * it transmits on its first; each queue has a UMEM of its own, shared by
+ * the sockets bound to it).  With as many queues as cores that is one
+ * socket per core on the queue of that core.  Fewer
  * queues than cores is refused: a core without a queue would never
  * receive.  What the backend expects from the NIC:
  *   - RX queues >= cores (ethtool -L IF combined N; veth: numrxqueues N);
@@ -48,6 +55,7 @@
 struct rs_afxdp_stats {
 	uint64_t rx_frames;        /* frames handed to the stack */
 	uint64_t rx_oversize;      /* dropped: longer than frame_size */
+	uint64_t rx_guest;         /* received on guest sockets (steer=xdp) */
 	uint64_t rx_fill_empty;    /* rx_burst found the fill ring short */
 	uint64_t tx_frames;        /* frames put on the TX ring */
 	uint64_t tx_ring_full;     /* refused: no TX frame or slot free */
@@ -57,9 +65,9 @@ struct rs_afxdp_stats {
 	uint64_t rx_fill_ring_empty; /* kernel: fill ring empty */
 	uint64_t tx_invalid;       /* kernel: invalid TX descriptors */
 	/* the XDP program, over this core's queues */
-	uint64_t xdp_rx, xdp_pass, xdp_home, xdp_away, xdp_rss;
+	uint64_t xdp_rx, xdp_pass, xdp_home, xdp_away, xdp_rss, xdp_steered;
 	uint32_t zerocopy;         /* 1 if bound in zero-copy mode */
-	uint32_t nqueues;          /* sockets (queues) of this core */
+	uint32_t nqueues;          /* sockets of this core (own + guest) */
 };
 
 void rs_afxdp_stats(struct rs_io *io, struct rs_afxdp_stats *st);

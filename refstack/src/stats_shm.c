@@ -35,6 +35,7 @@
 #define SHM_XSK_COUNTERS(X)                                                  \
 	X(rx_frames, "afxdp: frames handed to the stack")                    \
 	X(rx_oversize, "afxdp: dropped, longer than frame_size")             \
+	X(rx_guest, "afxdp: received on guest sockets (steer=xdp)")          \
 	X(tx_frames, "afxdp: frames put on the TX ring")                     \
 	X(tx_ring_full, "afxdp: refused, no TX frame or ring slot free")     \
 	X(tx_kicks, "afxdp: sendto() wake-ups of the kernel")                \
@@ -44,9 +45,10 @@
 	X(xdp_rx, "afxdp: XDP program: frames on this core's queues")        \
 	X(xdp_pass, "afxdp: XDP program: no socket, passed to the kernel")   \
 	X(xdp_home, "afxdp: XDP program: TCP, RFD owner is this core")       \
-	X(xdp_away, "afxdp: XDP program: TCP, owner elsewhere: hand-off")    \
+	X(xdp_away, "afxdp: XDP program: TCP, RFD owner is another core")    \
 	X(xdp_rss, "afxdp: XDP program: TCP, passive side, left to RSS")     \
-	X(nqueues, "afxdp: NIC queues (sockets) of this core")
+	X(xdp_steered, "afxdp: XDP program: away, sent to the owner's guest") \
+	X(nqueues, "afxdp: sockets of this core (own queues + guests)")
 
 enum {
 #define SHM_X_COUNT(name, desc) +1

@@ -4,6 +4,9 @@
  * kernel's ping in the peer namespace succeeds only if the XDP program,
  * the XSK RX/fill rings and the TX/completion rings all work, on every
  * queue.  At exit it prints counters as key=value lines for the script.
+ * TCP segments are not answered but checked against RFD's rule (no
+ * listener here: a segment to port P belongs to core P & (R-1)):
+ * tcp_misplaced counts those that reached another core.
  *
  *   xsk_selftest -i IFSPEC -a 198.18.20.2 [-t SECONDS] [-c CORES]
  *                [-f FRAME_SIZE]
@@ -36,9 +39,24 @@ static void on_signal(int sig)
 
 struct core {
 	struct rs_io *io;
+	unsigned index, rfd_mask;
 	uint8_t mac[6];
-	uint64_t rx, replies;
+	uint64_t rx, replies, tcp, tcp_misplaced;
 };
+
+/* A TCP segment RFD gives to a core other than c (see the top). */
+static void tcp_check(struct core *c, const uint8_t *f, uint32_t len)
+{
+	if (len < 54 || f[12] != 0x08 || f[13] != 0 || f[14] != 0x45 || f[23] != 6)
+		return;
+	unsigned sport = (unsigned)(f[34] << 8 | f[35]);
+	unsigned dport = (unsigned)(f[36] << 8 | f[37]);
+	c->tcp++;
+	if (sport >= 1024 && dport < 1024)
+		return;             /* passive side: RSS decides */
+	if ((dport & c->rfd_mask) != c->index)
+		c->tcp_misplaced++;
+}
 
 static void serve(struct core *c, const uint8_t ip[4])
 {
@@ -48,6 +66,7 @@ static void serve(struct core *c, const uint8_t ip[4])
 
 	for (int i = 0; i < n; i++) {
 		int len = responder_reply(in[i].data, in[i].len, c->mac, ip, out[m]);
+		tcp_check(c, in[i].data, in[i].len);
 		if (len) {
 			tx[m].data = out[m];
 			tx[m].len = (uint32_t)len;
@@ -69,7 +88,11 @@ static void report(struct core *cs, int nc)
 
 	for (int i = 0; i < nc; i++) {
 		rs_afxdp_stats(cs[i].io, &s);
-		printf("c%d_rx=%llu\nc%d_queues=%u\n", i, U(cs[i].rx), i, s.nqueues);
+		printf("c%d_rx=%llu\nc%d_queues=%u\nc%d_tcp=%llu\nc%d_tcp_misplaced=%llu\n"
+		       "c%d_rx_guest=%llu\n", i, U(cs[i].rx), i, s.nqueues, i,
+		       U(cs[i].tcp), i, U(cs[i].tcp_misplaced), i, U(s.rx_guest));
+		t.xdp_away += s.xdp_away;
+		t.xdp_steered += s.xdp_steered;
 		t.rx_frames += s.rx_frames;
 		t.rx_oversize += s.rx_oversize;
 		t.tx_frames += s.tx_frames;
@@ -83,9 +106,11 @@ static void report(struct core *cs, int nc)
 	}
 	printf("rx_frames=%llu\nrx_oversize=%llu\ntx_frames=%llu\ntx_ring_full=%llu\n"
 	       "rx_dropped=%llu\nrx_ring_full=%llu\ntx_invalid=%llu\nxdp_rx=%llu\n"
-	       "xdp_pass=%llu\nzerocopy=%u\n", U(t.rx_frames), U(t.rx_oversize),
+	       "xdp_pass=%llu\nxdp_away=%llu\nxdp_steered=%llu\nzerocopy=%u\n",
+	       U(t.rx_frames), U(t.rx_oversize),
 	       U(t.tx_frames), U(t.tx_ring_full), U(t.rx_dropped), U(t.rx_ring_full),
-	       U(t.tx_invalid), U(t.xdp_rx), U(t.xdp_pass), t.zerocopy);
+	       U(t.tx_invalid), U(t.xdp_rx), U(t.xdp_pass), U(t.xdp_away),
+	       U(t.xdp_steered), t.zerocopy);
 }
 
 static double elapsed(const struct timespec *t0)
@@ -141,8 +166,12 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	for (int i = 0; i < nc; i++) {
 		int err;
+		unsigned r = 1;
+		while (r < (unsigned)nc)
+			r <<= 1;
 		conf.queue = (unsigned)i;
-		cs[i] = (struct core){ .io = rs_io_afxdp.open(&conf, &err) };
+		cs[i] = (struct core){ .io = rs_io_afxdp.open(&conf, &err),
+				       .index = (unsigned)i, .rfd_mask = r - 1 };
 		if (!cs[i].io) {
 			fprintf(stderr, "xsk_selftest: open %s core %d: %s\n", conf.ifname,
 				i, rs_io_why()[0] ? rs_io_why() : strerror(-err));
