@@ -41,18 +41,40 @@ class CellError(Exception):
 
 
 # -- the workloads' servers -------------------------------------------------------
+def server_sizes(cell, job_path):
+    """req_size/resp_size the tsload server of a crr/rr cell answers with."""
+    sizes = {"req_size": "64", "resp_size": "64"}
+    sizes.update(job_values(job_path))
+    sizes.update({k: str(v) for k, v in cell.get("job_options", {}).items() if k in sizes})
+    return sizes
+
+
+def tsload_server_settings(cell, engine, sizes):
+    settings = {"program": "tsload --server", "engine": engine, "threads": cell["cores"],
+                "reuseport": True, "listen_backlog": 65535}
+    settings.update(sizes)
+    return settings
+
+
+def nginx_settings(cores):
+    return {"program": "nginx", "workers": cores, "worker_cpu_affinity": True,
+            "accept_mutex": "off", "keepalive_timeout": 0, "reuseport": True,
+            "access_log": "off", "file_bytes": S.STATIC_SIZE}
+
+
+def haproxy_settings(cores, origins, origin_note):
+    return {"program": "haproxy", "nbthread": cores, "cpu_map": True, "mode": "http",
+            "keepalive": "off both sides (option httpclose)",
+            "origins": ["%s:%d" % o for o in origins], "origin_server": origin_note}
+
+
 def _tsload_server(engine):
     def start(lab, cell, rundir, job_path, servers):
-        sizes = {"req_size": "64", "resp_size": "64"}
-        sizes.update(job_values(job_path))
-        sizes.update({k: str(v) for k, v in cell.get("job_options", {}).items() if k in sizes})
+        sizes = server_sizes(cell, job_path)
         srv = S.start_tsload_server(lab, cell, rundir, engine, PORTS[cell["workload"]], sizes)
         servers.append(srv)
         S.wait_accepting(lab, "client", [(srv["addr"], srv["port"])], [srv])
-        settings = {"program": "tsload --server", "engine": engine, "threads": cell["cores"],
-                    "reuseport": True, "listen_backlog": 65535}
-        settings.update(sizes)
-        return [srv], settings
+        return [srv], tsload_server_settings(cell, engine, sizes)
     return start
 
 
@@ -62,9 +84,7 @@ def _nginx(lab, cell, rundir, job_path, servers):
                         [(lab.addrs["server"], S.HTTP_PORT)], cpus=procs.cpu_list(cores))
     servers.append(srv)
     S.wait_accepting(lab, "client", srv["probe"], [srv])
-    return [srv], {"program": "nginx", "workers": cores, "worker_cpu_affinity": True,
-                          "accept_mutex": "off", "keepalive_timeout": 0, "reuseport": True,
-                          "access_log": "off", "file_bytes": S.STATIC_SIZE}
+    return [srv], nginx_settings(cores)
 
 
 def _haproxy(lab, cell, rundir, job_path, servers):
@@ -76,11 +96,8 @@ def _haproxy(lab, cell, rundir, job_path, servers):
     hap = S.start_haproxy(lab, cell, rundir, origins)
     servers.append(hap)
     S.wait_accepting(lab, "client", [(hap["addr"], hap["port"])], [origin, hap])
-    return [hap], {
-        "program": "haproxy", "nbthread": cores, "cpu_map": True, "mode": "http",
-        "keepalive": "off both sides (option httpclose)",
-        "origins": ["%s:%d" % o for o in origins],
-        "origin_server": "nginx, %d workers, not pinned (stands for other machines)" % cores}
+    return [hap], haproxy_settings(
+        cores, origins, "nginx, %d workers, not pinned (stands for other machines)" % cores)
 
 
 SPECS = {"shortconn": _tsload_server("crr"), "keepalive": _tsload_server("rr"),
