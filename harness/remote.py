@@ -36,11 +36,12 @@ from harness.lab import NOFILE, SYSCTLS
 from harness.workloads import servers as S
 from harness.workloads import (CellError, PORTS, SERVER_PROGRAMS, WORKLOADS, haproxy_settings, nginx_settings,
                                server_sizes, tsload_server_settings, _job_path)
+from harness.workloads import mtcp
 from harness.workloads.client import client_argv
 
 GROUPS = {"server": "tcpscale_servers", "client": "tcpscale_clients",
           "backend": "tcpscale_backends"}
-STACKS = ("linux",)
+STACKS = ("linux", "mtcp")
 TSLOAD = "@TREE@/loadgen/tsload"
 
 
@@ -83,6 +84,21 @@ def server_cores(inventory):
         raise LabError("inventory %s: host %s: tcpscale_cores is %r, expected the server's "
                        "core count (an integer >= 1)" % (inventory, server, cores))
     return cores
+
+
+def parse_probe(lines):
+    """The deploy's description of a host: "key=value" lines, and
+    "addr=ADDRESS IFACE MAC" lines -> ({key: value}, {address: {iface, mac}})."""
+    probe, addrs = {}, {}
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key == "addr":
+            parts = value.split()
+            if len(parts) == 3:
+                addrs[parts[0]] = {"iface": parts[1], "mac": parts[2]}
+        elif key:
+            probe[key] = value.strip()
+    return probe, addrs
 
 
 def tree_archive(path):
@@ -159,8 +175,11 @@ class AnsibleLab:
                     if k in v:
                         d[k[len("tcpscale_"):]] = v[k]
                 d.update(facts.get(h, {}))
-                probe = dict(line.partition("=")[::2] for line in d.pop("probe", []))
+                probe, d["addrs"] = parse_probe(d.pop("probe", []))
+                if "mtcp" in probe:
+                    d["mtcp"] = probe["mtcp"]
                 d["versions"] = {k: probe[k] for k in ("nginx", "haproxy") if probe.get(k)}
+                d.update({k: probe.get(k) for k in ("cpus", "cpu_model", "mem_kib")})
                 d["nofile"] = min(NOFILE, int(probe["nofile"])) \
                     if probe.get("nofile", "").isdigit() else NOFILE
                 hosts[h] = d
@@ -201,6 +220,8 @@ def check_cell(lab, cell):
                         % (cid, cell["stack"], ", ".join(STACKS)))
     if cell["workload"] not in WORKLOADS:
         raise CellError("cell %s: unknown workload %r" % (cid, cell["workload"]))
+    if cell["stack"] == "mtcp":
+        mtcp_conf(lab, cid)
     if not isinstance(cell["cores"], int) or not 1 <= cell["cores"] <= lab.cores:
         raise CellError("cell %s: cores=%r, expected 1..%d (the server's tcpscale_cores)"
                         % (cid, cell["cores"], lab.cores))
@@ -209,6 +230,48 @@ def check_cell(lab, cell):
                         "(inventory %s)" % (cid, lab.inventory))
     if not os.path.exists(_job_path(cell["job"])):
         raise CellError("cell %s: job file %s not found" % (cid, cell["job"]))
+
+
+def mtcp_conf(lab, cid):
+    """The server's mTCP settings, checked: configured, installed (as the
+    deploy found it), valid; CellError saying what to set otherwise."""
+    server = lab.host("server")
+    where = "inventory %s" % lab.inventory
+    try:
+        conf = mtcp.read_conf(lab.conf["hostvars"].get(server, {}), where)
+    except mtcp.MtcpError as e:
+        raise CellError("cell %s: %s" % (cid, e)) from None
+    found = lab.info["hosts"].get(server, {}).get("mtcp", "")
+    if found != "ok":
+        raise CellError("cell %s: stack mtcp: %s on host %s (build mTCP's example apps there: "
+                        "make -C %s/apps/example)" % (cid, found or "not checked", server,
+                                                     conf["home"]))
+    return conf
+
+
+def mtcp_arp(lab):
+    """(address, MAC) of every client address the server will answer."""
+    out = []
+    for c in lab.conf["hosts"]["client"]:
+        addrs = lab.info["hosts"].get(c, {}).get("addrs", {})
+        for a in [lab.var(c, "tcpscale_addr")] + list(lab.var(c, "tcpscale_source_addrs", [])):
+            if a in addrs and a not in [x for x, _ in out]:
+                out.append((a, addrs[a]["mac"]))
+    return out
+
+
+def mtcp_specs(lab, cell):
+    """{server: spec} of epserver for an HTTP cell, and its settings."""
+    cores = cell["cores"]
+    server = lab.host("server")
+    addr = lab.var(server, "tcpscale_addr")
+    conf = mtcp_conf(lab, cell["id"])
+    files = mtcp.cell_files(conf, cores, addr, mtcp_arp(lab))
+    files["www/" + S.STATIC_FILE] = S.STATIC_CONTENT.decode()
+    argv = mtcp.epserver_argv(conf["home"], "@CELL@/www", "@CELL@/mtcp.conf", cores)
+    return {server: {"programs": [_program("epserver", argv, None, [(addr, S.HTTP_PORT)])],
+                     "files": files, "measure": ["epserver"], "cpus": procs.cpu_list(cores)}}, \
+        mtcp.settings(conf, cores)
 
 
 def _program(name, argv, cpus, ready):
@@ -229,6 +292,8 @@ def _nginx_files(name, cores, listens, pinned, nofile):
 
 def server_specs(lab, cell):
     """{host: spec} of the servers of a cell, and the server settings."""
+    if cell["stack"] == "mtcp":
+        return mtcp_specs(lab, cell)
     cores, wl = cell["cores"], cell["workload"]
     cpus = procs.cpu_list(cores)
     server = lab.host("server")
@@ -347,6 +412,20 @@ def _merge(lab, result, folders, outdir):
     result["artefacts"] = arts
 
 
+def _mtcp_output(lab, result, folders):
+    """What epserver printed, parsed into the record (collectors.stack)."""
+    path = os.path.join(folders.get(lab.host("server"), ""), "epserver.log")
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return
+    parsed = mtcp.parse_output(text)
+    result.setdefault("collectors", {})["stack"] = {"mtcp": parsed}
+    if parsed["errors"] and result["status"] == "ok":
+        result["status"], result["error"] = "error", "mTCP: " + parsed["errors"][-1]
+
+
 def _check_tsload(result, cid):
     if result["status"] != "ok":
         return
@@ -368,6 +447,12 @@ def run_cell(lab, cell, outdir, on_interval=None):
     check_cell(lab, cell)
     cid = cell["id"]
     os.makedirs(outdir, exist_ok=True)
+    if cell["stack"] == "mtcp":
+        why = mtcp.missing_workload(cell["workload"]) or mtcp.check_cores(cell["cores"])
+        if why:
+            return {"status": "cannot-run", "error": "cell %s: %s" % (cid, why), "tsload": None,
+                    "collectors": {}, "tuning": {"stack": "mtcp"}, "servers": {},
+                    "artefacts": {}}
     fetch_dir = os.path.join(lab.workdir, cid)
     shutil.rmtree(fetch_dir, ignore_errors=True)
     os.makedirs(fetch_dir)
@@ -402,7 +487,10 @@ def run_cell(lab, cell, outdir, on_interval=None):
         res = None
     if res is not None and not res.ok:
         result.update(status="error", error="cell %s: %s" % (cid, res.error()), stop_run=True)
-    _merge(lab, result, _unpack(fetch_dir, outdir, cid), outdir)
+    folders = _unpack(fetch_dir, outdir, cid)
+    _merge(lab, result, folders, outdir)
+    if cell["stack"] == "mtcp":
+        _mtcp_output(lab, result, folders)
     result["artefacts"]["ansible"] = os.path.relpath(log, outdir)
     _check_tsload(result, cid)
     return result

@@ -8,7 +8,8 @@ PKGS="make gcc libc6-dev clang libclang-rt-14-dev valgrind linux-perf
       iproute2 ethtool iputils-ping procps curl
       nginx-light haproxy wrk
       python3 python3-matplotlib python3-numpy sqlite3
-      chromium"
+      chromium
+      ansible-core ansible-lint openssh-server python3-apt"
 
 missing=""
 for p in $PKGS; do

@@ -119,6 +119,9 @@ def check_cell(lab, cell):
     if missing:
         raise CellError("cell %s: missing %s" % (cell.get("id", "?"), ", ".join(missing)))
     cid = cell["id"]
+    if cell["stack"] == "mtcp":
+        from harness.workloads.mtcp import LOCAL_LAB
+        raise CellError("cell %s: %s" % (cid, LOCAL_LAB))
     if cell["stack"] not in STACKS:
         raise CellError("cell %s: stack %s not supported yet (supported: %s)"
                         % (cid, cell["stack"], ", ".join(STACKS)))

@@ -109,6 +109,7 @@ class SshLab:
         env.update({"TCPSCALE_SSHLAB_DIR": self.dir,
                     "ANSIBLE_HOME": os.path.join(self.dir, "ansible-home"),
                     "ANSIBLE_LOCAL_TEMP": os.path.join(self.dir, "ansible-home", "tmp"),
+                    "ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(self.dir, "ansible-home", "cp"),
                     "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
         env.update(extra or {})
         return env
