@@ -444,15 +444,15 @@ def run_cell(lab, cell, outdir, on_interval=None):
 
     A failed task or an unreachable host returns status "error" with
     "stop_run" set: the caller stops the run after recording the cell."""
-    check_cell(lab, cell)
     cid = cell["id"]
-    os.makedirs(outdir, exist_ok=True)
     if cell["stack"] == "mtcp":
         why = mtcp.missing_workload(cell["workload"]) or mtcp.check_cores(cell["cores"])
         if why:
             return {"status": "cannot-run", "error": "cell %s: %s" % (cid, why), "tsload": None,
                     "collectors": {}, "tuning": {"stack": "mtcp"}, "servers": {},
                     "artefacts": {}}
+    check_cell(lab, cell)
+    os.makedirs(outdir, exist_ok=True)
     fetch_dir = os.path.join(lab.workdir, cid)
     shutil.rmtree(fetch_dir, ignore_errors=True)
     os.makedirs(fetch_dir)
