@@ -281,3 +281,26 @@ def start_error(text, rc):
         return "mTCP epserver exited with code %s: %s" % (rc, errs[-1])
     tail = " | ".join(l.strip() for l in text.splitlines()[-3:] if l.strip())
     return "mTCP epserver exited with code %s: %s" % (rc, tail or "no output")
+
+
+# -- the adapter interface of the stacks registry (local lab) --------------------------
+# On the local lab no mTCP server can start (see LOCAL_LAB); the Ansible lab
+# (harness.remote) builds epserver's cell from the functions above.
+SERVERS = {}
+
+
+def cannot_run(cell):
+    return LOCAL_LAB
+
+
+def cell_lab(lab, cell):
+    import contextlib
+    return contextlib.nullcontext()
+
+
+def tuning(lab, cell, settings):
+    return {"stack": "mtcp", "server": settings}
+
+
+def counters(servers):
+    return None
