@@ -71,15 +71,21 @@ def parse_mask(text):
 
 
 def irqs_of(interrupts, iface):
-    """IRQ numbers of iface's queues, in /proc/interrupts order."""
-    out = []
+    """IRQ numbers of iface's queues in queue order: those named IFACE-...-N
+    (e.g. enp1s0f0-TxRx-3) sorted by N; the device's other IRQs (link,
+    admin, named IFACE alone) only when it has no queue IRQs."""
+    queues, others = [], []
     for line in interrupts.splitlines()[1:]:
         parts = line.split()
-        if parts and parts[0].rstrip(":").isdigit() and parts[-1].startswith(iface):
-            rest = parts[-1][len(iface):]
-            if rest == "" or not rest[0].isalnum():
-                out.append(int(parts[0].rstrip(":")))
-    return out
+        if not parts or not parts[0].rstrip(":").isdigit() or not parts[-1].startswith(iface):
+            continue
+        irq, rest = int(parts[0].rstrip(":")), parts[-1][len(iface):]
+        m = re.fullmatch(r"[-_@].*?([0-9]+)", rest)
+        if m:
+            queues.append((int(m.group(1)), irq))
+        elif rest == "":
+            others.append(irq)
+    return [irq for _q, irq in sorted(queues)] if queues else others
 
 
 def rfd_r(cores):
