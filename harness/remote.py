@@ -34,8 +34,9 @@ from harness import REPO_ROOT, procs, store
 from harness import ansible_run as A
 from harness.lab import NOFILE, SYSCTLS
 from harness.workloads import servers as S
-from harness.workloads import (CellError, PORTS, SERVER_PROGRAMS, WORKLOADS, haproxy_settings, nginx_settings,
-                               server_sizes, tsload_server_settings, _job_path)
+from harness.workloads import CellError, PORTS, SERVER_PROGRAMS, WORKLOADS, _job_path
+from harness.workloads.linux import (haproxy_settings, nginx_settings, server_sizes,
+                                     tsload_server_settings)
 from harness.workloads import mtcp
 from harness.workloads.client import client_argv
 
@@ -99,6 +100,14 @@ def parse_probe(lines):
         elif key:
             probe[key] = value.strip()
     return probe, addrs
+
+
+def lab_config(inventory):
+    """What the stacks registry needs to know of this lab (harness.registry.LAB_CONFIG)."""
+    lab = read_lab(inventory)
+    server = lab["hosts"]["server"][0]
+    return {"where": "inventory %s" % inventory,
+            "mtcp_home": lab["hostvars"][server].get("tcpscale_mtcp_home")}
 
 
 def tree_archive(path):
@@ -446,7 +455,7 @@ def run_cell(lab, cell, outdir, on_interval=None):
     "stop_run" set: the caller stops the run after recording the cell."""
     cid = cell["id"]
     if cell["stack"] == "mtcp":
-        why = mtcp.missing_workload(cell["workload"]) or mtcp.check_cores(cell["cores"])
+        why = mtcp.no_equivalent(cell["workload"]) or mtcp.check_cores(cell["cores"])
         if why:
             return {"status": "cannot-run", "error": "cell %s: %s" % (cid, why), "tsload": None,
                     "collectors": {}, "tuning": {"stack": "mtcp"}, "servers": {},

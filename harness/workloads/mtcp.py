@@ -114,9 +114,19 @@ PREFIX = "tcpscale_mtcp_"
 
 
 def not_configured_message(where):
-    return ("stack mtcp: no mTCP installation configured: set %shome to the folder of your "
+    return ("mtcp: no mTCP installation is configured: set %shome to the folder of your "
             "mTCP build (with apps/example/epserver) on the server host of %s; tcpscale ships "
             "no mTCP (see ansible/README.md, \"mTCP\")" % (PREFIX, where))
+
+
+def configured(lab_config):
+    """None when the lab configuration names an mTCP build, else what to set
+    (registry: "mtcp" is accepted in a profile only when configured)."""
+    if lab_config.get("mtcp_home"):
+        return None
+    return not_configured_message(lab_config.get(
+        "where", "an inventory (tcpscale run SUITE --inventory FILE: mTCP needs a NIC its I/O "
+                 "module drives, which the local lab has not)"))
 
 
 def read_conf(values, where):
@@ -157,7 +167,7 @@ def check_install(home):
     return path
 
 
-def missing_workload(workload):
+def no_equivalent(workload):
     """Why a workload cannot run on mTCP, or None if an mTCP app serves it."""
     if workload in SERVES:
         return None
@@ -287,6 +297,10 @@ def start_error(text, rc):
 # On the local lab no mTCP server can start (see LOCAL_LAB); the Ansible lab
 # (harness.remote) builds epserver's cell from the functions above.
 SERVERS = {}
+
+
+def missing_workload(workload):
+    return no_equivalent(workload) or LOCAL_LAB
 
 
 def cannot_run(cell):

@@ -1,4 +1,5 @@
-"""Servers under test on the `linux` stack: start, readiness, versions.
+"""Servers under test: start (optionally behind a launcher such as
+refstack/rs-run), readiness, versions.
 
 A server is a plain dict {"name", "role", "proc", "addr", "port", "log",
 "artefacts"} describing one process the lab started; every server is pinned
@@ -71,8 +72,10 @@ def check_port_free(lab, role, port, name):
                              or "another listener"))
 
 
-def _start(lab, role, name, argv, rundir, cpus, addr, port):
+def _start(lab, role, name, argv, rundir, cpus, addr, port, wrap=None):
+    """Start argv (behind the launcher argv `wrap`, if any) in host role."""
     check_port_free(lab, role, port, name)
+    argv = list(wrap or []) + list(argv)
     log = os.path.join(rundir, "%s.log" % name)
     with open(log, "w") as f:
         proc = lab.spawn(role, argv, cpus=cpus, name=name, stdout=f, stderr=subprocess.STDOUT)
@@ -94,12 +97,12 @@ def tsload_server_argv(tsload, addr, port, cores, engine, sizes, out):
             "--output-format=json", "--output=%s" % out]
 
 
-def start_tsload_server(lab, cell, rundir, engine, port, sizes):
+def start_tsload_server(lab, cell, rundir, engine, port, sizes, wrap=None):
     cores = cell["cores"]
     out = os.path.join(rundir, "tsload-server.json")
     argv = tsload_server_argv(TSLOAD, lab.addrs["server"], port, cores, engine, sizes, out)
     srv = _start(lab, "server", "tsload-server", argv, rundir, procs.cpu_list(cores),
-                 lab.addrs["server"], port)
+                 lab.addrs["server"], port, wrap)
     srv["artefacts"]["tsload_server"] = out
     return srv
 
@@ -131,7 +134,7 @@ def nginx_argv(ndir, conf_path):
     return ["nginx", "-e", os.path.join(ndir, "error.log"), "-p", ndir, "-c", conf_path]
 
 
-def start_nginx(lab, role, name, rundir, workers, listens, cpus=None):
+def start_nginx(lab, role, name, rundir, workers, listens, cpus=None, wrap=None):
     """nginx with `workers` workers; pinned worker i -> core i when cpus is set."""
     ndir = os.path.join(rundir, name)
     os.makedirs(ndir, exist_ok=True)
@@ -140,7 +143,7 @@ def start_nginx(lab, role, name, rundir, workers, listens, cpus=None):
     with open(path, "w") as f:
         f.write(conf)
     argv = nginx_argv(ndir, path)
-    srv = _start(lab, role, name, argv, rundir, cpus, listens[0][0], listens[0][1])
+    srv = _start(lab, role, name, argv, rundir, cpus, listens[0][0], listens[0][1], wrap)
     srv["artefacts"][name + "_conf"] = path
     srv["artefacts"][name + "_error_log"] = os.path.join(ndir, "error.log")
     srv["probe"] = listens
@@ -158,7 +161,7 @@ def haproxy_config(rundir, cores, listen, origins, nofile_limit):
                                   for i, (a, p) in enumerate(origins))})
 
 
-def start_haproxy(lab, cell, rundir, origins):
+def start_haproxy(lab, cell, rundir, origins, wrap=None):
     cores = cell["cores"]
     cfg = haproxy_config(rundir, cores, (lab.addrs["server"], HTTP_PORT), origins, nofile())
     path = os.path.join(rundir, "haproxy.cfg")
@@ -166,7 +169,7 @@ def start_haproxy(lab, cell, rundir, origins):
         f.write(cfg)
     argv = ["haproxy", "-db", "-f", path]
     srv = _start(lab, "server", "haproxy", argv, rundir, procs.cpu_list(cores),
-                 lab.addrs["server"], HTTP_PORT)
+                 lab.addrs["server"], HTTP_PORT, wrap)
     srv["artefacts"]["haproxy_conf"] = path
     return srv
 

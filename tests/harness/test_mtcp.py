@@ -20,7 +20,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
-from harness.workloads import CellError, check_cell     # noqa: E402
+from harness import registry                            # noqa: E402
+from harness.workloads import CannotRun, check_cell     # noqa: E402
 from harness.workloads import mtcp                      # noqa: E402
 
 # ParseConfiguration's option names and their checks (mtcp/src/config.c)
@@ -142,7 +143,7 @@ class TestErrors(unittest.TestCase):
         with self.assertRaises(mtcp.MtcpError) as cm:
             mtcp.read_conf({}, "inventory lab.yml")
         msg = str(cm.exception)
-        self.assertIn("no mTCP installation configured", msg)
+        self.assertIn("no mTCP installation is configured", msg)
         self.assertIn("set tcpscale_mtcp_home", msg)
         self.assertIn("inventory lab.yml", msg)
 
@@ -179,9 +180,9 @@ class TestErrors(unittest.TestCase):
             self.assertEqual(mtcp.check_install(d), ep)
 
     def test_workloads_without_equivalent_and_core_limit(self):
-        self.assertIsNone(mtcp.missing_workload("nginx"))
+        self.assertIsNone(mtcp.no_equivalent("nginx"))
         for w in ("shortconn", "keepalive", "haproxy"):
-            self.assertIn("no mTCP equivalent", mtcp.missing_workload(w))
+            self.assertIn("no mTCP equivalent", mtcp.no_equivalent(w))
         self.assertIsNone(mtcp.check_cores(16))
         self.assertIn("-DMAX_CPUS", mtcp.check_cores(24))
 
@@ -190,8 +191,19 @@ class TestErrors(unittest.TestCase):
             cores = 1
         cell = {"id": "mtcp.nginx.c1.r0", "stack": "mtcp", "workload": "nginx", "cores": 1,
                 "runtime_s": 1, "ramp_s": 0, "job": "profiles/jobs/nginx.ini"}
-        with self.assertRaisesRegex(CellError, "stack mtcp runs on an Ansible lab only"):
+        with self.assertRaisesRegex(CannotRun, "cannot run workload nginx \\(stack mtcp runs "
+                                               "on an Ansible lab only"):
             check_cell(Lab(), cell)
+
+    def test_profiles_accept_mtcp_only_when_configured(self):
+        with self.assertRaisesRegex(registry.StackError, "no mTCP installation is configured: set "
+                                                         "tcpscale_mtcp_home"):
+            registry.parse_stack("mtcp")
+        registry.LAB_CONFIG.update({"mtcp_home": "/opt/mtcp", "where": "inventory x"})
+        try:
+            self.assertEqual(registry.parse_stack("mtcp"), "mtcp")
+        finally:
+            registry.LAB_CONFIG.clear()
 
 
 class TestOutput(unittest.TestCase):

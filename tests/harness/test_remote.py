@@ -113,7 +113,7 @@ class TestCellSpecs(unittest.TestCase):
         with self.assertRaisesRegex(CellError, "stack refstack:base not supported on an "
                                                "Ansible lab"):
             remote.check_cell(self.lab, cell("nginx", stack="refstack:base"))
-        with self.assertRaisesRegex(CellError, "no mTCP installation configured: set "
+        with self.assertRaisesRegex(CellError, "no mTCP installation is configured: set "
                                                "tcpscale_mtcp_home"):
             remote.check_cell(self.lab, cell("nginx", stack="mtcp"))
 
