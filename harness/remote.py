@@ -114,8 +114,13 @@ def tree_archive(path):
     """The checkout's files (tracked and new, not ignored) as a .tar.gz with
     their own mtimes, so an unchanged tree unpacks as "no change" and a
     changed file rebuilds."""
-    res = procs.run(["git", "-C", REPO_ROOT, "ls-files", "-z", "-c", "-o",
-                     "--exclude-standard"], timeout=60)
+    from harness.lab import LabError
+    try:
+        res = procs.run(["git", "-C", REPO_ROOT, "ls-files", "-z", "-c", "-o",
+                         "--exclude-standard"], timeout=60)
+    except procs.ProcError as e:
+        raise LabError("cannot pack the tree to deploy (%s needs to be a git checkout): %s"
+                       % (REPO_ROOT, e)) from None
     names = sorted(n for n in res.stdout.split("\0") if n)
     with tarfile.open(path, "w:gz", compresslevel=1) as tar:
         for n in names:
