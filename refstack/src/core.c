@@ -34,14 +34,19 @@ void rs_tx_flush(struct rs_core *c)
 void rs_handoff_push(struct rs_core *to, const uint8_t *frame, uint32_t len)
 {
 	struct rs_handoff *h = &to->handoff;
+	const struct rs_stack_conf *conf = &to->stack->conf;
+	uint32_t before = 0;
 
 	pthread_mutex_lock(&h->lock);
+	before = h->n;
 	if (h->q && h->n < RS_HANDOFF_MAX && len <= RS_FRAME_BUF) {
 		memcpy(h->q[h->n].data, frame, len);
 		h->q[h->n].len = len;
 		h->n++;
 	}
 	pthread_mutex_unlock(&h->lock);
+	if (!before && conf->kick) /* the owner sleeps at most until now */
+		conf->kick(conf->kick_arg, to->index);
 }
 
 static void handoff_drain(struct rs_core *c)
