@@ -31,8 +31,10 @@ void rs_tx_flush(struct rs_core *c)
 	c->ntx = 0;
 }
 
-void rs_handoff_push(struct rs_core *to, const uint8_t *frame, uint32_t len)
+void rs_handoff_push(struct rs_core *to, const struct rs_frame *f)
 {
+	const uint8_t *frame = f->data;
+	uint32_t len = f->len;
 	struct rs_handoff *h = &to->handoff;
 	const struct rs_stack_conf *conf = &to->stack->conf;
 	uint32_t before = 0;
@@ -42,6 +44,7 @@ void rs_handoff_push(struct rs_core *to, const uint8_t *frame, uint32_t len)
 	if (h->q && h->n < RS_HANDOFF_MAX && len <= RS_FRAME_BUF) {
 		memcpy(h->q[h->n].data, frame, len);
 		h->q[h->n].len = len;
+		h->q[h->n].csum_partial = f->csum_partial;
 		h->n++;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -65,7 +68,8 @@ static void handoff_drain(struct rs_core *c)
 	h->n = 0;
 	pthread_mutex_unlock(&h->lock);
 	for (uint32_t i = 0; i < n; i++) {
-		struct rs_frame f = {.data = q[i].data, .len = q[i].len};
+		struct rs_frame f = {.data = q[i].data, .len = q[i].len,
+				     .csum_partial = q[i].csum_partial};
 		rs_eth_input(c, &f);
 	}
 }

@@ -185,6 +185,7 @@ struct rs_arp_entry {
 struct rs_pending {
 	uint32_t nexthop;
 	uint32_t len;
+	uint8_t csum_partial;      /* hand-off: the frame's rs_frame flag */
 	uint8_t data[RS_FRAME_BUF];
 };
 
@@ -264,6 +265,7 @@ void rs_tx_flush(struct rs_core *c);
 int rs_route(const struct rs_core *c, uint32_t dst, uint32_t *nexthop);
 
 /* ---- core.c ---- */
-void rs_handoff_push(struct rs_core *to, const uint8_t *frame, uint32_t len);
+/* Queue frame f for core `to` (its csum_partial flag travels with it). */
+void rs_handoff_push(struct rs_core *to, const struct rs_frame *f);
 
 #endif

@@ -496,5 +496,5 @@ static void handoff(struct rs_core *c, unsigned owner)
 		return;
 	}
 	c->ctr.xcore_handoffs++;
-	rs_handoff_push(to, c->cur_frame->data, c->cur_frame->len);
+	rs_handoff_push(to, c->cur_frame);
 }
