@@ -6,7 +6,7 @@ set -eu
 
 PKGS="make gcc libc6-dev clang libclang-rt-14-dev valgrind linux-perf
       iproute2 ethtool iputils-ping procps curl
-      nginx-light haproxy wrk
+      nginx-light haproxy wrk apache2-utils
       python3 python3-matplotlib python3-numpy sqlite3
       chromium"
 

@@ -177,6 +177,9 @@ static inline void shim_lock_drop(void) { pthread_mutex_unlock(&shim_lock); }
  * call).  NULL with errno set (EIO after a printed reason) if the stack
  * cannot run.  Under shim_lock. */
 struct shim_thread *shim_self(void);
+/* Before a wait: make t the driver of its core, or move it to one that
+ * has none (under shim_lock). */
+void shim_claim(struct shim_thread *t);
 /* The calling thread if it already drives a core, else NULL (no stack
  * is made: for calls that need one only when sockets are involved). */
 struct shim_thread *shim_current(void);

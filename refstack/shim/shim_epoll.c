@@ -343,6 +343,7 @@ static int shim_epoll_wait(int epfd, struct shim_epoll *ep, struct epoll_event *
 		if (n > 0 || timeout == 0 || rs_clock_ns() >= end)
 			return n;
 		shim_lock_take();
+		shim_claim(t);
 		if (arm(ep, epfd, t, &slot) < 0) {
 			shim_lock_drop();
 			return -1;

@@ -180,6 +180,13 @@ int listen(int fd, int backlog)
 	if (s->alias_of)
 		return leave(s, 0);
 	r = rs_listen(s->core->rc, s->rsfd, backlog);
+	if (r < 0 && errno == EADDRINUSE && s->reuseport_set &&
+	    (twin = rp_find(s->port)) != NULL && twin->listening) {
+		s->alias_of = twin; /* bound with SO_REUSEADDR; listen is shared */
+		twin->f.refs++;
+		s->listening = 1;
+		return leave(s, 0);
+	}
 	if (r == 0 && !s->listening) {
 		s->listening = 1;
 		if (s->reuseport_set)
@@ -289,13 +296,14 @@ void shim_file_unref(struct shim_file *f)
 	}
 	shim_epoll_forget_sock(s);
 	rp_set(s, 0);
+	if (!shim_disowned()) {
+		rs_close(s->core->rc, s->rsfd);
+		shim_after(s);
+	}
 	if (s->alias_of) {
 		struct shim_sock *l = s->alias_of;
 		if (--l->f.refs == 0)
 			shim_file_unref(&l->f);
-	} else if (!shim_disowned()) {
-		rs_close(s->core->rc, s->rsfd);
-		shim_after(s);
 	}
 	free(s);
 }

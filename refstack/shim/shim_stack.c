@@ -31,7 +31,7 @@ static struct rs_stack_conf conf;
 static const char *ifname;
 static struct rs_stack *stack;
 static struct shim_core cores[64];
-static unsigned ncreated;
+static unsigned ncreated, next_shared;
 static int stack_failed;
 static struct rs_shm *shm;
 static volatile int *owner;      /* shared page: pid that drives the stack */
@@ -200,7 +200,7 @@ static struct shim_core *core_for_thread(void)
 		if (!cores[i].driver)
 			return &cores[i];
 	if (ncreated == conf.ncores) /* more threads than cores: share */
-		return &cores[(uintptr_t)me / 64 % conf.ncores];
+		return &cores[next_shared++ % conf.ncores];
 	c = &cores[ncreated];
 	io.queue = ncreated;
 	c->rc = rs_core_create(stack, ncreated, &rs_io_afpacket, &io, &err);
@@ -257,10 +257,30 @@ struct shim_thread *shim_self(void)
 		me->core = core_for_thread();
 		if (!me->core)
 			return shim_err(EIO), NULL;
-		if (!me->core->driver)
-			me->core->driver = me;
 	}
 	return me;
+}
+
+/* A thread drives the core it waits on: the first thread that sleeps on
+ * a driverless core takes it; one that finds its core driven by another
+ * moves to a driverless (or new) core if there is one.  So a thread that
+ * only makes sockets (tsload's main thread) never holds a core nobody
+ * polls. */
+void shim_claim(struct shim_thread *t)
+{
+	struct shim_core *c;
+
+	if (t->core->driver == t)
+		return;
+	if (!t->core->driver) {
+		t->core->driver = t;
+		return;
+	}
+	c = core_for_thread();
+	if (c && !c->driver) {
+		t->core = c;
+		c->driver = t;
+	}
 }
 
 struct shim_thread *shim_current(void)

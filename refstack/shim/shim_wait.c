@@ -47,9 +47,11 @@ int shim_block(struct shim_thread *t, struct shim_file **objs, int nobj,
 {
 	struct shim_wait wbuf[8], *w = nobj <= 8 ? wbuf : calloc((size_t)nobj, sizeof(*w));
 	struct pollfd pbuf[16], *p = nk + 2 <= 16 ? pbuf : calloc((size_t)nk + 2, sizeof(*p));
-	uint64_t at = rs_poll_at(t->core->rc);
+	uint64_t at;
 	int r, err;
 
+	shim_claim(t);
+	at = rs_poll_at(t->core->rc);
 	if (!w || !p) {
 		if (w != wbuf)
 			free(w);
