@@ -216,6 +216,8 @@ void shim_fd_evict(int newfd);
 /* close_range over a mixed range. */
 int shim_fd_close_range(unsigned first, unsigned last, int flags);
 uint32_t shim_fd_limit(void);
+/* At exit: close the stack side of every stack socket (objects kept). */
+void shim_fd_close_stack(void);
 
 /* ---- files and sockets ---------------------------------------------------- */
 void shim_file_unref(struct shim_file *f);  /* under shim_lock */

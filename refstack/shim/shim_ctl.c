@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -32,8 +33,11 @@ static int ctl_stack(int fd, struct shim_file *f, int cmd, long arg)
 		r = shim_fd_dup(fd, (int)arg, 0, cmd == F_DUPFD_CLOEXEC);
 		shim_lock_drop();
 		return r;
-	default:
-		return shim_unsupported("fcntl", "this command", EINVAL);
+	default: {
+		char what[48];
+		snprintf(what, sizeof(what), "command %d (first seen)", cmd);
+		return shim_unsupported("fcntl", what, EINVAL);
+	}
 	}
 }
 
@@ -111,8 +115,11 @@ int ioctl(int fd, unsigned long req, ...)
 	case FIONCLEX:
 		shim_fd_set_cloexec(fd, req == FIOCLEX);
 		return 0;
-	default:
-		return shim_unsupported("ioctl", "this request", ENOTTY);
+	default: {
+		char what[48];
+		snprintf(what, sizeof(what), "request 0x%lx (first seen)", req);
+		return shim_unsupported("ioctl", what, ENOTTY);
+	}
 	}
 }
 

@@ -229,3 +229,14 @@ int shim_fd_close_range(unsigned first, unsigned last, int flags)
 		return shim_real.close_range(from, last, flags);
 	return 0;
 }
+
+void shim_fd_close_stack(void)
+{
+	for (uint32_t fd = 0; fd < hiwater; fd++) {
+		struct shim_sock *s = shim_sock_of(shim_fd_get((int)fd));
+		if (s && s->rsfd >= 0) {
+			rs_close(s->core->rc, s->rsfd);
+			s->rsfd = -1;
+		}
+	}
+}

@@ -29,6 +29,10 @@ static ssize_t leave(struct shim_sock *s, ssize_t r, int sigpipe)
 {
 	int e = errno;
 
+	/* a blocking socket's data leaves now, as from the kernel; an event
+	 * loop's (non-blocking) is batched until its next wait */
+	if (!s->f.nonblock && rs_poll_at(s->core->rc) == 0)
+		shim_poll(s->core);
 	shim_after(s);
 	shim_lock_drop();
 	if (r < 0 && e == EPIPE && sigpipe)
@@ -95,6 +99,7 @@ static ssize_t sock_recv(int fd, const struct iovec *iov, int n, int flags)
 	struct shim_sock *s;
 	size_t want = iov_len(iov, n), done = 0;
 	struct iovec rest[64];
+	uint64_t end;
 	ssize_t r;
 
 	if (flags & ~SHIM_RECV_FLAGS)
@@ -106,6 +111,7 @@ static ssize_t sock_recv(int fd, const struct iovec *iov, int n, int flags)
 		return -1;
 	if (s->alias_of || s->listening)
 		return leave(s, shim_err(ENOTCONN), 0);
+	end = deadline(s->rcvtimeo_ns);
 	for (;;) {
 		int k = n;
 		const struct iovec *v = iov;
@@ -122,7 +128,7 @@ static ssize_t sock_recv(int fd, const struct iovec *iov, int n, int flags)
 		}
 		if (r == 0 || errno != EAGAIN || s->f.nonblock || (flags & MSG_DONTWAIT))
 			break;
-		if (shim_wait_sock(t, s, deadline(s->rcvtimeo_ns)) < 0) {
+		if (shim_wait_sock(t, s, end) < 0) {
 			r = -1;
 			break;
 		}
@@ -232,6 +238,7 @@ static ssize_t sock_send(int fd, const struct iovec *iov, int n, int flags)
 	struct shim_thread *t;
 	struct shim_sock *s;
 	ssize_t done = 0, r = 0;
+	uint64_t end;
 	int nb;
 
 	if (flags & ~SHIM_SEND_FLAGS)
@@ -242,6 +249,7 @@ static ssize_t sock_send(int fd, const struct iovec *iov, int n, int flags)
 	if (s->alias_of || s->listening)
 		return leave(s, shim_err(ENOTCONN), 0);
 	nb = s->f.nonblock || (flags & MSG_DONTWAIT);
+	end = deadline(s->sndtimeo_ns);
 	for (int i = 0; i < n; i++) {
 		size_t off = 0;
 		while (off < iov[i].iov_len) {
@@ -256,7 +264,7 @@ static ssize_t sock_send(int fd, const struct iovec *iov, int n, int flags)
 				goto out;
 			/* the stack sends what was queued when it polls */
 			shim_poll(s->core);
-			if (shim_wait_sock(t, s, deadline(s->sndtimeo_ns)) < 0)
+			if (shim_wait_sock(t, s, end) < 0)
 				goto out;
 		}
 	}

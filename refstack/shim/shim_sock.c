@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,11 +207,12 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		return shim_err(EINVAL);
 	SHIM_ENTER(fd, f, s, t, shim_real.accept4(fd, addr, len, flags));
 	l = shim_target(s);
+	uint64_t end = l->rcvtimeo_ns ? rs_clock_ns() + l->rcvtimeo_ns : UINT64_MAX;
 	for (;;) {
 		rsfd = rs_accept(l->core->rc, l->rsfd, addr, len);
 		if (rsfd >= 0 || errno != EAGAIN || s->f.nonblock)
 			break;
-		if (shim_wait_sock(t, l, l->rcvtimeo_ns ? rs_clock_ns() + l->rcvtimeo_ns : UINT64_MAX) < 0)
+		if (shim_wait_sock(t, l, end) < 0)
 			return leave(s, -1);
 	}
 	if (rsfd < 0)
@@ -260,11 +262,12 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return leave(s, r);
 	/* blocking connect: wait for the handshake's outcome */
 	shim_poll(s->core);
+	uint64_t end = s->sndtimeo_ns ? rs_clock_ns() + s->sndtimeo_ns : UINT64_MAX;
 	for (;;) {
 		rs_sock_events(s->core->rc, s->rsfd, &ev);
 		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			break;
-		if (shim_wait_sock(t, s, s->sndtimeo_ns ? rs_clock_ns() + s->sndtimeo_ns : UINT64_MAX) < 0)
+		if (shim_wait_sock(t, s, end) < 0)
 			return leave(s, errno == EAGAIN ? shim_err(EINPROGRESS) : -1);
 	}
 	r = sock_error(s);
@@ -296,8 +299,10 @@ void shim_file_unref(struct shim_file *f)
 	}
 	shim_epoll_forget_sock(s);
 	rp_set(s, 0);
-	if (!shim_disowned()) {
+	if (!shim_disowned() && s->rsfd >= 0) {
 		rs_close(s->core->rc, s->rsfd);
+		if (!s->f.nonblock && rs_poll_at(s->core->rc) == 0)
+			shim_poll(s->core); /* the FIN leaves now */
 		shim_after(s);
 	}
 	if (s->alias_of) {
@@ -378,6 +383,14 @@ static int opt_ignored(int level, int name)
 	return 0;
 }
 
+static int opt_unsupported(const char *call, int level, int name)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "level %d option %d (first seen)", level, name);
+	return shim_unsupported(call, what, ENOPROTOOPT);
+}
+
 static uint64_t tv_ns(const void *val, socklen_t len)
 {
 	struct timeval tv;
@@ -414,7 +427,7 @@ static int shim_setopt(struct shim_sock *s, int level, int name,
 	if (rs_setsockopt(s->core->rc, s->rsfd, level, name, val, len) == 0)
 		return 0;
 	if (errno == ENOPROTOOPT)
-		return shim_unsupported("setsockopt", "this option", ENOPROTOOPT);
+		return opt_unsupported("setsockopt", level, name);
 	return -1;
 }
 
@@ -461,6 +474,6 @@ int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	}
 	r = rs_getsockopt(x->core->rc, x->rsfd, level, name, val, len);
 	if (r < 0 && errno == ENOPROTOOPT)
-		r = shim_unsupported("getsockopt", "this option", ENOPROTOOPT);
+		r = opt_unsupported("getsockopt", level, name);
 	return leave(s, r);
 }

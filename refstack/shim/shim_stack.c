@@ -161,11 +161,52 @@ static void on_kick(void *arg, unsigned core)
 		shim_kick(cores[core].driver);
 }
 
-static void shm_gone(void)
+/* ---- exit: what the kernel would still send -----------------------------
+ * At exit the kernel closes every descriptor and keeps sending queued data
+ * and the FIN of each socket after the process is gone.  The stack lives
+ * in the process, so exit closes its sockets and polls until their data
+ * and FINs are out and acknowledged (or SHIM_DRAIN_NS passed).  Objects
+ * are not freed: another thread may still be inside a call. */
+#define SHIM_DRAIN_NS 2000000000ull
+
+static int sock_busy(const struct rs_sock_info *i, void *arg)
 {
+	(void)arg;
+	return i->snd_queue || !strcmp(i->state, "FIN_WAIT_1") ||
+	       !strcmp(i->state, "CLOSING") || !strcmp(i->state, "LAST_ACK");
+}
+
+static void drain(void)
+{
+	uint64_t end = rs_clock_ns() + SHIM_DRAIN_NS;
+	int busy;
+
+	shim_fd_close_stack();
+	do {
+		busy = 0;
+		for (unsigned i = 0; i < ncreated; i++) {
+			shim_poll(&cores[i]);
+			busy |= rs_core_foreach_socket(cores[i].rc, sock_busy, NULL);
+		}
+		if (busy) {
+			struct pollfd p[64];
+			for (unsigned i = 0; i < ncreated; i++)
+				p[i] = (struct pollfd){ .fd = cores[i].wait_fd, .events = POLLIN };
+			shim_real.poll(p, ncreated, 1);
+		}
+	} while (busy && rs_clock_ns() < end);
+}
+
+static void at_exit(void)
+{
+	shim_lock_take();
+	if (stack && !stack_failed && !shim_disowned())
+		drain();
+	stack_failed = 1; /* calls still made by other threads fail */
 	if (shm && getpid() == mypid)
 		rs_shm_destroy(shm);
 	shm = NULL;
+	shim_lock_drop();
 }
 
 static int stack_start(void)
@@ -348,7 +389,7 @@ __attribute__((constructor)) static void shim_init(void)
 	else
 		*owner = mypid;
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
-	atexit(shm_gone);
+	atexit(at_exit);
 }
 
 /* ---- one warning per unsupported call ------------------------------------- */
