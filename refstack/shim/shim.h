@@ -150,6 +150,7 @@ struct shim_epoll {
 	/* threads whose wake-up eventfd and core packet socket are in this
 	 * kernel epoll set (added at their first wait on it) */
 	struct shim_thread *armed[SHIM_EP_ARMED];
+	int armed_fd[SHIM_EP_ARMED]; /* the packet socket added for it */
 	unsigned narmed;
 };
 
@@ -157,9 +158,12 @@ struct shim_epoll {
 struct shim_core {
 	struct rs_core *rc;
 	unsigned index;
-	int wait_fd;             /* the backend's packet socket */
+	int wait_fd;             /* the backend's packet socket, -1 once dead */
 	struct shim_thread *driver;
 };
+/* The packet socket reported an error (the interface went away): stop
+ * sleeping on it, say so once (under shim_lock). */
+void shim_core_dead(struct shim_core *c);
 
 struct shim_thread {
 	int efd;                 /* eventfd: wake-ups from other threads */

@@ -249,27 +249,37 @@ static int arm(struct shim_epoll *ep, int epfd, struct shim_thread *t, unsigned 
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	for (unsigned i = 0; i < ep->narmed; i++) {
-		if (ep->armed[i] == t) {
-			*slot = i;
-			return 0;
-		}
+	unsigned i;
+
+	for (i = 0; i < ep->narmed && ep->armed[i] != t; i++)
+		;
+	if (i == ep->narmed) {
+		if (ep->narmed == SHIM_EP_ARMED)
+			return shim_err(ENOSPC);
+		ev.data.u64 = SHIM_COOKIE | (i << 1);
+		if (shim_real.epoll_ctl(epfd, EPOLL_CTL_ADD, t->efd, &ev) < 0 && errno != EEXIST)
+			return -1;
+		ep->armed[i] = t;
+		ep->armed_fd[i] = -1;
+		ep->narmed++;
 	}
-	if (ep->narmed == SHIM_EP_ARMED)
-		return shim_err(ENOSPC);
-	*slot = ep->narmed;
-	ev.data.u64 = SHIM_COOKIE | (*slot << 1);
-	if (shim_real.epoll_ctl(epfd, EPOLL_CTL_ADD, t->efd, &ev) < 0 && errno != EEXIST)
+	*slot = i;
+	if (ep->armed_fd[i] == t->core->wait_fd)
+		return 0;
+	/* first wait, or the thread moved to another core (shim_claim) */
+	if (ep->armed_fd[i] >= 0)
+		shim_real.epoll_ctl(epfd, EPOLL_CTL_DEL, ep->armed_fd[i], NULL);
+	ev.data.u64 = SHIM_COOKIE | (i << 1) | 1;
+	if (t->core->wait_fd >= 0 &&
+	    shim_real.epoll_ctl(epfd, EPOLL_CTL_ADD, t->core->wait_fd, &ev) < 0 && errno != EEXIST)
 		return -1;
-	ev.data.u64 = SHIM_COOKIE | (*slot << 1) | 1;
-	if (shim_real.epoll_ctl(epfd, EPOLL_CTL_ADD, t->core->wait_fd, &ev) < 0 && errno != EEXIST)
-		return -1;
-	ep->armed[ep->narmed++] = t;
+	ep->armed_fd[i] = t->core->wait_fd;
 	return 0;
 }
 
 /* Drop our own entries from what the kernel reported. */
-static int filter(struct shim_epoll *ep, struct epoll_event *ev, int n, struct shim_thread *t)
+static int filter(struct shim_epoll *ep, int epfd, struct epoll_event *ev, int n,
+		  struct shim_thread *t)
 {
 	int k = 0;
 
@@ -278,6 +288,11 @@ static int filter(struct shim_epoll *ep, struct epoll_event *ev, int n, struct s
 		if ((d & SHIM_COOKIE_MASK) != SHIM_COOKIE) {
 			ev[k++] = ev[i];
 			continue;
+		}
+		if ((d & 1) && (ev[i].events & (EPOLLERR | EPOLLHUP)) &&
+		    ep->armed[(d & 0xffff) >> 1] == t && t->core->wait_fd >= 0) {
+			shim_real.epoll_ctl(epfd, EPOLL_CTL_DEL, t->core->wait_fd, NULL);
+			shim_core_dead(t->core);
 		}
 		if (!(d & 1) && ep->armed[(d & 0xffff) >> 1] == t) {
 			uint64_t v;
@@ -334,7 +349,7 @@ static int shim_epoll_wait(int epfd, struct shim_epoll *ep, struct epoll_event *
 			k = shim_real.epoll_wait(epfd, events + n, max - n, 0);
 			if (k > 0) {
 				shim_lock_take();
-				n += filter(ep, events + n, k, t);
+				n += filter(ep, epfd, events + n, k, t);
 				shim_lock_drop();
 			} else if (k < 0 && !n) {
 				return -1;
@@ -368,7 +383,7 @@ static int shim_epoll_wait(int epfd, struct shim_epoll *ep, struct epoll_event *
 			shim_lock_drop();
 			return shim_err(e);
 		}
-		k = filter(ep, events, k, t);
+		k = filter(ep, epfd, events, k, t);
 		if (k > 0) {
 			shim_lock_drop();
 			return k;

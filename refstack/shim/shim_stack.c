@@ -324,6 +324,15 @@ void shim_claim(struct shim_thread *t)
 	}
 }
 
+void shim_core_dead(struct shim_core *c)
+{
+	if (c->wait_fd < 0)
+		return;
+	fprintf(stderr, "refstack-preload: core %u: the packet socket on %s reports an error "
+		"(interface gone?): the stack receives nothing more\n", c->index, ifname);
+	c->wait_fd = -1;
+}
+
 struct shim_thread *shim_current(void)
 {
 	return me && me->core ? me : NULL;

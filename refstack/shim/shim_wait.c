@@ -80,6 +80,8 @@ int shim_block(struct shim_thread *t, struct shim_file **objs, int nobj,
 	shim_lock_take();
 	for (int i = 0; i < nobj; i++)
 		waiter_del(objs[i], &w[i]);
+	if (r > 0 && (p[nk].revents & (POLLERR | POLLHUP | POLLNVAL)))
+		shim_core_dead(t->core);
 	if (r > 0 && (p[nk + 1].revents & POLLIN)) {
 		uint64_t v;
 		if (shim_real.read(t->efd, &v, sizeof(v)) < 0) {
