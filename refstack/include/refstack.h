@@ -141,8 +141,13 @@ int rs_poll(struct rs_core *core, uint64_t now_ns);
  * absolute time (ns) of the next timer, UINT64_MAX if none.  A caller may
  * sleep on rs_core_wait_fd until then. */
 uint64_t rs_poll_at(const struct rs_core *core);
-/* File descriptor to sleep on when idle (the backend's), or -1. */
+/* File descriptor to sleep on when idle (the backend's), or -1.  It
+ * becomes readable as soon as a frame arrives. */
 int rs_core_wait_fd(const struct rs_core *core);
+/* Non-zero if a received frame is waiting, checked without a system call
+ * (0 when the backend cannot tell).  For a bounded busy-poll before
+ * sleeping on rs_core_wait_fd: at low load it saves a wake-up per frame. */
+int rs_core_rx_pending(const struct rs_core *core);
 /* CLOCK_MONOTONIC in ns: a convenience for callers (the core never reads
  * a clock itself). */
 uint64_t rs_clock_ns(void);

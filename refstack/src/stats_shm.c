@@ -24,7 +24,7 @@
 	X(rx_oversize, "afpacket: dropped, longer than frame_size/truncated") \
 	X(rx_outgoing, "afpacket: dropped, own TX looped back")              \
 	X(rx_csum_partial, "afpacket: frames with checksum left to offload") \
-	X(rx_blocks, "afpacket: TPACKET_V3 ring blocks consumed")            \
+	X(rx_wraps, "afpacket: times the RX ring was walked around")         \
 	X(rx_kernel_drops, "afpacket: dropped by the kernel, ring full")     \
 	X(tx_frames, "afpacket: frames accepted by the kernel")              \
 	X(tx_errors, "afpacket: frames refused by the kernel")               \
