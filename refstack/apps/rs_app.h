@@ -94,6 +94,7 @@ struct app_net {
 	long time_wait_ms;
 	long rcvbuf, sndbuf;
 	long no_stats;
+	const char *features; /* feature set; NULL: RS_FEATURES, else base */
 	long busy_poll_us;    /* spin this long before sleeping, -1 = default */
 };
 
@@ -107,6 +108,7 @@ struct app_net {
 	{ "--rcvbuf", APP_LONG, &(n).rcvbuf, "socket receive buffer bytes" }, \
 	{ "--sndbuf", APP_LONG, &(n).sndbuf, "socket send buffer bytes" }, \
 	{ "--no-stats", APP_FLAG, &(n).no_stats, "do not publish /dev/shm/refstack.<pid>" }, \
+	{ "--features", APP_STR, &(n).features, "feature set: base, full or a list of listen,estab,rfd,fastfd (default: $RS_FEATURES, else base)" }, \
 	{ "--busy-poll", APP_LONG, &(n).busy_poll_us, "us to spin for a frame before sleeping (default 50, 0 = off)" }
 
 struct app {
@@ -137,6 +139,23 @@ static inline void app_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* --features over RS_FEATURES over base. */
+static inline int app_features(const struct app_net *n, struct rs_stack_conf *c,
+			       const char *prog)
+{
+	char err[300];
+	if (n->features) {
+		if (rs_features_parse(n->features, &c->features, err, sizeof(err)) == 0)
+			return 0;
+		fprintf(stderr, "%s: --features: %s\n", prog, err);
+		return -1;
+	}
+	if (rs_features_from_env(&c->features, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "%s: %s\n", prog, err);
+	return -1;
+}
+
 static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 			   const char *prog)
 {
@@ -153,7 +172,7 @@ static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 		c->rcvbuf = (uint32_t)n->rcvbuf;
 	if (n->sndbuf > 0)
 		c->sndbuf = (uint32_t)n->sndbuf;
-	return 0;
+	return app_features(n, c, prog);
 }
 
 static inline void app_close(struct app *a)

@@ -375,6 +375,24 @@ static const struct ignored_opt ignored[] = {
 	{ IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT" },
 };
 
+/* Options refstack has no machinery for, whose value 0 means "off, the
+ * default": setting 0 is the truth and succeeds, reading gives 0; any
+ * other value is unsupported (haproxy sets the first two to 0 on every
+ * listener and reads TCP_FASTOPEN). */
+static const struct ignored_opt default_only[] = {
+	{ IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT" },
+	{ IPPROTO_TCP, TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT" },
+	{ IPPROTO_TCP, TCP_FASTOPEN, "TCP_FASTOPEN" },
+};
+
+static int opt_default_only(int level, int name)
+{
+	for (size_t i = 0; i < RS_ARRAY_LEN(default_only); i++)
+		if (default_only[i].level == level && default_only[i].name == name)
+			return 1;
+	return 0;
+}
+
 static int opt_ignored(int level, int name)
 {
 	for (size_t i = 0; i < RS_ARRAY_LEN(ignored); i++)
@@ -424,6 +442,8 @@ static int shim_setopt(struct shim_sock *s, int level, int name,
 		s->reuseport_set = !!v;
 	if (opt_ignored(level, name))
 		return len < sizeof(int) ? shim_err(EINVAL) : 0;
+	if (opt_default_only(level, name) && len >= sizeof(int) && v == 0)
+		return 0;
 	if (rs_setsockopt(s->core->rc, s->rsfd, level, name, val, len) == 0)
 		return 0;
 	if (errno == ENOPROTOOPT)
@@ -469,6 +489,11 @@ int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		return leave(s, put_tv(val, len, name == SO_RCVTIMEO ? x->rcvtimeo_ns : x->sndtimeo_ns));
 	if (level == SOL_SOCKET && name == SO_REUSEPORT && *len >= sizeof(int)) {
 		memcpy(val, &(int){ x->reuseport_set }, sizeof(int));
+		*len = sizeof(int);
+		return leave(s, 0);
+	}
+	if (opt_default_only(level, name) && *len >= sizeof(int)) {
+		memcpy(val, &(int){ 0 }, sizeof(int));
 		*len = sizeof(int);
 		return leave(s, 0);
 	}

@@ -43,42 +43,6 @@ uint64_t shim_fast_fd(void) { return conf.features & RS_FEAT_FAST_FD; }
 
 /* ---- configuration ------------------------------------------------------ */
 
-static const struct {
-	const char *name;
-	uint32_t bit;
-} feature_names[] = {
-	{ "listen", RS_FEAT_LOCAL_LISTEN },
-	{ "estab", RS_FEAT_LOCAL_ESTAB },
-	{ "rfd", RS_FEAT_RFD },
-	{ "fastfd", RS_FEAT_FAST_FD },
-};
-
-static int parse_features(const char *s, uint32_t *out)
-{
-	char buf[128], *save = NULL, *tok;
-
-	*out = 0;
-	if (!strcmp(s, "base"))
-		return 0;
-	if (!strcmp(s, "full")) {
-		for (size_t i = 0; i < RS_ARRAY_LEN(feature_names); i++)
-			*out |= feature_names[i].bit;
-		return 0;
-	}
-	if (strlen(s) >= sizeof(buf))
-		return -1;
-	strcpy(buf, s);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		size_t i = 0;
-		while (i < RS_ARRAY_LEN(feature_names) && strcmp(tok, feature_names[i].name))
-			i++;
-		if (i == RS_ARRAY_LEN(feature_names))
-			return -1;
-		*out |= feature_names[i].bit;
-	}
-	return 0;
-}
-
 static void die(const char *var, const char *val, const char *why)
 {
 	fprintf(stderr, "refstack-preload: %s=%s: %s\n", var, val ? val : "", why);
@@ -117,6 +81,13 @@ static void shim_conf(void)
 	if (!ifname || !*ifname)
 		return;
 	rs_stack_conf_init(&conf);
+	/* as Linux: the listen backlog bounds the SYN queue, not a stack cap */
+	conf.syn_backlog = 65535;
+	/* servers hold many idle connections: Linux's default receive buffer
+	 * (tcp_rmem 128 KiB; rings are allocated at first use) and a budget
+	 * that 10,000 connections fit in */
+	conf.rcvbuf = 128 * 1024;
+	conf.max_buf_bytes = UINT32_MAX;
 	v = getenv("RS_IP");
 	if (!v || !*v)
 		die("RS_IP", v, "required with RS_IF (the stack's address)");
@@ -129,9 +100,11 @@ static void shim_conf(void)
 	dev[dl] = '\0';
 	if (!if_nametoindex(dev))
 		die("RS_IF", ifname, "no such interface in this network namespace");
-	v = getenv("RS_FEATURES");
-	if (v && *v && parse_features(v, &conf.features) < 0)
-		die("RS_FEATURES", v, "want base, full or a comma list of listen,estab,rfd,fastfd");
+	char err[256];
+	if (rs_features_from_env(&conf.features, err, sizeof(err)) < 0) {
+		fprintf(stderr, "refstack-preload: %s\n", err);
+		_exit(2);
+	}
 	v = getenv("RS_CORES");
 	if (v && *v) {
 		long n = strtol(v, &end, 10);
@@ -233,6 +206,7 @@ static int stack_start(void)
 static struct shim_core *core_for_thread(void)
 {
 	struct rs_io_conf io = { .ifname = ifname, .nqueues = conf.ncores,
+				 .ring_frames = 16384, /* a burst of 10,000 SYNs fits */
 				 .fanout_id = conf.ncores > 1 ? fanout_id : 0 };
 	struct shim_core *c;
 	int err = 0;

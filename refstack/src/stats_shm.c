@@ -241,6 +241,10 @@ void rs_shm_publish(struct rs_core *core, uint64_t now_ns, void *arg)
 	const struct rs_core_counters *cnt = rs_core_counters(core);
 	uint64_t io[SHM_NIO];
 	shm_io_values(core, io);  /* a system call: outside the write section */
+	__atomic_store_n(&shm_hdr(shm)->features,
+			 rs_stack_conf(rs_core_stack(core))->features |
+				 RS_SHM_FEATURES_SET,
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	memcpy(c->counters, cnt, sizeof(*cnt));

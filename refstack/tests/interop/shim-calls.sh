@@ -52,6 +52,27 @@ calls() {
 	fi
 }
 
+# launcher errors: named, and PROGRAM never starts
+launch_fails() { # NAME PATTERN rs-run-args...
+	local name=$1 pat=$2; shift 2
+	rm -f "$OUT/started"
+	ip netns exec "$NS_S" "$ROOT/rs-run" "$@" -- sh -c "touch $OUT/started" >"$OUT/$name.err" 2>&1
+	local rc=$?
+	[ $rc = 2 ] && [ ! -e "$OUT/started" ] && grep -q "$pat" "$OUT/$name.err" ||
+		{ sed 's/^/# /' "$OUT/$name.err"; return 1; }
+}
+t_check "rs-run: a missing interface is an error naming it; PROGRAM does not start" \
+	launch_fails badif "no interface 'rs-nope0'" --if rs-nope0 --ip "$NS_STACK_IP"
+t_check "rs-run: a bad address is an error naming it" \
+	launch_fails badip "198.18.20.256: not an IPv4" --if "$NS_SIF" --ip 198.18.20.256
+t_check "rs-run: an unknown feature is an error listing the valid ones" \
+	launch_fails badfeat "unknown feature 'turbo'.*listen" --if "$NS_SIF" --ip "$NS_STACK_IP" --features turbo
+t_check "rs-run: --cores 0 is an error" \
+	launch_fails badcores "cores 0" --if "$NS_SIF" --ip "$NS_STACK_IP" --cores 0
+t_check "the library refuses a bad RS_IP before main even without rs-run" \
+	sh -c "! ip netns exec $NS_S env RS_IF=$NS_SIF RS_IP=x LD_PRELOAD=$ROOT/librefstack-preload.so \
+		sh -c 'touch $OUT/started2' 2>$OUT/lib.err && [ ! -e $OUT/started2 ] && grep -q 'RS_IP=x' $OUT/lib.err"
+
 for feat in base fastfd; do
 	calls "fds-$feat" "$feat" fds
 	t_check "[$feat] one warning for two unsupported setsockopt calls, naming the call" \
