@@ -246,6 +246,10 @@ int shim_wait_sock(struct shim_thread *t, struct shim_sock *s,
 		   uint64_t deadline_ns);
 uint64_t shim_deadline(int timeout_ms);
 
+/* Signals handled by the calling thread so far (shim_signal.c): a wait
+ * that sees it move returns EINTR instead of sleeping. */
+unsigned shim_sig_gen(void);
+
 /* ---- errors ------------------------------------------------------------- */
 /* One warning per call name on stderr, then errno = err, return -1. */
 int shim_unsupported(const char *call, const char *what, int err);

@@ -326,6 +326,7 @@ static int shim_epoll_wait(int epfd, struct shim_epoll *ep, struct epoll_event *
 			   int max, int timeout, const sigset_t *mask)
 {
 	uint64_t end = shim_deadline(timeout);
+	unsigned gen = shim_sig_gen();
 	struct shim_thread *t;
 	struct shim_wait w;
 	unsigned slot;
@@ -365,6 +366,10 @@ static int shim_epoll_wait(int epfd, struct shim_epoll *ep, struct epoll_event *
 		}
 		if (!rs_list_empty(&ep->ready) || rs_poll_at(t->core->rc) == 0)
 			continue;
+		if (shim_sig_gen() != gen) { /* a handler ran since the call began */
+			shim_lock_drop();
+			return shim_err(EINTR);
+		}
 		w.t = t;
 		w.next = ep->f.waiters;
 		ep->f.waiters = &w;

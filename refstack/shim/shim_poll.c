@@ -32,6 +32,7 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 	struct shim_file **wait = calloc(n, sizeof(*wait));
 	struct pollfd *k = calloc(n, sizeof(*k));
 	uint64_t end = shim_deadline(timeout);
+	unsigned gen = shim_sig_gen();
 	struct shim_thread *t;
 	int r = -1, nw = 0;
 
@@ -75,6 +76,11 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		cnt += kr;
 		if (cnt || timeout == 0 || rs_clock_ns() >= end) {
 			r = cnt;
+			goto out;
+		}
+		if (shim_sig_gen() != gen) {
+			errno = EINTR;
+			r = -1;
 			goto out;
 		}
 		shim_lock_take();
