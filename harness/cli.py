@@ -261,6 +261,9 @@ def build_parser():
 
 
 def main(argv=None):
+    # Ctrl-C must stop a run cleanly even when a script started us in the
+    # background (which leaves SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
