@@ -68,7 +68,7 @@ class BenchSmokeTest(unittest.TestCase):
 
     def test_run_succeeds_and_cleans_up(self):
         p = self.proc
-        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:] + p.stdout[-3000:])
         self.assertIn("[cell 3/3]", p.stderr)
         self.assertIn(f"run {self.run_id} complete: 3 ok, 0 failed", p.stdout)
         self.assertIn("report: " + os.path.join(self.run_dir, "report.md"),
