@@ -249,7 +249,10 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_challenge_acks, "RFC 5961 challenge ACKs sent")                \
 	X(tcp_retrans_segs, "segments retransmitted")                        \
 	X(tcp_rto_expired, "retransmission timeouts")                        \
-	X(tcp_fast_retrans, "fast retransmits")                              \
+	X(tcp_fast_retrans, "fast recoveries entered (fast retransmits)")    \
+	X(tcp_lost_retrans, "retransmissions found lost again (RACK)")      \
+	X(tcp_dsacks, "D-SACK blocks received (data that arrived twice)")   \
+	X(tcp_spurious_undo, "cwnd reductions undone (spurious retransmits)") \
 	X(tcp_tail_probes, "tail loss probes sent")                          \
 	X(tcp_dupacks, "duplicate ACKs received")                            \
 	X(tcp_dup_segs, "duplicate segments received")                       \
