@@ -98,7 +98,8 @@ def _lab_session(ctx, lab_prefix):
     if removed:
         ctx["progress"].message("removed a stale lab: " + ", ".join(
             str(x) for x in removed))
-    lab = Lab(planmod.max_cores(ctx["cells"]), prefix=lab_prefix)
+    lab = Lab(planmod.max_cores(ctx["cells"]), prefix=lab_prefix,
+              offloads_off=planmod.needs_offloads_off(ctx["cells"]))
     try:
         try:
             run["lab"] = lab.up()
@@ -172,8 +173,11 @@ def format_summary(run, records, paths):
     from . import analyze
     planned = len(run.get("plan", []))
     dur = (run.get("finished") or time.time()) - run["started"]
+    n_cannot = sum(1 for rec in records if rec["status"] == "cannot-run")
     out = ["", f"run {run['run_id']} {run['status']}: {run['n_ok']} ok, "
-               f"{run['n_failed']} failed, {run['n_done']} of {planned} cells "
+               f"{run['n_failed']} failed, "
+               + (f"{n_cannot} cannot run, " if n_cannot else "")
+               + f"{run['n_done']} of {planned} cells "
                f"in {planmod.fmt_duration(dur)}"]
     if run.get("error"):
         out.append(f"error: {run['error']}")
@@ -181,21 +185,29 @@ def format_summary(run, records, paths):
         out.append(f"interrupted: the {run['n_done']} finished cells are "
                    "kept and reported; the rest were not run")
     rows = analyze.summarize_cells(records)
+    w = max([8] + [len(r["stack"]) for r in rows])
     if rows:
-        out.append(f"{'stack':<8} {'workload':<10} {'cores':>5} {'n':>3} "
+        out.append(f"{'stack':<{w}} {'workload':<10} {'cores':>5} {'n':>3} "
                    f"{'median':>12} {'':<6} {'CV':>7} {'p99 us':>9}")
     for r in rows:
         cv = f"{100 * r['rate']['cv']:.1f}%" if r["rate"]["cv"] is not None \
             else "–"
         med = r["rate"]["median"]
         p99 = r["p99_us"]["median"]
-        out.append(f"{r['stack']:<8} {r['workload']:<10} {r['cores']:>5} "
+        out.append(f"{r['stack']:<{w}} {r['workload']:<10} {r['cores']:>5} "
                    f"{r['n']:>3} "
                    f"{(f'{med:,.0f}' if med is not None else '–'):>12} "
                    f"{r['unit']:<6} {cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
     for rec in records:
         if rec["status"] == "error":
             out.append(f"failed: {rec['error']}")
+    cannot = [rec for rec in records if rec["status"] == "cannot-run"]
+    if cannot:
+        out.append(f"{len(cannot)} cells cannot run here (not failures; the "
+                   "report lists them):")
+        for why in sorted(set(rec["error"].split(": cannot run: ", 1)[-1]
+                              for rec in cannot)):
+            out.append(f"  cannot run: {why}")
     if paths:
         out.append(f"report: {paths[0]}")
         out.append(f"        {paths[1]}")

@@ -88,25 +88,29 @@ bad:
 /* ---- the stack --------------------------------------------------------- */
 
 struct app_net {
-	const char *ifname;   /* afpacket interface spec */
+	const char *io;       /* backend name (rs_io_find), default afpacket */
+	const char *ifname;   /* interface spec with the backend's options */
 	const char *ip;
 	long prefix;
 	long time_wait_ms;
 	long rcvbuf, sndbuf;
 	long no_stats;
+	const char *features; /* feature set; NULL: RS_FEATURES, else base */
 	long busy_poll_us;    /* spin this long before sleeping, -1 = default */
 };
 
 #define APP_NET_INIT { .prefix = 24, .busy_poll_us = -1 }
 
 #define APP_NET_OPTS(n)                                                      \
-	{ "--if", APP_STR, &(n).ifname, "interface (afpacket spec, e.g. rs-x-s0,tov=1)" }, \
+	{ "--io", APP_STR, &(n).io, "packet I/O backend: afpacket (default) or afxdp" }, \
+	{ "--if", APP_STR, &(n).ifname, "interface with backend options (e.g. rs-x-s0,tov=1)" }, \
 	{ "--ip", APP_STR, &(n).ip, "the stack's IPv4 address (default 198.18.20.2)" }, \
 	{ "--prefix", APP_LONG, &(n).prefix, "netmask length (default 24)" }, \
 	{ "--time-wait-ms", APP_LONG, &(n).time_wait_ms, "TIME_WAIT duration (default: stack's)" }, \
 	{ "--rcvbuf", APP_LONG, &(n).rcvbuf, "socket receive buffer bytes" }, \
 	{ "--sndbuf", APP_LONG, &(n).sndbuf, "socket send buffer bytes" }, \
 	{ "--no-stats", APP_FLAG, &(n).no_stats, "do not publish /dev/shm/refstack.<pid>" }, \
+	{ "--features", APP_STR, &(n).features, "feature set: base, full or a list of listen,estab,rfd,fastfd (default: $RS_FEATURES, else base)" }, \
 	{ "--busy-poll", APP_LONG, &(n).busy_poll_us, "us to spin for a frame before sleeping (default 50, 0 = off)" }
 
 struct app {
@@ -137,6 +141,23 @@ static inline void app_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* --features over RS_FEATURES over base. */
+static inline int app_features(const struct app_net *n, struct rs_stack_conf *c,
+			       const char *prog)
+{
+	char err[300];
+	if (n->features) {
+		if (rs_features_parse(n->features, &c->features, err, sizeof(err)) == 0)
+			return 0;
+		fprintf(stderr, "%s: --features: %s\n", prog, err);
+		return -1;
+	}
+	if (rs_features_from_env(&c->features, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "%s: %s\n", prog, err);
+	return -1;
+}
+
 static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 			   const char *prog)
 {
@@ -153,7 +174,7 @@ static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 		c->rcvbuf = (uint32_t)n->rcvbuf;
 	if (n->sndbuf > 0)
 		c->sndbuf = (uint32_t)n->sndbuf;
-	return 0;
+	return app_features(n, c, prog);
 }
 
 static inline void app_close(struct app *a)
@@ -171,10 +192,16 @@ static inline int app_open(struct app *a, const struct app_net *n,
 {
 	struct rs_stack_conf c;
 	struct rs_io_conf io = { .ifname = n->ifname, .nqueues = 1 };
+	const struct rs_io_ops *ops = rs_io_find(n->io ? n->io : "afpacket");
 	int err = 0;
 	memset(a, 0, sizeof(*a));
 	if (!n->ifname) {
 		fprintf(stderr, "%s: --if INTERFACE is required\n", prog);
+		return -1;
+	}
+	if (!ops || strcmp(ops->name, "memif") == 0) {
+		fprintf(stderr, "%s: --io %s: unknown backend (afpacket, afxdp)\n",
+			prog, n->io);
 		return -1;
 	}
 	if (n->busy_poll_us > 1000000) {
@@ -198,10 +225,13 @@ static inline int app_open(struct app *a, const struct app_net *n,
 	}
 	a->stack = rs_stack_create(&c, &err);
 	if (a->stack)
-		a->core = rs_core_create(a->stack, 0, &rs_io_afpacket, &io, &err);
+		a->core = rs_core_create(a->stack, 0, ops, &io, &err);
 	if (!a->core) {
-		fprintf(stderr, "%s: %s on %s: %s\n", prog,
-			a->stack ? "afpacket backend" : "stack", n->ifname, strerror(-err));
+		if (a->stack && rs_io_why()[0])
+			fprintf(stderr, "%s: %s\n", prog, rs_io_why());
+		else
+			fprintf(stderr, "%s: %s on %s: %s\n", prog,
+				a->stack ? ops->name : "stack", n->ifname, strerror(-err));
 		app_close(a);
 		return -1;
 	}

@@ -71,8 +71,8 @@ static void new_ack(struct rs_tcb *t, uint32_t ack, struct rs_ackinfo *ai)
 		reno_acked(t, acked);
 	t->backoff = 0;
 	t->retries = 0;
-	if (data && t->sock)
-		rs_sock_wake(t->sock);
+	if (data)
+		rs_tcp_notify(t);
 }
 
 /* RFC 5681 2: a duplicate ACK.  Without SACK each one stands for a

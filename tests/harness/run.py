@@ -6,6 +6,7 @@ default, and `make test`, runs them).  Arguments narrow the run to modules or
 test names: run.py test_store test_plan.TestPlan.test_order
 """
 import os
+import signal
 import sys
 import time
 import unittest
@@ -20,6 +21,15 @@ class CountingResult(unittest.TextTestResult):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.passed = 0
+        self.seconds = {}
+        self._last = time.monotonic()
+
+    def stopTest(self, test):
+        """Wall time since the previous test ended: class set-ups count."""
+        super().stopTest(test)
+        now = time.monotonic()
+        self.seconds[test.id()] = now - self._last
+        self._last = now
 
     def addSuccess(self, test):
         super().addSuccess(test)
@@ -34,6 +44,10 @@ def load(names):
 
 
 def main(argv):
+    # A shell that starts us in the background ignores SIGINT, and an
+    # ignored signal stays ignored in every child: the Ctrl-C tests would
+    # then test nothing.  A handler of our own resets to default on exec.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     suite = load(argv)
     t0 = time.monotonic()
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2,
@@ -41,6 +55,12 @@ def main(argv):
     res = runner.run(suite)
     failed = len(res.failures) + len(res.errors) + \
         len(res.unexpectedSuccesses)
+    by_module = {}
+    for name, secs in res.seconds.items():
+        mod = name.split(".")[0]
+        by_module[mod] = by_module.get(mod, 0.0) + secs
+    print("seconds per module: " + ", ".join(
+        f"{m} {s:.0f}" for m, s in sorted(by_module.items(), key=lambda kv: -kv[1])))
     print(f"harness tests: {time.monotonic() - t0:.1f} s")
     print(f"{res.passed} passed, {failed} failed, {len(res.skipped)} skipped")
     return 1 if failed or res.testsRun == 0 else 0
