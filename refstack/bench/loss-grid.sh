@@ -58,25 +58,7 @@ NS_TXCSUM=off ns_up_bridged lg || { echo "loss-grid.sh: namespaces" >&2; exit 1;
 # the bridge forwards frames as they are: the Linux sender must finish
 # its checksums itself (refstack always does)
 ip netns exec "$NS_S" ethtool -K "$NS_SIF" tx off >/dev/null 2>&1
-cat >"$OUT/nginx.conf" <<EOF
-worker_processes 1;
-pid $OUT/nginx.pid;
-error_log $OUT/nginx-error.log;
-events { worker_connections 256; }
-http {
-	access_log off;
-	sendfile on;
-	client_body_temp_path $OUT/tmp;
-	proxy_temp_path $OUT/tmp;
-	fastcgi_temp_path $OUT/tmp;
-	uwsgi_temp_path $OUT/tmp;
-	scgi_temp_path $OUT/tmp;
-	server {
-		listen $NS_STACK_IP:80;
-		root $OUT/www;
-	}
-}
-EOF
+t_nginx_conf "$OUT" "$NS_STACK_IP"
 
 # bridge_start LOSS DUP REORDER DELAY_US / bridge_stop
 bridge_start() {

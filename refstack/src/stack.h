@@ -17,9 +17,10 @@
 #define RS_TX_BATCH 64
 #define RS_FRAME_BUF 2048
 #define RS_ARP_SLOTS 1024
-#define RS_ARP_PENDING 32
+#define RS_ARPQ_BYTES (256u * 1024u)
 #define RS_OOO_MAX 16
 #define RS_HANDOFF_MAX 1024
+#define RS_PEER_SLOTS 1024
 
 enum rs_tcp_state {
 	RS_TCP_CLOSED,
@@ -61,6 +62,7 @@ enum {
 	TF_TLP_RETX = 1u << 19,  /* ... and it was a retransmission */
 	TF_UNDO = 1u << 20,      /* the reduction of this episode may be undone */
 	TF_RETRANS_TS = 1u << 21,/* retrans_ts holds the first retransmission's TSval */
+	TF_PROVEN = 1u << 22,    /* SYN_RECV child of a peer with history */
 };
 
 /* One transmitted segment on the send scoreboard (tcp_txq.c). */
@@ -172,9 +174,12 @@ struct rs_listener {
 	struct rs_sock *sock;      /* passed to stack->sock_event */
 	int fd;                    /* its descriptor (inspection) */
 	struct rs_list acceptq;    /* established, not yet accepted */
+	struct rs_list synq;       /* SYN_RECV children, oldest first */
 	struct rs_list llink;      /* core's listeners */
 	uint32_t nacceptq, backlog;
 	uint32_t nsyn;             /* SYN_RECV children */
+	uint32_t nsyn_proven;      /* ... of peers with history */
+	uint64_t cookie_at;        /* when it last sent a SYN cookie */
 	/* inherited by the children (the socket's options at listen and
 	 * setsockopt after) */
 	uint32_t sndbuf, rcvbuf;
@@ -185,6 +190,12 @@ struct rs_listener {
 struct rs_timerq {
 	struct rs_tcb **h;         /* 1-based */
 	uint32_t n, cap;
+};
+
+/* A peer that completed a handshake with this core (tcp_synq.c). */
+struct rs_peer_seen {
+	uint32_t ip;
+	uint32_t sec;              /* core time, seconds */
 };
 
 struct rs_arp_entry {
@@ -229,10 +240,15 @@ struct rs_core {
 	struct rs_frame txf[RS_TX_BATCH];
 	struct rs_frame rxf[RS_RX_BURST];
 	uint16_t ip_id;
+	/* peers that completed a handshake (SYN flood defence) */
+	struct rs_peer_seen peers[RS_PEER_SLOTS];
 	/* ARP */
 	struct rs_arp_entry arp[RS_ARP_SLOTS];
-	uint32_t npending;
-	struct rs_pending *pending; /* RS_ARP_PENDING */
+	struct rs_arpq {           /* frames waiting for ARP (arp.c) */
+		uint8_t *mem;      /* RS_ARPQ_BYTES */
+		uint32_t start, end;
+		uint32_t frames;
+	} arpq;
 	/* TCP */
 	struct rs_timerq tq;
 	struct rs_list tcbs;       /* every TCB owned by this core */
@@ -297,6 +313,8 @@ int rs_rx_parse(struct rs_core *c, const struct rs_frame *f,
 void rs_rx_deliver(struct rs_core *c, struct rs_pkt *p);
 
 /* ---- arp.c / icmp.c ---- */
+int rs_arpq_init(struct rs_core *c);
+void rs_arpq_fini(struct rs_core *c);
 void rs_arp_input(struct rs_core *c, const struct rs_eth *eth);
 void rs_icmp_input(struct rs_core *c, const struct rs_ipv4 *ip);
 
@@ -313,6 +331,8 @@ void rs_arp_output(struct rs_core *c, uint32_t nexthop, uint8_t *buf,
 		   uint32_t len);
 void rs_tx_flush(struct rs_core *c);
 int rs_route(const struct rs_core *c, uint32_t dst, uint32_t *nexthop);
+/* RS_OK if src can be a peer (RFC 1122 3.2.1.3); the drop is counted. */
+int rs_ipv4_check_src(struct rs_core *c, uint32_t src);
 
 /* ---- handoff.c: frames for a connection owned by another core ---- */
 /* Copy the whole frame (data, length, checksum-partial flag) into the

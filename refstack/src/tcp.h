@@ -152,6 +152,18 @@ void rs_cc_rto(struct rs_tcb *t);
 void rs_cc_undo(struct rs_tcb *t);
 void rs_cc_tlp_loss(struct rs_tcb *t);
 
+/* tcp_synq.c: the SYN backlog under a flood */
+enum { RS_SYNQ_CHILD, RS_SYNQ_COOKIE, RS_SYNQ_DROP };
+/* What to do with a SYN from raddr (may evict an old embryonic). */
+int rs_synq_admit(struct rs_core *c, struct rs_listener *l, uint32_t raddr,
+		  int *proven);
+/* Cookies sent lately (or always on): an ACK may carry one. */
+int rs_synq_cookies_recent(const struct rs_core *c,
+			   const struct rs_listener *l);
+void rs_synq_add(struct rs_listener *l, struct rs_tcb *t, int proven);
+void rs_synq_del(struct rs_listener *l, struct rs_tcb *t);
+void rs_synq_peer_seen(struct rs_core *c, uint32_t ip);
+
 /* tcp_cookie.c */
 void rs_cookie_synack(struct rs_core *c, const struct rs_ipv4 *ip,
 		      const struct rs_tcp_seg *seg);

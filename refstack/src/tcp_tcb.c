@@ -185,6 +185,7 @@ void rs_tcp_syn_options(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 void rs_tcp_established(struct rs_tcb *t)
 {
 	rs_tcp_set_state(t, RS_TCP_ESTABLISHED);
+	rs_synq_peer_seen(t->core, t->h.raddr);
 	rs_cc_init(t);
 	rs_tcp_notify(t);
 }
@@ -195,7 +196,7 @@ void rs_tcp_child_ready(struct rs_tcb *t)
 
 	if (!l)
 		return;
-	l->nsyn--;
+	rs_synq_del(l, t);
 	rs_list_add_tail(&l->acceptq, &t->alink);
 	l->nacceptq++;
 	t->flags |= TF_ACCEPTQ;
@@ -219,7 +220,7 @@ void rs_tcp_child_unlink(struct rs_tcb *t)
 		l->nacceptq--;
 		t->flags &= ~(uint32_t)TF_ACCEPTQ;
 	} else {
-		l->nsyn--;
+		rs_synq_del(l, t);
 	}
 	t->parent = NULL;
 }

@@ -19,21 +19,10 @@
 static const struct rs_tcp_seg sackok = {
 	.opts = RS_TCPOPT_MSS | RS_TCPOPT_SACKOK, .mss = 1460};
 
-static int listen_on(struct peer *p, uint16_t port)
-{
-	struct sockaddr_in a = tb_addr("0.0.0.0", port);
-	int fd = rs_socket(p->c, AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0 || rs_bind(p->c, fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    rs_listen(p->c, fd, 16))
-		return -1;
-	return fd;
-}
-
 /* A SACK-enabled connection from peer port sport; *snd = its next seq. */
 static int estab(struct peer *p, uint16_t sport, uint32_t *snd)
 {
-	int lfd = listen_on(p, 80);
+	int lfd = peer_listen(p, 80, 16);
 
 	*snd = peer_open(p, sport, 80, 1000, &sackok);
 	return *snd && lfd >= 0 ? rs_accept(p->c, lfd, NULL, NULL) : -1;
@@ -241,6 +230,44 @@ static void t_dsack_undo(void)
 	peer_fini(&p);
 }
 
+/* Closing many idle connections at once: only FINs are out, and their
+ * ACKs come late (the peer's side is busy).  No tail loss probe for
+ * connections the application has closed: a probe there mostly meets a
+ * peer that has finished and answers with a reset. */
+static void t_no_probe_on_close(void)
+{
+	struct peer p;
+	struct pseg r[64];
+	uint32_t s[64];
+	int fd[64], lfd, fins = 0, n;
+
+	peer_init(&p, NULL);
+	lfd = peer_listen(&p, 80, 16);
+	for (int i = 0; i < 64; i++) {
+		s[i] = peer_open(&p, (uint16_t)(46000 + i), 80, 1000, &sackok);
+		fd[i] = rs_accept(p.c, lfd, NULL, NULL);
+		/* one exchange each, so that there is an RTT estimate */
+		rs_send(p.c, fd[i], "x", 1, 0);
+		peer_rx(&p, r, 64);
+		peer_advance(&p, MS);
+		sack(&p, (uint16_t)(46000 + i), s[i] + 1, NULL, 0);
+		peer_rx(&p, r, 64);
+	}
+	for (int i = 0; i < 64; i++)
+		rs_close(p.c, fd[i]);
+	for (int t = 0; t < 150; t++) {
+		n = peer_rx(&p, r, 64);
+		for (int k = 0; k < n; k++)
+			fins += !!(r[k].flags & RS_TH_FIN);
+		peer_advance(&p, MS);
+	}
+	T_CHECK(fins == 64 && peer_counter(&p, "tcp_tail_probes") == 0,
+		"64 closed connections whose FIN ACKs take 150 ms: 64 FINs, no "
+		"tail loss probe (%llu)",
+		(unsigned long long)peer_counter(&p, "tcp_tail_probes"));
+	peer_fini(&p);
+}
+
 /* ---- bulk transfers through a lossy memif link ------------------------ */
 
 struct link {
@@ -328,6 +355,7 @@ int main(void)
 	t_rto_keeps_sack();
 	t_prr();
 	t_dsack_undo();
+	t_no_probe_on_close();
 	bulk(50, 0, 2u << 20);
 	bulk(30, 100, 2u << 20);
 	return t_summary();
