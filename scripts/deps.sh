@@ -9,7 +9,8 @@ PKGS="make gcc libc6-dev clang libclang-rt-14-dev valgrind linux-perf
       iproute2 ethtool iputils-ping procps curl
       nginx-light haproxy wrk
       python3 python3-matplotlib python3-numpy python3-scipy sqlite3
-      chromium nodejs"
+      chromium nodejs
+      ansible-core ansible-lint openssh-server python3-apt"
 # Debian's npm, unless the nodejs installed already brings its own npm
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 

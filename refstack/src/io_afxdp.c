@@ -353,6 +353,19 @@ static void xsk_rx_release(struct rs_io *io)
 			xsk_rx_recycle(io, &io->s[k]);
 }
 
+/* A frame waits on some socket's RX ring (a read of its producer index,
+ * no system call): lets the apps spin briefly before they sleep. */
+static int xsk_rx_pending(struct rs_io *io)
+{
+	for (unsigned k = 0; k < io->ns; k++) {
+		const struct xsk_s *s = &io->s[k];
+		if (__atomic_load_n(s->rx.producer, __ATOMIC_ACQUIRE) !=
+		    *s->rx.consumer + s->rx_n)
+			return 1;
+	}
+	return 0;
+}
+
 /* ---- TX (first socket; its queue's completion ring is this core's) -------- */
 
 static void xsk_tx_reap(struct rs_io *io)
@@ -461,6 +474,7 @@ const struct rs_io_ops rs_io_afxdp = {
 	.rx_release = xsk_rx_release,
 	.tx_burst = xsk_tx_burst,
 	.wait_fd = xsk_wait_fd,
+	.rx_pending = xsk_rx_pending,
 	.mac = xsk_mac,
 	.close = xsk_close,
 };
