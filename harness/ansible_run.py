@@ -36,12 +36,13 @@ def read_inventory(path):
     """{"groups": {name: [hosts]}, "hostvars": {host: {...}}} of an inventory."""
     if not os.path.exists(path):
         raise AnsibleError("inventory %s: no such file" % path)
+    path = os.path.abspath(path)
     try:
         res = subprocess.run(["ansible-inventory", "-i", path, "--list"], capture_output=True,
                              text=True, timeout=120, env=_env(), cwd=ANSIBLE_DIR)
     except FileNotFoundError:
         raise AnsibleError("ansible-inventory not found: install Ansible (make deps)") from None
-    if res.returncode != 0:
+    if res.returncode != 0 or "Unable to parse" in res.stderr:
         raise AnsibleError("inventory %s: %s" % (path, _last_lines(res.stderr or res.stdout)))
     try:
         data = json.loads(res.stdout)

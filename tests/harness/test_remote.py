@@ -49,9 +49,19 @@ class TestInventory(unittest.TestCase):
         self.addCleanup(os.unlink, f.name)
         return f.name
 
+    def test_a_relative_path_is_read_from_where_the_user_is(self):
+        cwd = os.getcwd()
+        os.chdir(ROOT)
+        try:
+            self.assertEqual(remote.server_cores("ansible/inventories/example/hosts.yml"), 24)
+        finally:
+            os.chdir(cwd)
+
     def test_bad_inventories_are_named(self):
         with self.assertRaisesRegex(LabError, "no such file"):
             remote.read_lab("/nonexistent/inventory.yml")
+        with self.assertRaisesRegex(LabError, "Unable to parse .* as an inventory source"):
+            remote.read_lab(self.write("all:\n  hosts: [\n"))
         inv = self.write("all:\n  children:\n    tcpscale_clients:\n      hosts:\n"
                          "        c1: {tcpscale_addr: 198.18.10.1}\n")
         with self.assertRaisesRegex(LabError, "group tcpscale_servers: expected exactly one "
