@@ -1,13 +1,18 @@
-/* libFuzzer target: arbitrary Ethernet frames into a stack instance with
- * a listener on :80 and one outgoing connection, with time moving on.
+/* libFuzzer target: arbitrary Ethernet frames into a two-core stack
+ * instance, both cores listening on :80 (one global listen socket, a local
+ * copy each with `listen`) and core 0 with one outgoing connection, with
+ * time moving on.
  *
  * Input: byte 0 = flags (bit 0: repair IPv4/TCP checksums so the fuzzer
  * reaches the TCP state machine; bit 1: application closes after echo;
  * bit 2: set the ACK field of each injected TCP segment to what the stack
- * last sent (SEQ + length); bit 3: set its SEQ to the stack's last ACK),
- * then records of [len_hi len_lo dt_ms frame...].  Each record is one
- * frame delivered to the stack, then the clock advances dt_ms ms and the
- * stack polls; the application side accepts, reads, echoes and closes. */
+ * last sent (SEQ + length); bit 3: set its SEQ to the stack's last ACK;
+ * bits 4-7: the feature set, RS_FEAT_* bits, unless FUZZ_FEATURES names
+ * one), then records of [len_hi len_lo dt_ms frame...]: bit 15 of the
+ * length picks the core the frame lands on.  Each record is one frame
+ * delivered to that core, then the clock advances dt_ms ms and both cores
+ * poll; the application side of each core accepts, reads, echoes and
+ * closes. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
@@ -86,6 +91,8 @@ static void steer(uint8_t *f, uint32_t len, int flags, const struct hint *h)
 		rs_put32(f + 14 + ihl + 4, h->seq);
 }
 
+#define NCORES 2
+
 static void drain(struct rs_io *wire, struct hint *h)
 {
 	struct rs_frame rx[64];
@@ -129,12 +136,14 @@ static void app_step(struct app *a)
 	}
 }
 
-static struct rs_stack *make_stack(void)
+static struct rs_stack *make_stack(uint32_t features)
 {
 	struct rs_stack_conf conf;
 	int err;
 
 	rs_stack_conf_init(&conf);
+	conf.ncores = NCORES;
+	conf.features = features;
 	inet_pton(AF_INET, ME, &conf.addr);
 	conf.seed = 1;
 	conf.max_sockets = 64;
@@ -149,15 +158,19 @@ static struct rs_stack *make_stack(void)
 	return rs_stack_create(&conf, &err);
 }
 
-static void setup(struct app *a)
+static void setup(struct app *a, int connect)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(80)};
 	struct sockaddr_in peer = {.sin_family = AF_INET,
 				   .sin_port = htons(8080)};
+	int one = 1;
 
 	a->lfd = rs_socket(a->c, AF_INET, SOCK_STREAM, 0);
+	rs_setsockopt(a->c, a->lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	rs_bind(a->c, a->lfd, (struct sockaddr *)&sa, sizeof(sa));
 	rs_listen(a->c, a->lfd, 8);
+	if (!connect)
+		return;
 	inet_pton(AF_INET, PEER, &peer.sin_addr);
 	a->cfd = rs_socket(a->c, AF_INET, SOCK_STREAM, 0);
 	rs_connect(a->c, a->cfd, (struct sockaddr *)&peer, sizeof(peer));
@@ -165,34 +178,70 @@ static void setup(struct app *a)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static int forced = -1; /* FUZZ_FEATURES, or -1 */
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *v = getenv("FUZZ_FEATURES");
+	uint32_t f;
+
+	(void)argc;
+	(void)argv;
+	if (v && *v && rs_features_parse(v, &f, NULL, 0) == 0)
+		forced = (int)f;
+	return 0;
+}
+
+static void poll_all(struct rs_core **core, struct app *a, struct rs_io **wire,
+		     struct hint *h, uint64_t now)
+{
+	for (int k = 0; k < NCORES; k++)
+		rs_poll(core[k], now);
+	for (int k = 0; k < NCORES; k++)
+		app_step(&a[k]);
+	for (int k = 0; k < NCORES; k++) {
+		rs_poll(core[k], now);
+		drain(wire[k], h);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rs_memif_pair *p = rs_memif_pair_create(64, 2048);
-	struct rs_io_conf c0 = {.peer = p, .queue = 0}, c1 = {.peer = p,
-							      .queue = 1};
-	struct rs_stack *s = p ? make_stack() : NULL;
-	struct rs_core *core = NULL;
-	struct rs_io *wire = NULL;
-	struct app a;
+	struct rs_memif_pair *p[NCORES] = {0};
+	struct rs_stack *s = NULL;
+	struct rs_core *core[NCORES] = {0};
+	struct rs_io *wire[NCORES] = {0};
+	struct app a[NCORES];
 	uint64_t now = 1000000000ull;
 	uint8_t frame[2048];
 	struct hint hint = {0, 0};
-	int err, flags = size ? data[0] : 0;
+	int err, flags = size ? data[0] : 0, ok = 1;
 	size_t off = 1;
 
-	memset(&a, 0, sizeof(a));
-	if (s)
-		core = rs_core_create(s, 0, &rs_io_memif, &c1, &err);
-	if (core)
-		wire = rs_io_memif.open(&c0, &err);
-	if (!wire)
+	memset(a, 0, sizeof(a));
+	s = make_stack(forced >= 0 ? (uint32_t)forced : (uint32_t)flags >> 4);
+	for (int k = 0; k < NCORES && s; k++) {
+		struct rs_io_conf c0 = {.queue = 0}, c1 = {.queue = 1};
+		p[k] = rs_memif_pair_create(64, 2048);
+		c0.peer = c1.peer = p[k];
+		core[k] = p[k] ? rs_core_create(s, (unsigned)k, &rs_io_memif, &c1,
+						&err)
+			       : NULL;
+		wire[k] = core[k] ? rs_io_memif.open(&c0, &err) : NULL;
+		ok &= wire[k] != NULL;
+	}
+	if (!s || !ok)
 		goto out;
-	a.c = core;
-	a.close_after = flags & 2;
-	rs_poll(core, now);
-	setup(&a);
+	for (int k = 0; k < NCORES; k++) {
+		a[k].c = core[k];
+		a[k].close_after = flags & 2;
+		rs_poll(core[k], now);
+		setup(&a[k], k == 0);
+	}
 	while (off + 3 <= size) {
-		uint32_t len = rs_get16(data + off) % sizeof(frame);
+		uint32_t raw = rs_get16(data + off);
+		uint32_t len = (raw & 0x7fff) % sizeof(frame);
 		uint32_t dt = data[off + 2];
 		struct rs_frame f = {.data = frame};
 		off += 3;
@@ -204,27 +253,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (flags & 13)
 			repair(frame, len);
 		f.len = len;
-		rs_io_memif.tx_burst(wire, &f, 1);
+		rs_io_memif.tx_burst(wire[raw >> 15], &f, 1);
 		now += (uint64_t)dt * 1000000ull;
-		rs_poll(core, now);
-		app_step(&a);
-		rs_poll(core, now);
-		drain(wire, &hint);
+		poll_all(core, a, wire, &hint, now);
 	}
 	/* let every timer run out */
 	for (int i = 0; i < 40; i++) {
 		now += 5000000000ull;
-		rs_poll(core, now);
-		app_step(&a);
-		drain(wire, &hint);
+		poll_all(core, a, wire, &hint, now);
 	}
 out:
-	if (wire)
-		rs_io_memif.close(wire);
-	if (core)
-		rs_core_destroy(core);
+	for (int k = 0; k < NCORES; k++) {
+		if (wire[k])
+			rs_io_memif.close(wire[k]);
+		if (core[k])
+			rs_core_destroy(core[k]);
+	}
 	if (s)
 		rs_stack_destroy(s);
-	rs_memif_pair_destroy(p);
+	for (int k = 0; k < NCORES; k++)
+		rs_memif_pair_destroy(p[k]);
 	return 0;
 }

@@ -366,23 +366,43 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_tw_reused, "TIME_WAIT entries reused by a new SYN/connect")    \
 	X(tcp_tw_overflow, "TIME_WAIT table full: entry skipped")            \
 	X(enobufs, "ENOBUFS returned to the application")                    \
-	X(lock_listen, "shared listen table: lock acquisitions")             \
-	X(lock_listen_contended, "shared listen table: acquisitions that waited") \
-	X(lock_acceptq, "global accept queues: lock acquisitions")           \
+	X(lock_listen_acquired, "global listen table: lock acquisitions")    \
+	X(lock_listen_contended, "global listen table: acquisitions that waited") \
+	X(lock_listen_wait_ns, "global listen table: ns waited for the lock") \
+	X(lock_listen_wait_max_ns, "global listen table: longest wait, ns")  \
+	X(lock_acceptq_acquired, "global accept queues: lock acquisitions")  \
 	X(lock_acceptq_contended, "global accept queues: acquisitions that waited") \
-	X(lock_ehash, "shared established table: bucket lock acquisitions")  \
-	X(lock_ehash_contended, "shared established table: acquisitions that waited") \
-	X(lock_ports, "shared port allocator: lock acquisitions")            \
-	X(lock_ports_contended, "shared port allocator: acquisitions that waited") \
-	X(lock_fdtab, "shared descriptor table: lock acquisitions")          \
-	X(lock_fdtab_contended, "shared descriptor table: acquisitions that waited") \
-	X(lock_handoff, "hand-off queues: lock acquisitions")                \
+	X(lock_acceptq_wait_ns, "global accept queues: ns waited for the lock") \
+	X(lock_acceptq_wait_max_ns, "global accept queues: longest wait, ns") \
+	X(lock_ehash_acquired, "global established table: lock acquisitions") \
+	X(lock_ehash_contended, "global established table: acquisitions that waited") \
+	X(lock_ehash_wait_ns, "global established table: ns waited for the lock") \
+	X(lock_ehash_wait_max_ns, "global established table: longest wait, ns") \
+	X(lock_ports_acquired, "port allocator: lock acquisitions")          \
+	X(lock_ports_contended, "port allocator: acquisitions that waited")  \
+	X(lock_ports_wait_ns, "port allocator: ns waited for the lock")      \
+	X(lock_ports_wait_max_ns, "port allocator: longest wait, ns")        \
+	X(lock_fdtab_acquired, "global descriptor table: lock acquisitions") \
+	X(lock_fdtab_contended, "global descriptor table: acquisitions that waited") \
+	X(lock_fdtab_wait_ns, "global descriptor table: ns waited for the lock") \
+	X(lock_fdtab_wait_max_ns, "global descriptor table: longest wait, ns") \
+	X(lock_handoff_acquired, "hand-off queues: lock acquisitions")       \
 	X(lock_handoff_contended, "hand-off queues: acquisitions that waited") \
-	X(table_lookups, "established/listen table lookups")                 \
+	X(lock_handoff_wait_ns, "hand-off queues: ns waited for the lock")   \
+	X(lock_handoff_wait_max_ns, "hand-off queues: longest wait, ns")     \
+	X(lookup_estab_local, "established lookups answered by the core's own table") \
+	X(lookup_estab_global, "established lookups in the global table")    \
+	X(lookup_listen_local, "SYNs answered by the core's own listen table") \
+	X(lookup_listen_global, "listener lookups in the global listen table") \
+	X(accept_local, "connections accepted from the core's own queue")    \
+	X(accept_global, "connections accepted from a global accept queue")  \
+	X(tcp_parked, "connections parked on a global accept queue")         \
+	X(tcp_adopted, "parked connections adopted by this core")            \
 	X(xcore_handoffs, "frames handed to the owning core")                \
-	X(handoff_rx, "frames received from other cores' hand-offs")        \
+	X(handoff_rx, "frames received from other cores' hand-offs")         \
 	X(drop_handoff_full, "dropped: owner core's hand-off queue full")    \
-	X(drop_handoff_lost, "dropped: owner core gone or frame re-handed")
+	X(drop_handoff_lost, "dropped: owner core gone or frame re-handed")  \
+	X(drop_parked_full, "dropped: frame for a parked connection, its queue full")
 
 struct rs_core_counters {
 #define RS_X_FIELD(name, desc) uint64_t name;

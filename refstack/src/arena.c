@@ -29,7 +29,7 @@ struct block {                 /* 16 bytes before every block */
 struct rs_arena {
 	uint64_t magic;
 	struct rs_lock lock;
-	uint64_t lockctr[2];   /* acquisitions, contended */
+	uint64_t lockctr[4];   /* lock.h: acquisitions, contended, waits */
 	size_t size;           /* bytes mapped */
 	size_t top;            /* bump offset from the arena start */
 	size_t in_use;         /* bytes in live blocks (with headers) */

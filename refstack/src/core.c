@@ -5,6 +5,7 @@
 
 #include "arena.h"
 #include "sock.h"
+#include "tcp.h"
 
 unsigned rs_core_index(const struct rs_core *c) { return c->index; }
 struct rs_stack *rs_core_stack(const struct rs_core *c) { return c->stack; }
@@ -23,6 +24,19 @@ static int core_alloc(struct rs_core *c, uint32_t max_conns)
 		return RS_ERROR;
 	if (!c->txmem)
 		return RS_ERROR;
+	if (c->stack->conf.features & RS_FEAT_LOCAL_ESTAB) {
+		int err = 0;
+		c->ehash = rs_table_local.create(a, c->stack->conf.hash_buckets,
+						 &err);
+		if (!c->ehash)
+			return RS_ERROR;
+	}
+	if (c->stack->conf.features & RS_FEAT_LOCAL_LISTEN) {
+		int err = 0;
+		c->lhash = rs_table_local.create(a, 64, &err);
+		if (!c->lhash)
+			return RS_ERROR;
+	}
 	if (rs_timerq_init(&c->tq, max_conns, a) != RS_OK)
 		return RS_ERROR;
 	for (int i = 0; i < RS_TX_BATCH; i++)
@@ -38,6 +52,10 @@ static void core_free(struct rs_core *c)
 	rs_arpq_fini(c);
 	rs_handoff_fini(c);
 	rs_timerq_fini(&c->tq);
+	if (c->ehash)
+		rs_table_local.destroy(c->ehash);
+	if (c->lhash)
+		rs_table_local.destroy(c->lhash);
 	rs_mem_free(a, c);
 }
 
@@ -80,6 +98,9 @@ struct rs_core *rs_core_create(struct rs_stack *s, unsigned index,
 	rs_list_init(&c->listeners);
 	rs_list_init(&c->outq);
 	rs_list_init(&c->tw_fifo);
+	rs_list_init(&c->parkq);
+	rs_list_init(&c->hidden);
+	c->replay_tail = &c->replay;
 	rs_pool_init(&c->pool, s->conf.max_buf_bytes, s->arena);
 	if (core_alloc(c, s->conf.max_conns) != RS_OK) {
 		core_free(c);
@@ -100,6 +121,8 @@ void rs_core_destroy(struct rs_core *c)
 {
 	if (!c)
 		return;
+	/* what it has not accepted goes to the other cores (tcp_listen.c) */
+	rs_tcp_listen_core_fini(c);
 	rs_sock_core_fini(c);
 	while (!rs_list_empty(&c->tcbs)) {
 		struct rs_tcb *t = RS_CONTAINER(c->tcbs.next, struct rs_tcb,
@@ -114,6 +137,11 @@ void rs_core_destroy(struct rs_core *c)
 		rs_mem_free(c->stack->arena, t);
 	}
 	rs_tw_fini(c);
+	while (c->replay) {
+		struct rs_pending *pf = c->replay;
+		c->replay = pf->next;
+		rs_mem_free(c->stack->arena, pf);
+	}
 	rs_pool_fini(&c->pool);
 	__atomic_store_n(&c->stack->cores[c->index], NULL, __ATOMIC_RELEASE);
 	c->io_ops->close(c->io);

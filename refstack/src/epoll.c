@@ -13,7 +13,7 @@ uint32_t rs_sock_poll(const struct rs_sock *s)
 	uint32_t m = 0;
 
 	if (s->lst)
-		return s->lst->nacceptq ? EPOLLIN | EPOLLRDNORM : 0;
+		return rs_tcp_listen_ready(s->lst) ? EPOLLIN | EPOLLRDNORM : 0;
 	if (!t)
 		return EPOLLOUT | EPOLLHUP;
 	if (t->so_error)
@@ -108,7 +108,8 @@ int rs_epoll_create(struct rs_core *c)
 	ep->f.core = c;
 	rs_list_init(&ep->ready);
 	rs_list_init(&ep->items);
-	ep->f.fd = c->stack->fd_ops->alloc(c->stack->fds, ep, &c->ctr.lock_fdtab);
+	ep->f.fd = c->stack->fd_ops->alloc(c->stack->fds, c->index, ep,
+					   &c->ctr.lock_fdtab_acquired);
 	if (ep->f.fd < 0) {
 		rs_mem_free(c->stack->arena, ep);
 		return rs_err(EMFILE);
@@ -126,7 +127,8 @@ void rs_epoll_free(struct rs_epoll *ep)
 			RS_CONTAINER(ep->items.next, struct rs_epitem, ilink);
 		rs_epoll_forget(RS_CONTAINER(e, struct rs_sock, epi));
 	}
-	c->stack->fd_ops->release(c->stack->fds, ep->f.fd, &c->ctr.lock_fdtab);
+	c->stack->fd_ops->release(c->stack->fds, c->index, ep->f.fd,
+				  &c->ctr.lock_fdtab_acquired);
 	c->nsockets--;
 	rs_mem_free(c->stack->arena, ep);
 }

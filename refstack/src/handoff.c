@@ -43,7 +43,7 @@ void rs_handoff_push(struct rs_core *from, unsigned owner,
 		return;
 	}
 	h = &to->handoff;
-	rs_lock_take(&h->lock, &from->ctr.lock_handoff);
+	rs_lock_take(&h->lock, &from->ctr.lock_handoff_acquired);
 	was_empty = h->n == 0;
 	if (h->q && h->n < RS_HANDOFF_MAX) {
 		struct rs_pending *p = &h->q[h->n];
@@ -72,7 +72,7 @@ void rs_handoff_drain(struct rs_core *c, rs_handoff_fn fn)
 
 	if (!__atomic_load_n(&h->n, __ATOMIC_RELAXED))
 		return;
-	rs_lock_take(&h->lock, &c->ctr.lock_handoff);
+	rs_lock_take(&h->lock, &c->ctr.lock_handoff_acquired);
 	q = h->q;
 	n = h->n;
 	h->q = h->spare;

@@ -1,6 +1,7 @@
 /* Inspection: counter names, socket snapshots, table sizes. */
 #include <arpa/inet.h>
 
+#include "lock.h"
 #include "tcp.h"
 
 const char *const rs_counter_names[RS_NCOUNTERS] = {
@@ -15,18 +16,24 @@ const char *const rs_counter_descs[RS_NCOUNTERS] = {
 #undef RS_X_DESC
 };
 
-/* rs_lock_take counts into a pair: acquisitions, then those that waited */
-#define RS_LOCK_PAIR(x)                                                      \
-	_Static_assert(offsetof(struct rs_core_counters, x##_contended) ==   \
-			       offsetof(struct rs_core_counters, x) +        \
-				       sizeof(uint64_t),                     \
-		       #x "_contended must follow " #x)
-RS_LOCK_PAIR(lock_listen);
-RS_LOCK_PAIR(lock_acceptq);
-RS_LOCK_PAIR(lock_ehash);
-RS_LOCK_PAIR(lock_ports);
-RS_LOCK_PAIR(lock_fdtab);
-RS_LOCK_PAIR(lock_handoff);
+/* rs_lock_take counts into four adjacent counters (lock.h) */
+#define RS_LOCK_CTRS(x)                                                      \
+	_Static_assert(offsetof(struct rs_core_counters, x##_wait_max_ns) == \
+			       offsetof(struct rs_core_counters, x##_acquired) + \
+				       RS_LK_WAIT_MAX_NS * sizeof(uint64_t) && \
+			       offsetof(struct rs_core_counters, x##_wait_ns) == \
+			       offsetof(struct rs_core_counters, x##_acquired) + \
+				       RS_LK_WAIT_NS * sizeof(uint64_t) && \
+			       offsetof(struct rs_core_counters, x##_contended) == \
+			       offsetof(struct rs_core_counters, x##_acquired) + \
+				       RS_LK_CONTENDED * sizeof(uint64_t), \
+		       #x ": acquired, contended, wait_ns, wait_max_ns in order")
+RS_LOCK_CTRS(lock_listen);
+RS_LOCK_CTRS(lock_acceptq);
+RS_LOCK_CTRS(lock_ehash);
+RS_LOCK_CTRS(lock_ports);
+RS_LOCK_CTRS(lock_fdtab);
+RS_LOCK_CTRS(lock_handoff);
 
 _Static_assert(sizeof(struct rs_core_counters) ==
 		       RS_NCOUNTERS * sizeof(uint64_t),

@@ -2,12 +2,17 @@
  *
  *   ring --rx_burst--> rs_rx_parse (headers, owner) --+-- ours: rs_rx_deliver
  *                                                     +-- not: rs_handoff_push
- *   hand-off queue --> the same, for frames other cores gave us
- *   then timers, deferred output, one transmit flush, statistics.
+ *                                                     +-- parked: kept for
+ *                                                         its adopter
+ *   hand-off queue, frames of connections this core adopted --> the same
+ *   then timers, deferred output, listeners (park, wake, adopt), one
+ *   transmit flush, statistics.
  *
  * A frame's path is one way: it is steered here, whole, before any
  * protocol processing; nothing below this file sends a frame elsewhere. */
 #include <errno.h>
+
+#include "arena.h"
 
 #include "tcp.h"
 
@@ -29,16 +34,45 @@ static void arp_reply_to_all(struct rs_core *c, const struct rs_pkt *p,
 static void rx_one(struct rs_core *c, const struct rs_frame *f, unsigned hops)
 {
 	struct rs_pkt p;
+	unsigned owner;
 
 	if (rs_rx_parse(c, f, &p) != RS_OK)
 		return;
 	if (p.kind == RS_PKT_ARP)
 		arp_reply_to_all(c, &p, f, hops);
-	if (p.dm.owner != c->index) {
-		rs_handoff_push(c, p.dm.owner, f, hops);
+	owner = p.dm.owner;
+	if (owner == RS_CORE_PARKED) {
+		owner = rs_tcp_park_frame(c, &p, f);
+		if (owner == RS_CORE_PARKED)
+			return;
+		if (owner == c->index) { /* adopted here meanwhile: again */
+			rx_one(c, f, hops + 1);
+			return;
+		}
+	}
+	if (owner != c->index) {
+		rs_handoff_push(c, owner, f, hops);
 		return;
 	}
 	rs_rx_deliver(c, &p);
+}
+
+/* Frames that waited for the connections this core adopted. */
+static void replay(struct rs_core *c)
+{
+	struct rs_pending *pf = c->replay;
+
+	c->replay = NULL;
+	c->replay_tail = &c->replay;
+	while (pf) {
+		struct rs_pending *next = pf->next;
+		struct rs_frame f = {.data = pf->data,
+				     .len = pf->len,
+				     .csum_partial = pf->csum_partial};
+		rx_one(c, &f, 1);
+		rs_mem_free(c->stack->arena, pf);
+		pf = next;
+	}
 }
 
 int rs_poll(struct rs_core *c, uint64_t now_ns)
@@ -63,8 +97,11 @@ int rs_poll(struct rs_core *c, uint64_t now_ns)
 		c->io_ops->rx_release(c->io);
 	if (conf->ncores > 1)
 		rs_handoff_drain(c, rx_one);
+	if (c->replay)
+		replay(c);
 	rs_tcp_timers_run(c);
 	rs_tcp_run_outq(c);
+	rs_tcp_listen_poll(c);
 	rs_tx_flush(c);
 	if (conf->stats_publish && conf->publish && c->now >= c->next_publish) {
 		c->next_publish = c->now + conf->publish_interval_ns;
@@ -75,7 +112,7 @@ int rs_poll(struct rs_core *c, uint64_t now_ns)
 
 uint64_t rs_poll_at(const struct rs_core *c)
 {
-	if (!rs_list_empty(&c->outq) || c->ntx ||
+	if (!rs_list_empty(&c->outq) || c->ntx || c->replay ||
 	    __atomic_load_n(&c->handoff.n, __ATOMIC_RELAXED))
 		return 0;
 	return rs_tcp_next_timer(c);

@@ -74,7 +74,8 @@ static struct rs_sock *sock_new(struct rs_core *c)
 	}
 	s->f.type = RS_FILE_SOCK;
 	s->f.core = c;
-	s->f.fd = st->fd_ops->alloc(st->fds, s, &c->ctr.lock_fdtab);
+	s->f.fd = st->fd_ops->alloc(st->fds, c->index, s,
+				    &c->ctr.lock_fdtab_acquired);
 	if (s->f.fd < 0) {
 		s->tcb = (struct rs_tcb *)(void *)c->sock_free;
 		c->sock_free = s;
@@ -94,7 +95,8 @@ static void sock_free(struct rs_sock *s)
 	struct rs_core *c = s->f.core;
 
 	rs_epoll_forget(s);
-	c->stack->fd_ops->release(c->stack->fds, s->f.fd, &c->ctr.lock_fdtab);
+	c->stack->fd_ops->release(c->stack->fds, c->index, s->f.fd,
+				  &c->ctr.lock_fdtab_acquired);
 	c->nsockets--;
 	s->tcb = (struct rs_tcb *)(void *)c->sock_free; /* free-list link */
 	c->sock_free = s;
@@ -129,8 +131,9 @@ int rs_bind(struct rs_core *c, int fd, const struct sockaddr *addr,
 		return rs_err(EINVAL);
 	if (ip != 0 && ip != c->ip)
 		return rs_err(EADDRNOTAVAIL);
-	rc = c->stack->port_ops->bind(c->stack->ports, port, s->reuseaddr,
-				      &c->ctr.lock_ports);
+	rc = c->stack->port_ops->bind(c->stack->ports, port,
+				      s->reuseaddr || s->reuseport,
+				      &c->ctr.lock_ports_acquired);
 	if (rc < 0)
 		return rs_err(-rc);
 	s->bound = 1;
@@ -139,10 +142,17 @@ int rs_bind(struct rs_core *c, int fd, const struct sockaddr *addr,
 	return 0;
 }
 
+/* A second socket may listen on an address already listened on (by this
+ * core or another) with SO_REUSEPORT: it joins the address's global
+ * listen socket (tcp_listen.c). */
+/* A second socket may listen on an address already listened on (by this
+ * core or another) with SO_REUSEPORT: it joins the address's global
+ * listen socket (tcp_listen.c). */
 int rs_listen(struct rs_core *c, int fd, int backlog)
 {
 	struct rs_sock *s = rs_sock_get(c, fd);
 	struct rs_listener *l;
+	int rc;
 
 	if (!s)
 		return -1;
@@ -173,14 +183,12 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 	l->backlog = (uint32_t)backlog;
 	rs_list_init(&l->acceptq);
 	rs_list_init(&l->synq);
-	if (c->stack->lhash_ops->insert(c->stack->lhash, &l->h,
-					&c->ctr.lock_listen) != RS_OK) {
+	rc = rs_tcp_listen_start(c, l, s->reuseport);
+	if (rc) {
 		rs_mem_free(c->stack->arena, l);
-		return rs_err(EADDRINUSE);
+		return rs_err(-rc);
 	}
 	rs_list_add_tail(&c->listeners, &l->llink);
-	if (l->h.laddr)
-		__atomic_fetch_add(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
 	s->lst = l;
 	c->nlisten++;
 	return 0;
@@ -198,13 +206,16 @@ int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
 	l = s->lst;
 	if (!l)
 		return rs_err(EINVAL);
-	if (rs_list_empty(&l->acceptq))
+	if (!rs_tcp_listen_ready(l))
 		return rs_err(EAGAIN);
 	ns = sock_new(c);
 	if (!ns)
 		return -1;
-	t = RS_CONTAINER(l->acceptq.next, struct rs_tcb, alink);
-	rs_tcp_child_unlink(t);
+	t = rs_tcp_accept(c, l);
+	if (!t) {
+		sock_free(ns);
+		return rs_err(EAGAIN);
+	}
 	t->sock = ns;
 	t->fd = ns->f.fd;
 	ns->tcb = t;
@@ -217,24 +228,12 @@ int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
 	return ns->f.fd;
 }
 
-/* Closing a listener aborts the connections nobody accepted. */
+/* Closing a listener: its connections nobody accepted go to the other
+ * sockets of its address, or are aborted when it was the last. */
 static void listener_close(struct rs_core *c, struct rs_listener *l)
 {
-	struct rs_list *p, *next;
-
-	c->stack->lhash_ops->remove(c->stack->lhash, &l->h,
-				    &c->ctr.lock_listen);
-	if (l->h.laddr)
-		__atomic_fetch_sub(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
 	rs_list_del(&l->llink);
-	for (p = c->tcbs.next; p != &c->tcbs; p = next) {
-		struct rs_tcb *t = RS_CONTAINER(p, struct rs_tcb, link);
-		next = p->next;
-		if (t->parent != l)
-			continue;
-		rs_tcp_send_rst(t);
-		rs_tcb_drop(t, ECONNABORTED);
-	}
+	rs_tcp_listen_stop(c, l);
 	c->nlisten--;
 	rs_mem_free(c->stack->arena, l);
 }
@@ -295,7 +294,7 @@ int rs_close(struct rs_core *c, int fd)
 		conn_close(s->tcb, s->linger_on && s->linger_secs == 0);
 	if (s->bound)
 		c->stack->port_ops->unbind(c->stack->ports, s->lport,
-					   &c->ctr.lock_ports);
+					   &c->ctr.lock_ports_acquired);
 	sock_free(s);
 	return 0;
 }

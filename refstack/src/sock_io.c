@@ -22,12 +22,11 @@ static int pick_port(struct rs_core *c, struct rs_tcb *t)
 		if (st->port_ops->bound(st->ports, port))
 			continue;
 		t->h.lport = port;
-		if (st->ehash_ops->insert(st->ehash, &t->h,
-					  &c->ctr.lock_ehash) == RS_OK)
+		if (rs_tcp_hash_insert(c, &t->h, rs_tcp_active_local(c, port)) ==
+		    RS_OK)
 			return RS_OK;
-		x = st->ehash_ops->lookup(st->ehash, t->h.laddr, port,
-					  t->h.raddr, t->h.rport, &owner,
-					  &c->ctr.lock_ehash);
+		x = rs_tcp_hash_lookup(c, t->h.laddr, port, t->h.raddr,
+				       t->h.rport, &owner);
 		if (!reuse && x && owner == c->index && x->kind == RS_HK_TW)
 			reuse = RS_CONTAINER(x, struct rs_tw, h);
 	}
@@ -38,7 +37,8 @@ static int pick_port(struct rs_core *c, struct rs_tcb *t)
 	t->h.lport = reuse->h.lport;
 	c->ctr.tcp_tw_reused++;
 	rs_tw_kill(c, reuse);
-	if (st->ehash_ops->insert(st->ehash, &t->h, &c->ctr.lock_ehash) == RS_OK)
+	if (rs_tcp_hash_insert(c, &t->h, rs_tcp_active_local(c, t->h.lport)) ==
+	    RS_OK)
 		return RS_OK;
 	t->h.lport = 0;
 	return RS_ERROR;
@@ -83,8 +83,9 @@ int rs_connect(struct rs_core *c, int fd, const struct sockaddr *addr,
 	t->h.rport = port;
 	if (s->bound) {
 		t->h.lport = s->lport;
-		if (c->stack->ehash_ops->insert(c->stack->ehash, &t->h,
-						&c->ctr.lock_ehash) != RS_OK) {
+		if (rs_tcp_hash_insert(c, &t->h,
+				       rs_tcp_active_local(c, t->h.lport)) !=
+		    RS_OK) {
 			t->h.lport = 0;
 			rs_tcb_free(t);
 			return rs_err(EADDRINUSE);

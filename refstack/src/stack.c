@@ -54,7 +54,8 @@ static int stack_tables(struct rs_stack *s)
 	s->ehash_ops = &rs_table_global;
 	s->lhash_ops = &rs_table_global;
 	s->port_ops = &rs_port_global;
-	s->fd_ops = &rs_fd_global;
+	s->fd_ops = (s->conf.features & RS_FEAT_FAST_FD) ? &rs_fd_local
+							 : &rs_fd_global;
 	s->ehash = s->ehash_ops->create(s->arena, s->conf.hash_buckets, &err);
 	if (!s->ehash)
 		return err;
@@ -65,8 +66,8 @@ static int stack_tables(struct rs_stack *s)
 				       s->conf.port_hi, s->conf.seed, &err);
 	if (!s->ports)
 		return err;
-	s->fds = s->fd_ops->create(s->arena,
-				   s->conf.max_sockets * s->conf.ncores, &err);
+	s->fds = s->fd_ops->create(s->arena, s->conf.max_sockets,
+				   s->conf.ncores, &err);
 	if (!s->fds)
 		return err;
 	return 0;

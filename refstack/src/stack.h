@@ -62,6 +62,7 @@ enum {
 	TF_UNDO = 1u << 20,      /* the reduction of this episode may be undone */
 	TF_RETRANS_TS = 1u << 21,/* retrans_ts holds the first retransmission's TSval */
 	TF_PROVEN = 1u << 22,    /* SYN_RECV child of a peer with history */
+	TF_PARKQ = 1u << 23,     /* on the core's to-park list (alink) */
 };
 
 /* One transmitted segment on the send scoreboard (tcp_txq.c). */
@@ -93,6 +94,8 @@ struct rs_txq {
 struct rs_core;
 struct rs_sock;
 struct rs_listener;
+struct rs_glisten;
+struct rs_pending;
 
 struct rs_tcb {
 	struct rs_hnode h;         /* established table entry */
@@ -101,9 +104,13 @@ struct rs_tcb {
 				    * only passes it to stack->sock_event */
 	int fd;                    /* that socket's descriptor, -1 if none
 				    * (trace and inspection) */
-	struct rs_listener *parent;/* SYN_RECV / accept queue */
+	struct rs_listener *parent;/* SYN_RECV / accept queue of a local copy */
+	struct rs_glisten *gparent;/* ... or of the global listen socket */
 	struct rs_list link;       /* core's TCB list */
-	struct rs_list alink;      /* listener's accept queue */
+	struct rs_list alink;      /* accept queue / to-park list / parked */
+	uint64_t qstamp;           /* when it joined an accept queue */
+	struct rs_pending *parked; /* frames that came while it was parked */
+	uint32_t nparked;
 	struct rs_list olink;      /* core's output list */
 	uint32_t flags;
 	uint8_t state;
@@ -168,21 +175,53 @@ struct rs_tw {
 	uint8_t ts;                /* timestamps in use */
 };
 
+/* A listening socket on one core.  Every listening socket of an address
+ * belongs to that address's global listen socket (g); with the `listen`
+ * feature it is also the core's local copy: in the core's own listen
+ * table, with its own SYN and accept queues.  A hidden one has no socket:
+ * the SYN queue of a core for the SYNs it answers from g (its children
+ * are parked on g once established). */
 struct rs_listener {
-	struct rs_hnode h;         /* listen table entry */
+	struct rs_hnode h;         /* local listen table entry (in_local) */
+	struct rs_glisten *g;      /* the global listen socket */
 	struct rs_sock *sock;      /* passed to stack->sock_event */
 	int fd;                    /* its descriptor (inspection) */
 	struct rs_list acceptq;    /* established, not yet accepted */
 	struct rs_list synq;       /* SYN_RECV children, oldest first */
-	struct rs_list llink;      /* core's listeners */
+	struct rs_list llink;      /* core's listeners (or hidden ones) */
 	uint32_t nacceptq, backlog;
 	uint32_t nsyn;             /* SYN_RECV children */
 	uint32_t nsyn_proven;      /* ... of peers with history */
 	uint64_t cookie_at;        /* when it last sent a SYN cookie */
+	uint32_t gen_seen;         /* g->gen when last looked at */
+	uint8_t in_local;          /* h is in the core's listen table */
+	uint8_t hidden;
 	/* inherited by the children (the socket's options at listen and
 	 * setsockopt after) */
 	uint32_t sndbuf, rcvbuf;
 	uint8_t nodelay;
+};
+
+/* The global listen socket of (address, port), shared by every core: in
+ * the stack's listen table; its accept queue holds connections parked
+ * there (owned by no core, adopted by the core that accepts them). */
+struct rs_glisten {
+	struct rs_hnode h;         /* global listen table entry */
+	struct rs_lock lock;       /* the lists and counts below */
+	struct rs_list acceptq;    /* established, parked, FIFO */
+	struct rs_list embryos;    /* SYN_RECV, parked when their core went */
+	uint32_t nacceptq;         /* also read without the lock */
+	uint32_t nembryos;         /* also read without the lock */
+	uint32_t gen;              /* bumped on every park (wakes listeners) */
+	uint64_t head_stamp;       /* qstamp of acceptq's head, 0 = empty */
+	uint32_t backlog;
+	uint32_t refs;             /* sockets + children + lookups (atomic) */
+	uint32_t nsock;            /* listening sockets */
+	uint8_t closed;            /* out of the listen table */
+	/* the first socket's options, for the children of hidden listeners */
+	uint32_t sndbuf, rcvbuf;
+	uint8_t nodelay;
+	struct rs_listener *hidden[64]; /* per core, touched by that core */
 };
 
 /* Timer heap of TCBs keyed by deadline. */
@@ -209,6 +248,7 @@ struct rs_arp_entry {
 /* A copied frame: waiting for ARP (nexthop) or handed to another core
  * (csum_partial and hops travel with it). */
 struct rs_pending {
+	struct rs_pending *next;   /* parked frames / replay list */
 	uint32_t nexthop;
 	uint32_t len;
 	uint8_t csum_partial;
@@ -255,6 +295,10 @@ struct rs_core {
 	struct rs_list listeners;  /* listening sockets of this core */
 	struct rs_list outq;       /* TCBs with output to run */
 	struct rs_list tw_fifo;    /* TIME_WAIT entries in expiry order */
+	struct rs_list parkq;      /* children of global listeners to park */
+	struct rs_list hidden;     /* hidden listeners (tcp_listen.c) */
+	struct rs_pending *replay, **replay_tail; /* frames of adopted TCBs */
+	void *ehash, *lhash;       /* own tables (estab, listen), or NULL */
 	struct rs_tw *tw_free;     /* free TIME_WAIT entries */
 	struct rs_tcb *tcb_free;   /* free TCBs (linked through h.next) */
 	struct rs_sock *sock_free; /* free sockets (linked through tcb) */
@@ -292,7 +336,9 @@ enum { RS_PKT_ARP = 1, RS_PKT_ICMP, RS_PKT_TCP };
 /* What the connection tables say about a TCP segment (rs_tcp_demux). */
 struct rs_tcp_demux {
 	struct rs_hnode *n;        /* connection or TIME_WAIT entry, or NULL */
-	struct rs_listener *l;     /* listener when n is NULL (or NULL) */
+	struct rs_listener *l;     /* local listener when n is NULL, or */
+	struct rs_glisten *g;      /* the global one (a reference, dropped
+				    * by rs_tcp_input) */
 	unsigned owner;            /* core that must process the segment */
 };
 

@@ -16,8 +16,16 @@ struct rs_hnode {
 	uint32_t laddr, raddr;   /* host order; listen: raddr 0 */
 	uint16_t lport, rport;
 	uint8_t kind;            /* RS_HK_* */
-	uint8_t core;            /* owning core index */
+	uint8_t core;            /* owning core index, or RS_CORE_PARKED */
+	uint8_t local;           /* in its core's own table, not the global */
 };
+
+/* Owner of a connection parked on a global accept queue: no core (the
+ * one that accepts it adopts it; frames wait for it, tcp_park.c). */
+#define RS_CORE_PARKED 0xffu
+
+/* Called with the bucket of a key locked: the node or NULL. */
+typedef int (*rs_table_fn)(struct rs_hnode *n, void *arg);
 
 /* Established table (TCBs and TIME_WAIT entries) keyed by 4-tuple, and
  * listen table keyed by (laddr or INADDR_ANY, lport). */
@@ -35,9 +43,14 @@ struct rs_table_ops {
 	struct rs_hnode *(*lookup)(void *t, uint32_t laddr, uint16_t lport,
 				   uint32_t raddr, uint16_t rport,
 				   unsigned *owner, uint64_t *lk);
+	/* Find the key and call fn(node or NULL, arg) under the bucket's
+	 * lock; returns fn's value.  The one way to change a node's owner. */
+	int (*with)(void *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		    uint16_t rport, rs_table_fn fn, void *arg, uint64_t *lk);
 	uint32_t (*count)(void *t);
 };
-extern const struct rs_table_ops rs_table_global;
+/* global: bucket locks, shared by the cores; local: one core's, no lock */
+extern const struct rs_table_ops rs_table_global, rs_table_local;
 
 /* Local ports: explicit binds and listeners are counted per port;
  * ephemeral ports for connect are picked by trying 4-tuples in the
@@ -59,16 +72,19 @@ struct rs_port_ops {
 };
 extern const struct rs_port_ops rs_port_global;
 
-/* Descriptor numbers -> objects. */
+/* Descriptor numbers -> objects: per numbers for each of ncores cores. */
 struct rs_fd_ops {
 	const char *name;
-	void *(*create)(struct rs_arena *a, uint32_t max, int *err);
+	void *(*create)(struct rs_arena *a, uint32_t per, unsigned ncores,
+			int *err);
 	void (*destroy)(void *t);
-	int (*alloc)(void *t, void *obj, uint64_t *lk); /* fd, -1 when full */
-	void (*release)(void *t, int fd, uint64_t *lk);
+	/* fd, -1 when full; core: the calling core */
+	int (*alloc)(void *t, unsigned core, void *obj, uint64_t *lk);
+	void (*release)(void *t, unsigned core, int fd, uint64_t *lk);
 	void *(*get)(void *t, int fd);            /* NULL if not open */
 	uint32_t (*max)(void *t);
 };
-extern const struct rs_fd_ops rs_fd_global;
+/* global: lowest free number under one lock; local: per-core pools */
+extern const struct rs_fd_ops rs_fd_global, rs_fd_local;
 
 #endif

@@ -42,12 +42,61 @@ void rs_tcp_child_unlink(struct rs_tcb *t);
 /* tcp_input.c: a segment of this core (dm from rs_tcp_demux) */
 void rs_tcp_input(struct rs_core *c, const struct rs_ipv4 *ip,
 		  const struct rs_tcp_seg *seg, const struct rs_tcp_demux *dm);
+/* A SYN (or cookie ACK) for listener l of this core: the child is made
+ * here. */
 int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
 			const struct rs_ipv4 *ip, const struct rs_tcp_seg *seg);
 void rs_tcp_challenge_ack(struct rs_tcb *t);
-/* Listener for (addr, port): exact address first, then INADDR_ANY. */
-struct rs_listener *rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr,
-					 uint16_t port, unsigned *owner);
+
+/* tcp_hash.c: which table holds a connection (the core's own with
+ * `estab` when every frame of it lands on this core, else the global). */
+int rs_tcp_hash_insert(struct rs_core *c, struct rs_hnode *n, int local);
+void rs_tcp_hash_remove(struct rs_core *c, struct rs_hnode *n);
+/* Move n to the global table (before its TCB leaves this core). */
+void rs_tcp_hash_globalise(struct rs_core *c, struct rs_hnode *n);
+/* Entry of a 4-tuple in this core's table or the global one; *owner is
+ * its core (RS_CORE_PARKED: nobody's). */
+struct rs_hnode *rs_tcp_hash_lookup(struct rs_core *c, uint32_t laddr,
+				    uint16_t lport, uint32_t raddr,
+				    uint16_t rport, unsigned *owner);
+/* estab: may an active connection from lport live in the core's own
+ * table (RFD brings its replies home)? */
+int rs_tcp_active_local(const struct rs_core *c, uint16_t lport);
+
+/* tcp_listen.c: listening sockets across cores, parking and adoption */
+/* Listener of a SYN to (addr, port): this core's own copy (*l), else the
+ * global listen socket (*g, a reference: rs_glisten_put). */
+void rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr, uint16_t port,
+			  struct rs_listener **l, struct rs_glisten **g);
+void rs_glisten_put(struct rs_core *c, struct rs_glisten *g);
+/* This core's SYN queue for g (a listener without a socket: its
+ * children are parked on g once established); NULL without memory. */
+struct rs_listener *rs_tcp_hidden(struct rs_core *c, struct rs_glisten *g);
+/* Accept queue full (for a hidden listener: g's). */
+int rs_tcp_listen_full(const struct rs_listener *l);
+/* l (sock, h.laddr, h.lport, options set) starts listening: joins the
+ * global listen socket of its address or creates it; with `listen` it
+ * becomes this core's copy.  0 or -EADDRINUSE / -ENOMEM. */
+int rs_tcp_listen_start(struct rs_core *c, struct rs_listener *l,
+			int reuseport);
+/* l stops: its children move to the global socket while other sockets
+ * listen on it, else they are reset (RFC 9293: ECONNABORTED). */
+void rs_tcp_listen_stop(struct rs_core *c, struct rs_listener *l);
+/* The next connection to accept on l, local or global queue, oldest
+ * first (neither can starve); adopted by this core; NULL if none. */
+struct rs_tcb *rs_tcp_accept(struct rs_core *c, struct rs_listener *l);
+int rs_tcp_listen_ready(const struct rs_listener *l);
+/* Poll step: park this step's children of global sockets, wake
+ * listeners whose global queue grew, adopt SYN_RECV orphans. */
+void rs_tcp_listen_poll(struct rs_core *c);
+/* A frame for a parked connection (rx demux said RS_CORE_PARKED): kept
+ * for its adopter.  Returns RS_CORE_PARKED when kept or dropped (counted),
+ * else the core that owns it now. */
+unsigned rs_tcp_park_frame(struct rs_core *c, const struct rs_pkt *p,
+			   const struct rs_frame *f);
+/* Core destruction: children of global sockets this core still owns and
+ * its to-park list go to their global socket. */
+void rs_tcp_listen_core_fini(struct rs_core *c);
 
 /* tcp_ack.c: the ACK field (RFC 9293 3.10.7.4 fifth check) */
 int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg);
@@ -85,6 +134,9 @@ int rs_timerq_init(struct rs_timerq *q, uint32_t cap, struct rs_arena *a);
 void rs_timerq_fini(struct rs_timerq *q);
 /* Recompute the TCB's deadline from its timers and fix its heap place. */
 void rs_tcp_timer_update(struct rs_tcb *t);
+/* Out of the core's heap, deadlines kept (rs_tcp_timer_update puts it
+ * back, in whichever core then owns it). */
+void rs_tcp_timer_unlink(struct rs_tcb *t);
 void rs_tcp_timers_run(struct rs_core *c);
 uint64_t rs_tcp_next_timer(const struct rs_core *c);
 void rs_tcp_rearm_rtx(struct rs_tcb *t);

@@ -22,8 +22,9 @@ static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
 	t->h.lport = seg->dport;
 	t->h.raddr = ip->src;
 	t->h.rport = seg->sport;
-	if (c->stack->ehash_ops->insert(c->stack->ehash, &t->h,
-					&c->ctr.lock_ehash) != RS_OK) {
+	/* the core's own table (estab) unless another core may adopt it */
+	if (rs_tcp_hash_insert(c, &t->h,
+			       !l->hidden || c->stack->conf.ncores == 1) != RS_OK) {
 		t->h.lport = 0;
 		rs_tcb_free(t);
 		return NULL;
@@ -58,7 +59,7 @@ static void cookie_accept(struct rs_core *c, struct rs_listener *l,
 {
 	struct rs_tcb *t;
 
-	if (l->nacceptq >= l->backlog) {
+	if (rs_tcp_listen_full(l)) {
 		c->ctr.drop_accept_queue++;
 		return;
 	}
@@ -105,7 +106,7 @@ int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
 		c->ctr.drop_tcp_syn_fin++;
 		return RS_OK;
 	}
-	if (l->nacceptq >= l->backlog) {
+	if (rs_tcp_listen_full(l)) {
 		c->ctr.drop_accept_queue++;
 		return RS_RETRY;
 	}
@@ -274,7 +275,7 @@ static int syn_recv_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 				t->h.rport, seg->ack, 0, RS_TH_RST, 0, NULL);
 		return RS_ERROR;
 	}
-	if (t->parent && t->parent->nacceptq >= t->parent->backlog) {
+	if (t->parent && rs_tcp_listen_full(t->parent)) {
 		c->ctr.drop_accept_queue++;
 		return RS_ERROR;
 	}
@@ -440,40 +441,6 @@ static void tcb_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	 * freed TCBs were removed from it */
 }
 
-struct rs_listener *rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr,
-					 uint16_t port, unsigned *owner)
-{
-	const struct rs_table_ops *ops = c->stack->lhash_ops;
-	struct rs_hnode *n = NULL;
-
-	if (__atomic_load_n(&c->stack->nlisten_addr, __ATOMIC_RELAXED))
-		n = ops->lookup(c->stack->lhash, addr, port, 0, 0, owner,
-				&c->ctr.lock_listen);
-	if (!n)
-		n = ops->lookup(c->stack->lhash, 0, port, 0, 0, owner,
-				&c->ctr.lock_listen);
-	return n ? RS_CONTAINER(n, struct rs_listener, h) : NULL;
-}
-
-/* Which entry, which core: the connection (or TIME_WAIT entry) of the
- * 4-tuple, else the listener of the destination.  Nothing found is ours
- * to answer with a RST.  An entry owned by another core is only read for
- * its owner, never dereferenced. */
-void rs_tcp_demux(struct rs_core *c, const struct rs_ipv4 *ip,
-		  const struct rs_tcp_seg *seg, struct rs_tcp_demux *dm)
-{
-	struct rs_stack *s = c->stack;
-
-	dm->owner = c->index;
-	dm->l = NULL;
-	c->ctr.table_lookups++;
-	dm->n = s->ehash_ops->lookup(s->ehash, ip->dst, seg->dport, ip->src,
-				     seg->sport, &dm->owner, &c->ctr.lock_ehash);
-	if (!dm->n)
-		dm->l = rs_tcp_listen_lookup(c, ip->dst, seg->dport,
-					     &dm->owner);
-}
-
 void rs_tcp_input(struct rs_core *c, const struct rs_ipv4 *ip,
 		  const struct rs_tcp_seg *seg, const struct rs_tcp_demux *dm)
 {
@@ -486,8 +453,13 @@ void rs_tcp_input(struct rs_core *c, const struct rs_ipv4 *ip,
 				    ip, seg);
 		return;
 	}
-	if (dm->l) {
-		rs_tcp_listen_input(c, dm->l, ip, seg);
+	if (dm->l || dm->g) {
+		struct rs_listener *l = dm->l ? dm->l : rs_tcp_hidden(c, dm->g);
+		if (l)
+			rs_tcp_listen_input(c, l, ip, seg);
+		else
+			c->ctr.drop_no_tcb++;
+		rs_glisten_put(c, dm->g);
 		return;
 	}
 	c->ctr.drop_tcp_no_socket++;

@@ -1,5 +1,7 @@
-/* The global connection table: one hash shared by all cores of a stack,
- * a spinlock per bucket (the stock-kernel baseline). */
+/* Connection tables.  The global one is a hash shared by all cores of a
+ * stack with a spinlock per bucket (the stock-kernel baseline); a local
+ * one is the same hash owned by one core, read and written only by its
+ * thread, without locks (the local listen and established tables). */
 #include <errno.h>
 
 #include "arena.h"
@@ -10,6 +12,7 @@ struct gtable {
 	struct rs_arena *arena;
 	uint32_t mask;
 	uint32_t count;          /* atomic: buckets have their own locks */
+	uint8_t locked;          /* 0: a core's own table */
 	struct gbucket {
 		struct rs_lock lock;
 		struct rs_hnode *head;
@@ -24,7 +27,8 @@ static inline uint32_t ghash(uint32_t laddr, uint16_t lport, uint32_t raddr,
 	return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
-static void *g_create(struct rs_arena *a, uint32_t buckets, int *err)
+static void *t_create(struct rs_arena *a, uint32_t buckets, int locked,
+		      int *err)
 {
 	struct gtable *t = rs_mem_zalloc(a, sizeof(*t));
 	uint32_t n = 1;
@@ -34,6 +38,7 @@ static void *g_create(struct rs_arena *a, uint32_t buckets, int *err)
 	if (!t)
 		goto error;
 	t->arena = a;
+	t->locked = (uint8_t)locked;
 	t->b = rs_mem_zalloc(a, (size_t)n * sizeof(*t->b));
 	if (!t->b)
 		goto error;
@@ -43,6 +48,28 @@ error:
 	rs_mem_free(a, t);
 	*err = -ENOMEM;
 	return NULL;
+}
+
+static void *g_create(struct rs_arena *a, uint32_t buckets, int *err)
+{
+	return t_create(a, buckets, 1, err);
+}
+
+static void *l_create(struct rs_arena *a, uint32_t buckets, int *err)
+{
+	return t_create(a, buckets, 0, err);
+}
+
+static inline void b_lock(struct gtable *t, struct gbucket *b, uint64_t *lk)
+{
+	if (t->locked)
+		rs_lock_take(&b->lock, lk);
+}
+
+static inline void b_unlock(struct gtable *t, struct gbucket *b)
+{
+	if (t->locked)
+		rs_lock_give(&b->lock);
 }
 
 static void g_destroy(void *tp)
@@ -73,7 +100,7 @@ static int g_insert(void *tp, struct rs_hnode *n, uint64_t *lk)
 	struct gbucket *b = bucket_of(t, n);
 	int rc = RS_OK;
 
-	rs_lock_take(&b->lock, lk);
+	b_lock(t, b, lk);
 	for (struct rs_hnode *x = b->head; x; x = x->next) {
 		if (key_eq(x, n->laddr, n->lport, n->raddr, n->rport)) {
 			rc = RS_ERROR;
@@ -84,7 +111,7 @@ static int g_insert(void *tp, struct rs_hnode *n, uint64_t *lk)
 	b->head = n;
 	__atomic_fetch_add(&t->count, 1, __ATOMIC_RELAXED);
 out:
-	rs_lock_give(&b->lock);
+	b_unlock(t, b);
 	return rc;
 }
 
@@ -93,7 +120,7 @@ static void g_remove(void *tp, struct rs_hnode *n, uint64_t *lk)
 	struct gtable *t = tp;
 	struct gbucket *b = bucket_of(t, n);
 
-	rs_lock_take(&b->lock, lk);
+	b_lock(t, b, lk);
 	for (struct rs_hnode **pp = &b->head; *pp; pp = &(*pp)->next) {
 		if (*pp == n) {
 			*pp = n->next;
@@ -102,7 +129,7 @@ static void g_remove(void *tp, struct rs_hnode *n, uint64_t *lk)
 		}
 	}
 	n->next = NULL;
-	rs_lock_give(&b->lock);
+	b_unlock(t, b);
 }
 
 static struct rs_hnode *g_lookup(void *tp, uint32_t laddr, uint16_t lport,
@@ -114,15 +141,33 @@ static struct rs_hnode *g_lookup(void *tp, uint32_t laddr, uint16_t lport,
 		&t->b[ghash(laddr, lport, raddr, rport) & t->mask];
 	struct rs_hnode *x;
 
-	rs_lock_take(&b->lock, lk);
+	b_lock(t, b, lk);
 	for (x = b->head; x; x = x->next) {
 		if (key_eq(x, laddr, lport, raddr, rport)) {
 			*owner = x->core;
 			break;
 		}
 	}
-	rs_lock_give(&b->lock);
+	b_unlock(t, b);
 	return x;
+}
+
+static int g_with(void *tp, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		  uint16_t rport, rs_table_fn fn, void *arg, uint64_t *lk)
+{
+	struct gtable *t = tp;
+	struct gbucket *b =
+		&t->b[ghash(laddr, lport, raddr, rport) & t->mask];
+	struct rs_hnode *x;
+	int rc;
+
+	b_lock(t, b, lk);
+	for (x = b->head; x; x = x->next)
+		if (key_eq(x, laddr, lport, raddr, rport))
+			break;
+	rc = fn(x, arg);
+	b_unlock(t, b);
+	return rc;
 }
 
 static uint32_t g_count(void *tp)
@@ -137,5 +182,17 @@ const struct rs_table_ops rs_table_global = {
 	.insert = g_insert,
 	.remove = g_remove,
 	.lookup = g_lookup,
+	.with = g_with,
+	.count = g_count,
+};
+
+const struct rs_table_ops rs_table_local = {
+	.name = "local",
+	.create = l_create,
+	.destroy = g_destroy,
+	.insert = g_insert,
+	.remove = g_remove,
+	.lookup = g_lookup,
+	.with = g_with,
 	.count = g_count,
 };

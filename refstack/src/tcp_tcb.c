@@ -86,8 +86,7 @@ void rs_tcb_detach(struct rs_tcb *t)
 		return;
 	t->flags |= TF_DETACHED;
 	if (t->h.lport)
-		c->stack->ehash_ops->remove(c->stack->ehash, &t->h,
-					    &c->ctr.lock_ehash);
+		rs_tcp_hash_remove(c, &t->h);
 	rs_tcp_child_unlink(t);
 	t->t_rtx = t->t_delack = t->t_persist = t->t_misc = t->t_probe = 0;
 	t->t_reo = 0;
@@ -191,17 +190,32 @@ void rs_tcp_established(struct rs_tcb *t)
 	rs_tcp_notify(t);
 }
 
+/* Established: onto its listener's accept queue or, for a hidden
+ * listener's child, onto the core's to-park list: parked on the global
+ * queue at the end of this poll step (tcp_listen.c). */
 void rs_tcp_child_ready(struct rs_tcb *t)
 {
 	struct rs_listener *l = t->parent;
+	struct rs_core *c = t->core;
 
 	if (!l)
 		return;
 	rs_synq_del(l, t);
+	t->qstamp = c->now;
+	if (l->hidden) {
+		t->parent = NULL;
+		t->gparent = l->g;
+		__atomic_add_fetch(&l->g->refs, 1, __ATOMIC_RELAXED);
+		rs_list_add_tail(&c->parkq, &t->alink);
+		t->flags |= TF_PARKQ;
+		if (c->stack->conf.ncores == 1) /* nobody else: queue it now */
+			rs_tcp_listen_poll(c);
+		return;
+	}
 	rs_list_add_tail(&l->acceptq, &t->alink);
 	l->nacceptq++;
 	t->flags |= TF_ACCEPTQ;
-	rs_tcp_notify_listener(t->core, l);
+	rs_tcp_notify_listener(c, l);
 }
 
 void rs_tcp_notify_listener(struct rs_core *c, struct rs_listener *l)
@@ -210,10 +224,41 @@ void rs_tcp_notify_listener(struct rs_core *c, struct rs_listener *l)
 		c->stack->sock_event(l->sock);
 }
 
+static void gchild_unlink(struct rs_tcb *t)
+{
+	struct rs_glisten *g = t->gparent;
+	struct rs_core *c = t->core;
+
+	if (t->flags & TF_PARKQ) {
+		rs_list_del(&t->alink);
+		t->flags &= ~(uint32_t)TF_PARKQ;
+	} else if (t->flags & TF_ACCEPTQ) { /* one core: queued, not parked */
+		rs_lock_take(&g->lock, &c->ctr.lock_acceptq_acquired);
+		rs_list_del(&t->alink);
+		__atomic_store_n(&g->nacceptq, g->nacceptq - 1,
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&g->head_stamp,
+				 rs_list_empty(&g->acceptq)
+					 ? 0
+					 : RS_CONTAINER(g->acceptq.next,
+							struct rs_tcb, alink)
+						   ->qstamp,
+				 __ATOMIC_RELAXED);
+		rs_lock_give(&g->lock);
+		t->flags &= ~(uint32_t)TF_ACCEPTQ;
+	}
+	t->gparent = NULL;
+	rs_glisten_put(c, g);
+}
+
 void rs_tcp_child_unlink(struct rs_tcb *t)
 {
 	struct rs_listener *l = t->parent;
 
+	if (t->gparent) {
+		gchild_unlink(t);
+		return;
+	}
 	if (!l)
 		return;
 	if (t->flags & TF_ACCEPTQ) {

@@ -73,6 +73,27 @@ static void heap_remove(struct rs_timerq *q, struct rs_tcb *t)
 	sift_down(q, last->heap_idx);
 }
 
+static int heap_grow(struct rs_timerq *q)
+{
+	uint32_t cap = q->cap ? q->cap * 2 : 64;
+	struct rs_tcb **h = rs_mem_zalloc(q->arena, ((size_t)cap + 1) * sizeof(*h));
+
+	if (!h)
+		return RS_ERROR;
+	memcpy(h, q->h, ((size_t)q->n + 1) * sizeof(*h));
+	rs_mem_free(q->arena, q->h);
+	q->h = h;
+	q->cap = cap;
+	return RS_OK;
+}
+
+void rs_tcp_timer_unlink(struct rs_tcb *t)
+{
+	if (t->heap_idx)
+		heap_remove(&t->core->tq, t);
+	t->deadline = 0;
+}
+
 static uint64_t min_nz(uint64_t a, uint64_t b)
 {
 	if (!a)
@@ -98,7 +119,11 @@ void rs_tcp_timer_update(struct rs_tcb *t)
 		return;
 	}
 	if (!t->heap_idx) {
-		/* capacity = max_conns, so there is always room */
+		/* capacity = max_conns; adopted TCBs can go beyond it */
+		if (q->n == q->cap && heap_grow(q) != RS_OK) {
+			t->deadline = 0;
+			return;
+		}
 		heap_set(q, ++q->n, t);
 		sift_up(q, q->n);
 		return;

@@ -23,6 +23,7 @@ void rs_tcp_time_wait(struct rs_tcb *t)
 {
 	struct rs_core *c = t->core;
 	struct rs_tw *tw = tw_alloc(c);
+	int local = t->h.local; /* the entry stays in the TCB's table */
 
 	rs_tcb_detach(t);
 	if (tw) {
@@ -40,8 +41,7 @@ void rs_tcp_time_wait(struct rs_tcb *t)
 		tw->ts_offset = t->ts_offset;
 		tw->wnd = rs_tcp_rcv_wnd(t);
 		tw->expire = c->now + c->stack->conf.time_wait_ns;
-		if (c->stack->ehash_ops->insert(c->stack->ehash, &tw->h,
-						&c->ctr.lock_ehash) == RS_OK) {
+		if (rs_tcp_hash_insert(c, &tw->h, local) == RS_OK) {
 			rs_list_add_tail(&c->tw_fifo, &tw->fifo);
 			c->ntw++;
 			c->ctr.tcp_tw_created++;
@@ -58,7 +58,7 @@ void rs_tcp_time_wait(struct rs_tcb *t)
 
 void rs_tw_kill(struct rs_core *c, struct rs_tw *tw)
 {
-	c->stack->ehash_ops->remove(c->stack->ehash, &tw->h, &c->ctr.lock_ehash);
+	rs_tcp_hash_remove(c, &tw->h);
 	rs_list_del(&tw->fifo);
 	c->ntw--;
 	tw->h.next = (struct rs_hnode *)(void *)c->tw_free;
@@ -95,13 +95,20 @@ void rs_tw_input(struct rs_core *c, struct rs_tw *tw, const struct rs_ipv4 *ip,
 	if ((seg->flags & RS_TH_SYN) && !(seg->flags & RS_TH_ACK) &&
 	    syn_is_newer(tw, seg)) {
 		struct rs_listener *l;
-		unsigned owner = c->index;
+		struct rs_glisten *g;
 
 		c->ctr.tcp_tw_reused++;
 		rs_tw_kill(c, tw);
-		l = rs_tcp_listen_lookup(c, ip->dst, seg->dport, &owner);
-		if (l && owner == c->index)
+		/* any core can answer a SYN: its own copy, else the global
+		 * socket (the child is made here either way) */
+		rs_tcp_listen_lookup(c, ip->dst, seg->dport, &l, &g);
+		if (!l && g)
+			l = rs_tcp_hidden(c, g);
+		if (l)
 			rs_tcp_listen_input(c, l, ip, seg);
+		else
+			c->ctr.drop_tcp_no_socket++;
+		rs_glisten_put(c, g);
 		return;
 	}
 	if (seg->flags & RS_TH_FIN) {

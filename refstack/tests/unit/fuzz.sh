@@ -1,7 +1,8 @@
 #!/bin/bash
-# Runs the libFuzzer target (clang) on the seed corpus, then for a bounded
-# time (FUZZ_SECONDS, default 30) on a scratch copy.  Reports in the
-# "N passed, N failed" form.
+# Runs the libFuzzer target (clang) on the seed corpus once per feature set
+# (FUZZ_FEATURES), then for a bounded time (FUZZ_SECONDS, default 30) on a
+# scratch copy, the input's first byte choosing the feature set.  Reports
+# in the "N passed, N failed" form.
 cd "$(dirname "$0")/../.." || exit 1
 BIN=build/fuzz/fuzz_frames
 SECS=${FUZZ_SECONDS:-30}
@@ -14,13 +15,16 @@ if [ ! -x "$BIN" ]; then
 fi
 work=$(mktemp -d /tmp/rsc-fuzz.XXXXXX) || exit 1
 trap 'rm -rf "$work"' EXIT
-if "$BIN" -runs=0 fuzz/corpus >"$work/seeds.log" 2>&1; then
-	echo "ok - every seed frame sequence runs clean"
-	pass=$((pass + 1))
-else
-	echo "FAIL - a seed crashes the stack:"; tail -n 30 "$work/seeds.log"
-	fail=$((fail + 1))
-fi
+for set in base listen estab rfd fastfd listen,estab listen,fastfd \
+	estab,rfd listen,estab,fastfd full; do
+	if FUZZ_FEATURES=$set "$BIN" -runs=0 fuzz/corpus >"$work/seeds.log" 2>&1; then
+		echo "ok - every seed frame sequence runs clean on refstack:$set"
+		pass=$((pass + 1))
+	else
+		echo "FAIL - a seed crashes refstack:$set:"; tail -n 30 "$work/seeds.log"
+		fail=$((fail + 1))
+	fi
+done
 mkdir -p "$work/corpus"
 if "$BIN" -max_total_time="$SECS" -max_len=4096 -rss_limit_mb=2048 \
 	-artifact_prefix="$work/" "$work/corpus" fuzz/corpus >"$work/fuzz.log" 2>&1; then

@@ -1,139 +1,198 @@
-/* Two threads, each driving one core of a shared two-core server stack
- * (and its own client stack) through thousands of connect-request-
- * response-close cycles: the global tables (established, listen, ports,
- * descriptors) are used concurrently from both cores. */
+/* Real threads on the shared state: for every feature set, 2 and then 4
+ * threads, thread k driving core k of a client stack and core k of a
+ * server stack (lib/vc.h steers frames between them as a NIC would).
+ * Every server core listens on one port (SO_REUSEPORT: one global listen
+ * socket, and with `listen` a local copy per core); each thread's clients
+ * make connect-request-response-close cycles, each server core answers
+ * whatever it accepts, so that base parks connections on the global
+ * queue, other cores adopt them and frames are handed across threads.
+ * Built twice: ASan/UBSan and ThreadSanitizer (test_threads_tsan). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
+#include "../../src/common.h"
 #include "lib/t.h"
-#include "lib/tb.h"
+#include "lib/vc.h"
 
-#define CONNS 3000
+#define CONNS 150      /* per thread and run */
+#define INFLIGHT 8
+#define PORT 80
 
 struct worker {
-	struct rs_memif_pair *pair;
-	struct rs_stack *cs;     /* client stack */
-	struct rs_core *cc, *sc; /* client core, server core */
+	struct vc *v;
+	unsigned k;
 	int lfd;
-	uint16_t port;
-	int done, bad;
+	int *all_done;         /* clients done, all threads (atomic) */
+	int total;
+	int done, bad, answered;
 };
 
-static void polls(struct worker *w, uint64_t now)
+struct cconn {
+	int fd, state;         /* 0 free, 1 connecting, 2 ping sent */
+};
+
+static void client_step(struct worker *w, struct cconn *c, int *started)
 {
-	rs_poll(w->cc, now);
-	rs_poll(w->sc, now);
-	rs_poll(w->cc, now);
-	rs_poll(w->sc, now);
+	struct rs_core *cc = w->v->sd[VC_CLIENT].c[w->k];
+	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(PORT)};
+	char b[8];
+	uint32_t ev = 0;
+
+	inet_pton(AF_INET, "198.18.21.2", &dst.sin_addr);
+	if (c->state == 0 && *started < CONNS) {
+		c->fd = rs_socket(cc, AF_INET, SOCK_STREAM, 0);
+		rs_connect(cc, c->fd, (struct sockaddr *)&dst, sizeof(dst));
+		c->state = 1;
+		(*started)++;
+	} else if (c->state == 1 && rs_sock_events(cc, c->fd, &ev) == 0 &&
+		   (ev & (EPOLLOUT | EPOLLERR))) {
+		if (ev & EPOLLERR) {
+			w->bad++;
+			rs_close(cc, c->fd);
+			c->state = 0;
+			return;
+		}
+		rs_send(cc, c->fd, "ping", 4, 0);
+		c->state = 2;
+	} else if (c->state == 2) {
+		ssize_t n = rs_recv(cc, c->fd, b, sizeof(b), 0);
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n == 4 && memcmp(b, "pong", 4) == 0)
+			w->done++;
+		else
+			w->bad++;
+		__atomic_add_fetch(w->all_done, 1, __ATOMIC_RELAXED);
+		rs_close(cc, c->fd);
+		c->state = 0;
+	}
 }
 
-static int crr(struct worker *w, uint64_t *now)
+static void server_step(struct worker *w, int *sfd, int *nsfd)
 {
-	struct sockaddr_in dst = tb_addr(TB_SERVER_IP, w->port);
-	char buf[64];
-	int cfd = rs_socket(w->cc, AF_INET, SOCK_STREAM, 0), sfd = -1;
-	ssize_t n = -1;
+	struct rs_core *sc = w->v->sd[VC_SERVER].c[w->k];
+	char b[8];
+	int fd;
 
-	if (cfd < 0)
-		return 0;
-	rs_connect(w->cc, cfd, (struct sockaddr *)&dst, sizeof(dst));
-	for (int i = 0; i < 20 && sfd < 0; i++) {
-		polls(w, *now += 1000);
-		sfd = rs_accept(w->sc, w->lfd, NULL, NULL);
+	while (*nsfd < 64 && (fd = rs_accept(sc, w->lfd, NULL, NULL)) > 0)
+		sfd[(*nsfd)++] = fd;
+	for (int i = 0; i < *nsfd; i++) {
+		ssize_t n = rs_recv(sc, sfd[i], b, sizeof(b), 0);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n == 4)
+			rs_send(sc, sfd[i], "pong", 4, 0);
+		w->answered += n == 4;
+		rs_close(sc, sfd[i]);
+		sfd[i--] = sfd[--*nsfd];
 	}
-	rs_send(w->cc, cfd, "ping", 4, 0);
-	for (int i = 0; i < 20 && n != 4 && sfd > 0; i++) {
-		polls(w, *now += 1000);
-		n = rs_recv(w->sc, sfd, buf, sizeof(buf), 0);
-	}
-	if (sfd > 0) {
-		rs_send(w->sc, sfd, "pong", 4, 0);
-		rs_close(w->sc, sfd);
-	}
-	n = -1;
-	for (int i = 0; i < 20 && n != 4; i++) {
-		polls(w, *now += 1000);
-		n = rs_recv(w->cc, cfd, buf, sizeof(buf), 0);
-	}
-	int ok = n == 4 && memcmp(buf, "pong", 4) == 0;
-	rs_close(w->cc, cfd);
-	polls(w, *now += 1000);
-	return ok;
 }
 
 static void *run(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t now = 1000000000ull;
+	struct cconn c[INFLIGHT] = {{0}};
+	int sfd[64], nsfd = 0, started = 0;
+	uint64_t end = rs_clock_ns() + 60000000000ull;
 
-	for (int i = 0; i < CONNS; i++) {
-		if (crr(w, &now))
-			w->done++;
-		else
-			w->bad++;
+	while (__atomic_load_n(w->all_done, __ATOMIC_RELAXED) < w->total &&
+	       rs_clock_ns() < end) {
+		uint64_t now = rs_clock_ns();
+		vc_step(w->v, VC_CLIENT, w->k, now);
+		vc_step(w->v, VC_SERVER, w->k, now);
+		for (int i = 0; i < INFLIGHT; i++)
+			client_step(w, &c[i], &started);
+		server_step(w, sfd, &nsfd);
+	}
+	/* what is still in flight for the others: a few more steps */
+	for (int i = 0; i < 2000; i++) {
+		uint64_t now = rs_clock_ns();
+		vc_step(w->v, VC_CLIENT, w->k, now);
+		vc_step(w->v, VC_SERVER, w->k, now);
+		server_step(w, sfd, &nsfd);
 	}
 	return NULL;
 }
 
+static void warm(struct vc *v)
+{
+	for (unsigned k = 0; k < v->sd[VC_CLIENT].n; k++) {
+		struct rs_core *cc = v->sd[VC_CLIENT].c[k];
+		struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(9)};
+		int fd = rs_socket(cc, AF_INET, SOCK_STREAM, 0);
+		inet_pton(AF_INET, "198.18.21.2", &dst.sin_addr);
+		rs_connect(cc, fd, (struct sockaddr *)&dst, sizeof(dst));
+		v->now = rs_clock_ns();
+		vc_settle(v);
+		rs_close(cc, fd);
+	}
+}
+
+static void one(uint32_t feat, unsigned n)
+{
+	struct vc v;
+	struct worker w[VC_MAX];
+	pthread_t th[VC_MAX];
+	int all_done = 0, done = 0, bad = 0, answered = 0;
+	char name[64];
+	uint64_t parked, locks;
+
+	rs_features_name(feat, name, sizeof(name));
+	if (vc_init(&v, n, 0, feat, NULL) != 0) {
+		T_CHECK(0, "%s, %u threads: stacks", name, n);
+		return;
+	}
+	vc_listening(&v, VC_SERVER, PORT);
+	for (unsigned k = 0; k < n; k++) {
+		struct rs_core *sc = v.sd[VC_SERVER].c[k];
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT)};
+		int one = 1;
+		w[k] = (struct worker){.v = &v, .k = k, .all_done = &all_done,
+				       .total = (int)n * CONNS};
+		w[k].lfd = rs_socket(sc, AF_INET, SOCK_STREAM, 0);
+		rs_setsockopt(sc, w[k].lfd, SOL_SOCKET, SO_REUSEPORT, &one,
+			      sizeof(one));
+		rs_bind(sc, w[k].lfd, (struct sockaddr *)&a, sizeof(a));
+		rs_listen(sc, w[k].lfd, 1024);
+	}
+	warm(&v);
+	for (unsigned k = 0; k < n; k++)
+		pthread_create(&th[k], NULL, run, &w[k]);
+	for (unsigned k = 0; k < n; k++) {
+		pthread_join(th[k], NULL);
+		done += w[k].done;
+		bad += w[k].bad;
+		answered += w[k].answered;
+	}
+	parked = vc_counter(&v, VC_SERVER, "tcp_parked");
+	locks = vc_counter(&v, VC_SERVER, "lock_ehash_acquired") +
+		vc_counter(&v, VC_SERVER, "lock_fdtab_acquired");
+	T_CHECK(done == (int)n * CONNS && bad == 0 && answered == done,
+		"%s, %u threads: %d connections completed concurrently, %d failed "
+		"(%llu parked and adopted, %llu hand-offs)", name, n, done, bad,
+		(unsigned long long)parked,
+		(unsigned long long)vc_counter(&v, VC_SERVER, "xcore_handoffs"));
+	if ((feat | RS_FEAT_RFD) == RS_FEAT_ALL)
+		T_CHECK(parked == 0 && locks == 0,
+			"%s, %u threads: nothing parked, no table or descriptor lock",
+			name, n);
+	for (unsigned k = 0; k < n; k++)
+		rs_close(v.sd[VC_SERVER].c[k], w[k].lfd);
+	vc_fini(&v);
+}
+
 int main(void)
 {
-	struct rs_stack_conf conf;
-	struct rs_stack *ss;
-	struct worker w[2];
-	pthread_t th[2];
-	int err = 0;
+	static const uint32_t sets[] = {
+		0, RS_FEAT_LOCAL_LISTEN, RS_FEAT_LOCAL_ESTAB, RS_FEAT_RFD,
+		RS_FEAT_FAST_FD, RS_FEAT_ALL,
+	};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	rs_stack_conf_init(&conf);
-	inet_pton(AF_INET, TB_SERVER_IP, &conf.addr);
-	conf.ncores = 2;
-	ss = rs_stack_create(&conf, &err);
-	T_CHECK(ss != NULL, "two-core server stack");
-	for (int i = 0; i < 2; i++) {
-		struct rs_stack_conf cc;
-		struct rs_io_conf c0, c1;
-		struct sockaddr_in any;
-
-		memset(&w[i], 0, sizeof(w[i]));
-		w[i].pair = rs_memif_pair_create(1024, 2048);
-		c0 = (struct rs_io_conf){.peer = w[i].pair, .queue = 0};
-		c1 = (struct rs_io_conf){.peer = w[i].pair, .queue = 1};
-		rs_stack_conf_init(&cc);
-		inet_pton(AF_INET, TB_CLIENT_IP, &cc.addr);
-		w[i].cs = rs_stack_create(&cc, &err);
-		w[i].cc = rs_core_create(w[i].cs, 0, &rs_io_memif, &c0, &err);
-		w[i].sc = rs_core_create(ss, (unsigned)i, &rs_io_memif, &c1, &err);
-		w[i].port = (uint16_t)(80 + i);
-		any = tb_addr("0.0.0.0", w[i].port);
-		w[i].lfd = rs_socket(w[i].sc, AF_INET, SOCK_STREAM, 0);
-		rs_bind(w[i].sc, w[i].lfd, (struct sockaddr *)&any, sizeof(any));
-		rs_listen(w[i].sc, w[i].lfd, 128);
-		polls(&w[i], 1000000000ull);
-	}
-	for (int i = 0; i < 2; i++)
-		pthread_create(&th[i], NULL, run, &w[i]);
-	for (int i = 0; i < 2; i++)
-		pthread_join(th[i], NULL);
-	for (int i = 0; i < 2; i++) {
-		struct rs_table_sizes t;
-		rs_core_tables(w[i].sc, &t);
-		T_CHECK(w[i].done == CONNS && w[i].bad == 0,
-			"core %d: %d connections completed concurrently, %d failed",
-			i, w[i].done, w[i].bad);
-		T_CHECK(t.established == 0 && t.syn_recv == 0,
-			"core %d: nothing left established", i);
-		T_CHECK(rs_core_counters(w[i].sc)->xcore_handoffs == 0,
-			"core %d: no hand-offs needed (own listener)", i);
-	}
-	for (int i = 0; i < 2; i++) {
-		rs_close(w[i].sc, w[i].lfd);
-		rs_core_destroy(w[i].sc);
-		rs_core_destroy(w[i].cc);
-		rs_stack_destroy(w[i].cs);
-		rs_memif_pair_destroy(w[i].pair);
-	}
-	rs_stack_destroy(ss);
+	for (unsigned n = 2; n <= 4; n += 2)
+		for (unsigned i = 0; i < RS_ARRAY_LEN(sets); i++)
+			one(sets[i], n);
 	return t_summary();
 }

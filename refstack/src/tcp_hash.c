@@ -1,0 +1,103 @@
+/* Which table holds a connection, and the demultiplexer.
+ *
+ * Base: one global table (TCBs and TIME_WAIT entries) with a lock per
+ * bucket.  With `estab` each core also has its own table, without locks,
+ * for the connections whose every frame lands on that core: children of
+ * the core's local listen copy (a flow's frames all hash to one core) and,
+ * with `rfd`, active connections whose source port brings the replies
+ * home.  Everything else (children of the global listen socket, which
+ * another core may accept; active connections without RFD) stays global.
+ * A lookup tries the core's table, then the global one only when that is
+ * not empty: a core whose connections are all local takes no lock. */
+#include "tcp.h"
+
+int rs_tcp_hash_insert(struct rs_core *c, struct rs_hnode *n, int local)
+{
+	struct rs_stack *s = c->stack;
+	unsigned owner;
+
+	if (local && c->ehash) {
+		/* a tuple is unique across both tables */
+		if (s->ehash_ops->count(s->ehash) &&
+		    s->ehash_ops->lookup(s->ehash, n->laddr, n->lport, n->raddr,
+					 n->rport, &owner,
+					 &c->ctr.lock_ehash_acquired))
+			return RS_ERROR;
+		n->local = 1;
+		return rs_table_local.insert(c->ehash, n, NULL);
+	}
+	n->local = 0;
+	return s->ehash_ops->insert(s->ehash, n, &c->ctr.lock_ehash_acquired);
+}
+
+void rs_tcp_hash_remove(struct rs_core *c, struct rs_hnode *n)
+{
+	struct rs_stack *s = c->stack;
+
+	if (n->local)
+		rs_table_local.remove(c->ehash, n, NULL);
+	else
+		s->ehash_ops->remove(s->ehash, n, &c->ctr.lock_ehash_acquired);
+	n->local = 0;
+}
+
+void rs_tcp_hash_globalise(struct rs_core *c, struct rs_hnode *n)
+{
+	if (!n->local)
+		return;
+	rs_table_local.remove(c->ehash, n, NULL);
+	n->local = 0;
+	/* cannot collide: inserts check both tables */
+	c->stack->ehash_ops->insert(c->stack->ehash, n,
+				    &c->ctr.lock_ehash_acquired);
+}
+
+struct rs_hnode *rs_tcp_hash_lookup(struct rs_core *c, uint32_t laddr,
+				    uint16_t lport, uint32_t raddr,
+				    uint16_t rport, unsigned *owner)
+{
+	struct rs_stack *s = c->stack;
+	struct rs_hnode *n = NULL;
+
+	if (c->ehash) {
+		c->ctr.lookup_estab_local++;
+		n = rs_table_local.lookup(c->ehash, laddr, lport, raddr, rport,
+					  owner, NULL);
+		if (n || !s->ehash_ops->count(s->ehash))
+			return n;
+	}
+	c->ctr.lookup_estab_global++;
+	return s->ehash_ops->lookup(s->ehash, laddr, lport, raddr, rport,
+				    owner, &c->ctr.lock_ehash_acquired);
+}
+
+int rs_tcp_active_local(const struct rs_core *c, uint16_t lport)
+{
+	const struct rs_stack_conf *conf = &c->stack->conf;
+	uint32_t r = 1;
+
+	if (!c->ehash || !(conf->features & RS_FEAT_RFD))
+		return 0;
+	while (r < conf->ncores)
+		r <<= 1;
+	return (lport & (r - 1)) % conf->ncores == c->index;
+}
+
+/* Which entry, which core: the connection (or TIME_WAIT entry) of the
+ * 4-tuple, else the listener of the destination (processed here: a SYN
+ * makes its child on the core it lands on).  Nothing found is ours to
+ * answer with a RST.  An entry owned by another core is only read for
+ * its owner, never dereferenced. */
+void rs_tcp_demux(struct rs_core *c, const struct rs_ipv4 *ip,
+		  const struct rs_tcp_seg *seg, struct rs_tcp_demux *dm)
+{
+	dm->owner = c->index;
+	dm->l = NULL;
+	dm->g = NULL;
+	dm->n = rs_tcp_hash_lookup(c, ip->dst, seg->dport, ip->src, seg->sport,
+				   &dm->owner);
+	if (!dm->n) {
+		dm->owner = c->index;
+		rs_tcp_listen_lookup(c, ip->dst, seg->dport, &dm->l, &dm->g);
+	}
+}
