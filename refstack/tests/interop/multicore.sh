@@ -8,7 +8,11 @@
 # segment landed on its owner (steer_home) or was handed to it
 # (steer_away), nothing was lost on the way (hand-off drops, bad
 # checksums), every core received frames.  A 100 MB byte-exact curl fetch
-# at 2 and 4 cores (RS_MC_MB, default 100) with base and full.
+# at 2 and 4 cores (RS_MC_MB, default 100) with base and full.  Active
+# connections (rfd_active.c: every core connects out to tsload --server on
+# ports 80 and 9000): with rfd every source port is of its core's class and
+# every reply lands on the core that connected (the fanout program steers
+# it), without rfd the hash spreads the replies and the hand-off moves them.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -27,6 +31,12 @@ RSCTL=$(t_app "$ROOT" rsctl) || t_abort "rsctl is built"
 CLIENT=$ROOT/build/interop/afpacket-client
 ${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -o "$CLIENT" "$ROOT/bench/afpacket-client.c" ||
 	t_abort "client builds"
+TSLOAD=$(cd "$ROOT/.." && pwd)/loadgen/tsload
+[ -x "$TSLOAD" ] || t_abort "tsload is built (make -C loadgen)"
+ACTIVE=$ROOT/build/interop/rfd_active
+${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -o "$ACTIVE" "$HERE/rfd_active.c" \
+	"$ROOT/build/asan/librefstack-asan.a" -lxdp -lbpf -lpthread || t_abort "rfd_active builds"
 ns_up mc || t_abort "namespaces up"
 t_check "TX checksum offload is on at the Linux peer" \
 	bash -c "ip netns exec $NS_L ethtool -k $NS_LIF | grep -q '^tx-checksumming: on'"
@@ -90,6 +100,37 @@ for n in 2 4; do
 		t_stop "$S_PID" "$S_JOB"
 		t_check "$name: rs-crrd clean exit, no server error" \
 			grep -q "^rs-crrd: [0-9]* connections, 0 errors$" "$OUT/$tag.log"
+	done
+done
+
+# ---- active connections: replies come home with rfd ----------------------
+for port in 80 9000; do
+	ip netns exec "$NS_L" timeout 100 "$TSLOAD" --server --host="$NS_LINUX_IP" --port=$port \
+		--req_size=64 --resp_size=64 --threads=1 >"$OUT/srv$port.log" 2>&1 &
+	t_bg_add $!
+	t_wait_for "$OUT/srv$port.log" listening 10 || t_fail "tsload --server on port $port"
+done
+for n in 2 4; do
+	for set in base rfd full; do
+		for port in 80 9000; do
+			tag="active$n-$set-$port"
+			timeout 60 ip netns exec "$NS_S" "$ACTIVE" "$NS_SIF" "$NS_STACK_IP" "$NS_LINUX_IP" \
+				$port "$n" "$set" 150 >"$OUT/$tag.out" 2>"$OUT/$tag.err"
+			rc=$?
+			sed 's/^/# /' "$OUT/$tag.out"
+			t_check "$n cores, $set, active to port $port: every connection completed" \
+				test $rc = 0 -a "$(grep -c ' ok=150 failed=0 ' "$OUT/$tag.out")" = "$n"
+			away=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^steer_away=/) { sub(/.*=/, "", $i); s += $i }} END { print s + 0 }' "$OUT/$tag.out")
+			incl=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^in_class=/) { sub(/.*=/, "", $i); s += $i }} END { print s + 0 }' "$OUT/$tag.out")
+			case $set in
+			base)
+				t_check "$n cores, base, port $port: replies hashed, some handed over ($away), ports of any class ($incl of $((n * 150)))" \
+					test "$away" -gt 0 -a "$incl" -lt $((n * 150)) ;;
+			*)
+				t_check "$n cores, $set, port $port: every source port of its core's class, every reply home (away $away)" \
+					test "$away" = 0 -a "$incl" = $((n * 150)) ;;
+			esac
+		done
 	done
 done
 
