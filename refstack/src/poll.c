@@ -41,6 +41,12 @@ static void rx_one(struct rs_core *c, const struct rs_frame *f, unsigned hops)
 	if (p.kind == RS_PKT_ARP)
 		arp_reply_to_all(c, &p, f, hops);
 	owner = p.dm.owner;
+	if (p.kind == RS_PKT_TCP && !hops) {
+		if (owner == c->index)
+			c->ctr.steer_home++;
+		else
+			c->ctr.steer_away++;
+	}
 	if (owner == RS_CORE_PARKED) {
 		owner = rs_tcp_park_frame(c, &p, f);
 		if (owner == RS_CORE_PARKED)

@@ -189,6 +189,7 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 		return rs_err(-rc);
 	}
 	rs_list_add_tail(&c->listeners, &l->llink);
+	rs_steer_listen(c, l->h.lport, 1);
 	s->lst = l;
 	c->nlisten++;
 	return 0;
@@ -232,6 +233,7 @@ int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
  * sockets of its address, or are aborted when it was the last. */
 static void listener_close(struct rs_core *c, struct rs_listener *l)
 {
+	rs_steer_listen(c, l->h.lport, 0);
 	rs_list_del(&l->llink);
 	rs_tcp_listen_stop(c, l);
 	c->nlisten--;

@@ -108,13 +108,9 @@ static int move_from(struct vc *v, int side, unsigned k)
 	for (int i = 0; i < n; i++) {
 		uint32_t to = rs_steer_frame(&d->steer, fr[i].data,
 					     fr[i].data + fr[i].len);
-		if (to == RS_STEER_ANY)
-			for (unsigned j = 0; j < d->n; j++) {
-				if (!d->dead[j])
-					deliver(d, j, &fr[i]);
-			}
-		else
-			deliver(d, to, &fr[i]);
+		/* ARP, ICMP: the first queue, as an RSS NIC does (the
+		 * stack copies ARP replies to its other cores) */
+		deliver(d, to == RS_STEER_ANY ? 0 : to, &fr[i]);
 	}
 	if (n > 0)
 		rs_io_memif.rx_release(v->sd[side].wire[k]);

@@ -2,7 +2,8 @@
  * process), every core on its own memif pair to a switch that steers each
  * frame to a core of the other stack the way the I/O layer would
  * (src/steer.h: the 4-tuple hash, or RFD's classifier when the receiving
- * stack has `rfd`; ARP and other non-TCP frames to every core).  Driven
+ * stack has `rfd`; ARP and other non-TCP frames to the first live core,
+ * as an RSS NIC's queue 0).  Driven
  * by one thread with a virtual clock (vc_settle), or by one thread per
  * core pair (vc_step: each thread moves the frames its own cores sent;
  * the switch serialises producers into a destination ring). */
