@@ -75,6 +75,7 @@ static void replay(struct rs_core *c)
 		struct rs_frame f = {.data = pf->data,
 				     .len = pf->len,
 				     .csum_partial = pf->csum_partial};
+		c->ctr.handoff_rx++;
 		rx_one(c, &f, 1);
 		rs_mem_free(c->stack->arena, pf);
 		pf = next;

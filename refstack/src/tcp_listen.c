@@ -594,6 +594,7 @@ static int park_frame_fn(struct rs_hnode *n, void *arg)
 		;
 	*pp = pf;
 	t->nparked++;
+	a->c->ctr.xcore_handoffs++; /* to its adopter, through the TCB */
 	return RS_OK;
 }
 
