@@ -5,11 +5,11 @@
  * loop), C connections in flight, T in total (connect, request, response,
  * close).  passive: the measured stack listens and the other connects to
  * it; active: the measured stack connects out (as haproxy does) to a
- * listener on the other.  Prints, per connection and for the measured
- * stack: shared-lock acquisitions (every lock_*_acquired), cross-core
- * hand-offs, global table lookups; bench/vcores.sh adds instructions per
- * connection from callgrind (both stacks), repeatable because time is
- * virtual.
+ * listener on the other.  Prints, for the measured stack over the run:
+ * shared-lock acquisitions (every lock_*_acquired), cross-core hand-offs,
+ * global table lookups; bench/vcores.sh makes them per connection and
+ * adds instructions per connection from callgrind (both stacks),
+ * repeatable because time is virtual.
  *   vcores -s SET -N cores -m passive|active [-n T] [-c C] */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -220,14 +220,13 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("set %s cores %u mode %s connections %ld concurrency %ld "
-	       "seconds %.3f locks/conn %.3f handoffs/conn %.3f "
-	       "global_lookups/conn %.3f\n",
-	       argv[0] ? rs_features_name(feat, err, sizeof(err)) : "", n,
+	       "seconds %.3f locks %llu handoffs %llu global_lookups %llu\n",
+	       rs_features_name(feat, err, sizeof(err)), n,
 	       active ? "active" : "passive", done, conc,
 	       (double)(rs_clock_ns() - t0) / 1e9,
-	       (double)(sum(&v, meas, LOCKS) - l0) / (double)done,
-	       (double)(sum(&v, meas, HANDOFFS) - h0) / (double)done,
-	       (double)(sum(&v, meas, GLOBAL) - g0) / (double)done);
+	       (unsigned long long)(sum(&v, meas, LOCKS) - l0),
+	       (unsigned long long)(sum(&v, meas, HANDOFFS) - h0),
+	       (unsigned long long)(sum(&v, meas, GLOBAL) - g0));
 	for (unsigned i = 0; i < n; i++)
 		rs_close(v.sd[!cli].c[i], srv[i].lfd);
 	vc_fini(&v);
