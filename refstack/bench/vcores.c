@@ -19,53 +19,10 @@
 #include <unistd.h>
 
 #include "../tests/unit/lib/vc.h"
+#include "crr_app.h"
 
 #define MAXC 1024
 #define PORT 80
-static const char REQ[] = "GET / HTTP/1.0\r\n\r\n";
-static const char RESP[] = "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-
-struct cli {
-	int fd, sent;
-	unsigned core;
-};
-
-static int client_step(struct rs_core *c, struct cli *k, long *started,
-		       long total, const struct sockaddr_in *dst)
-{
-	char buf[256];
-	ssize_t n;
-
-	if (k->fd <= 0) {
-		if (*started >= total)
-			return 0;
-		k->fd = rs_socket(c, AF_INET, SOCK_STREAM, 0);
-		if (k->fd < 0 || (rs_connect(c, k->fd, (const struct sockaddr *)dst,
-					     sizeof(*dst)) &&
-				  errno != EINPROGRESS))
-			return -1;
-		k->sent = 0;
-		(*started)++;
-		return 0;
-	}
-	if (!k->sent) {
-		n = rs_send(c, k->fd, REQ, sizeof(REQ) - 1, 0);
-		if (n == (ssize_t)sizeof(REQ) - 1)
-			k->sent = 1;
-		else if (n < 0 && errno != EAGAIN)
-			return -1;
-		return 0;
-	}
-	while ((n = rs_recv(c, k->fd, buf, sizeof(buf), 0)) > 0)
-		;
-	if (n == 0) {
-		rs_close(c, k->fd);
-		k->fd = 0;
-		return 1;
-	}
-	return errno == EAGAIN ? 0 : -1;
-}
-
 struct srv {
 	int lfd;
 	int conns[4096];
