@@ -478,7 +478,14 @@ def run_cell(lab, cell, outdir, on_interval=None):
     "stop_run" set: the caller stops the run after recording the cell."""
     cid = cell["id"]
     if cell["stack"] == "mtcp":
-        why = mtcp.no_equivalent(cell["workload"]) or mtcp.check_cores(cell["cores"])
+        why = mtcp.no_equivalent(cell["workload"])
+        if not why:
+            try:
+                conf = mtcp.read_conf(lab.conf["hostvars"].get(lab.host("server"), {}),
+                                      "inventory %s" % lab.inventory)
+                why = mtcp.check_cores(cell["cores"], conf["max_cpus"])
+            except mtcp.MtcpError:
+                pass                     # check_cell says what to configure
         if why:
             return {"status": "cannot-run", "error": "cell %s: %s" % (cid, why), "tsload": None,
                     "collectors": {}, "tuning": {"stack": "mtcp"}, "servers": {},

@@ -142,9 +142,25 @@ class AnsibleLabTest(unittest.TestCase):
             self.assertTrue(os.path.exists(tsload), tsload)
         self.assertIn("nginx", recs["linux.nginx.c1.r0"]["servers"])
         self.assertEqual(recs["linux.haproxy.c1.r0"]["tuning"]["server"]["program"], "haproxy")
+        # the environment is the lab hosts' (the machine under test first), not the controller's
+        env = recs["linux.nginx.c1.r0"]["env"]
+        self.assertEqual((env["host"], env["cores"]), ("server1", os.cpu_count()))
+        self.assertEqual(sorted(env["hosts"]), sorted(sshlab.HOSTS))
+        nics = env["hosts"]["server1"]["nics"]
+        self.assertEqual(sorted(nics), ["data0", "data1", "mgmt0"])
+        self.assertEqual(nics["data0"]["driver"], "veth")
+        self.assertEqual((nics["data0"]["rx_queues"], nics["data0"]["tx_queues"]), (2, 2))
+        self.assertEqual(env["hosts"]["client1"]["role"], "client")
+        self.assertEqual(env["controller"]["host"], os.uname().nodename)
         report = os.path.join(self.reports, run["run_id"], "report.md")
         with open(report) as f:
-            self.assertIn("Lab (Ansible inventory", f.read())
+            text = f.read()
+        self.assertIn("Lab (Ansible inventory", text)
+        self.assertRegex(text, r"- server server1: .*, kernel %s .*; NICs: data0 \(veth, "
+                               % re.escape(os.uname().release))
+        self.assertIn("- controller ", text)
+        self.assertIn("What the tuning role found and set on server1 (1 cores, first cell)", text)
+        self.assertRegex(text, r"data0/channels: rx 1 tx 1 \((set, was |unchanged)")
 
     def test_tuning_is_recorded_with_what_cannot_apply(self):
         _run, recs = records(self.reports)
