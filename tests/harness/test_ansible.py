@@ -316,6 +316,8 @@ class AnsibleLabTest(unittest.TestCase):
         self.assertIn("interrupted: the ", text)
         run, recs = records(reports)
         self.assertEqual(run["status"], "interrupted")
+        # the tree deployed again, unchanged since the smoke run: no change on any host
+        self.assertEqual(run["lab"]["deploy_changed"], {h: 0 for h in sshlab.HOSTS})
         self.assertEqual(recs["linux.shortconn.c1.r0"]["status"], "ok")
         self.assertGreater(recs["linux.shortconn.c1.r0"]["metrics"]["rate"], 0)
         self.assertEqual(recs["linux.haproxy.c1.r0"]["status"], "interrupted")
