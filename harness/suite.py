@@ -187,12 +187,14 @@ def format_summary(run, records, paths):
     for r in rows:
         cv = f"{100 * r['rate']['cv']:.1f}%" if r["rate"]["cv"] is not None \
             else "–"
-        med = r["rate"]["median"]
+        med, unit = r["rate"]["median"], r["unit"]
+        if med is None and r["instructions_per_conn"]["n"]:
+            med, unit = r["instructions_per_conn"]["median"], "instr"
         p99 = r["p99_us"]["median"]
         out.append(f"{r['stack']:<8} {r['workload']:<10} {r['cores']:>5} "
                    f"{r['n']:>3} "
                    f"{(f'{med:,.0f}' if med is not None else '–'):>12} "
-                   f"{r['unit']:<6} {cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
+                   f"{unit:<6} {cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
     for rec in records:
         if rec["status"] == "error":
             out.append(f"failed: {rec['error']}")
@@ -200,3 +202,34 @@ def format_summary(run, records, paths):
         out.append(f"report: {paths[0]}")
         out.append(f"        {paths[1]}")
     return out
+
+
+def run_more(run, cells, reports_dir, stream, lab_prefix="tcps", tty=None):
+    """Run extra cells into an existing, finished run (the gate's re-runs
+    of unknown cells): its plan grows, the new records are stored beside
+    the old ones (none is replaced), the lab is the run's own again after.
+    Returns (new records, error or None)."""
+    run_dir = f"{reports_dir}/{run['run_id']}"
+    old_lab, error = run.get("lab"), None
+    run["plan"] = list(run.get("plan", [])) + cells
+    run["status"], run["owner"] = "running", store.owner_of_this_process()
+    ctx = {"run": run, "cells": cells, "records": [],
+           "progress": Progress(cells, stream, tty),
+           "reports_dir": reports_dir, "run_dir": run_dir,
+           "raw_dir": f"{run_dir}/raw"}
+    interrupted = False
+    try:
+        _lab_session(ctx, lab_prefix)
+    except KeyboardInterrupt:
+        interrupted, error = True, "interrupted"
+    except RunFailed as e:
+        error = str(e)
+    finally:
+        ctx["progress"].close()
+        run["lab"] = old_lab
+        run["status"] = "complete" if run["n_failed"] == 0 else "failed"
+        run["finished"] = time.time()
+        store.save_run(reports_dir, run_dir, run)
+    if interrupted:
+        raise KeyboardInterrupt
+    return ctx["records"], error

@@ -1,0 +1,192 @@
+"""The gate's own proof: false alarms and power measured on real runs.
+
+A calibration fixture holds the gated metrics of every repetition of every
+cell of real runs of one suite (`tcpscale calibrate --make RUN... -o F`).
+`tcpscale calibrate F` then replays the gate on it, cell by cell:
+
+- same vs same (A/A): every ordered pair of runs (baseline run b,
+  candidate run c), and the history mode: every run as the candidate
+  against random sets of K of the other runs.  Nothing changed between the
+  runs, so every "regressed" is a false alarm.
+- power: the same splits with the candidate made worse by d (rate x (1-d),
+  costs x (1+d)) for d = 5, 10, 20 %: every "regressed" is a catch.
+
+A cell counts as regressed when any of its metrics is (what the gate
+reports); the per-metric rates are given too.  No re-runs happen here: the
+figures are at the runs' own repetitions.
+"""
+import itertools
+import json
+import os
+import random
+import time
+
+from . import REPO_ROOT, analyze, gate, store
+from .gateconf import METRICS, GateError, metric_values
+
+FIXTURE_SCHEMA = 1
+DEFAULT_FIXTURE = os.path.join(REPO_ROOT, "tests", "harness", "fixtures",
+                               "gate-calibration.json")
+MAX_FALSE_ALARMS = 0.01    # of cells, same vs same
+MIN_POWER = 0.90           # of cells, at a 10 % regression
+INJECTIONS = (0.05, 0.10, 0.20)
+HISTORY_SPLITS = 20      # random baseline sets per candidate run and cell
+
+
+# ------------------------------------------------------------------ fixture
+
+def fixture_run(run, records):
+    """The gated metrics of one run's ok repetitions, cell by cell."""
+    cells = {}
+    ok = analyze.ok_records(records)
+    for key, recs in sorted(analyze.by_cell(ok).items()):
+        recs.sort(key=lambda r: r["cell"]["rep"])
+        cells[gate.cell_name(key)] = {
+            m: metric_values(recs, m) for m in METRICS
+            if metric_values(recs, m)}
+    env = run.get("env") or {}
+    return {"run_id": run["run_id"], "started": run.get("started"),
+            "finished": run.get("finished"), "status": run.get("status"),
+            "git": (env.get("git") or {}).get("short"),
+            "loadavg": env.get("loadavg"), "cells": cells}
+
+
+
+def make_fixture(reports_dir, refs, how):
+    runs = []
+    suites = set()
+    for ref in refs:
+        run, records, _ = store.load_run(reports_dir, ref)
+        suites.add((run.get("suite") or {}).get("name"))
+        runs.append(fixture_run(run, records))
+    if len(suites) != 1:
+        raise GateError("calibration runs must come from one suite, got "
+                             + ", ".join(sorted(map(str, suites))))
+    runs.sort(key=lambda r: r["started"] or 0)
+    return {"fixture": "tcpscale gate calibration", "schema": FIXTURE_SCHEMA,
+            "suite": suites.pop(), "how": how, "made": time.strftime(
+                "%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": runs}
+
+
+def load_fixture(path):
+    fx = store.read_json(path)
+    if not isinstance(fx, dict) or fx.get("schema") != FIXTURE_SCHEMA \
+            or not isinstance(fx.get("runs"), list) or len(fx["runs"]) < 2:
+        raise GateError(f"{path}: not a calibration fixture of schema "
+                             f"{FIXTURE_SCHEMA} with at least 2 runs")
+    return fx
+
+
+# ------------------------------------------------------------------- splits
+
+def inject(values, metric, d):
+    """The candidate made worse by d: rate down, costs up."""
+    better = METRICS[metric][2]
+    f = (1 - d) if better == "higher" else (1 + d)
+    return [v * f for v in values]
+
+
+def splits(fx, history_k, seed=1):
+    """(mode, cell, baseline value lists per metric, candidate run index)."""
+    runs = fx["runs"]
+    cells = sorted(set().union(*[r["cells"] for r in runs]))
+    rng = random.Random(seed)
+    for cell in cells:
+        have = [i for i, r in enumerate(runs) if cell in r["cells"]]
+        for b, c in itertools.permutations(have, 2):
+            yield "run", cell, [runs[b]["cells"][cell]], c
+        if len(have) <= history_k:
+            continue
+        for c in have:
+            others = [i for i in have if i != c]
+            combos = list(itertools.combinations(others, history_k))
+            rng.shuffle(combos)
+            for combo in combos[:HISTORY_SPLITS]:
+                yield (f"history:{history_k}", cell,
+                       [runs[i]["cells"][cell] for i in combo], c)
+
+
+def _pool(base_runs, metric):
+    return [v for run in base_runs for v in run.get(metric, [])]
+
+
+def evaluate(fx, conf, history_k=5, injections=INJECTIONS):
+    """Counts of regressed cells and metrics per mode and injection."""
+    levels = (0.0,) + tuple(injections)
+    out = {}
+    for mode, cell, base_runs, c in splits(fx, history_k):
+        cand = fx["runs"][c]["cells"][cell]
+        metrics = [m for m in conf["metrics"]
+                   if m in cand and _pool(base_runs, m)]
+        for d in levels:
+            slot = out.setdefault((mode, d), {"cells": 0, "regressed": 0,
+                                              "unknown": 0, "metrics": {}})
+            cell_v = "same"
+            for m in metrics:
+                v = gate.decide(m, _pool(base_runs, m),
+                                inject(cand[m], m, d), conf,
+                                [r.get(m, []) for r in base_runs])["verdict"]
+                ms = slot["metrics"].setdefault(m, {"n": 0, "regressed": 0})
+                ms["n"] += 1
+                ms["regressed"] += v == "regressed"
+                cell_v = min(cell_v, v, key=gate.VERDICTS.index)
+            slot["cells"] += 1
+            slot["regressed"] += cell_v == "regressed"
+            slot["unknown"] += cell_v == "unknown"
+    return out
+
+
+def format_evaluation(fx, res, conf):
+    """Lines: one table row per mode and injection."""
+    n_runs = len(fx["runs"])
+    reps = sorted(set(len(v) for r in fx["runs"] for c in r["cells"].values()
+                      for v in c.values()))
+    out = [f"calibration fixture: suite {fx.get('suite')}, {n_runs} runs, "
+           f"{len(set().union(*[r['cells'] for r in fx['runs']]))} cells, "
+           f"{'/'.join(map(str, reps))} repetitions per cell",
+           f"gate: alpha {conf['alpha']:g}, minimum effect "
+           + ", ".join(f"{m} {100 * e:g}%" for m, e in
+                       sorted(conf["min_effect"].items())),
+           "",
+           f"{'mode':<11} {'change':>7} {'cells':>6} {'regressed':>10} "
+           f"{'unknown':>8}   per metric (regressed / compared)"]
+    for (mode, d), s in sorted(res.items()):
+        per = ", ".join(f"{m} {100 * x['regressed'] / x['n']:.1f}%"
+                        for m, x in sorted(s["metrics"].items()) if x["n"])
+        label = "A/A" if d == 0 else f"-{100 * d:g}%"
+        out.append(f"{mode:<11} {label:>7} {s['cells']:>6} "
+                   f"{100 * s['regressed'] / s['cells']:>9.1f}% "
+                   f"{100 * s['unknown'] / s['cells']:>7.1f}%   {per}")
+    return out
+
+
+def rates(res):
+    """{(mode, d): fraction of cells regressed}."""
+    return {k: s["regressed"] / s["cells"] for k, s in res.items()
+            if s["cells"]}
+
+
+def dump(obj, path):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def check_bounds(res):
+    """Lines saying whether each bound holds, and whether all do."""
+    r = rates(res)
+    ok, out = True, []
+    for mode in sorted(set(m for m, _d in r)):
+        fa, power = r.get((mode, 0.0)), r.get((mode, 0.10))
+        good = fa is not None and fa <= MAX_FALSE_ALARMS
+        out.append(f"{mode}: false alarms {100 * fa:.2f}% of cells "
+                   f"(bound {100 * MAX_FALSE_ALARMS:g}%): "
+                   + ("met" if good else "BROKEN"))
+        ok &= good
+        if power is not None:
+            good = power >= MIN_POWER
+            out.append(f"{mode}: power at a 10% regression {100 * power:.1f}% "
+                       f"of cells (bound {100 * MIN_POWER:g}%): "
+                       + ("met" if good else "BROKEN"))
+            ok &= good
+    return out, ok

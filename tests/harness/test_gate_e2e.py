@@ -1,0 +1,166 @@
+"""The gate on real runs: real A/A runs (same code, same cells) with the
+unknown cells re-run by the gate, and refstack's memif
+instruction count catching a real 1 % code-cost regression.
+
+Long: skipped with TCPSCALE_QUICK=1.  Own lab prefix (tcps-gate).
+"""
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import unittest
+
+from harness import REPO_ROOT, store
+
+TCPSCALE = os.path.join(REPO_ROOT, "tcpscale")
+PREFIX = "tcps-gate"
+QUICK = os.environ.get("TCPSCALE_QUICK") == "1"
+REFSTACK = os.path.join(REPO_ROOT, "refstack")
+
+AA_SUITE = """
+[suite]
+name = "gate-aa"
+stacks = ["linux"]
+workloads = ["shortconn"]
+cores = [1]
+repetitions = %d
+runtime = "1s"
+ramp_time = "0.5s"
+
+[workload.shortconn]
+job = "%s/profiles/jobs/shortconn.ini"
+concurrency = 16
+"""
+
+MEMIF_SUITE = """
+[suite]
+name = "gate-memif"
+stacks = ["refstack:base"]
+workloads = ["memif"]
+cores = [1]
+repetitions = 2
+
+[workload.memif]
+job = "%s"
+"""
+
+# memif_crr with a known extra cost: a loop of volatile increments before
+# every connect() (a macro over the benchmark's own source, so refstack is
+# untouched).  About 1 % of the ~17,300 instructions of a connection.
+COSTLIER_C = """
+#include "refstack.h"
+static void burn(void)
+{
+	for (volatile int i = 0; i < %d; i++)
+		;
+}
+#define rs_connect(...) (burn(), rs_connect(__VA_ARGS__))
+#include "memif_crr.c"
+"""
+
+
+def tcpscale(reports, *args, timeout=300):
+    env = dict(os.environ, TCPSCALE_REPORTS=reports, TCPSCALE_BRANCH="main")
+    return subprocess.run([TCPSCALE] + list(args), capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def latest(reports):
+    return store.list_runs(reports)[-1]["run_id"]
+
+
+@unittest.skipIf(QUICK, "TCPSCALE_QUICK=1: long integration test skipped")
+class GateRealRunsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="tcpscale-gate-e2e-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.reports = os.path.join(self.tmp, "reports")
+
+    def suite(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def run_suite(self, path):
+        p = tcpscale(self.reports, "run", path, "--no-report",
+                     "--lab-prefix", PREFIX)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr[-2000:])
+        return latest(self.reports)
+
+    def test_aa_runs_with_reruns(self):
+        """Same code three times: never 'regressed'.  The candidate's 2
+        repetitions cannot decide against the history of the two runs
+        before it, so the gate re-runs the cell (3 more repetitions) into
+        the candidate run and decides on 5 against 6."""
+        a_toml = self.suite("a.toml", AA_SUITE % (3, REPO_ROOT))
+        self.run_suite(a_toml)
+        self.run_suite(a_toml)
+        b = self.run_suite(self.suite("b.toml", AA_SUITE % (2, REPO_ROOT)))
+        out = os.path.join(self.tmp, "gate")
+        p = tcpscale(self.reports, "gate", "--baseline", "history:2", b,
+                     "--escalate-reps", "3", "--escalate-step", "3",
+                     "--lab-prefix", PREFIX, "-o", out)
+        self.assertIn(p.returncode, (0, 3), p.stdout + p.stderr[-2000:])
+        self.assertNotIn("regressed  ", p.stdout)
+        self.assertIn("vs history:2 (2 runs)", p.stdout)
+        self.assertIn("re-runs of unknown cells: 1 round(s), 3 repetitions "
+                      "added", p.stdout)
+        with open(os.path.join(out, "gate.json")) as f:
+            res = json.load(f)
+        self.assertEqual(sorted(r["metric"] for r in res["rows"]),
+                         ["cpu_per_conn", "p99", "rate"])
+        for r in res["rows"]:
+            self.assertEqual((r["n_base"], r["n_cand"]), (6, 5), r)
+            self.assertNotEqual(r["verdict"], "regressed", r)
+        run, records, _ = store.load_run(self.reports, b)
+        self.assertEqual(sorted(r["cell"]["id"] for r in records),
+                         [f"linux.shortconn.c1.r{i}" for i in range(5)])
+        self.assertEqual(run["status"], "complete")
+        self.assertEqual(len(run["plan"]), 5)
+        db = sqlite3.connect(store.db_path(self.reports))
+        n = db.execute("SELECT count(*) FROM records WHERE run_id = ?",
+                       (b,)).fetchone()[0]
+        stored = db.execute("SELECT count(*) FROM verdicts").fetchone()[0]
+        db.close()
+        self.assertEqual((n, stored), (5, 3))
+
+    def test_memif_instructions_catch_one_percent(self):
+        build = os.path.join(self.tmp, "costlier")
+        os.makedirs(build)
+        src = os.path.join(build, "memif_costlier.c")
+        with open(src, "w") as f:
+            f.write(COSTLIER_C % 34)
+        binary = os.path.join(build, "memif_costlier")
+        cc = subprocess.run(
+            ["cc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-I",
+             os.path.join(REFSTACK, "include"), "-I",
+             os.path.join(REFSTACK, "bench"), src,
+             os.path.join(REFSTACK, "librefstack.a"), "-o", binary,
+             "-lpthread"], capture_output=True, text=True)
+        self.assertEqual(cc.returncode, 0, cc.stderr)
+        jobs = {}
+        for name, prog in (("base", os.path.join(
+                REFSTACK, "build", "bench", "memif_crr")), ("cost", binary)):
+            jobs[name] = self.suite(f"{name}.ini", "[global]\nprogram=%s\n"
+                                    "concurrency=16\nconnections=900\n"
+                                    "[memif]\n" % prog)
+        a = self.run_suite(self.suite("ma.toml", MEMIF_SUITE % jobs["base"]))
+        b = self.run_suite(self.suite("mb.toml", MEMIF_SUITE % jobs["base"]))
+        c = self.run_suite(self.suite("mc.toml", MEMIF_SUITE % jobs["cost"]))
+        p = tcpscale(self.reports, "gate", "--baseline", a, b)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("same       refstack:base.memif.c1", p.stdout)
+        p = tcpscale(self.reports, "gate", "--baseline", a, c)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        row = next(line for line in p.stdout.splitlines()
+                   if line.startswith("regressed  refstack:base.memif.c1"))
+        ratio = float(row.split()[5])
+        self.assertGreater(ratio, 1.006, row)        # about 1 % more
+        self.assertLess(ratio, 1.02, row)
+
+
+if __name__ == "__main__":
+    unittest.main()
