@@ -96,6 +96,9 @@ def escalate(ctx, rows, run_more):
         if not cells:
             rep["stopped"] = f"time cap ({conf['escalate_time']:.0f} s)"
             break
+        run.setdefault("escalations", []).append(
+            {"started": time.time(), "cells": [c["id"] for c in cells],
+             "why": "unknown cells re-run by tcpscale gate"})
         new, error = run_more(run, cells)
         records += new
         for c in cells:

@@ -128,7 +128,7 @@ def decide_stat(base, cand, better, min_effect, alpha, base_runs=None):
     if bound is not None:
         out["run_spread"] = float(np.expm1(bound))
     spread_note = "" if bound is None else \
-        f" (runs spread {_pct(np.expm1(bound))})"
+        f" (runs spread {_spread(bound)})"
     if p < alpha and w_lo > 1 and w >= 1 + min_effect:
         if out_worse:
             return dict(out, verdict="regressed",
@@ -137,7 +137,7 @@ def decide_stat(base, cand, better, min_effect, alpha, base_runs=None):
         return dict(out, verdict="unknown",
                     reason=f"{_pct(w - 1)} worse, p={p:.2g}, but within "
                            f"the run-to-run spread of the baseline runs "
-                           f"({_pct(np.expm1(bound))})")
+                           f"({_spread(bound)})")
     if p < alpha and w_hi < 1 and w <= 1 / (1 + min_effect) and out_better:
         return dict(out, verdict="improved",
                     reason=f"{_pct(1 - w)} better, p={p:.2g}" + spread_note)
@@ -174,6 +174,10 @@ def decide_exact(base, cand, better, threshold):
                            f"{_pct(threshold)})")
     return dict(out, verdict="same",
                 reason=f"within {_pct(threshold)} ({_pct(w - 1, sign=True)})")
+
+
+def _spread(bound):
+    return _pct(np.expm1(bound)) if bound < 1 else "over 100%"
 
 
 def _pct(f, sign=False):

@@ -90,10 +90,14 @@ def _cells_loop(ctx, lab, run_cell, cell_error):
 
 
 def _lab_session(ctx, lab_prefix):
-    """Bring the lab up, run the cells, always bring it down."""
+    """Bring the lab up, run the cells, always bring it down (no lab when
+    every cell runs without one: memif)."""
     from .lab import Lab, LabError, cleanup_stale
     from .workloads import CellError, run_cell
     run = ctx["run"]
+    if all(c["workload"] in planmod.UNTIMED for c in ctx["cells"]):
+        _cells_loop(ctx, None, run_cell, CellError)     # no lab needed
+        return
     removed = cleanup_stale(lab_prefix)
     if removed:
         ctx["progress"].message("removed a stale lab: " + ", ".join(

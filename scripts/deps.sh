@@ -7,7 +7,7 @@ set -eu
 PKGS="make gcc libc6-dev clang libclang-rt-14-dev valgrind linux-perf
       iproute2 ethtool iputils-ping procps curl
       nginx-light haproxy wrk
-      python3 python3-matplotlib python3-numpy python3-scipy sqlite3
+      python3 python3-matplotlib python3-numpy python3-scipy python3-yaml sqlite3
       chromium"
 
 missing=""

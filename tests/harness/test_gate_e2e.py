@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import unittest
 
+import test_ci_examples
 from harness import REPO_ROOT, store
 
 TCPSCALE = os.path.join(REPO_ROOT, "tcpscale")
@@ -32,6 +33,10 @@ ramp_time = "0.5s"
 [workload.shortconn]
 job = "%s/profiles/jobs/shortconn.ini"
 concurrency = 16
+
+[gate]
+baseline = "history:2"
+escalate_reps = 0
 """
 
 MEMIF_SUITE = """
@@ -90,42 +95,69 @@ class GateRealRunsTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr[-2000:])
         return latest(self.reports)
 
+    def make(self, command):
+        """A command of the CI examples, as written, in the checkout."""
+        env = dict(os.environ, TCPSCALE_REPORTS=self.reports,
+                   TCPSCALE_BRANCH="main", TCPSCALE_LAB_PREFIX=PREFIX)
+        return subprocess.run(command, shell=True, cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+
     def test_aa_runs_with_reruns(self):
         """Same code three times: never 'regressed'.  The candidate's 2
         repetitions cannot decide against the history of the two runs
-        before it, so the gate re-runs the cell (3 more repetitions) into
-        the candidate run and decides on 5 against 6."""
-        a_toml = self.suite("a.toml", AA_SUITE % (3, REPO_ROOT))
-        self.run_suite(a_toml)
+        before it, so the gate re-runs the cell (2 more repetitions) into
+        the candidate run and decides on 4 against 4."""
+        a_toml = self.suite("a.toml", AA_SUITE % (2, REPO_ROOT))
+        p = self.make(f"make bench SUITE={a_toml}")
+        self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
         self.run_suite(a_toml)
         b = self.run_suite(self.suite("b.toml", AA_SUITE % (2, REPO_ROOT)))
         out = os.path.join(self.tmp, "gate")
         p = tcpscale(self.reports, "gate", "--baseline", "history:2", b,
-                     "--escalate-reps", "3", "--escalate-step", "3",
+                     "--escalate-reps", "2", "--escalate-step", "2",
                      "--lab-prefix", PREFIX, "-o", out)
         self.assertIn(p.returncode, (0, 3), p.stdout + p.stderr[-2000:])
         self.assertNotIn("regressed  ", p.stdout)
         self.assertIn("vs history:2 (2 runs)", p.stdout)
-        self.assertIn("re-runs of unknown cells: 1 round(s), 3 repetitions "
+        self.assertIn("re-runs of unknown cells: 1 round(s), 2 repetitions "
                       "added", p.stdout)
         with open(os.path.join(out, "gate.json")) as f:
             res = json.load(f)
         self.assertEqual(sorted(r["metric"] for r in res["rows"]),
                          ["cpu_per_conn", "p99", "rate"])
         for r in res["rows"]:
-            self.assertEqual((r["n_base"], r["n_cand"]), (6, 5), r)
+            self.assertEqual((r["n_base"], r["n_cand"]), (4, 4), r)
             self.assertNotEqual(r["verdict"], "regressed", r)
         run, records, _ = store.load_run(self.reports, b)
         self.assertEqual(sorted(r["cell"]["id"] for r in records),
-                         [f"linux.shortconn.c1.r{i}" for i in range(5)])
+                         [f"linux.shortconn.c1.r{i}" for i in range(4)])
         self.assertEqual(run["status"], "complete")
-        self.assertEqual(len(run["plan"]), 5)
+        self.assertEqual(len(run["plan"]), 4)
+        self.assertEqual(run["escalations"][0]["cells"],
+                         ["linux.shortconn.c1.r2", "linux.shortconn.c1.r3"])
         db = sqlite3.connect(store.db_path(self.reports))
         n = db.execute("SELECT count(*) FROM records WHERE run_id = ?",
                        (b,)).fetchone()[0]
         stored = db.execute("SELECT count(*) FROM verdicts").fetchone()[0]
         db.close()
-        self.assertEqual((n, stored), (5, 3))
+        self.assertEqual((n, stored), (4, 3))
+        self.ci_gate_commands()
+
+    def ci_gate_commands(self):
+        """The gate command of each CI example, as written (the suite's
+        [gate] table gives the baseline), on the same runs."""
+        out = os.path.join(REPO_ROOT, "gate-out")
+        self.assertFalse(os.path.exists(out), f"{out} is in the way")
+        self.addCleanup(shutil.rmtree, out, True)
+        for name, cmd in sorted(test_ci_examples.GATES.items()):
+            self.assertIn((name, cmd), test_ci_examples.ci_commands())
+            p = self.make(cmd)
+            # not 1: make reports any failure as 2, so the text says it
+            self.assertIn(p.returncode, (0, 2, 3), p.stdout + p.stderr)
+            self.assertNotIn("REGRESSED", p.stdout)
+            self.assertIn("vs history:2 (2 runs)", p.stdout)
+            self.assertTrue(os.path.exists(os.path.join(out, "junit.xml")))
+            shutil.rmtree(out)
 
     def test_memif_instructions_catch_one_percent(self):
         build = os.path.join(self.tmp, "costlier")
