@@ -10,32 +10,31 @@ Methods (documented in BENCHMARKS.md):
   with Welch-Satterthwaite degrees of freedom.  The verdict is "higher" /
   "lower" only when that interval excludes 1, otherwise "same" (within
   noise), and "n/a" with fewer than two repetitions on a side.
-Only records with status "ok" enter the statistics.
+- Mann-Whitney U (two-sided, exact for small samples) beside the ratio, a
+  test that assumes no distribution; and, with at least BOOT_MIN_N values
+  on each side, a bootstrap 95% CI of the ratio of medians.
+All distributions come from scipy.stats.
+Only records with status "ok" enter the statistics, and of the collector-
+overhead cells only in the overhead tables (cell "twin", or collectors
+off).
 """
 import math
 import statistics
 
-# two-sided 95% Student t critical values, df 1..30
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262,
-         2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
-         2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052,
-         2.048, 2.045, 2.042)
-_Z975 = 1.959964
+
+def _sstats():
+    """scipy.stats, imported on first use (a second of start-up for every
+    `tcpscale` command otherwise)."""
+    from scipy import stats
+    return stats
 
 
 def t_crit95(df):
-    """Two-sided 95% critical value of Student's t with df degrees."""
+    """Two-sided 95% critical value of Student's t with df degrees (df may
+    be fractional: Welch)."""
     if df < 1:
         raise ValueError("t distribution needs df >= 1")
-    if df <= 30 and float(df).is_integer():
-        return _T975[int(df) - 1]
-    if df < 30:  # fractional Welch df: interpolate the table
-        lo = int(df)
-        frac = df - lo
-        return _T975[lo - 1] + frac * (_T975[lo] - _T975[lo - 1])
-    z = _Z975  # Cornish-Fisher expansion, accurate to ~1e-4 above 30
-    return (z + (z ** 3 + z) / (4 * df)
-            + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2))
+    return float(_sstats().t.ppf(0.975, df))
 
 
 def summarize(values):
@@ -80,6 +79,43 @@ def ratio_ci(a_vals, b_vals):
     return {"ratio": ratio, "ci95": ci, "verdict": verdict}
 
 
+BOOT_MIN_N = 5
+
+
+def mann_whitney_p(a_vals, b_vals):
+    """Two-sided Mann-Whitney U p-value, None with fewer than 2 a side."""
+    a = [float(v) for v in a_vals if v is not None]
+    b = [float(v) for v in b_vals if v is not None]
+    if len(a) < 2 or len(b) < 2:
+        return None
+    return float(_sstats().mannwhitneyu(b, a, alternative="two-sided").pvalue)
+
+
+def bootstrap_median_ratio_ci(a_vals, b_vals, seed=1):
+    """95% bootstrap CI (percentile, 2000 resamples) of median(B)/median(A);
+    None with fewer than BOOT_MIN_N values on a side."""
+    a = [float(v) for v in a_vals if v is not None]
+    b = [float(v) for v in b_vals if v is not None]
+    if len(a) < BOOT_MIN_N or len(b) < BOOT_MIN_N or min(a) <= 0:
+        return None
+
+    import numpy
+
+    def ratio(x, y, axis=-1):
+        return numpy.median(y, axis=axis) / numpy.median(x, axis=axis)
+    res = _sstats().bootstrap((a, b), ratio, n_resamples=2000, method="percentile",
+                           vectorized=True, random_state=seed)
+    return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
+
+
+def compare_values(a_vals, b_vals):
+    """ratio_ci + Mann-Whitney p + bootstrap CI of the median ratio."""
+    out = ratio_ci(a_vals, b_vals)
+    out["p_mw"] = mann_whitney_p(a_vals, b_vals)
+    out["boot_ci95"] = bootstrap_median_ratio_ci(a_vals, b_vals)
+    return out
+
+
 # ------------------------------------------------------------ records
 
 def cell_key(rec):
@@ -88,8 +124,11 @@ def cell_key(rec):
 
 
 def ok_records(records, collectors=True):
+    """Finished records; collectors=True: the cells of the statistics (not
+    the overhead twins), False: the collectors-off twins."""
     return [r for r in records if r.get("status") == "ok"
-            and bool(r["cell"].get("collectors", True)) == collectors]
+            and bool(r["cell"].get("collectors", True)) == collectors
+            and not r["cell"].get("twin")]
 
 
 def _groups(records):
@@ -112,7 +151,9 @@ def summarize_cells(records):
     """One row per (stack, workload, cores) over ok, collectors-on records."""
     rows = []
     all_groups = _groups([r for r in records
-                          if r["cell"].get("collectors", True)])
+                          if r["cell"].get("collectors", True)
+                          and not r["cell"].get("twin")
+                          and r.get("status") != "cannot-run"])
     good = _groups(ok_records(records))
     for key in sorted(all_groups):
         recs = good.get(key, [])
@@ -144,7 +185,27 @@ def collector_overhead(records):
         a, b = _metric(on[key], "rate"), _metric(off[key], "rate")
         r = ratio_ci(b, a)  # on / off: below 1 means collectors cost
         rows.append({"stack": key[0], "workload": key[1], "cores": key[2],
-                     "on": summarize(a), "off": summarize(b), **r})
+                     "collector": "all", "on": summarize(a), "off": summarize(b), **r})
+    rows.extend(profiler_overhead(records))
+    return rows
+
+
+def profiler_overhead(records):
+    """Per profiler: the full cell / its twin without that profiler."""
+    on = _groups(ok_records(records, True))
+    twins = {}
+    for r in records:
+        t = r["cell"].get("twin")
+        if r.get("status") == "ok" and t and t.startswith("no-"):
+            twins.setdefault((cell_key(r), t[3:]), []).append(r)
+    rows = []
+    for (key, prof), recs in sorted(twins.items()):
+        if key not in on:
+            continue
+        a, b = _metric(on[key], "rate"), _metric(recs, "rate")
+        rows.append({"stack": key[0], "workload": key[1], "cores": key[2],
+                     "collector": f"perf {prof}", "on": summarize(a),
+                     "off": summarize(b), **ratio_ci(b, a)})
     return rows
 
 
@@ -158,8 +219,8 @@ def compare(records_a, records_b):
             "stack": key[0], "workload": key[1], "cores": key[2],
             "a": summarize(_metric(ra, "rate")),
             "b": summarize(_metric(rb, "rate")),
-            "rate": ratio_ci(_metric(ra, "rate"), _metric(rb, "rate")),
-            "p99": ratio_ci(_metric(ra, "p99_us"), _metric(rb, "p99_us")),
+            "rate": compare_values(_metric(ra, "rate"), _metric(rb, "rate")),
+            "p99": compare_values(_metric(ra, "p99_us"), _metric(rb, "p99_us")),
         })
     return rows
 

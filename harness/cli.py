@@ -81,8 +81,19 @@ def cmd_report(args):
 def cmd_compare(args):
     reports_dir = _reports_dir(args)
     run_a, recs_a, _ = store.load_run(reports_dir, args.run_a)
-    run_b, recs_b, _ = store.load_run(reports_dir, args.run_b)
-    lines = report.format_compare(run_a, recs_a, run_b, recs_b)
+    if args.run_b is None:
+        from . import report_stacks, stackcmp
+        rows = stackcmp.versus(recs_a, args.baseline)
+        if len({r["stack"] for r in rows}) < 2:
+            print(f"tcpscale compare: run {run_a['run_id']} has "
+                  f"{len({r['stack'] for r in rows})} stack with finished "
+                  "cells; name a second run to compare runs", file=sys.stderr)
+            return 2
+        lines = report_stacks.format_versus(
+            rows, f"tcpscale compare: stacks of run {run_a['run_id']}")
+    else:
+        run_b, recs_b, _ = store.load_run(reports_dir, args.run_b)
+        lines = report.format_compare(run_a, recs_a, run_b, recs_b)
     if args.output:
         with open(args.output, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -275,11 +286,18 @@ def build_parser():
     r.add_argument("--no-plots", action="store_true")
     _common(r)
 
-    r = sub.add_parser("compare", help="compare two runs cell by cell",
-                       description="Per cell: ratio B/A of throughput and "
-                                   "p99 latency with 95% confidence intervals.")
+    r = sub.add_parser("compare", help="compare two runs, or the stacks of one",
+                       description="RUN_A RUN_B: per cell, ratio B/A of "
+                                   "throughput and p99 latency with 95% "
+                                   "confidence intervals.  RUN alone: its "
+                                   "stacks side by side, each as a ratio to "
+                                   "--baseline (rate, latency, server CPU "
+                                   "per connection).")
     r.add_argument("run_a", metavar="RUN_A")
-    r.add_argument("run_b", metavar="RUN_B")
+    r.add_argument("run_b", metavar="RUN_B", nargs="?")
+    r.add_argument("--baseline", metavar="STACK", default="linux",
+                   help="the stack the others are divided by, within one run "
+                        "(default linux)")
     r.add_argument("-o", "--output", metavar="FILE",
                    help="write the Markdown table to FILE")
     _common(r)

@@ -13,6 +13,12 @@ Summaries (all deltas over the window):
   snmp_hosts  the same for every lab host {"client": {...}, "server": {...}, "backend": {...}}
   procs    server processes' CPU {"user_s", "sys_s", "count", "by_name": {...}}
   perf     `perf stat` software events on the server processes {"events": {...}, "units": {...}}
+  stack    the stack's own counters (refstack: rsctl), deltas over the window:
+           {"counters": {name: n}, "per_core": [...]}; absent for linux
+  record   `perf record` on the server's cores (harness.profilers), when
+           the cell's profilers include it: shares of cycles, top leaves,
+           the folded stacks file
+  lock     `perf lock` on the server's cores: top contended kernel locks
   window_s length of the window measured by the collectors
   cost     the collectors' own cost: wall time of the two snapshots (outside
            the window) and CPU seconds of `perf stat` (inside it)
@@ -27,6 +33,7 @@ import subprocess
 import time
 
 from harness import procs
+from harness.profilers import PROFILERS
 
 SNMP_KEYS = {
     "Tcp": ("ActiveOpens", "PassiveOpens", "AttemptFails", "EstabResets",
@@ -165,6 +172,27 @@ def procs_summary(before, after):
     return out
 
 
+def _is_gauge(name):
+    """Counters that hold a level (a maximum), not a running total."""
+    return name.endswith("_max") or "_max_" in name
+
+
+def stack_counters_summary(before, after):
+    """Deltas of the stack's own counters between two snapshots (a gauge,
+    such as a maximum wait, is taken from the closing snapshot)."""
+    if before.get("error") or after.get("error"):
+        return {"error": before.get("error") or after.get("error")}
+    b, a = before.get("counters", {}), after.get("counters", {})
+    total = {k: (v if _is_gauge(k) else v - b.get(k, 0)) for k, v in a.items()}
+    prev = {(c["pid"], c["core"]): c["counters"] for c in before.get("per_core", [])}
+    per_core = []
+    for c in after.get("per_core", []):
+        pb = prev.get((c["pid"], c["core"]), {})
+        per_core.append({"pid": c["pid"], "core": c["core"], "counters": {
+            k: (v if _is_gauge(k) else v - pb.get(k, 0)) for k, v in c["counters"].items()}})
+    return {"counters": total, "per_core": per_core}
+
+
 # -- snapshots -------------------------------------------------------------------
 def _read(path):
     with open(path) as f:
@@ -190,10 +218,12 @@ class Collectors:
     """Collectors around one measured window; disabled ones cost nothing."""
 
     def __init__(self, lab, outdir, cell_id, enabled=True, roles=None, perf_mode="procs",
-                 cpus=None):
+                 cpus=None, profilers=(), stack_counters=None):
         """perf_mode "procs": perf stat on the server processes (their own
         events); "cpus": perf stat -a on `cpus` (the cores under test, every
-        process on them, no per-task counter switching)."""
+        process on them, no per-task counter switching).  profilers: names
+        in harness.profilers.PROFILERS, run on `cpus`.  stack_counters:
+        servers -> snapshot of the stack's own counters (or None)."""
         if perf_mode not in ("procs", "cpus"):
             raise ValueError("perf_mode %r: expected procs or cpus" % (perf_mode,))
         self.perf_mode = perf_mode
@@ -212,14 +242,21 @@ class Collectors:
         self.pids = []
         self.snapshot_s = 0.0
         self.perf_cpu_s = None
+        self.stack_counters = stack_counters
+        self.servers = []
+        self.profilers = [PROFILERS[p](outdir, cell_id, cpus or "0") for p in profilers] \
+            if enabled else []
 
-    def start(self, server_pids):
+    def start(self, server_pids, servers=()):
         if not self.enabled:
             return
         self.pids = list(server_pids)
+        self.servers = list(servers)
         t = time.monotonic()
         self.before = self._snapshot()
         self.snapshot_s = time.monotonic() - t
+        for prof in self.profilers:
+            prof.start()
         self._start_perf()
         self.t0 = time.monotonic()
 
@@ -228,6 +265,8 @@ class Collectors:
             return
         self.t1 = time.monotonic()
         self._stop_perf()
+        for prof in self.profilers:
+            prof.stop()
         t = time.monotonic()
         self.after = self._snapshot()
         self.snapshot_s += time.monotonic() - t
@@ -239,6 +278,8 @@ class Collectors:
                 "snmp": {}}
         for role in self.roles:
             snap["snmp"][role] = _snmp_snapshot(self.lab, role)
+        if self.stack_counters is not None:
+            snap["stack"] = self.stack_counters(self.servers)
         return snap
 
     def _start_perf(self):
@@ -286,9 +327,12 @@ class Collectors:
         return out
 
     def artefacts(self):
-        if not self.enabled or not self.perf_path or not os.path.exists(self.perf_path):
-            return {}
-        return {"perf": os.path.basename(self.perf_path)}
+        out = {}
+        for prof in self.profilers:
+            out.update(prof.artefacts())
+        if self.enabled and self.perf_path and os.path.exists(self.perf_path):
+            out["perf"] = os.path.basename(self.perf_path)
+        return out
 
     def summary(self):
         """Plain-dict summaries, or {} when collectors are disabled / never started."""
@@ -296,7 +340,7 @@ class Collectors:
             return {}
         b, a = self.before, self.after
         hosts = {r: snmp_summary(b["snmp"][r], a["snmp"][r]) for r in self.roles}
-        return {"window_s": round(self.t1 - self.t0, 3),
+        out = {"window_s": round(self.t1 - self.t0, 3),
                 "cost": {"snapshots_wall_s": round(self.snapshot_s, 3),
                          "perf_cpu_s": self.perf_cpu_s},
                 "cpu": cpu_summary(b["stat"], a["stat"]),
@@ -305,3 +349,8 @@ class Collectors:
                 "snmp_hosts": hosts,
                 "procs": procs_summary(b["procs"], a["procs"]),
                 "perf": self._perf_summary()}
+        if b.get("stack") is not None:
+            out["stack"] = stack_counters_summary(b["stack"], a.get("stack") or {})
+        for prof in self.profilers:
+            out[prof.name] = prof.summary()
+        return out

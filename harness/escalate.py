@@ -13,7 +13,7 @@ import time
 
 from . import env as envmod
 from . import plan as planmod
-from .gate import MIN_REPS, compare_cells
+from .gate import MIN_REPS, compare_cells, gated
 
 
 def _why_not(run):
@@ -39,9 +39,8 @@ def _can_help(row):
 
 
 def _new_cells(records, key, n):
-    mine = [r for r in records if r["cell"].get("collectors", True)
-            and (r["cell"]["stack"], r["cell"]["workload"],
-                 r["cell"]["cores"]) == key]
+    mine = [r for r in records if gated(r) and (
+        r["cell"]["stack"], r["cell"]["workload"], r["cell"]["cores"]) == key]
     proto = mine[0]["cell"]
     top = max(r["cell"]["rep"] for r in mine)
     out = []

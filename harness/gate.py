@@ -32,7 +32,7 @@ import statistics
 import numpy as np
 from scipy import stats
 
-from . import analyze
+from . import analyze, registry
 from .gateconf import METRICS, metric_values
 
 VERDICTS = ("regressed", "unknown", "improved", "same")
@@ -195,12 +195,18 @@ def decide(metric, base, cand, conf, base_runs=None):
 # ------------------------------------------------------------------ cells
 
 def cell_name(key):
-    return f"{key[0]}.{key[1]}.c{key[2]}"
+    """A cell without its repetition, spelt as in cell ids:
+    refstack-listen+rfd.shortconn.c1."""
+    return f"{registry.slug(key[0])}.{key[1]}.c{key[2]}"
+
+
+def gated(rec):
+    """A repetition the gate counts: collectors on, not an overhead twin."""
+    return rec["cell"].get("collectors", True) and not rec["cell"].get("twin")
 
 
 def _by_cell(records):
-    return analyze.by_cell([r for r in records
-                            if r["cell"].get("collectors", True)])
+    return analyze.by_cell([r for r in records if gated(r)])
 
 
 def _by_run(records):

@@ -16,16 +16,22 @@ import os
 import statistics
 
 from . import analyze, changepoint, store
+from .gate import cell_name, gated
 from .gateconf import METRICS, GateError, metric_values
 
 DEFAULT_PVALUE = 0.001
 
 
 def parse_cell(name):
-    """"linux.shortconn.c1" (a cell id without its repetition) -> key."""
+    """"linux.shortconn.c1" or "refstack-listen+rfd.shortconn.c1" (a cell
+    id without its repetition; "refstack:listen,rfd..." too) -> key."""
     parts = name.rsplit(".", 2)
     if len(parts) == 3 and parts[2][:1] == "c" and parts[2][1:].isdigit():
-        return parts[0], parts[1], int(parts[2][1:])
+        stack = parts[0]
+        if ":" not in stack:
+            kind, sep, variant = stack.partition("-")
+            stack = kind + (":" + variant.replace("+", ",") if sep else "")
+        return stack, parts[1], int(parts[2][1:])
     raise GateError(f"cell {name!r}: expected STACK.WORKLOAD.cCORES, e.g. "
                     "linux.shortconn.c1 (see `tcpscale list` and a run's "
                     "records/)")
@@ -73,9 +79,11 @@ def load_series(reports_dir, key, suite=None, branch=None, host=None,
             recs = []
             for cid, rj in rows:
                 try:
-                    recs.append(store.check_record(json.loads(rj)))
+                    rec = store.check_record(json.loads(rj))
                 except store.StoreError:
-                    pass          # an older schema: its run is left out
+                    continue      # an older schema: left out
+                if gated(rec):
+                    recs.append(rec)
             recs_by_run[rid] = recs
     series = {"suite": suite, "metrics": {}}
     for rid, run in runs:
@@ -121,7 +129,7 @@ def _fmt(v):
 
 def format_history(hist, metrics=None):
     """Terminal lines: per metric, one line per run and one per change."""
-    name = f"{hist['key'][0]}.{hist['key'][1]}.c{hist['key'][2]}"
+    name = cell_name(hist["key"])
     out = [f"history of {name} (suite {hist['suite']})"]
     if not hist["metrics"]:
         return out + ["  no run with ok repetitions of this cell"]
@@ -174,7 +182,7 @@ def plot_cell(hist, path, plt):
         ax.set_xticklabels([p["git"] or "?" for p in pts], rotation=60,
                            fontsize=6)
         ax.grid(True, alpha=0.3)
-    name = f"{hist['key'][0]}.{hist['key'][1]}.c{hist['key'][2]}"
+    name = cell_name(hist["key"])
     axes[0, 0].set_title(f"{name}: history (suite {hist['suite']})")
     fig.tight_layout()
     fig.savefig(path)
@@ -202,7 +210,7 @@ def report_blocks(run, records, run_dir, reports_dir, with_plots):
                 default=0)
         if n < 2:
             continue
-        name = f"{key[0]}.{key[1]}.c{key[2]}"
+        name = cell_name(key)
         for m, h in hist["metrics"].items():
             for c in h["change_points"]:
                 rows.append([name, m, f"{100 * c['change']:+.1f}%",
@@ -210,7 +218,7 @@ def report_blocks(run, records, run_dir, reports_dir, with_plots):
                              f"{c['p']:.2g}"])
         if with_plots:
             from .plots import plt
-            fname = f"history-{name.replace(':', '_')}.png"
+            fname = f"history-{name}.png"
             plot_cell(hist, os.path.join(run_dir, fname), plt)
             blocks.append(("img", fname, f"{name} history"))
     if not blocks and not rows:

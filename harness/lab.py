@@ -270,11 +270,16 @@ def _rps(ns, dev):
 class Lab:
     """Client, dual-NIC server and backend namespaces, with their processes."""
 
-    def __init__(self, cores, prefix=LAB_PREFIX):
+    def __init__(self, cores, prefix=LAB_PREFIX, offloads_off=False):
+        """offloads_off: GRO, GSO and TSO off on both ends of the client
+        link, for every cell (a user-space stack on the server's interface
+        needs frames no longer than the MTU; the same lab for every stack
+        of the run keeps the comparison fair)."""
         if not isinstance(cores, int) or cores < 1:
             raise LabError("lab cores: expected an integer >= 1, got %r" % (cores,))
         self.cores = cores
         self.prefix = prefix
+        self.offloads_off = offloads_off
         self.names = _names(prefix)
         self.netns = dict(self.names["netns"])
         self.addrs = dict(ADDRS)
@@ -484,6 +489,11 @@ class Lab:
         for role in ROLES:
             args = ["%s=%s" % kv for kv in SYSCTLS.items()]
             self._ns_run(role, ["sysctl", "-q", "-w"] + args)
+        if self.offloads_off:
+            ra, da, rb, db = self.names["links"][0]
+            for role, dev in ((ra, da), (rb, db)):
+                self._ns_run(role, ["ethtool", "-K", dev, "gro", "off", "gso", "off",
+                                    "tso", "off"])
 
     def _describe(self, stale):
         hosts, sysctls, offloads, rps = {}, {}, {}, {}
@@ -509,4 +519,5 @@ class Lab:
                 "queues_per_veth": self.cores,
                 "sysctls": sysctls, "sysctls_set": dict(SYSCTLS),
                 "global_sysctls": _sysctl_read(None, list(GLOBAL_SYSCTLS)),
-                "offloads": offloads, "rps": rps, "nofile": self.nofile, "stale_removed": stale}
+                "offloads": offloads, "offloads_off": self.offloads_off,
+                "rps": rps, "nofile": self.nofile, "stale_removed": stale}

@@ -5,28 +5,39 @@ work, thermal) spread over every configuration instead of biasing one; the
 collector-overhead cells (collectors off) run right next to their twin with
 collectors on, so the pair sees the same conditions, alternating the order
 (on, off in even repetitions; off, on in odd ones) so a drift favours
-neither side.
+neither side.  With profilers (perf record, perf lock) each one's cost is
+measured the same way: a twin without that profiler beside the full cell
+(id suffix .no-record, .no-lock; "twin" names what is left out).
+
+A stack that cannot run a workload here (harness.registry.cannot_run) is
+planned all the same, so the report lists it cell by cell; it costs no
+lab time.
 """
+from . import registry
 
 # Seconds a cell costs beyond ramp + runtime (server start, readiness wait,
 # collectors, teardown), rounded up from the local lab on a 2-core machine
 # (0.2 - 0.4 s); the progress ETA rescales by what the run really takes.
 CELL_OVERHEAD_S = {"shortconn": 1.0, "keepalive": 1.0, "nginx": 1.0,
                    "haproxy": 1.5, "memif": 2.0}
-# cells that run a fixed amount of work instead of ramp + runtime
-UNTIMED = ("memif",)
 LAB_SETUP_S = 2.0
+# post-processing after the window (perf script, perf lock contention) and
+# the perf start/stop, measured on the local lab (2 cores)
+PROFILER_OVERHEAD_S = {"record": 1.5, "lock": 1.0}
+CANNOT_RUN_S = 0.1
 
 
 def cell_id(stack, workload, cores, rep, collectors=True):
-    cid = f"{stack}.{workload}.c{cores}.r{rep}"
+    cid = f"{registry.slug(stack)}.{workload}.c{cores}.r{rep}"
     return cid if collectors else cid + ".nocoll"
 
 
-def make_cell(suite, stack, workload, cores, rep, collectors):
+def make_cell(suite, stack, workload, cores, rep, collectors, profilers=None,
+              twin=None):
     wl = suite["workload"][workload]
-    return {
-        "id": cell_id(stack, workload, cores, rep, collectors),
+    cell = {
+        "id": cell_id(stack, workload, cores, rep, collectors)
+        + (f".{twin}" if twin else ""),
         "stack": stack,
         "workload": workload,
         "cores": cores,
@@ -37,6 +48,26 @@ def make_cell(suite, stack, workload, cores, rep, collectors):
         "job_options": dict(wl["job_options"]),
         "collectors": bool(collectors),
     }
+    if collectors and profilers:
+        cell["profilers"] = list(profilers)
+    if twin:
+        cell["twin"] = twin
+    return cell
+
+
+def _group(suite, stack, workload, cores, rep, top):
+    """A cell, and at the top core count its collector-overhead twins
+    (alternating the order between repetitions)."""
+    profs = suite.get("profilers") or []
+    on = suite["collectors"]
+    group = [make_cell(suite, stack, workload, cores, rep, on, profs)]
+    if not (cores == top and on and workload in suite["collector_overhead"]):
+        return group
+    group.append(make_cell(suite, stack, workload, cores, rep, False))
+    for p in profs:
+        group.append(make_cell(suite, stack, workload, cores, rep, True,
+                               [q for q in profs if q != p], twin=f"no-{p}"))
+    return group if rep % 2 == 0 else group[::-1]
 
 
 def _stacks(suite):
@@ -60,27 +91,30 @@ def build_plan(suite):
                 if stack not in wl.get("stacks", suite["stacks"]):
                     continue
                 for cores in wl.get("cores", suite["cores"]):
-                    group = [make_cell(suite, stack, workload, cores, rep,
-                                       suite["collectors"])]
-                    if (cores == top and suite["collectors"]
-                            and workload in suite["collector_overhead"]):
-                        off = make_cell(suite, stack, workload, cores, rep,
-                                        False)
-                        group = group + [off] if rep % 2 == 0 \
-                            else [off] + group
-                    cells.extend(group)
+                    cells.extend(_group(suite, stack, workload, cores, rep,
+                                        top))
     return cells
 
 
 def cell_estimate_s(cell):
-    timed = cell["workload"] not in UNTIMED
+    if registry.cannot_run(cell):
+        return CANNOT_RUN_S
+    timed = not registry.own_runner(cell["workload"])
     return (timed * (cell["ramp_s"] + cell["runtime_s"])
-            + CELL_OVERHEAD_S.get(cell["workload"], 3.0))
+            + CELL_OVERHEAD_S.get(cell["workload"], 3.0)
+            + sum(PROFILER_OVERHEAD_S.get(p, 2.0)
+                  for p in cell.get("profilers", ())))
 
 
 def estimate_s(cells):
     """Estimated wall-clock seconds for a whole plan."""
     return LAB_SETUP_S + sum(cell_estimate_s(c) for c in cells)
+
+
+def needs_offloads_off(cells):
+    """Does a stack of the plan need GRO/GSO/TSO off on the client link?"""
+    return any(getattr(registry.adapter(s), "NEEDS_OFFLOADS_OFF", False)
+               for s in set(c["stack"] for c in cells))
 
 
 def max_cores(cells):
@@ -96,11 +130,29 @@ def format_plan(suite, cells):
              f"{', '.join(str(c) for c in suite['cores'])}; "
              f"{suite['repetitions']} repetitions of "
              f"{suite['ramp_time']:g}s ramp + {suite['runtime']:g}s"]
+    if suite.get("profilers"):
+        lines.append("  profilers (perf) on every cell: "
+                     + ", ".join(suite["profilers"]))
     if suite.get("collector_overhead"):
         lines.append("  collector overhead measured on "
                      + ", ".join(suite["collector_overhead"]))
     lines.extend("  warning: " + w for w in suite.get("warnings", []))
+    lines.extend(cannot_run_lines(cells))
     return lines
+
+
+def cannot_run_lines(cells):
+    """Cells a stack cannot run here, grouped by reason."""
+    why = {}
+    for c in cells:
+        reason = registry.cannot_run(c)
+        if reason:
+            why.setdefault(reason, []).append(c["id"])
+    out = []
+    for reason, ids in sorted(why.items()):
+        out.append(f"  cannot run here ({len(ids)} cells, reported as "
+                   f"such): {reason}")
+    return out
 
 
 def fmt_duration(seconds):

@@ -18,8 +18,10 @@ def available():
     return plt is not None
 
 
-def throughput_vs_cores(rows, title, unit, path):
-    """Median rate vs cores per stack, min-max bars, ideal linear scaling."""
+def throughput_vs_cores(rows, title, unit, path, fits=None):
+    """Median rate vs cores per stack, min-max bars, ideal linear scaling,
+    and the USL curve of each stack that has a fit (fits: {stack: result})."""
+    from . import usl
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     for stack in sorted(set(r["stack"] for r in rows)):
         pts = sorted((r["cores"], r["rate"]) for r in rows
@@ -30,8 +32,13 @@ def throughput_vs_cores(rows, title, unit, path):
         med = [p[1]["median"] for p in pts]
         lo = [p[1]["median"] - p[1]["min"] for p in pts]
         hi = [p[1]["max"] - p[1]["median"] for p in pts]
-        ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=4,
-                    label=f"{stack} (median, min-max)")
+        bars = ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=4,
+                           label=f"{stack} (median, min-max)")
+        fit = (fits or {}).get(stack)
+        if fit and fit.get("ok"):
+            cx, cy = usl.curve(fit, max(xs) * 1.25)
+            ax.plot(cx, cy, color=bars[0].get_color(), linewidth=1,
+                    label=f"{stack} USL fit")
         if xs[0] == 1 and len(xs) > 1:
             ax.plot(xs, [med[0] * x for x in xs], linestyle="--",
                     color="grey", linewidth=1, label=f"{stack} linear")
@@ -66,6 +73,40 @@ def cpu_per_core(per_core, title, path):
     ax.set_ylim(0, 105)
     ax.set_title(title)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def gain_bars(groups, title, path):
+    """Gain over refstack:base per feature set, grouped by core count, with
+    95% CI error bars.  groups: {cores: [(label, ratio, (lo, hi) or None)]}."""
+    labels = []
+    for items in groups.values():
+        for label, _, _ in items:
+            if label not in labels:
+                labels.append(label)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=100)
+    width = 0.8 / max(1, len(groups))
+    for gi, (cores, items) in enumerate(sorted(groups.items())):
+        by = {label: (r, ci) for label, r, ci in items}
+        xs, ys, err = [], [], [[], []]
+        for li, label in enumerate(labels):
+            if label not in by or by[label][0] is None:
+                continue
+            r, ci = by[label]
+            xs.append(li + gi * width)
+            ys.append(r)
+            err[0].append(r - ci[0] if ci else 0)
+            err[1].append(ci[1] - r if ci else 0)
+        ax.bar(xs, ys, width=width, yerr=err, capsize=3, label=f"{cores} core(s)")
+    ax.axhline(1.0, color="grey", linewidth=1, linestyle="--")
+    ax.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(labels))])
+    ax.set_xticklabels(labels, rotation=20, ha="right", fontsize="small")
+    ax.set_ylabel("rate / refstack:base")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -14,22 +14,29 @@ A suite file looks like:
     collectors = true
     collector_overhead = ["shortconn"]
 
+    profilers = ["record", "lock"]   # perf record / perf lock per cell
+
     [workload.shortconn]
     job = "jobs/shortconn.ini"   # relative to the profile's folder
-    concurrency = 64             # any tsload job key listed in TSLOAD_KEYS
+    concurrency = 64             # any tsload option (tsload --dump-options=json)
 
-Every key is declared once in a table below (name, checker, default, help);
-unknown keys and bad values raise ProfileError naming the file, the key and
-what was expected.
+Stacks and workloads are the ones harness.registry declares; a workload
+table's keys are checked against tsload's own option table, read from
+`tsload --dump-options=json`.  Every suite key is declared once in a table
+below (name, checker, default, help); unknown keys and bad values raise
+ProfileError naming the file, the key and what was expected.
 """
+import functools
+import json
 import os
 import re
+import subprocess
 import tomllib
 
-from . import PROFILES_DIR, REPO_ROOT
+from . import PROFILES_DIR, REPO_ROOT, registry
+from .profilers import PROFILERS
 
-KNOWN_STACKS = ("linux", "refstack", "mtcp")
-KNOWN_WORKLOADS = ("shortconn", "nginx", "haproxy", "keepalive", "memif")
+KNOWN_WORKLOADS = tuple(registry.WORKLOADS)
 MAX_CORES_LIMIT = 1024
 
 
@@ -112,6 +119,48 @@ def _list_of(choices, what):
     return check
 
 
+def _check_stacks(v):
+    """Stack names through the registry, in their canonical spelling."""
+    if not isinstance(v, list) or not v:
+        raise _Bad("a non-empty list of stacks (" + ", ".join(registry.names_help()) + ")")
+    out = []
+    for item in v:
+        try:
+            out.append(registry.parse_stack(item))
+        except registry.StackError as e:
+            raise _Bad(f"a list of usable stacks; {e}") from None
+    if len(set(out)) != len(out):
+        raise _Bad(f"a list of stacks without duplicates, got {v!r}")
+    return out
+
+
+def _check_names(v):
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise _Bad("a list of stack names (may be empty)")
+    return list(v)
+
+
+def _optional_stacks(suite, where):
+    """Add each optional stack that can be used here; say why for the rest."""
+    for name in suite["optional_stacks"]:
+        try:
+            canon = registry.parse_stack(name)
+        except registry.StackError as e:
+            suite["warnings"].append(f"{where}: suite.optional_stacks: {name} "
+                                     f"left out: {e}")
+            continue
+        if canon not in suite["stacks"]:
+            suite["stacks"].append(canon)
+
+
+def _check_profilers(v):
+    if not isinstance(v, list) or any(p not in PROFILERS for p in v) \
+            or len(set(v)) != len(v):
+        raise _Bad(f"a list of profilers from {', '.join(PROFILERS)} "
+                   "(may be empty), without duplicates")
+    return list(v)
+
+
 def _overhead_list(v):
     if not isinstance(v, list):
         raise _Bad("a list of workload names (may be empty)")
@@ -181,8 +230,10 @@ def resolve_cores(spec, machine_cores):
 SUITE_KEYS = {
     "name": (_check_str, None, "suite name"),
     "description": (_check_str, "", "one line shown by `tcpscale list`"),
-    "stacks": (_list_of(KNOWN_STACKS, "stacks"), ["linux"],
-               "stacks under test"),
+    "stacks": (_check_stacks, ["linux"], "stacks under test"),
+    "optional_stacks": (_check_names, [], "stacks added when they can be used "
+                        "here (e.g. mtcp once configured), else left out with "
+                        "a warning"),
     "workloads": (_list_of(KNOWN_WORKLOADS, "workloads"), None,
                   "workloads to run"),
     "cores": (_check_cores, ["max"], "core counts to sweep"),
@@ -190,43 +241,122 @@ SUITE_KEYS = {
     "runtime": (_duration_in(0.5, 3600), 10.0, "measured seconds per cell"),
     "ramp_time": (_duration_in(0, 600), 1.0, "warm-up seconds per cell"),
     "collectors": (_check_bool, True, "run the collectors around each cell"),
+    "profilers": (_check_profilers, [], "perf profilers around each cell "
+                  "(with collectors): record (flame graphs), lock (contention)"),
     "collector_overhead": (_overhead_list, [],
                            "workloads that also run with collectors off "
                            "at the top core count, to measure their cost"),
 }
 
-# tsload job keys a workload table may set (tsload contract); value checkers
-TSLOAD_KEYS = {
-    "concurrency": _int_in(1, 1_000_000),
-    "threads": _int_in(1, 4096),
-    "rate": _num_in(0, 1e9),
-    "req_size": _int_in(0, 1 << 30),
-    "resp_size": _int_in(0, 1 << 30),
-    "keepalive": _int_in(0, 1),
-    "connections": _int_in(0, 1 << 62),
-    "close": lambda v: v if v in ("fin", "rst") else _raise("fin or rst"),
-    "recycle": _int_in(0, 1),
-    "engine": lambda v: v if v in ("crr", "rr", "http")
-    else _raise("crr, rr or http"),
-    "path": _check_str,
-    "percentiles": _check_str,
-    "timeout": lambda v: parse_duration(v) and v,
-    "source_addrs": _check_str,
-    "log_interval": lambda v: parse_duration(v) and v,
-}
+# -------------------------------------------------- tsload's option table
+
+TSLOAD = os.environ.get("TCPSCALE_TSLOAD") or os.path.join(REPO_ROOT, "loadgen", "tsload")
+# options the harness sets itself, or that make no sense for a lab client
+NOT_PROFILE_KEYS = ("name", "role", "host", "port", "runtime", "ramp_time",
+                    "log_interval", "backlog")
+
+
+@functools.lru_cache(maxsize=None)
+def _dump_options(path, mtime):
+    try:
+        p = subprocess.run([path, "--dump-options=json"], capture_output=True,
+                           text=True, timeout=10)
+        return {o["name"]: o for o in json.loads(p.stdout)["options"]}
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError,
+            TypeError):
+        return None
+
+
+def tsload_options(path=None):
+    """{name: option} from `tsload --dump-options=json`, without the keys
+    the harness sets itself; raises ProfileError if tsload cannot say."""
+    path = path or TSLOAD
+    try:
+        opts = _dump_options(path, os.stat(path).st_mtime)
+    except OSError:
+        opts = None
+    if opts is None:
+        raise ProfileError(f"cannot check tsload options: {_rel(path)} is not "
+                           "built or has no --dump-options=json (run: make -C "
+                           "loadgen)")
+    return {k: v for k, v in opts.items() if k not in NOT_PROFILE_KEYS}
+
+
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$",
+                      re.I)
+_SIZE_MULT = {None: 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1 << 20,
+              "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+_TIME_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|m|h)?\s*$")
+_TIME_US = {"us": 1, "ms": 1e3, "s": 1e6, None: 1e6, "m": 6e7, "h": 3.6e9}
+
+
+def _number_of(opt, v):
+    """The value of v in the option's unit (tsload's own parse rules), or
+    raise _Bad saying what the option takes."""
+    kind = opt["type"]
+    if isinstance(v, bool) and kind != "bool":
+        raise _Bad(_what(opt))
+    if kind == "bool":
+        if v in (True, False, 0, 1) or (isinstance(v, str) and v.lower() in
+                                         ("0", "1", "true", "false", "yes", "no", "on", "off")):
+            return None
+        raise _Bad(_what(opt))
+    if kind == "int" and isinstance(v, int):
+        return v
+    if kind == "float" and isinstance(v, (int, float)):
+        return v
+    rx, mult = {"size": (_SIZE_RE, _SIZE_MULT), "time": (_TIME_RE, _TIME_US)}.get(kind, (None, None))
+    if rx is not None:
+        if isinstance(v, (int, float)):
+            return v * mult[None]
+        m = rx.match(v) if isinstance(v, str) else None
+        if m:
+            return float(m.group(1)) * mult[m.group(2) and m.group(2).lower()]
+    raise _Bad(_what(opt))
+
+
+def _fmt(x):
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _what(opt):
+    kind = opt["type"]
+    if kind == "enum":
+        return " or ".join(opt["choices"])
+    if kind == "str":
+        return "a non-empty string"
+    if kind == "bool":
+        return "true or false (or 0/1)"
+    lo, hi = opt["min"], opt["max"]
+    if kind == "time":
+        return f"a time such as \"500ms\" or \"5s\" from {lo / 1e6:g}s to {hi / 1e6:g}s"
+    if kind == "size":
+        return f"a size such as 64 or \"4k\" from {_fmt(lo)} to {_fmt(hi)} bytes"
+    return f"{'an integer' if kind == 'int' else 'a number'} from {_fmt(lo)} to {_fmt(hi)}"
+
+
+def check_tsload_value(opt, v):
+    """Check one workload option against tsload's table; raises _Bad."""
+    if opt["type"] == "enum":
+        if v not in opt["choices"]:
+            raise _Bad(_what(opt))
+        return v
+    if opt["type"] == "str":
+        return _check_str(v)
+    x = _number_of(opt, v)
+    if x is not None and not opt["min"] <= x <= opt["max"]:
+        raise _Bad(_what(opt))
+    return v
+
 
 # keys of a [workload.NAME] table besides tsload's: (checker, help)
 WORKLOAD_KEYS = {
     "job": (_check_str, "the job file, relative to the suite file"),
-    "stacks": (_list_of(KNOWN_STACKS, "stacks"),
+    "stacks": (_check_stacks,
                "stacks this workload runs on (default: suite.stacks)"),
     "cores": (_check_cores, "core counts of this workload (default: "
                             "suite.cores)"),
 }
-
-
-def _raise(what):
-    raise _Bad(what)
 
 
 # --------------------------------------------------------------- parsing
@@ -305,6 +435,7 @@ def parse_suite(data, path, machine_cores):
     suite["cores_spec"] = data["suite"].get("cores", "max")
     suite["cores"] = cores
     suite["warnings"] = []
+    _optional_stacks(suite, where)
     if dropped:
         suite["warnings"].append(
             f"{where}: suite.cores: skipping {dropped} (machine has "
@@ -342,17 +473,18 @@ def _parse_workload(table, name, path):
         raise ProfileError(f"{where}: {key}: expected an existing tsload job "
                            f"file, {job_path} does not exist")
     options, own = {}, {}
+    known = tsload_options() if set(table) - set(WORKLOAD_KEYS) else {}
     for k, v in table.items():
         if k in WORKLOAD_KEYS:
             own[k] = v
             continue
-        if k not in TSLOAD_KEYS:
+        if k not in known:
             raise ProfileError(
                 f"{where}: workload.{name}.{k}: unknown key (expected "
                 f"{', '.join(WORKLOAD_KEYS)} or a tsload option: "
-                f"{', '.join(sorted(TSLOAD_KEYS))})")
+                f"{', '.join(sorted(known))})")
         try:
-            TSLOAD_KEYS[k](v)
+            check_tsload_value(known[k], v)
         except _Bad as e:
             raise ProfileError(f"{where}: workload.{name}.{k}: expected {e}, "
                                f"got {v!r}") from None

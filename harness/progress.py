@@ -11,6 +11,7 @@ return strings; only Progress writes to its stream.
 import threading
 import time
 
+from . import registry
 from .plan import cell_estimate_s, fmt_duration
 
 
@@ -18,6 +19,7 @@ def format_status(i, n, cell, elapsed_s, eta_s, rate, unit, errors):
     s = (f"[cell {i}/{n}] {cell['stack']} {cell['workload']} "
          f"c={cell['cores']} r={cell['rep']}"
          + ("" if cell.get("collectors", True) else " collectors-off")
+         + (f" {cell['twin']}" if cell.get("twin") else "")
          + f"  elapsed {fmt_duration(elapsed_s)} ETA {fmt_duration(eta_s)}")
     if rate is not None:
         s += f"  rate {rate:,.0f} {unit}"
@@ -69,8 +71,8 @@ class Progress:
         return rest * scale
 
     def line(self):
-        unit = "req/s" if self.cell and self.cell["workload"] == "keepalive" \
-            else "conn/s"
+        unit = registry.WORKLOADS[self.cell["workload"]].unit \
+            if self.cell and self.cell["workload"] in registry.WORKLOADS else "conn/s"
         return format_status(self.i, len(self.cells), self.cell,
                              time.monotonic() - self.t_start, self.eta_s(),
                              self.rate, unit, self.errors)

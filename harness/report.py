@@ -8,8 +8,7 @@ import html
 import os
 import time
 
-from . import analyze, plots
-from .plan import UNTIMED
+from . import analyze, plots, registry, viewer
 from .env import format_env
 
 SNMP_COLUMNS = ("ActiveOpens", "PassiveOpens", "RetransSegs",
@@ -149,14 +148,17 @@ def _latency_table(rows):
 
 
 def _workload_blocks(records, run_dir, with_plots):
+    from . import stackcmp
     rows = analyze.summarize_cells(records)
+    fits = stackcmp.scalability(records)
     blocks = [("h2", "Throughput and latency"),
               ("p", "Per cell over its repetitions: median, min – max, the "
                     "95% confidence interval of the mean (Student t), the "
                     "coefficient of variation, speedup over 1 core, and "
                     "the medians of tsload's p50/p99 latency (connect to "
                     "close, µs).")]
-    for wl in sorted(set(r["workload"] for r in rows) - set(UNTIMED)):
+    for wl in sorted(w for w in set(r["workload"] for r in rows)
+                     if not registry.own_runner(w)):
         wrows = [r for r in rows if r["workload"] == wl]
         blocks += [("h3", wl), _workload_table(wrows),
                    ("p", f"{wl} latency over the repetitions (tsload's "
@@ -166,7 +168,9 @@ def _workload_blocks(records, run_dir, with_plots):
             name = f"throughput-{wl}.png"
             plots.throughput_vs_cores(wrows, f"{wl}: throughput vs cores",
                                       wrows[0]["unit"],
-                                      os.path.join(run_dir, name))
+                                      os.path.join(run_dir, name),
+                                      {st: f for (st, w), f in fits.items()
+                                       if w == wl})
             blocks.append(("img", name, f"{wl} throughput vs cores"))
     return blocks
 
@@ -190,7 +194,7 @@ def _cpu_blocks(records, run_dir, with_plots):
         blocks += [("h3", f"{stack} {wl} at {cores} cores"),
                    ("table", head, body)]
         if with_plots:
-            name = f"cpu-{stack}-{wl}-c{cores}.png"
+            name = f"cpu-{registry.slug(stack)}-{wl}-c{cores}.png"
             plots.cpu_per_core(per[key], f"{stack} {wl}, {cores} cores",
                                os.path.join(run_dir, name))
             blocks.append(("img", name, f"{wl} per-core utilisation"))
@@ -237,15 +241,19 @@ def _overhead_blocks(records):
     rows = analyze.collector_overhead(records)
     if not rows:
         return []
-    head = ["stack", "workload", "cores", "on: median", "off: median",
-            "on/off [95% CI]", "verdict"]
+    head = ["stack", "workload", "cores", "collector", "on: median",
+            "off: median", "on/off [95% CI]", "verdict"]
     body = [[r["stack"], r["workload"], str(r["cores"]),
+             r.get("collector", "all"),
              fmt_num(r["on"]["median"]), fmt_num(r["off"]["median"]),
              fmt_ratio(r), r["verdict"]] for r in rows]
     return [("h2", "Collector overhead"),
-            ("p", "Throughput with all collectors on divided by the same cell "
-                  "with collectors off, run back to back. A ratio below 1 is "
-                  "what the collectors cost; 'same' means within noise."),
+            ("p", "Throughput with the collectors on divided by the same cell "
+                  "without them, run back to back (order alternated): 'all' is "
+                  "every collector against none; 'perf record' and 'perf lock' "
+                  "the full cell against its twin without that profiler. A "
+                  "ratio below 1 is what the collector costs; 'same' means "
+                  "within noise."),
             ("table", head, body)]
 
 
@@ -277,13 +285,26 @@ def _history_blocks(run, records, run_dir, with_plots):
 
 
 def _failure_blocks(records):
-    bad = [r for r in records if r["status"] != "ok"]
-    if not bad:
-        return []
-    return [("h2", "Cells that did not finish"),
-            ("ul", [f"{r['cell']['id']}: {r['status']}"
-                    + (f" — {r['error']}" if r.get("error") else "")
-                    for r in bad])]
+    bad = [r for r in records if r["status"] not in ("ok", "cannot-run")]
+    out = []
+    if bad:
+        out += [("h2", "Cells that did not finish"),
+                ("ul", [f"{r['cell']['id']}: {r['status']}"
+                        + (f" — {r['error']}" if r.get("error") else "")
+                        for r in bad])]
+    cannot = {}
+    for r in records:
+        if r["status"] == "cannot-run":
+            why = (r.get("error") or "").split(": cannot run: ", 1)[-1]
+            cannot.setdefault(why, []).append(r["cell"]["id"])
+    if cannot:
+        out += [("h2", "Cells that cannot run here"),
+                ("p", "Not failures: the stack cannot run this workload on "
+                      "this machine yet, for the reason given; nothing was "
+                      "started for these cells."),
+                ("ul", [f"**{why}**: {', '.join(ids)}"
+                        for why, ids in sorted(cannot.items())])]
+    return out
 
 
 def _artefact_href(run_dir, path):
@@ -314,6 +335,8 @@ def build_blocks(run, records, run_dir, with_plots=True):
     blocks += _cpu_blocks(records, run_dir, with_plots)
     blocks += _snmp_blocks(records)
     blocks += _server_cpu_blocks(records)
+    from . import report_stacks
+    blocks += report_stacks.build_blocks(run, records, run_dir, with_plots)
     blocks += _overhead_blocks(records)
     blocks += _instruction_blocks(records)
     blocks += _history_blocks(run, records, run_dir, with_plots)
@@ -353,6 +376,12 @@ def render_md(blocks):
             out += [f"![{b[2]}]({b[1]})", ""]
         elif kind == "links":
             out += [f"- [{t}]({h})" for t, h in b[1]] + [""]
+        elif kind == "fold":
+            out += [f"#### {b[1]}", ""] + render_md(b[2])
+        elif kind == "flames":
+            out += [f"- flame graph {it['title']} (in report.html): "
+                    + ", ".join(f"[{t}]({h})" for t, h in it.get("links", []))
+                    for it in b[1]] + [""]
     return out
 
 
@@ -370,10 +399,27 @@ def _inline(s):
                    for i, p in enumerate(parts))
 
 
-def render_html(blocks, title):
+def render_html(blocks, title, viewer_ok=True):
+    flames = viewer_ok and any(b[0] == "flames" for b in _flat(blocks))
     out = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-           f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style>",
-           "</head><body>"]
+           f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style>"] \
+        + (viewer.head_html() if flames else []) + ["</head><body>"]
+    out += _html_blocks(blocks, viewer_ok)
+    if flames:
+        out += viewer.draw_script()
+    out.append("</body></html>")
+    return out
+
+
+def _flat(blocks):
+    for b in blocks:
+        yield b
+        if b[0] == "fold":
+            yield from _flat(b[2])
+
+
+def _html_blocks(blocks, viewer_ok):
+    out = []
     for b in blocks:
         kind = b[0]
         if kind in ("h1", "h2", "h3"):
@@ -399,7 +445,11 @@ def render_html(blocks, title):
             out += ["<ul>"] + [
                 f"<li><a href=\"{html.escape(h)}\">{html.escape(t)}</a></li>"
                 for t, h in b[1]] + ["</ul>"]
-    out.append("</body></html>")
+        elif kind == "fold":
+            out += [f"<details><summary>{html.escape(b[1])}</summary>"] \
+                + _html_blocks(b[2], viewer_ok) + ["</details>"]
+        elif kind == "flames":
+            out += viewer.flames_html(b[1], viewer_ok)
     return out
 
 
@@ -408,11 +458,14 @@ def write_report(run, records, run_dir, with_plots=True):
     blocks = build_blocks(run, records, run_dir, with_plots)
     md = os.path.join(run_dir, "report.md")
     page = os.path.join(run_dir, "report.html")
+    viewer_ok = viewer.available()
+    if viewer_ok and any(b[0] == "flames" for b in _flat(blocks)):
+        viewer.copy_assets(run_dir)
     with open(md, "w") as f:
         f.write("\n".join(render_md(blocks)) + "\n")
     with open(page, "w") as f:
-        f.write("\n".join(render_html(blocks, f"tcpscale {run['run_id']}"))
-                + "\n")
+        f.write("\n".join(render_html(blocks, f"tcpscale {run['run_id']}",
+                                       viewer_ok)) + "\n")
     return md, page
 
 
@@ -427,9 +480,12 @@ def format_compare(run_a, recs_a, run_b, recs_b):
     out += [
            "Ratio of the means B/A with a 95% confidence interval (delta "
            "method on logs, Welch df); 'higher'/'lower' only when the "
-           "interval excludes 1.", ""]
+           "interval excludes 1. MW p: Mann-Whitney U test of the rates "
+           "(two-sided); bootstrap: 95% CI of the ratio of the median rates "
+           f"(with {analyze.BOOT_MIN_N} or more repetitions a side).", ""]
     head = ["stack", "workload", "cores", "A median", "B median",
-            "B/A rate [95% CI]", "rate", "B/A p99 [95% CI]", "p99"]
+            "B/A rate [95% CI]", "rate", "MW p", "bootstrap",
+            "B/A p99 [95% CI]", "p99"]
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "---|" * len(head))
     for r in rows:
@@ -438,6 +494,8 @@ def format_compare(run_a, recs_a, run_b, recs_b):
             f"{fmt_num(r['a']['median'])} (n={r['a']['n']})",
             f"{fmt_num(r['b']['median'])} (n={r['b']['n']})",
             fmt_ratio(r["rate"]), r["rate"]["verdict"],
+            "–" if r["rate"].get("p_mw") is None else f"{r['rate']['p_mw']:.3f}",
+            fmt_ci(r["rate"].get("boot_ci95"), 3),
             fmt_ratio(r["p99"]), r["p99"]["verdict"]]) + " |")
     if not rows:
         out.append("(no cells in common)")

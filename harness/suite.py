@@ -12,7 +12,7 @@ import traceback
 
 from . import env as envmod
 from . import plan as planmod
-from . import report, store
+from . import registry, report, store
 from .progress import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -95,14 +95,15 @@ def _lab_session(ctx, lab_prefix):
     from .lab import Lab, LabError, cleanup_stale
     from .workloads import CellError, run_cell
     run = ctx["run"]
-    if all(c["workload"] in planmod.UNTIMED for c in ctx["cells"]):
+    if all(registry.own_runner(c["workload"]) for c in ctx["cells"]):
         _cells_loop(ctx, None, run_cell, CellError)     # no lab needed
         return
     removed = cleanup_stale(lab_prefix)
     if removed:
         ctx["progress"].message("removed a stale lab: " + ", ".join(
             str(x) for x in removed))
-    lab = Lab(planmod.max_cores(ctx["cells"]), prefix=lab_prefix)
+    lab = Lab(planmod.max_cores(ctx["cells"]), prefix=lab_prefix,
+              offloads_off=planmod.needs_offloads_off(ctx["cells"]))
     try:
         try:
             run["lab"] = lab.up()
@@ -176,8 +177,11 @@ def format_summary(run, records, paths):
     from . import analyze
     planned = len(run.get("plan", []))
     dur = (run.get("finished") or time.time()) - run["started"]
+    n_cannot = sum(1 for rec in records if rec["status"] == "cannot-run")
     out = ["", f"run {run['run_id']} {run['status']}: {run['n_ok']} ok, "
-               f"{run['n_failed']} failed, {run['n_done']} of {planned} cells "
+               f"{run['n_failed']} failed, "
+               + (f"{n_cannot} cannot run, " if n_cannot else "")
+               + f"{run['n_done']} of {planned} cells "
                f"in {planmod.fmt_duration(dur)}"]
     if run.get("error"):
         out.append(f"error: {run['error']}")
@@ -185,8 +189,9 @@ def format_summary(run, records, paths):
         out.append(f"interrupted: the {run['n_done']} finished cells are "
                    "kept and reported; the rest were not run")
     rows = analyze.summarize_cells(records)
+    w = max([8] + [len(r["stack"]) for r in rows])
     if rows:
-        out.append(f"{'stack':<8} {'workload':<10} {'cores':>5} {'n':>3} "
+        out.append(f"{'stack':<{w}} {'workload':<10} {'cores':>5} {'n':>3} "
                    f"{'median':>12} {'':<6} {'CV':>7} {'p99 us':>9}")
     for r in rows:
         cv = f"{100 * r['rate']['cv']:.1f}%" if r["rate"]["cv"] is not None \
@@ -195,13 +200,20 @@ def format_summary(run, records, paths):
         if med is None and r["instructions_per_conn"]["n"]:
             med, unit = r["instructions_per_conn"]["median"], "instr"
         p99 = r["p99_us"]["median"]
-        out.append(f"{r['stack']:<8} {r['workload']:<10} {r['cores']:>5} "
+        out.append(f"{r['stack']:<{w}} {r['workload']:<10} {r['cores']:>5} "
                    f"{r['n']:>3} "
                    f"{(f'{med:,.0f}' if med is not None else '–'):>12} "
                    f"{unit:<6} {cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
     for rec in records:
         if rec["status"] == "error":
             out.append(f"failed: {rec['error']}")
+    cannot = [rec for rec in records if rec["status"] == "cannot-run"]
+    if cannot:
+        out.append(f"{len(cannot)} cells cannot run here (not failures; the "
+                   "report lists them):")
+        for why in sorted(set(rec["error"].split(": cannot run: ", 1)[-1]
+                              for rec in cannot)):
+            out.append(f"  cannot run: {why}")
     if paths:
         out.append(f"report: {paths[0]}")
         out.append(f"        {paths[1]}")

@@ -4,6 +4,7 @@
  *
  *   rsctl [-p PID] [--path FILE] [--json] [--all] [--timeout MS]
  *         [sockets|counters|tables]...
+ *   rsctl features [--json]
  *
  * Without -p/--path every live instance is shown (segments of dead
  * processes are skipped).  Without a command, all three sections are
@@ -11,8 +12,15 @@
  * default); the socket list is fresh: rsctl asks each core for it and
  * waits up to --timeout for the owner's next publish.
  *
+ * `rsctl features` prints the feature names one per line (the words of a
+ * feature set); with --json:
+ *   {"features":["listen","estab","rfd","fastfd"],
+ *    "sets":{"base":[],"full":["listen","estab","rfd","fastfd"]}}
+ * Each instance's header shows its active set ("features listen,rfd").
+ *
  * JSON (--json), one line:
- *   {"instances":[{"pid":P,"ncores":N,
+ *   {"instances":[{"pid":P,"ncores":N,"feature_set":"listen,rfd",
+ *     "features":["listen","rfd"],
  *     "cores":[{"core":0,"publishes":K,"now_ns":T,
  *               "tables":{"sockets","listen","syn_recv","established",
  *                         "time_wait"},
@@ -37,7 +45,7 @@
 #define MAX_INST 64
 #define MAX_CORES 128
 
-enum { SEC_TABLES = 1, SEC_COUNTERS = 2, SEC_SOCKETS = 4 };
+enum { SEC_TABLES = 1, SEC_COUNTERS = 2, SEC_SOCKETS = 4, SEC_FEATURES = 8 };
 
 struct opts {
 	long pid;
@@ -71,7 +79,8 @@ static const struct opt_def opt_table[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: rsctl [options] [sockets|counters|tables]...\n");
+	fprintf(f, "usage: rsctl [options] [sockets|counters|tables]...\n"
+		   "       rsctl features [--json]\n");
 	for (size_t i = 0; i < NOPTS; i++)
 		fprintf(f, "  %-3s %-10s %s %s\n", opt_table[i].sname ? opt_table[i].sname : "",
 			opt_table[i].lname, opt_table[i].has_arg ? "ARG" : "   ",
@@ -115,7 +124,7 @@ static int opt_section(struct opts *o, const char *arg)
 {
 	static const struct { const char *name; unsigned bit; } secs[] = {
 		{ "tables", SEC_TABLES }, { "counters", SEC_COUNTERS },
-		{ "sockets", SEC_SOCKETS },
+		{ "sockets", SEC_SOCKETS }, { "features", SEC_FEATURES },
 	};
 	for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++)
 		if (strcmp(arg, secs[i].name) == 0) {
@@ -145,9 +154,53 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		if (opt_store(o, d, val) < 0)
 			return -1;
 	}
+	if ((o->sections & SEC_FEATURES) && o->sections != SEC_FEATURES) {
+		fprintf(stderr, "rsctl: 'features' is a command of its own\n");
+		return -1;
+	}
 	if (!o->sections)
 		o->sections = SEC_TABLES | SEC_COUNTERS | SEC_SOCKETS;
 	return 0;
+}
+
+/* ---- feature names ---------------------------------------------------- */
+
+static void json_feature_list(uint32_t set)
+{
+	int first = 1;
+	printf("[");
+	for (unsigned i = 0; i < rs_nfeatures; i++)
+		if (set & rs_features[i].bit) {
+			printf("%s\"%s\"", first ? "" : ",", rs_features[i].name);
+			first = 0;
+		}
+	printf("]");
+}
+
+static int show_features(int json)
+{
+	if (!json) {
+		for (unsigned i = 0; i < rs_nfeatures; i++)
+			printf("%s\n", rs_features[i].name);
+		return 0;
+	}
+	printf("{\"features\":");
+	json_feature_list(RS_FEAT_ALL);
+	printf(",\"sets\":{\"base\":[],\"full\":");
+	json_feature_list(RS_FEAT_ALL);
+	printf("}}\n");
+	return 0;
+}
+
+/* The instance's active set ("unknown" before its first publish). */
+static const char *inst_features(const struct rs_shm_hdr *h, char *buf, size_t len)
+{
+	uint32_t f = __atomic_load_n(&h->features, __ATOMIC_RELAXED);
+	if (!(f & RS_SHM_FEATURES_SET)) {
+		snprintf(buf, len, "unknown");
+		return buf;
+	}
+	return rs_features_name(f, buf, len);
 }
 
 /* ---- finding instances --------------------------------------------------- */
@@ -327,8 +380,9 @@ static int show_socks(struct inst *in, const struct opts *o, const char *path)
 
 static void show_text(struct inst *in, const struct opts *o)
 {
-	printf("refstack pid %d, %u core%s\n", in->h->pid, in->h->ncores,
-	       in->h->ncores == 1 ? "" : "s");
+	char fs[64];
+	printf("refstack pid %d, %u core%s, features %s\n", in->h->pid, in->h->ncores,
+	       in->h->ncores == 1 ? "" : "s", inst_features(in->h, fs, sizeof(fs)));
 	if (o->sections & SEC_TABLES)
 		text_tables(in->h, in->snap);
 	if (o->sections & SEC_COUNTERS)
@@ -337,7 +391,12 @@ static void show_text(struct inst *in, const struct opts *o)
 
 static void show_json(struct inst *in, const struct opts *o)
 {
-	printf("{\"pid\":%d,\"ncores\":%u,\"cores\":[", in->h->pid, in->h->ncores);
+	char fs[64];
+	uint32_t f = __atomic_load_n(&in->h->features, __ATOMIC_RELAXED);
+	printf("{\"pid\":%d,\"ncores\":%u,\"feature_set\":\"%s\",\"features\":",
+	       in->h->pid, in->h->ncores, inst_features(in->h, fs, sizeof(fs)));
+	json_feature_list(f & RS_SHM_FEATURES_SET ? f : 0);
+	printf(",\"cores\":[");
 	for (unsigned c = 0; c < in->h->ncores; c++) {
 		printf("%s{\"core\":%u,\"publishes\":%llu,\"now_ns\":%llu", c ? "," : "",
 		       c, (unsigned long long)in->snap[c].publishes,
@@ -395,6 +454,8 @@ int main(int argc, char **argv)
 	int n, rc = 0;
 	if (parse_args(argc, argv, &o) < 0)
 		return 2;
+	if (o.sections == SEC_FEATURES)
+		return show_features((int)o.json);
 	if (o.path) {
 		snprintf(paths[0], sizeof(paths[0]), "%s", o.path);
 		n = 1;

@@ -8,7 +8,9 @@ PKGS="make gcc libc6-dev clang libclang-rt-14-dev valgrind linux-perf
       iproute2 ethtool iputils-ping procps curl
       nginx-light haproxy wrk
       python3 python3-matplotlib python3-numpy python3-scipy python3-yaml sqlite3
-      chromium"
+      chromium nodejs"
+# Debian's npm, unless the nodejs installed already brings its own npm
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=""
 for p in $PKGS; do
@@ -19,7 +21,19 @@ for p in $PKGS; do
 	esac
 done
 
+# The report's browser libraries (flame graphs), pinned by package-lock.json.
+npm_deps() {
+	top=$(cd "$(dirname "$0")/.." && pwd)
+	if [ -f "$top/node_modules/.package-lock.json" ] &&
+		[ ! "$top/package-lock.json" -nt "$top/node_modules/.package-lock.json" ]; then
+		return 0
+	fi
+	echo "deps: npm ci (report viewers: package.json)"
+	(cd "$top" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ -z "$missing" ]; then
+	npm_deps
 	echo "deps: all present"
 	exit 0
 fi
@@ -42,4 +56,5 @@ for svc in nginx haproxy; do
 		systemctl stop "$svc" || true
 	fi
 done
+npm_deps
 echo "deps: done"

@@ -2,11 +2,12 @@
 
     result = run_cell(lab, cell, outdir, on_interval=None)
 
-starts the server(s) of the workload pinned to cores 0..cores-1, waits until
-they accept, runs the tsload client in the client host with the collectors
-around the measured window, stops everything by PID and returns a plain dict:
+starts the server(s) of the workload on the cell's stack (its adapter in
+harness.registry) pinned to cores 0..cores-1, waits until they accept, runs
+the tsload client in the client host with the collectors around the
+measured window, stops everything by PID and returns a plain dict:
 
-    {"status": "ok" | "error" | "interrupted",
+    {"status": "ok" | "error" | "interrupted" | "cannot-run",
      "error": None or a message naming the cell and the host,
      "tsload": tsload's JSON (None if it wrote none),
      "collectors": see harness.collect ({} when cell["collectors"] is False),
@@ -14,6 +15,8 @@ around the measured window, stops everything by PID and returns a plain dict:
      "servers": {"nginx": "1.22.1", ...},
      "artefacts": {name: path relative to outdir}}
 
+"cannot-run": this stack cannot run this workload here (the error says
+why: a program not built, a feature missing); nothing was started.
 A KeyboardInterrupt inside run_cell stops everything and returns status
 "interrupted" with whatever tsload measured; the caller then stops the run.
 """
@@ -23,70 +26,26 @@ import shutil
 import signal
 import time
 
-from harness import procs
+from harness import procs, registry
 from harness.collect import Collectors
 from harness.workloads import servers as S
-from harness.workloads.client import ClientRun, client_argv, job_values
+from harness.workloads.client import ClientRun, client_argv
 from harness import REPO_ROOT
 
-WORKLOADS = ("shortconn", "nginx", "haproxy", "keepalive")
-STACKS = ("linux",)
-PORTS = {"shortconn": 5001, "keepalive": 5002, "nginx": S.HTTP_PORT, "haproxy": S.HTTP_PORT}
+WORKLOADS = tuple(registry.WORKLOADS)
+PORTS = {name: w.port for name, w in registry.WORKLOADS.items()}
+SERVER_PROGRAMS = {"shortconn": [], "keepalive": [], "nginx": ["nginx"],
+                   "haproxy": ["haproxy", "nginx"]}
 CELL_KEYS = ("id", "stack", "workload", "cores", "runtime_s", "ramp_s", "job")
 GRACE_S = 10.0        # how long past ramp + runtime tsload may take to finish
 
 
 class CellError(Exception):
-    """A cell that cannot run at all (unsupported stack, bad cell)."""
+    """A cell that cannot run at all (bad cell)."""
 
 
-# -- the workloads' servers -------------------------------------------------------
-def _tsload_server(engine):
-    def start(lab, cell, rundir, job_path, servers):
-        sizes = {"req_size": "64", "resp_size": "64"}
-        sizes.update(job_values(job_path))
-        sizes.update({k: str(v) for k, v in cell.get("job_options", {}).items() if k in sizes})
-        srv = S.start_tsload_server(lab, cell, rundir, engine, PORTS[cell["workload"]], sizes)
-        servers.append(srv)
-        S.wait_accepting(lab, "client", [(srv["addr"], srv["port"])], [srv])
-        settings = {"program": "tsload --server", "engine": engine, "threads": cell["cores"],
-                    "reuseport": True, "listen_backlog": 65535}
-        settings.update(sizes)
-        return [srv], settings
-    return start
-
-
-def _nginx(lab, cell, rundir, job_path, servers):
-    cores = cell["cores"]
-    srv = S.start_nginx(lab, "server", "nginx", rundir, cores,
-                        [(lab.addrs["server"], S.HTTP_PORT)], cpus=procs.cpu_list(cores))
-    servers.append(srv)
-    S.wait_accepting(lab, "client", srv["probe"], [srv])
-    return [srv], {"program": "nginx", "workers": cores, "worker_cpu_affinity": True,
-                          "accept_mutex": "off", "keepalive_timeout": 0, "reuseport": True,
-                          "access_log": "off", "file_bytes": S.STATIC_SIZE}
-
-
-def _haproxy(lab, cell, rundir, job_path, servers):
-    cores = cell["cores"]
-    origins = [(a, S.ORIGIN_PORT) for a in [lab.addrs["backend"]] + lab.backend_extra]
-    origin = S.start_nginx(lab, "backend", "origin", rundir, cores, origins, cpus=None)
-    servers.append(origin)
-    S.wait_accepting(lab, "server", origins, [origin])
-    hap = S.start_haproxy(lab, cell, rundir, origins)
-    servers.append(hap)
-    S.wait_accepting(lab, "client", [(hap["addr"], hap["port"])], [origin, hap])
-    return [hap], {
-        "program": "haproxy", "nbthread": cores, "cpu_map": True, "mode": "http",
-        "keepalive": "off both sides (option httpclose)",
-        "origins": ["%s:%d" % o for o in origins],
-        "origin_server": "nginx, %d workers, not pinned (stands for other machines)" % cores}
-
-
-SPECS = {"shortconn": _tsload_server("crr"), "keepalive": _tsload_server("rr"),
-         "nginx": _nginx, "haproxy": _haproxy}
-SERVER_PROGRAMS = {"shortconn": [], "keepalive": [], "nginx": ["nginx"],
-                   "haproxy": ["haproxy", "nginx"]}
+class CannotRun(Exception):
+    """This stack cannot run this workload here; the message says why."""
 
 
 # -- checks ---------------------------------------------------------------------
@@ -102,9 +61,6 @@ def check_cell(lab, cell):
     if missing:
         raise CellError("cell %s: missing %s" % (cell.get("id", "?"), ", ".join(missing)))
     cid = cell["id"]
-    if cell["stack"] not in STACKS:
-        raise CellError("cell %s: stack %s not supported yet (supported: %s)"
-                        % (cid, cell["stack"], ", ".join(STACKS)))
     if cell["workload"] not in WORKLOADS:
         raise CellError("cell %s: unknown workload %r (one of %s)"
                         % (cid, cell["workload"], ", ".join(WORKLOADS)))
@@ -116,17 +72,9 @@ def check_cell(lab, cell):
         raise CellError("cell %s: job file %s not found" % (cid, cell["job"]))
     if not os.access(S.TSLOAD, os.X_OK):
         raise CellError("cell %s: %s not built (run: make -C loadgen)" % (cid, S.TSLOAD))
-
-
-def _tuning(lab, cell, settings):
-    info = lab.info or {}
-    return {"stack": "linux", "server_cpus": procs.cpu_list(cell["cores"]),
-            "pinning": "taskset -c %s" % procs.cpu_list(cell["cores"]),
-            "client_cpus": cell.get("job_options", {}).get("cpus_allowed", "unpinned"),
-            "server": settings,
-            "lab": {k: info.get(k) for k in ("kind", "queues_per_veth", "sysctls_set",
-                                              "sysctls", "global_sysctls", "offloads",
-                                              "rps", "nofile")}}
+    why = registry.cannot_run(cell)
+    if why:
+        raise CannotRun("cell %s: cannot run: %s" % (cid, why))
 
 
 # -- the measured window ----------------------------------------------------------
@@ -141,7 +89,7 @@ def _measure(cell, client, servers, under_test, coll):
     while client.poll() is None:
         now = time.monotonic()
         if not started and now >= w0:
-            coll.start([s["proc"].pid for s in under_test])
+            coll.start([s["proc"].pid for s in under_test], under_test)
             started = True
         if started and now >= w1:
             coll.stop()
@@ -204,34 +152,65 @@ def _finish_result(result, cell, client, coll, outdir, paths):
     result["artefacts"] = _artefacts(outdir, paths)
 
 
+def _cannot_run(cell, why):
+    return {"status": "cannot-run", "error": why, "tsload": None, "collectors": {},
+            "tuning": {"stack": cell.get("stack")}, "servers": {}, "artefacts": {}}
+
+
 def run_cell(lab, cell, outdir, on_interval=None):
     """Run one cell; see the module docstring for the result."""
-    if cell.get("workload") == "memif":     # no lab: callgrind on refstack
-        from harness.workloads import memif
-        return memif.run_cell(cell, outdir)
-    check_cell(lab, cell)
+    own = registry.own_runner(cell.get("workload"))
+    if own:                      # no lab (memif: callgrind on refstack)
+        return own.run_cell(cell, outdir)
+    try:
+        check_cell(lab, cell)
+    except CannotRun as e:
+        return _cannot_run(cell, str(e))
     cid = cell["id"]
     os.makedirs(outdir, exist_ok=True)
     rundir = os.path.join(outdir, cid + ".run")
     shutil.rmtree(rundir, ignore_errors=True)
     os.makedirs(rundir)
-    job_path = _job_path(cell["job"])
     outfile = os.path.join(outdir, cid + ".tsload.json")
     if os.path.exists(outfile):
         os.unlink(outfile)
+    stack = registry.adapter(cell["stack"])
     result = {"status": "ok", "error": None, "tsload": None, "collectors": {},
               "tuning": None, "servers": S.versions(SERVER_PROGRAMS[cell["workload"]]),
               "artefacts": {}}
     coll = Collectors(lab, outdir, cid, enabled=bool(cell.get("collectors", True)),
                       perf_mode=cell.get("perf_mode", "procs"),
-                      cpus=procs.cpu_list(cell["cores"]))
-    client, servers, paths = None, [], {"tsload": outfile}
+                      cpus=procs.cpu_list(cell["cores"]),
+                      profilers=cell.get("profilers", ()), stack_counters=stack.counters)
+    state = {"client": None, "servers": [], "paths": {"tsload": outfile}}
     try:
-        under_test, settings = SPECS[cell["workload"]](lab, cell, rundir, job_path, servers)
-        result["tuning"] = _tuning(lab, cell, settings)
-        argv = client_argv(cell, job_path, lab.addrs["server"], PORTS[cell["workload"]], outfile)
-        client = ClientRun(lab, cell, argv, outfile, on_interval)
-        result["status"], result["error"] = _measure(cell, client, servers, under_test, coll)
+        with stack.cell_lab(lab, cell):
+            _run_servers_and_client(lab, cell, stack, rundir, outfile, on_interval,
+                                    coll, result, state)
+    except procs.ProcError as e:          # the lab could not be changed for the cell
+        result["status"], result["error"] = "error", "cell %s: lab: %s" % (cid, e)
+    if result["tuning"] is None:
+        result["tuning"] = stack.tuning(lab, cell, {})
+    _finish_result(result, cell, state["client"], coll, outdir, state["paths"])
+    return result
+
+
+def _run_servers_and_client(lab, cell, stack, rundir, outfile, on_interval, coll,
+                            result, state):
+    """Start the servers, run tsload with the collectors, stop everything;
+    fills result and state (client, servers, artefact paths)."""
+    cid = cell["id"]
+    job_path = _job_path(cell["job"])
+    servers = state["servers"]
+    try:
+        under_test, settings = stack.SERVERS[cell["workload"]](lab, cell, rundir,
+                                                               job_path, servers)
+        result["tuning"] = stack.tuning(lab, cell, settings)
+        argv = client_argv(cell, job_path, lab.addrs["server"], PORTS[cell["workload"]],
+                           outfile)
+        state["client"] = ClientRun(lab, cell, argv, outfile, on_interval)
+        result["status"], result["error"] = _measure(cell, state["client"], servers,
+                                                     under_test, coll)
     except KeyboardInterrupt:
         result["status"] = "interrupted"
         result["error"] = "cell %s interrupted (Ctrl-C or SIGTERM); kept what was measured" % cid
@@ -242,13 +221,9 @@ def run_cell(lab, cell, outdir, on_interval=None):
     finally:
         coll.stop()
         for srv in servers:
-            paths.update(srv["artefacts"])
+            state["paths"].update(srv["artefacts"])
         try:
-            result["server_exit"] = _stop_all(lab, client, servers)
+            result["server_exit"] = _stop_all(lab, state["client"], servers)
         except KeyboardInterrupt:       # a second Ctrl-C: finish stopping anyway
             result["status"] = "interrupted"
-            result["server_exit"] = _stop_all(lab, client, servers)
-    if result["tuning"] is None:
-        result["tuning"] = _tuning(lab, cell, {})
-    _finish_result(result, cell, client, coll, outdir, paths)
-    return result
+            result["server_exit"] = _stop_all(lab, state["client"], servers)

@@ -7,6 +7,7 @@ Same result shape as the lab workloads, with "metrics" instead of tsload's
 JSON: {"instructions_per_conn", "instructions_small", "instructions_large",
 "connections_small", "connections_large", "concurrency"}.
 """
+import functools
 import os
 import re
 import shutil
@@ -54,6 +55,34 @@ def feature_set(cell):
     return fset
 
 
+@functools.lru_cache(maxsize=None)
+def _takes_features(program):
+    """Whether the benchmark has a -f SET option (its usage line says)."""
+    try:
+        p = subprocess.run([program, "-h"], capture_output=True, text=True,
+                           timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "-f" in (p.stdout + p.stderr)
+
+
+def cannot_run(cell):
+    """None, or why this memif cell cannot run here."""
+    try:
+        s, fset = settings(cell), feature_set(cell)
+    except ValueError as e:
+        return str(e)
+    if not shutil.which("valgrind"):
+        return f"cell {cell['id']}: valgrind is not installed (make deps)"
+    if not os.access(s["program"], os.X_OK):
+        return (f"cell {cell['id']}: {s['program']} not built "
+                "(run: make -C refstack)")
+    if fset != "base" and not _takes_features(s["program"]):
+        return (f"cell {cell['id']}: {os.path.basename(s['program'])} takes "
+                "no feature set (-f) yet: only refstack:base runs")
+    return None
+
+
 def _callgrind(argv, out_file, cid):
     """Total instructions (Ir) of one run of argv under callgrind."""
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
@@ -84,12 +113,6 @@ def measure(cell, outdir):
     s = settings(cell)
     fset = feature_set(cell)
     cid = cell["id"]
-    if not shutil.which("valgrind"):
-        raise ValueError(f"cell {cid}: valgrind is not installed "
-                         "(make deps)")
-    if not os.access(s["program"], os.X_OK):
-        raise ValueError(f"cell {cid}: {s['program']} not built "
-                         "(run: make -C refstack)")
     small, large = s["connections"] // 3, s["connections"]
     argv = [s["program"], "-c", str(s["concurrency"])]
     if fset != "base":
@@ -111,6 +134,9 @@ def run_cell(cell, outdir):
               "tuning": {"stack": cell["stack"], "io": "memif",
                          "tool": "valgrind --tool=callgrind"},
               "servers": {}, "artefacts": {}, "metrics": {}}
+    why = cannot_run(cell)
+    if why:
+        return dict(result, status="cannot-run", error=why)
     try:
         result["metrics"], result["artefacts"] = measure(cell, outdir)
         result["tuning"].update(settings(cell))

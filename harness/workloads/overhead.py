@@ -1,10 +1,13 @@
 """Collector overhead: the same cell with collectors on and off, alternated.
 
     /usr/bin/python3 -m harness.workloads.overhead [--workload shortconn]
-        [--cores N] [--pairs 6] [--runtime 5] [--ramp 1] [--out DIR]
+        [--stack linux] [--cores N] [--pairs 6] [--runtime 5] [--ramp 1]
+        [--profiler record|lock] [--out DIR]
 
 Pairs alternate their order (on,off then off,on ...) so that a drift of the
-machine does not favour one side.  Prints per-pair ratios on/off of the
+machine does not favour one side.  With --profiler P the pair is the
+collectors with perf profiler P against the collectors alone: the cost of
+that profiler by itself.  Prints per-pair ratios on/off of the
 connection rate, their median and range: a ratio below 1 is what the
 collectors cost.  For the tsload-server workloads (shortconn, keepalive) it
 also compares the server's own CPU time per transaction (from the server's
@@ -19,20 +22,35 @@ import sys
 import tempfile
 import time
 
+from harness import plan, registry
 from harness.lab import Lab
 from harness.workloads import run_cell
 
 
-def _cell(workload, cores, runtime, ramp, collectors, i, perf_mode="procs"):
-    return {"perf_mode": perf_mode, "id": "overhead.%s.c%d.%d.%s" % (workload, cores, i, "on" if collectors else "off"),
-            "stack": "linux", "workload": workload, "cores": cores, "rep": i,
+def _cell(workload, cores, runtime, ramp, on, i, perf_mode="procs", stack="linux",
+          profiler=None):
+    """The on or off cell of pair i; with a profiler, both have collectors
+    and only the on cell runs the profiler."""
+    cell = {"perf_mode": perf_mode,
+            "id": "overhead.%s.%s.c%d.%d.%s" % (registry.slug(stack), workload, cores, i,
+                                               "on" if on else "off"),
+            "stack": stack, "workload": workload, "cores": cores, "rep": i,
             "runtime_s": runtime, "ramp_s": ramp, "job": "profiles/jobs/%s.ini" % workload,
-            "job_options": {}, "collectors": collectors}
+            "job_options": {}, "collectors": bool(on or profiler)}
+    if profiler and on:
+        cell["profilers"] = [profiler]
+    return cell
 
 
 def _server_us_per_txn(res, outdir):
+    """Server CPU per transaction: the tsload server's own account, else the
+    collectors' (server processes' CPU over the window, e.g. rs-crrd)."""
     rel = res["artefacts"].get("tsload_server")
     if not rel:
+        procs = res["collectors"].get("procs") or {}
+        conns = (res["tsload"]["jobs"][0].get("connections") or 0)
+        if "user_s" in procs and conns:
+            return 1e6 * (procs["user_s"] + procs["sys_s"]) / conns
         return None
     try:
         with open(os.path.join(outdir, rel)) as f:
@@ -55,14 +73,16 @@ def _measure_one(res, outdir):
             "cost": cost}
 
 
-def measure(lab, workload, cores, pairs, runtime, ramp, outdir, perf_mode="procs"):
+def measure(lab, workload, cores, pairs, runtime, ramp, outdir, perf_mode="procs",
+            stack="linux", profiler=None):
     """[{True: on-cell, False: off-cell}] for `pairs` alternated pairs."""
     out = []
     for i in range(pairs):
         order = (True, False) if i % 2 == 0 else (False, True)
         pair = {}
         for on in order:
-            res = run_cell(lab, _cell(workload, cores, runtime, ramp, on, i, perf_mode), outdir)
+            res = run_cell(lab, _cell(workload, cores, runtime, ramp, on, i, perf_mode,
+                                      stack, profiler), outdir)
             pair[on] = _measure_one(res, outdir)
         out.append(pair)
         line = "pair %d: on %.0f/s off %.0f/s ratio %.3f" % (
@@ -80,10 +100,13 @@ def _spread(values, fmt):
         statistics.median(v), v[0], v[-1])
 
 
-def summary_lines(pairs, workload, cores, runtime, perf_mode="procs"):
-    lines = ["collector overhead, %s at %d core(s), %d pairs of %gs cells "
-             "(on/off alternated, perf stat on %s):" % (workload, cores, len(pairs), runtime,
-                                                       perf_mode),
+def summary_lines(pairs, workload, cores, runtime, perf_mode="procs", stack="linux",
+                  profiler=None):
+    what = ("perf %s (on: collectors + perf %s; off: collectors alone)" % (profiler, profiler)
+            if profiler else "collector overhead")
+    lines = ["%s, %s %s at %d core(s), %d pairs of %gs cells "
+             "(on/off alternated, perf stat on %s):" % (what, stack, workload, cores,
+                                                       len(pairs), runtime, perf_mode),
              "  rate ratio on/off: " + _spread([p[True]["tps"] / p[False]["tps"]
                                                 for p in pairs], "%.3f"),
              "  rate on: median %.0f/s; off: median %.0f/s" % (
@@ -105,6 +128,9 @@ def summary_lines(pairs, workload, cores, runtime, perf_mode="procs"):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="overhead", description=__doc__.split("\n\n")[0])
     ap.add_argument("--workload", default="shortconn")
+    ap.add_argument("--stack", default="linux", help="linux or refstack:SET")
+    ap.add_argument("--profiler", choices=sorted(plan.PROFILER_OVERHEAD_S),
+                    help="measure this perf profiler's cost alone")
     ap.add_argument("--cores", type=int, default=os.cpu_count())
     ap.add_argument("--pairs", type=int, default=6)
     ap.add_argument("--runtime", type=float, default=5.0)
@@ -116,11 +142,14 @@ def main(argv=None):
     a = ap.parse_args(argv)
     outdir = a.out or tempfile.mkdtemp(prefix="tcps-overhead-")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with Lab(a.cores, prefix=a.prefix) as lab:
+    stack = registry.parse_stack(a.stack)
+    offloads_off = getattr(registry.adapter(stack), "NEEDS_OFFLOADS_OFF", False)
+    with Lab(a.cores, prefix=a.prefix, offloads_off=offloads_off) as lab:
         pairs = measure(lab, a.workload, a.cores, a.pairs, a.runtime, a.ramp, outdir,
-                        a.perf_mode)
+                        a.perf_mode, stack, a.profiler)
     print("\n".join(["%s (started %s, raw data in %s)" % (" ".join(sys.argv), started, outdir)]
-                    + summary_lines(pairs, a.workload, a.cores, a.runtime, a.perf_mode)))
+                    + summary_lines(pairs, a.workload, a.cores, a.runtime, a.perf_mode,
+                                    stack, a.profiler)))
     return 0
 
 

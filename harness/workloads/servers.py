@@ -1,4 +1,5 @@
-"""Servers under test on the `linux` stack: start, readiness, versions.
+"""Servers under test: start (optionally behind a launcher such as
+refstack/rs-run), readiness, versions.
 
 A server is a plain dict {"name", "role", "proc", "addr", "port", "log",
 "artefacts"} describing one process the lab started; every server is pinned
@@ -71,8 +72,10 @@ def check_port_free(lab, role, port, name):
                              or "another listener"))
 
 
-def _start(lab, role, name, argv, rundir, cpus, addr, port):
+def _start(lab, role, name, argv, rundir, cpus, addr, port, wrap=None):
+    """Start argv (behind the launcher argv `wrap`, if any) in host role."""
     check_port_free(lab, role, port, name)
+    argv = list(wrap or []) + list(argv)
     log = os.path.join(rundir, "%s.log" % name)
     with open(log, "w") as f:
         proc = lab.spawn(role, argv, cpus=cpus, name=name, stdout=f, stderr=subprocess.STDOUT)
@@ -85,7 +88,7 @@ def _affinity_masks(cores):
     return " ".join(format(1 << i, "0%db" % cores) for i in range(cores))
 
 
-def start_tsload_server(lab, cell, rundir, engine, port, sizes):
+def start_tsload_server(lab, cell, rundir, engine, port, sizes, wrap=None):
     cores = cell["cores"]
     cpus = procs.cpu_list(cores)
     out = os.path.join(rundir, "tsload-server.json")
@@ -93,7 +96,8 @@ def start_tsload_server(lab, cell, rundir, engine, port, sizes):
             "--threads=%d" % cores, "--cpus_allowed=%s" % cpus, "--engine=%s" % engine,
             "--req_size=%s" % sizes["req_size"], "--resp_size=%s" % sizes["resp_size"],
             "--backlog=65535", "--output-format=json", "--output=%s" % out]
-    srv = _start(lab, "server", "tsload-server", argv, rundir, cpus, lab.addrs["server"], port)
+    srv = _start(lab, "server", "tsload-server", argv, rundir, cpus, lab.addrs["server"], port,
+                 wrap)
     srv["artefacts"]["tsload_server"] = out
     return srv
 
@@ -106,7 +110,7 @@ def write_docroot(rundir):
     return docroot
 
 
-def start_nginx(lab, role, name, rundir, workers, listens, cpus=None):
+def start_nginx(lab, role, name, rundir, workers, listens, cpus=None, wrap=None):
     """nginx with `workers` workers; pinned worker i -> core i when cpus is set."""
     ndir = os.path.join(rundir, name)
     os.makedirs(ndir, exist_ok=True)
@@ -121,14 +125,14 @@ def start_nginx(lab, role, name, rundir, workers, listens, cpus=None):
     with open(path, "w") as f:
         f.write(conf)
     argv = ["nginx", "-e", os.path.join(ndir, "error.log"), "-p", ndir, "-c", path]
-    srv = _start(lab, role, name, argv, rundir, cpus, listens[0][0], listens[0][1])
+    srv = _start(lab, role, name, argv, rundir, cpus, listens[0][0], listens[0][1], wrap)
     srv["artefacts"][name + "_conf"] = path
     srv["artefacts"][name + "_error_log"] = os.path.join(ndir, "error.log")
     srv["probe"] = listens
     return srv
 
 
-def start_haproxy(lab, cell, rundir, origins):
+def start_haproxy(lab, cell, rundir, origins, wrap=None):
     cores = cell["cores"]
     cfg = render("haproxy.cfg.in", {
         "threads": cores, "rundir": rundir, "maxconn": max(1000, nofile() // 2 - 100),
@@ -141,7 +145,7 @@ def start_haproxy(lab, cell, rundir, origins):
         f.write(cfg)
     argv = ["haproxy", "-db", "-f", path]
     srv = _start(lab, "server", "haproxy", argv, rundir, procs.cpu_list(cores),
-                 lab.addrs["server"], HTTP_PORT)
+                 lab.addrs["server"], HTTP_PORT, wrap)
     srv["artefacts"]["haproxy_conf"] = path
     return srv
 

@@ -306,6 +306,12 @@ static int program_opt(struct tsl_cfg *cfg, const char *key, const char *val,
 		cfg->help = 1;
 	} else if (!strcmp(key, "version")) {
 		cfg->version = 1;
+	} else if (!strcmp(key, "dump-options")) {
+		if (!val || strcmp(val, "json")) {
+			snprintf(err, errlen, "want json");
+			return -1;
+		}
+		cfg->dump_options = 1;
 	} else if (!strcmp(key, "output-format")) {
 		if (val && !strcmp(val, "json"))
 			cfg->json = 1;

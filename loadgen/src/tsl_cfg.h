@@ -20,7 +20,7 @@ struct tsl_cfg {
 	size_t njobs, cap;
 	int json;           /* --output-format=json */
 	char *output;       /* --output=FILE or NULL */
-	int help, version;
+	int help, version, dump_options;
 	struct tsl_kv *cl;  /* command-line globals, re-applied last */
 	size_t ncl;
 	char **names;       /* interned file names (set_file points here) */

@@ -303,9 +303,11 @@ int main(int argc, char **argv)
 	tsl_cfg_init(&cfg);
 	if (tsl_cfg_args(&cfg, argc, argv, err, sizeof(err)))
 		goto bad;
-	if (cfg.help || cfg.version) {
+	if (cfg.help || cfg.version || cfg.dump_options) {
 		if (cfg.help)
 			tsl_opt_help(stdout);
+		else if (cfg.dump_options)
+			tsl_opt_dump_json(stdout, TSL_VERSION);
 		else
 			printf("tsload %s\n", TSL_VERSION);
 		tsl_cfg_free(&cfg);

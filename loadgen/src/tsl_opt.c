@@ -349,6 +349,49 @@ static const char *type_name(const struct tsl_opt *o)
 	}
 }
 
+/* The option table as JSON, for tools that check job options before
+ * running tsload (e.g. the tcpscale profile parser):
+ * {"tsload_version": V, "options": [{"name", "type", "default", "min",
+ *  "max", "unit", "choices", "help"}]}; min/max only for numeric types
+ * (in "unit" for times, microseconds, and sizes, bytes), choices only for
+ * enums.  Defaults are the table's text, as a user would write it. */
+void tsl_opt_dump_json(FILE *f, const char *version)
+{
+	fputs("{\"tsload_version\": ", f);
+	tsl_json_str(f, version);
+	fputs(", \"options\": [", f);
+	for (size_t i = 0; i < tsl_nopts; i++) {
+		const struct tsl_opt *o = &tsl_opts[i];
+		fputs(i ? ",\n  {\"name\": " : "\n  {\"name\": ", f);
+		tsl_json_str(f, o->name);
+		fputs(", \"type\": ", f);
+		tsl_json_str(f, type_name(o));
+		fputs(", \"default\": ", f);
+		tsl_json_str(f, o->def);
+		if (o->type == TSL_OT_TIME || o->type == TSL_OT_SIZE)
+			fputs(o->type == TSL_OT_TIME ? ", \"unit\": \"us\"" : ", \"unit\": \"bytes\"", f);
+		if (o->type != TSL_OT_STR && o->type != TSL_OT_ENUM) {
+			fputs(", \"min\": ", f);
+			tsl_json_num(f, o->min);
+			fputs(", \"max\": ", f);
+			tsl_json_num(f, o->max);
+		}
+		if (o->type == TSL_OT_ENUM) {
+			fputs(", \"choices\": [", f);
+			for (int c = 0; o->choices[c]; c++) {
+				if (c)
+					fputs(", ", f);
+				tsl_json_str(f, o->choices[c]);
+			}
+			fputc(']', f);
+		}
+		fputs(", \"help\": ", f);
+		tsl_json_str(f, o->help);
+		fputc('}', f);
+	}
+	fputs("\n]}\n", f);
+}
+
 void tsl_opt_help(FILE *f)
 {
 	fprintf(f,
@@ -358,6 +401,7 @@ void tsl_opt_help(FILE *f)
 		"  --server             same as --role=server\n"
 		"  --output-format=F    normal (default) or json\n"
 		"  --output=FILE        write the report to FILE\n"
+		"  --dump-options=json  print this option table as JSON\n"
 		"  --help, --version\n\njob options (also key=value in job files):\n");
 	for (size_t i = 0; i < tsl_nopts; i++) {
 		const struct tsl_opt *o = &tsl_opts[i];

@@ -91,5 +91,8 @@ void tsl_opt_json_value(FILE *f, const struct tsl_job *job,
 void tsl_opt_text_value(char *buf, size_t len, const struct tsl_job *job,
 			const struct tsl_opt *o);
 void tsl_opt_help(FILE *f);
+/* The whole option table as JSON (name, type, default, bounds, choices,
+ * help): the machine-readable twin of tsl_opt_help(). */
+void tsl_opt_dump_json(FILE *f, const char *version);
 
 #endif

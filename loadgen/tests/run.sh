@@ -106,6 +106,28 @@ t_help() {
 	[ $rc = 0 ] && [ $ok = 1 ] && pass help || fail help "rc=$rc"
 }
 
+# --dump-options=json: the option table itself, every option of --help
+t_dump_options() {
+	local rc ok=1
+	$TSL --dump-options=json >"$OUT/opts.json"; rc=$?
+	[ $rc = 0 ] || { fail dump-options "rc=$rc"; return; }
+	check dump-options "$OUT/opts.json" \
+		'set(o["name"] for o in d["options"]) >= {"concurrency", "threads", "engine", "runtime", "recycle"}' \
+		'[o for o in d["options"] if o["name"] == "concurrency"][0]["max"] == 10000000' \
+		'[o for o in d["options"] if o["name"] == "threads"][0]["max"] == 1024' \
+		'[o for o in d["options"] if o["name"] == "engine"][0]["choices"] == ["crr", "rr", "http"]' \
+		'[o for o in d["options"] if o["name"] == "runtime"][0]["unit"] == "us"' \
+		'd["tsload_version"]'
+	local names; names=$(/usr/bin/python3 -c 'import json,sys; print(" ".join(o["name"] for o in json.load(open(sys.argv[1]))["options"]))' "$OUT/opts.json")
+	local help; help=$($TSL --help)
+	for k in $names; do grep -q "^  $k " <<<"$help" || { ok=0; echo "dump has $k, --help does not"; }; done
+	[ "$(grep -c '^  [a-z_]* *\(str\|int\|size\|time\|bool\|enum\|float\) ' <<<"$help")" = "$(wc -w <<<"$names")" ] \
+		|| { ok=0; echo "--help and the dump list different options"; }
+	$TSL --dump-options=xml >/dev/null 2>"$OUT/dump.err"; rc=$?
+	[ $rc = 2 ] && grep -q "dump-options: want json" "$OUT/dump.err" || { ok=0; echo "bad format: rc=$rc"; }
+	[ $ok = 1 ] && pass dump-options-matches-help || fail dump-options-matches-help "see above"
+}
+
 # ---- loopback: crr and rr against the tsload server -----------------------
 t_loop_crr() {
 	local port=$((BASE + 2))
@@ -423,6 +445,7 @@ t_combined() {
 
 t_unit
 t_help
+t_dump_options
 t_combined
 t_cli_errors
 t_loop_crr

@@ -266,7 +266,7 @@ int main(int argc, char **argv)
 	static struct rs_net rsn;
 	static struct lx_net lxn;
 	static struct crr s;
-	struct app_net net = { .prefix = 24 };
+	struct app_net net = APP_NET_INIT;
 	const char *stack = "refstack";
 	long port = 12865, duration = 0;
 	const struct app_opt opts[] = {

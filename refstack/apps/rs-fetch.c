@@ -214,7 +214,7 @@ static int parse_url(struct fetch *f, const char *url, struct sockaddr_in *sa)
 int main(int argc, char **argv)
 {
 	static struct fetch f;
-	struct app_net net = { .prefix = 24 };
+	struct app_net net = APP_NET_INIT;
 	struct sockaddr_in sa;
 	const char *out = NULL;
 	char *url = NULL;

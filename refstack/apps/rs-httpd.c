@@ -213,7 +213,7 @@ static void httpd_loop(struct httpd *h, long max_req, long duration)
 int main(int argc, char **argv)
 {
 	static struct httpd h;
-	struct app_net net = { .prefix = 24 };
+	struct app_net net = APP_NET_INIT;
 	const char *file = NULL;
 	long port = 80, size = -1, max_req = 0, duration = 0;
 	const struct app_opt opts[] = {

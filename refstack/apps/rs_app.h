@@ -94,7 +94,11 @@ struct app_net {
 	long time_wait_ms;
 	long rcvbuf, sndbuf;
 	long no_stats;
+	const char *features; /* feature set; NULL: RS_FEATURES, else base */
+	long busy_poll_us;    /* spin this long before sleeping, -1 = default */
 };
+
+#define APP_NET_INIT { .prefix = 24, .busy_poll_us = -1 }
 
 #define APP_NET_OPTS(n)                                                      \
 	{ "--if", APP_STR, &(n).ifname, "interface (afpacket spec, e.g. rs-x-s0,tov=1)" }, \
@@ -103,13 +107,19 @@ struct app_net {
 	{ "--time-wait-ms", APP_LONG, &(n).time_wait_ms, "TIME_WAIT duration (default: stack's)" }, \
 	{ "--rcvbuf", APP_LONG, &(n).rcvbuf, "socket receive buffer bytes" }, \
 	{ "--sndbuf", APP_LONG, &(n).sndbuf, "socket send buffer bytes" }, \
-	{ "--no-stats", APP_FLAG, &(n).no_stats, "do not publish /dev/shm/refstack.<pid>" }
+	{ "--no-stats", APP_FLAG, &(n).no_stats, "do not publish /dev/shm/refstack.<pid>" }, \
+	{ "--features", APP_STR, &(n).features, "feature set: base, full or a list of listen,estab,rfd,fastfd (default: $RS_FEATURES, else base)" }, \
+	{ "--busy-poll", APP_LONG, &(n).busy_poll_us, "us to spin for a frame before sleeping (default 50, 0 = off)" }
 
 struct app {
 	struct rs_stack *stack;
 	struct rs_core *core;
 	struct rs_shm *shm;
+	uint64_t busy_ns;
 };
+
+/* Default busy-poll budget (see app_idle and BENCH-NOTES-afpacket.md). */
+#define APP_BUSY_POLL_US 50
 
 static volatile sig_atomic_t app_stop;
 
@@ -129,6 +139,23 @@ static inline void app_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* --features over RS_FEATURES over base. */
+static inline int app_features(const struct app_net *n, struct rs_stack_conf *c,
+			       const char *prog)
+{
+	char err[300];
+	if (n->features) {
+		if (rs_features_parse(n->features, &c->features, err, sizeof(err)) == 0)
+			return 0;
+		fprintf(stderr, "%s: --features: %s\n", prog, err);
+		return -1;
+	}
+	if (rs_features_from_env(&c->features, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "%s: %s\n", prog, err);
+	return -1;
+}
+
 static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 			   const char *prog)
 {
@@ -145,7 +172,7 @@ static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 		c->rcvbuf = (uint32_t)n->rcvbuf;
 	if (n->sndbuf > 0)
 		c->sndbuf = (uint32_t)n->sndbuf;
-	return 0;
+	return app_features(n, c, prog);
 }
 
 static inline void app_close(struct app *a)
@@ -169,6 +196,13 @@ static inline int app_open(struct app *a, const struct app_net *n,
 		fprintf(stderr, "%s: --if INTERFACE is required\n", prog);
 		return -1;
 	}
+	if (n->busy_poll_us > 1000000) {
+		fprintf(stderr, "%s: --busy-poll %ld: at most 1000000 us\n", prog,
+			n->busy_poll_us);
+		return -1;
+	}
+	a->busy_ns = (uint64_t)(n->busy_poll_us < 0 ? APP_BUSY_POLL_US
+						    : n->busy_poll_us) * 1000u;
 	if (app_conf(n, &c, prog) < 0)
 		return -1;
 	if (!n->no_stats) {
@@ -199,11 +233,40 @@ static inline int app_poll(struct app *a)
 	return rs_poll(a->core, rs_clock_ns());
 }
 
-/* Sleep on the backend until traffic, the next timer or cap_ms. */
+static inline void app_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Spin until a frame is waiting, the next timer is due or the budget is
+ * spent; 1 if the caller should poll now. */
+static inline int app_spin(struct app *a, uint64_t at, uint64_t *now)
+{
+	uint64_t end = *now + a->busy_ns;
+	if (at < end)
+		end = at;
+	while (*now < end) {
+		if (rs_core_rx_pending(a->core))
+			return 1;
+		app_cpu_relax();
+		*now = rs_clock_ns();
+	}
+	return at <= *now;
+}
+
+/* Sleep on the backend until traffic, the next timer or cap_ms; first
+ * spin up to the busy-poll budget (at low load the next frame is usually
+ * there within tens of microseconds, and a wake-up costs more). */
 static inline void app_idle(struct app *a, int cap_ms)
 {
 	uint64_t at = rs_poll_at(a->core), now = rs_clock_ns();
 	int ms = cap_ms;
+	if (a->busy_ns && app_spin(a, at, &now))
+		return;
 	if (at != UINT64_MAX) {
 		uint64_t d = at > now ? (at - now + 999999) / 1000000 : 0;
 		if (d < (uint64_t)ms)

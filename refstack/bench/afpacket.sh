@@ -2,8 +2,9 @@
 # afpacket benchmark: the crr server (rs-crrd, one server logic) on
 # refstack over AF_PACKET vs on the Linux kernel's sockets; same Linux
 # client, same namespaces, same address, alternating runs (A B B A ...).
-# Prints connections/s and two CPU costs per connection, medians, spread
-# and ratios.  Not a test: no pass/fail.
+# Prints connections/s, latency (p50/p99, tsload client) and two CPU costs
+# per connection, medians, spread and ratios, for each concurrency of a
+# sweep.  Not a test: no pass/fail.
 #   machine: all cores from /proc/stat (what the issue asks for; on veth
 #            part of the receiver's work is charged to the sender) - it
 #            also counts everything else running on the box;
@@ -11,9 +12,11 @@
 #            done in their context is charged to them: tick accounting,
 #            no IRQ_TIME_ACCOUNTING), robust to other load on the box.
 #
-#   RUNS=5 SECS=8 CONC=64 REQ=64 RESP=64 RS_IFOPTS=,block=4096 \
-#       refstack/bench/afpacket.sh
-# RS_IFOPTS: afpacket options appended to the interface (io_afpacket.h).
+#   RUNS=5 SECS=8 CONC="1 2 4 16 64" REQ=64 RESP=64 refstack/bench/afpacket.sh
+# CONC: one concurrency or a list (the sweep; rounds alternate the stacks
+# within each concurrency).  RS_IFOPTS: afpacket options appended to the
+# interface (io_afpacket.h); RS_ARGS: more rs-crrd options for the
+# refstack runs (e.g. "--busy-poll 0").
 #
 # For the Linux runs the stack's interface gets 198.18.20.2 for the
 # duration of the run (and loses it afterwards), so both servers sit at
@@ -29,6 +32,7 @@ CONC=${CONC:-64}
 REQ=${REQ:-64}
 RESP=${RESP:-64}
 RS_IFOPTS=${RS_IFOPTS:-}
+RS_ARGS=${RS_ARGS:-}
 PORT=12865
 OUT=$(mktemp -d /tmp/rs-bench.XXXXXX)
 RESULTS=${RESULTS:-$ROOT/build/bench/afpacket-results.txt}
@@ -82,16 +86,19 @@ cpu_jiffies() { awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; print b, b+$5+$6}' /proc/stat;
 # process CPU ticks (utime + stime) of a pid
 proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
-# run_one STACK - prints
-# "STACK cps machine_us_per_conn conns errors busy_pct lab_us_per_conn"
+# run_one STACK - prints "STACK cps machine_us_per_conn conns errors
+# busy_pct lab_us_per_conn p50_us p99_us conc"
 run_one() {
-	local stack=$1 pid spid sticks sticks0 ifspec=$NS_SIF
-	[ "$stack" = refstack ] && ifspec="$NS_SIF$RS_IFOPTS"
+	local stack=$1 pid spid sticks sticks0 ifspec=$NS_SIF extra=()
+	if [ "$stack" = refstack ]; then
+		ifspec="$NS_SIF$RS_IFOPTS"
+		read -r -a extra <<<"$RS_ARGS"
+	fi
 	if [ "$stack" = linux ]; then
 		ip -n "$NS_S" addr add "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF" || return 1
 	fi
 	taskset -c 1 timeout $((SECS + 60)) ip netns exec "$NS_S" "$CRRD" --stack "$stack" \
-		--if "$ifspec" --port $PORT --req "$REQ" --resp "$RESP" >"$OUT/srv.log" 2>&1 &
+		--if "$ifspec" --port $PORT --req "$REQ" --resp "$RESP" "${extra[@]}" >"$OUT/srv.log" 2>&1 &
 	pid=$!
 	t_bg_add "$pid"
 	t_wait_for "$OUT/srv.log" listening 10 || { echo "server $stack did not start" >&2; cat "$OUT/srv.log" >&2; }
@@ -108,48 +115,59 @@ run_one() {
 	if [ "$stack" = linux ]; then
 		ip -n "$NS_S" addr del "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF"
 	fi
-	/usr/bin/python3 - "$stack" "$OUT/cl.json" $((b1 - b0)) $((t1 - t0)) "$HZ" "$sticks0" "$sticks" <<'EOF'
+	/usr/bin/python3 - "$stack" "$OUT/cl.json" $((b1 - b0)) $((t1 - t0)) "$HZ" "$sticks0" "$sticks" "$CONC" <<'EOF'
 import json, sys
 st, f = sys.argv[1], sys.argv[2]
-busy, tot, hz, s0, s1 = (int(x) for x in sys.argv[3:8])
+busy, tot, hz, s0, s1, conc = (int(x) for x in sys.argv[3:9])
 d = json.load(open(f))
 conns = max(d["conns"], 1)
 lab = (s1 - s0) / hz + d["cpu_s"]
 print(st, "%.1f" % d["cps"], "%.2f" % (busy * 1e6 / hz / conns), d["conns"], d["errors"] + d["connect_errors"],
-      "%.1f" % (100.0 * busy / max(tot, 1)), "%.2f" % (lab * 1e6 / conns))
+      "%.1f" % (100.0 * busy / max(tot, 1)), "%.2f" % (lab * 1e6 / conns),
+      d.get("p50_us", "nan"), d.get("p99_us", "nan"), conc)
 EOF
 }
 
-echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc=$CONC req=$REQ resp=$RESP client=$CLIENT_KIND ifopts='$RS_IFOPTS'"
-echo "# stack cps machine_us_per_conn conns errors machine_busy_pct lab_us_per_conn"
+echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc='$CONC' req=$REQ resp=$RESP client=$CLIENT_KIND ifopts='$RS_IFOPTS' rs_args='$RS_ARGS'"
+echo "# stack cps machine_us_per_conn conns errors machine_busy_pct lab_us_per_conn p50_us p99_us conc"
+CONCS=$CONC
 : >"$OUT/runs.txt"
-for ((i = 1; i <= RUNS; i++)); do
-	if ((i % 2)); then order="refstack linux"; else order="linux refstack"; fi
-	for s in $order; do
-		run_one "$s" | tee -a "$OUT/runs.txt"
+for CONC in $CONCS; do
+	for ((i = 1; i <= RUNS; i++)); do
+		if ((i % 2)); then order="refstack linux"; else order="linux refstack"; fi
+		for s in $order; do
+			run_one "$s" | tee -a "$OUT/runs.txt"
+		done
 	done
 done
 cp "$OUT/runs.txt" "$RESULTS"
 /usr/bin/python3 - "$OUT/runs.txt" <<'EOF'
-import statistics as S, sys
+import math, statistics as S, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-def col(stack, i): return [float(r[i]) for r in rows if r[0] == stack]
-print("# summary (median [min..max])")
-med = {}
-for st in ("refstack", "linux"):
-    c, u, l = col(st, 1), col(st, 2), col(st, 6)
-    if not c:
-        print(st, "no runs"); continue
-    med[st] = (S.median(c), S.median(u), S.median(l))
-    print("%-9s conn/s %8.0f [%.0f..%.0f]  machine cpu/conn %7.1f us [%.1f..%.1f]  lab cpu/conn %6.1f us [%.1f..%.1f]  errors %d" % (
-        st, S.median(c), min(c), max(c), S.median(u), min(u), max(u), S.median(l), min(l), max(l), sum(col(st, 4))))
-if len(med) == 2:
-    r, x = med["refstack"], med["linux"]
-    print("ratio refstack/linux: conn/s %.2f, machine cpu/conn %.2f, lab cpu/conn %.2f" % (
-        r[0] / x[0], r[1] / x[1], r[2] / x[2]))
+def col(stack, conc, i):
+    return [float(r[i]) for r in rows if r[0] == stack and r[9] == conc]
+def spread(v, fmt):
+    return (fmt + " [" + fmt + ".." + fmt + "]") % (S.median(v), min(v), max(v))
+concs = sorted({r[9] for r in rows}, key=int)
+print("# summary per concurrency (median [min..max])")
+for conc in concs:
+    n = 0
+    for st in ("refstack", "linux"):
+        c, u, l = col(st, conc, 1), col(st, conc, 2), col(st, conc, 6)
+        p50, p99 = col(st, conc, 7), col(st, conc, 8)
+        if not c:
+            print("conc %s %s no runs" % (conc, st)); continue
+        n += 1
+        print("conc %-3s %-9s conn/s %s  p50 us %s  p99 us %s  machine cpu/conn %s us  lab cpu/conn %s us  errors %d" % (
+            conc, st, spread(c, "%.0f"), spread(p50, "%.0f"), spread(p99, "%.0f"),
+            spread(u, "%.1f"), spread(l, "%.1f"), sum(col(st, conc, 4))))
+    if n < 2:
+        continue
     # the i-th run of each stack ran in the same round, side by side
-    for name, i in (("conn/s", 1), ("machine cpu/conn", 2), ("lab cpu/conn", 6)):
-        pr = [a / b for a, b in zip(col("refstack", i), col("linux", i))]
-        print("paired ratio %-17s median %.2f [%.2f..%.2f] over %d rounds" % (
-            name, S.median(pr), min(pr), max(pr), len(pr)))
+    for name, i in (("conn/s", 1), ("p50", 7), ("p99", 8), ("lab cpu/conn", 6)):
+        pr = [a / b for a, b in zip(col("refstack", conc, i), col("linux", conc, i))
+              if b and not math.isnan(a) and not math.isnan(b)]
+        if pr:
+            print("conc %-3s paired ratio refstack/linux %-12s median %.2f [%.2f..%.2f] over %d rounds" % (
+                conc, name, S.median(pr), min(pr), max(pr), len(pr)))
 EOF

@@ -41,14 +41,40 @@ struct rs_io_conf;  /* src/io.h: backend configuration for one core */
 
 /* ---------------------------------------------------------------- config */
 
-/* Feature switches (next issue: the Fastsocket features).  Accepted and
- * recorded now; only RS_FEAT_NONE behaviour is implemented. */
+/* Feature switches: the Fastsocket ideas, each on its own (README.md says
+ * what each one changes).  A set is spelt the same way everywhere (apps'
+ * --features, RS_FEATURES, rsctl, the harness's refstack:SET): "base"
+ * (none), "full" (all), or a comma list of the names below, e.g.
+ * "listen,rfd". */
 enum {
-	RS_FEAT_LOCAL_LISTEN = 1u << 0, /* per-core listen tables */
-	RS_FEAT_LOCAL_ESTAB = 1u << 1,  /* per-core established tables */
-	RS_FEAT_RFD = 1u << 2,          /* receive flow deliver */
-	RS_FEAT_FAST_FD = 1u << 3,      /* per-core fd pools ("fast VFS") */
+	RS_FEAT_LOCAL_LISTEN = 1u << 0, /* "listen": per-core listen tables */
+	RS_FEAT_LOCAL_ESTAB = 1u << 1,  /* "estab": per-core established tables */
+	RS_FEAT_RFD = 1u << 2,          /* "rfd": receive flow deliver */
+	RS_FEAT_FAST_FD = 1u << 3,      /* "fastfd": per-core descriptor pools */
+	RS_FEAT_ALL = (1u << 4) - 1,    /* "full" */
 };
+
+struct rs_feature {
+	const char *name;        /* "listen", "estab", "rfd", "fastfd" */
+	uint32_t bit;            /* RS_FEAT_* */
+	const char *help;
+};
+/* Every feature, in the canonical order of set names. */
+extern const struct rs_feature rs_features[];
+extern const unsigned rs_nfeatures;
+
+/* Parse a feature set ("base", "full", or "a,b,...").  0 and *features on
+ * success; -1 with a message in err (naming the word at fault and listing
+ * the valid names) otherwise.  err may be NULL. */
+int rs_features_parse(const char *spec, uint32_t *features, char *err,
+		      size_t errlen);
+/* The canonical spelling of a set into buf ("base", "full" or the comma
+ * list in rs_features order); returns buf. */
+const char *rs_features_name(uint32_t features, char *buf, size_t len);
+/* RS_FEATURES from the environment: *features unchanged and 0 when it is
+ * unset or empty; otherwise as rs_features_parse (the message names the
+ * variable). */
+int rs_features_from_env(uint32_t *features, char *err, size_t errlen);
 
 /* Protocol options (all on by default). */
 enum {
@@ -86,7 +112,7 @@ struct rs_stack_conf {
 	uint16_t port_lo;        /* ephemeral ports, default 32768 */
 	uint16_t port_hi;        /* ... to 60999 inclusive */
 	uint32_t options;        /* RS_OPT_*, default all but SYNCOOKIES */
-	uint32_t features;       /* RS_FEAT_*, default 0 */
+	uint32_t features;       /* RS_FEAT_*, default 0 (base) */
 	uint64_t seed;           /* ISN/port secret; 0 = getrandom() */
 	/* Statistics publishing: when stats_publish is set and publish is
 	 * not NULL, rs_poll calls publish(core, now, publish_arg) at most
@@ -129,8 +155,13 @@ int rs_poll(struct rs_core *core, uint64_t now_ns);
  * absolute time (ns) of the next timer, UINT64_MAX if none.  A caller may
  * sleep on rs_core_wait_fd until then. */
 uint64_t rs_poll_at(const struct rs_core *core);
-/* File descriptor to sleep on when idle (the backend's), or -1. */
+/* File descriptor to sleep on when idle (the backend's), or -1.  It
+ * becomes readable as soon as a frame arrives. */
 int rs_core_wait_fd(const struct rs_core *core);
+/* Non-zero if a received frame is waiting, checked without a system call
+ * (0 when the backend cannot tell).  For a bounded busy-poll before
+ * sleeping on rs_core_wait_fd: at low load it saves a wake-up per frame. */
+int rs_core_rx_pending(const struct rs_core *core);
 /* CLOCK_MONOTONIC in ns: a convenience for callers (the core never reads
  * a clock itself). */
 uint64_t rs_clock_ns(void);
@@ -258,7 +289,10 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_tw_overflow, "TIME_WAIT table full: entry skipped")            \
 	X(enobufs, "ENOBUFS returned to the application")                    \
 	X(table_lookups, "established/listen table lookups")                 \
-	X(xcore_handoffs, "frames handed to the owning core")
+	X(xcore_handoffs, "frames handed to the owning core")                \
+	X(handoff_rx, "frames received from other cores' hand-offs")        \
+	X(drop_handoff_full, "dropped: owner core's hand-off queue full")    \
+	X(drop_handoff_lost, "dropped: owner core gone or frame re-handed")
 
 struct rs_core_counters {
 #define RS_X_FIELD(name, desc) uint64_t name;

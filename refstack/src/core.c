@@ -1,111 +1,14 @@
-/* A core context: its I/O backend, transmit batch, timers, and the poll
- * step that runs everything to completion in the caller's thread. */
+/* A core context's life cycle: creation with its I/O backend, buffers and
+ * timer heap, destruction.  The poll step is in poll.c, the transmit batch
+ * in tx.c, the hand-off queue in handoff.c. */
 #include <errno.h>
 #include <stdlib.h>
 
-#include "tcp.h"
+#include "sock.h"
 
-uint8_t *rs_tx_buf(struct rs_core *c)
+int rs_core_rx_pending(const struct rs_core *c)
 {
-	if (RS_UNLIKELY(c->ntx == RS_TX_BATCH))
-		rs_tx_flush(c);
-	return c->txf[c->ntx].data;
-}
-
-void rs_tx_flush(struct rs_core *c)
-{
-	int n = c->ntx, sent = 0;
-
-	if (!n)
-		return;
-	for (int tries = 0; tries < 2 && sent < n; tries++) {
-		int r = c->io_ops->tx_burst(c->io, c->txf + sent, n - sent);
-		if (r < 0)
-			break;
-		sent += r;
-	}
-	for (int i = 0; i < sent; i++)
-		c->ctr.tx_bytes += c->txf[i].len;
-	c->ctr.tx_frames += (uint64_t)sent;
-	c->ctr.tx_ring_full += (uint64_t)(n - sent);
-	c->ntx = 0;
-}
-
-void rs_handoff_push(struct rs_core *to, const uint8_t *frame, uint32_t len)
-{
-	struct rs_handoff *h = &to->handoff;
-
-	pthread_mutex_lock(&h->lock);
-	if (h->q && h->n < RS_HANDOFF_MAX && len <= RS_FRAME_BUF) {
-		memcpy(h->q[h->n].data, frame, len);
-		h->q[h->n].len = len;
-		h->n++;
-	}
-	pthread_mutex_unlock(&h->lock);
-}
-
-static void handoff_drain(struct rs_core *c)
-{
-	struct rs_handoff *h = &c->handoff;
-	struct rs_pending *q;
-	uint32_t n;
-
-	if (!__atomic_load_n(&h->n, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&h->lock);
-	q = h->q;
-	n = h->n;
-	h->q = h->spare;
-	h->spare = q;
-	h->n = 0;
-	pthread_mutex_unlock(&h->lock);
-	for (uint32_t i = 0; i < n; i++) {
-		struct rs_frame f = {.data = q[i].data, .len = q[i].len};
-		rs_eth_input(c, &f);
-	}
-}
-
-int rs_poll(struct rs_core *c, uint64_t now_ns)
-{
-	const struct rs_stack_conf *conf = &c->stack->conf;
-	int n;
-
-	if (now_ns > c->now)
-		c->now = now_ns;
-	c->ctr.polls++;
-	n = c->io_ops->rx_burst(c->io, c->rxf, RS_RX_BURST);
-	if (n < 0) {
-		errno = EIO;
-		return -1;
-	}
-	for (int i = 0; i < n; i++)
-		rs_eth_input(c, &c->rxf[i]);
-	c->cur_frame = NULL;
-	if (n)
-		c->io_ops->rx_release(c->io);
-	if (conf->ncores > 1)
-		handoff_drain(c);
-	c->cur_frame = NULL;
-	rs_tcp_timers_run(c);
-	rs_tcp_run_outq(c);
-	rs_tx_flush(c);
-	if (conf->stats_publish && conf->publish && c->now >= c->next_publish) {
-		c->next_publish = c->now + conf->publish_interval_ns;
-		conf->publish(c, c->now, conf->publish_arg);
-	}
-	return n;
-}
-
-uint64_t rs_poll_at(const struct rs_core *c)
-{
-	if (!rs_list_empty(&c->outq) || c->ntx)
-		return 0;
-	return rs_tcp_next_timer(c);
-}
-
-int rs_core_wait_fd(const struct rs_core *c)
-{
-	return c->io_ops->wait_fd ? c->io_ops->wait_fd(c->io) : -1;
+	return c->io_ops->rx_pending ? c->io_ops->rx_pending(c->io) : 0;
 }
 
 unsigned rs_core_index(const struct rs_core *c) { return c->index; }
@@ -120,13 +23,8 @@ static int core_alloc(struct rs_core *c, uint32_t max_conns)
 {
 	c->txmem = malloc((size_t)RS_TX_BATCH * RS_FRAME_BUF);
 	c->pending = malloc(sizeof(struct rs_pending) * RS_ARP_PENDING);
-	if (c->stack->conf.ncores > 1) {
-		c->handoff.q = malloc(sizeof(struct rs_pending) * RS_HANDOFF_MAX);
-		c->handoff.spare =
-			malloc(sizeof(struct rs_pending) * RS_HANDOFF_MAX);
-		if (!c->handoff.q || !c->handoff.spare)
-			return RS_ERROR;
-	}
+	if (rs_handoff_init(c) != RS_OK)
+		return RS_ERROR;
 	if (!c->txmem || !c->pending)
 		return RS_ERROR;
 	if (rs_timerq_init(&c->tq, max_conns) != RS_OK)
@@ -140,10 +38,8 @@ static void core_free(struct rs_core *c)
 {
 	free(c->txmem);
 	free(c->pending);
-	free(c->handoff.q);
-	free(c->handoff.spare);
+	rs_handoff_fini(c);
 	rs_timerq_fini(&c->tq);
-	pthread_mutex_destroy(&c->handoff.lock);
 	free(c);
 }
 
@@ -186,7 +82,6 @@ struct rs_core *rs_core_create(struct rs_stack *s, unsigned index,
 	rs_list_init(&c->listeners);
 	rs_list_init(&c->outq);
 	rs_list_init(&c->tw_fifo);
-	pthread_mutex_init(&c->handoff.lock, NULL);
 	rs_pool_init(&c->pool, s->conf.max_buf_bytes);
 	if (core_alloc(c, s->conf.max_conns) != RS_OK) {
 		core_free(c);
@@ -203,8 +98,6 @@ struct rs_core *rs_core_create(struct rs_stack *s, unsigned index,
 	return c;
 }
 
-void rs_sock_close_all(struct rs_core *c);
-
 void rs_core_destroy(struct rs_core *c)
 {
 	if (!c)
@@ -214,6 +107,7 @@ void rs_core_destroy(struct rs_core *c)
 		struct rs_tcb *t = RS_CONTAINER(c->tcbs.next, struct rs_tcb,
 						link);
 		t->sock = NULL;
+		t->fd = -1;
 		rs_tcb_free(t);
 	}
 	while (c->sock_free) {

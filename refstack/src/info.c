@@ -30,7 +30,7 @@ static void addr_out(struct sockaddr_in *sin, uint32_t ip, uint16_t port)
 static void tcb_info(const struct rs_tcb *t, struct rs_sock_info *i)
 {
 	memset(i, 0, sizeof(*i));
-	i->fd = t->sock ? t->sock->f.fd : -1;
+	i->fd = t->fd;
 	i->core = t->core->index;
 	i->state = rs_tcp_state_names[t->state];
 	addr_out(&i->local, t->h.laddr, t->h.lport);
@@ -58,7 +58,7 @@ int rs_core_foreach_socket(struct rs_core *c, rs_sock_cb cb, void *arg)
 		const struct rs_listener *l =
 			RS_CONTAINER(p, struct rs_listener, llink);
 		memset(&i, 0, sizeof(i));
-		i.fd = l->sock->f.fd;
+		i.fd = l->fd;
 		i.core = c->index;
 		i.state = "LISTEN";
 		addr_out(&i.local, l->h.laddr, l->h.lport);

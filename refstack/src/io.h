@@ -50,8 +50,13 @@ struct rs_io_ops {
 	/* Transmit n frames (copied out before return); returns the number
 	 * sent, fewer than n when the ring is full (caller counts the drop). */
 	int (*tx_burst)(struct rs_io *io, const struct rs_frame *frames, int n);
-	/* File descriptor to sleep on (poll/epoll) when idle, or -1. */
+	/* File descriptor to sleep on (poll/epoll) when idle, or -1.  It is
+	 * readable as soon as a frame is waiting. */
 	int (*wait_fd)(struct rs_io *io);
+	/* Optional: non-zero if a frame is waiting, without a system call (a
+	 * read of the ring), so that a caller can spin briefly before it
+	 * sleeps on wait_fd. */
+	int (*rx_pending)(struct rs_io *io);
 	/* The interface's MAC address (6 bytes). */
 	void (*mac)(struct rs_io *io, uint8_t mac[6]);
 	void (*close)(struct rs_io *io);

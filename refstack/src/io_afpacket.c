@@ -1,10 +1,15 @@
 /* afpacket backend: one AF_PACKET socket per stack core.
  *
- * RX: a TPACKET_V3 mmap ring.  The kernel packs frames into blocks and
- * hands a block over when it is full or when the retire timer (tov) fires;
- * rx_burst walks the user-owned blocks frame by frame, rx_release gives
- * back every block that has been walked to its end (a block still being
- * walked stays ours, so frames handed out from it stay valid).
+ * RX: a TPACKET_V2 mmap ring of fixed-size frame slots.  The kernel hands
+ * each frame over on its own (status TP_STATUS_USER) and wakes the socket
+ * at once, so the descriptor is readable as soon as a frame is there;
+ * rx_burst takes every ready frame up to the burst size (under load a
+ * poll step still gets a full batch), rx_release gives them back.
+ * TPACKET_V3 was the first choice and was dropped: it hands frames over
+ * a block at a time, when the block is full or its retire timer (>= 1 ms,
+ * jiffy-rounded) fires, which put a floor of ~1-4 ms per received frame
+ * under light load; at 64 connections in flight V2 did as well
+ * (BENCH-NOTES-afpacket.md).
  *
  * TX: sendmmsg() of the whole batch, one system call per tx_burst chunk,
  * with PACKET_QDISC_BYPASS.  A TX ring was tried on paper and rejected: the
@@ -38,7 +43,6 @@
 
 struct afp_opts {
 	char ifname[IFNAMSIZ];
-	unsigned tov;
 	unsigned block;
 	unsigned fanout;
 	unsigned bypass;
@@ -54,10 +58,9 @@ struct rs_io {
 	size_t ring_len;
 	unsigned block_nr;
 	unsigned frame_max;
-	unsigned held;      /* first block walked to its end, not released */
-	unsigned nheld;     /* how many such blocks */
-	struct tpacket3_hdr *pkt; /* next frame of the block being walked */
-	uint32_t left;      /* frames left in that block */
+	unsigned frame_size, frame_nr, frames_per_block;
+	unsigned rx_head;   /* next frame to look at */
+	unsigned rx_taken;  /* frames walked since the last release */
 	struct mmsghdr *msgs;
 	struct iovec *iov;
 	struct rs_afp_stats st;
@@ -94,7 +97,6 @@ struct afp_opt {
 };
 
 static const struct afp_opt afp_opt_table[] = {
-	{ "tov", offsetof(struct afp_opts, tov), 1, 1000, 0 },
 	{ "block", offsetof(struct afp_opts, block), 4096, 1u << 22, 0 },
 	{ "fanout", offsetof(struct afp_opts, fanout), 0, 0, 1 },
 	{ "bypass", offsetof(struct afp_opts, bypass), 0, 1, 0 },
@@ -130,7 +132,7 @@ static int afp_opt_set(struct afp_opts *o, const char *key, const char *val)
 static int afp_opts_parse(struct afp_opts *o, const char *spec)
 {
 	char buf[256];
-	*o = (struct afp_opts){ .tov = 1, .block = AFP_DEF_BLOCK,
+	*o = (struct afp_opts){ .block = AFP_DEF_BLOCK,
 		.fanout = PACKET_FANOUT_HASH, .bypass = 1, .batch = 64 };
 	if (!spec || strlen(spec) >= sizeof(buf))
 		return -EINVAL;
@@ -179,35 +181,8 @@ static int afp_setopt(int fd, int level, int name, int val)
 	return 0;
 }
 
-static int afp_ring(struct rs_io *io, unsigned ring_frames)
+static int afp_mmap(struct rs_io *io)
 {
-	/* room for the V3 block header, frame header and sockaddr_ll */
-	unsigned hdr = 48 + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) +
-		TPACKET_ALIGN(sizeof(struct sockaddr_ll)) + 16;
-	if (io->frame_max + hdr > io->o.block)
-		return -EMSGSIZE;  /* MTU/frame_size too big for one block */
-	unsigned frame = 2048;
-	while (frame < io->frame_max + hdr)
-		frame <<= 1;
-	if (frame > io->o.block)
-		frame = io->o.block;
-	unsigned long bytes = (unsigned long)ring_frames * frame;
-	io->block_nr = (unsigned)((bytes + io->o.block - 1) / io->o.block);
-	if (io->block_nr < 4)
-		io->block_nr = 4;
-	struct tpacket_req3 req = {
-		.tp_block_size = io->o.block,
-		.tp_block_nr = io->block_nr,
-		.tp_frame_size = frame,
-		.tp_frame_nr = (io->o.block / frame) * io->block_nr,
-		.tp_retire_blk_tov = io->o.tov,
-	};
-	int rc = afp_setopt(io->fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3);
-	if (rc < 0)
-		return rc;
-	if (setsockopt(io->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
-		return -errno;
-	io->ring_len = (size_t)io->o.block * io->block_nr;
 	io->ring = mmap(NULL, io->ring_len, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_LOCKED | MAP_POPULATE, io->fd, 0);
 	if (io->ring == MAP_FAILED) /* MAP_LOCKED may exceed RLIMIT_MEMLOCK */
@@ -218,6 +193,40 @@ static int afp_ring(struct rs_io *io, unsigned ring_frames)
 		return -errno;
 	}
 	return 0;
+}
+
+/* Fixed-size frame slots, each handed to user space (and the socket
+ * woken) as soon as the kernel has written it - no block timer. */
+static int afp_ring(struct rs_io *io, unsigned ring_frames)
+{
+	/* the kernel puts the MAC header at TPACKET_ALIGN(hdrlen + 16) minus
+	 * the MAC length; reserve that plus the frame */
+	unsigned hdr = TPACKET_ALIGN(TPACKET2_HDRLEN + 16);
+	unsigned frame = 2048;
+	while (frame < io->frame_max + hdr)
+		frame <<= 1;
+	if (frame > io->o.block)
+		return -EMSGSIZE;
+	io->frame_size = frame;
+	io->frames_per_block = io->o.block / frame;
+	io->block_nr = (ring_frames + io->frames_per_block - 1) /
+		       io->frames_per_block;
+	if (io->block_nr < 1)
+		io->block_nr = 1;
+	io->frame_nr = io->frames_per_block * io->block_nr;
+	struct tpacket_req req = {
+		.tp_block_size = io->o.block,
+		.tp_block_nr = io->block_nr,
+		.tp_frame_size = frame,
+		.tp_frame_nr = io->frame_nr,
+	};
+	int rc = afp_setopt(io->fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2);
+	if (rc < 0)
+		return rc;
+	if (setsockopt(io->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
+		return -errno;
+	io->ring_len = (size_t)io->o.block * io->block_nr;
+	return afp_mmap(io);
 }
 
 static int afp_sockopts(struct rs_io *io)
@@ -323,82 +332,77 @@ static struct rs_io *afp_open(const struct rs_io_conf *conf, int *err)
 
 /* ---- RX --------------------------------------------------------------- */
 
-static struct tpacket_block_desc *afp_block(struct rs_io *io, unsigned i)
+static struct tpacket2_hdr *afp_frame(struct rs_io *io, unsigned i)
 {
-	return (struct tpacket_block_desc *)(io->ring + (size_t)i * io->o.block);
-}
-
-/* Open the next user-owned block; 0 if none is ready. */
-static int afp_block_open(struct rs_io *io)
-{
-	if (io->nheld == io->block_nr)
-		return 0;
-	unsigned cur = (io->held + io->nheld) % io->block_nr;
-	struct tpacket_block_desc *bd = afp_block(io, cur);
-	uint32_t status = __atomic_load_n(&bd->hdr.bh1.block_status,
-					  __ATOMIC_ACQUIRE);
-	if (!(status & TP_STATUS_USER))
-		return 0;
-	io->st.rx_blocks++;
-	io->left = bd->hdr.bh1.num_pkts;
-	io->pkt = (struct tpacket3_hdr *)((uint8_t *)bd +
-					  bd->hdr.bh1.offset_to_first_pkt);
-	if (io->left == 0) {
-		io->pkt = NULL;
-		io->nheld++;
-	}
-	return 1;
-}
-
-/* Take the current frame into *f if it is acceptable; advance. */
-static int afp_take(struct rs_io *io, struct rs_frame *f)
-{
-	struct tpacket3_hdr *h = io->pkt;
-	const struct sockaddr_ll *sll = (const struct sockaddr_ll *)
-		((uint8_t *)h + TPACKET_ALIGN(sizeof(*h)));
-	int ok = 0;
-	if (sll->sll_pkttype == PACKET_OUTGOING) {
-		io->st.rx_outgoing++;
-	} else if (h->tp_snaplen != h->tp_len || h->tp_len > io->frame_max) {
-		io->st.rx_oversize++;
-	} else {
-		f->data = (uint8_t *)h + h->tp_mac;
-		f->len = h->tp_snaplen;
-		f->csum_partial = (h->tp_status & TP_STATUS_CSUMNOTREADY) != 0;
-		io->st.rx_csum_partial += f->csum_partial;
-		io->st.rx_frames++;
-		ok = 1;
-	}
-	if (--io->left == 0) {
-		io->pkt = NULL;
-		io->nheld++;
-	} else {
-		io->pkt = (struct tpacket3_hdr *)((uint8_t *)h + h->tp_next_offset);
-	}
-	return ok;
-}
-
-static int afp_rx_burst(struct rs_io *io, struct rs_frame *frames, int max)
-{
-	int n = 0;
-	while (n < max) {
-		if (!io->pkt && !afp_block_open(io))
-			break;
-		if (io->pkt && afp_take(io, &frames[n]))
-			n++;
-	}
-	return n;
+	return (struct tpacket2_hdr *)(io->ring +
+		(size_t)(i / io->frames_per_block) * io->o.block +
+		(size_t)(i % io->frames_per_block) * io->frame_size);
 }
 
 static void afp_rx_release(struct rs_io *io)
 {
-	while (io->nheld > 0) {
-		struct tpacket_block_desc *bd = afp_block(io, io->held);
-		__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL,
-				 __ATOMIC_RELEASE);
-		io->held = (io->held + 1) % io->block_nr;
-		io->nheld--;
+	for (; io->rx_taken; io->rx_taken--) {
+		struct tpacket2_hdr *h = afp_frame(io, io->rx_head);
+		__atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+		if (++io->rx_head == io->frame_nr) {
+			io->rx_head = 0;
+			io->st.rx_wraps++;
+		}
 	}
+}
+
+/* Is this ready frame one to hand out?  Counts the ones that are not. */
+static int afp_acceptable(struct rs_io *io, const struct tpacket2_hdr *h,
+			  uint32_t status)
+{
+	const struct sockaddr_ll *sll = (const struct sockaddr_ll *)
+		((const uint8_t *)h + TPACKET_ALIGN(sizeof(*h)));
+	if (sll->sll_pkttype == PACKET_OUTGOING) {
+		io->st.rx_outgoing++;
+		return 0;
+	}
+	if (h->tp_snaplen != h->tp_len || h->tp_len > io->frame_max ||
+	    (status & TP_STATUS_COPY)) {
+		io->st.rx_oversize++;
+		return 0;
+	}
+	return 1;
+}
+
+/* Frames stay ours from rx_burst to rx_release, so the pointers handed
+ * out stay valid while the stack processes them.  Frames skipped before
+ * the first one handed out go back at once (the caller releases only
+ * after a burst that returned frames). */
+static int afp_rx_burst(struct rs_io *io, struct rs_frame *frames, int max)
+{
+	int n = 0;
+	while (n < max && io->rx_taken < io->frame_nr) {
+		unsigned i = (io->rx_head + io->rx_taken) % io->frame_nr;
+		struct tpacket2_hdr *h = afp_frame(io, i);
+		uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+		if (!(status & TP_STATUS_USER))
+			break;
+		io->rx_taken++;
+		if (!afp_acceptable(io, h, status)) {
+			if (n == 0)
+				afp_rx_release(io);
+			continue;
+		}
+		frames[n].data = (uint8_t *)h + h->tp_mac;
+		frames[n].len = h->tp_snaplen;
+		frames[n].csum_partial = (status & TP_STATUS_CSUMNOTREADY) != 0;
+		io->st.rx_csum_partial += frames[n].csum_partial;
+		io->st.rx_frames++;
+		n++;
+	}
+	return n;
+}
+
+static int afp_rx_pending(struct rs_io *io)
+{
+	unsigned i = (io->rx_head + io->rx_taken) % io->frame_nr;
+	return (__atomic_load_n(&afp_frame(io, i)->tp_status, __ATOMIC_ACQUIRE) &
+		TP_STATUS_USER) != 0;
 }
 
 /* ---- TX --------------------------------------------------------------- */
@@ -448,7 +452,7 @@ static void afp_mac(struct rs_io *io, uint8_t mac[6])
 
 void rs_afp_stats(struct rs_io *io, struct rs_afp_stats *st)
 {
-	struct tpacket_stats_v3 ks;
+	struct tpacket_stats ks;
 	socklen_t len = sizeof(ks);
 	if (getsockopt(io->fd, SOL_PACKET, PACKET_STATISTICS, &ks, &len) == 0)
 		io->st.rx_kernel_drops += ks.tp_drops;
@@ -462,6 +466,7 @@ const struct rs_io_ops rs_io_afpacket = {
 	.rx_release = afp_rx_release,
 	.tx_burst = afp_tx_burst,
 	.wait_fd = afp_wait_fd,
+	.rx_pending = afp_rx_pending,
 	.mac = afp_mac,
 	.close = afp_close,
 };

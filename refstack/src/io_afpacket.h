@@ -4,12 +4,12 @@
  * in the interface name so the generic rs_io_conf stays small:
  *
  *     "rs-s0"                          defaults
- *     "rs-s0,tov=1,block=32768"        block retire timeout (ms), block size
+ *     "rs-s0,block=65536"              ring allocation unit
  *     "rs-s0,fanout=lb,bypass=0"       fanout mode, qdisc bypass off
  *
  * Keys (one table in io_afpacket.c drives parsing and rs_afp_opts_help):
- *   tov     TPACKET_V3 block retire timeout in ms (1..1000, default 1)
- *   block   ring block size in bytes, power of two, >= page (default 32768)
+ *   block   ring allocation unit (TPACKET_V2 blocks of whole frame slots)
+ *           in bytes, power of two, >= page (default 32768)
  *   fanout  PACKET_FANOUT mode: hash lb cpu rnd qm (default hash); the next
  *           issue adds "cbpf" with a classic-BPF steering program
  *   bypass  PACKET_QDISC_BYPASS on TX (default 1)
@@ -17,6 +17,10 @@
  *
  * open() fails with -EINVAL for a bad option, -EMSGSIZE when a frame of
  * frame_size does not fit one block (raise block= or lower the MTU).
+ *
+ * The descriptor (wait_fd) is readable as soon as a frame waits in the
+ * ring; rx_pending tells the same without a system call (for a bounded
+ * busy-poll before sleeping).
  *
  * Frames larger than frame_size (conf, default MTU + 14) are dropped and
  * counted: the lab turns GRO/GSO/TSO off on its links (ethtool -K) so the
@@ -35,7 +39,7 @@ struct rs_afp_stats {
 	uint64_t rx_oversize;      /* dropped: longer than frame_size/truncated */
 	uint64_t rx_outgoing;      /* dropped: our own TX looped back */
 	uint64_t rx_csum_partial;  /* passed up with csum_partial set */
-	uint64_t rx_blocks;        /* ring blocks consumed */
+	uint64_t rx_wraps;         /* times the RX ring was walked around */
 	uint64_t rx_kernel_drops;  /* PACKET_STATISTICS tp_drops (ring full) */
 	uint64_t tx_frames;        /* frames accepted by the kernel */
 	uint64_t tx_errors;        /* frames refused (ENOBUFS, ...) */

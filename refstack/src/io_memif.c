@@ -1,6 +1,7 @@
 /* memif: an in-process ring pair joining two cores.  Ring s carries the
  * frames sent by side s; each ring is single-producer single-consumer
- * (safe across two threads).  A test hook may drop, duplicate or delay
+ * (safe across two threads).  A frame's csum_partial flag travels with it,
+ * as a veth passes a checksum left to offload.  A test hook may drop, duplicate or delay
  * frames; delayed frames are released by the pair's virtual clock (that
  * path is for single-threaded tests). */
 #include <errno.h>
@@ -10,10 +11,12 @@
 #include "common.h"
 #include "io.h"
 
+#define MEMIF_PARTIAL (1u << 31) /* in lens[]: csum_partial */
+
 struct memif_ring {
 	uint32_t head;  /* consumer */
 	uint32_t tail;  /* producer */
-	uint32_t *lens;
+	uint32_t *lens; /* length | MEMIF_PARTIAL */
 	uint8_t *slots;
 };
 
@@ -21,6 +24,7 @@ struct memif_delayed {
 	struct memif_delayed *next;
 	uint64_t due;
 	uint32_t len;
+	uint32_t partial;
 	uint8_t data[];
 };
 
@@ -95,7 +99,7 @@ void rs_memif_set_clock(struct rs_memif_pair *p, uint64_t now_ns)
 }
 
 static int ring_put(struct rs_memif_pair *p, struct memif_ring *r,
-		    const uint8_t *data, uint32_t len)
+		    const uint8_t *data, uint32_t len, uint32_t partial)
 {
 	uint32_t tail = r->tail;
 	uint32_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
@@ -105,7 +109,7 @@ static int ring_put(struct rs_memif_pair *p, struct memif_ring *r,
 		return RS_RETRY;
 	i = tail & (p->nslots - 1);
 	memcpy(r->slots + (size_t)i * p->slot_size, data, len);
-	r->lens[i] = len;
+	r->lens[i] = len | partial;
 	__atomic_store_n(&r->tail, tail + 1, __ATOMIC_RELEASE);
 	return RS_OK;
 }
@@ -138,7 +142,8 @@ static void release_delayed(struct rs_memif_pair *p, unsigned from)
 	while (*pp) {
 		struct memif_delayed *d = *pp;
 		if (d->due <= p->clock &&
-		    ring_put(p, &p->ring[from], d->data, d->len) == RS_OK) {
+		    ring_put(p, &p->ring[from], d->data, d->len, d->partial) ==
+			    RS_OK) {
 			*pp = d->next;
 			free(d);
 		} else {
@@ -161,8 +166,8 @@ static int memif_rx_burst(struct rs_io *io, struct rs_frame *frames, int max)
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = (head + k) & (p->nslots - 1);
 		frames[k].data = r->slots + (size_t)i * p->slot_size;
-		frames[k].len = r->lens[i];
-		frames[k].csum_partial = 0;
+		frames[k].len = r->lens[i] & ~MEMIF_PARTIAL;
+		frames[k].csum_partial = !!(r->lens[i] & MEMIF_PARTIAL);
 	}
 	io->rx_taken = n;
 	return (int)n;
@@ -186,6 +191,7 @@ static int delay_frame(struct rs_memif_pair *p, unsigned side,
 	d->next = NULL;
 	d->due = p->clock + delay;
 	d->len = f->len;
+	d->partial = f->csum_partial ? MEMIF_PARTIAL : 0;
 	memcpy(d->data, f->data, f->len);
 	for (pp = &p->delayed[side]; *pp; pp = &(*pp)->next)
 		;
@@ -217,10 +223,11 @@ static int memif_tx_burst(struct rs_io *io, const struct rs_frame *frames,
 				break;
 			continue;
 		}
-		if (ring_put(p, r, f->data, f->len) != RS_OK)
+		uint32_t partial = f->csum_partial ? MEMIF_PARTIAL : 0;
+		if (ring_put(p, r, f->data, f->len, partial) != RS_OK)
 			break;
 		if (v == RS_MEMIF_DUP)
-			(void)ring_put(p, r, f->data, f->len);
+			(void)ring_put(p, r, f->data, f->len, partial);
 	}
 	return i;
 }

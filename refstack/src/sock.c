@@ -166,6 +166,10 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 	l->h.kind = RS_HK_LISTEN;
 	l->h.core = (uint8_t)c->index;
 	l->sock = s;
+	l->fd = s->f.fd;
+	l->sndbuf = s->sndbuf;
+	l->rcvbuf = s->rcvbuf;
+	l->nodelay = s->nodelay;
 	l->backlog = (uint32_t)backlog;
 	rs_list_init(&l->acceptq);
 	if (c->stack->lhash_ops->insert(c->stack->lhash, &l->h) != RS_OK) {
@@ -200,6 +204,7 @@ int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
 	t = RS_CONTAINER(l->acceptq.next, struct rs_tcb, alink);
 	rs_tcp_child_unlink(t);
 	t->sock = ns;
+	t->fd = ns->f.fd;
 	ns->tcb = t;
 	ns->nodelay = !!(t->flags & TF_NODELAY);
 	ns->sndbuf = t->snd.cap;
@@ -234,6 +239,7 @@ static void listener_close(struct rs_core *c, struct rs_listener *l)
 static void conn_close(struct rs_tcb *t, int abort)
 {
 	t->sock = NULL;
+	t->fd = -1;
 	if (t->flags & TF_DETACHED) {
 		rs_tcb_free(t);
 		return;

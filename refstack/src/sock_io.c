@@ -99,6 +99,7 @@ int rs_connect(struct rs_core *c, int fd, const struct sockaddr *addr,
 	if (s->nodelay)
 		t->flags |= TF_NODELAY;
 	t->sock = s;
+	t->fd = s->f.fd;
 	s->tcb = t;
 	rs_tcp_set_state(t, RS_TCP_SYN_SENT);
 	c->ctr.tcp_active_opens++;
@@ -216,7 +217,6 @@ int rs_shutdown(struct rs_core *c, int fd, int how)
 		rs_tcp_set_state(t, RS_TCP_LAST_ACK);
 	}
 	rs_tcp_schedule(t);
-	if (t->sock)
-		rs_sock_wake(t->sock);
+	rs_sock_wake(s);
 	return 0;
 }

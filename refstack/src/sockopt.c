@@ -75,6 +75,12 @@ static int set_buf(struct rs_sock *s, int name, int v)
 	uint32_t b = v < 0 ? RS_BUF_MIN : (uint32_t)v;
 
 	b = RS_MIN(RS_MAX(b, RS_BUF_MIN), RS_BUF_MAX);
+	if (s->lst) { /* inherited by connections accepted later */
+		if (name == SO_SNDBUF)
+			s->lst->sndbuf = b;
+		else
+			s->lst->rcvbuf = b;
+	}
 	if (name == SO_SNDBUF) {
 		s->sndbuf = b;
 		if (s->tcb && !s->tcb->snd.mem && !s->tcb->snd.len)
@@ -130,6 +136,8 @@ int rs_setsockopt(struct rs_core *c, int fd, int level, int name,
 		return rs_err(EINVAL);
 	memcpy(&v, val, sizeof(int));
 	s->nodelay = !!v;
+	if (s->lst)
+		s->lst->nodelay = s->nodelay;
 	if (s->tcb) {
 		if (v)
 			s->tcb->flags |= TF_NODELAY;

@@ -5,7 +5,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "tcp.h"
+#include "sock.h"
 
 void rs_stack_conf_init(struct rs_stack_conf *c)
 {
@@ -35,6 +35,8 @@ static int conf_check(const struct rs_stack_conf *c)
 		return -EINVAL;
 	if (c->sndbuf < 2048 || c->rcvbuf < 2048 || c->mss < 64 ||
 	    c->mss > RS_FRAME_BUF - RS_ETH_HLEN - RS_IP_HLEN - 60)
+		return -EINVAL;
+	if (c->features & ~(uint32_t)RS_FEAT_ALL)
 		return -EINVAL;
 	if (!c->max_sockets || !c->max_conns || c->port_lo == 0 ||
 	    c->port_hi < c->port_lo)
@@ -86,6 +88,7 @@ struct rs_stack *rs_stack_create(const struct rs_stack_conf *conf, int *err)
 	    getrandom(&s->conf.seed, sizeof(s->conf.seed), 0) !=
 		    (ssize_t)sizeof(s->conf.seed))
 		s->conf.seed = 0x243f6a8885a308d3ull ^ (uint64_t)time(NULL);
+	s->sock_event = rs_sock_wake;
 	s->ip = ntohl(conf->addr.s_addr);
 	s->netmask = ntohl(conf->netmask.s_addr);
 	s->gateway = ntohl(conf->gateway.s_addr);

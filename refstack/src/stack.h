@@ -64,7 +64,10 @@ struct rs_listener;
 struct rs_tcb {
 	struct rs_hnode h;         /* established table entry */
 	struct rs_core *core;
-	struct rs_sock *sock;      /* NULL when not accepted or closed */
+	struct rs_sock *sock;      /* NULL when not accepted or closed; TCP
+				    * only passes it to stack->sock_event */
+	int fd;                    /* that socket's descriptor, -1 if none
+				    * (trace and inspection) */
 	struct rs_listener *parent;/* SYN_RECV / accept queue */
 	struct rs_list link;       /* core's TCB list */
 	struct rs_list alink;      /* listener's accept queue */
@@ -121,49 +124,16 @@ struct rs_tw {
 
 struct rs_listener {
 	struct rs_hnode h;         /* listen table entry */
-	struct rs_sock *sock;
+	struct rs_sock *sock;      /* passed to stack->sock_event */
+	int fd;                    /* its descriptor (inspection) */
 	struct rs_list acceptq;    /* established, not yet accepted */
 	struct rs_list llink;      /* core's listeners */
 	uint32_t nacceptq, backlog;
 	uint32_t nsyn;             /* SYN_RECV children */
-};
-
-enum { RS_FILE_SOCK = 1, RS_FILE_EPOLL = 2 };
-
-struct rs_epoll;
-struct rs_epitem {
-	struct rs_epoll *ep;       /* NULL: not registered */
-	struct rs_list rlink;      /* on ep->ready */
-	struct rs_list ilink;      /* on ep->items */
-	uint32_t events;
-	uint8_t on_ready;
-	epoll_data_t data;
-};
-
-/* Common head of everything a descriptor can name. */
-struct rs_file {
-	uint8_t type;              /* RS_FILE_* */
-	int fd;
-	struct rs_core *core;
-};
-
-struct rs_sock {
-	struct rs_file f;          /* RS_FILE_SOCK */
-	uint8_t bound, reuseaddr, nodelay, shut_wr;
-	uint32_t laddr;            /* bound address (0 = any) */
-	uint16_t lport;
-	int so_error;              /* before a TCB exists */
-	int linger_on, linger_secs;
+	/* inherited by the children (the socket's options at listen and
+	 * setsockopt after) */
 	uint32_t sndbuf, rcvbuf;
-	struct rs_tcb *tcb;        /* connection */
-	struct rs_listener *lst;   /* listening socket */
-	struct rs_epitem epi;
-};
-
-struct rs_epoll {
-	struct rs_file f;          /* RS_FILE_EPOLL */
-	struct rs_list ready;
-	struct rs_list items;      /* every registered socket */
+	uint8_t nodelay;
 };
 
 /* Timer heap of TCBs keyed by deadline. */
@@ -180,12 +150,18 @@ struct rs_arp_entry {
 	uint64_t learned_at;       /* last reply or request from it */
 };
 
+/* A copied frame: waiting for ARP (nexthop) or handed to another core
+ * (csum_partial and hops travel with it). */
 struct rs_pending {
 	uint32_t nexthop;
 	uint32_t len;
+	uint8_t csum_partial;
+	uint8_t hops;              /* hand-offs so far */
 	uint8_t data[RS_FRAME_BUF];
 };
 
+/* Frames handed to this core by the others: a locked queue, swapped
+ * with a spare by the owner so that it holds the lock only briefly. */
 struct rs_handoff {
 	pthread_mutex_t lock;
 	uint32_t n;
@@ -199,7 +175,6 @@ struct rs_core {
 	uint32_t ip;               /* host order */
 	uint8_t mac[6];
 	uint64_t now;
-	const struct rs_frame *cur_frame; /* frame being processed */
 	const struct rs_io_ops *io_ops;
 	struct rs_io *io;
 	struct rs_core_counters ctr;
@@ -230,8 +205,14 @@ struct rs_core {
 	struct rs_handoff handoff;
 };
 
+/* The socket layer's entry point for TCP: something happened to socket s
+ * (readable, writable, connected, reset, a connection to accept).  TCP
+ * never calls the socket layer otherwise. */
+typedef void (*rs_sock_event_fn)(struct rs_sock *s);
+
 struct rs_stack {
 	struct rs_stack_conf conf;
+	rs_sock_event_fn sock_event;
 	uint32_t ip, netmask, gateway; /* host order */
 	const struct rs_table_ops *ehash_ops, *lhash_ops;
 	void *ehash, *lhash;
@@ -243,11 +224,38 @@ struct rs_stack {
 	uint32_t nlisten_addr;     /* listeners bound to a specific address */
 };
 
-/* ---- ipv4.c / arp.c / icmp.c ---- */
-void rs_eth_input(struct rs_core *c, const struct rs_frame *f);
+/* ---- rx.c: one received frame, parsed once ---- */
+enum { RS_PKT_ARP = 1, RS_PKT_ICMP, RS_PKT_TCP };
+
+/* What the connection tables say about a TCP segment (rs_tcp_demux). */
+struct rs_tcp_demux {
+	struct rs_hnode *n;        /* connection or TIME_WAIT entry, or NULL */
+	struct rs_listener *l;     /* listener when n is NULL (or NULL) */
+	unsigned owner;            /* core that must process the segment */
+};
+
+struct rs_pkt {
+	uint8_t kind;              /* RS_PKT_* */
+	struct rs_eth eth;
+	struct rs_ipv4 ip;
+	struct rs_tcp_seg seg;
+	struct rs_tcp_demux dm;
+};
+
+/* Validate the frame's headers (Ethernet, IPv4, TCP checksums) into *p and
+ * find the core that owns it: RS_OK, or RS_ERROR when it was dropped
+ * (counted).  p->dm.owner is this core for everything but TCP segments of
+ * connections (or listeners) owned by another core. */
+int rs_rx_parse(struct rs_core *c, const struct rs_frame *f,
+		struct rs_pkt *p);
+/* Protocol processing of a parsed frame owned by this core. */
+void rs_rx_deliver(struct rs_core *c, struct rs_pkt *p);
+
+/* ---- arp.c / icmp.c ---- */
 void rs_arp_input(struct rs_core *c, const struct rs_eth *eth);
-void rs_ipv4_input(struct rs_core *c, const struct rs_eth *eth, int partial);
 void rs_icmp_input(struct rs_core *c, const struct rs_ipv4 *ip);
+
+/* ---- tx.c: the transmit batch (the bottom of a core) ---- */
 /* Frame buffer with room for Ethernet + IP headers before the payload:
  * payload starts at buf + RS_ETH_HLEN + RS_IP_HLEN.  NULL never: the
  * batch is flushed when full. */
@@ -261,7 +269,17 @@ void rs_arp_output(struct rs_core *c, uint32_t nexthop, uint8_t *buf,
 void rs_tx_flush(struct rs_core *c);
 int rs_route(const struct rs_core *c, uint32_t dst, uint32_t *nexthop);
 
-/* ---- core.c ---- */
-void rs_handoff_push(struct rs_core *to, const uint8_t *frame, uint32_t len);
+/* ---- handoff.c: frames for a connection owned by another core ---- */
+/* Copy the whole frame (data, length, checksum-partial flag) into the
+ * owner's queue; counted, and dropped (counted) when the queue is full
+ * or the owner is gone. */
+void rs_handoff_push(struct rs_core *from, unsigned owner,
+		     const struct rs_frame *f, unsigned hops);
+/* Frames handed to c: each is given to fn in arrival order. */
+typedef void (*rs_handoff_fn)(struct rs_core *c, const struct rs_frame *f,
+			      unsigned hops);
+void rs_handoff_drain(struct rs_core *c, rs_handoff_fn fn);
+int rs_handoff_init(struct rs_core *c);
+void rs_handoff_fini(struct rs_core *c);
 
 #endif

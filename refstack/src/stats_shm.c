@@ -24,7 +24,7 @@
 	X(rx_oversize, "afpacket: dropped, longer than frame_size/truncated") \
 	X(rx_outgoing, "afpacket: dropped, own TX looped back")              \
 	X(rx_csum_partial, "afpacket: frames with checksum left to offload") \
-	X(rx_blocks, "afpacket: TPACKET_V3 ring blocks consumed")            \
+	X(rx_wraps, "afpacket: times the RX ring was walked around")         \
 	X(rx_kernel_drops, "afpacket: dropped by the kernel, ring full")     \
 	X(tx_frames, "afpacket: frames accepted by the kernel")              \
 	X(tx_errors, "afpacket: frames refused by the kernel")               \
@@ -241,6 +241,10 @@ void rs_shm_publish(struct rs_core *core, uint64_t now_ns, void *arg)
 	const struct rs_core_counters *cnt = rs_core_counters(core);
 	uint64_t io[SHM_NIO];
 	shm_io_values(core, io);  /* a system call: outside the write section */
+	__atomic_store_n(&shm_hdr(shm)->features,
+			 rs_stack_conf(rs_core_stack(core))->features |
+				 RS_SHM_FEATURES_SET,
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	memcpy(c->counters, cnt, sizeof(*cnt));

@@ -30,6 +30,7 @@
 #define RS_SHM_NAME_LEN 40u
 #define RS_SHM_DESC_LEN 72u
 #define RS_SHM_DEF_SOCKS 4096u
+#define RS_SHM_FEATURES_SET (1u << 31)
 
 struct rs_shm_hdr {
 	char magic[8];
@@ -41,7 +42,8 @@ struct rs_shm_hdr {
 	uint32_t core_size;        /* bytes per core region */
 	uint64_t core_off;         /* offset of core 0's region */
 	int32_t pid;
-	uint32_t pad;
+	uint32_t features;         /* RS_FEAT_* | RS_SHM_FEATURES_SET once a
+				    * core has published */
 	char names[RS_SHM_MAX_COUNTERS][RS_SHM_NAME_LEN];
 	char descs[RS_SHM_MAX_COUNTERS][RS_SHM_DESC_LEN];
 };

@@ -38,9 +38,9 @@ void rs_tcp_established(struct rs_tcb *t);
 void rs_tcp_child_ready(struct rs_tcb *t);
 void rs_tcp_child_unlink(struct rs_tcb *t);
 
-/* tcp_input.c */
+/* tcp_input.c: a segment of this core (dm from rs_tcp_demux) */
 void rs_tcp_input(struct rs_core *c, const struct rs_ipv4 *ip,
-		  const struct rs_tcp_seg *seg);
+		  const struct rs_tcp_seg *seg, const struct rs_tcp_demux *dm);
 int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
 			const struct rs_ipv4 *ip, const struct rs_tcp_seg *seg);
 void rs_tcp_challenge_ack(struct rs_tcb *t);
@@ -118,9 +118,17 @@ void rs_tw_expire(struct rs_core *c);
 void rs_tw_kill(struct rs_core *c, struct rs_tw *tw);
 void rs_tw_fini(struct rs_core *c);
 
-/* sock.c / epoll.c */
-void rs_sock_wake(struct rs_sock *s);
-uint32_t rs_sock_poll(const struct rs_sock *s);
-void rs_epoll_forget(struct rs_sock *s);
+/* Tell the socket layer that something happened to t's socket (no-op
+ * for an orphaned TCB) or to l's listening socket. */
+static inline void rs_tcp_notify(struct rs_tcb *t)
+{
+	if (t->sock)
+		t->core->stack->sock_event(t->sock);
+}
+void rs_tcp_notify_listener(struct rs_core *c, struct rs_listener *l);
+
+/* tcp_input.c: the demultiplexer (which table entry, which core) */
+void rs_tcp_demux(struct rs_core *c, const struct rs_ipv4 *ip,
+		  const struct rs_tcp_seg *seg, struct rs_tcp_demux *dm);
 
 #endif

@@ -63,8 +63,8 @@ static void new_ack(struct rs_tcb *t, uint32_t ack)
 	rs_cc_ack(t, acked);
 	t->dupacks = 0;
 	rs_tcp_rearm_rtx(t);
-	if (data && t->sock)
-		rs_sock_wake(t->sock);
+	if (data)
+		rs_tcp_notify(t);
 	rs_tcp_schedule(t);
 }
 

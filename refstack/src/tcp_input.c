@@ -4,8 +4,6 @@
 
 #include "tcp.h"
 
-static void handoff(struct rs_core *c, unsigned owner);
-
 static void sync_input(struct rs_tcb *t, const struct rs_tcp_seg *seg);
 
 /* A child of listener l in SYN_RECV, in the established table. */
@@ -13,7 +11,7 @@ static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
 				const struct rs_ipv4 *ip,
 				const struct rs_tcp_seg *seg, uint32_t irs)
 {
-	struct rs_tcb *t = rs_tcb_new(c, l->sock->sndbuf, l->sock->rcvbuf);
+	struct rs_tcb *t = rs_tcb_new(c, l->sndbuf, l->rcvbuf);
 
 	if (!t) {
 		c->ctr.drop_no_tcb++;
@@ -31,7 +29,7 @@ static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
 	t->irs = irs;
 	t->rcv_nxt = irs + 1;
 	t->rcv_adv = t->rcv_nxt;
-	if (l->sock->nodelay)
+	if (l->nodelay)
 		t->flags |= TF_NODELAY;
 	t->parent = l;
 	l->nsyn++;
@@ -445,56 +443,41 @@ struct rs_listener *rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr,
 	return n ? RS_CONTAINER(n, struct rs_listener, h) : NULL;
 }
 
-void rs_tcp_input(struct rs_core *c, const struct rs_ipv4 *ip,
-		  const struct rs_tcp_seg *seg)
+/* Which entry, which core: the connection (or TIME_WAIT entry) of the
+ * 4-tuple, else the listener of the destination.  Nothing found is ours
+ * to answer with a RST.  An entry owned by another core is only read for
+ * its owner, never dereferenced. */
+void rs_tcp_demux(struct rs_core *c, const struct rs_ipv4 *ip,
+		  const struct rs_tcp_seg *seg, struct rs_tcp_demux *dm)
 {
 	struct rs_stack *s = c->stack;
-	struct rs_hnode *n;
-	struct rs_listener *l;
-	unsigned owner = c->index;
 
-	c->ctr.tcp_rx_segs++;
+	dm->owner = c->index;
+	dm->l = NULL;
 	c->ctr.table_lookups++;
-	n = s->ehash_ops->lookup(s->ehash, ip->dst, seg->dport, ip->src,
-				 seg->sport, &owner);
-	if (n) {
-		if (owner != c->index) {
-			handoff(c, owner);
-			return;
-		}
-		if (n->kind == RS_HK_TCB)
-			tcb_input(RS_CONTAINER(n, struct rs_tcb, h), seg);
+	dm->n = s->ehash_ops->lookup(s->ehash, ip->dst, seg->dport, ip->src,
+				     seg->sport, &dm->owner);
+	if (!dm->n)
+		dm->l = rs_tcp_listen_lookup(c, ip->dst, seg->dport,
+					     &dm->owner);
+}
+
+void rs_tcp_input(struct rs_core *c, const struct rs_ipv4 *ip,
+		  const struct rs_tcp_seg *seg, const struct rs_tcp_demux *dm)
+{
+	c->ctr.tcp_rx_segs++;
+	if (dm->n) {
+		if (dm->n->kind == RS_HK_TCB)
+			tcb_input(RS_CONTAINER(dm->n, struct rs_tcb, h), seg);
 		else
-			rs_tw_input(c, RS_CONTAINER(n, struct rs_tw, h), ip,
-				    seg);
+			rs_tw_input(c, RS_CONTAINER(dm->n, struct rs_tw, h),
+				    ip, seg);
 		return;
 	}
-	l = rs_tcp_listen_lookup(c, ip->dst, seg->dport, &owner);
-	if (l) {
-		if (owner != c->index) {
-			handoff(c, owner);
-			return;
-		}
-		rs_tcp_listen_input(c, l, ip, seg);
+	if (dm->l) {
+		rs_tcp_listen_input(c, dm->l, ip, seg);
 		return;
 	}
 	c->ctr.drop_tcp_no_socket++;
 	rs_tcp_reset_reply(c, ip, seg);
-}
-
-/* A frame for a connection or listener owned by another core goes to that
- * core's hand-off queue (the stock-kernel baseline would process it here
- * under the socket lock; the owner-only rule keeps TCBs single-threaded). */
-static void handoff(struct rs_core *c, unsigned owner)
-{
-	struct rs_core *to = NULL;
-
-	if (owner < c->stack->conf.ncores)
-		to = __atomic_load_n(&c->stack->cores[owner], __ATOMIC_ACQUIRE);
-	if (!to || !c->cur_frame) {
-		c->ctr.drop_tcp_no_socket++;
-		return;
-	}
-	c->ctr.xcore_handoffs++;
-	rs_handoff_push(to, c->cur_frame->data, c->cur_frame->len);
 }

@@ -106,8 +106,7 @@ void rs_tcp_data(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 		rs_tcp_fin(t);
 		return;
 	}
-	if (t->sock)
-		rs_sock_wake(t->sock);
+	rs_tcp_notify(t);
 }
 
 /* Eighth check: the FIN is in order (rcv_nxt == its sequence number). */
@@ -115,8 +114,7 @@ void rs_tcp_fin(struct rs_tcb *t)
 {
 	t->rcv_nxt++;
 	t->flags |= TF_FIN_RCVD | TF_ACK_NOW;
-	if (t->sock)
-		rs_sock_wake(t->sock);
+	rs_tcp_notify(t);
 	switch (t->state) {
 	case RS_TCP_SYN_RECV:
 	case RS_TCP_ESTABLISHED:

@@ -45,6 +45,7 @@ struct rs_tcb *rs_tcb_new(struct rs_core *c, uint32_t sndbuf,
 			return NULL;
 	}
 	t->core = c;
+	t->fd = -1;
 	t->h.kind = RS_HK_TCB;
 	t->h.core = (uint8_t)c->index;
 	t->snd.cap = sndbuf;
@@ -102,7 +103,7 @@ void rs_tcb_drop(struct rs_tcb *t, int err)
 	rs_tcp_set_state(t, RS_TCP_CLOSED);
 	if (t->sock) {
 		t->so_error = err;
-		rs_sock_wake(t->sock);
+		rs_tcp_notify(t);
 	} else {
 		rs_tcb_free(t);
 	}
@@ -127,7 +128,7 @@ void rs_tcp_set_state(struct rs_tcb *t, int state)
 	c->nestab += (uint32_t)synchronized(state);
 	t->state = (uint8_t)state;
 	if (conf->trace)
-		conf->trace(conf->trace_arg, c->index, t->sock ? t->sock->f.fd : -1,
+		conf->trace(conf->trace_arg, c->index, t->fd,
 			    rs_tcp_state_names[old], rs_tcp_state_names[state]);
 }
 
@@ -183,8 +184,7 @@ void rs_tcp_established(struct rs_tcb *t)
 {
 	rs_tcp_set_state(t, RS_TCP_ESTABLISHED);
 	rs_cc_init(t);
-	if (t->sock)
-		rs_sock_wake(t->sock);
+	rs_tcp_notify(t);
 }
 
 void rs_tcp_child_ready(struct rs_tcb *t)
@@ -197,7 +197,13 @@ void rs_tcp_child_ready(struct rs_tcb *t)
 	rs_list_add_tail(&l->acceptq, &t->alink);
 	l->nacceptq++;
 	t->flags |= TF_ACCEPTQ;
-	rs_sock_wake(l->sock);
+	rs_tcp_notify_listener(t->core, l);
+}
+
+void rs_tcp_notify_listener(struct rs_core *c, struct rs_listener *l)
+{
+	if (l->sock)
+		c->stack->sock_event(l->sock);
 }
 
 void rs_tcp_child_unlink(struct rs_tcb *t)

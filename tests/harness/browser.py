@@ -1,5 +1,5 @@
 """Headless Chromium check of a report page: does it render, do its images
-load?  A copy of the page with a small script is written beside it (so that
+load, do its flame graphs draw?  A copy of the page with a small script is written beside it (so that
 relative image paths resolve the same way), loaded with --dump-dom, and the
 script's verdict read back from the DOM."""
 import json
@@ -19,9 +19,13 @@ window.addEventListener('load', function () {
   });
   var pre = document.createElement('pre');
   pre.id = 'tcpscale-imgcheck';
+  var flames = Array.prototype.map.call(
+    document.querySelectorAll('div.tcps-flame'), function (d) {
+      return [d.id, d.querySelectorAll('svg rect').length];
+    });
   pre.textContent = 'IMGCHECK' + JSON.stringify({images: r,
     title: document.title, tables: document.querySelectorAll('table').length,
-    text: document.body.innerText.length}) + 'END';
+    flames: flames, text: document.body.innerText.length}) + 'END';
   document.body.appendChild(pre);
 });
 </script>"""
@@ -40,7 +44,8 @@ def _flags(profile_dir):
 
 
 def check_page(html_path, timeout=90):
-    """{"images": [[src, complete, w, h], ...], "title", "tables", "text"}."""
+    """{"images": [[src, complete, w, h], ...], "title", "tables",
+    "flames": [[id, rectangles drawn], ...], "text"}."""
     html_path = os.path.abspath(html_path)
     with open(html_path) as f:
         page = f.read()

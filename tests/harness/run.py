@@ -20,6 +20,15 @@ class CountingResult(unittest.TextTestResult):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.passed = 0
+        self.seconds = {}
+        self._last = time.monotonic()
+
+    def stopTest(self, test):
+        """Wall time since the previous test ended: class set-ups count."""
+        super().stopTest(test)
+        now = time.monotonic()
+        self.seconds[test.id()] = now - self._last
+        self._last = now
 
     def addSuccess(self, test):
         super().addSuccess(test)
@@ -41,6 +50,12 @@ def main(argv):
     res = runner.run(suite)
     failed = len(res.failures) + len(res.errors) + \
         len(res.unexpectedSuccesses)
+    by_module = {}
+    for name, secs in res.seconds.items():
+        mod = name.split(".")[0]
+        by_module[mod] = by_module.get(mod, 0.0) + secs
+    print("seconds per module: " + ", ".join(
+        f"{m} {s:.0f}" for m, s in sorted(by_module.items(), key=lambda kv: -kv[1])))
     print(f"harness tests: {time.monotonic() - t0:.1f} s")
     print(f"{res.passed} passed, {failed} failed, {len(res.skipped)} skipped")
     return 1 if failed or res.testsRun == 0 else 0

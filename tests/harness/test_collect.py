@@ -176,3 +176,30 @@ class RealCollectorsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StackCountersTest(unittest.TestCase):
+    """refstack's counters (rsctl --json) -> deltas over the window."""
+
+    RSCTL = ('{"instances":[{"pid":41,"ncores":2,"cores":['
+             '{"core":0,"counters":{"tcp_accepts":10,"lock_listen_wait_max_ns":500}},'
+             '{"core":1,"counters":{"tcp_accepts":5,"lock_listen_wait_max_ns":900}}]},'
+             '{"pid":99,"ncores":1,"cores":[{"core":0,"counters":{"tcp_accepts":1000}}]}]}')
+
+    def test_parse_keeps_the_servers_instances(self):
+        from harness.workloads import refstack
+        snap = refstack.parse_rsctl(self.RSCTL, {41})
+        self.assertEqual(snap["counters"]["tcp_accepts"], 15)
+        self.assertEqual([c["core"] for c in snap["per_core"]], [0, 1])
+
+    def test_deltas_and_gauges(self):
+        from harness import collect
+        before = {"counters": {"tcp_accepts": 15, "lock_listen_wait_max_ns": 1400},
+                  "per_core": [{"pid": 41, "core": 0, "counters": {"tcp_accepts": 10}}]}
+        after = {"counters": {"tcp_accepts": 115, "lock_listen_wait_max_ns": 2000},
+                 "per_core": [{"pid": 41, "core": 0, "counters": {"tcp_accepts": 70}}]}
+        s = collect.stack_counters_summary(before, after)
+        self.assertEqual(s["counters"]["tcp_accepts"], 100)
+        self.assertEqual(s["counters"]["lock_listen_wait_max_ns"], 2000)  # a level
+        self.assertEqual(s["per_core"][0]["counters"]["tcp_accepts"], 60)
+        self.assertIn("error", collect.stack_counters_summary({"error": "gone"}, after))

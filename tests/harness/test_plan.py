@@ -59,6 +59,27 @@ class PlanTest(unittest.TestCase):
                 self.assertEqual((c["workload"], c["rep"]),
                                  (twin["workload"], twin["rep"]))
 
+    def test_profiler_twins(self):
+        cells = plan.build_plan(suite(cores=[2], repetitions=2,
+                                      profilers=["record", "lock"],
+                                      collector_overhead=["shortconn"]))
+        ids = [c["id"] for c in cells]
+        self.assertEqual(ids[:4], ["linux.shortconn.c2.r0", "linux.shortconn.c2.r0.nocoll",
+                                   "linux.shortconn.c2.r0.no-record",
+                                   "linux.shortconn.c2.r0.no-lock"])
+        self.assertEqual(ids[4:8], ["linux.shortconn.c2.r1.no-lock",
+                                    "linux.shortconn.c2.r1.no-record",
+                                    "linux.shortconn.c2.r1.nocoll",
+                                    "linux.shortconn.c2.r1"])   # order reversed
+        full, nocoll, norec, nolock = cells[:4]
+        self.assertEqual(full["profilers"], ["record", "lock"])
+        self.assertNotIn("twin", full)
+        self.assertNotIn("profilers", nocoll)
+        self.assertEqual((norec["twin"], norec["profilers"]), ("no-record", ["lock"]))
+        self.assertEqual((nolock["twin"], nolock["profilers"]), ("no-lock", ["record"]))
+        self.assertTrue(norec["collectors"])
+        self.assertGreater(plan.cell_estimate_s(full), plan.cell_estimate_s(nocoll))
+
     def test_no_overhead_cells_when_collectors_off(self):
         cells = plan.build_plan(suite(collectors=False,
                                       collector_overhead=["shortconn"]))

@@ -4,7 +4,9 @@ import re
 import unittest
 
 import datafix
-from harness import PROFILES_DIR, REPO_ROOT, plan, profile
+import tomllib
+
+from harness import PROFILES_DIR, REPO_ROOT, plan, profile, registry
 
 GOOD = """
 [suite]
@@ -48,13 +50,31 @@ class ProfileTest(unittest.TestCase):
         self.assertIn(path, msg)  # every error names the file
         return msg
 
-    def test_tsload_keys_are_tsload_options(self):
-        # the profile's key table repeats names from tsload's option table
-        # (loadgen/src/tsl_opt.c); a key tsload does not know would only
-        # fail at run time, on the lab
+    def test_workload_options_come_from_tsload(self):
+        # the option table is tsload's own (--dump-options=json): its bounds,
+        # not a copy (tsl_opt.c: threads <= 1024, concurrency <= 10^7)
+        opts = profile.tsload_options()
         with open(os.path.join(REPO_ROOT, "loadgen", "src", "tsl_opt.c")) as f:
             names = set(re.findall(r'^\s*\{"(\w+)", TSL_OT_', f.read(), re.M))
-        self.assertEqual(set(profile.TSLOAD_KEYS) - names, set())
+        self.assertEqual(set(opts), names - set(profile.NOT_PROFILE_KEYS))
+        self.assertEqual(opts["threads"]["max"], 1024)
+        s = self.load(GOOD.replace("concurrency = 8", "concurrency = 10000000"))
+        self.assertEqual(s["workload"]["shortconn"]["job_options"]["concurrency"],
+                         10 ** 7)
+        for bad, want in (("threads = 4096", "expected an integer from 1 to 1024"),
+                          ('timeout = "soon"', "expected a time such as"),
+                          ('req_size = "4q"', "expected a size such as"),
+                          ("port = 80", "workload.shortconn.port: unknown key"),
+                          ("runtime = 3", "workload.shortconn.runtime: unknown key")):
+            with self.subTest(bad=bad):
+                self.assertIn(want, self.error(GOOD.replace("concurrency = 8", bad)))
+        self.load(GOOD.replace("concurrency = 8", 'req_size = "4k"\ntimeout = "2s"'))
+
+    def test_options_without_tsload_say_so(self):
+        with self.assertRaises(profile.ProfileError) as cm:
+            profile.tsload_options(os.path.join(self.dir, "no-tsload"))
+        self.assertIn("cannot check tsload options", str(cm.exception))
+        self.assertIn("make -C loadgen", str(cm.exception))
 
     def test_good_suite(self):
         s = self.load(GOOD)
@@ -112,7 +132,16 @@ class ProfileTest(unittest.TestCase):
                  ('runtime = "500ms"', 'runtime = "2h"',
                   "suite.runtime: expected a duration from"),
                  ('stacks = ["linux"]', 'stacks = ["bsd"]',
-                  "suite.stacks: expected a list of stacks"),
+                  "suite.stacks: expected a list of usable stacks; unknown "
+                  "stack 'bsd' (stacks: linux, refstack:SET, mtcp)"),
+                 ('stacks = ["linux"]', 'stacks = ["refstack"]',
+                  "stack 'refstack' needs a feature set: refstack:base"),
+                 ('stacks = ["linux"]', 'stacks = ["mtcp"]',
+                  "mtcp: no mTCP installation is configured"),
+                 ('stacks = ["linux"]', 'stacks = ["linux:fast"]',
+                  "stack 'linux' takes no ':' variant"),
+                 ('description = "test suite"', 'profilers = ["dtrace"]',
+                  "suite.profilers: expected a list of profilers from record, lock"),
                  ('stacks = ["linux"]', 'stacks = ["linux", "linux"]',
                   "without duplicates"),
                  ('workloads = ["shortconn", "nginx"]', 'workloads = []',
@@ -172,12 +201,40 @@ class ShippedSuitesTest(unittest.TestCase):
 
     def test_shipped_suites_parse(self):
         names = profile.list_suites(PROFILES_DIR)
-        self.assertIn("default", names)
-        self.assertIn("smoke", names)
+        for want in ("default", "smoke", "ablation", "compare"):
+            self.assertIn(want, names)
+        try:
+            registry.refstack_features()
+            features = True
+        except registry.StackError:
+            features = False
         for name in names:
             with self.subTest(suite=name):
+                if name == "ablation" and not features:
+                    # single features need a refstack with feature switches
+                    with self.assertRaises(profile.ProfileError) as cm:
+                        profile.load_suite(name, 2)
+                    self.assertIn("no feature switches", str(cm.exception))
+                    continue
                 s = profile.load_suite(name, 2)
                 self.assertEqual(s["name"], name)
+
+    def test_ablation_and_compare_suites(self):
+        with open(os.path.join(PROFILES_DIR, "ablation.toml"), "rb") as f:
+            data = tomllib.load(f)["suite"]
+        feats = ["refstack:" + f for f in ("listen", "estab", "rfd", "fastfd")]
+        self.assertEqual(data["stacks"], ["refstack:base"] + feats
+                         + ["refstack:full", "linux"])
+        self.assertEqual(data["profilers"], ["record", "lock"])
+        self.assertEqual(data["workloads"], ["shortconn", "nginx", "haproxy"])
+        s = profile.load_suite("compare", 2)
+        self.assertEqual(s["stacks"][:2], ["linux", "refstack:full"])
+        self.assertEqual(s["profilers"], ["record", "lock"])
+        # mtcp joins when configured, else a warning says what is missing
+        self.assertTrue("mtcp" in s["stacks"] or any(
+            "mtcp left out: mtcp: no mTCP installation" in w for w in s["warnings"]))
+        cells = plan.build_plan(s)
+        self.assertTrue(any(c.get("twin") == "no-record" for c in cells))
 
     def test_default_within_10_minutes_on_2_cores(self):
         s = profile.load_suite("default", 2)

@@ -56,7 +56,7 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| linux | shortconn | 1 | 1.00 | 476.2 | 0.24 | 990 |",
                       md)
         self.assertIn("## Collector overhead", md)
-        self.assertIn("| linux | shortconn | 2 | 2,050 | 2,300 |", md)
+        self.assertIn("| linux | shortconn | 2 | all | 2,050 | 2,300 |", md)
         self.assertIn("[records/linux.shortconn.c1.r0.json]"
                       "(records/linux.shortconn.c1.r0.json)", md)
         self.assertIn("(raw/x.tsload.json)", md)

@@ -38,13 +38,16 @@ class CellChecksTest(unittest.TestCase):
     class FakeLab:            # only .cores is read by check_cell
         cores = 1
 
-    def test_unsupported_stack(self):
-        c = cell("shortconn")
-        c["stack"] = "refstack"
-        with self.assertRaises(W.CellError) as cm:
+    def test_stack_that_cannot_run_a_workload(self):
+        c = cell("keepalive")
+        c["stack"] = "refstack:base"
+        with self.assertRaises(W.CannotRun) as cm:
             W.check_cell(self.FakeLab, c)
-        self.assertIn("stack refstack not supported yet", str(cm.exception))
+        self.assertIn("cannot run", str(cm.exception))
         self.assertIn(c["id"], str(cm.exception))
+        res = W.run_cell(self.FakeLab, c, "/nonexistent")   # nothing starts
+        self.assertEqual(res["status"], "cannot-run")
+        self.assertIn("refstack", res["error"])
 
     def test_bad_workload_cores_job(self):
         for bad in ({"workload": "ftp"}, {"cores": 0}, {"cores": 2},

@@ -130,12 +130,12 @@ static void report(struct q *qs, int nq)
 		t.rx_outgoing += s.rx_outgoing;
 		t.rx_csum_partial += s.rx_csum_partial;
 		t.rx_kernel_drops += s.rx_kernel_drops;
-		t.rx_blocks += s.rx_blocks;
+		t.rx_wraps += s.rx_wraps;
 		t.tx_frames += s.tx_frames;
 		t.tx_errors += s.tx_errors;
 		printf("q%d_rx=%llu\n", i, (unsigned long long)qs[i].rx);
 	}
-	printf("rx_blocks=%llu\n", (unsigned long long)t.rx_blocks);
+	printf("rx_wraps=%llu\n", (unsigned long long)t.rx_wraps);
 	printf("rx_frames=%llu\nrx_oversize=%llu\nrx_outgoing=%llu\n"
 	       "rx_csum_partial=%llu\nrx_kernel_drops=%llu\ntx_frames=%llu\n"
 	       "tx_errors=%llu\n", (unsigned long long)t.rx_frames,

@@ -46,7 +46,12 @@ head -c "${MB}M" /dev/urandom >"$OUT/big.bin"
 head -c "${NMB}M" /dev/urandom >"$OUT/netem.bin"
 
 # ---- plain -----------------------------------------------------------------
-start_httpd plain "$NS_SIF" "$OUT/big.bin" || t_fail "rs-httpd started"
+bad_features() {
+	! "$HTTPD" --if lo --file /dev/null --features listen,bogus >"$OUT/badfeat.txt" 2>&1 &&
+		grep -q "'bogus' (valid: base, full, or a comma list of listen, estab, rfd, fastfd)" "$OUT/badfeat.txt"
+}
+t_check "a bad --features is refused with the valid names" bad_features
+RS_FEATURES=listen,rfd start_httpd plain "$NS_SIF" "$OUT/big.bin" || t_fail "rs-httpd started"
 t_check "kernel ping answered by refstack (ARP + ICMP echo)" \
 	inL ping -c 3 -i 0.2 -W 2 -q "$NS_STACK_IP"
 t0=$(date +%s.%N)
@@ -63,6 +68,8 @@ sleep 0.3  # counters are published every 100 ms (rs_stack_conf.publish_interval
 "$RSCTL" -p "$S_PID" >"$OUT/rsctl.txt" 2>&1
 t_check "rsctl prints tables and counters" \
 	grep -q "established" "$OUT/rsctl.txt"
+t_check "rsctl shows the active feature set (RS_FEATURES=listen,rfd)" \
+	grep -q "^refstack pid $S_PID, 1 core, features listen,rfd$" "$OUT/rsctl.txt"
 t_check "rsctl counts the accepted connection" \
 	grep -Eq "^tcp_accepts +[1-9]" "$OUT/rsctl.txt"
 t_check "rsctl shows the afpacket backend's counters (checksum-partial frames)" \
@@ -82,6 +89,7 @@ d = json.load(open(sys.argv[1]))
 i = d["instances"][0]
 assert i["cores"][0]["counters"]["tcp_accepts"] >= 2, "accepts"
 assert i["cores"][0]["tables"]["listen"] == 1, "listen table"
+assert i["feature_set"] == "listen,rfd" and i["features"] == ["listen", "rfd"], i["features"]
 s = [x for x in i["sockets"] if x["state"] == "ESTABLISHED"]
 assert s and s[0]["remote"].startswith("198.18.20.1:"), s
 assert not i["sockets_stale"]
@@ -90,6 +98,9 @@ t_check "rsctl sockets text view" \
 	bash -c "'$RSCTL' -p $S_PID sockets | grep -q ESTABLISHED"
 t_check "rsctl without -p finds the instance" \
 	bash -c "'$RSCTL' tables | grep -q 'refstack pid $S_PID'"
+t_check "rsctl features lists the names, --json the sets" bash -c \
+	"'$RSCTL' features | tr '\\n' ' ' | grep -qx 'listen estab rfd fastfd ' &&
+	 '$RSCTL' features --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d == {\"features\": [\"listen\",\"estab\",\"rfd\",\"fastfd\"], \"sets\": {\"base\": [], \"full\": [\"listen\",\"estab\",\"rfd\",\"fastfd\"]}}, d'"
 t_check "rsctl names a missing instance" \
 	bash -c "! '$RSCTL' -p 999999 >$OUT/miss.txt 2>&1 && grep -q refstack.999999 $OUT/miss.txt"
 stop_httpd

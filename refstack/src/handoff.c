@@ -1,0 +1,88 @@
+/* Frames for a connection owned by another core: copied whole (data,
+ * length, checksum-partial flag) into the owner's queue, processed there
+ * at its next poll.  The stock-kernel baseline would process them where
+ * they land under the socket lock; the owner-only rule keeps every TCB
+ * single-threaded instead.  A frame is handed on at most RS_HANDOFF_HOPS
+ * times (ownership can move while it travels), then dropped and counted. */
+#include <stdlib.h>
+
+#include "stack.h"
+
+#define RS_HANDOFF_HOPS 2
+
+int rs_handoff_init(struct rs_core *c)
+{
+	struct rs_handoff *h = &c->handoff;
+
+	pthread_mutex_init(&h->lock, NULL);
+	if (c->stack->conf.ncores == 1)
+		return RS_OK;
+	h->q = malloc(sizeof(struct rs_pending) * RS_HANDOFF_MAX);
+	h->spare = malloc(sizeof(struct rs_pending) * RS_HANDOFF_MAX);
+	return h->q && h->spare ? RS_OK : RS_ERROR;
+}
+
+void rs_handoff_fini(struct rs_core *c)
+{
+	free(c->handoff.q);
+	free(c->handoff.spare);
+	c->handoff.q = c->handoff.spare = NULL;
+	pthread_mutex_destroy(&c->handoff.lock);
+}
+
+void rs_handoff_push(struct rs_core *from, unsigned owner,
+		     const struct rs_frame *f, unsigned hops)
+{
+	struct rs_stack *s = from->stack;
+	struct rs_core *to = NULL;
+	struct rs_handoff *h;
+	int queued = 0;
+
+	if (owner < s->conf.ncores)
+		to = __atomic_load_n(&s->cores[owner], __ATOMIC_ACQUIRE);
+	if (!to || hops >= RS_HANDOFF_HOPS || f->len > RS_FRAME_BUF) {
+		from->ctr.drop_handoff_lost++;
+		return;
+	}
+	h = &to->handoff;
+	pthread_mutex_lock(&h->lock);
+	if (h->q && h->n < RS_HANDOFF_MAX) {
+		struct rs_pending *p = &h->q[h->n];
+		memcpy(p->data, f->data, f->len);
+		p->len = f->len;
+		p->csum_partial = f->csum_partial;
+		p->hops = (uint8_t)(hops + 1);
+		/* the owner peeks at n without the lock */
+		__atomic_store_n(&h->n, h->n + 1, __ATOMIC_RELAXED);
+		queued = 1;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (queued)
+		from->ctr.xcore_handoffs++;
+	else
+		from->ctr.drop_handoff_full++;
+}
+
+void rs_handoff_drain(struct rs_core *c, rs_handoff_fn fn)
+{
+	struct rs_handoff *h = &c->handoff;
+	struct rs_pending *q;
+	uint32_t n;
+
+	if (!__atomic_load_n(&h->n, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&h->lock);
+	q = h->q;
+	n = h->n;
+	h->q = h->spare;
+	h->spare = q;
+	__atomic_store_n(&h->n, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&h->lock);
+	c->ctr.handoff_rx += n;
+	for (uint32_t i = 0; i < n; i++) {
+		struct rs_frame f = {.data = q[i].data,
+				     .len = q[i].len,
+				     .csum_partial = q[i].csum_partial};
+		fn(c, &f, q[i].hops);
+	}
+}

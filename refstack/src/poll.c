@@ -1,0 +1,70 @@
+/* The top of a core: one run-to-completion step in the caller's thread.
+ *
+ *   ring --rx_burst--> rs_rx_parse (headers, owner) --+-- ours: rs_rx_deliver
+ *                                                     +-- not: rs_handoff_push
+ *   hand-off queue --> the same, for frames other cores gave us
+ *   then timers, deferred output, one transmit flush, statistics.
+ *
+ * A frame's path is one way: it is steered here, whole, before any
+ * protocol processing; nothing below this file sends a frame elsewhere. */
+#include <errno.h>
+
+#include "tcp.h"
+
+static void rx_one(struct rs_core *c, const struct rs_frame *f, unsigned hops)
+{
+	struct rs_pkt p;
+
+	if (rs_rx_parse(c, f, &p) != RS_OK)
+		return;
+	if (p.dm.owner != c->index) {
+		rs_handoff_push(c, p.dm.owner, f, hops);
+		return;
+	}
+	rs_rx_deliver(c, &p);
+}
+
+int rs_poll(struct rs_core *c, uint64_t now_ns)
+{
+	const struct rs_stack_conf *conf = &c->stack->conf;
+	int n;
+
+	if (now_ns > c->now)
+		c->now = now_ns;
+	c->ctr.polls++;
+	n = c->io_ops->rx_burst(c->io, c->rxf, RS_RX_BURST);
+	if (n < 0) {
+		errno = EIO;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		c->ctr.rx_frames++;
+		c->ctr.rx_bytes += c->rxf[i].len;
+		rx_one(c, &c->rxf[i], 0);
+	}
+	if (n)
+		c->io_ops->rx_release(c->io);
+	if (conf->ncores > 1)
+		rs_handoff_drain(c, rx_one);
+	rs_tcp_timers_run(c);
+	rs_tcp_run_outq(c);
+	rs_tx_flush(c);
+	if (conf->stats_publish && conf->publish && c->now >= c->next_publish) {
+		c->next_publish = c->now + conf->publish_interval_ns;
+		conf->publish(c, c->now, conf->publish_arg);
+	}
+	return n;
+}
+
+uint64_t rs_poll_at(const struct rs_core *c)
+{
+	if (!rs_list_empty(&c->outq) || c->ntx ||
+	    __atomic_load_n(&c->handoff.n, __ATOMIC_RELAXED))
+		return 0;
+	return rs_tcp_next_timer(c);
+}
+
+int rs_core_wait_fd(const struct rs_core *c)
+{
+	return c->io_ops->wait_fd ? c->io_ops->wait_fd(c->io) : -1;
+}

@@ -1,0 +1,179 @@
+"""The ablation and comparison reports rendered from stored records
+(harness/stackcmp.py, report_stacks.py, viewer.py), `tcpscale compare RUN`
+within one run, and the HTML in headless Chromium (flame graphs draw,
+plots load)."""
+import os
+import subprocess
+import unittest
+
+import browser
+import datafix
+from harness import REPO_ROOT, report, stackcmp, store, viewer
+
+TCPSCALE = os.path.join(REPO_ROOT, "tcpscale")
+# rate per (stack, cores); refstack:listen gains 20 % over base
+RATES = {("linux", 1): 1000, ("linux", 2): 1800,
+         ("refstack:base", 1): 1500, ("refstack:base", 2): 2400,
+         ("refstack:listen", 1): 1800, ("refstack:listen", 2): 2880,
+         ("refstack:full", 1): 2100, ("refstack:full", 2): 3600}
+NOISE = (0.98, 1.0, 1.02)
+FOLDED = {"linux": "tsload;[unknown];__sys_connect_[k];tcp_v4_connect_[k] 60\n"
+                   "nginx;[unknown];epoll_wait;ep_poll_[k] 30\n"
+                   "nginx;[unknown];accept4;alloc_empty_file_[k] 10\n",
+          "refstack": "rs-crrd;main;rs_poll;tcp_v4_rcv 70\n"
+                      "rs-crrd;main;rs_epoll_wait 20\n"
+                      "rs-crrd;main;pthread_mutex_lock 10\n"}
+
+
+def stack_counters(stack, conns):
+    """refstack's counters for `conns` connections: base takes the shared
+    listen lock on every accept, listen accepts locally."""
+    fset = stack.split(":")[1]
+    local = fset in ("listen", "full")
+    return {"tcp_accepts": conns, "table_lookups": 4 * conns,
+            "accepts_local": conns if local else 0,
+            "accepts_global": 0 if local else conns,
+            "xcore_handoffs": 0 if fset == "full" else conns // 10,
+            "lock_listen_acquired": 0 if local else conns,
+            "lock_listen_contended": 0 if local else conns // 20,
+            "lock_listen_wait_ns": 0 if local else 50_000 * (conns // 20),
+            "lock_listen_wait_max_ns": 0 if local else 900_000}
+
+
+def make_records():
+    recs = []
+    for rep, k in enumerate(NOISE):
+        for (stack, cores), rate in RATES.items():
+            r = datafix.record("r", "shortconn", cores, rep, rate * k, stack=stack)
+            conns = r["metrics"]["connections"]
+            col = r["collectors"]
+            kind = stack.split(":")[0]
+            col["record"] = {"shares": {"TCP/IP": 0.6 if kind == "linux" else 0.7,
+                                        "locks": 0.1, "epoll": 0.3 if kind == "linux" else 0.2,
+                                        "VFS/file": 0.0, "application": 0.0,
+                                        "other kernel": 0.0},
+                             "busy": 100, "samples": 120, "idle": 20}
+            r["artefacts"]["perf_folded"] = r["cell"]["id"] + ".folded"
+            if kind == "refstack":
+                col["stack"] = {"counters": stack_counters(stack, conns), "per_core": []}
+                r["tuning"]["server"] = {"program": "rs-crrd (refstack's native crr server)"}
+                r["tuning"]["refstack"] = {"features": stack.split(":")[1]}
+            else:
+                r["tuning"]["server"] = {"program": "tsload --server"}
+            col["lock"] = {"rows": [{"contended": 90, "wait_total_us": 1530.0,
+                                     "wait_max_us": 22.6, "wait_avg_us": 17.0,
+                                     "type": "spinlock", "caller": "inet_accept+0x41"}]}
+            col["procs"] = {"user_s": 0.2, "sys_s": 0.8 if kind == "linux" else 0.3,
+                            "count": 1}
+            recs.append(r)
+    # a cell this stack cannot run, as the runner records it
+    c = datafix.record("r", "shortconn", 1, 0, 1, stack="refstack:base")
+    c["cell"]["workload"], c["cell"]["id"] = "haproxy", "refstack-base.haproxy.c1.r0"
+    c.update(status="cannot-run", metrics={}, collectors={},
+             error="cell refstack-base.haproxy.c1.r0: cannot run: refstack shim "
+                   "(refstack/rs-run) not built")
+    recs.append(c)
+    return recs
+
+
+class StacksReportTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = datafix.tempdir(self)
+        self.run_id, self.run_dir = datafix.store_run(self.dir, "20261201-120000-abc",
+                                                      make_records())
+        for rec in store.load_run(self.dir, self.run_id)[1]:
+            name = (rec.get("artefacts") or {}).get("perf_folded")
+            if name:
+                datafix.write(os.path.join(self.run_dir, "raw", name),
+                              FOLDED[rec["cell"]["stack"].split(":")[0]])
+        self.run, self.recs, _ = store.load_run(self.dir, self.run_id)
+
+    def test_ablation_gain_and_counters_per_connection(self):
+        rows = stackcmp.ablation(self.recs)
+        by = {(r["features"], r["cores"]): r for r in rows}
+        self.assertEqual([r["features"] for r in rows if r["cores"] == 1],
+                         ["base", "listen", "full"])
+        listen = by[("listen", 1)]
+        self.assertAlmostEqual(listen["gain"]["ratio"], 1.2)
+        self.assertEqual(listen["gain"]["verdict"], "higher")
+        self.assertLess(listen["gain"]["ci95"][0], 1.2)
+        self.assertAlmostEqual(by[("base", 1)]["gain"]["ratio"], 1.0)
+        self.assertAlmostEqual(listen["per_conn"]["accepts_local"], 1.0)
+        self.assertAlmostEqual(by[("base", 1)]["per_conn"]["accepts_global"], 1.0)
+        self.assertAlmostEqual(by[("base", 2)]["per_conn"]["table_lookups"], 4.0)
+        self.assertNotIn("lock_listen_acquired", listen["per_conn"])  # the lock table's
+
+    def test_versus_linux(self):
+        rows = stackcmp.versus(self.recs)
+        full = next(r for r in rows if r["stack"] == "refstack:full" and r["cores"] == 2)
+        self.assertEqual(full["baseline"], "linux")
+        self.assertAlmostEqual(full["rate_ratio"]["ratio"], 2.0)
+        self.assertEqual(full["rate_ratio"]["verdict"], "higher")
+        # server CPU per connection: 0.5 s vs 1.0 s over 2x the connections
+        self.assertAlmostEqual(full["cpu_per_conn_ratio"]["ratio"], 0.25, places=3)
+        self.assertAlmostEqual(full["p99_ratio"]["ratio"], 1.0)
+        lx = next(r for r in rows if r["stack"] == "linux")
+        self.assertIsNone(lx["rate_ratio"])
+
+    def test_lock_table_same_columns_for_both(self):
+        prof = stackcmp.profiles(self.recs, self.run_dir)
+        base = prof[("refstack:base", "shortconn", 1)]["locks"]
+        sources = [r["source"] for r in base]
+        self.assertIn("refstack (counters)", sources)
+        self.assertIn("kernel (perf lock)", sources)
+        own = next(r for r in base if r["source"] == "refstack (counters)")
+        conns = 1500 * 2          # datafix: 2 s windows
+        self.assertAlmostEqual(own["contended"], conns // 20, delta=10)
+        self.assertAlmostEqual(own["wait_max_us"], 900.0)
+        self.assertAlmostEqual(own["wait_avg_us"], 50.0)
+        self.assertEqual(set(own) - {"acquired"}, set(base[-1]) - {"acquired"})
+        self.assertIsNotNone(prof[("linux", "shortconn", 2)]["tree"])
+
+    def test_report_sections(self):
+        md_path, _ = report.write_report(self.run, self.recs, self.run_dir)
+        with open(md_path) as f:
+            md = f.read()
+        for head in ("## Servers that ran", "## Stacks side by side (ratios to linux)",
+                     "## Ablation: refstack feature by feature",
+                     "## Scalability: Universal Scalability Law",
+                     "## Where the cycles went (perf record)", "## Lock contention",
+                     "## Cells that cannot run here"):
+            self.assertIn(head, md)
+        self.assertIn("| listen | 1 | 3 | 1,800 | 1.200 [", md)
+        self.assertIn("accepts_local / conn", md)
+        self.assertIn("too few points for a USL fit: 2 distinct core counts", md)
+        self.assertIn("rs-crrd (refstack's native crr server) (features base)", md)
+        self.assertIn("ablation-shortconn.png", md)
+        self.assertIn("| refstack (counters) | listen | refstack lock listen |", md)
+
+    def test_compare_within_one_run(self):
+        env = dict(os.environ, TCPSCALE_REPORTS=self.dir)
+        p = subprocess.run([TCPSCALE, "compare", self.run_id], capture_output=True,
+                           text=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"stacks of run {self.run_id}", p.stdout)
+        self.assertIn("| refstack:full | 2 | 3 | 3,600 | 2.000 [", p.stdout)
+        p = subprocess.run([TCPSCALE, "compare", self.run_id, "--baseline",
+                            "refstack:base"], capture_output=True, text=True,
+                           env=env, timeout=60)
+        self.assertIn("| linux | 1 | 3 | 1,000 | 0.667 [", p.stdout)
+
+    @unittest.skipUnless(browser.available(), "chromium not installed")
+    def test_html_flame_graphs_draw_and_plots_load(self):
+        self.assertTrue(viewer.available(), "node_modules: run make deps")
+        _, page = report.write_report(self.run, self.recs, self.run_dir)
+        self.assertTrue(os.path.exists(os.path.join(self.run_dir, "assets",
+                                                    "d3-flamegraph.min.js")))
+        res = browser.check_page(page)
+        self.assertEqual(browser.broken_images(res), [])
+        self.assertTrue(any("ablation-shortconn.png" == i[0] for i in res["images"]))
+        flames = dict(res["flames"])
+        self.assertEqual(sorted(flames), ["fg-linux-shortconn", "fg-refstack-base-shortconn",
+                                          "fg-refstack-full-shortconn",
+                                          "fg-refstack-listen-shortconn"])
+        # every frame of the merged tree is a rectangle
+        self.assertTrue(all(n >= 4 for n in flames.values()), flames)
+
+
+if __name__ == "__main__":
+    unittest.main()
