@@ -1,20 +1,24 @@
 """The gate's own proof: false alarms and power measured on real runs.
 
-A calibration fixture holds the gated metrics of every repetition of every
-cell of real runs of one suite (`tcpscale calibrate --make RUN... -o F`).
-`tcpscale calibrate F` then replays the gate on it, cell by cell:
+A calibration fixture holds, slimmed to what the gate reads, every "ok"
+repetition of every cell of real runs of one suite (`tcpscale calibrate
+--make RUN... -o F`).  `tcpscale calibrate F` replays the gate on it
+(harness.gate.compare_cells, the same settings as the suite's [gate]),
+cell by cell:
 
 - same vs same (A/A): every ordered pair of runs (baseline run b,
   candidate run c), and the history mode: every run as the candidate
   against random sets of K of the other runs.  Nothing changed between the
   runs, so every "regressed" is a false alarm.
 - power: the same splits with the candidate made worse by d (rate x (1-d),
-  costs x (1+d)) for d = 5, 10, 20 %: every "regressed" is a catch.
+  p99, server CPU and instructions x (1+d)) for d = 5, 10, 20 %: every
+  "regressed" is a catch.
 
 A cell counts as regressed when any of its metrics is (what the gate
 reports); the per-metric rates are given too.  No re-runs happen here: the
 figures are at the runs' own repetitions.
 """
+import copy
 import itertools
 import json
 import os
@@ -22,7 +26,7 @@ import random
 import time
 
 from . import REPO_ROOT, analyze, gate, store
-from .gateconf import METRICS, GateError, metric_values
+from .gateconf import GateError
 
 FIXTURE_SCHEMA = 1
 DEFAULT_FIXTURE = os.path.join(REPO_ROOT, "tests", "harness", "fixtures",
@@ -35,21 +39,35 @@ HISTORY_SPLITS = 20      # random baseline sets per candidate run and cell
 
 # ------------------------------------------------------------------ fixture
 
+def slim(rec):
+    """What the gate reads of a record, and nothing else."""
+    c, m, col = rec["cell"], rec.get("metrics") or {}, \
+        rec.get("collectors") or {}
+    procs = col.get("procs") or {}
+    return {"run_id": rec["run_id"], "status": rec["status"],
+            "cell": {k: c[k] for k in ("id", "stack", "workload", "cores",
+                                       "rep", "collectors") if k in c},
+            "metrics": {k: m[k] for k in (
+                "rate", "rate_unit", "p99_us", "connections", "transactions",
+                "elapsed_s", "instructions_per_conn") if k in m},
+            "collectors": {k: v for k, v in (
+                ("window_s", col.get("window_s")),
+                ("others", col.get("others")),
+                ("procs", {k: procs[k] for k in ("user_s", "sys_s")
+                           if k in procs})) if v}}
+
+
 def fixture_run(run, records):
-    """The gated metrics of one run's ok repetitions, cell by cell."""
-    cells = {}
-    ok = analyze.ok_records(records)
-    for key, recs in sorted(analyze.by_cell(ok).items()):
-        recs.sort(key=lambda r: r["cell"]["rep"])
-        cells[gate.cell_name(key)] = {
-            m: metric_values(recs, m) for m in METRICS
-            if metric_values(recs, m)}
+    """One run's ok, gated repetitions, slimmed."""
     env = run.get("env") or {}
+    recs = sorted((r for r in analyze.ok_records(records) if gate.gated(r)),
+                  key=lambda r: (r["cell"]["stack"], r["cell"]["workload"],
+                                 r["cell"]["cores"], r["cell"]["rep"]))
     return {"run_id": run["run_id"], "started": run.get("started"),
             "finished": run.get("finished"), "status": run.get("status"),
             "git": (env.get("git") or {}).get("short"),
-            "loadavg": env.get("loadavg"), "cells": cells}
-
+            "loadavg": env.get("loadavg"),
+            "records": [slim(r) for r in recs]}
 
 
 def make_fixture(reports_dir, refs, how):
@@ -61,7 +79,7 @@ def make_fixture(reports_dir, refs, how):
         runs.append(fixture_run(run, records))
     if len(suites) != 1:
         raise GateError("calibration runs must come from one suite, got "
-                             + ", ".join(sorted(map(str, suites))))
+                        + ", ".join(sorted(map(str, suites))))
     runs.sort(key=lambda r: r["started"] or 0)
     return {"fixture": "tcpscale gate calibration", "schema": FIXTURE_SCHEMA,
             "suite": suites.pop(), "how": how, "made": time.strftime(
@@ -73,21 +91,39 @@ def load_fixture(path):
     if not isinstance(fx, dict) or fx.get("schema") != FIXTURE_SCHEMA \
             or not isinstance(fx.get("runs"), list) or len(fx["runs"]) < 2:
         raise GateError(f"{path}: not a calibration fixture of schema "
-                             f"{FIXTURE_SCHEMA} with at least 2 runs")
+                        f"{FIXTURE_SCHEMA} with at least 2 runs")
+    for run in fx["runs"]:
+        run["cells"] = {}
+        for r in run["records"]:
+            key = (r["cell"]["stack"], r["cell"]["workload"],
+                   r["cell"]["cores"])
+            run["cells"].setdefault(gate.cell_name(key), []).append(r)
     return fx
 
 
 # ------------------------------------------------------------------- splits
 
-def inject(values, metric, d):
-    """The candidate made worse by d: rate down, costs up."""
-    better = METRICS[metric][2]
-    f = (1 - d) if better == "higher" else (1 + d)
-    return [v * f for v in values]
+def inject(records, d):
+    """The candidate made worse by d: rate down, p99, server CPU and
+    instructions up (on the fields the gate reads them from)."""
+    out = []
+    for r in records:
+        r = copy.deepcopy(r)
+        m, procs = r["metrics"], r["collectors"].get("procs") or {}
+        if "rate" in m:
+            m["rate"] *= 1 - d
+        for k in ("p99_us", "instructions_per_conn"):
+            if k in m:
+                m[k] *= 1 + d
+        for k in ("user_s", "sys_s"):
+            if k in procs:
+                procs[k] *= 1 + d
+        out.append(r)
+    return out
 
 
 def splits(fx, history_k, seed=1):
-    """(mode, cell, baseline value lists per metric, candidate run index)."""
+    """(mode, cell, baseline runs' records, candidate run index)."""
     runs = fx["runs"]
     cells = sorted(set().union(*[r["cells"] for r in runs]))
     rng = random.Random(seed)
@@ -106,41 +142,34 @@ def splits(fx, history_k, seed=1):
                        [runs[i]["cells"][cell] for i in combo], c)
 
 
-def _pool(base_runs, metric):
-    return [v for run in base_runs for v in run.get(metric, [])]
-
-
 def evaluate(fx, conf, history_k=5, injections=INJECTIONS):
-    """Counts of regressed cells and metrics per mode and injection."""
+    """Counts of regressed cells and metrics per mode and injection: the
+    gate's own compare_cells on every split."""
     levels = (0.0,) + tuple(injections)
     out = {}
     for mode, cell, base_runs, c in splits(fx, history_k):
-        cand = fx["runs"][c]["cells"][cell]
-        metrics = [m for m in conf["metrics"]
-                   if m in cand and _pool(base_runs, m)]
+        base = [r for run in base_runs for r in run]
         for d in levels:
+            cand = inject(fx["runs"][c]["cells"][cell], d)
+            rows = gate.compare_cells(base, cand, conf)
             slot = out.setdefault((mode, d), {"cells": 0, "regressed": 0,
                                               "unknown": 0, "metrics": {}})
-            cell_v = "same"
-            for m in metrics:
-                v = gate.decide(m, _pool(base_runs, m),
-                                inject(cand[m], m, d), conf,
-                                [r.get(m, []) for r in base_runs])["verdict"]
-                ms = slot["metrics"].setdefault(m, {"n": 0, "regressed": 0})
+            for row in rows:
+                ms = slot["metrics"].setdefault(row["metric"],
+                                                {"n": 0, "regressed": 0})
                 ms["n"] += 1
-                ms["regressed"] += v == "regressed"
-                cell_v = min(cell_v, v, key=gate.VERDICTS.index)
+                ms["regressed"] += row["verdict"] == "regressed"
+            v = gate.overall(rows)
             slot["cells"] += 1
-            slot["regressed"] += cell_v == "regressed"
-            slot["unknown"] += cell_v == "unknown"
+            slot["regressed"] += v == "regressed"
+            slot["unknown"] += v == "unknown"
     return out
 
 
 def format_evaluation(fx, res, conf):
     """Lines: one table row per mode and injection."""
     n_runs = len(fx["runs"])
-    reps = sorted(set(len(v) for r in fx["runs"] for c in r["cells"].values()
-                      for v in c.values()))
+    reps = sorted(set(len(c) for r in fx["runs"] for c in r["cells"].values()))
     out = [f"calibration fixture: suite {fx.get('suite')}, {n_runs} runs, "
            f"{len(set().union(*[r['cells'] for r in fx['runs']]))} cells, "
            f"{'/'.join(map(str, reps))} repetitions per cell",

@@ -33,7 +33,7 @@ import numpy as np
 from scipy import stats
 
 from . import analyze, registry
-from .gateconf import METRICS, metric_values
+from .gateconf import METRICS, disturbed, metric_values, other_load
 
 VERDICTS = ("regressed", "unknown", "improved", "same")
 EXIT_PASS, EXIT_REGRESSED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
@@ -216,6 +216,26 @@ def _by_run(records):
     return list(runs.values())
 
 
+def _undisturbed(brecs, crecs, metric, conf):
+    """Leave out, for a statistical metric, the repetitions during which
+    the machine's other processes took more than max_other_load of it (on
+    a shared machine they move timings by tens of percent); say how many."""
+    if METRICS[metric][3] != "stat":
+        return brecs, crecs, ""
+    b = [r for r in brecs if not disturbed(r, conf)]
+    c = [r for r in crecs if not disturbed(r, conf)]
+    out = []
+    for side, all_, kept in (("candidate", crecs, c), ("baseline", brecs, b)):
+        loads = [f"{100 * other_load(r):.0f}%" for r in all_
+                 if disturbed(r, conf)]
+        if loads:
+            out.append(f"{side}: {len(loads)} of {len(all_)} left out, other "
+                       f"processes took {', '.join(loads[:4])}"
+                       + (", ..." if len(loads) > 4 else "")
+                       + " of the machine")
+    return b, c, "; ".join(out)
+
+
 def _failures(recs):
     return [r for r in recs if r.get("status") != "ok"]
 
@@ -227,14 +247,15 @@ def compare_cells(base_records, cand_records, conf):
     rows = []
     for key in sorted(cand):
         crecs = cand[key]
-        brecs = [r for r in base.get(key, []) if r.get("status") == "ok"]
-        cok = [r for r in crecs if r.get("status") == "ok"]
+        brecs_all = [r for r in base.get(key, []) if r.get("status") == "ok"]
+        cok_all = [r for r in crecs if r.get("status") == "ok"]
         failed = _failures(crecs)
         metrics = [m for m in conf["metrics"]
-                   if metric_values(cok, m) or metric_values(brecs, m)]
+                   if metric_values(cok_all, m) or metric_values(brecs_all, m)]
         if not metrics:
             metrics = [conf["metrics"][0]]
         for m in metrics:
+            brecs, cok, note = _undisturbed(brecs_all, cok_all, m, conf)
             b, c = metric_values(brecs, m), metric_values(cok, m)
             if not brecs:
                 row = {"verdict": "unknown", "ratio": None, "ci": None,
@@ -247,6 +268,9 @@ def compare_cells(base_records, cand_records, conf):
             else:
                 row = decide(m, b, c, conf, [metric_values(g, m) for g in
                                              _by_run(brecs)])
+            if note:
+                row["reason"] += "; " + note
+            row["disturbed"] = len(cok_all) - len(cok)
             if failed:
                 row["reason"] += (f"; {len(failed)} of {len(crecs)} candidate "
                                   "repetitions failed: "

@@ -39,6 +39,18 @@ METRICS = {
 }
 
 
+def other_load(rec):
+    """Share of the machine the other processes took during the record's
+    window (collectors "others"), or None if not measured."""
+    v = ((rec.get("collectors") or {}).get("others") or {}).get("share")
+    return v if isinstance(v, (int, float)) else None
+
+
+def disturbed(rec, conf):
+    load = other_load(rec)
+    return load is not None and load > conf["max_other_load"]
+
+
 def metric_values(records, metric):
     get = METRICS[metric][0]
     out = []
@@ -146,6 +158,10 @@ GATE_KEYS = {
     "alpha": (lambda v: parse_fraction(v, 0, 0.5), 0.01,
               "significance level of the rank test; the bootstrap interval "
               "has level 1 - alpha"),
+    "max_other_load": (lambda v: parse_fraction(v, 0, 1.0001), "10%",
+                       "a repetition during which the machine's other "
+                       "processes took more than this share of its CPU is "
+                       "left out of the statistical metrics"),
     "unknown": (_choice("fail", "pass"), "fail",
                 "exit status when cells are unknown and none regressed: "
                 "fail (3) or pass (0)"),

@@ -184,11 +184,11 @@ class GateRealRunsTest(unittest.TestCase):
         c = self.run_suite(self.suite("mc.toml", MEMIF_SUITE % jobs["cost"]))
         p = tcpscale(self.reports, "gate", "--baseline", a, b)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertIn("same       refstack:base.memif.c1", p.stdout)
+        self.assertIn("same       refstack-base.memif.c1", p.stdout)
         p = tcpscale(self.reports, "gate", "--baseline", a, c)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         row = next(line for line in p.stdout.splitlines()
-                   if line.startswith("regressed  refstack:base.memif.c1"))
+                   if line.startswith("regressed  refstack-base.memif.c1"))
         ratio = float(row.split()[5])
         self.assertGreater(ratio, 1.006, row)        # about 1 % more
         self.assertLess(ratio, 1.02, row)
