@@ -26,7 +26,7 @@ import random
 import time
 
 from . import REPO_ROOT, analyze, gate, store
-from .gateconf import GateError
+from .gateconf import METRICS, GateError
 
 FIXTURE_SCHEMA = 1
 DEFAULT_FIXTURE = os.path.join(REPO_ROOT, "tests", "harness", "fixtures",
@@ -153,17 +153,28 @@ def evaluate(fx, conf, history_k=5, injections=INJECTIONS):
             cand = inject(fx["runs"][c]["cells"][cell], d)
             rows = gate.compare_cells(base, cand, conf)
             slot = out.setdefault((mode, d), {"cells": 0, "regressed": 0,
-                                              "unknown": 0, "metrics": {}})
+                                              "unknown": 0, "metrics": {},
+                                              "kinds": {}})
             for row in rows:
                 ms = slot["metrics"].setdefault(row["metric"],
                                                 {"n": 0, "regressed": 0})
                 ms["n"] += 1
                 ms["regressed"] += row["verdict"] == "regressed"
             v = gate.overall(rows)
-            slot["cells"] += 1
-            slot["regressed"] += v == "regressed"
+            kind = slot["kinds"].setdefault(_kind(rows), {"cells": 0,
+                                                          "regressed": 0})
+            for s in (slot, kind):
+                s["cells"] += 1
+                s["regressed"] += v == "regressed"
             slot["unknown"] += v == "unknown"
     return out
+
+
+def _kind(rows):
+    """"exact" for a cell with an exact metric (instructions), else
+    "stat": their power differs by orders of magnitude here."""
+    return "exact" if any(METRICS[r["metric"]][3] == "exact"
+                          for r in rows) else "stat"
 
 
 def format_evaluation(fx, res, conf):
@@ -178,14 +189,19 @@ def format_evaluation(fx, res, conf):
                        sorted(conf["min_effect"].items())),
            "",
            f"{'mode':<11} {'change':>7} {'cells':>6} {'regressed':>10} "
-           f"{'unknown':>8}   per metric (regressed / compared)"]
+           f"{'unknown':>8} {'time cells':>11} {'instr cells':>12}   "
+           "per metric (regressed / compared)"]
     for (mode, d), s in sorted(res.items()):
         per = ", ".join(f"{m} {100 * x['regressed'] / x['n']:.1f}%"
                         for m, x in sorted(s["metrics"].items()) if x["n"])
         label = "A/A" if d == 0 else f"-{100 * d:g}%"
+        kinds = [s["kinds"].get(k) for k in ("stat", "exact")]
+        kinds = [f"{100 * k['regressed'] / k['cells']:.1f}%" if k else "–"
+                 for k in kinds]
         out.append(f"{mode:<11} {label:>7} {s['cells']:>6} "
                    f"{100 * s['regressed'] / s['cells']:>9.1f}% "
-                   f"{100 * s['unknown'] / s['cells']:>7.1f}%   {per}")
+                   f"{100 * s['unknown'] / s['cells']:>7.1f}% "
+                   f"{kinds[0]:>11} {kinds[1]:>12}   {per}")
     return out
 
 

@@ -1,11 +1,12 @@
 """The gate's decision (harness/gate.py, gateconf.py) on known samples, and
 its outputs (harness/gateout.py) read back with real parsers."""
+import os
 import random
 import unittest
 import xml.etree.ElementTree as ET
 
 import datafix
-from harness import gate, gateconf, gateout
+from harness import collect, gate, gateconf, gateout, procs
 
 
 def noisy(rng, center, cv, n):
@@ -235,6 +236,30 @@ class CellsTest(unittest.TestCase):
         self.assertEqual(r["verdict"], "unknown")
         self.assertIn("no baseline repetitions", r["reason"])
 
+    def test_disturbed_repetitions_left_out(self):
+        conf = gateconf.default_conf()
+        base, cand = self.runs()
+        for r in base + cand:
+            r["collectors"]["others"] = {"share": 0.02}
+        for r in cand:
+            if r["cell"]["rep"] < 2:
+                r["collectors"]["others"] = {"share": 0.45}
+                r["metrics"]["rate"] *= 0.5     # what a busy machine does
+        rows = gate.compare_cells(base, cand, conf)
+        self.assertEqual(gate.exit_code(rows, conf), gate.EXIT_PASS,
+                         [r for r in rows if r["verdict"] != "same"])
+        r = next(r for r in rows if r["metric"] == "rate"
+                 and r["cell"] == "linux.nginx.c1")
+        self.assertEqual((r["n_cand"], r["disturbed"]), (5, 2))
+        self.assertIn("candidate: 2 of 7 left out, other processes took "
+                      "45%, 45% of the machine", r["reason"])
+        conf["max_other_load"] = 1.0            # count them all
+        rows = gate.compare_cells(base, cand, conf)
+        r = next(r for r in rows if r["metric"] == "rate"
+                 and r["cell"] == "linux.nginx.c1")
+        self.assertEqual((r["n_cand"], r["disturbed"]), (7, 0))
+        self.assertNotEqual(r["verdict"], "same", r)
+
     def test_instruction_metric_where_present(self):
         conf = gateconf.default_conf()
         base = [rec("a", "shortconn", 1, i, 1000, instructions=17000.0)
@@ -244,6 +269,30 @@ class CellsTest(unittest.TestCase):
         rows = gate.compare_cells(base, cand, conf)
         r = next(r for r in rows if r["metric"] == "instructions")
         self.assertEqual(r["verdict"], "regressed", r)
+
+
+class OtherLoadTest(unittest.TestCase):
+    def test_busy_minus_accounted(self):
+        def stat(busy, steal):
+            return {"cpu": {}, "cpu0": dict(zero, user=busy, steal=steal),
+                    "cpu1": dict(zero, system=busy)}
+        zero = dict.fromkeys(("user", "nice", "system", "idle", "iowait",
+                              "irq", "softirq", "steal"), 0)
+        hz = os.sysconf("SC_CLK_TCK")
+        before = {"t": 0.0, "stat": stat(0, 0),
+                  "accounted": {(10, 1): 50, (11, 1): 0}}
+        after = {"t": 2.0, "stat": stat(hz, hz // 10),
+                 "accounted": {(10, 1): 50 + hz // 2, (12, 5): hz // 2}}
+        out = collect.others_summary(before, after)
+        # 2 s busy on 2 cores, 1 s of it ours (pid 10 + new pid 12)
+        self.assertEqual(out["cpu_s"], 1.0)
+        self.assertEqual(out["share"], 0.25)
+        self.assertEqual(out["steal_share"], 0.025)
+
+    def test_accounted_cpu_has_this_process(self):
+        acc = procs.accounted_cpu(os.getpid())
+        self.assertIn(os.getpid(), [pid for pid, _start in acc])
+        self.assertIn(2, [pid for pid, _start in acc])    # kthreadd
 
 
 class OutputTest(unittest.TestCase):
