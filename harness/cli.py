@@ -46,14 +46,28 @@ def _sigterm_as_interrupt(signum, frame):
 
 # ---------------------------------------------------------------- commands
 
+def _lab_cores(args):
+    """Cores a suite's "max" means: this machine's, or the inventory's server's."""
+    if not args.inventory:
+        return machine_cores()
+    from . import registry
+    from .lab import LabError
+    from .remote import lab_config, server_cores
+    try:
+        registry.LAB_CONFIG.update(lab_config(args.inventory))
+        return server_cores(args.inventory)
+    except LabError as e:
+        raise profile.ProfileError(f"--inventory: {e}") from None
+
+
 def cmd_run(args):
-    suite = profile.load_suite(args.suite, machine_cores())
+    suite = profile.load_suite(args.suite, _lab_cores(args))
     cells = planmod.build_plan(suite)
     if args.dry_run:
         _print_lines(planmod.format_plan(suite, cells))
         _print_lines(f"  {c['id']}" for c in cells)
         return 0
-    if os.geteuid() != 0:
+    if not args.inventory and os.geteuid() != 0:
         print("tcpscale run: the lab needs root (network namespaces); "
               "run as root", file=sys.stderr)
         return 1
@@ -61,7 +75,8 @@ def cmd_run(args):
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     code, _run, lines = suitemod.run_suite(
         suite, cells, _reports_dir(args), sys.stderr,
-        lab_prefix=_lab_prefix(args), make_report=not args.no_report)
+        lab_prefix=_lab_prefix(args), make_report=not args.no_report,
+        inventory=args.inventory and os.path.abspath(args.inventory))
     _print_lines(lines)
     return code
 
@@ -276,6 +291,9 @@ def build_parser():
                    help="store records but do not write the report")
     r.add_argument("--lab-prefix", metavar="P",
                    help="lab namespace prefix (default tcps)")
+    r.add_argument("--inventory", metavar="FILE",
+                   help="run on the hosts of this Ansible inventory instead of "
+                        "the local lab (see ansible/README.md)")
     _common(r)
 
     r = sub.add_parser("report", help="regenerate a run's report",
@@ -402,6 +420,9 @@ def _gate_parsers(sub):
 
 
 def main(argv=None):
+    # Ctrl-C must stop a run cleanly even when a script started us in the
+    # background (which leaves SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

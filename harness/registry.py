@@ -148,10 +148,15 @@ def refstack_set(v, rsctl=RSCTL):
     return "full" if len(chosen) == len(feats) else ",".join(chosen)
 
 
+# What the lab configuration says about stacks that need it, set by the
+# command line before a profile is read (from --inventory: the server's
+# tcpscale_mtcp_home); empty for the local lab.
+LAB_CONFIG = {}
+
+
 def _mtcp_configured():
-    return ("mtcp: no mTCP installation is configured (an mTCP build of "
-            "your own and its adapter harness/workloads/mtcp.py are needed; "
-            "see docs/DESIGN.md, 'Stacks')")
+    from harness.workloads import mtcp
+    return mtcp.configured(LAB_CONFIG)
 
 
 STACKS = {

@@ -91,7 +91,9 @@ def _env_blocks(run, records):
                                                sorted(servers.items())))
     blocks = [("h2", "Environment"), ("ul", items)]
     if lab:
-        blocks.append(("details", "Lab (network namespaces)", _kv_lines(lab)))
+        title = (f"Lab (Ansible inventory {lab.get('inventory')})"
+                 if lab.get("kind") == "ansible" else "Lab (network namespaces)")
+        blocks.append(("details", title, _kv_lines(lab)))
     tuning = {k: v for k, v in (tuning or {}).items() if k != "lab"}
     if tuning:
         blocks.append(("details", "Tuning of the servers (first cell)",

@@ -87,11 +87,40 @@ def _cells_loop(ctx, lab, run_cell, cell_error):
         ctx["progress"].end_cell(rec)
         if rec["status"] == "interrupted":
             raise KeyboardInterrupt
+        if result.get("stop_run"):          # the lab itself failed (a host, a task)
+            raise RunFailed(rec["error"])
+
+
+def _remote_session(ctx):
+    """The same on the hosts of an Ansible inventory (harness.remote)."""
+    import os
+    from .lab import LabError
+    from .remote import AnsibleLab, run_cell, server_cores
+    from .workloads import CellError
+    run = ctx["run"]
+    try:
+        lab = AnsibleLab(ctx["inventory"], server_cores(ctx["inventory"]))
+        run["lab"] = lab.up(run["run_id"], os.path.join(ctx["run_dir"], "ansible"))
+    except LabError as e:
+        raise RunFailed(f"lab: {e}") from None
+    try:
+        store.save_run(ctx["reports_dir"], ctx["run_dir"], run)
+        _cells_loop(ctx, lab, run_cell, CellError)
+    finally:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            err = lab.down()
+            if err:
+                ctx["progress"].message("cleaning the hosts: " + err)
+        finally:
+            signal.signal(signal.SIGINT, old)
 
 
 def _lab_session(ctx, lab_prefix):
     """Bring the lab up, run the cells, always bring it down (no lab when
     every cell runs without one: memif)."""
+    if ctx.get("inventory"):
+        return _remote_session(ctx)
     from .lab import Lab, LabError, cleanup_stale
     from .workloads import CellError, run_cell
     run = ctx["run"]
@@ -124,8 +153,9 @@ class RunFailed(Exception):
 
 
 def run_suite(suite, cells, reports_dir, stream, lab_prefix="tcps",
-              tty=None, make_report=True):
-    """Run a planned suite; returns (exit code, run dict, summary lines)."""
+              tty=None, make_report=True, inventory=None):
+    """Run a planned suite on the local lab, or on the hosts of an Ansible
+    inventory; returns (exit code, run dict, summary lines)."""
     env = envmod.capture()
     killed = store.mark_killed_runs(reports_dir)
     run = new_run(suite, cells, env)
@@ -136,7 +166,7 @@ def run_suite(suite, cells, reports_dir, stream, lab_prefix="tcps",
     progress = Progress(cells, stream, tty)
     ctx = {"run": run, "cells": cells, "records": [], "progress": progress,
            "reports_dir": reports_dir, "run_dir": run_dir,
-           "raw_dir": f"{run_dir}/raw"}
+           "raw_dir": f"{run_dir}/raw", "inventory": inventory}
     for rid in killed:
         progress.message(f"run {rid} had been killed: marked so, its "
                          "finished cells are kept")

@@ -41,12 +41,12 @@ def job_values(job_path, keys=("req_size", "resp_size")):
     return out
 
 
-def client_argv(cell, job_path, host, port, outfile):
+def client_argv(cell, job_path, host, port, outfile, tsload=TSLOAD):
     """The tsload command line of one cell."""
     for k in cell.get("job_options", {}):
         if k in HARNESS_KEYS:
             raise ValueError("cell %s: job option %r is set by the harness" % (cell["id"], k))
-    argv = [TSLOAD, job_path, "--host=%s" % host, "--port=%d" % port,
+    argv = [tsload, job_path, "--host=%s" % host, "--port=%d" % port,
             "--runtime=%dms" % round(cell["runtime_s"] * 1000),
             "--ramp_time=%dms" % round(cell["ramp_s"] * 1000),
             "--log_interval=1s", "--output-format=json", "--output=%s" % outfile]

@@ -20,6 +20,25 @@ def server_sizes(cell, job_path):
     return sizes
 
 
+def tsload_server_settings(cell, engine, sizes):
+    settings = {"program": "tsload --server", "engine": engine, "threads": cell["cores"],
+                "reuseport": True, "listen_backlog": 65535}
+    settings.update(sizes)
+    return settings
+
+
+def nginx_settings(cores):
+    return {"program": "nginx", "workers": cores, "worker_cpu_affinity": True,
+            "accept_mutex": "off", "keepalive_timeout": 0, "reuseport": True,
+            "access_log": "off", "file_bytes": S.STATIC_SIZE}
+
+
+def haproxy_settings(cores, origins, origin_note):
+    return {"program": "haproxy", "nbthread": cores, "cpu_map": True, "mode": "http",
+            "keepalive": "off both sides (option httpclose)",
+            "origins": ["%s:%d" % o for o in origins], "origin_server": origin_note}
+
+
 def tsload_server(engine, wrap=None):
     """start() of a workload served by `tsload --server` (wrap: a launcher
     argv put in front, e.g. refstack/rs-run ... --)."""
@@ -30,10 +49,7 @@ def tsload_server(engine, wrap=None):
                                     wrap=wrap(lab, cell) if wrap else None)
         servers.append(srv)
         S.wait_accepting(lab, "client", [(srv["addr"], srv["port"])], [srv])
-        settings = {"program": "tsload --server", "engine": engine,
-                    "threads": cell["cores"], "reuseport": True,
-                    "listen_backlog": 65535}
-        settings.update(sizes)
+        settings = tsload_server_settings(cell, engine, sizes)
         return [srv], settings
     return start
 
@@ -47,10 +63,7 @@ def nginx(wrap=None):
                             wrap=wrap(lab, cell) if wrap else None)
         servers.append(srv)
         S.wait_accepting(lab, "client", srv["probe"], [srv])
-        return [srv], {"program": "nginx", "workers": cores,
-                       "worker_cpu_affinity": True, "accept_mutex": "off",
-                       "keepalive_timeout": 0, "reuseport": True,
-                       "access_log": "off", "file_bytes": S.STATIC_SIZE}
+        return [srv], nginx_settings(cores)
     return start
 
 
@@ -68,12 +81,8 @@ def haproxy(wrap=None):
         servers.append(hap)
         S.wait_accepting(lab, "client", [(hap["addr"], hap["port"])],
                          [origin, hap])
-        return [hap], {
-            "program": "haproxy", "nbthread": cores, "cpu_map": True,
-            "mode": "http", "keepalive": "off both sides (option httpclose)",
-            "origins": ["%s:%d" % o for o in origins],
-            "origin_server": "nginx, %d workers, not pinned (stands for "
-                             "other machines)" % cores}
+        return [hap], haproxy_settings(
+            cores, origins, "nginx, %d workers, not pinned (stands for other machines)" % cores)
     return start
 
 

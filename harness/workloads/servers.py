@@ -88,43 +88,61 @@ def _affinity_masks(cores):
     return " ".join(format(1 << i, "0%db" % cores) for i in range(cores))
 
 
+def tsload_server_argv(tsload, addr, port, cores, engine, sizes, out):
+    """The tsload --server command line of a crr/rr workload."""
+    return [tsload, "--server", "--host=%s" % addr, "--port=%d" % port,
+            "--threads=%d" % cores, "--cpus_allowed=%s" % procs.cpu_list(cores),
+            "--engine=%s" % engine, "--req_size=%s" % sizes["req_size"],
+            "--resp_size=%s" % sizes["resp_size"], "--backlog=65535",
+            "--output-format=json", "--output=%s" % out]
+
+
 def start_tsload_server(lab, cell, rundir, engine, port, sizes, wrap=None):
     cores = cell["cores"]
-    cpus = procs.cpu_list(cores)
     out = os.path.join(rundir, "tsload-server.json")
-    argv = [TSLOAD, "--server", "--host=%s" % lab.addrs["server"], "--port=%d" % port,
-            "--threads=%d" % cores, "--cpus_allowed=%s" % cpus, "--engine=%s" % engine,
-            "--req_size=%s" % sizes["req_size"], "--resp_size=%s" % sizes["resp_size"],
-            "--backlog=65535", "--output-format=json", "--output=%s" % out]
-    srv = _start(lab, "server", "tsload-server", argv, rundir, cpus, lab.addrs["server"], port,
-                 wrap)
+    argv = tsload_server_argv(TSLOAD, lab.addrs["server"], port, cores, engine, sizes, out)
+    srv = _start(lab, "server", "tsload-server", argv, rundir, procs.cpu_list(cores),
+                 lab.addrs["server"], port, wrap)
     srv["artefacts"]["tsload_server"] = out
     return srv
+
+
+STATIC_CONTENT = b"tcpscale-64-byte-static-file-".ljust(STATIC_SIZE - 1, b"x") + b"\n"
 
 
 def write_docroot(rundir):
     docroot = os.path.join(rundir, "www")
     os.makedirs(docroot, exist_ok=True)
     with open(os.path.join(docroot, STATIC_FILE), "wb") as f:
-        f.write(b"tcpscale-64-byte-static-file-".ljust(STATIC_SIZE - 1, b"x") + b"\n")
+        f.write(STATIC_CONTENT)
     return docroot
+
+
+def nginx_config(ndir, docroot, workers, listens, pinned, nofile_limit):
+    """nginx.conf of `workers` workers (worker i on core i when pinned)
+    listening on every (addr, port) of listens, its files under ndir."""
+    affinity = ("worker_cpu_affinity %s;" % _affinity_masks(workers)) if pinned else ""
+    return render("nginx.conf.in", {
+        "workers": workers, "affinity_line": affinity, "rundir": ndir,
+        "nofile": nofile_limit, "worker_connections": max(1024, nofile_limit // 2 - 64),
+        "docroot": docroot,
+        "listen_lines": "\n".join("        listen %s:%d reuseport backlog=65535;" % (a, p)
+                                  for a, p in listens)})
+
+
+def nginx_argv(ndir, conf_path):
+    return ["nginx", "-e", os.path.join(ndir, "error.log"), "-p", ndir, "-c", conf_path]
 
 
 def start_nginx(lab, role, name, rundir, workers, listens, cpus=None, wrap=None):
     """nginx with `workers` workers; pinned worker i -> core i when cpus is set."""
     ndir = os.path.join(rundir, name)
     os.makedirs(ndir, exist_ok=True)
-    affinity = ("worker_cpu_affinity %s;" % _affinity_masks(workers)) if cpus else ""
-    conf = render("nginx.conf.in", {
-        "workers": workers, "affinity_line": affinity, "rundir": ndir,
-        "nofile": nofile(), "worker_connections": max(1024, nofile() // 2 - 64),
-        "docroot": write_docroot(rundir),
-        "listen_lines": "\n".join("        listen %s:%d reuseport backlog=65535;" % (a, p)
-                                  for a, p in listens)})
+    conf = nginx_config(ndir, write_docroot(rundir), workers, listens, bool(cpus), nofile())
     path = os.path.join(rundir, name + ".conf")
     with open(path, "w") as f:
         f.write(conf)
-    argv = ["nginx", "-e", os.path.join(ndir, "error.log"), "-p", ndir, "-c", path]
+    argv = nginx_argv(ndir, path)
     srv = _start(lab, role, name, argv, rundir, cpus, listens[0][0], listens[0][1], wrap)
     srv["artefacts"][name + "_conf"] = path
     srv["artefacts"][name + "_error_log"] = os.path.join(ndir, "error.log")
@@ -132,14 +150,20 @@ def start_nginx(lab, role, name, rundir, workers, listens, cpus=None, wrap=None)
     return srv
 
 
-def start_haproxy(lab, cell, rundir, origins, wrap=None):
-    cores = cell["cores"]
-    cfg = render("haproxy.cfg.in", {
-        "threads": cores, "rundir": rundir, "maxconn": max(1000, nofile() // 2 - 100),
+def haproxy_config(rundir, cores, listen, origins, nofile_limit):
+    """haproxy.cfg: `cores` threads (thread i on core i), listening on
+    listen (addr, port), forwarding to every (addr, port) of origins."""
+    return render("haproxy.cfg.in", {
+        "threads": cores, "rundir": rundir, "maxconn": max(1000, nofile_limit // 2 - 100),
         "cpu_map_lines": "\n".join("    cpu-map 1/%d %d" % (i + 1, i) for i in range(cores)),
-        "listen": "%s:%d" % (lab.addrs["server"], HTTP_PORT),
+        "listen": "%s:%d" % listen,
         "server_lines": "\n".join("    server origin%d %s:%d" % (i, a, p)
                                   for i, (a, p) in enumerate(origins))})
+
+
+def start_haproxy(lab, cell, rundir, origins, wrap=None):
+    cores = cell["cores"]
+    cfg = haproxy_config(rundir, cores, (lab.addrs["server"], HTTP_PORT), origins, nofile())
     path = os.path.join(rundir, "haproxy.cfg")
     with open(path, "w") as f:
         f.write(cfg)

@@ -88,7 +88,8 @@ bad:
 /* ---- the stack --------------------------------------------------------- */
 
 struct app_net {
-	const char *ifname;   /* afpacket interface spec */
+	const char *io;       /* backend name (rs_io_find), default afpacket */
+	const char *ifname;   /* interface spec with the backend's options */
 	const char *ip;
 	long prefix;
 	long time_wait_ms;
@@ -101,7 +102,8 @@ struct app_net {
 #define APP_NET_INIT { .prefix = 24, .busy_poll_us = -1 }
 
 #define APP_NET_OPTS(n)                                                      \
-	{ "--if", APP_STR, &(n).ifname, "interface (afpacket spec, e.g. rs-x-s0,tov=1)" }, \
+	{ "--io", APP_STR, &(n).io, "packet I/O backend: afpacket (default) or afxdp" }, \
+	{ "--if", APP_STR, &(n).ifname, "interface with backend options (e.g. rs-x-s0,tov=1)" }, \
 	{ "--ip", APP_STR, &(n).ip, "the stack's IPv4 address (default 198.18.20.2)" }, \
 	{ "--prefix", APP_LONG, &(n).prefix, "netmask length (default 24)" }, \
 	{ "--time-wait-ms", APP_LONG, &(n).time_wait_ms, "TIME_WAIT duration (default: stack's)" }, \
@@ -190,10 +192,16 @@ static inline int app_open(struct app *a, const struct app_net *n,
 {
 	struct rs_stack_conf c;
 	struct rs_io_conf io = { .ifname = n->ifname, .nqueues = 1 };
+	const struct rs_io_ops *ops = rs_io_find(n->io ? n->io : "afpacket");
 	int err = 0;
 	memset(a, 0, sizeof(*a));
 	if (!n->ifname) {
 		fprintf(stderr, "%s: --if INTERFACE is required\n", prog);
+		return -1;
+	}
+	if (!ops || strcmp(ops->name, "memif") == 0) {
+		fprintf(stderr, "%s: --io %s: unknown backend (afpacket, afxdp)\n",
+			prog, n->io);
 		return -1;
 	}
 	if (n->busy_poll_us > 1000000) {
@@ -217,10 +225,13 @@ static inline int app_open(struct app *a, const struct app_net *n,
 	}
 	a->stack = rs_stack_create(&c, &err);
 	if (a->stack)
-		a->core = rs_core_create(a->stack, 0, &rs_io_afpacket, &io, &err);
+		a->core = rs_core_create(a->stack, 0, ops, &io, &err);
 	if (!a->core) {
-		fprintf(stderr, "%s: %s on %s: %s\n", prog,
-			a->stack ? "afpacket backend" : "stack", n->ifname, strerror(-err));
+		if (a->stack && rs_io_why()[0])
+			fprintf(stderr, "%s: %s\n", prog, rs_io_why());
+		else
+			fprintf(stderr, "%s: %s on %s: %s\n", prog,
+				a->stack ? ops->name : "stack", n->ifname, strerror(-err));
 		app_close(a);
 		return -1;
 	}

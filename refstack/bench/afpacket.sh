@@ -17,6 +17,11 @@
 # within each concurrency).  RS_IFOPTS: afpacket options appended to the
 # interface (io_afpacket.h); RS_ARGS: more rs-crrd options for the
 # refstack runs (e.g. "--busy-poll 0").
+# STACKS: the servers compared, in the order of odd rounds (reversed in
+# even ones): refstack (on afpacket), afxdp (refstack on afxdp, with
+# XSK_IFOPTS, io_afxdp.h), linux; default "refstack linux".  With afxdp
+# the Linux end computes its own checksums for every stack of the run
+# (tests/interop/afxdp.sh says why).
 #
 # For the Linux runs the stack's interface gets 198.18.20.2 for the
 # duration of the run (and loses it afterwards), so both servers sit at
@@ -33,6 +38,8 @@ REQ=${REQ:-64}
 RESP=${RESP:-64}
 RS_IFOPTS=${RS_IFOPTS:-}
 RS_ARGS=${RS_ARGS:-}
+XSK_IFOPTS=${XSK_IFOPTS:-}
+STACKS=${STACKS:-refstack linux}
 PORT=12865
 OUT=$(mktemp -d /tmp/rs-bench.XXXXXX)
 RESULTS=${RESULTS:-$ROOT/build/bench/afpacket-results.txt}
@@ -77,6 +84,7 @@ EOF
 }
 HZ=$(getconf CLK_TCK)
 
+case " $STACKS " in *" afxdp "*) NS_TXCSUM=off ;; esac
 ns_up bn || { echo "afpacket.sh: namespaces" >&2; exit 1; }
 ip netns exec "$NS_L" sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
 
@@ -89,15 +97,19 @@ proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # run_one STACK - prints "STACK cps machine_us_per_conn conns errors
 # busy_pct lab_us_per_conn p50_us p99_us conc"
 run_one() {
-	local stack=$1 pid spid sticks sticks0 ifspec=$NS_SIF extra=()
+	local stack=$1 pid spid sticks sticks0 ifspec=$NS_SIF extra=() srv=$1
 	if [ "$stack" = refstack ]; then
 		ifspec="$NS_SIF$RS_IFOPTS"
 		read -r -a extra <<<"$RS_ARGS"
 	fi
+	if [ "$stack" = afxdp ]; then
+		ifspec="$NS_SIF$XSK_IFOPTS" srv=refstack
+		read -r -a extra <<<"--io afxdp $RS_ARGS"
+	fi
 	if [ "$stack" = linux ]; then
 		ip -n "$NS_S" addr add "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF" || return 1
 	fi
-	taskset -c 1 timeout $((SECS + 60)) ip netns exec "$NS_S" "$CRRD" --stack "$stack" \
+	taskset -c 1 timeout $((SECS + 60)) ip netns exec "$NS_S" "$CRRD" --stack "$srv" \
 		--if "$ifspec" --port $PORT --req "$REQ" --resp "$RESP" "${extra[@]}" >"$OUT/srv.log" 2>&1 &
 	pid=$!
 	t_bg_add "$pid"
@@ -128,22 +140,24 @@ print(st, "%.1f" % d["cps"], "%.2f" % (busy * 1e6 / hz / conns), d["conns"], d["
 EOF
 }
 
-echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc='$CONC' req=$REQ resp=$RESP client=$CLIENT_KIND ifopts='$RS_IFOPTS' rs_args='$RS_ARGS'"
+echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc='$CONC' req=$REQ resp=$RESP client=$CLIENT_KIND ifopts='$RS_IFOPTS' rs_args='$RS_ARGS' stacks='$STACKS' xsk_ifopts='$XSK_IFOPTS'"
 echo "# stack cps machine_us_per_conn conns errors machine_busy_pct lab_us_per_conn p50_us p99_us conc"
 CONCS=$CONC
 : >"$OUT/runs.txt"
 for CONC in $CONCS; do
 	for ((i = 1; i <= RUNS; i++)); do
-		if ((i % 2)); then order="refstack linux"; else order="linux refstack"; fi
+		order=$STACKS
+		((i % 2)) || order=$(printf '%s\n' $STACKS | tac | tr '\n' ' ')
 		for s in $order; do
 			run_one "$s" | tee -a "$OUT/runs.txt"
 		done
 	done
 done
 cp "$OUT/runs.txt" "$RESULTS"
-/usr/bin/python3 - "$OUT/runs.txt" <<'EOF'
+/usr/bin/python3 - "$OUT/runs.txt" $STACKS <<'EOF'
 import math, statistics as S, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+stacks = sys.argv[2:]
 def col(stack, conc, i):
     return [float(r[i]) for r in rows if r[0] == stack and r[9] == conc]
 def spread(v, fmt):
@@ -152,7 +166,7 @@ concs = sorted({r[9] for r in rows}, key=int)
 print("# summary per concurrency (median [min..max])")
 for conc in concs:
     n = 0
-    for st in ("refstack", "linux"):
+    for st in stacks:
         c, u, l = col(st, conc, 1), col(st, conc, 2), col(st, conc, 6)
         p50, p99 = col(st, conc, 7), col(st, conc, 8)
         if not c:
@@ -163,11 +177,13 @@ for conc in concs:
             spread(u, "%.1f"), spread(l, "%.1f"), sum(col(st, conc, 4))))
     if n < 2:
         continue
-    # the i-th run of each stack ran in the same round, side by side
-    for name, i in (("conn/s", 1), ("p50", 7), ("p99", 8), ("lab cpu/conn", 6)):
-        pr = [a / b for a, b in zip(col("refstack", conc, i), col("linux", conc, i))
-              if b and not math.isnan(a) and not math.isnan(b)]
-        if pr:
-            print("conc %-3s paired ratio refstack/linux %-12s median %.2f [%.2f..%.2f] over %d rounds" % (
-                conc, name, S.median(pr), min(pr), max(pr), len(pr)))
+    # the i-th run of each stack ran in the same round, side by side;
+    # every stack against each one after it (refstack/linux by default)
+    for top, base in ((a, b) for k, a in enumerate(stacks) for b in stacks[k + 1:]):
+        for name, i in (("conn/s", 1), ("p50", 7), ("p99", 8), ("lab cpu/conn", 6)):
+            pr = [a / b for a, b in zip(col(top, conc, i), col(base, conc, i))
+                  if b and not math.isnan(a) and not math.isnan(b)]
+            if pr:
+                print("conc %-3s paired ratio %s/%s %-12s median %.2f [%.2f..%.2f] over %d rounds" % (
+                    conc, top, base, name, S.median(pr), min(pr), max(pr), len(pr)))
 EOF

@@ -93,6 +93,14 @@ typedef void (*rs_publish_fn)(struct rs_core *core, uint64_t now_ns,
 /* State-change trace: called on every TCP state change (old => new). */
 typedef void (*rs_trace_fn)(void *arg, unsigned core, int fd,
 			    const char *old_state, const char *new_state);
+/* Readiness hook for a caller that multiplexes events itself (the
+ * LD_PRELOAD shim): called on the owning core, from inside rs_poll or a
+ * socket call, whenever the events of a socket may have changed, with the
+ * pointer given to rs_sock_set_user (sockets without one are skipped). */
+typedef void (*rs_sock_wake_fn)(void *arg, void *user);
+/* Called, on the sender's thread, after a frame was handed to core `core`
+ * (see rs_poll): a caller whose threads sleep should wake that core's. */
+typedef void (*rs_kick_fn)(void *arg, unsigned core);
 
 struct rs_stack_conf {
 	struct in_addr addr;     /* local IPv4 address (required) */
@@ -123,6 +131,10 @@ struct rs_stack_conf {
 	uint64_t publish_interval_ns;
 	rs_trace_fn trace;       /* optional state-change trace */
 	void *trace_arg;
+	rs_sock_wake_fn sock_wake; /* optional readiness hook */
+	void *sock_wake_arg;
+	rs_kick_fn kick;         /* optional cross-core wake-up hook */
+	void *kick_arg;
 };
 
 /* Fill conf with the defaults above (addr left 0.0.0.0). */
@@ -200,8 +212,14 @@ int rs_shutdown(struct rs_core *core, int fd, int how);
  * (unless SO_LINGER with l_linger 0, or unread received data: abortive
  * close with RST).  Closing an epoll descriptor is also done here. */
 int rs_close(struct rs_core *core, int fd);
-/* SOL_SOCKET: SO_ERROR, SO_REUSEADDR, SO_LINGER, SO_RCVBUF, SO_SNDBUF,
- * SO_TYPE; IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG.  ENOPROTOOPT otherwise. */
+/* SOL_SOCKET: SO_ERROR, SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE,
+ * SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_TYPE, SO_ACCEPTCONN, SO_DOMAIN,
+ * SO_PROTOCOL (get only for the last four); IPPROTO_TCP: TCP_NODELAY,
+ * TCP_MAXSEG.  ENOPROTOOPT otherwise.  SO_REUSEPORT is recorded and
+ * reported; sharing a port between listeners is the caller's (the shim
+ * makes later listeners of a process aliases of the first); SO_KEEPALIVE
+ * is recorded, inherited by accepted sockets and reported (no probes are
+ * sent: connections here live far shorter than any keepalive time). */
 int rs_getsockopt(struct rs_core *core, int fd, int level, int name,
 		  void *val, socklen_t *len);
 int rs_setsockopt(struct rs_core *core, int fd, int level, int name,
@@ -210,6 +228,14 @@ int rs_getsockname(struct rs_core *core, int fd, struct sockaddr *addr,
 		   socklen_t *len);
 int rs_getpeername(struct rs_core *core, int fd, struct sockaddr *addr,
 		   socklen_t *len);
+/* Attach a caller's pointer to a socket, passed to conf.sock_wake. */
+int rs_sock_set_user(struct rs_core *core, int fd, void *user);
+/* The socket's current epoll events (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP,
+ * EPOLLRDHUP and the *NORM twins) into *events; -1 with EBADF/ENOTSOCK. */
+int rs_sock_events(struct rs_core *core, int fd, uint32_t *events);
+/* Bytes ready to read (FIONREAD); -1 with EBADF/ENOTSOCK, EINVAL for a
+ * listener. */
+int rs_sock_nread(struct rs_core *core, int fd);
 /* TCP state name of fd ("ESTABLISHED"...), NULL with EBADF. */
 const char *rs_sock_state(struct rs_core *core, int fd);
 

@@ -41,11 +41,46 @@ uint32_t rs_sock_poll(const struct rs_sock *s)
 void rs_sock_wake(struct rs_sock *s)
 {
 	struct rs_epitem *e = &s->epi;
+	const struct rs_stack_conf *conf = &s->f.core->stack->conf;
+
+	if (s->user && conf->sock_wake)
+		conf->sock_wake(conf->sock_wake_arg, s->user);
 
 	if (e->ep && !e->on_ready && (e->events & ~(uint32_t)RS_EP_MODES)) {
 		e->on_ready = 1;
 		rs_list_add_tail(&e->ep->ready, &e->rlink);
 	}
+}
+
+int rs_sock_set_user(struct rs_core *c, int fd, void *user)
+{
+	struct rs_sock *s = rs_sock_get(c, fd);
+
+	if (!s)
+		return -1;
+	s->user = user;
+	return 0;
+}
+
+int rs_sock_events(struct rs_core *c, int fd, uint32_t *events)
+{
+	struct rs_sock *s = rs_sock_get(c, fd);
+
+	if (!s)
+		return -1;
+	*events = rs_sock_poll(s);
+	return 0;
+}
+
+int rs_sock_nread(struct rs_core *c, int fd)
+{
+	struct rs_sock *s = rs_sock_get(c, fd);
+
+	if (!s)
+		return -1;
+	if (s->lst)
+		return rs_err(EINVAL);
+	return s->tcb ? (int)s->tcb->rcv.len : 0;
 }
 
 void rs_epoll_forget(struct rs_sock *s)

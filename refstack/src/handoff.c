@@ -36,7 +36,7 @@ void rs_handoff_push(struct rs_core *from, unsigned owner,
 	struct rs_stack *s = from->stack;
 	struct rs_core *to = NULL;
 	struct rs_handoff *h;
-	int queued = 0;
+	int queued = 0, was_empty;
 
 	if (owner < s->conf.ncores)
 		to = __atomic_load_n(&s->cores[owner], __ATOMIC_ACQUIRE);
@@ -46,6 +46,7 @@ void rs_handoff_push(struct rs_core *from, unsigned owner,
 	}
 	h = &to->handoff;
 	pthread_mutex_lock(&h->lock);
+	was_empty = h->n == 0;
 	if (h->q && h->n < RS_HANDOFF_MAX) {
 		struct rs_pending *p = &h->q[h->n];
 		memcpy(p->data, f->data, f->len);
@@ -61,6 +62,8 @@ void rs_handoff_push(struct rs_core *from, unsigned owner,
 		from->ctr.xcore_handoffs++;
 	else
 		from->ctr.drop_handoff_full++;
+	if (queued && was_empty && s->conf.kick) /* the owner may be asleep */
+		s->conf.kick(s->conf.kick_arg, owner);
 }
 
 void rs_handoff_drain(struct rs_core *c, rs_handoff_fn fn)

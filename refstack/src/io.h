@@ -3,7 +3,7 @@
  * A backend moves whole Ethernet frames between one stack core and the
  * outside: memif (in-process rings, tests and micro-benchmarks), afpacket
  * (TPACKET_V3 on a veth or NIC, one socket per core in a FANOUT group),
- * later afxdp.  The stack core calls rx_burst, processes the frames, then
+ * afxdp (AF_XDP sockets per NIC queue, refstack's XDP program).  The stack core calls rx_burst, processes the frames, then
  * rx_release, and batches its replies into one tx_burst per poll step.
  * Backends never call into the stack; the stack never makes system calls
  * except through these ops. */
@@ -64,8 +64,15 @@ struct rs_io_ops {
 
 extern const struct rs_io_ops rs_io_memif;
 extern const struct rs_io_ops rs_io_afpacket;
+extern const struct rs_io_ops rs_io_afxdp;
 
-/* Find a backend by name ("memif", "afpacket"); NULL if unknown. */
+/* Find a backend by name ("memif", "afpacket", "afxdp"); NULL if unknown. */
 const struct rs_io_ops *rs_io_find(const char *name);
+
+/* Why the last failed open() of this thread failed, as a sentence that
+ * names the interface ("" when the backend left only the errno).
+ * Backends set it with rs_io_set_why (NULL clears it). */
+const char *rs_io_why(void);
+void rs_io_set_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

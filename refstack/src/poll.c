@@ -11,12 +11,29 @@
 
 #include "tcp.h"
 
+/* ARP tables are per core, but a reply lands on whichever core the
+ * fanout picks: every core learns it (the one that asked may not be the
+ * one that received it, and its frames wait for that answer). */
+static void arp_reply_to_all(struct rs_core *c, const struct rs_pkt *p,
+			     const struct rs_frame *f, unsigned hops)
+{
+	unsigned n = c->stack->conf.ncores;
+
+	if (n < 2 || hops || p->eth.len < 8 || rs_get16(p->eth.payload + 6) != 2)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		if (i != c->index)
+			rs_handoff_push(c, i, f, hops);
+}
+
 static void rx_one(struct rs_core *c, const struct rs_frame *f, unsigned hops)
 {
 	struct rs_pkt p;
 
 	if (rs_rx_parse(c, f, &p) != RS_OK)
 		return;
+	if (p.kind == RS_PKT_ARP)
+		arp_reply_to_all(c, &p, f, hops);
 	if (p.dm.owner != c->index) {
 		rs_handoff_push(c, p.dm.owner, f, hops);
 		return;

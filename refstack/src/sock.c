@@ -207,6 +207,7 @@ int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
 	t->fd = ns->f.fd;
 	ns->tcb = t;
 	ns->nodelay = !!(t->flags & TF_NODELAY);
+	ns->keepalive = s->keepalive;
 	ns->sndbuf = t->snd.cap;
 	ns->rcvbuf = t->rcv.cap;
 	c->ctr.tcp_accepts++;

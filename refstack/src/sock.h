@@ -31,6 +31,8 @@ struct rs_file {
 struct rs_sock {
 	struct rs_file f;          /* RS_FILE_SOCK */
 	uint8_t bound, reuseaddr, nodelay, shut_wr;
+	uint8_t reuseport, keepalive;
+	void *user;                /* rs_sock_set_user: for conf.sock_wake */
 	uint32_t laddr;            /* bound address (0 = any) */
 	uint16_t lport;
 	int so_error;              /* before a TCB exists */

@@ -35,8 +35,18 @@ static int get_sol_socket(struct rs_sock *s, int name, void *val,
 		return get_int(val, len, sock_error(s));
 	case SO_REUSEADDR:
 		return get_int(val, len, s->reuseaddr);
+	case SO_REUSEPORT:
+		return get_int(val, len, s->reuseport);
+	case SO_KEEPALIVE:
+		return get_int(val, len, s->keepalive);
 	case SO_TYPE:
 		return get_int(val, len, SOCK_STREAM);
+	case SO_ACCEPTCONN:
+		return get_int(val, len, s->lst != NULL);
+	case SO_DOMAIN:
+		return get_int(val, len, AF_INET);
+	case SO_PROTOCOL:
+		return get_int(val, len, IPPROTO_TCP);
 	case SO_SNDBUF:
 		return get_int(val, len, (int)(s->tcb ? s->tcb->snd.cap : s->sndbuf));
 	case SO_RCVBUF:
@@ -111,6 +121,12 @@ static int set_sol_socket(struct rs_sock *s, int name, const void *val,
 	switch (name) {
 	case SO_REUSEADDR:
 		s->reuseaddr = !!v;
+		return 0;
+	case SO_REUSEPORT:
+		s->reuseport = !!v;
+		return 0;
+	case SO_KEEPALIVE:
+		s->keepalive = !!v;
 		return 0;
 	case SO_SNDBUF:
 	case SO_RCVBUF:

@@ -3,6 +3,7 @@
 #include "stats_shm.h"
 
 #include "io_afpacket.h"
+#include "io_afxdp.h"
 #include "stack.h"
 
 #include <arpa/inet.h>
@@ -30,9 +31,29 @@
 	X(tx_errors, "afpacket: frames refused by the kernel")               \
 	X(tx_calls, "afpacket: sendmmsg calls")
 
+/* afxdp's, after afpacket's (zero for other backends) */
+#define SHM_XSK_COUNTERS(X)                                                  \
+	X(rx_frames, "afxdp: frames handed to the stack")                    \
+	X(rx_oversize, "afxdp: dropped, longer than frame_size")             \
+	X(rx_guest, "afxdp: received on guest sockets (steer=xdp)")          \
+	X(tx_frames, "afxdp: frames put on the TX ring")                     \
+	X(tx_ring_full, "afxdp: refused, no TX frame or ring slot free")     \
+	X(tx_kicks, "afxdp: sendto() wake-ups of the kernel")                \
+	X(rx_dropped, "afxdp: kernel: dropped (XDP_STATISTICS)")             \
+	X(rx_ring_full, "afxdp: kernel: dropped, RX ring full")              \
+	X(rx_fill_ring_empty, "afxdp: kernel: fill ring found empty")        \
+	X(xdp_rx, "afxdp: XDP program: frames on this core's queues")        \
+	X(xdp_pass, "afxdp: XDP program: no socket, passed to the kernel")   \
+	X(xdp_home, "afxdp: XDP program: TCP, RFD owner is this core")       \
+	X(xdp_away, "afxdp: XDP program: TCP, RFD owner is another core")    \
+	X(xdp_rss, "afxdp: XDP program: TCP, passive side, left to RSS")     \
+	X(xdp_steered, "afxdp: XDP program: away, sent to the owner's guest") \
+	X(nqueues, "afxdp: sockets of this core (own queues + guests)")
+
 enum {
 #define SHM_X_COUNT(name, desc) +1
-	SHM_NIO = 0 SHM_IO_COUNTERS(SHM_X_COUNT)
+	SHM_NAFP = 0 SHM_IO_COUNTERS(SHM_X_COUNT),
+	SHM_NIO = SHM_NAFP SHM_XSK_COUNTERS(SHM_X_COUNT)
 #undef SHM_X_COUNT
 };
 
@@ -43,18 +64,34 @@ static const char *const shm_io_names[SHM_NIO] = {
 #define SHM_X_NAME(name, desc) "afp_" #name,
 	SHM_IO_COUNTERS(SHM_X_NAME)
 #undef SHM_X_NAME
+#define SHM_X_NAME(name, desc) "xsk_" #name,
+	SHM_XSK_COUNTERS(SHM_X_NAME)
+#undef SHM_X_NAME
 };
 
 static const char *const shm_io_descs[SHM_NIO] = {
 #define SHM_X_DESC(name, desc) desc,
 	SHM_IO_COUNTERS(SHM_X_DESC)
+	SHM_XSK_COUNTERS(SHM_X_DESC)
 #undef SHM_X_DESC
 };
+
+static void shm_xsk_values(struct rs_core *core, uint64_t *out)
+{
+	struct rs_afxdp_stats st;
+	size_t k = SHM_NAFP;
+	rs_afxdp_stats(core->io, &st);
+#define SHM_X_VAL(name, desc) out[k++] = st.name;
+	SHM_XSK_COUNTERS(SHM_X_VAL)
+#undef SHM_X_VAL
+}
 
 static void shm_io_values(struct rs_core *core, uint64_t *out)
 {
 	struct rs_afp_stats st;
 	memset(out, 0, SHM_NIO * sizeof(*out));
+	if (core->io_ops == &rs_io_afxdp && core->io)
+		shm_xsk_values(core, out);
 	if (core->io_ops != &rs_io_afpacket || !core->io)
 		return;
 	rs_afp_stats(core->io, &st);

@@ -6,6 +6,7 @@ default, and `make test`, runs them).  Arguments narrow the run to modules or
 test names: run.py test_store test_plan.TestPlan.test_order
 """
 import os
+import signal
 import sys
 import time
 import unittest
@@ -43,6 +44,10 @@ def load(names):
 
 
 def main(argv):
+    # A shell that starts us in the background ignores SIGINT, and an
+    # ignored signal stays ignored in every child: the Ctrl-C tests would
+    # then test nothing.  A handler of our own resets to default on exec.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     suite = load(argv)
     t0 = time.monotonic()
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2,

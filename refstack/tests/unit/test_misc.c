@@ -293,7 +293,7 @@ static void t_api_errors(void)
 		"recv/send on an unconnected socket => ENOTCONN");
 	T_CHECK(rs_accept(p.c, f3, NULL, NULL) < 0 && errno == EINVAL,
 		"accept on a non-listening socket => EINVAL");
-	T_CHECK(rs_getsockopt(p.c, f3, SOL_SOCKET, SO_KEEPALIVE, b, &(socklen_t){4}) < 0 &&
+	T_CHECK(rs_getsockopt(p.c, f3, SOL_SOCKET, SO_BINDTODEVICE, b, &(socklen_t){4}) < 0 &&
 			errno == ENOPROTOOPT,
 		"unknown option => ENOPROTOOPT");
 	int v = 0;
@@ -423,8 +423,60 @@ static void t_epoll(void)
 	peer_fini(&p);
 }
 
+/* The readiness hook of a caller that multiplexes itself (the shim). */
+static int wakes;
+static void *woken;
+static void on_wake(void *arg, void *user)
+{
+	(void)arg;
+	wakes++;
+	woken = user;
+}
+
+static void hook_conf(int side, struct rs_stack_conf *c)
+{
+	(void)side;
+	c->sock_wake = on_wake;
+}
+
+static void t_wake_hook(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	int lfd, fd, one = 1, v = 0, tag;
+	uint32_t ev = 0, snd;
+	socklen_t vl = sizeof(v);
+	static const struct rs_tcp_seg mss = {.opts = RS_TCPOPT_MSS, .mss = 1460};
+
+	peer_init(&p, hook_conf);
+	lfd = listen_on(p.c, 80, 8);
+	rs_setsockopt(p.c, lfd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	T_CHECK(rs_sock_set_user(p.c, lfd, &tag) == 0 &&
+			rs_sock_events(p.c, lfd, &ev) == 0 && ev == 0,
+		"listener with a user pointer, no events yet");
+	snd = peer_open(&p, 48001, 80, 1000, &mss);
+	T_CHECK(wakes > 0 && woken == &tag &&
+			rs_sock_events(p.c, lfd, &ev) == 0 && (ev & EPOLLIN),
+		"connection ready => hook called with the pointer, EPOLLIN");
+	fd = rs_accept(p.c, lfd, NULL, NULL);
+	T_CHECK(rs_getsockopt(p.c, fd, SOL_SOCKET, SO_KEEPALIVE, &v, &vl) == 0 && v == 1,
+		"SO_KEEPALIVE inherited by the accepted socket");
+	rs_sock_set_user(p.c, fd, &fd);
+	wakes = 0;
+	peer_tx(&p, 48001, 80, 0x18, 1001, snd, 65535, "abcd", 4, NULL);
+	peer_rx(&p, r, 8);
+	T_CHECK(wakes > 0 && woken == &fd && rs_sock_nread(p.c, fd) == 4,
+		"data => hook on the connection, FIONREAD 4");
+	T_CHECK(rs_sock_nread(p.c, lfd) < 0 && errno == EINVAL,
+		"FIONREAD on a listener => EINVAL");
+	rs_close(p.c, fd);
+	rs_close(p.c, lfd);
+	peer_fini(&p);
+}
+
 int main(void)
 {
+	t_wake_hook();
 	t_arp_icmp();
 	t_ip_drops();
 	t_arp_resolve();

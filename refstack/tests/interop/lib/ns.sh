@@ -15,6 +15,7 @@
 # expects it to take one.  TX checksum offload stays ON on the Linux end
 # by default, so the stack really gets TP_STATUS_CSUMNOTREADY frames;
 # NS_TXCSUM=off turns it off too.
+# NS_QUEUES=N gives both veth ends N RX and N TX queues (default 1).
 #
 # Only 198.18.20.0/24 (our share of the RFC 2544 198.18.0.0/15) is used.
 
@@ -38,7 +39,9 @@ ns_up() {
 	ip netns add "$NS_L" || return 1
 	ns_sysctl_quiet "$NS_S"
 	ns_sysctl_quiet "$NS_L"
-	ip link add "$NS_SIF" netns "$NS_S" type veth peer name "$NS_LIF" netns "$NS_L" || return 1
+	local q="numrxqueues ${NS_QUEUES:-1} numtxqueues ${NS_QUEUES:-1}"
+	# shellcheck disable=SC2086
+	ip link add "$NS_SIF" netns "$NS_S" $q type veth peer name "$NS_LIF" netns "$NS_L" $q || return 1
 	ip -n "$NS_S" link set lo up && ip -n "$NS_L" link set lo up || return 1
 	ip -n "$NS_L" addr add "$NS_LINUX_IP/$NS_PREFIX" dev "$NS_LIF" || return 1
 	ns_offloads "$NS_S" "$NS_SIF" || return 1
@@ -262,7 +265,7 @@ t_app() {
 		mkdir -p "$root/build/interop"
 		${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
 			-fno-omit-frame-pointer -fsanitize=address,undefined \
-			-fno-sanitize-recover=all -o "$out" "$src" "$lib" -lpthread >&2 || return 1
+			-fno-sanitize-recover=all -o "$out" "$src" "$lib" -lxdp -lbpf -lpthread >&2 || return 1
 		echo "$out"
 		return 0
 	fi

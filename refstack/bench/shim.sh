@@ -1,0 +1,183 @@
+#!/bin/bash
+# Unmodified nginx and haproxy on refstack (LD_PRELOAD shim, rs-run) vs the
+# same binaries on Linux: same tsload client (http, keep-alive off),
+# alternating runs (linux, refstack:base, refstack:full, linux, ...),
+# connections/s and machine CPU per connection (all CPUs' busy time from
+# /proc/stat over the run, client included, divided by connections), with
+# medians, spread (min-max) and ratios to Linux.
+#
+#   bash refstack/bench/shim.sh [nginx|haproxy]...   (default: both)
+#   RUNS=5 SECS=4 CONC=64 CORES="1 2"
+#
+# Server cores: nginx worker_processes N (Linux) / --cores N (refstack;
+# forked workers need the stack's shared arena, so refstack runs nginx
+# in one process and N=2 is reported as not runnable); haproxy nbthread N
+# on both.  haproxy's origins: nginx on a Linux backend host on the same
+# L2 segment (tests/interop/shim-haproxy.sh's lab).  Needs root; run it
+# through /work/tools/quiet and /work/tools/isolated.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+. "$ROOT/tests/interop/lib/ns.sh"
+RUNS=${RUNS:-5}
+SECS=${SECS:-4}
+CONC=${CONC:-64}
+CORES=${CORES:-"1 2"}
+SERVERS=${*:-"nginx haproxy"}
+TS=$ROOT/../loadgen/tsload
+PY=/usr/bin/python3
+command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
+OUT=$(mktemp -d /tmp/rs-shimb.XXXXXX)
+ORIGIN_IP=$NS_NET.3
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 0.5
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	ns_down
+	ip netns del "rs-shb-o" 2>/dev/null
+	rm -rf "$OUT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+eval "$(sed -n '/^ns_up_backend() {/,/^}/p' "$ROOT/tests/interop/shim-haproxy.sh")"
+ns_up_backend shb || { echo "lab up failed" >&2; exit 1; }
+mkdir -p "$OUT/www" "$OUT/tmp"
+head -c 64 /dev/urandom >"$OUT/www/64.bin"
+TEMPS="client_body_temp_path $OUT/tmp; proxy_temp_path $OUT/tmp; fastcgi_temp_path $OUT/tmp; uwsgi_temp_path $OUT/tmp; scgi_temp_path $OUT/tmp;"
+
+nginx_conf() { # FILE WORKERS LISTEN
+	cat >"$1" <<EOC
+user root; worker_processes $2; daemon off; pid $1.pid; error_log $1.err error;
+events { worker_connections 8192; accept_mutex off; }
+http { access_log off; keepalive_timeout 0; sendfile on; default_type application/octet-stream; $TEMPS
+       server { listen $3 backlog=8192; root $OUT/www; } }
+EOC
+}
+haproxy_conf() { # FILE THREADS
+	cat >"$1" <<EOC
+global
+    nbthread $2
+    maxconn 8192
+defaults
+    mode http
+    option httpclose
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    maxconn 8192
+frontend fe
+    bind $NS_STACK_IP:80 backlog 8192
+    default_backend origins
+backend origins
+    balance roundrobin
+    server o1 $ORIGIN_IP:8081
+    server o2 $ORIGIN_IP:8082
+EOC
+}
+
+# origins for haproxy (Linux, backend host)
+cat >"$OUT/origin.conf" <<EOC
+user root; worker_processes 1; daemon off; pid $OUT/origin.pid; error_log $OUT/origin.err error;
+events { worker_connections 8192; }
+http { access_log off; keepalive_timeout 0; default_type application/octet-stream; $TEMPS
+       server { listen $ORIGIN_IP:8081 backlog=8192; root $OUT/www; }
+       server { listen $ORIGIN_IP:8082 backlog=8192; root $OUT/www; } }
+EOC
+ip netns exec "$NS_O" nginx -p "$OUT" -c "$OUT/origin.conf" >/dev/null 2>&1 &
+PIDS+=($!)
+
+busy_jiffies() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+
+# start SERVER STACK CORES — prints the pid of the server (or nothing)
+start_server() {
+	local srv=$1 stack=$2 n=$3 conf=$OUT/$1-$2-$3.conf pre=()
+	if [ "$stack" = linux ]; then
+		ip -n "$NS_S" addr add "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF" 2>/dev/null
+	else
+		pre=("$ROOT/rs-run" --features "${stack#refstack:}" --cores "$n" --if "$NS_SIF" --ip "$NS_STACK_IP/$NS_PREFIX" --)
+	fi
+	if [ "$srv" = nginx ]; then
+		local w=$n
+		[ "$stack" != linux ] && w=1
+		nginx_conf "$conf" "$w" "$NS_STACK_IP:80"
+		[ "$stack" != linux ] && sed -i 's/^user root;/user root; master_process off;/' "$conf"
+		ip netns exec "$NS_S" "${pre[@]}" nginx -p "$OUT" -c "$conf" >"$conf.out" 2>&1 &
+	else
+		haproxy_conf "$conf" "$n"
+		ip netns exec "$NS_S" "${pre[@]}" haproxy -db -f "$conf" >"$conf.out" 2>&1 &
+	fi
+	local pid=$! i
+	PIDS+=($pid)
+	for i in $(seq 50); do
+		ip netns exec "$NS_L" curl -s -o /dev/null -m 1 "http://$NS_STACK_IP/64.bin" && { echo $pid; return; }
+		sleep 0.1
+	done
+	kill $pid
+}
+
+stop_server() { # PID STACK
+	kill "$1" 2>/dev/null
+	for i in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$1" 2>/dev/null
+	[ "$2" = linux ] && ip -n "$NS_S" addr del "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF" 2>/dev/null
+	sleep 0.3
+}
+
+one_run() { # SERVER STACK CORES RUN
+	local srv=$1 stack=$2 n=$3 r=$4 pid j0 j1 res=$OUT/r-$1-$2-$3-$4.json
+	if [ "$srv" = nginx ] && [ "$stack" != linux ] && [ "$n" -gt 1 ]; then
+		echo "$srv $stack $n $r cannot-run"
+		return
+	fi
+	pid=$(start_server "$srv" "$stack" "$n")
+	[ -n "$pid" ] || { echo "$srv $stack $n $r failed-to-start"; return; }
+	j0=$(busy_jiffies)
+	ip netns exec "$NS_L" "$TS" --engine=http --keepalive=0 --host="$NS_STACK_IP" --port=80 \
+		--path=/64.bin --concurrency="$CONC" --threads=1 --runtime="${SECS}s" \
+		--output-format=json --output="$res" >/dev/null 2>&1
+	j1=$(busy_jiffies)
+	stop_server "$pid" "$stack"
+	$PY - "$res" "$srv" "$stack" "$n" "$r" "$((j1 - j0))" <<'PYEOF'
+import json, sys
+res, srv, stack, n, r, jif = sys.argv[1:]
+j = json.load(open(res))["jobs"][0]
+c = j["connections"]
+cpu_us = int(jif) * 10000.0 / c if c else float("nan")
+print(srv, stack, n, r, "%.1f" % j["cps"], "%.2f" % cpu_us, j["errors"]["total"])
+PYEOF
+}
+
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC') runs=$RUNS secs=$SECS conc=$CONC kernel=$(uname -r) cpus=$(nproc)"
+echo "# server stack cores run conn_per_s machine_cpu_us_per_conn errors"
+for srv in $SERVERS; do
+	for n in $CORES; do
+		for r in $(seq "$RUNS"); do
+			for stack in linux refstack:base refstack:full; do
+				one_run "$srv" "$stack" "$n" "$r"
+			done
+		done
+	done
+done | tee "$OUT/all.txt"
+$PY - "$OUT/all.txt" <<'PYEOF'
+import statistics as st, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if line.startswith("#") or len(f) < 7:
+        continue
+    rows.setdefault((f[0], f[2], f[1]), []).append((float(f[4]), float(f[5]), int(f[6])))
+print("\n| server | cores | stack | conn/s median (min-max) | x Linux | machine CPU us/conn median (min-max) | x Linux | errors |")
+print("|---|---|---|---|---|---|---|---|")
+for (srv, n, stack) in sorted(rows, key=lambda k: (k[0], k[1], ["linux", "refstack:base", "refstack:full"].index(k[2]))):
+    v = rows[(srv, n, stack)]
+    cps = [x[0] for x in v]; cpu = [x[1] for x in v]
+    base = rows.get((srv, n, "linux"))
+    rc = st.median(cps) / st.median([x[0] for x in base]) if base else float("nan")
+    ru = st.median(cpu) / st.median([x[1] for x in base]) if base else float("nan")
+    print("| %s | %s | %s | %.0f (%.0f-%.0f) | %.2f | %.1f (%.1f-%.1f) | %.2f | %d |" % (
+        srv, n, stack, st.median(cps), min(cps), max(cps), rc, st.median(cpu), min(cpu), max(cpu), ru,
+        sum(x[2] for x in v)))
+PYEOF

@@ -1,0 +1,92 @@
+#!/bin/bash
+# The LD_PRELOAD shim's calls, one by one (shim_calls.c under rs-run, both
+# built with ASan/UBSan): descriptor numbers never shared with kernel
+# files while both come and go, dup/fcntl/ioctl/fstat/close_range, the
+# unsupported-call errors with one warning per call, blocking connect /
+# sendfile / MSG_WAITALL / SO_RCVTIMEO / refused connects, poll, select
+# and epoll over a pipe and a stack socket, blocking accept4 whose idle
+# wait costs no CPU.  With fastfd off (a kernel file per socket) and on
+# (pooled numbers).  Peer: tsload in the Linux namespace.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+. "$HERE/lib/ns.sh"
+
+OUT=$(mktemp -d /tmp/rs-shimc.XXXXXX)
+cleanup() { t_kill_all; ns_down; rm -rf "$OUT"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+TS=$ROOT/../loadgen/tsload
+[ -x "$TS" ] || t_abort "loadgen/tsload is built"
+[ -f "$ROOT/build/asan/librefstack-preload.so" ] || t_abort "the ASan shim is built"
+mkdir -p "$ROOT/build/interop"
+CALLS=$ROOT/build/interop/shim_calls
+${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fsanitize=address,undefined \
+	-fno-sanitize-recover=all -o "$CALLS" "$HERE/shim_calls.c" || t_abort "shim_calls builds"
+ns_up shc || t_abort "namespaces up"
+
+timeout 120 ip netns exec "$NS_L" "$TS" --server --host="$NS_LINUX_IP" --port=9100 --engine=rr \
+	--req_size=65536 --resp_size=65536 >"$OUT/peer.log" 2>&1 &
+t_bg_add $!
+t_wait_for "$OUT/peer.log" listening 10 || t_abort "tsload rr peer listens"
+
+# calls NAME FEATURES ARGS... — shim_calls under rs-run; its ok/FAIL lines count
+calls() {
+	local name=$1 feat=$2; shift 2
+	timeout 60 ip netns exec "$NS_S" "$ROOT/rs-run" --asan --features "$feat" \
+		--if "$NS_SIF" --ip "$NS_STACK_IP/$NS_PREFIX" -- "$CALLS" "$@" \
+		>"$OUT/$name.out" 2>"$OUT/$name.err"
+	local rc=$? line
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) t_ok "[$feat] ${line#ok - }" ;;
+		"FAIL - "*) t_fail "[$feat] ${line#FAIL - }" ;;
+		"#"*) echo "$line" ;;
+		esac
+	done <"$OUT/$name.out"
+	[ "$rc" -eq 0 ] || { t_fail "[$feat] shim_calls $1 exited $rc"; sed 's/^/# /' "$OUT/$name.err"; }
+	if grep -q "AddressSanitizer\|runtime error" "$OUT/$name.err"; then
+		t_fail "[$feat] sanitizer report in shim_calls $1"
+		cat "$OUT/$name.err"
+	fi
+}
+
+# launcher errors: named, and PROGRAM never starts
+launch_fails() { # NAME PATTERN rs-run-args...
+	local name=$1 pat=$2; shift 2
+	rm -f "$OUT/started"
+	ip netns exec "$NS_S" "$ROOT/rs-run" "$@" -- sh -c "touch $OUT/started" >"$OUT/$name.err" 2>&1
+	local rc=$?
+	[ $rc = 2 ] && [ ! -e "$OUT/started" ] && grep -q "$pat" "$OUT/$name.err" ||
+		{ sed 's/^/# /' "$OUT/$name.err"; return 1; }
+}
+t_check "rs-run: a missing interface is an error naming it; PROGRAM does not start" \
+	launch_fails badif "no interface 'rs-nope0'" --if rs-nope0 --ip "$NS_STACK_IP"
+t_check "rs-run: a bad address is an error naming it" \
+	launch_fails badip "198.18.20.256: not an IPv4" --if "$NS_SIF" --ip 198.18.20.256
+t_check "rs-run: an unknown feature is an error listing the valid ones" \
+	launch_fails badfeat "unknown feature 'turbo'.*listen" --if "$NS_SIF" --ip "$NS_STACK_IP" --features turbo
+t_check "rs-run: --cores 0 is an error" \
+	launch_fails badcores "cores 0" --if "$NS_SIF" --ip "$NS_STACK_IP" --cores 0
+t_check "the library refuses a bad RS_IP before main even without rs-run" \
+	sh -c "! ip netns exec $NS_S env RS_IF=$NS_SIF RS_IP=x LD_PRELOAD=$ROOT/librefstack-preload.so \
+		sh -c 'touch $OUT/started2' 2>$OUT/lib.err && [ ! -e $OUT/started2 ] && grep -q 'RS_IP=x' $OUT/lib.err"
+
+for feat in base fastfd; do
+	calls "fds-$feat" "$feat" fds
+	t_check "[$feat] one warning for two unsupported setsockopt calls, naming the call" \
+		test "$(grep -c '^refstack-preload: setsockopt:' "$OUT/fds-$feat.err")" = 1
+	for c in splice send ioctl; do
+		t_check "[$feat] one warning naming $c" \
+			test "$(grep -c "^refstack-preload: $c:" "$OUT/fds-$feat.err")" = 1
+	done
+	calls "client-$feat" "$feat" client "$NS_LINUX_IP" 9100
+done
+
+# blocking accept: the client starts 1.5 s after the server, which sleeps
+(sleep 1.5; timeout 30 ip netns exec "$NS_L" "$TS" --host="$NS_STACK_IP" --port=9200 \
+	--engine=crr --connections=20 --runtime=20s >"$OUT/crr.log" 2>&1) &
+t_bg_add $!
+calls server base server 9200 20
+t_summary

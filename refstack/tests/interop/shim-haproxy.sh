@@ -1,0 +1,136 @@
+#!/bin/bash
+# Debian's haproxy, unmodified, on refstack through the LD_PRELOAD shim
+# (rs-run), mode http with keep-alive off on both sides (option
+# httpclose), nbthread 1 and 2 (as many stack cores), in front of two nginx
+# origins on a Linux backend host: every client request opens an active
+# connection from the stack to an origin.  Bodies byte-exact (sha256); the
+# origins' access logs account for every request the clients made.
+#
+# Topology (the shim owns one interface, so everything shares one L2
+# segment): namespace rs-TAG-l holds a Linux bridge rs-TAG-br with the
+# client address 198.18.20.1; its ports lead to the stack's namespace
+# rs-TAG-s (198.18.20.2 on refstack, no kernel address) and to the backend
+# host rs-TAG-o (198.18.20.3, nginx on ports 8081 and 8082).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+. "$HERE/lib/ns.sh"
+
+OUT=$(mktemp -d /tmp/rs-shimh.XXXXXX)
+cleanup() { t_kill_all; ns_down; ip netns del "rs-$NS_TAG-o" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$OUT"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
+for p in nginx haproxy curl ab; do
+	command -v $p >/dev/null || t_abort "$p installed (make deps)"
+done
+ORIGIN_IP=$NS_NET.3
+
+# ns_up_backend TAG — the two-namespace lab, its Linux end moved onto a
+# bridge, and a backend host on that bridge.
+ns_up_backend() {
+	ns_up "$1" || return 1
+	NS_O=rs-$1-o
+	local br=rs-$1-br ob=rs-$1-ob oo=rs-$1-o0
+	ip netns del "$NS_O" 2>/dev/null
+	ip netns add "$NS_O" || return 1
+	ns_sysctl_quiet "$NS_O"
+	ip -n "$NS_L" addr flush dev "$NS_LIF" || return 1
+	ip -n "$NS_L" link add "$br" type bridge || return 1
+	ip -n "$NS_L" link set "$NS_LIF" master "$br" || return 1
+	ip link add "$ob" netns "$NS_L" type veth peer name "$oo" netns "$NS_O" || return 1
+	ip -n "$NS_L" link set "$ob" master "$br" || return 1
+	ns_offloads "$NS_L" "$ob" && ns_offloads "$NS_O" "$oo" || return 1
+	ip -n "$NS_L" addr add "$NS_LINUX_IP/$NS_PREFIX" dev "$br" || return 1
+	ip -n "$NS_O" addr add "$ORIGIN_IP/$NS_PREFIX" dev "$oo" || return 1
+	ip -n "$NS_O" link set lo up && ip -n "$NS_O" link set "$oo" up &&
+		ip -n "$NS_L" link set "$ob" up && ip -n "$NS_L" link set "$br" up
+}
+ns_up_backend shh || t_abort "lab up (client bridge, stack, backend host)"
+
+mkdir -p "$OUT/www" "$OUT/tmp"
+head -c 1048576 /dev/urandom >"$OUT/www/1m.bin"
+head -c 64 /dev/urandom >"$OUT/www/64.bin"
+cat >"$OUT/origin.conf" <<EOC
+user root;
+worker_processes 1;
+daemon off;
+pid $OUT/origin.pid;
+error_log $OUT/origin-error.log warn;
+events { worker_connections 4096; }
+http {
+	keepalive_timeout 0;
+	default_type application/octet-stream;
+	client_body_temp_path $OUT/tmp; proxy_temp_path $OUT/tmp;
+	fastcgi_temp_path $OUT/tmp; uwsgi_temp_path $OUT/tmp; scgi_temp_path $OUT/tmp;
+	server { listen $ORIGIN_IP:8081 backlog=4096; root $OUT/www; access_log $OUT/origin1.log; }
+	server { listen $ORIGIN_IP:8082 backlog=4096; root $OUT/www; access_log $OUT/origin2.log; }
+}
+EOC
+timeout 300 ip netns exec "$NS_O" nginx -p "$OUT" -c "$OUT/origin.conf" >"$OUT/origin.out" 2>&1 &
+t_bg_add $!
+origin_up() { ip netns exec "$NS_O" curl -s -o /dev/null -m 1 "http://$ORIGIN_IP:8082/64.bin"; }
+for i in $(seq 50); do origin_up && break; sleep 0.1; done
+t_check "nginx origins serve on the backend host" origin_up
+
+haproxy_conf() { # THREADS
+	cat >"$OUT/haproxy-$1.cfg" <<EOC
+global
+    nbthread $1
+    maxconn 4096
+    pidfile $OUT/haproxy-$1.pid
+defaults
+    mode http
+    option httpclose
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    maxconn 4096
+frontend fe
+    bind $NS_STACK_IP:80 backlog 4096
+    default_backend origins
+backend origins
+    balance roundrobin
+    server o1 $ORIGIN_IP:8081
+    server o2 $ORIGIN_IP:8082
+EOC
+}
+
+origin_logged() { cat "$OUT/origin1.log" "$OUT/origin2.log" 2>/dev/null | wc -l; }
+
+for th in 1 2; do
+	tag=nbthread$th
+	haproxy_conf $th
+	timeout 120 ip netns exec "$NS_S" "$ROOT/rs-run" --cores $th --if "$NS_SIF" \
+		--ip "$NS_STACK_IP/$NS_PREFIX" -- haproxy -db -f "$OUT/haproxy-$th.cfg" \
+		>"$OUT/$tag.out" 2>&1 &
+	job=$!
+	t_bg_add $job
+	up=1
+	for i in $(seq 50); do
+		ip netns exec "$NS_L" curl -s -o /dev/null -m 1 "http://$NS_STACK_IP/64.bin" && { up=0; break; }
+		sleep 0.1
+	done
+	t_check "[$tag] haproxy on refstack forwards to the origins" test $up = 0
+	[ $up = 0 ] || { sed 's/^/# /' "$OUT/$tag.out"; continue; }
+	before=$(origin_logged)
+	ok=0
+	for i in 1 2 3 4; do
+		ip netns exec "$NS_L" curl -sS -m 20 -o "$OUT/got.bin" "http://$NS_STACK_IP/1m.bin" 2>>"$OUT/curl.err" &&
+			[ "$(t_sha "$OUT/got.bin")" = "$(t_sha "$OUT/www/1m.bin")" ] && ok=$((ok + 1))
+	done
+	t_check "[$tag] 1 MB bodies through haproxy byte-exact (sha256), both origins: $ok of 4" test $ok = 4
+	ip netns exec "$NS_L" ab -q -n 3000 -c 32 "http://$NS_STACK_IP/64.bin" >"$OUT/$tag-ab.txt" 2>&1
+	abok=$(awk '/^Complete requests:/ {c=$3} /^Failed requests:/ {f=$3} /^Non-2xx/ {f+=$3} END {print c - f}' "$OUT/$tag-ab.txt")
+	t_check "[$tag] ab: 3000 requests through haproxy, all 200" test "$abok" = 3000
+	sleep 0.3
+	n=$(($(origin_logged) - before))
+	t_check "[$tag] the origins' access logs account for every request ($n = 4 + $abok)" \
+		test "$n" = $((4 + abok))
+	t_stop "$(pgrep -P $job)" "$job"
+	if grep -q "runtime error\|AddressSanitizer\|refstack-preload" "$OUT/$tag.out"; then
+		sed 's/^/# /' "$OUT/$tag.out"
+	fi
+done
+t_summary

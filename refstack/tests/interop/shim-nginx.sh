@@ -1,0 +1,155 @@
+#!/bin/bash
+# Debian's nginx, unmodified, on refstack through the LD_PRELOAD shim
+# (rs-run): one process (master_process off) and a master with one
+# worker, sendfile on and off, access log on.  The kernel's curl, ab and
+# wrk in the Linux namespace: 1 MB and 50 MB bodies byte-exact (sha256);
+# nginx logged exactly the requests the clients counted; 10,000
+# concurrent keep-alive connections (tsload http) all served.
+# RS_SHIM_NGINX_MB (50) sets the large file.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+. "$HERE/lib/ns.sh"
+
+BIG=${RS_SHIM_NGINX_MB:-50}
+OUT=$(mktemp -d /tmp/rs-shimn.XXXXXX)
+cleanup() { t_kill_all; ns_down; [ -n "${KEEP:-}" ] || rm -rf "$OUT"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+TS=$ROOT/../loadgen/tsload
+RSCTL=$(t_bin "$ROOT" rsctl) || t_abort "rsctl is built"
+[ -x "$TS" ] || t_abort "loadgen/tsload is built"
+command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
+for p in nginx curl ab wrk; do
+	command -v $p >/dev/null || t_abort "$p installed (make deps)"
+done
+ns_up shn || t_abort "namespaces up"
+PY=/usr/bin/python3
+URL=http://$NS_STACK_IP
+
+mkdir -p "$OUT/www" "$OUT/tmp"
+head -c 1048576 /dev/urandom >"$OUT/www/1m.bin"
+head -c $((BIG * 1048576)) /dev/urandom >"$OUT/www/big.bin"
+head -c 64 /dev/urandom >"$OUT/www/64.bin"
+
+# conf NAME MASTER SENDFILE [KEEPALIVE_S] [WORKER_CONNECTIONS]
+conf() {
+	cat >"$OUT/$1.conf" <<EOC
+user root;
+worker_processes 1;
+master_process $2;
+daemon off;
+pid $OUT/$1.pid;
+error_log $OUT/$1-error.log warn;
+events { worker_connections ${5:-1024}; }
+http {
+	access_log $OUT/$1-access.log;
+	sendfile $3;
+	keepalive_timeout ${4:-0};
+	keepalive_requests 100000;
+	default_type application/octet-stream;
+	client_body_temp_path $OUT/tmp; proxy_temp_path $OUT/tmp;
+	fastcgi_temp_path $OUT/tmp; uwsgi_temp_path $OUT/tmp; scgi_temp_path $OUT/tmp;
+	server { listen $NS_STACK_IP:80 backlog=16384; root $OUT/www; }
+}
+EOC
+}
+
+NGX_JOB=
+start_nginx() { # NAME [rs-run options]
+	local name=$1 i; shift
+	timeout 300 ip netns exec "$NS_S" "$ROOT/rs-run" "$@" --if "$NS_SIF" --ip "$NS_STACK_IP/$NS_PREFIX" \
+		-- nginx -p "$OUT" -c "$OUT/$name.conf" -e "$OUT/$name-error.log" >"$OUT/$name.out" 2>&1 &
+	NGX_JOB=$!
+	t_bg_add $NGX_JOB
+	for i in $(seq 50); do
+		ip netns exec "$NS_L" curl -s -o /dev/null -m 1 "$URL/64.bin" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_nginx() { # NAME
+	local pid
+	pid=$(cat "$OUT/$1.pid" 2>/dev/null)
+	t_stop "$pid" "$NGX_JOB"
+}
+
+logged() { wc -l <"$OUT/$1-access.log"; }
+
+# curl_sha NAME FILE — fetch, compare by sha256
+curl_sha() {
+	ip netns exec "$NS_L" curl -sS -m 60 -o "$OUT/got.bin" "$URL/$2" &&
+		[ "$(t_sha "$OUT/got.bin")" = "$(t_sha "$OUT/www/$2")" ]
+}
+
+one_config() { # NAME MASTER SENDFILE
+	local name=$1 base n ab_ok wrk_n
+	conf "$name" "$2" "$3"
+	start_nginx "$name" || { t_fail "[$name] nginx serves on refstack"; sed 's/^/# /' "$OUT/$name.out"; return; }
+	t_ok "[$name] nginx serves on refstack"
+	t_check "[$name] 1 MB body byte-exact (sha256)" curl_sha "$name" 1m.bin
+	t_check "[$name] $BIG MB body byte-exact (sha256)" curl_sha "$name" big.bin
+	base=$(logged "$name")
+	ip netns exec "$NS_L" ab -q -n 2000 -c 32 "$URL/64.bin" >"$OUT/$name-ab.txt" 2>&1
+	ab_ok=$(awk '/^Complete requests:/ {c=$3} /^Failed requests:/ {f=$3} END {print c - f}' "$OUT/$name-ab.txt")
+	t_check "[$name] ab: 2000 requests complete, none failed" test "$ab_ok" = 2000
+	ip netns exec "$NS_L" wrk -t2 -c32 -d2s -H "Connection: close" "$URL/64.bin" >"$OUT/$name-wrk.txt" 2>&1
+	wrk_n=$(awk '/requests in/ {print $1}' "$OUT/$name-wrk.txt")
+	grep -q "Socket errors\|Non-2xx" "$OUT/$name-wrk.txt" && sed 's/^/# wrk: /' "$OUT/$name-wrk.txt"
+	sleep 0.5 # wrk stops with requests in flight: let nginx log them
+	n=$(($(logged "$name") - base))
+	echo "# [$name] ab ok $ab_ok, wrk $wrk_n completed, nginx logged $n"
+	# wrk counts only completed responses; a request cut at its end is
+	# logged by nginx (status 499 or 200) but not counted: at most -c of them
+	t_check "[$name] access log: the ab requests and every wrk response ($((n - ab_ok)) logged vs $wrk_n)" \
+		test "$n" -ge $((ab_ok + wrk_n)) -a "$n" -le $((ab_ok + wrk_n + 32))
+	t_check "[$name] access log: every logged response 200, except requests cut by wrk's stop (499)" \
+		test "$(awk '$9 != 200 && $9 != 499' "$OUT/$name-access.log" | wc -l)" = 0
+	stop_nginx "$name"
+	t_check "[$name] nginx exited on SIGTERM" t_not kill -0 "$(cat "$OUT/$name.pid" 2>/dev/null)" 2>/dev/null
+}
+
+one_config single-sendfile off on
+one_config single-nosendfile off off
+one_config master-sendfile on on
+
+# ---- 10,000 concurrent connections ------------------------------------------
+conf conc on on 60 12000
+if start_nginx conc --features full; then
+	timeout 120 ip netns exec "$NS_L" "$TS" --engine=http --keepalive=1 --host="$NS_STACK_IP" \
+		--port=80 --path=/64.bin --concurrency=10000 --threads=2 --runtime=6s --timeout=20s \
+		--output-format=json --output="$OUT/conc.json" >"$OUT/conc.log" 2>&1 &
+	cjob=$!
+	max=0
+	for i in $(seq 40); do
+		sleep 0.2
+		e=$(ip netns exec "$NS_S" "$RSCTL" --json tables 2>/dev/null | $PY -c "
+import json,sys
+print(max([sum(c['tables']['established'] for c in i['cores']) for i in json.load(sys.stdin)['instances']] or [0]))" 2>/dev/null)
+		[ -n "$e" ] && [ "$e" -gt "$max" ] && max=$e
+		kill -0 $cjob 2>/dev/null || break
+	done
+	wait $cjob
+	ip netns exec "$NS_S" "$RSCTL" counters 2>&1 | grep -E "drop|tx_ring|afp_|syn|handoff" | sed 's/^/# /'
+	read -r conns errs tx < <($PY -c "
+import json,sys; j=json.load(open(sys.argv[1]))['jobs'][0]
+print(j['connections'], j['errors']['total'], j['transactions'])" "$OUT/conc.json")
+	echo "# 10k: tsload $conns connections, $tx requests, $errs errors; stack held $max established at once"
+	t_check "10,000 concurrent connections to nginx: the stack held them all at once ($max)" test "$max" -ge 10000
+	t_check "... every connection completed without error ($conns connections, $errs errors)" \
+		test "$errs" = 0 -a "$conns" -ge 10000
+	t_check "... nginx logged every request ($(logged conc) vs $tx)" test "$(logged conc)" -ge "$tx"
+	stop_nginx conc
+else
+	t_fail "nginx with 12000 worker_connections serves"
+fi
+
+for f in "$OUT"/*.out; do
+	if grep -q "runtime error\|AddressSanitizer" "$f"; then
+		t_fail "sanitizer report in $(basename "$f")"
+		cat "$f"
+	fi
+done
+t_summary
