@@ -217,9 +217,18 @@ def dump(obj, path):
         f.write("\n")
 
 
+def kind_rates(res, kind):
+    """{(mode, d): fraction of the cells of one kind ("stat", "exact")
+    regressed}."""
+    return {k: s["kinds"][kind]["regressed"] / s["kinds"][kind]["cells"]
+            for k, s in res.items() if s["kinds"].get(kind, {}).get("cells")}
+
+
 def check_bounds(res):
-    """Lines saying whether each bound holds, and whether all do."""
+    """Lines saying whether each bound holds, and whether all do; the
+    power also per kind of cell (time metrics only, or with instructions)."""
     r = rates(res)
+    per_kind = {k: kind_rates(res, k) for k in ("stat", "exact")}
     ok, out = True, []
     for mode in sorted(set(m for m, _d in r)):
         fa, power = r.get((mode, 0.0)), r.get((mode, 0.10))
@@ -230,8 +239,13 @@ def check_bounds(res):
         ok &= good
         if power is not None:
             good = power >= MIN_POWER
+            kinds = ", ".join(
+                f"{name} {100 * per_kind[k][(mode, 0.10)]:.1f}%"
+                for k, name in (("stat", "time cells"),
+                                ("exact", "instruction cells"))
+                if (mode, 0.10) in per_kind[k])
             out.append(f"{mode}: power at a 10% regression {100 * power:.1f}% "
-                       f"of cells (bound {100 * MIN_POWER:g}%): "
+                       f"of cells ({kinds}; bound {100 * MIN_POWER:g}%): "
                        + ("met" if good else "BROKEN"))
             ok &= good
     return out, ok
