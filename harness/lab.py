@@ -4,7 +4,20 @@
     PFX-c0 198.18.10.1 == PFX-s0 198.18.10.2
                           PFX-s1 198.18.11.1 == PFX-b0 198.18.11.2 (+ .3 .. .5)
 
-Every veth has one TX and one RX queue per core.  The sysctls set in each
+Every veth has one TX and one RX queue per core.
+
+With one_segment=True (a stack that owns only the server's client-facing
+interface, and haproxy's origins must be reachable through it) the client
+link becomes one L2 segment with the backend: a bridge in the client host
+(PFX-br, the client's addresses on it) with ports to the server (PFX-c0 ==
+PFX-s0) and to the backend (PFX-c1 == PFX-b1, origins 198.18.10.21 .. .24):
+
+    client PFX-br 198.18.10.1 [PFX-c0, PFX-c1]
+      PFX-c0 == PFX-s0 198.18.10.2 (server)
+      PFX-c1 == PFX-b1 198.18.10.21 (+ .22 .. .24) (backend)
+
+Every stack of such a run reaches the origins over that segment (the
+backend link PFX-s1 == PFX-b0 stays, unused by haproxy).  The sysctls set in each
 namespace and the offloads of each interface are returned by up() so that
 they land in every result record.
 
@@ -40,6 +53,8 @@ ADDRS = {
 }
 CLIENT_EXTRA = [CLIENT_NET + ".%d" % i for i in range(11, 19)]
 BACKEND_EXTRA = [BACKEND_NET + ".%d" % i for i in range(3, 6)]
+# origins on the client segment (one_segment labs)
+SEGMENT_BACKEND = [CLIENT_NET + ".%d" % i for i in range(21, 25)]
 
 # Set in every namespace; values as sysctl(8) prints them.
 SYSCTLS = {
@@ -270,21 +285,26 @@ def _rps(ns, dev):
 class Lab:
     """Client, dual-NIC server and backend namespaces, with their processes."""
 
-    def __init__(self, cores, prefix=LAB_PREFIX, offloads_off=False):
+    def __init__(self, cores, prefix=LAB_PREFIX, offloads_off=False, one_segment=False):
         """offloads_off: GRO, GSO and TSO off on both ends of the client
         link, for every cell (a user-space stack on the server's interface
         needs frames no longer than the MTU; the same lab for every stack
-        of the run keeps the comparison fair)."""
+        of the run keeps the comparison fair).  one_segment: the client
+        link and the backend's origins on one L2 segment (module doc)."""
         if not isinstance(cores, int) or cores < 1:
             raise LabError("lab cores: expected an integer >= 1, got %r" % (cores,))
         self.cores = cores
         self.prefix = prefix
         self.offloads_off = offloads_off
+        self.one_segment = one_segment
         self.names = _names(prefix)
         self.netns = dict(self.names["netns"])
         self.addrs = dict(ADDRS)
         self.client_extra = list(CLIENT_EXTRA)
         self.backend_extra = list(BACKEND_EXTRA)
+        if one_segment:
+            self.addrs["backend"] = SEGMENT_BACKEND[0]
+            self.backend_extra = SEGMENT_BACKEND[1:]
         self.info = None
         self._lock_fd = None
         self._procs = {}          # pid -> dict(pid, start, name, host, proc)
@@ -478,7 +498,10 @@ class Lab:
                            "numtxqueues", n, "numrxqueues", n])
             except procs.ProcError as e:
                 raise LabError("lab %s link %s-%s: %s" % (self.prefix, ra, rb, e)) from None
-        plan = [("client", self.prefix + "-c0", [ADDRS["client"]] + CLIENT_EXTRA),
+        client_dev = self.prefix + "-c0"
+        if self.one_segment:
+            client_dev = self._build_segment(n)
+        plan = [("client", client_dev, [ADDRS["client"]] + CLIENT_EXTRA),
                 ("server", self.prefix + "-s0", [ADDRS["server"]]),
                 ("server", self.prefix + "-s1", [ADDRS["server_backend"]]),
                 ("backend", self.prefix + "-b0", [ADDRS["backend"]] + BACKEND_EXTRA)]
@@ -491,9 +514,32 @@ class Lab:
             self._ns_run(role, ["sysctl", "-q", "-w"] + args)
         if self.offloads_off:
             ra, da, rb, db = self.names["links"][0]
-            for role, dev in ((ra, da), (rb, db)):
+            devs = [(ra, da), (rb, db)]
+            if self.one_segment:
+                devs += [("client", self.prefix + "-c1"), ("backend", self.prefix + "-b1")]
+            for role, dev in devs:
                 self._ns_run(role, ["ethtool", "-K", dev, "gro", "off", "gso", "off",
                                     "tso", "off"])
+
+    def _build_segment(self, n):
+        """The client-side bridge with the server and the backend on it;
+        returns the client's device (the bridge)."""
+        br, c0, c1, b1 = (self.prefix + s for s in ("-br", "-c0", "-c1", "-b1"))
+        try:
+            procs.run(["ip", "link", "add", c1, "netns", self.netns["client"],
+                       "numtxqueues", n, "numrxqueues", n, "type", "veth",
+                       "peer", "name", b1, "netns", self.netns["backend"],
+                       "numtxqueues", n, "numrxqueues", n])
+        except procs.ProcError as e:
+            raise LabError("lab %s link client-backend: %s" % (self.prefix, e)) from None
+        self._ns_run("client", ["ip", "link", "add", br, "type", "bridge"])
+        for dev in (c0, c1):
+            self._ns_run("client", ["ip", "link", "set", dev, "master", br])
+            self._ns_run("client", ["ip", "link", "set", dev, "up"])
+        for a in SEGMENT_BACKEND:
+            self._ns_run("backend", ["ip", "addr", "add", a + "/24", "dev", b1])
+        self._ns_run("backend", ["ip", "link", "set", b1, "up"])
+        return br
 
     def _describe(self, stale):
         hosts, sysctls, offloads, rps = {}, {}, {}, {}
@@ -508,14 +554,19 @@ class Lab:
                 rps["%s/%s" % (role, dev)] = _rps(ns, dev)
                 ifaces[dev] = {"queues": _queues(ns, dev)}
             hosts[role] = {"netns": ns, "ifaces": ifaces}
-        hosts["client"]["ifaces"][self.prefix + "-c0"]["addrs"] = [ADDRS["client"]] + CLIENT_EXTRA
+        client_dev = self.prefix + ("-br" if self.one_segment else "-c0")
+        hosts["client"]["ifaces"].setdefault(client_dev, {})["addrs"] = \
+            [ADDRS["client"]] + CLIENT_EXTRA
+        if self.one_segment:
+            hosts["backend"]["ifaces"][self.prefix + "-b1"] = {"addrs": list(SEGMENT_BACKEND)}
         hosts["server"]["ifaces"][self.prefix + "-s0"]["addrs"] = [ADDRS["server"]]
         hosts["server"]["ifaces"][self.prefix + "-s1"]["addrs"] = [ADDRS["server_backend"]]
         hosts["backend"]["ifaces"][self.prefix + "-b0"]["addrs"] = [ADDRS["backend"]] + BACKEND_EXTRA
         return {"kind": "netns", "prefix": self.prefix, "cores": self.cores,
-                "hosts": hosts, "addresses": dict(ADDRS),
+                "hosts": hosts, "addresses": dict(self.addrs),
                 "client_source_addrs": list(CLIENT_EXTRA),
-                "backend_addrs": [ADDRS["backend"]] + BACKEND_EXTRA,
+                "backend_addrs": [self.addrs["backend"]] + self.backend_extra,
+                "one_segment": self.one_segment,
                 "queues_per_veth": self.cores,
                 "sysctls": sysctls, "sysctls_set": dict(SYSCTLS),
                 "global_sysctls": _sysctl_read(None, list(GLOBAL_SYSCTLS)),

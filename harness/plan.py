@@ -103,6 +103,14 @@ def needs_offloads_off(cells):
                for s in set(c["stack"] for c in cells))
 
 
+def needs_one_segment(cells):
+    """Does a cell that can run need the origins on the client's segment
+    (a stack owning only the server's client-facing interface, haproxy)?"""
+    return any(c["workload"] in getattr(registry.adapter(c["stack"]),
+                                        "ONE_SEGMENT_WORKLOADS", ())
+               and not registry.cannot_run(c) for c in cells)
+
+
 def max_cores(cells):
     return max((c["cores"] for c in cells), default=1)
 

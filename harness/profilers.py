@@ -153,27 +153,37 @@ def parse_lock_contention(text):
 
 
 class PerfLock(_Perf):
+    """The trace is large (every contention on the cores, ~150 kB/s here):
+    the contention table is kept as text and the trace removed."""
+
     name = "lock"
     suffix = "perf-lock.data"
 
     def argv(self):
         return ["perf", "lock", "record", "-a", "-C", self.cpus, "-o", self.path]
 
+    def text_path(self):
+        return self.path[:-len(".data")] + ".txt"
+
     def process(self):
         p = subprocess.run(["perf", "lock", "contention", "-i", self.path,
                             "-k", "wait_total", "-E", str(LOCK_TOP)],
                            capture_output=True, text=True, timeout=300)
         text = p.stdout + "\n" + p.stderr
+        with open(self.text_path(), "w") as f:
+            f.write(text)
         rows = parse_lock_contention(text)
         out = {"rows": rows, "cpus": self.cpus}
         if p.returncode != 0:
             out["error"] = "perf lock contention exit %d: %s" % (
                 p.returncode, p.stderr.strip()[-300:])
+        else:
+            os.unlink(self.path)
         return out
 
     def artefacts(self):
-        return {"perf_lock": os.path.basename(self.path)} \
-            if os.path.exists(self.path) else {}
+        return {"perf_lock": os.path.basename(self.text_path())} \
+            if os.path.exists(self.text_path()) else {}
 
 
 PROFILERS = {"record": PerfRecord, "lock": PerfLock}

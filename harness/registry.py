@@ -25,6 +25,9 @@ Each kind is one entry of STACKS.  Its adapter module
     NEEDS_OFFLOADS_OFF  (optional) True if the stack needs GRO/GSO/TSO off
                         on the client link; the lab then does it for every
                         cell of the run, so all stacks see the same lab
+    ONE_SEGMENT_WORKLOADS (optional) workloads whose backends must sit on
+                        the client's L2 segment (the stack owns one
+                        interface); the run's lab is then one segment
 
 Adding a stack is one entry here plus its adapter module.
 """

@@ -128,7 +128,8 @@ def _lab_session(ctx, lab_prefix):
         ctx["progress"].message("removed a stale lab: " + ", ".join(
             str(x) for x in removed))
     lab = Lab(planmod.max_cores(ctx["cells"]), prefix=lab_prefix,
-              offloads_off=planmod.needs_offloads_off(ctx["cells"]))
+              offloads_off=planmod.needs_offloads_off(ctx["cells"]),
+              one_segment=planmod.needs_one_segment(ctx["cells"]))
     try:
         try:
             run["lab"] = lab.up()

@@ -75,7 +75,9 @@ def haproxy(wrap=None):
         origin = S.start_nginx(lab, "backend", "origin", rundir, cores,
                                origins, cpus=None)
         servers.append(origin)
-        S.wait_accepting(lab, "server", origins, [origin])
+        # one-segment labs: the origins sit on the client's segment
+        S.wait_accepting(lab, "client" if getattr(lab, "one_segment", False) else "server",
+                         origins, [origin])
         hap = S.start_haproxy(lab, cell, rundir, origins,
                               wrap=wrap(lab, cell) if wrap else None)
         servers.append(hap)

@@ -27,9 +27,11 @@ NO_SHIM = "refstack shim (refstack/rs-run) not built"
 # refstack must never get a frame longer than the MTU (the interop lab's
 # ns_offloads); the lab then turns them off for every stack of the run
 NEEDS_OFFLOADS_OFF = True
-# workloads that can run on refstack with the shim; haproxy needs a lab
-# topology of its own (refstack owns one interface), not settled yet
-SHIM_WORKLOADS = ("shortconn", "keepalive", "nginx")
+# haproxy's origins must be reachable through the one interface refstack
+# owns: the plan asks the lab for one L2 segment (lab.py, one_segment)
+ONE_SEGMENT_WORKLOADS = ("haproxy",)
+NGINX_FORK = ("nginx with more than one worker on refstack needs forked workers "
+              "as cores of one stack (the shim's shared arena), not built yet")
 
 
 def _rel(path):
@@ -80,10 +82,8 @@ def _native_cannot_run(cell):
 
 def cannot_run(cell):
     if has_shim():
-        if cell["workload"] not in SHIM_WORKLOADS:
-            return (f"{cell['workload']} on refstack needs a lab topology "
-                    "that the refstack shim has not announced yet (refstack "
-                    "owns one interface)")
+        if cell["workload"] == "nginx" and cell["cores"] > 1:
+            return NGINX_FORK
         return None
     return _native_cannot_run(cell)
 
@@ -114,7 +114,7 @@ def cell_lab(lab, cell):
 # -- servers ----------------------------------------------------------------------
 def launcher(lab, cell):
     """The rs-run argv in front of an unmodified server."""
-    return [RS_RUN, "--if", server_iface(lab), "--ip", lab.addrs["server"],
+    return [RS_RUN, "--if", server_iface(lab), "--ip", lab.addrs["server"] + "/24",
             "--features", feature_set(cell), "--cores", str(cell["cores"]),
             "--"]
 
@@ -152,10 +152,20 @@ def _via_shim(start):
     return run
 
 
+def _one_segment(start):
+    def run(lab, cell, rundir, job_path, servers):
+        if not getattr(lab, "one_segment", False):
+            raise S.ServerError("haproxy on refstack needs the origins on the "
+                                "client's segment (Lab(one_segment=True)); this "
+                                "lab has them behind the server's second link")
+        return start(lab, cell, rundir, job_path, servers)
+    return run
+
+
 _SHIM = {"shortconn": _via_shim(linux.tsload_server("crr", launcher)),
          "keepalive": _via_shim(linux.tsload_server("rr", launcher)),
          "nginx": _via_shim(linux.nginx(launcher)),
-         "haproxy": _via_shim(linux.haproxy(launcher))}
+         "haproxy": _via_shim(_one_segment(linux.haproxy(launcher)))}
 
 
 def _start(workload):

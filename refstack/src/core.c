@@ -19,10 +19,9 @@ static int core_alloc(struct rs_core *c, uint32_t max_conns)
 	struct rs_arena *a = c->stack->arena;
 
 	c->txmem = rs_mem_alloc(a, (size_t)RS_TX_BATCH * RS_FRAME_BUF);
-	c->pending = rs_mem_alloc(a, sizeof(struct rs_pending) * RS_ARP_PENDING);
-	if (rs_handoff_init(c) != RS_OK)
+	if (rs_handoff_init(c) != RS_OK || rs_arpq_init(c) != RS_OK)
 		return RS_ERROR;
-	if (!c->txmem || !c->pending)
+	if (!c->txmem)
 		return RS_ERROR;
 	if (rs_timerq_init(&c->tq, max_conns, a) != RS_OK)
 		return RS_ERROR;
@@ -36,7 +35,7 @@ static void core_free(struct rs_core *c)
 	struct rs_arena *a = c->stack->arena;
 
 	rs_mem_free(a, c->txmem);
-	rs_mem_free(a, c->pending);
+	rs_arpq_fini(c);
 	rs_handoff_fini(c);
 	rs_timerq_fini(&c->tq);
 	rs_mem_free(a, c);

@@ -173,6 +173,7 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 	l->backlog = (uint32_t)backlog;
 	rs_list_init(&l->acceptq);
 	l->refs = 1;
+	rs_list_init(&l->synq);
 	if (c->stack->lhash_ops->insert(c->stack->lhash, &l->h,
 					&c->ctr.lock_listen) != RS_OK) {
 		rs_mem_free(c->stack->arena, l);
@@ -300,6 +301,7 @@ int rs_listen_copy(struct rs_core *c, struct rs_core *gc, int gfd)
 	l->backlog = g->backlog;
 	l->global = g;
 	rs_list_init(&l->acceptq);
+	rs_list_init(&l->synq);
 	rs_list_add_tail(&c->listeners, &l->llink);
 	c->nlisten++;
 	ns->lst = l;

@@ -63,6 +63,10 @@ def start_child(prefix):
     return child, int(line[1])
 
 
+def info_offloads(info, prefix):
+    return " ".join("%s: %s" % kv for kv in info["offloads"]["server/%s-s0" % prefix].items())
+
+
 class LabTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -187,6 +191,25 @@ class LabTest(unittest.TestCase):
 
     def test_sigterm_cleans_up(self):
         self._signal_cleans(self.use(test_prefix("h")), signal.SIGTERM)
+
+    def test_one_segment_with_offloads_off(self):
+        """Client, server and the backend's origins on one L2 segment (for a
+        stack that owns only the server's client-facing interface)."""
+        prefix = self.use(test_prefix("s"))
+        with L.Lab(1, prefix=prefix, offloads_off=True, one_segment=True) as lab:
+            info = lab.info
+            self.assertTrue(info["one_segment"] and info["offloads_off"])
+            self.assertEqual(info["backend_addrs"], L.SEGMENT_BACKEND)
+            self.assertEqual(lab.addrs["backend"], "198.18.10.21")
+            for role in ("client", "server"):     # both reach an origin address
+                res = lab.exec(role, ["ping", "-c1", "-W2", "198.18.10.24"], check=False)
+                self.assertEqual(res.returncode, 0, (role, res.stdout, res.stderr))
+            k = lab.exec("backend", ["ethtool", "-k", prefix + "-b1"]).stdout
+            self.assertIn("tcp-segmentation-offload: off", k)
+            self.assertIn("generic-receive-offload: off", info_offloads(info, prefix))
+            for a in info["backend_addrs"] + info["client_source_addrs"]:
+                self.assertIn(ipaddress.ip_address(a), BENCH_NET)
+        self.assertFalse(lab_netns(prefix) & netns_names())
 
     def test_bad_arguments(self):
         with self.assertRaises(L.LabError):

@@ -96,7 +96,10 @@ class CannotRunTest(unittest.TestCase):
 
     def test_refstack_says_why_cell_by_cell(self):
         if RS.has_shim():
-            self.assertIn("topology", registry.cannot_run(self.cell("refstack:base", "haproxy")))
+            self.assertIsNone(registry.cannot_run(self.cell("refstack:full", "haproxy")))
+            self.assertIsNone(registry.cannot_run(self.cell("refstack:base", "nginx")))
+            self.assertIn("forked workers",
+                          registry.cannot_run(self.cell("refstack:base", "nginx", cores=2)))
             return
         why = registry.cannot_run(self.cell("refstack:base", "nginx"))
         self.assertIn("refstack shim (refstack/rs-run) not built", why)
@@ -111,12 +114,24 @@ class CannotRunTest(unittest.TestCase):
 
     def test_plan_lists_what_cannot_run(self):
         s = dict(datafix.SUITE, stacks=["linux", "refstack:base"],
-                 workloads=["haproxy"], cores=[1], repetitions=1,
-                 workload={"haproxy": datafix.SUITE["workload"]["shortconn"]})
+                 workloads=["nginx"], cores=[2], repetitions=1,
+                 workload={"nginx": datafix.SUITE["workload"]["shortconn"]})
         cells = plan.build_plan(s)
         lines = plan.format_plan(s, cells)
         self.assertTrue(any("cannot run here (1 cells" in line for line in lines), lines)
         self.assertLess(plan.cell_estimate_s(cells[1]), 1)
+
+    def test_plan_asks_for_the_lab_refstack_needs(self):
+        s = dict(datafix.SUITE, stacks=["linux"], workloads=["haproxy"], cores=[1],
+                 repetitions=1, workload={"haproxy": datafix.SUITE["workload"]["shortconn"]})
+        self.assertFalse(plan.needs_offloads_off(plan.build_plan(s)))
+        self.assertFalse(plan.needs_one_segment(plan.build_plan(s)))
+        s["stacks"] = ["linux", "refstack:base"]
+        cells = plan.build_plan(s)
+        self.assertTrue(plan.needs_offloads_off(cells))
+        # haproxy on refstack runs through the shim, its origins on the
+        # client's segment
+        self.assertEqual(plan.needs_one_segment(cells), RS.has_shim())
 
 
 if __name__ == "__main__":
