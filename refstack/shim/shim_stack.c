@@ -54,6 +54,7 @@ static struct rs_shm *shm;
 static struct shim_slots *slots;
 static int slot_efd[SHIM_SLOTS]; /* cross-process wake-up per slot */
 static pid_t mypid;
+static int forked;               /* this process is a fork() child */
 static unsigned fanout_id;
 #define SHIM_ARENA_BYTES (16ull << 30) /* virtual: pages are backed when used */
 static __thread struct shim_thread *me __attribute__((tls_model("initial-exec")));
@@ -137,8 +138,9 @@ static void shim_conf(void)
 		ncores = (unsigned)n;
 	}
 	/* slots: this process's cores, forked workers' (old and new ones
-	 * during a reload) and the parent's */
-	conf.ncores = ncores * 2 + 2 < SHIM_SLOTS ? ncores * 2 + 2 : SHIM_SLOTS;
+	 * during reloads back to back: up to three generations) and the
+	 * parent's */
+	conf.ncores = ncores * 4 + 2 < SHIM_SLOTS ? ncores * 4 + 2 : SHIM_SLOTS;
 	v = getenv("RS_GATEWAY");
 	if (v && *v && inet_pton(AF_INET, v, &conf.gateway) != 1)
 		die("RS_GATEWAY", v, "not an IPv4 address");
@@ -217,11 +219,29 @@ static void drain(void)
 	} while (busy && rs_clock_ns() < end);
 }
 
+/* A forked worker that exits gives its cores back: their TIME_WAIT
+ * entries leave the shared tables with them (else a SYN reusing such a
+ * 4-tuple would be handed to a core nobody drives), the slot is free. */
+static void cores_destroy(void)
+{
+	for (unsigned i = 0; i < ncreated; i++) {
+		if (!cores[i].owned)
+			continue;
+		rs_core_destroy(cores[i].rc);
+		__atomic_store_n(&slots->rc[cores[i].index], NULL, __ATOMIC_RELEASE);
+		__atomic_store_n(&slots->pid[cores[i].index], 0, __ATOMIC_RELEASE);
+		cores[i].owned = cores[i].io = 0;
+	}
+}
+
 static void at_exit(void)
 {
 	shim_lock_take();
-	if (stack && !stack_failed)
+	if (stack && !stack_failed) {
 		drain();
+		if (forked)
+			cores_destroy();
+	}
 	stack_failed = 1; /* calls still made by other threads fail */
 	if (shm && getpid() == mypid)
 		rs_shm_destroy(shm);
@@ -500,6 +520,7 @@ static void fork_child(void)
 {
 	pthread_mutex_init(&shim_lock, NULL);
 	mypid = getpid();
+	forked = 1;
 	io_drop_all(1);
 	for (unsigned i = 0; i < ncreated; i++) {
 		cores[i].owned = 0;

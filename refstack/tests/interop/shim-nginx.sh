@@ -2,7 +2,8 @@
 # Debian's nginx, unmodified, on refstack through the LD_PRELOAD shim
 # (rs-run): one process (master_process off), a master with one worker
 # and with two (forked workers as cores of one stack), sendfile on and
-# off, access log on; a worker killed with SIGKILL mid-run.  The kernel's curl, ab and
+# off, access log on; a worker killed with SIGKILL mid-run; nginx -s
+# reload mid-run.  The kernel's curl, ab and
 # wrk in the Linux namespace: 1 MB and 50 MB bodies byte-exact (sha256);
 # nginx logged exactly the requests the clients counted; 10,000
 # concurrent keep-alive connections (tsload http) all served.
@@ -121,12 +122,13 @@ one_config workers2-nosendfile on off 2
 # ---- a worker killed mid-run -------------------------------------------------
 # Two workers, ab -c 8 (keep-alive off).  SIGKILL of one worker: the
 # connections it had accepted and not finished are lost (ab counts them
-# failed; at most the 8 in flight), the connections queued on its core
+# failed: reset by the replacement or cut; at most the 8 in flight; -r:
+# ab goes on after a reset), the connections queued on its core
 # are accepted by the replacement the master forks (it adopts the dead
 # worker's core); everything else is served.
 conf killed on on 0 1024 2
 if start_nginx killed --cores 2; then
-	ip netns exec "$NS_L" timeout 60 ab -q -s 10 -n 20000 -c 8 "$URL/64.bin" >"$OUT/killed-ab.txt" 2>&1 &
+	ip netns exec "$NS_L" timeout 60 ab -r -q -s 10 -n 20000 -c 8 "$URL/64.bin" >"$OUT/killed-ab.txt" 2>&1 &
 	ajob=$!
 	sleep 1
 	victim=$(pgrep -P "$(cat "$OUT/killed.pid")" | head -1)
@@ -144,6 +146,33 @@ if start_nginx killed --cores 2; then
 	stop_nginx killed
 else
 	t_fail "[killed] nginx with 2 workers serves"
+fi
+
+# ---- nginx -s reload mid-run ------------------------------------------------
+# New workers (new cores, copies of the listening socket) serve, the old
+# ones close their copies, drain and exit (their cores and TIME_WAIT
+# entries leave the stack with them): ab sees no error.
+conf reload on on 0 1024 2
+if start_nginx reload --cores 2; then
+	mpid=$(cat "$OUT/reload.pid")
+	old=$(pgrep -P "$mpid" | sort | tr '\n' ' ')
+	ip netns exec "$NS_L" timeout 60 ab -q -s 10 -n 20000 -c 8 "$URL/64.bin" >"$OUT/reload-ab.txt" 2>&1 &
+	ajob=$!
+	sleep 1
+	ip netns exec "$NS_S" nginx -p "$OUT" -c "$OUT/reload.conf" -s reload 2>/dev/null
+	sleep 1
+	ip netns exec "$NS_S" nginx -p "$OUT" -c "$OUT/reload.conf" -s reload 2>/dev/null
+	wait $ajob
+	read -r done failed < <(awk '/^Complete requests:/ {c=$3} /^Failed requests:/ {f=$3} END {print c+0, f+0}' "$OUT/reload-ab.txt")
+	new=$(pgrep -P "$mpid" | sort | tr '\n' ' ')
+	echo "# [reload] workers before: $old after two reloads: $new; ab $done complete, $failed failed"
+	t_check "[reload] two reloads under ab -c 8: 20000 requests, none failed ($done, $failed)" \
+		test "$done" = 20000 -a "$failed" = 0
+	t_check "[reload] the workers were replaced" test -n "$new" -a "$new" != "$old"
+	t_check "[reload] access log: every request logged ($(logged reload))" test "$(logged reload)" -ge 20000
+	stop_nginx reload
+else
+	t_fail "[reload] nginx with 2 workers serves"
 fi
 
 # ---- 10,000 concurrent connections ------------------------------------------
