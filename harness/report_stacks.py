@@ -239,14 +239,30 @@ def _top_cores(keys):
     return top
 
 
+FOREIGN_WARN = 0.10      # a cell's share of other programs worth a warning
+
+
+def _foreign_lines(prof):
+    out = []
+    for p in prof.values():
+        for cid, share, worst in p.get("foreign_cells") or []:
+            if share is not None and share > FOREIGN_WARN:
+                out.append(f"cell {cid}: {fmt_share(share)} of the busy samples "
+                           "on the server's cores were other programs ("
+                           + ", ".join(f"{c} {fmt_share(v)}" for c, v in worst) + ")")
+    return sorted(out)
+
+
 def _shares_blocks(prof):
     head = ["stack", "workload", "cores", "busy samples"] + \
-        [f"{k}" for k in folded.SHARE_KEYS]
+        [f"{k}" for k in folded.SHARE_KEYS] + ["other programs"]
     body = [[st, wl, str(c), fmt_num(p["samples"])]
             + [fmt_share(p["shares"].get(k)) for k in folded.SHARE_KEYS]
+            + [fmt_share(p.get("foreign"))]
             for (st, wl, c), p in sorted(prof.items()) if p["shares"]]
     if not body:
         return []
+    warn = _foreign_lines(prof)
     return [("h2", "Where the cycles went (perf record)"),
             ("p", "Shares of the busy cpu-clock samples on the server's cores "
                   "(perf record -g, medians over the repetitions; idle left "
@@ -257,8 +273,15 @@ def _shares_blocks(prof):
                   "names, and packet I/O), else the application (user space) "
                   "or other kernel work (scheduler, system call entry). On "
                   "the local lab the client shares these cores, so its "
-                  "samples are in the graphs too (frame 1 is the command)."),
-            ("table", head, body)]
+                  "samples are in the graphs too (frame 1 is the command). "
+                  "'other programs' is the share of busy samples in commands "
+                  "that are not the lab's (not tsload, the servers, perf or "
+                  "kernel threads): other work on a shared machine, which "
+                  "the shares and the rates include."),
+            ("table", head, body)] + (
+        [("p", f"**Other programs above {fmt_share(FOREIGN_WARN)} of a cell's "
+               "busy samples** (its figures are of a shared machine):"),
+         ("ul", warn)] if warn else [])
 
 
 def _flame_blocks(prof):
@@ -309,6 +332,10 @@ def _lock_blocks(prof):
             inner.append(("table", head, body))
         else:
             inner.append(("p", "No contended lock recorded."))
+        if registry.split(st)[0] == "refstack" and not p["stack_locks"]:
+            inner.append(("p", "refstack's own per-lock counters: none in these "
+                               "cells (this build's counters have no lock_* "
+                               "entries); the rows above are the kernel's."))
         folds.append(("fold", f"{st} {wl} at {c} core(s)", inner))
     if not folds:
         return []

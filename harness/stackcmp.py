@@ -258,7 +258,8 @@ def profiles(records, run_dir):
                   or ((r.get("collectors") or {}).get("stack") or {}).get("counters")]
         if not rec_p and not lock_p:
             continue
-        stacks = [s for s in (_folded_of(r, run_dir) for r in rec_p) if s]
+        per_rec = [(r["cell"]["id"], _folded_of(r, run_dir)) for r in rec_p]
+        stacks = [s for _, s in per_rec if s]
         merged = folded.merge(stacks)
         out[key] = {
             "shares": _median_shares(rec_p),
@@ -267,6 +268,9 @@ def profiles(records, run_dir):
             "folded": [(r["cell"]["id"], r["artefacts"]["perf_folded"]) for r in rec_p
                        if (r.get("artefacts") or {}).get("perf_folded")],
             "locks": lock_table(lock_p) if lock_p else [],
+            "stack_locks": bool(stack_lock_rows(recs)),
+            "foreign": folded.foreign(merged)[0] if merged else None,
+            "foreign_cells": [(cid,) + folded.foreign(st) for cid, st in per_rec if st],
             "lock_recorded": any((r.get("collectors") or {}).get("lock") for r in recs),
         }
     return out

@@ -19,7 +19,8 @@ RATES = {("linux", 1): 1000, ("linux", 2): 1800,
 NOISE = (0.98, 1.0, 1.02)
 FOLDED = {"linux": "tsload;[unknown];__sys_connect_[k];tcp_v4_connect_[k] 60\n"
                    "nginx;[unknown];epoll_wait;ep_poll_[k] 30\n"
-                   "nginx;[unknown];accept4;alloc_empty_file_[k] 10\n",
+                   "nginx;[unknown];accept4;alloc_empty_file_[k] 10\n"
+                   "cc1;[unknown];main 25\n",
           "refstack": "rs-crrd;main;rs_poll;tcp_v4_rcv 70\n"
                       "rs-crrd;main;rs_epoll_wait 20\n"
                       "rs-crrd;main;pthread_mutex_lock 10\n"}
@@ -163,6 +164,11 @@ class StacksReportTest(unittest.TestCase):
         self.assertIn("rs-crrd (refstack's native crr server) (features base)", md)
         self.assertIn("ablation-shortconn.png", md)
         self.assertIn("| refstack (counters) | listen | refstack lock listen | 3,000 | 150 |", md)
+        # other programs on the server's cores (linux's folded stacks: cc1 25 of 125)
+        self.assertIn("| 0.0% | 0.0% | 20.0% |", md)
+        self.assertIn("cell linux.shortconn.c1.r0: 20.0% of the busy samples on the "
+                      "server's cores were other programs (cc1 20.0%)", md)
+        self.assertNotIn("cell refstack-base.shortconn.c1.r0: ", md)
         self.assertRegex(md, r"\| refstack \(counters\) \| acceptq \| refstack lock acceptq "
                              r"\| 6,000 \| 29\.7 \| – \| – \| – \|")
         self.assertIn("shared-lock acquisitions / conn | contended acquisitions / conn", md)
@@ -184,6 +190,22 @@ class StacksReportTest(unittest.TestCase):
         md_path, _ = report.write_report(self.run, recs, self.run_dir)
         with open(md_path) as f:
             self.assertIn("## Collector errors", f.read())
+
+    def test_lock_tables_say_when_refstack_counts_no_locks(self):
+        recs = []
+        for r in self.recs:
+            r = dict(r, collectors=dict(r["collectors"]))
+            st = r["collectors"].get("stack")
+            if st:
+                r["collectors"]["stack"] = dict(st, counters={
+                    k: v for k, v in st["counters"].items() if not k.startswith("lock_")})
+            recs.append(r)
+        md_path, _ = report.write_report(self.run, recs, self.run_dir)
+        with open(md_path) as f:
+            md = f.read()
+        self.assertEqual(md.count("refstack's own per-lock counters: none in these cells"),
+                         6)                     # 3 feature sets x 2 core counts
+        self.assertNotIn("shared-lock acquisitions / conn", md)
 
     def test_compare_within_one_run(self):
         env = dict(os.environ, TCPSCALE_REPORTS=self.dir)
