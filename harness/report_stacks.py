@@ -8,7 +8,7 @@ import os
 from . import folded, plots, registry, stackcmp
 from .report import fmt_num, fmt_ratio, fmt_us
 
-COUNTER_COLUMNS_MAX = 8
+COUNTER_COLUMNS_MAX = 12
 
 
 def fmt_p(p):

@@ -24,7 +24,8 @@ from . import analyze, folded, registry, usl
 METRICS = (("rate", "rate"), ("p50", "p50_us"), ("p99", "p99_us"),
            ("cpu_per_conn", None))
 # refstack counters shown per connection in the ablation: the mechanism
-MECHANISM = re.compile(r"(^|_)(handoffs?|lookups?|accepts?|steer\w*|local|global)(_|$)")
+MECHANISM = re.compile(
+    r"(^|_)(handoffs?|lookups?|accepts?|steer\w*|local|global|parked|adopted)(_|$)")
 # per-lock counters: lock_<name>[_acquired] (acquisitions), lock_<name>_contended,
 # lock_<name>_wait_ns (total), lock_<name>_wait_max_ns
 _LOCK_COUNTER = re.compile(
