@@ -9,8 +9,9 @@
  * Without -p/--path every live instance is shown (segments of dead
  * processes are skipped).  Without a command, all three sections are
  * printed.  Counters are at most one publish interval old (100 ms by
- * default); the socket list is fresh: rsctl asks each core for it and
- * waits up to --timeout for the owner's next publish.
+ * default); the socket list is fresh and complete: rsctl asks each core
+ * for it a page (the segment's sock_cap sockets) at a time and waits up
+ * to --timeout for the owner's next publish of each.
  *
  * `rsctl features` prints the feature names one per line (the words of a
  * feature set); with --json:
@@ -359,15 +360,19 @@ static int show_socks(struct inst *in, const struct opts *o, const char *path)
 	else
 		printf("\"sockets\":[");
 	for (unsigned c = 0; c < in->h->ncores; c++) {
-		int stale = 0;
-		uint32_t total = 0;
-		int n = rs_shm_read_socks(in->shm, c, buf, cap, (int)o->timeout_ms,
-					  &stale, &total);
-		stale_any |= stale;
-		for (int i = 0; i < n; i++, first = 0)
-			o->json ? json_sock(&buf[i], first) : text_sock(&buf[i]);
-		if (!o->json && total > (uint32_t)(n > 0 ? n : 0))
-			printf("# core %u: %u sockets, %d shown\n", c, total, n);
+		uint32_t off = 0, total = 0;
+		int stale = 0, n;
+		/* page by page: the segment holds sock_cap sockets of a core */
+		do {
+			n = rs_shm_read_socks(in->shm, c, off, buf, cap,
+					      (int)o->timeout_ms, &stale, &total);
+			stale_any |= stale;
+			for (int i = 0; i < n; i++, first = 0)
+				o->json ? json_sock(&buf[i], first) : text_sock(&buf[i]);
+			off += n > 0 ? (uint32_t)n : 0;
+		} while (n > 0 && !stale && off < total);
+		if (!o->json && total > off)
+			printf("# core %u: %u sockets, %u shown\n", c, total, off);
 	}
 	if (o->json)
 		printf("],\"sockets_stale\":%s", stale_any ? "true" : "false");

@@ -36,8 +36,9 @@ static inline void app_usage(const char *prog, const char *args,
 		fprintf(f, "  %-14s %s\n", t[i].name, t[i].help);
 }
 
-/* Parses argv; positional arguments are collected into pos[] (max npos).
- * Returns the number of positionals, or -1 after printing an error. */
+/* Parses argv ("--name value" or "--name=value"); positional arguments
+ * are collected into pos[] (max npos).  Returns the number of
+ * positionals, or -1 after printing an error. */
 static inline int app_parse(int argc, char **argv, const struct app_opt *t,
 			    size_t n, const char *args, char **pos, int npos)
 {
@@ -54,17 +55,22 @@ static inline int app_parse(int argc, char **argv, const struct app_opt *t,
 			pos[np++] = argv[i];
 			continue;
 		}
-		while (k < n && strcmp(argv[i], t[k].name) != 0)
+		const char *eq = strchr(argv[i], '=');
+		size_t nl = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+		while (k < n && (strncmp(argv[i], t[k].name, nl) != 0 ||
+				 t[k].name[nl] != '\0'))
 			k++;
 		if (k == n)
 			goto bad;
 		if (t[k].type == APP_FLAG) {
+			if (eq)
+				goto bad;
 			*(long *)t[k].dst = 1;
 			continue;
 		}
-		if (i + 1 >= argc)
+		if (!eq && i + 1 >= argc)
 			goto bad;
-		const char *v = argv[++i];
+		const char *v = eq ? eq + 1 : argv[++i];
 		if (t[k].type == APP_STR) {
 			*(const char **)t[k].dst = v;
 			continue;
@@ -97,13 +103,14 @@ struct app_net {
 	long no_stats;
 	const char *features; /* feature set; NULL: RS_FEATURES, else base */
 	long busy_poll_us;    /* spin this long before sleeping, -1 = default */
+	long syncookies;      /* RS_SYNCOOKIES_*, -1 = the stack's default */
 };
 
-#define APP_NET_INIT { .prefix = 24, .busy_poll_us = -1 }
+#define APP_NET_INIT { .prefix = 24, .busy_poll_us = -1, .syncookies = -1 }
 
 #define APP_NET_OPTS(n)                                                      \
 	{ "--io", APP_STR, &(n).io, "packet I/O backend: afpacket (default) or afxdp" }, \
-	{ "--if", APP_STR, &(n).ifname, "interface with backend options (e.g. rs-x-s0,tov=1)" }, \
+	{ "--if", APP_STR, &(n).ifname, "interface with backend options (e.g. rs-x-s0,batch=32)" }, \
 	{ "--ip", APP_STR, &(n).ip, "the stack's IPv4 address (default 198.18.20.2)" }, \
 	{ "--prefix", APP_LONG, &(n).prefix, "netmask length (default 24)" }, \
 	{ "--time-wait-ms", APP_LONG, &(n).time_wait_ms, "TIME_WAIT duration (default: stack's)" }, \
@@ -111,7 +118,8 @@ struct app_net {
 	{ "--sndbuf", APP_LONG, &(n).sndbuf, "socket send buffer bytes" }, \
 	{ "--no-stats", APP_FLAG, &(n).no_stats, "do not publish /dev/shm/refstack.<pid>" }, \
 	{ "--features", APP_STR, &(n).features, "feature set: base, full or a list of listen,estab,rfd,fastfd (default: $RS_FEATURES, else base)" }, \
-	{ "--busy-poll", APP_LONG, &(n).busy_poll_us, "us to spin for a frame before sleeping (default 50, 0 = off)" }
+	{ "--busy-poll", APP_LONG, &(n).busy_poll_us, "us to spin for a frame before sleeping (default 50, 0 = off)" }, \
+	{ "--syncookies", APP_LONG, &(n).syncookies, "SYN cookies as Linux's tcp_syncookies: 0 never, 1 when a listener's SYN backlog is full (default), 2 always" }
 
 struct app {
 	struct rs_stack *stack;
@@ -174,6 +182,12 @@ static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 		c->rcvbuf = (uint32_t)n->rcvbuf;
 	if (n->sndbuf > 0)
 		c->sndbuf = (uint32_t)n->sndbuf;
+	if (n->syncookies > RS_SYNCOOKIES_ALWAYS) {
+		fprintf(stderr, "%s: --syncookies %ld: 0, 1 or 2\n", prog, n->syncookies);
+		return -1;
+	}
+	if (n->syncookies >= 0)
+		c->syncookies = (uint32_t)n->syncookies;
 	return app_features(n, c, prog);
 }
 

@@ -145,7 +145,7 @@ static struct rs_stack *make_stack(void)
 	conf.rcvbuf = 8192;
 	conf.max_buf_bytes = 1 << 20;
 	conf.syn_backlog = 2;
-	conf.options |= RS_OPT_SYNCOOKIES;
+	conf.syncookies = RS_SYNCOOKIES_ON_FULL;
 	return rs_stack_create(&conf, &err);
 }
 

@@ -80,12 +80,19 @@ int rs_features_from_env(uint32_t *features, char *err, size_t errlen);
 enum {
 	RS_OPT_WSCALE = 1u << 0,     /* RFC 7323 window scaling */
 	RS_OPT_TIMESTAMPS = 1u << 1, /* RFC 7323 timestamps */
-	RS_OPT_SYNCOOKIES = 1u << 2, /* SYN cookies when a SYN backlog is full
-				      * (off by default) */
 	RS_OPT_DELACK = 1u << 3,     /* delayed ACKs */
-	RS_OPT_SACK = 1u << 4,       /* RFC 2018 SACK; as a sender a simple
-				      * scoreboard and RFC 6675 pipe */
+	RS_OPT_SACK = 1u << 4,       /* RFC 2018 SACK (and D-SACK, RACK) */
 	RS_OPT_TLP = 1u << 5,        /* tail loss probes (RFC 8985 7) */
+};
+
+/* SYN cookies (rs_stack_conf.syncookies), Linux's tcp_syncookies. */
+enum {
+	RS_SYNCOOKIES_OFF = 0,       /* never; a full SYN backlog keeps a
+				      * quarter for peers with history and
+				      * drops the oldest embryonic first */
+	RS_SYNCOOKIES_ON_FULL = 1,   /* when a listener's SYN backlog is full
+				      * (the default) */
+	RS_SYNCOOKIES_ALWAYS = 2,    /* answer every SYN with a cookie */
 };
 
 typedef void (*rs_publish_fn)(struct rs_core *core, uint64_t now_ns,
@@ -115,11 +122,12 @@ struct rs_stack_conf {
 	uint32_t max_time_wait;  /* TIME_WAIT entries per core, 1 << 20 */
 	uint32_t max_buf_bytes;  /* buffer memory per core, default 1 GiB */
 	uint32_t syn_backlog;    /* SYN_RECV cap per listener, default 1024 */
+	uint32_t syncookies;     /* RS_SYNCOOKIES_*, default ON_FULL */
 	uint32_t hash_buckets;   /* global table buckets, default 65536 */
 	uint16_t mss;            /* our MSS, default 1460 */
 	uint16_t port_lo;        /* ephemeral ports, default 32768 */
 	uint16_t port_hi;        /* ... to 60999 inclusive */
-	uint32_t options;        /* RS_OPT_*, default all but SYNCOOKIES */
+	uint32_t options;        /* RS_OPT_*, default all */
 	uint32_t features;       /* RS_FEAT_*, default 0 (base) */
 	uint64_t seed;           /* ISN/port secret; 0 = getrandom() */
 	/* Statistics publishing: when stats_publish is set and publish is
@@ -269,6 +277,8 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(drop_ip_malformed, "dropped: malformed IPv4 header")               \
 	X(drop_ip_csum, "dropped: bad IPv4 checksum")                        \
 	X(drop_ip_not_ours, "dropped: not our IPv4 address")                 \
+	X(drop_ip_martian_src, "dropped: source cannot be a peer (RFC 1122)") \
+	X(drop_ip_land, "dropped: source is our own address (LAND)")        \
 	X(drop_ip_fragment, "dropped: IPv4 fragment")                        \
 	X(drop_ip_proto, "dropped: unsupported IP protocol")                 \
 	X(drop_icmp_malformed, "dropped: malformed or bad-checksum ICMP")    \
@@ -277,14 +287,18 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(drop_tcp_no_socket, "dropped: no socket (RST sent)")               \
 	X(drop_tcp_out_of_window, "dropped: segment out of window")          \
 	X(drop_tcp_bad_ack, "dropped: unacceptable ACK")                     \
+	X(drop_tcp_syn_fin, "dropped: SYN with FIN to a listener")           \
+	X(drop_tcp_listen_other, "dropped: RST or no SYN/ACK to a listener") \
 	X(drop_tcp_no_buffer, "dropped: no receive buffer memory")           \
 	X(drop_syn_backlog, "dropped: SYN, listener backlog full")           \
+	X(tcp_syn_evicted, "embryonic dropped for a newer SYN (backlog full)") \
 	X(tcp_syncookies_sent, "SYN cookies sent (backlog full)")            \
 	X(tcp_syncookies_ok, "connections made from a valid SYN cookie")    \
 	X(tcp_syncookies_failed, "ACKs with an invalid or stale SYN cookie") \
 	X(drop_accept_queue, "dropped: SYN, accept queue full")              \
 	X(drop_no_tcb, "dropped: SYN, no free TCB")                          \
 	X(drop_arp_pending, "dropped: frame waiting for ARP, queue full")    \
+	X(drop_arp_timeout, "dropped: frame waited 3 s for an ARP reply")    \
 	X(drop_no_route, "dropped: no route to destination")                 \
 	X(arp_requests_rx, "ARP requests received")                          \
 	X(arp_replies_rx, "ARP replies received")                            \
@@ -301,11 +315,15 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_challenge_acks, "RFC 5961 challenge ACKs sent")                \
 	X(tcp_retrans_segs, "segments retransmitted")                        \
 	X(tcp_rto_expired, "retransmission timeouts")                        \
-	X(tcp_fast_retrans, "fast retransmits")                              \
+	X(tcp_fast_retrans, "fast recoveries entered (fast retransmits)")    \
+	X(tcp_lost_retrans, "retransmissions found lost again (RACK)")      \
+	X(tcp_dsacks, "D-SACK blocks received (data that arrived twice)")   \
+	X(tcp_spurious_undo, "cwnd reductions undone (spurious retransmits)") \
 	X(tcp_tail_probes, "tail loss probes sent")                          \
 	X(tcp_dupacks, "duplicate ACKs received")                            \
 	X(tcp_dup_segs, "duplicate segments received")                       \
 	X(tcp_ooo_segs, "out-of-order segments queued")                      \
+	X(tcp_ooo_overlap, "segments overlapping queued data (first copy kept)") \
 	X(tcp_delayed_acks, "delayed ACKs sent")                             \
 	X(tcp_zero_window_probes, "zero-window probes sent")                 \
 	X(tcp_conn_timeouts, "connections dropped after retries")            \

@@ -1,12 +1,22 @@
 /* ARP (RFC 826): answer for our address, learn from requests and replies
- * aimed at us, resolve next hops; frames waiting for a reply are copied
- * aside (a small per-core queue) and sent when it comes. */
+ * aimed at us, resolve next hops.  Frames waiting for a reply are copied
+ * into a per-core FIFO of variable-length records in one byte arena (a
+ * SYN,ACK takes ~100 bytes, not a 2 KiB slot), sized for a burst to a new
+ * peer - a client that opens hundreds of connections at once before the
+ * stack knows its MAC; when the arena is full the oldest frames go first
+ * (so a SYN flood from spoofed sources, whose replies never resolve,
+ * cannot keep a real new peer's frames out), and a frame older than
+ * three request intervals is dropped when the queue is next touched.
+ * The arena is a ring: no frame is ever moved. */
+#include <stdlib.h>
+
 #include "tcp.h"
 
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 #define ARP_RETRY_NS 1000000000ull
 #define ARP_REFRESH_NS 60000000000ull /* re-ask after 60 s, keep using it */
+#define ARP_GIVEUP_NS (3 * ARP_RETRY_NS)
 
 static struct rs_arp_entry *slot(struct rs_core *c, uint32_t ip)
 {
@@ -25,24 +35,115 @@ static void arp_learn(struct rs_core *c, uint32_t ip, const uint8_t mac[6])
 	e->learned_at = c->now;
 }
 
-/* Send the frames that were waiting for ip. */
+/* A record: this header, then the frame, padded to 16 bytes.  nexthop 0
+ * marks a hole: a frame already sent, or the end of the arena skipped by
+ * a record that did not fit there.  head and tail count bytes (the arena
+ * size is a power of two, so they may wrap). */
+struct arpq_rec {
+	uint64_t at;               /* queued at (core time) */
+	uint32_t nexthop;
+	uint32_t len;              /* frame bytes that follow */
+};
+
+_Static_assert((RS_ARPQ_BYTES & (RS_ARPQ_BYTES - 1)) == 0,
+	       "the ARP queue arena is a power of two");
+
+static uint32_t rec_size(uint32_t len)
+{
+	return ((uint32_t)sizeof(struct arpq_rec) + len + 15u) & ~15u;
+}
+
+static struct arpq_rec *rec_at(const struct rs_arpq *q, uint32_t off)
+{
+	return (struct arpq_rec *)(void *)(q->mem + (off & (RS_ARPQ_BYTES - 1)));
+}
+
+int rs_arpq_init(struct rs_core *c)
+{
+	c->arpq.mem = malloc(RS_ARPQ_BYTES);
+	return c->arpq.mem ? RS_OK : RS_ERROR;
+}
+
+void rs_arpq_fini(struct rs_core *c)
+{
+	free(c->arpq.mem);
+	c->arpq.mem = NULL;
+}
+
+/* Take the oldest record off; a frame still waiting is counted in *ctr. */
+static void drop_head(struct rs_core *c, uint64_t *ctr)
+{
+	struct rs_arpq *q = &c->arpq;
+	struct arpq_rec *r = rec_at(q, q->start);
+
+	if (r->nexthop) {
+		(*ctr)++;
+		q->frames--;
+	}
+	q->start += rec_size(r->len);
+}
+
+/* Holes and frames that waited too long go from the front. */
+static void expire(struct rs_core *c)
+{
+	struct rs_arpq *q = &c->arpq;
+
+	while (q->start != q->end) {
+		const struct arpq_rec *r = rec_at(q, q->start);
+		if (r->nexthop && c->now - r->at <= ARP_GIVEUP_NS)
+			break;
+		drop_head(c, &c->ctr.drop_arp_timeout);
+	}
+}
+
+static void enqueue(struct rs_core *c, uint32_t nexthop, const uint8_t *buf,
+		    uint32_t len)
+{
+	struct rs_arpq *q = &c->arpq;
+	uint32_t need = rec_size(len);
+	uint32_t contig = RS_ARPQ_BYTES - (q->end & (RS_ARPQ_BYTES - 1));
+	uint32_t total = contig < need ? contig + need : need;
+	struct arpq_rec *r;
+
+	expire(c);
+	while (RS_ARPQ_BYTES - (q->end - q->start) < total)
+		drop_head(c, &c->ctr.drop_arp_pending); /* the oldest go */
+	if (contig < need) { /* the arena's end is skipped */
+		r = rec_at(q, q->end);
+		r->nexthop = 0;
+		r->len = contig - (uint32_t)sizeof(*r);
+		q->end += contig;
+	}
+	r = rec_at(q, q->end);
+	r->at = c->now;
+	r->nexthop = nexthop;
+	r->len = len;
+	memcpy(r + 1, buf, len);
+	q->end += need;
+	q->frames++;
+}
+
+/* Send the frames that were waiting for ip, in their order; their places
+ * become holes that leave with the front. */
 static void arp_release(struct rs_core *c, uint32_t ip, const uint8_t mac[6])
 {
-	uint32_t i = 0;
+	struct rs_arpq *q = &c->arpq;
 
-	while (i < c->npending) {
-		struct rs_pending *p = &c->pending[i];
-		if (p->nexthop != ip) {
-			i++;
+	expire(c);
+	for (uint32_t at = q->start; at != q->end;) {
+		struct arpq_rec *r = rec_at(q, at);
+		at += rec_size(r->len);
+		if (r->nexthop != ip)
 			continue;
-		}
 		uint8_t *buf = rs_tx_buf(c);
-		memcpy(buf, p->data, p->len);
+		memcpy(buf, r + 1, r->len);
 		rs_eth_emit(buf, mac, c->mac, RS_ETH_P_IP);
-		c->txf[c->ntx].len = p->len;
+		c->txf[c->ntx].len = r->len;
 		c->ntx++;
-		c->pending[i] = c->pending[--c->npending];
+		r->nexthop = 0;
+		q->frames--;
 	}
+	expire(c);
 }
 
 static void arp_send(struct rs_core *c, uint16_t op, const uint8_t tha[6],
@@ -80,7 +181,7 @@ void rs_arp_input(struct rs_core *c, const struct rs_eth *eth)
 	} else {
 		c->ctr.arp_replies_rx++;
 	}
-	if (c->npending)
+	if (c->arpq.frames)
 		arp_release(c, a.spa, a.sha);
 }
 
@@ -103,14 +204,7 @@ void rs_arp_output(struct rs_core *c, uint32_t nexthop, uint8_t *buf,
 		}
 		return;
 	}
-	if (c->npending < RS_ARP_PENDING) {
-		struct rs_pending *p = &c->pending[c->npending++];
-		p->nexthop = nexthop;
-		p->len = len;
-		memcpy(p->data, buf, len);
-	} else {
-		c->ctr.drop_arp_pending++;
-	}
+	enqueue(c, nexthop, buf, len);
 	if (e->ip != nexthop || !e->req_at || c->now - e->req_at >= ARP_RETRY_NS ||
 	    c->now < e->req_at) {
 		e->ip = nexthop;

@@ -24,7 +24,7 @@ void rs_pool_fini(struct rs_bufpool *pool)
 	}
 }
 
-static void *pool_get(struct rs_bufpool *pool, uint32_t size)
+void *rs_pool_get(struct rs_bufpool *pool, uint32_t size)
 {
 	void *p;
 
@@ -44,7 +44,7 @@ static void *pool_get(struct rs_bufpool *pool, uint32_t size)
 	return p;
 }
 
-static void pool_put(struct rs_bufpool *pool, void *p, uint32_t size)
+void rs_pool_put(struct rs_bufpool *pool, void *p, uint32_t size)
 {
 	pool->used -= size;
 	for (unsigned i = 0; i < RS_POOL_CLASSES; i++) {
@@ -63,7 +63,7 @@ int rs_ring_ensure(struct rs_ring *r, struct rs_bufpool *pool)
 {
 	if (r->mem)
 		return RS_OK;
-	r->mem = pool_get(pool, r->cap);
+	r->mem = rs_pool_get(pool, r->cap);
 	r->head = 0;
 	return r->mem ? RS_OK : RS_ERROR;
 }
@@ -72,7 +72,7 @@ void rs_ring_release(struct rs_ring *r, struct rs_bufpool *pool)
 {
 	if (!r->mem)
 		return;
-	pool_put(pool, r->mem, r->cap);
+	rs_pool_put(pool, r->mem, r->cap);
 	r->mem = NULL;
 	r->head = 0;
 	r->len = 0;

@@ -26,6 +26,9 @@ struct rs_bufpool {
 
 void rs_pool_init(struct rs_bufpool *pool, uint64_t limit);
 void rs_pool_fini(struct rs_bufpool *pool);
+/* size bytes counted against the limit (NULL beyond it), and back. */
+void *rs_pool_get(struct rs_bufpool *pool, uint32_t size);
+void rs_pool_put(struct rs_bufpool *pool, void *p, uint32_t size);
 
 /* Make sure the ring has memory; RS_ERROR when the pool is exhausted. */
 int rs_ring_ensure(struct rs_ring *r, struct rs_bufpool *pool);

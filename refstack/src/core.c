@@ -22,10 +22,9 @@ const struct rs_core_counters *rs_core_counters(const struct rs_core *c)
 static int core_alloc(struct rs_core *c, uint32_t max_conns)
 {
 	c->txmem = malloc((size_t)RS_TX_BATCH * RS_FRAME_BUF);
-	c->pending = malloc(sizeof(struct rs_pending) * RS_ARP_PENDING);
-	if (rs_handoff_init(c) != RS_OK)
+	if (rs_handoff_init(c) != RS_OK || rs_arpq_init(c) != RS_OK)
 		return RS_ERROR;
-	if (!c->txmem || !c->pending)
+	if (!c->txmem)
 		return RS_ERROR;
 	if (rs_timerq_init(&c->tq, max_conns) != RS_OK)
 		return RS_ERROR;
@@ -37,7 +36,7 @@ static int core_alloc(struct rs_core *c, uint32_t max_conns)
 static void core_free(struct rs_core *c)
 {
 	free(c->txmem);
-	free(c->pending);
+	rs_arpq_fini(c);
 	rs_handoff_fini(c);
 	rs_timerq_fini(&c->tq);
 	free(c);

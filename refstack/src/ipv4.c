@@ -1,5 +1,31 @@
-/* IPv4 output and routing (one subnet, optional gateway). */
+/* IPv4 output and routing (one subnet, optional gateway), and which
+ * source addresses can be a peer at all. */
 #include "tcp.h"
+
+/* RFC 1122 3.2.1.3 (a host MUST silently discard a datagram whose source
+ * is not a unicast address of a peer) and 4.2.3.10 (nor answer a SYN from
+ * one), as Linux's martian-source check: this network (0/8), loopback
+ * (127/8), multicast (224/4), the limited broadcast, and the subnet's own
+ * network and broadcast addresses (prefixes up to /30).  Our own address
+ * (a LAND attack) is counted apart.  RS_OK for a possible peer. */
+int rs_ipv4_check_src(struct rs_core *c, uint32_t src)
+{
+	const struct rs_stack *s = c->stack;
+	uint32_t net = s->ip & s->netmask, top = src >> 24;
+
+	if (src == c->ip) {
+		c->ctr.drop_ip_land++;
+		return RS_ERROR;
+	}
+	if (top == 0 || top == 127 || (top & 0xf0u) == 0xe0u ||
+	    src == 0xffffffffu ||
+	    (s->netmask < 0xfffffffeu &&
+	     (src == net || src == (net | ~s->netmask)))) {
+		c->ctr.drop_ip_martian_src++;
+		return RS_ERROR;
+	}
+	return RS_OK;
+}
 
 int rs_route(const struct rs_core *c, uint32_t dst, uint32_t *nexthop)
 {

@@ -24,6 +24,8 @@ static int parse_ipv4(struct rs_core *c, const struct rs_frame *f,
 		c->ctr.drop_ip_not_ours++;
 		return RS_ERROR;
 	}
+	if (rs_ipv4_check_src(c, p->ip.src) != RS_OK)
+		return RS_ERROR;
 	if (p->ip.fragment) {
 		c->ctr.drop_ip_fragment++;
 		return RS_ERROR;

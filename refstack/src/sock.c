@@ -172,6 +172,7 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 	l->nodelay = s->nodelay;
 	l->backlog = (uint32_t)backlog;
 	rs_list_init(&l->acceptq);
+	rs_list_init(&l->synq);
 	if (c->stack->lhash_ops->insert(c->stack->lhash, &l->h) != RS_OK) {
 		free(l);
 		return rs_err(EADDRINUSE);

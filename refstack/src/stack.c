@@ -20,6 +20,7 @@ void rs_stack_conf_init(struct rs_stack_conf *c)
 	c->max_time_wait = 1u << 20;
 	c->max_buf_bytes = 1u << 30;
 	c->syn_backlog = 1024;
+	c->syncookies = RS_SYNCOOKIES_ON_FULL;
 	c->hash_buckets = 65536;
 	c->mss = 1460;
 	c->port_lo = 32768;
@@ -37,6 +38,8 @@ static int conf_check(const struct rs_stack_conf *c)
 	    c->mss > RS_FRAME_BUF - RS_ETH_HLEN - RS_IP_HLEN - 60)
 		return -EINVAL;
 	if (c->features & ~(uint32_t)RS_FEAT_ALL)
+		return -EINVAL;
+	if (c->syncookies > RS_SYNCOOKIES_ALWAYS)
 		return -EINVAL;
 	if (!c->max_sockets || !c->max_conns || c->port_lo == 0 ||
 	    c->port_hi < c->port_lo)

@@ -17,9 +17,10 @@
 #define RS_TX_BATCH 64
 #define RS_FRAME_BUF 2048
 #define RS_ARP_SLOTS 1024
-#define RS_ARP_PENDING 32
+#define RS_ARPQ_BYTES (256u * 1024u)
 #define RS_OOO_MAX 16
 #define RS_HANDOFF_MAX 1024
+#define RS_PEER_SLOTS 1024
 
 enum rs_tcp_state {
 	RS_TCP_CLOSED,
@@ -46,8 +47,8 @@ enum {
 	TF_TS = 1u << 4,         /* timestamps negotiated */
 	TF_WSCALE = 1u << 5,     /* window scaling negotiated */
 	TF_FIN_RCVD = 1u << 6,   /* peer's FIN consumed: end of stream */
-	TF_RECOVERY = 1u << 7,   /* NewReno fast recovery */
-	TF_RTT = 1u << 8,        /* an RTT sample is being timed */
+	TF_RECOVERY = 1u << 7,   /* fast recovery (PRR) until snd_una >= recover */
+	TF_RTT = 1u << 8,        /* the SYN's RTT is being timed */
 	TF_OUTQ = 1u << 9,       /* on the core's output list */
 	TF_FIN_OOO = 1u << 10,   /* FIN seen beyond a hole: fin_seq */
 	TF_SYN_RETX = 1u << 11,  /* SYN was retransmitted: IW = 1 MSS */
@@ -55,6 +56,39 @@ enum {
 	TF_SHUT_RD = 1u << 13,
 	TF_ACCEPTQ = 1u << 14,   /* on the listener's accept queue */
 	TF_SACK = 1u << 15,      /* SACK permitted both ways */
+	TF_LOSS = 1u << 16,      /* recovery after a timeout until recover */
+	TF_REORDER = 1u << 17,   /* the path reorders (RACK reo_wnd > 0) */
+	TF_TLP = 1u << 18,       /* a tail loss probe is out: tlp_high */
+	TF_TLP_RETX = 1u << 19,  /* ... and it was a retransmission */
+	TF_UNDO = 1u << 20,      /* the reduction of this episode may be undone */
+	TF_RETRANS_TS = 1u << 21,/* retrans_ts holds the first retransmission's TSval */
+	TF_PROVEN = 1u << 22,    /* SYN_RECV child of a peer with history */
+};
+
+/* One transmitted segment on the send scoreboard (tcp_txq.c). */
+struct rs_txrec {
+	uint32_t start;
+	uint16_t len;              /* sequence space (data + FIN) */
+	uint8_t flags;             /* RS_TXR_* */
+	uint8_t pad;
+	uint64_t xmit;             /* last (re)transmission, core time ns */
+};
+
+enum {
+	RS_TXR_SACKED = 1u << 0,
+	RS_TXR_LOST = 1u << 1,     /* marked lost, to be retransmitted */
+	RS_TXR_RETRANS = 1u << 2,  /* a retransmission of it is in flight */
+	RS_TXR_EVER_RETRANS = 1u << 3,
+};
+
+/* The scoreboard: records for [snd_una, snd_max) in sequence order, in a
+ * ring (power-of-two capacity, grown on demand), and the byte counts the
+ * RFC 6675 pipe is made of. */
+struct rs_txq {
+	struct rs_txrec *r;
+	uint32_t cap, head, n;
+	uint32_t sacked, lost, retrans; /* bytes with each flag */
+	uint32_t lost_pending;     /* bytes LOST and not being retransmitted */
 };
 
 struct rs_core;
@@ -75,7 +109,7 @@ struct rs_tcb {
 	uint32_t flags;
 	uint8_t state;
 	uint8_t snd_wscale, rcv_wscale;
-	uint8_t dupacks;
+	uint8_t dupacks;           /* without SACK: duplicate ACKs in a row */
 	uint8_t retries;
 	uint8_t backoff;
 	uint8_t nooo;
@@ -87,8 +121,24 @@ struct rs_tcb {
 	uint32_t snd_wnd, max_snd_wnd, snd_wl1, snd_wl2;
 	uint32_t snd_buf_seq;      /* sequence number of snd.head */
 	uint32_t cwnd, ssthresh, recover;
-	uint32_t prev_una;         /* snd_una before the last advance */
-	uint32_t limited;          /* RFC 3042 limited transmit allowance */
+	uint32_t cwnd_acc;         /* bytes acked toward the next CA increase */
+	uint32_t probe_allow;      /* bytes a tail loss probe may send beyond cwnd */
+	uint32_t reno_sacked;      /* without SACK: bytes assumed delivered by dupACKs */
+	/* RFC 6937 PRR, for the current recovery */
+	uint32_t prr_delivered, prr_out, recover_fs;
+	/* undoing a reduction that turns out spurious (D-SACK, timestamps) */
+	uint32_t prior_cwnd, prior_ssthresh, undo_retrans, retrans_ts;
+	uint32_t undo_marker;      /* snd_una when the episode began */
+	/* RFC 8985 RACK-TLP */
+	uint64_t rack_xmit;        /* latest send time of delivered data */
+	uint32_t rack_end;         /* ... its end */
+	uint32_t rack_rtt_us;      /* RTT of that delivery */
+	uint32_t rack_fack;        /* highest sequence delivered */
+	uint32_t min_rtt_us;
+	uint32_t dsack_round;      /* reo_wnd grows once per round trip */
+	uint32_t tlp_high;         /* snd_max when the probe went out */
+	uint8_t reo_steps;         /* reo_wnd in min_rtt/4 steps */
+	uint8_t reo_persist;       /* recoveries left before reo_steps resets */
 	/* receive sequence space */
 	uint32_t irs, rcv_nxt, rcv_adv, fin_seq;
 	uint32_t ooo_recent;       /* start of the latest out-of-order data */
@@ -97,18 +147,15 @@ struct rs_tcb {
 	uint32_t ts_recent, ts_offset;
 	/* RFC 6298 */
 	uint32_t srtt_us, rttvar_us, rto_us;
-	uint32_t rtt_seq;
-	uint64_t rtt_start;
+	uint64_t rtt_start;        /* SYN sent (TF_RTT) */
 	/* timers: absolute ns, 0 = off; deadline = min, heap_idx in heap */
-	uint64_t t_rtx, t_delack, t_persist, t_misc, t_probe;
+	uint64_t t_rtx, t_delack, t_persist, t_misc, t_probe, t_reo;
 	uint64_t deadline;
 	uint32_t heap_idx;         /* 0 = not in heap */
 	uint64_t retransmits;
 	struct rs_ring snd, rcv;
 	struct rs_seqrange ooo[RS_OOO_MAX];   /* received out of order */
-	struct rs_seqrange sacked[RS_OOO_MAX]; /* SACKed by the peer */
-	uint8_t nsacked;
-	uint32_t rtx_high;         /* SACK recovery: retransmitted up to */
+	struct rs_txq txq;         /* what is in flight */
 };
 
 /* Compact TIME_WAIT entry (issue: at most 128 bytes). */
@@ -127,9 +174,12 @@ struct rs_listener {
 	struct rs_sock *sock;      /* passed to stack->sock_event */
 	int fd;                    /* its descriptor (inspection) */
 	struct rs_list acceptq;    /* established, not yet accepted */
+	struct rs_list synq;       /* SYN_RECV children, oldest first */
 	struct rs_list llink;      /* core's listeners */
 	uint32_t nacceptq, backlog;
 	uint32_t nsyn;             /* SYN_RECV children */
+	uint32_t nsyn_proven;      /* ... of peers with history */
+	uint64_t cookie_at;        /* when it last sent a SYN cookie */
 	/* inherited by the children (the socket's options at listen and
 	 * setsockopt after) */
 	uint32_t sndbuf, rcvbuf;
@@ -140,6 +190,12 @@ struct rs_listener {
 struct rs_timerq {
 	struct rs_tcb **h;         /* 1-based */
 	uint32_t n, cap;
+};
+
+/* A peer that completed a handshake with this core (tcp_synq.c). */
+struct rs_peer_seen {
+	uint32_t ip;
+	uint32_t sec;              /* core time, seconds */
 };
 
 struct rs_arp_entry {
@@ -184,10 +240,15 @@ struct rs_core {
 	struct rs_frame txf[RS_TX_BATCH];
 	struct rs_frame rxf[RS_RX_BURST];
 	uint16_t ip_id;
+	/* peers that completed a handshake (SYN flood defence) */
+	struct rs_peer_seen peers[RS_PEER_SLOTS];
 	/* ARP */
 	struct rs_arp_entry arp[RS_ARP_SLOTS];
-	uint32_t npending;
-	struct rs_pending *pending; /* RS_ARP_PENDING */
+	struct rs_arpq {           /* frames waiting for ARP (arp.c) */
+		uint8_t *mem;      /* RS_ARPQ_BYTES */
+		uint32_t start, end;
+		uint32_t frames;
+	} arpq;
 	/* TCP */
 	struct rs_timerq tq;
 	struct rs_list tcbs;       /* every TCB owned by this core */
@@ -252,6 +313,8 @@ int rs_rx_parse(struct rs_core *c, const struct rs_frame *f,
 void rs_rx_deliver(struct rs_core *c, struct rs_pkt *p);
 
 /* ---- arp.c / icmp.c ---- */
+int rs_arpq_init(struct rs_core *c);
+void rs_arpq_fini(struct rs_core *c);
 void rs_arp_input(struct rs_core *c, const struct rs_eth *eth);
 void rs_icmp_input(struct rs_core *c, const struct rs_ipv4 *ip);
 
@@ -268,6 +331,8 @@ void rs_arp_output(struct rs_core *c, uint32_t nexthop, uint8_t *buf,
 		   uint32_t len);
 void rs_tx_flush(struct rs_core *c);
 int rs_route(const struct rs_core *c, uint32_t dst, uint32_t *nexthop);
+/* RS_OK if src can be a peer (RFC 1122 3.2.1.3); the drop is counted. */
+int rs_ipv4_check_src(struct rs_core *c, uint32_t src);
 
 /* ---- handoff.c: frames for a connection owned by another core ---- */
 /* Copy the whole frame (data, length, checksum-partial flag) into the

@@ -240,15 +240,16 @@ static void shm_sock_copy(struct rs_shm_sock *d, const struct rs_sock_info *s)
 
 struct shm_sock_ctx {
 	struct rs_shm_core *c;
-	uint32_t cap;
+	uint32_t cap, skip;
 };
 
 static int shm_sock_cb(const struct rs_sock_info *info, void *arg)
 {
 	struct shm_sock_ctx *x = arg;
+	if (x->c->sock_total++ < x->skip)
+		return 0;
 	if (x->c->sock_count < x->cap)
 		shm_sock_copy(&x->c->socks[x->c->sock_count++], info);
-	x->c->sock_total++;
 	return 0;
 }
 
@@ -258,9 +259,11 @@ static void shm_publish_socks(struct rs_shm *shm, struct rs_core *core,
 	uint64_t req = __atomic_load_n(&c->sock_req, __ATOMIC_ACQUIRE);
 	if (req == c->sock_done)
 		return;
-	struct shm_sock_ctx x = { c, shm_hdr(shm)->sock_cap };
+	struct shm_sock_ctx x = { c, shm_hdr(shm)->sock_cap,
+				  __atomic_load_n(&c->sock_off, __ATOMIC_RELAXED) };
 	__atomic_store_n(&c->sock_seq, c->sock_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
+	c->sock_first = x.skip;
 	c->sock_count = 0;
 	c->sock_total = 0;
 	rs_core_foreach_socket(core, shm_sock_cb, &x);
@@ -376,9 +379,11 @@ static void shm_sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* The page in the segment: its count, -EAGAIN if the writer kept it busy,
+ * *first the socket number it starts at. */
 static int shm_copy_socks(struct rs_shm *shm, struct rs_shm_core *c,
 			  struct rs_shm_sock *out, unsigned cap,
-			  uint32_t *total)
+			  uint32_t *total, uint32_t *first)
 {
 	for (int i = 0; i < SHM_RETRIES; i++) {
 		uint64_t s1 = __atomic_load_n(&c->sock_seq, __ATOMIC_ACQUIRE);
@@ -391,6 +396,7 @@ static int shm_copy_socks(struct rs_shm *shm, struct rs_shm_core *c,
 			n = cap;
 		memcpy(out, c->socks, (size_t)n * sizeof(*out));
 		*total = c->sock_total;
+		*first = c->sock_first;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&c->sock_seq, __ATOMIC_RELAXED) == s1)
 			return (int)n;
@@ -398,23 +404,30 @@ static int shm_copy_socks(struct rs_shm *shm, struct rs_shm_core *c,
 	return -EAGAIN;
 }
 
-int rs_shm_read_socks(struct rs_shm *shm, unsigned core,
+int rs_shm_read_socks(struct rs_shm *shm, unsigned core, uint32_t off,
 		      struct rs_shm_sock *out, unsigned cap, int timeout_ms,
 		      int *stale, uint32_t *total)
 {
 	if (core >= shm_hdr(shm)->ncores)
 		return -EINVAL;
 	struct rs_shm_core *c = shm_core(shm, core);
-	uint64_t want = __atomic_add_fetch(&c->sock_req, 1, __ATOMIC_ACQ_REL);
-	int waited = 0;
+	int waited = 0, n = 0;
+	uint32_t first = 0;
 	*stale = 1;
 	while (waited <= timeout_ms) {
-		if (__atomic_load_n(&c->sock_done, __ATOMIC_ACQUIRE) >= want) {
-			*stale = 0;
-			break;
+		__atomic_store_n(&c->sock_off, off, __ATOMIC_RELAXED);
+		uint64_t want = __atomic_add_fetch(&c->sock_req, 1, __ATOMIC_ACQ_REL);
+		while (waited <= timeout_ms &&
+		       __atomic_load_n(&c->sock_done, __ATOMIC_ACQUIRE) < want) {
+			shm_sleep_ms(2);
+			waited += 2;
 		}
-		shm_sleep_ms(2);
-		waited += 2;
+		n = shm_copy_socks(shm, c, out, cap, total, &first);
+		if (n < 0 || first == off) {
+			*stale = waited > timeout_ms;
+			return n;
+		}
+		/* another reader's page came: ask again */
 	}
-	return shm_copy_socks(shm, c, out, cap, total);
+	return n;
 }

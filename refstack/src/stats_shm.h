@@ -15,8 +15,14 @@
  * thread that owns the core, under a sequence counter (odd while writing),
  * so readers retry until they get a consistent snapshot and never block
  * the writer.  The socket list is expensive, so it is refreshed only on
- * request: a reader bumps sock_req, the owning core writes the list at its
- * next publish and sets sock_done = sock_req. */
+ * request, one page at a time: a reader sets sock_off (the first socket it
+ * wants, in the core's own order) and bumps sock_req; the owning core
+ * writes up to sock_cap sockets from there at its next publish, with
+ * sock_first = sock_off and sock_total = all it has, and sets sock_done =
+ * sock_req.  A reader pages through with sock_off += sock_count until
+ * sock_total (a list that changes meanwhile may show a socket twice or
+ * miss one, as ss reading /proc in chunks); two readers at once see
+ * sock_first differ from what they asked and ask again. */
 #ifndef RS_STATS_SHM_H
 #define RS_STATS_SHM_H
 
@@ -25,7 +31,7 @@
 #include "../include/refstack.h"
 
 #define RS_SHM_MAGIC "RSSTATS1"
-#define RS_SHM_VERSION 1u
+#define RS_SHM_VERSION 2u
 #define RS_SHM_MAX_COUNTERS 128u
 #define RS_SHM_NAME_LEN 40u
 #define RS_SHM_DESC_LEN 72u
@@ -71,8 +77,10 @@ struct rs_shm_core {
 	uint64_t sock_req;         /* readers: bump to ask for a list */
 	uint64_t sock_done;        /* writer: request served */
 	uint64_t sock_seq;         /* socket list: odd while writing */
+	uint32_t sock_off;         /* readers: first socket wanted */
+	uint32_t sock_first;       /* writer: first socket written */
 	uint32_t sock_count;       /* entries written */
-	uint32_t sock_total;       /* sockets seen (> count: truncated) */
+	uint32_t sock_total;       /* sockets the core has */
 	struct rs_shm_sock socks[]; /* sock_cap entries */
 };
 
@@ -102,12 +110,13 @@ struct rs_shm_snap {
  * kept it busy for every retry, -EINVAL for a bad core. */
 int rs_shm_read_core(struct rs_shm *shm, unsigned core,
 		     struct rs_shm_snap *out);
-/* Ask core for a fresh socket list and wait up to timeout_ms for it; copy
- * up to cap entries into out.  Returns the count copied or -EINVAL/-EAGAIN.
- * *stale is set to 1 when the owner did not publish in time (the previous
- * list, possibly empty, is returned); *total is the number of sockets the
- * owner saw (more than copied when the region or cap was too small). */
-int rs_shm_read_socks(struct rs_shm *shm, unsigned core,
+/* Ask core for a fresh page of its socket list, from socket number off,
+ * and wait up to timeout_ms for it; copy up to cap entries into out.
+ * Returns the count copied or -EINVAL/-EAGAIN.  *stale is set to 1 when
+ * the owner did not publish in time (what the segment holds, possibly
+ * another page or empty, is returned); *total is the number of sockets
+ * the owner has (read on from off + count while below it). */
+int rs_shm_read_socks(struct rs_shm *shm, unsigned core, uint32_t off,
 		      struct rs_shm_sock *out, unsigned cap, int timeout_ms,
 		      int *stale, uint32_t *total);
 

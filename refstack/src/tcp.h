@@ -15,6 +15,7 @@
 #define RS_TCP_FIN_TIMEOUT_NS 60000000000ull
 #define RS_TCP_IW_SEGS 10
 #define RS_TCP_TLP_MIN_NS 10000000ull /* tail loss probe floor: 10 ms */
+#define RS_TCP_DELACK_MAX_NS 200000000ull /* RFC 8985 WCDelAckT */
 #define RS_TCP_DEFAULT_MSS 536
 
 /* tcp_tcb.c */
@@ -89,26 +90,85 @@ uint64_t rs_tcp_next_timer(const struct rs_core *c);
 void rs_tcp_rearm_rtx(struct rs_tcb *t);
 void rs_tcp_rtt_sample(struct rs_tcb *t, uint64_t rtt_ns);
 
-/* tcp_cc.c: NewReno (RFC 5681, RFC 6582) */
+/* What one ACK did to the scoreboard (tcp_ack.c fills it in). */
+struct rs_ackinfo {
+	uint32_t acked;            /* bytes the cumulative ACK delivered (not
+				    * counting those SACKed before) */
+	uint32_t sacked;           /* bytes newly SACKed */
+	uint64_t rtt_ns;           /* RTT sample (never-retransmitted data), 0 none */
+	uint8_t dsack;             /* the ACK carried a D-SACK */
+	uint8_t dsack_tlp;         /* ... for the tail loss probe */
+	uint8_t dupack;            /* a duplicate ACK (RFC 5681 definition) */
+	uint8_t una_advanced;      /* snd_una moved */
+};
+
+/* tcp_txq.c: the send scoreboard */
+struct rs_txrec *rs_txq_at(const struct rs_tcb *t, uint32_t i);
+uint32_t rs_txrec_end(const struct rs_txrec *r);
+/* RS_OK if one more record fits (grows the ring), else RS_ERROR. */
+int rs_txq_room(struct rs_tcb *t);
+/* A new segment [seq, seq + len) went out now (after rs_txq_room). */
+void rs_txq_add(struct rs_tcb *t, uint32_t seq, uint32_t len);
+/* Change a record's flags, keeping the byte counts right. */
+void rs_txq_set(struct rs_tcb *t, struct rs_txrec *r, uint8_t set,
+		uint8_t clear);
+uint32_t rs_txq_find(const struct rs_tcb *t, uint32_t seq);
+void rs_txq_ack(struct rs_tcb *t, uint32_t ack, struct rs_ackinfo *ai);
+void rs_txq_fini(struct rs_tcb *t);
+uint32_t rs_tcp_pipe(const struct rs_tcb *t);
+
+/* tcp_sack.c: SACK blocks onto the scoreboard, D-SACK (RFC 2018, 2883) */
+void rs_sack_update(struct rs_tcb *t, const struct rs_tcp_seg *seg,
+		    struct rs_ackinfo *ai);
+
+/* tcp_rack.c: RACK-TLP (RFC 8985) */
+void rs_rack_delivered(struct rs_tcb *t, const struct rs_txrec *r,
+		       struct rs_ackinfo *ai);
+void rs_rack_dsack(struct rs_tcb *t);
+/* Mark lost what RACK says is; arms the reordering timer.  Returns the
+ * number of records newly marked. */
+uint32_t rs_rack_detect_loss(struct rs_tcb *t);
+void rs_tlp_arm(struct rs_tcb *t);
+void rs_tlp_fire(struct rs_tcb *t);
+void rs_tlp_ack(struct rs_tcb *t, uint32_t ack, const struct rs_ackinfo *ai);
+
+/* tcp_recovery.c: loss detection, fast recovery and timeout recovery */
+void rs_tcp_recovery_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg,
+			 const struct rs_ackinfo *ai, uint32_t prior_pipe);
+void rs_tcp_reorder_timeout(struct rs_tcb *t);
+void rs_tcp_enter_loss(struct rs_tcb *t);
+/* Retransmit one record of the scoreboard. */
+void rs_tcp_retransmit(struct rs_tcb *t, struct rs_txrec *r);
+
+/* tcp_cc.c: NewReno congestion control (RFC 5681, RFC 6582) with PRR
+ * (RFC 6937) during fast recovery */
 void rs_cc_init(struct rs_tcb *t);
-void rs_cc_ack(struct rs_tcb *t, uint32_t acked);
-void rs_cc_dupack(struct rs_tcb *t);
-void rs_cc_rto(struct rs_tcb *t);
 uint32_t rs_cc_flight(const struct rs_tcb *t);
+void rs_cc_ack(struct rs_tcb *t, uint32_t delivered, uint32_t prior_pipe);
+void rs_cc_enter_recovery(struct rs_tcb *t);
+void rs_cc_prr(struct rs_tcb *t, uint32_t delivered);
+void rs_cc_exit_recovery(struct rs_tcb *t);
+void rs_cc_rto(struct rs_tcb *t);
+void rs_cc_undo(struct rs_tcb *t);
+void rs_cc_tlp_loss(struct rs_tcb *t);
+
+/* tcp_synq.c: the SYN backlog under a flood */
+enum { RS_SYNQ_CHILD, RS_SYNQ_COOKIE, RS_SYNQ_DROP };
+/* What to do with a SYN from raddr (may evict an old embryonic). */
+int rs_synq_admit(struct rs_core *c, struct rs_listener *l, uint32_t raddr,
+		  int *proven);
+/* Cookies sent lately (or always on): an ACK may carry one. */
+int rs_synq_cookies_recent(const struct rs_core *c,
+			   const struct rs_listener *l);
+void rs_synq_add(struct rs_listener *l, struct rs_tcb *t, int proven);
+void rs_synq_del(struct rs_listener *l, struct rs_tcb *t);
+void rs_synq_peer_seen(struct rs_core *c, uint32_t ip);
 
 /* tcp_cookie.c */
 void rs_cookie_synack(struct rs_core *c, const struct rs_ipv4 *ip,
 		      const struct rs_tcp_seg *seg);
 uint16_t rs_cookie_check(struct rs_core *c, const struct rs_ipv4 *ip,
 			 const struct rs_tcp_seg *seg);
-
-/* tcp_sack.c */
-void rs_sack_update(struct rs_tcb *t, const struct rs_tcp_seg *seg);
-uint32_t rs_sack_bytes(const struct rs_tcb *t);
-int rs_sack_head_lost(const struct rs_tcb *t);
-int rs_sack_retransmit(struct rs_tcb *t);
-uint32_t rs_sack_pipe(const struct rs_tcb *t);
-void rs_sack_recover(struct rs_tcb *t);
 
 /* tcp_tw.c */
 void rs_tcp_time_wait(struct rs_tcb *t);

@@ -1,6 +1,7 @@
-/* The ACK field (RFC 9293 3.10.7.4 fifth check, RFC 5961 5.2): advance
- * snd_una, free the send buffer, sample RTT (Karn), update the send
- * window, count duplicate ACKs. */
+/* The ACK field (RFC 9293 3.10.7.4 fifth check, RFC 5961 5.2): update the
+ * send window, put the SACK blocks and the cumulative ACK on the
+ * scoreboard, free the send buffer, take an RTT sample, count duplicate
+ * ACKs; then loss recovery and congestion control (tcp_recovery.c). */
 #include "tcp.h"
 
 /* RFC 9293 3.10.7.4: update the window if the segment is newer.  Returns
@@ -32,7 +33,17 @@ static int window_update(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	return changed;
 }
 
-static void new_ack(struct rs_tcb *t, uint32_t ack)
+/* Without SACK, Linux's accounting of duplicate ACKs as delivered
+ * segments: a partial or full ACK fills one hole and eats the rest. */
+static void reno_acked(struct rs_tcb *t, uint32_t acked)
+{
+	uint32_t eaten = acked > t->mss ? acked - t->mss : 0;
+
+	t->reno_sacked = t->reno_sacked > eaten ? t->reno_sacked - eaten : 0;
+	t->dupacks = 0;
+}
+
+static void new_ack(struct rs_tcb *t, uint32_t ack, struct rs_ackinfo *ai)
 {
 	struct rs_core *c = t->core;
 	uint32_t acked = ack - t->snd_una;
@@ -47,31 +58,45 @@ static void new_ack(struct rs_tcb *t, uint32_t ack)
 				rs_ring_release(&t->snd, &c->pool);
 		}
 	}
-	t->prev_una = t->snd_una;
-	t->snd_una = ack;
-	if (t->nsacked)
-		rs_seqset_trim(t->sacked, &t->nsacked, ack);
-	t->limited = 0;
-	if (rs_seq_lt(t->snd_nxt, ack))
-		t->snd_nxt = ack;
-	if ((t->flags & TF_RTT) && rs_seq_ge(ack, t->rtt_seq)) {
+	rs_txq_ack(t, ack, ai);
+	ai->una_advanced = 1;
+	if (t->flags & TF_RTT) { /* the SYN,ACK's (passive open) */
 		t->flags &= ~(uint32_t)TF_RTT;
 		rs_tcp_rtt_sample(t, c->now - t->rtt_start);
 	}
+	t->snd_una = ack;
+	if (rs_seq_lt(t->snd_nxt, ack))
+		t->snd_nxt = ack;
+	if (!(t->flags & TF_SACK))
+		reno_acked(t, acked);
 	t->backoff = 0;
 	t->retries = 0;
-	rs_cc_ack(t, acked);
-	t->dupacks = 0;
-	rs_tcp_rearm_rtx(t);
 	if (data)
 		rs_tcp_notify(t);
-	rs_tcp_schedule(t);
+}
+
+/* RFC 5681 2: a duplicate ACK.  Without SACK each one stands for a
+ * segment that left the network (at most all but one outstanding). */
+static void dup_ack(struct rs_tcb *t, struct rs_ackinfo *ai)
+{
+	uint32_t out = rs_cc_flight(t), holes;
+
+	t->core->ctr.tcp_dupacks++;
+	ai->dupack = 1;
+	if (t->flags & TF_SACK)
+		return;
+	if (t->dupacks < 255)
+		t->dupacks++;
+	holes = RS_MAX(t->txq.lost, (uint32_t)t->mss);
+	t->reno_sacked = RS_MIN(t->reno_sacked + t->mss,
+				out > holes ? out - holes : 0);
 }
 
 int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 {
 	struct rs_core *c = t->core;
-	uint32_t ack = seg->ack;
+	struct rs_ackinfo ai = {0};
+	uint32_t ack = seg->ack, prior_pipe;
 	int shrank;
 
 	if (rs_seq_gt(ack, t->snd_max) ||
@@ -82,20 +107,22 @@ int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	}
 	if (rs_seq_lt(ack, t->snd_una))
 		return RS_OK; /* old duplicate ACK: ignore the ACK field */
+	prior_pipe = rs_tcp_pipe(t);
 	shrank = window_update(t, seg);
 	if (seg->nsack)
-		rs_sack_update(t, seg);
-	if (rs_seq_gt(ack, t->snd_una)) {
-		new_ack(t, ack);
-		return RS_OK;
-	}
-	/* RFC 5681 2: duplicate ACK */
-	if (seg->len == 0 && !(seg->flags & (RS_TH_SYN | RS_TH_FIN)) &&
-	    !shrank && t->snd_max != t->snd_una) {
-		c->ctr.tcp_dupacks++;
-		if (t->dupacks < 255)
-			t->dupacks++;
-		rs_cc_dupack(t);
-	}
+		rs_sack_update(t, seg, &ai);
+	if (rs_seq_gt(ack, t->snd_una))
+		new_ack(t, ack, &ai);
+	else if (seg->len == 0 && !(seg->flags & (RS_TH_SYN | RS_TH_FIN)) &&
+		 !shrank && t->snd_max != t->snd_una)
+		dup_ack(t, &ai);
+	if (ai.rtt_ns)
+		rs_tcp_rtt_sample(t, ai.rtt_ns);
+	if (t->snd_max != t->snd_una || ai.una_advanced)
+		rs_tcp_recovery_ack(t, seg, &ai, prior_pipe);
+	if (ai.una_advanced)
+		rs_tcp_rearm_rtx(t);
+	if (ai.una_advanced || ai.sacked || ai.dupack)
+		rs_tcp_schedule(t);
 	return RS_OK;
 }

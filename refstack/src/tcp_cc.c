@@ -1,7 +1,10 @@
-/* Congestion control: slow start and congestion avoidance (RFC 5681),
- * initial window 10 (RFC 6928), limited transmit (RFC 3042), fast
- * retransmit and NewReno fast recovery (RFC 6582, with the ACK heuristic
- * of its section 4.2 after a timeout). */
+/* Congestion control: slow start and congestion avoidance counting the
+ * bytes delivered (RFC 5681; as Linux, no per-ACK limit in slow start),
+ * initial window 10 (RFC 6928), NewReno's
+ * halving (RFC 6582) applied by Proportional Rate Reduction during fast
+ * recovery (RFC 6937, as Linux does it), one segment after a timeout, and
+ * the undo of a reduction that proves spurious.  Loss detection and the
+ * recovery states are tcp_recovery.c's. */
 #include "tcp.h"
 
 uint32_t rs_cc_flight(const struct rs_tcb *t)
@@ -20,6 +23,9 @@ void rs_cc_init(struct rs_tcb *t)
 				 RS_MAX(2 * mss, 14600u));
 	t->ssthresh = 0x7fffffffu;
 	t->recover = t->iss;
+	t->cwnd_acc = 0;
+	t->reo_steps = 1;
+	t->dsack_round = t->snd_una;
 }
 
 static uint32_t half_flight(const struct rs_tcb *t)
@@ -27,127 +33,102 @@ static uint32_t half_flight(const struct rs_tcb *t)
 	return RS_MAX(rs_cc_flight(t) / 2, 2u * t->mss);
 }
 
-/* Retransmit the first unacknowledged segment. */
-static void retransmit_head(struct rs_tcb *t)
-{
-	uint32_t end = rs_tcp_data_end(t);
-	uint32_t len = rs_seq_lt(t->snd_una, end) ? end - t->snd_una : 0;
-	uint8_t flags = RS_TH_ACK;
-
-	if (len > t->mss)
-		len = t->mss;
-	if ((t->flags & TF_FIN_QUEUED) && t->snd_una + len == end &&
-	    t->snd_max == end + 1)
-		flags |= RS_TH_FIN;
-	if (len == 0 && !(flags & RS_TH_FIN))
-		return;
-	t->flags &= ~(uint32_t)TF_RTT; /* Karn */
-	rs_tcp_xmit(t, t->snd_una, len, flags);
-	if (rs_seq_gt(t->snd_una + len, t->rtx_high))
-		t->rtx_high = t->snd_una + len;
-}
-
-void rs_cc_ack(struct rs_tcb *t, uint32_t acked)
+/* Open or timeout recovery: grow, but only a window that is in use (an
+ * application-limited flow must not build a cwnd it never tested). */
+void rs_cc_ack(struct rs_tcb *t, uint32_t delivered, uint32_t prior_pipe)
 {
 	uint32_t mss = t->mss;
 
-	if (t->flags & TF_RECOVERY) {
-		if (rs_seq_ge(t->snd_una, t->recover)) {
-			/* full acknowledgment: deflate (RFC 6582 3.2 4) */
-			t->cwnd = RS_MIN(t->ssthresh, rs_cc_flight(t) + mss);
-			t->flags &= ~(uint32_t)TF_RECOVERY;
+	if (!delivered)
+		return;
+	if (t->cwnd < t->ssthresh) {
+		if (prior_pipe * 2 < t->cwnd)
 			return;
-		}
-		/* partial acknowledgment: the next hole */
-		if (t->nsacked) {
-			if (!rs_seq_gt(t->rtx_high, t->snd_una))
-				t->rtx_high = t->snd_una;
-			rs_sack_recover(t);
-			return;
-		}
-		if (!rs_seq_gt(t->rtx_high, t->snd_una))
-			retransmit_head(t);
-		t->cwnd = t->cwnd > acked ? t->cwnd - acked : 0;
-		if (acked >= mss)
-			t->cwnd += mss;
-		if (t->cwnd < mss)
-			t->cwnd = mss;
+		t->cwnd = RS_MIN(t->cwnd + delivered, t->ssthresh);
 		return;
 	}
-	if (t->cwnd < t->ssthresh)
-		t->cwnd += RS_MIN(acked, mss);
-	else
-		t->cwnd += RS_MAX(1u, mss * mss / t->cwnd);
-}
-
-/* RFC 6582 3.2 2 and 4.2: the duplicate ACKs are fresh if the cumulative
- * ACK covers more than recover, or (ACK heuristic) the last advance of
- * the ACK was small, so they cannot be echoes of a go-back-N burst. */
-static int recovery_allowed(const struct rs_tcb *t)
-{
-	if (rs_seq_ge(t->snd_una, t->recover))
-		return 1;
-	return t->cwnd > t->mss && t->snd_una - t->prev_una <= 4u * t->mss;
-}
-
-/* RFC 5827 early retransmit: with fewer than 4 segments outstanding and
- * nothing new to send, one duplicate ACK fewer than outstanding segments
- * is enough. */
-static uint8_t dupthresh(const struct rs_tcb *t)
-{
-	uint32_t segs = (rs_cc_flight(t) + t->mss - 1) / t->mss;
-
-	if (segs >= 4 || rs_seq_lt(t->snd_max, rs_tcp_data_end(t)))
-		return 3;
-	return (uint8_t)(segs > 1 ? segs - 1 : 1);
-}
-
-void rs_cc_dupack(struct rs_tcb *t)
-{
-	struct rs_core *c = t->core;
-
-	if (t->flags & TF_RECOVERY) {
-		if (t->nsacked) {
-			rs_sack_recover(t); /* RFC 6675: pipe, no inflation */
-			return;
-		}
-		t->cwnd += t->mss; /* inflate (RFC 6582 3.2 3) */
-		rs_tcp_schedule(t);
+	if (prior_pipe + 2u * mss < t->cwnd)
 		return;
+	t->cwnd_acc += delivered;
+	if (t->cwnd_acc >= t->cwnd) {
+		t->cwnd_acc -= t->cwnd;
+		t->cwnd += mss;
 	}
-	if (t->dupacks < dupthresh(t) && !rs_sack_head_lost(t)) {
-		/* RFC 3042: one new segment per early duplicate ACK */
-		t->limited = t->dupacks * (uint32_t)t->mss;
-		rs_tcp_schedule(t);
-		return;
-	}
-	if (!recovery_allowed(t))
-		return;
-	t->limited = 0;
-	/* RFC 6582 3.2 2: enter fast recovery */
+}
+
+static void save_for_undo(struct rs_tcb *t)
+{
+	t->prior_cwnd = t->cwnd;
+	t->prior_ssthresh = t->ssthresh;
+}
+
+void rs_cc_enter_recovery(struct rs_tcb *t)
+{
+	save_for_undo(t);
 	t->ssthresh = half_flight(t);
-	t->recover = t->snd_max;
-	t->flags |= TF_RECOVERY;
-	c->ctr.tcp_fast_retrans++;
-	t->rtx_high = t->snd_una;
-	retransmit_head(t);
-	if (t->nsacked) {
-		t->cwnd = t->ssthresh; /* RFC 6675 5 (4.3) */
-		rs_sack_recover(t);
-	} else {
-		t->cwnd = t->ssthresh + 3 * t->mss;
-	}
-	rs_tcp_rearm_rtx(t);
+	t->prr_delivered = 0;
+	t->prr_out = 0;
+	t->recover_fs = RS_MAX(rs_cc_flight(t), 1u);
 }
 
+/* RFC 6937 on each ACK of the recovery: above ssthresh send in proportion
+ * to what was delivered (PRR), below it grow back toward ssthresh no
+ * faster than slow start (the slow-start reduction bound: one segment
+ * more than delivered, which keeps the ACK clock going when the recovery
+ * finds retransmissions lost).  The first ACK always lets the fast
+ * retransmit out. */
+void rs_cc_prr(struct rs_tcb *t, uint32_t delivered)
+{
+	uint32_t pipe = rs_tcp_pipe(t), mss = t->mss;
+	int64_t sndcnt;
+
+	t->prr_delivered += delivered;
+	if (pipe > t->ssthresh) {
+		uint64_t d = (uint64_t)t->prr_delivered * t->ssthresh +
+			     t->recover_fs - 1;
+		sndcnt = (int64_t)(d / t->recover_fs) - t->prr_out;
+	} else {
+		int64_t lim = (int64_t)t->prr_delivered - t->prr_out;
+		if (lim < (int64_t)delivered)
+			lim = delivered;
+		sndcnt = RS_MIN((int64_t)(t->ssthresh - pipe), lim + mss);
+	}
+	if (sndcnt < (t->prr_out ? 0 : (int64_t)mss))
+		sndcnt = t->prr_out ? 0 : mss;
+	t->cwnd = pipe + (uint32_t)sndcnt;
+}
+
+void rs_cc_exit_recovery(struct rs_tcb *t)
+{
+	t->cwnd = t->ssthresh;
+	t->cwnd_acc = 0;
+}
+
+/* RFC 5681 3.1 (5.5 of RFC 6298): one segment, ssthresh halved once per
+ * episode (a repeated timeout of the same data does not halve again). */
 void rs_cc_rto(struct rs_tcb *t)
 {
-	t->ssthresh = half_flight(t);
+	if (!(t->flags & TF_LOSS) || t->retries <= 1) {
+		if (!(t->flags & (TF_LOSS | TF_RECOVERY)))
+			save_for_undo(t);
+		t->ssthresh = half_flight(t);
+	}
 	t->cwnd = t->mss;
-	t->flags &= ~(uint32_t)TF_RECOVERY;
-	t->recover = t->snd_max;
-	t->dupacks = 0;
-	t->limited = 0;
-	t->nsacked = 0; /* RFC 2018 8: SACKed data may be reneged */
-	t->rtx_high = t->snd_una;
+	t->cwnd_acc = 0;
+}
+
+void rs_cc_undo(struct rs_tcb *t)
+{
+	t->cwnd = RS_MAX(t->cwnd, t->prior_cwnd);
+	t->ssthresh = RS_MAX(t->ssthresh, t->prior_ssthresh);
+	t->cwnd_acc = 0;
+}
+
+/* A loss repaired by a tail loss probe: the reduction recovery would have
+ * made, at once. */
+void rs_cc_tlp_loss(struct rs_tcb *t)
+{
+	t->ssthresh = RS_MAX(t->cwnd / 2, 2u * t->mss);
+	t->cwnd = t->ssthresh;
+	t->cwnd_acc = 0;
 }

@@ -1,5 +1,5 @@
-/* SYN cookies (RFC 4987 3.6): when a listener's SYN backlog is full and
- * RS_OPT_SYNCOOKIES is on, the SYN,ACK carries the connection's state in
+/* SYN cookies (RFC 4987 3.6): when tcp_synq.c says so (a full SYN
+ * backlog by default), the SYN,ACK carries the connection's state in
  * its ISN and no TCB is kept; the returning ACK rebuilds it.  The cookie:
  * 24 bits of a keyed hash over the 4-tuple and a minute counter, 5 bits of
  * that counter, 3 bits of an MSS table index (the hash covers all of it).  Window scaling, timestamps

@@ -9,7 +9,8 @@ static void sync_input(struct rs_tcb *t, const struct rs_tcp_seg *seg);
 /* A child of listener l in SYN_RECV, in the established table. */
 static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
 				const struct rs_ipv4 *ip,
-				const struct rs_tcp_seg *seg, uint32_t irs)
+				const struct rs_tcp_seg *seg, uint32_t irs,
+				int proven)
 {
 	struct rs_tcb *t = rs_tcb_new(c, l->sndbuf, l->rcvbuf);
 
@@ -32,7 +33,7 @@ static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
 	if (l->nodelay)
 		t->flags |= TF_NODELAY;
 	t->parent = l;
-	l->nsyn++;
+	rs_synq_add(l, t, proven);
 	rs_tcp_set_state(t, RS_TCP_SYN_RECV);
 	c->ctr.tcp_passive_opens++;
 	return t;
@@ -60,7 +61,7 @@ static void cookie_accept(struct rs_core *c, struct rs_listener *l,
 		c->ctr.drop_accept_queue++;
 		return;
 	}
-	t = child_new(c, l, ip, seg, seg->seq - 1);
+	t = child_new(c, l, ip, seg, seg->seq - 1, 0);
 	if (!t)
 		return;
 	c->ctr.tcp_syncookies_ok++;
@@ -76,12 +77,13 @@ static void cookie_accept(struct rs_core *c, struct rs_listener *l,
 int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
 			const struct rs_ipv4 *ip, const struct rs_tcp_seg *seg)
 {
-	const struct rs_stack_conf *conf = &c->stack->conf;
-	int cookies = !!(conf->options & RS_OPT_SYNCOOKIES);
+	int cookies = rs_synq_cookies_recent(c, l), proven;
 	struct rs_tcb *t;
 
-	if (seg->flags & RS_TH_RST)
+	if (seg->flags & RS_TH_RST) {
+		c->ctr.drop_tcp_listen_other++;
 		return RS_OK;
+	}
 	if (seg->flags & RS_TH_ACK) {
 		uint16_t mss = 0;
 		if (cookies && !(seg->flags & RS_TH_SYN))
@@ -94,21 +96,29 @@ int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
 		rs_tcp_reset_reply(c, ip, seg);
 		return RS_OK;
 	}
-	if (!(seg->flags & RS_TH_SYN))
+	if (!(seg->flags & RS_TH_SYN)) {
+		c->ctr.drop_tcp_listen_other++;
 		return RS_OK;
+	}
+	if (seg->flags & RS_TH_FIN) { /* Linux discards a SYN with FIN */
+		c->ctr.drop_tcp_syn_fin++;
+		return RS_OK;
+	}
 	if (l->nacceptq >= l->backlog) {
 		c->ctr.drop_accept_queue++;
 		return RS_RETRY;
 	}
-	if (l->nsyn >= conf->syn_backlog) {
-		if (cookies) {
-			rs_cookie_synack(c, ip, seg);
-			return RS_OK;
-		}
+	switch (rs_synq_admit(c, l, ip->src, &proven)) {
+	case RS_SYNQ_COOKIE:
+		rs_cookie_synack(c, ip, seg);
+		return RS_OK;
+	case RS_SYNQ_DROP:
 		c->ctr.drop_syn_backlog++;
 		return RS_RETRY;
+	default:
+		break;
 	}
-	t = child_new(c, l, ip, seg, seg->seq);
+	t = child_new(c, l, ip, seg, seg->seq, proven);
 	if (!t)
 		return RS_ERROR;
 	rs_tcp_syn_options(t, seg);

@@ -76,8 +76,10 @@ static void fill_sack(const struct rs_tcb *t, struct rs_tcp_seg *s)
 	}
 }
 
-/* Karn's algorithm and the retransmission counters. */
-static void xmit_account(struct rs_tcb *t, uint32_t seq, uint32_t seglen)
+/* The retransmission counters, and the SYN's RTT timing (Karn: not a
+ * retransmitted one; data is timed by the scoreboard). */
+static void xmit_account(struct rs_tcb *t, uint32_t seq, uint32_t seglen,
+			 uint8_t flags)
 {
 	struct rs_core *c = t->core;
 
@@ -87,9 +89,8 @@ static void xmit_account(struct rs_tcb *t, uint32_t seq, uint32_t seglen)
 		c->ctr.tcp_retrans_segs++;
 		t->retransmits++;
 		t->flags &= ~(uint32_t)TF_RTT;
-	} else if (!(t->flags & TF_RTT)) {
+	} else if (flags & RS_TH_SYN) {
 		t->flags |= TF_RTT;
-		t->rtt_seq = seq + seglen;
 		t->rtt_start = c->now;
 	}
 }
@@ -133,7 +134,8 @@ void rs_tcp_xmit(struct rs_tcb *t, uint32_t seq, uint32_t len, uint8_t flags)
 		t->rcv_unacked = 0;
 		t->t_delack = 0;
 	}
-	xmit_account(t, seq, len + !!(flags & RS_TH_SYN) + !!(flags & RS_TH_FIN));
+	xmit_account(t, seq, len + !!(flags & RS_TH_SYN) + !!(flags & RS_TH_FIN),
+		     flags);
 }
 
 void rs_tcp_send_syn(struct rs_tcb *t)
@@ -157,22 +159,48 @@ void rs_tcp_send_rst(struct rs_tcb *t)
 	rs_tcp_xmit(t, t->snd_nxt, 0, RS_TH_RST | RS_TH_ACK);
 }
 
-/* Bytes that may go now: the peer's window, and cwnd against the data in
- * flight (during SACK recovery against the RFC 6675 pipe). */
+/* Bytes cwnd lets go now against the RFC 6675 pipe (a tail loss probe
+ * may go beyond). */
+static uint32_t cwnd_room(const struct rs_tcb *t)
+{
+	uint32_t pipe = rs_tcp_pipe(t), w = t->cwnd + t->probe_allow;
+
+	return w > pipe ? w - pipe : 0;
+}
+
+/* New data also needs the peer's window. */
 static uint32_t send_room(const struct rs_tcb *t)
 {
 	uint32_t out = t->snd_nxt - t->snd_una;
 	uint32_t rwnd = t->snd_wnd > out ? t->snd_wnd - out : 0;
-	uint32_t cw;
 
-	if ((t->flags & TF_RECOVERY) && t->nsacked) {
-		uint32_t pipe = rs_sack_pipe(t);
-		cw = t->cwnd > pipe ? t->cwnd - pipe : 0;
-	} else {
-		uint32_t w = t->cwnd + t->limited;
-		cw = w > out ? w - out : 0;
+	return RS_MIN(rwnd, cwnd_room(t));
+}
+
+/* The segments marked lost go first, in sequence order, as cwnd allows
+ * (with nothing in flight one always goes, or recovery would stall). */
+static void retransmit_lost(struct rs_tcb *t)
+{
+	for (uint32_t i = 0; i < t->txq.n && t->txq.lost_pending; i++) {
+		struct rs_txrec *r = rs_txq_at(t, i);
+		if ((r->flags & (RS_TXR_LOST | RS_TXR_RETRANS)) != RS_TXR_LOST)
+			continue;
+		if (cwnd_room(t) < r->len && rs_tcp_pipe(t) > 0)
+			break;
+		rs_tcp_retransmit(t, r);
 	}
-	return RS_MIN(rwnd, cw);
+}
+
+static void sent_new(struct rs_tcb *t, uint32_t seq, uint32_t seglen)
+{
+	rs_txq_add(t, seq, seglen);
+	t->snd_nxt = seq + seglen;
+	if (rs_seq_gt(t->snd_nxt, t->snd_max))
+		t->snd_max = t->snd_nxt;
+	if (t->flags & TF_RECOVERY)
+		t->prr_out += seglen;
+	if (t->probe_allow)
+		t->probe_allow = seglen < t->probe_allow ? t->probe_allow - seglen : 0;
 }
 
 /* One data segment at snd_nxt, or RS_RETRY when something holds it. */
@@ -184,7 +212,7 @@ static int output_one(struct rs_tcb *t, uint32_t end)
 	uint32_t len;
 	uint8_t flags = RS_TH_ACK;
 
-	if (!room)
+	if (!room || rs_txq_room(t) != RS_OK)
 		return RS_RETRY;
 	len = RS_MIN(RS_MIN((uint32_t)t->mss, avail), room);
 	if (len < t->mss && flight > 0) {
@@ -199,9 +227,7 @@ static int output_one(struct rs_tcb *t, uint32_t end)
 			flags |= RS_TH_FIN;
 	}
 	rs_tcp_xmit(t, t->snd_nxt, len, flags);
-	t->snd_nxt += len + !!(flags & RS_TH_FIN);
-	if (rs_seq_gt(t->snd_nxt, t->snd_max))
-		t->snd_max = t->snd_nxt;
+	sent_new(t, t->snd_nxt, len + !!(flags & RS_TH_FIN));
 	return RS_OK;
 }
 
@@ -214,7 +240,7 @@ static int can_send_data(int state)
 
 void rs_tcp_output(struct rs_tcb *t)
 {
-	uint32_t end = rs_tcp_data_end(t);
+	uint32_t end = rs_tcp_data_end(t), before = t->snd_max;
 
 	if (t->flags & TF_DETACHED)
 		return;
@@ -223,13 +249,14 @@ void rs_tcp_output(struct rs_tcb *t)
 			rs_tcp_send_ack(t);
 		return;
 	}
+	if (t->txq.lost_pending)
+		retransmit_lost(t);
 	while (rs_seq_lt(t->snd_nxt, end) && output_one(t, end) == RS_OK)
 		;
-	if ((t->flags & TF_FIN_QUEUED) && t->snd_nxt == end) {
+	if ((t->flags & TF_FIN_QUEUED) && t->snd_nxt == end &&
+	    rs_txq_room(t) == RS_OK) {
 		rs_tcp_xmit(t, end, 0, RS_TH_ACK | RS_TH_FIN);
-		t->snd_nxt = end + 1;
-		if (rs_seq_gt(t->snd_nxt, t->snd_max))
-			t->snd_max = t->snd_nxt;
+		sent_new(t, end, 1);
 	}
 	if (t->flags & TF_ACK_NOW)
 		rs_tcp_send_ack(t);
@@ -239,10 +266,13 @@ void rs_tcp_output(struct rs_tcb *t)
 			       (uint64_t)RS_MIN(t->rto_us << t->backoff,
 						RS_TCP_RTO_MAX_US) * 1000u;
 	}
-	if (t->snd_max != t->snd_una && !t->t_rtx)
+	if (t->snd_max != t->snd_una && !t->t_rtx) {
 		rs_tcp_rearm_rtx(t);
-	else
-		rs_tcp_timer_update(t);
+		return;
+	}
+	if (t->snd_max != before)
+		rs_tlp_arm(t); /* RFC 8985 7.2: after new data */
+	rs_tcp_timer_update(t);
 }
 
 void rs_tcp_send_raw(struct rs_core *c, uint32_t laddr, uint16_t lport,

@@ -1,6 +1,8 @@
 /* Receiving text and FIN (RFC 9293 3.10.7.4 seventh and eighth checks):
  * in-order data goes to the receive ring, out-of-order data is written at
- * its place in the same ring and remembered as intervals; delayed ACKs
+ * its place in the same ring and remembered as intervals - a byte already
+ * queued keeps its first copy (Linux's choice: a later overlapping segment
+ * with other bytes is how data is inserted into a stream); delayed ACKs
  * (RFC 5681 4.2); the advertised window never shrinks (RFC 9293 3.8.6). */
 #include "tcp.h"
 
@@ -69,6 +71,31 @@ static void ack_policy(struct rs_tcb *t, uint32_t len)
 	rs_tcp_schedule(t);
 }
 
+/* Write [seq, seq + len) at its place in the ring, but only where no
+ * out-of-order data is queued. */
+static void write_gaps(struct rs_tcb *t, uint32_t seq, const uint8_t *data,
+		       uint32_t len)
+{
+	uint32_t at = seq, end = seq + len, overlap = 0;
+
+	for (unsigned i = 0; i < t->nooo && rs_seq_lt(at, end); i++) {
+		const struct rs_seqrange *r = &t->ooo[i];
+		if (rs_seq_le(r->end, at))
+			continue;
+		if (!rs_seq_lt(r->start, end))
+			break;
+		if (rs_seq_lt(at, r->start))
+			rs_ring_write_at(&t->rcv, t->rcv.len + (at - t->rcv_nxt),
+					 data + (at - seq), r->start - at);
+		overlap = 1;
+		at = rs_seq_lt(r->end, end) ? r->end : end;
+	}
+	if (rs_seq_lt(at, end))
+		rs_ring_write_at(&t->rcv, t->rcv.len + (at - t->rcv_nxt),
+				 data + (at - seq), end - at);
+	t->core->ctr.tcp_ooo_overlap += overlap;
+}
+
 void rs_tcp_data(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 		 uint32_t seq, const uint8_t *data, uint32_t len)
 {
@@ -87,7 +114,7 @@ void rs_tcp_data(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 		c->ctr.drop_tcp_no_buffer++;
 		return;
 	}
-	rs_ring_write_at(&t->rcv, t->rcv.len + off, data, len);
+	write_gaps(t, seq, data, len);
 	if (off) {
 		c->ctr.tcp_ooo_segs++;
 		/* no room: the data stays unacknowledged */

@@ -1,93 +1,83 @@
-/* Sender side of SACK (RFC 2018), a simplified RFC 6675: the scoreboard of
- * SACKed ranges above snd_una, loss detection by SACKed bytes (a receiver
- * that compresses its duplicate ACKs - Linux - still triggers recovery),
- * and one retransmitted hole per incoming ACK during recovery. */
+/* Sender side of SACK (RFC 2018): the blocks of an ACK mark records of the
+ * scoreboard SACKed (each one delivered once, for RACK), and a first block
+ * below the cumulative ACK or inside the second one is a D-SACK (RFC
+ * 2883): data that arrived twice, which says a retransmission was
+ * unnecessary (counted for undo) or the path reorders. */
 #include "tcp.h"
 
-void rs_sack_update(struct rs_tcb *t, const struct rs_tcp_seg *seg)
+static int is_dsack(const struct rs_tcp_seg *seg)
+{
+	uint32_t s = seg->sack[0].start, e = seg->sack[0].end;
+
+	if (rs_seq_le(e, seg->ack))
+		return 1;
+	return seg->nsack > 1 && rs_seq_ge(s, seg->sack[1].start) &&
+	       rs_seq_le(e, seg->sack[1].end);
+}
+
+/* Retransmissions that the D-SACK shows were not needed: the undo count
+ * of the episode goes down (below snd_una the records are gone: each
+ * block counts as one segment, as Linux counts). */
+static void dsack(struct rs_tcb *t, uint32_t s, uint32_t e,
+		  struct rs_ackinfo *ai)
+{
+	uint32_t spurious = 0;
+
+	ai->dsack = 1;
+	t->core->ctr.tcp_dsacks++;
+	if ((t->flags & TF_TLP_RETX) && rs_seq_le(e, t->tlp_high) &&
+	    rs_seq_gt(e, t->tlp_high - t->mss - 1))
+		ai->dsack_tlp = 1;
+	if (rs_seq_le(e, t->snd_una)) {
+		spurious = 1;
+	} else {
+		for (uint32_t i = rs_txq_find(t, s); i < t->txq.n; i++) {
+			const struct rs_txrec *r = rs_txq_at(t, i);
+			if (!rs_seq_lt(r->start, e))
+				break;
+			spurious += !!(r->flags & RS_TXR_EVER_RETRANS);
+		}
+	}
+	if ((t->flags & TF_UNDO) && rs_seq_gt(e, t->undo_marker))
+		t->undo_retrans = t->undo_retrans > spurious
+					  ? t->undo_retrans - spurious
+					  : 0;
+	rs_rack_dsack(t);
+}
+
+/* Mark the records that [s, e) covers entirely. */
+static void mark(struct rs_tcb *t, uint32_t s, uint32_t e,
+		 struct rs_ackinfo *ai)
+{
+	for (uint32_t i = rs_txq_find(t, s); i < t->txq.n; i++) {
+		struct rs_txrec *r = rs_txq_at(t, i);
+		if (!rs_seq_lt(r->start, e))
+			break;
+		if ((r->flags & RS_TXR_SACKED) || rs_seq_lt(r->start, s) ||
+		    rs_seq_gt(rs_txrec_end(r), e))
+			continue;
+		rs_rack_delivered(t, r, ai);
+		rs_txq_set(t, r, RS_TXR_SACKED, RS_TXR_LOST | RS_TXR_RETRANS);
+		ai->sacked += r->len;
+	}
+}
+
+void rs_sack_update(struct rs_tcb *t, const struct rs_tcp_seg *seg,
+		    struct rs_ackinfo *ai)
 {
 	if (!(t->flags & TF_SACK))
 		return;
 	for (unsigned k = 0; k < seg->nsack; k++) {
 		uint32_t s = seg->sack[k].start, e = seg->sack[k].end;
-		/* D-SACKs and blocks outside what we sent are ignored */
-		if (!rs_seq_lt(s, e) || !rs_seq_gt(s, t->snd_una) ||
-		    rs_seq_gt(e, t->snd_max))
+		if (!rs_seq_lt(s, e))
 			continue;
-		(void)rs_seqset_add(t->sacked, &t->nsacked, RS_OOO_MAX, s, e);
-	}
-}
-
-uint32_t rs_sack_bytes(const struct rs_tcb *t)
-{
-	uint32_t b = 0;
-
-	for (unsigned i = 0; i < t->nsacked; i++)
-		b += t->sacked[i].end - t->sacked[i].start;
-	return b;
-}
-
-/* RFC 6675 IsLost(snd_una): more than (DupThresh - 1) * SMSS SACKed. */
-int rs_sack_head_lost(const struct rs_tcb *t)
-{
-	return t->nsacked && rs_sack_bytes(t) > 2u * t->mss;
-}
-
-/* Retransmit (up to one MSS of) the first hole at or above
- * max(snd_una, rtx_high) that lies below SACKed data.  Returns RS_OK if a
- * segment went out. */
-int rs_sack_retransmit(struct rs_tcb *t)
-{
-	uint32_t h = rs_seq_gt(t->rtx_high, t->snd_una) ? t->rtx_high
-							: t->snd_una;
-	uint32_t end = rs_tcp_data_end(t), len;
-
-	for (unsigned i = 0; i < t->nsacked; i++) {
-		const struct rs_seqrange *r = &t->sacked[i];
-		if (rs_seq_le(r->end, h))
-			continue;
-		if (rs_seq_le(r->start, h)) {
-			h = r->end; /* inside SACKed data: skip it */
+		if (k == 0 && is_dsack(seg)) {
+			dsack(t, s, e, ai);
 			continue;
 		}
-		len = RS_MIN(r->start - h, (uint32_t)t->mss);
-		if (rs_seq_gt(h + len, end))
-			len = rs_seq_gt(end, h) ? end - h : 0;
-		if (!len)
-			return RS_RETRY;
-		t->flags &= ~(uint32_t)TF_RTT; /* Karn */
-		rs_tcp_xmit(t, h, len, RS_TH_ACK);
-		t->rtx_high = h + len;
-		return RS_OK;
+		/* blocks outside what is outstanding are ignored */
+		if (!rs_seq_gt(s, t->snd_una) || rs_seq_gt(e, t->snd_max))
+			continue;
+		mark(t, s, e, ai);
 	}
-	return RS_RETRY;
-}
-
-/* RFC 6675 pipe, simplified: octets sent above the highest SACKed one,
- * plus retransmitted octets below it that are not SACKed. */
-uint32_t rs_sack_pipe(const struct rs_tcb *t)
-{
-	uint32_t high = t->sacked[t->nsacked - 1].end;
-	uint32_t pipe = rs_seq_gt(t->snd_nxt, high) ? t->snd_nxt - high : 0;
-	uint32_t rtop = rs_seq_lt(t->rtx_high, high) ? t->rtx_high : high;
-	uint32_t at = t->snd_una;
-
-	for (unsigned i = 0; i < t->nsacked && rs_seq_lt(at, rtop); i++) {
-		uint32_t s = t->sacked[i].start;
-		if (rs_seq_gt(s, at))
-			pipe += (rs_seq_lt(s, rtop) ? s : rtop) - at;
-		if (rs_seq_gt(t->sacked[i].end, at))
-			at = t->sacked[i].end;
-	}
-	return pipe;
-}
-
-/* During SACK recovery: retransmit holes, then let new data go, while the
- * pipe is below cwnd (RFC 6675 5 (C)). */
-void rs_sack_recover(struct rs_tcb *t)
-{
-	for (int n = 0; n < 64 && rs_sack_pipe(t) < t->cwnd; n++)
-		if (rs_sack_retransmit(t) != RS_OK)
-			break;
-	rs_tcp_schedule(t);
 }

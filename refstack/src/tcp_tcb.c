@@ -89,7 +89,9 @@ void rs_tcb_detach(struct rs_tcb *t)
 		c->stack->ehash_ops->remove(c->stack->ehash, &t->h);
 	rs_tcp_child_unlink(t);
 	t->t_rtx = t->t_delack = t->t_persist = t->t_misc = t->t_probe = 0;
+	t->t_reo = 0;
 	rs_tcp_timer_update(t);
+	rs_txq_fini(t);
 	rs_ring_release(&t->snd, &c->pool);
 	t->snd.len = 0;
 	t->nooo = 0;
@@ -183,6 +185,7 @@ void rs_tcp_syn_options(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 void rs_tcp_established(struct rs_tcb *t)
 {
 	rs_tcp_set_state(t, RS_TCP_ESTABLISHED);
+	rs_synq_peer_seen(t->core, t->h.raddr);
 	rs_cc_init(t);
 	rs_tcp_notify(t);
 }
@@ -193,7 +196,7 @@ void rs_tcp_child_ready(struct rs_tcb *t)
 
 	if (!l)
 		return;
-	l->nsyn--;
+	rs_synq_del(l, t);
 	rs_list_add_tail(&l->acceptq, &t->alink);
 	l->nacceptq++;
 	t->flags |= TF_ACCEPTQ;
@@ -217,7 +220,7 @@ void rs_tcp_child_unlink(struct rs_tcb *t)
 		l->nacceptq--;
 		t->flags &= ~(uint32_t)TF_ACCEPTQ;
 	} else {
-		l->nsyn--;
+		rs_synq_del(l, t);
 	}
 	t->parent = NULL;
 }

@@ -1,6 +1,7 @@
 /* TCP timers: each TCB keeps absolute deadlines (retransmission, delayed
- * ACK, persist, misc) and sits in the core's binary heap under the
- * earliest one.  RTO per RFC 6298 with Karn's algorithm and backoff. */
+ * ACK, persist, misc, tail loss probe, RACK reordering) and sits in the
+ * core's binary heap under the earliest one.  RTO per RFC 6298 with
+ * Karn's algorithm (samples only from data sent once) and backoff. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -85,7 +86,7 @@ void rs_tcp_timer_update(struct rs_tcb *t)
 	struct rs_timerq *q = &t->core->tq;
 	uint64_t d = min_nz(min_nz(min_nz(t->t_rtx, t->t_delack),
 				   min_nz(t->t_persist, t->t_misc)),
-			    t->t_probe);
+			    min_nz(t->t_probe, t->t_reo));
 
 	if (d == t->deadline)
 		return;
@@ -112,56 +113,11 @@ static uint64_t rto_ns(const struct rs_tcb *t)
 	return RS_MIN(us, (uint64_t)RS_TCP_RTO_MAX_US) * 1000u;
 }
 
-/* Tail loss probe (after RFC 8985 7): when the last ACK of a flight is
- * lost, or the last segments are, a probe after about two round trips
- * draws an ACK instead of waiting for the retransmission timeout. */
-static void arm_probe(struct rs_tcb *t)
-{
-	uint64_t pto = 2ull * t->srtt_us * 1000u;
-
-	t->t_probe = 0;
-	if (!(t->core->stack->conf.options & RS_OPT_TLP) ||
-	    t->snd_max == t->snd_una || !t->srtt_us ||
-	    (t->flags & TF_RECOVERY) || t->state < RS_TCP_ESTABLISHED)
-		return;
-	if (pto < RS_TCP_TLP_MIN_NS)
-		pto = RS_TCP_TLP_MIN_NS;
-	if (t->core->now + pto < t->t_rtx)
-		t->t_probe = t->core->now + pto;
-}
-
 void rs_tcp_rearm_rtx(struct rs_tcb *t)
 {
 	t->t_rtx = t->snd_max != t->snd_una ? t->core->now + rto_ns(t) : 0;
-	arm_probe(t);
+	rs_tlp_arm(t);
 	rs_tcp_timer_update(t);
-}
-
-/* Send one new segment if the peer's window allows, else the last one
- * again. */
-static void probe_fire(struct rs_tcb *t)
-{
-	uint32_t end = rs_tcp_data_end(t), len;
-	uint8_t flags = RS_TH_ACK;
-
-	if (t->snd_max == t->snd_una || (t->flags & TF_RECOVERY))
-		return;
-	t->core->ctr.tcp_tail_probes++;
-	if (rs_seq_lt(t->snd_nxt, end) &&
-	    t->snd_nxt - t->snd_una + t->mss <= t->snd_wnd) {
-		t->limited += t->mss; /* one segment beyond cwnd */
-		rs_tcp_output(t);
-		return;
-	}
-	len = rs_seq_gt(end, t->snd_una) ? RS_MIN(end - t->snd_una,
-						  (uint32_t)t->mss)
-					 : 0;
-	if ((t->flags & TF_FIN_QUEUED) && t->snd_max == end + 1)
-		flags |= RS_TH_FIN;
-	if (!len && !(flags & RS_TH_FIN))
-		return;
-	t->flags &= ~(uint32_t)TF_RTT;
-	rs_tcp_xmit(t, end - len, len, flags);
 }
 
 /* RFC 6298 2.2 and 2.3, G = 1 ms. */
@@ -172,6 +128,8 @@ void rs_tcp_rtt_sample(struct rs_tcb *t, uint64_t rtt_ns)
 
 	if (r == 0)
 		r = 1;
+	if (!t->min_rtt_us || r < t->min_rtt_us)
+		t->min_rtt_us = r;
 	if (!t->srtt_us) {
 		t->srtt_us = r;
 		t->rttvar_us = r / 2;
@@ -203,6 +161,7 @@ static int rtx_fire(struct rs_tcb *t)
 	int syn = t->state == RS_TCP_SYN_SENT || t->state == RS_TCP_SYN_RECV;
 
 	c->ctr.tcp_rto_expired++;
+
 	if (++t->retries > (syn ? RS_TCP_SYN_RETRIES : RS_TCP_RETRIES)) {
 		c->ctr.tcp_conn_timeouts++;
 		rs_tcb_drop(t, ETIMEDOUT);
@@ -216,8 +175,7 @@ static int rtx_fire(struct rs_tcb *t)
 		rs_tcp_send_syn(t);
 		return RS_OK;
 	}
-	rs_cc_rto(t);
-	t->snd_nxt = t->snd_una;
+	rs_tcp_enter_loss(t);
 	if (t->snd_wnd == 0) /* probe the closed window with the ACK */
 		rs_tcp_xmit(t, t->snd_una - 1, 0, RS_TH_ACK);
 	else
@@ -246,7 +204,11 @@ static int tcb_fire(struct rs_tcb *t)
 	}
 	if (t->t_probe && t->t_probe <= now) {
 		t->t_probe = 0;
-		probe_fire(t);
+		rs_tlp_fire(t);
+	}
+	if (t->t_reo && t->t_reo <= now) {
+		t->t_reo = 0;
+		rs_tcp_reorder_timeout(t);
 	}
 	if (t->t_misc && t->t_misc <= now) {
 		t->t_misc = 0;

@@ -2,8 +2,10 @@
 # Many short connections, kernel client -> refstack server: the benchmark's
 # rs-crrd (ASan build) on afpacket, the Linux crr client with 32 in flight
 # for a few seconds.  Every connection must complete without error, the
-# server's TIME_WAIT entries must show in rsctl, and the same client
-# against the Linux twin (--stack linux) must behave the same.  No timing
+# server's TIME_WAIT entries must show in rsctl, rsctl must list every
+# one of 5000 connections held open (more than a page of the statistics
+# segment), and the same client against the Linux twin (--stack linux)
+# must behave the same.  No timing
 # assertions: the figures are the benchmark's business.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +53,36 @@ assert c["tables"]["time_wait"] > 100, c["tables"]
 assert c["tables"]["established"] == 0 and c["tables"]["syn_recv"] == 0, c["tables"]
 assert c["counters"]["tcp_accepts"] >= int(sys.argv[2]), c["counters"]["tcp_accepts"]
 ' "$OUT/rsctl.json" "$conns"
+# more sockets than one page of the statistics segment (4096 a core):
+# rsctl must list every one
+cat >"$OUT/hold.py" <<'EOF'
+import resource, socket, sys, time
+n = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 64, max(n + 64, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
+socks = []
+for i in range(n):
+    s = socket.socket()
+    s.connect((sys.argv[1], 12865))
+    socks.append(s)
+print("held", len(socks), flush=True)
+time.sleep(60)
+EOF
+HOLD=5000
+ip netns exec "$NS_L" timeout 90 /usr/bin/python3 "$OUT/hold.py" "$NS_STACK_IP" $HOLD >"$OUT/hold.out" 2>&1 &
+H_JOB=$!
+t_bg_add "$H_JOB"
+t_check "$HOLD idle connections held open" t_wait_for "$OUT/hold.out" "held $HOLD" 60
+sleep 0.5
+"$RSCTL" -p "$S_PID" sockets >"$OUT/socks.txt" 2>&1
+"$RSCTL" -p "$S_PID" --json sockets >"$OUT/socks.json" 2>&1
+t_check "rsctl sockets lists all $HOLD connections (more than a 4096-socket page)" \
+	test "$(grep -c ' ESTABLISHED ' "$OUT/socks.txt")" -ge $HOLD
+t_check "... in JSON too, each once" /usr/bin/python3 -c '
+import json, sys
+s = [x for x in json.load(open(sys.argv[1]))["instances"][0]["sockets"] if x["state"] == "ESTABLISHED"]
+assert len(s) >= int(sys.argv[2]) and len({x["remote"] for x in s}) == len(s), len(s)
+' "$OUT/socks.json" $HOLD
+kill "$H_JOB" 2>/dev/null
 t_stop "$S_PID" "$S_JOB"
 served=$(sed -n 's/^rs-crrd: \([0-9]*\) connections, [0-9]* errors$/\1/p' "$OUT/refstack.log")
 serrs=$(sed -n 's/^rs-crrd: [0-9]* connections, \([0-9]*\) errors$/\1/p' "$OUT/refstack.log")

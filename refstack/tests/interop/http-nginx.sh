@@ -27,25 +27,7 @@ mkdir -p "$OUT/www" "$OUT/tmp"
 head -c "${MB}M" /dev/urandom >"$OUT/www/big.bin"
 head -c "${NMB}M" /dev/urandom >"$OUT/www/netem.bin"
 echo "small" >"$OUT/www/small.txt"
-cat >"$OUT/nginx.conf" <<EOF
-worker_processes 1;
-pid $OUT/nginx.pid;
-error_log $OUT/nginx-error.log;
-events { worker_connections 256; }
-http {
-	access_log off;
-	sendfile on;
-	client_body_temp_path $OUT/tmp;
-	proxy_temp_path $OUT/tmp;
-	fastcgi_temp_path $OUT/tmp;
-	uwsgi_temp_path $OUT/tmp;
-	scgi_temp_path $OUT/tmp;
-	server {
-		listen $NS_LINUX_IP:80;
-		root $OUT/www;
-	}
-}
-EOF
+t_nginx_conf "$OUT" "$NS_LINUX_IP"
 start_nginx() {
 	timeout 300 ip netns exec "$NS_L" nginx -p "$OUT" -c "$OUT/nginx.conf" -e "$OUT/nginx-error.log" \
 		-g "daemon off; master_process off;" >"$OUT/nginx.out" 2>&1 &

@@ -358,6 +358,7 @@ static void conf_backlog(int side, struct rs_stack_conf *c)
 {
 	(void)side;
 	c->syn_backlog = 4;
+	c->syncookies = RS_SYNCOOKIES_OFF;
 }
 
 static void t_backlog(void)
@@ -372,19 +373,23 @@ static void t_backlog(void)
 		peer_tx(&p, (uint16_t)(45000 + i), 80, S, 1000, 0, 65535, NULL,
 			0, NULL);
 	n = peer_rx(&p, r, 16);
-	T_CHECK(n == 4 && peer_counter(&p, "drop_syn_backlog") == 2,
-		"SYN backlog 4: 4 SYN,ACKs, 2 SYNs dropped and counted (%d)", n);
-	for (int i = 0; i < 4; i++)
-		peer_tx(&p, (uint16_t)(45000 + i), 80, A, 1001, r[i].seq + 1,
-			65535, NULL, 0, NULL);
-	peer_rx(&p, r + 4, 12);
-	T_CHECK(peer_counter(&p, "drop_accept_queue") >= 2,
-		"accept queue 2: the completions beyond it are dropped (%llu)",
-		(unsigned long long)peer_counter(&p, "drop_accept_queue"));
 	struct rs_table_sizes ts;
 	rs_core_tables(p.c, &ts);
-	T_CHECK(ts.syn_recv == 2 && ts.established == 2,
-		"2 established (queued), 2 still SYN_RECV");
+	T_CHECK(n == 6 && ts.syn_recv == 3 &&
+			peer_counter(&p, "tcp_syn_evicted") == 3 &&
+			peer_counter(&p, "drop_syn_backlog") == 0,
+		"SYN backlog 4, no cookies: a peer without history holds at "
+		"most 3 of it, each newer SYN drops the oldest (%d SYN,ACKs)", n);
+	for (int i = 3; i < 6; i++)
+		peer_tx(&p, (uint16_t)(45000 + i), 80, A, 1001, r[i].seq + 1,
+			65535, NULL, 0, NULL);
+	peer_rx(&p, r + 6, 10);
+	T_CHECK(peer_counter(&p, "drop_accept_queue") >= 1,
+		"accept queue 2: the completion beyond it is dropped (%llu)",
+		(unsigned long long)peer_counter(&p, "drop_accept_queue"));
+	rs_core_tables(p.c, &ts);
+	T_CHECK(ts.syn_recv == 1 && ts.established == 2,
+		"2 established (queued), 1 still SYN_RECV");
 	peer_fini(&p);
 }
 
@@ -592,7 +597,7 @@ static void conf_cookies(int side, struct rs_stack_conf *c)
 {
 	(void)side;
 	c->syn_backlog = 1;
-	c->options |= RS_OPT_SYNCOOKIES;
+	c->syncookies = RS_SYNCOOKIES_ON_FULL;
 }
 
 static void t_syncookies(void)
@@ -638,11 +643,14 @@ static void t_syncookies(void)
 	T_CHECK(n == 1 && r[0].seq == cookie + 1 && r[0].len == 3 &&
 			r[0].ack == 5004,
 		"the rebuilt connection sends from ISN+1");
-	/* a cookie three minutes old is refused */
+	/* a cookie three minutes old is refused (the backlog still full:
+	 * cookies are being sent, so ACKs are checked for one) */
 	peer_tx(&p, 45102, 80, S, 9000, 0, 65535, NULL, 0, &o);
 	n = peer_rx(&p, r, 8);
 	cookie = r[0].seq;
 	peer_advance(&p, 180ull * 1000 * MS);
+	peer_tx(&p, 45103, 80, S, 7000, 0, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8);
 	peer_tx(&p, 45102, 80, A, 9001, cookie + 1, 65535, NULL, 0, NULL);
 	n = peer_rx(&p, r, 8);
 	T_CHECK(n >= 1 && (r[n - 1].flags & R) &&

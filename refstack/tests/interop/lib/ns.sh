@@ -156,6 +156,31 @@ t_netem() {
 	ip netns exec "$ns" tc qdisc replace dev "$dev" root netem "$@"
 }
 
+# t_nginx_conf DIR ADDR — DIR/nginx.conf: one worker serving DIR/www on
+# ADDR:80, its pid, log and temporary files under DIR.
+t_nginx_conf() {
+	mkdir -p "$1/tmp" "$1/www"
+	cat >"$1/nginx.conf" <<EOF
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/nginx-error.log;
+events { worker_connections 256; }
+http {
+	access_log off;
+	sendfile on;
+	client_body_temp_path $1/tmp;
+	proxy_temp_path $1/tmp;
+	fastcgi_temp_path $1/tmp;
+	uwsgi_temp_path $1/tmp;
+	scgi_temp_path $1/tmp;
+	server {
+		listen $2:80;
+		root $1/www;
+	}
+}
+EOF
+}
+
 # t_sha FILE — sha256 hex of a file.
 t_sha() { sha256sum "$1" | cut -d' ' -f1; }
 t_not() { ! "$@"; }

@@ -37,10 +37,10 @@ void peer_tx_frame(struct peer *p, const uint8_t *f, uint32_t len)
 	rs_io_memif.tx_burst(p->wire, &fr, 1);
 }
 
-static void arp_prime(struct peer *p)
+void peer_arp_from(struct peer *p, uint32_t ip)
 {
 	uint8_t f[60] = {0};
-	struct rs_arp a = {.op = RS_ARP_REQUEST, .spa = PEER_IP, .tpa = STACK_IP};
+	struct rs_arp a = {.op = RS_ARP_REQUEST, .spa = ip, .tpa = STACK_IP};
 
 	memcpy(a.sha, MAC0, 6);
 	rs_eth_emit(f, (const uint8_t *)"\xff\xff\xff\xff\xff\xff", MAC0,
@@ -48,9 +48,6 @@ static void arp_prime(struct peer *p)
 	rs_arp_emit(f + 14, &a);
 	peer_tx_frame(p, f, 60);
 	rs_poll(p->c, p->now);
-	struct rs_frame rx[8];
-	if (rs_io_memif.rx_burst(p->wire, rx, 8) > 0)
-		rs_io_memif.rx_release(p->wire);
 }
 
 int peer_init(struct peer *p, tb_conf_fn fn)
@@ -75,15 +72,20 @@ int peer_init(struct peer *p, tb_conf_fn fn)
 	if (fn)
 		fn(1, &conf);
 	p->s = rs_stack_create(&conf, &err);
-	if (!p->s)
+	if (!p->s) {
+		rs_memif_pair_destroy(p->pair);
 		return -1;
+	}
 	p->c = rs_core_create(p->s, 0, &rs_io_memif, &c1, &err);
 	if (!p->c)
 		return -1;
 	p->wire = rs_io_memif.open(&c0, &err);
 	if (!p->wire)
 		return -1;
-	arp_prime(p);
+	peer_arp_from(p, PEER_IP);
+	struct rs_frame rx[8]; /* the stack's ARP reply */
+	if (rs_io_memif.rx_burst(p->wire, rx, 8) > 0)
+		rs_io_memif.rx_release(p->wire);
 	return 0;
 }
 
@@ -98,6 +100,15 @@ void peer_fini(struct peer *p)
 void peer_tx(struct peer *p, uint16_t sport, uint16_t dport, uint8_t flags,
 	     uint32_t seq, uint32_t ack, uint16_t wnd, const void *data,
 	     uint32_t len, const struct rs_tcp_seg *opts)
+{
+	peer_tx_from(p, PEER_IP, sport, dport, flags, seq, ack, wnd, data, len,
+		     opts);
+}
+
+void peer_tx_from(struct peer *p, uint32_t src, uint16_t sport,
+		  uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+		  uint16_t wnd, const void *data, uint32_t len,
+		  const struct rs_tcp_seg *opts)
 {
 	uint8_t f[2048];
 	struct rs_tcp_seg s = {0};
@@ -115,8 +126,8 @@ void peer_tx(struct peer *p, uint16_t sport, uint16_t dport, uint8_t flags,
 	hl = rs_tcp_hlen(&s);
 	if (len)
 		memcpy(f + 34 + hl, data, len);
-	rs_tcp_emit(f + 34, &s, PEER_IP, STACK_IP);
-	rs_ipv4_emit(f + 14, PEER_IP, STACK_IP, RS_IPPROTO_TCP, hl + len, 1);
+	rs_tcp_emit(f + 34, &s, src, STACK_IP);
+	rs_ipv4_emit(f + 14, src, STACK_IP, RS_IPPROTO_TCP, hl + len, 1);
 	rs_eth_emit(f, MAC1, MAC0, RS_ETH_P_IP);
 	peer_tx_frame(p, f, 34 + hl + len);
 }
@@ -202,6 +213,17 @@ uint32_t peer_open(struct peer *p, uint16_t sport, uint16_t dport,
 		NULL);
 	peer_rx(p, r, 4);
 	return next;
+}
+
+int peer_listen(struct peer *p, uint16_t port, int backlog)
+{
+	struct sockaddr_in a = tb_addr("0.0.0.0", port);
+	int fd = rs_socket(p->c, AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || rs_bind(p->c, fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    rs_listen(p->c, fd, backlog))
+		return -1;
+	return fd;
 }
 
 uint64_t peer_counter(const struct peer *p, const char *name)

@@ -33,6 +33,14 @@ void peer_fini(struct peer *p);
 void peer_tx(struct peer *p, uint16_t sport, uint16_t dport, uint8_t flags,
 	     uint32_t seq, uint32_t ack, uint16_t wnd, const void *data,
 	     uint32_t len, const struct rs_tcp_seg *opts);
+/* The same from another source address (host order). */
+void peer_tx_from(struct peer *p, uint32_t src, uint16_t sport,
+		  uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+		  uint16_t wnd, const void *data, uint32_t len,
+		  const struct rs_tcp_seg *opts);
+/* An ARP request for the stack's address from ip (the stack learns that
+ * ip is at the peer's MAC); its reply stays on the wire for peer_rx. */
+void peer_arp_from(struct peer *p, uint32_t ip);
 /* Send a raw Ethernet frame. */
 void peer_tx_frame(struct peer *p, const uint8_t *f, uint32_t len);
 /* Poll the stack and collect up to max TCP segments it sent (ARP and
@@ -48,5 +56,7 @@ int peer_saw(const struct peer *p, const char *old, const char *nw);
 uint32_t peer_open(struct peer *p, uint16_t sport, uint16_t dport,
 		   uint32_t iss, const struct rs_tcp_seg *synopts);
 uint64_t peer_counter(const struct peer *p, const char *name);
+/* A listening socket of the stack on port (any address); -1 on error. */
+int peer_listen(struct peer *p, uint16_t port, int backlog);
 
 #endif

@@ -1,0 +1,362 @@
+/* Loss recovery as a sender, on a virtual clock: RACK finds a lost
+ * retransmission without a timeout (RFC 8985), a timeout resends only
+ * what was not SACKed, fast recovery spreads the reduction over the ACKs
+ * (PRR, RFC 6937), a D-SACK undoes a spurious reduction, and bulk
+ * transfers through a lossy, delaying, reordering memif link need no
+ * retransmission timeout at all. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include "../../src/common.h"
+#include "lib/peer.h"
+#include "lib/t.h"
+
+#define A RS_TH_ACK
+#define MS 1000000ull
+#define SEG 1460u
+
+static const struct rs_tcp_seg sackok = {
+	.opts = RS_TCPOPT_MSS | RS_TCPOPT_SACKOK, .mss = 1460};
+
+/* A SACK-enabled connection from peer port sport; *snd = its next seq. */
+static int estab(struct peer *p, uint16_t sport, uint32_t *snd)
+{
+	int lfd = peer_listen(p, 80, 16);
+
+	*snd = peer_open(p, sport, 80, 1000, &sackok);
+	return *snd && lfd >= 0 ? rs_accept(p->c, lfd, NULL, NULL) : -1;
+}
+
+/* An ACK of una from the peer with SACK blocks [b[2i], b[2i+1]). */
+static void sack(struct peer *p, uint16_t sport, uint32_t una,
+		 const uint32_t *b, unsigned nb)
+{
+	struct rs_tcp_seg o = {0};
+
+	o.opts = nb ? RS_TCPOPT_SACK : 0;
+	o.nsack = (uint8_t)nb;
+	for (unsigned i = 0; i < nb; i++) {
+		o.sack[i].start = b[2 * i];
+		o.sack[i].end = b[2 * i + 1];
+	}
+	peer_tx(p, sport, 80, A, 1001, una, 65535, NULL, 0, &o);
+}
+
+static struct rs_sock_info info;
+
+static int grab(const struct rs_sock_info *i, void *arg)
+{
+	(void)arg;
+	if (i->fd >= 0 && strcmp(i->state, "LISTEN"))
+		info = *i;
+	return 0;
+}
+
+static uint32_t cwnd_of(struct peer *p)
+{
+	rs_core_foreach_socket(p->c, grab, NULL);
+	return info.cwnd;
+}
+
+static int count_seq(const struct pseg *r, int n, uint32_t seq)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		k += r[i].seq == seq && r[i].len > 0;
+	return k;
+}
+
+static void t_lost_retransmission(void)
+{
+	static char buf[20 * SEG];
+	struct peer p;
+	struct pseg r[64];
+	uint32_t s, b[4];
+	int fd, n;
+
+	peer_init(&p, NULL);
+	fd = estab(&p, 45000, &s);
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	n = peer_rx(&p, r, 64);
+	T_CHECK(n == 10, "initial window: 10 segments (%d)", n);
+	peer_advance(&p, MS);
+	/* segment 1 lost: segments 2-4 SACKed */
+	b[0] = s + SEG;
+	b[1] = s + 4 * SEG;
+	sack(&p, 45000, s, b, 1);
+	n = peer_rx(&p, r, 64);
+	T_CHECK(count_seq(r, n, s) == 1, "3 segments SACKed above it: segment 1 resent (%d sent)", n);
+	/* the retransmission is lost too; the rest of the window arrives
+	 * and lets new data out, which arrives as well */
+	peer_advance(&p, MS);
+	b[1] = s + 10 * SEG;
+	sack(&p, 45000, s, b, 1);
+	n = peer_rx(&p, r, 64);
+	T_CHECK(n >= 1 && count_seq(r, n, s) == 0,
+		"more SACKs: new data goes out (%d segments)", n);
+	peer_advance(&p, MS);
+	b[1] = s + (10 + (uint32_t)n) * SEG;
+	sack(&p, 45000, s, b, 1);
+	n = peer_rx(&p, r, 64);
+	T_CHECK(count_seq(r, n, s) == 1 &&
+			peer_counter(&p, "tcp_lost_retrans") == 1,
+		"RACK: the lost retransmission is resent once later data is "
+		"SACKed (lost_retrans %llu)",
+		(unsigned long long)peer_counter(&p, "tcp_lost_retrans"));
+	T_CHECK(peer_counter(&p, "tcp_rto_expired") == 0,
+		"no retransmission timeout");
+	peer_fini(&p);
+}
+
+static void t_rto_keeps_sack(void)
+{
+	static char buf[10 * SEG];
+	struct peer p;
+	struct pseg r[64];
+	uint32_t s, b[4];
+	int fd, n, resent_sacked = 0, seg6 = 0;
+
+	peer_init(&p, NULL);
+	fd = estab(&p, 45001, &s);
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	peer_rx(&p, r, 64);
+	peer_advance(&p, MS);
+	/* holes at segments 1 and 6; both retransmissions get lost */
+	b[0] = s + SEG;
+	b[1] = s + 5 * SEG;
+	b[2] = s + 6 * SEG;
+	b[3] = s + 10 * SEG;
+	sack(&p, 45001, s, b, 2);
+	n = peer_rx(&p, r, 64);
+	T_CHECK(count_seq(r, n, s) == 1 && count_seq(r, n, s + 5 * SEG) == 1,
+		"both holes resent (%d segments)", n);
+	for (int i = 0; i < 300 && peer_counter(&p, "tcp_rto_expired") == 0; i++) {
+		peer_advance(&p, MS);
+		n = peer_rx(&p, r, 64);
+	}
+	T_CHECK(peer_counter(&p, "tcp_rto_expired") == 1 && count_seq(r, n, s) == 1,
+		"retransmission timeout: segment 1 again");
+	/* segment 1 arrives: ACK of 1-5, SACK of 7-10 */
+	sack(&p, 45001, s + 5 * SEG, b + 2, 1);
+	for (int i = 0; i < 10; i++) {
+		n = peer_rx(&p, r, 64);
+		for (int k = 0; k < n; k++) {
+			resent_sacked += r[k].len && rs_seq_ge(r[k].seq, s + 6 * SEG);
+			seg6 += r[k].len && r[k].seq == s + 5 * SEG;
+		}
+		peer_advance(&p, MS);
+	}
+	T_CHECK(seg6 == 1 && resent_sacked == 0,
+		"after the timeout only the hole is resent, not the SACKed "
+		"segments 7-10 (%d of them resent)", resent_sacked);
+	peer_fini(&p);
+}
+
+static void t_prr(void)
+{
+	static char buf[60 * SEG];
+	struct peer p;
+	struct pseg r[64];
+	uint32_t s, b[2], una;
+	int fd, n, sent[10], total = 0, burst = 0;
+
+	peer_init(&p, NULL);
+	fd = estab(&p, 45002, &s);
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	n = peer_rx(&p, r, 64);
+	/* ACK the initial window: slow start doubles cwnd to 20 segments */
+	peer_advance(&p, MS);
+	sack(&p, 45002, s + (uint32_t)n * SEG, NULL, 0);
+	una = s + (uint32_t)n * SEG;
+	n = peer_rx(&p, r, 64);
+	T_CHECK(n == 20, "20 segments in flight (%d)", n);
+	peer_advance(&p, MS);
+	/* the first of them lost, the others SACKed one ACK at a time */
+	b[0] = una + SEG;
+	for (int k = 0; k < 3; k++) {
+		b[1] = una + (uint32_t)(2 + k) * SEG;
+		sack(&p, 45002, una, b, 1);
+	}
+	n = peer_rx(&p, r, 64);
+	T_CHECK(count_seq(r, n, una) == 1 && peer_counter(&p, "tcp_fast_retrans") == 1,
+		"third SACK: fast recovery, the hole resent");
+	for (int k = 0; k < 10; k++) {
+		b[1] = una + (uint32_t)(5 + k) * SEG;
+		sack(&p, 45002, una, b, 1);
+		sent[k] = peer_rx(&p, r, 64);
+		total += sent[k];
+		burst |= sent[k] > 1;
+	}
+	T_CHECK(total >= 4 && total <= 6 && !burst,
+		"PRR: over 10 ACKs, about one new segment per two ACKs, none "
+		"in bursts (%d %d %d %d %d %d %d %d %d %d)", sent[0], sent[1],
+		sent[2], sent[3], sent[4], sent[5], sent[6], sent[7], sent[8],
+		sent[9]);
+	peer_fini(&p);
+}
+
+static void t_dsack_undo(void)
+{
+	static char buf[10 * SEG];
+	struct peer p;
+	struct pseg r[64];
+	uint32_t s, b[2], before;
+	int fd;
+
+	peer_init(&p, NULL);
+	fd = estab(&p, 45003, &s);
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	peer_rx(&p, r, 64);
+	before = cwnd_of(&p);
+	peer_advance(&p, MS);
+	b[0] = s + SEG;
+	b[1] = s + 4 * SEG;
+	sack(&p, 45003, s, b, 1);
+	peer_rx(&p, r, 64);
+	T_CHECK(peer_counter(&p, "tcp_fast_retrans") == 1 && cwnd_of(&p) < before,
+		"reordering looks like a loss: fast recovery, cwnd cut");
+	/* segment 1 was only late: everything ACKed, its copy D-SACKed */
+	b[0] = s;
+	b[1] = s + SEG;
+	peer_advance(&p, MS);
+	sack(&p, 45003, s + 10 * SEG, b, 1);
+	peer_rx(&p, r, 64);
+	T_CHECK(peer_counter(&p, "tcp_spurious_undo") == 1 &&
+			peer_counter(&p, "tcp_dsacks") == 1 && cwnd_of(&p) >= before,
+		"D-SACK of the only retransmission: the reduction is undone "
+		"(cwnd %u, was %u)", cwnd_of(&p), before);
+	peer_fini(&p);
+}
+
+/* Closing many idle connections at once: only FINs are out, and their
+ * ACKs come late (the peer's side is busy).  No tail loss probe for
+ * connections the application has closed: a probe there mostly meets a
+ * peer that has finished and answers with a reset. */
+static void t_no_probe_on_close(void)
+{
+	struct peer p;
+	struct pseg r[64];
+	uint32_t s[64];
+	int fd[64], lfd, fins = 0, n;
+
+	peer_init(&p, NULL);
+	lfd = peer_listen(&p, 80, 16);
+	for (int i = 0; i < 64; i++) {
+		s[i] = peer_open(&p, (uint16_t)(46000 + i), 80, 1000, &sackok);
+		fd[i] = rs_accept(p.c, lfd, NULL, NULL);
+		/* one exchange each, so that there is an RTT estimate */
+		rs_send(p.c, fd[i], "x", 1, 0);
+		peer_rx(&p, r, 64);
+		peer_advance(&p, MS);
+		sack(&p, (uint16_t)(46000 + i), s[i] + 1, NULL, 0);
+		peer_rx(&p, r, 64);
+	}
+	for (int i = 0; i < 64; i++)
+		rs_close(p.c, fd[i]);
+	for (int t = 0; t < 150; t++) {
+		n = peer_rx(&p, r, 64);
+		for (int k = 0; k < n; k++)
+			fins += !!(r[k].flags & RS_TH_FIN);
+		peer_advance(&p, MS);
+	}
+	T_CHECK(fins == 64 && peer_counter(&p, "tcp_tail_probes") == 0,
+		"64 closed connections whose FIN ACKs take 150 ms: 64 FINs, no "
+		"tail loss probe (%llu)",
+		(unsigned long long)peer_counter(&p, "tcp_tail_probes"));
+	peer_fini(&p);
+}
+
+/* ---- bulk transfers through a lossy memif link ------------------------ */
+
+struct link {
+	uint64_t rng;
+	unsigned loss, reorder; /* per mille */
+};
+
+static unsigned rnd(struct link *l)
+{
+	l->rng ^= l->rng << 13;
+	l->rng ^= l->rng >> 7;
+	l->rng ^= l->rng << 17;
+	return (unsigned)(l->rng >> 20) % 1000u;
+}
+
+/* Every frame takes 1 ms (2 ms round trip) unless lost, or reordered:
+ * then it goes at once, ahead of those still on their way. */
+static int link_filter(void *arg, unsigned side, const uint8_t *f,
+		       uint32_t len, uint64_t *delay)
+{
+	struct link *l = arg;
+
+	(void)side;
+	(void)f;
+	(void)len;
+	if (rnd(l) < l->loss)
+		return RS_MEMIF_DROP;
+	*delay = rnd(l) < l->reorder ? 1 : MS;
+	return RS_MEMIF_DELAY;
+}
+
+static void bulk(unsigned loss, unsigned reorder, uint64_t bytes)
+{
+	static uint8_t buf[65536];
+	struct link l = {.rng = 0x9e3779b97f4a7c15ull, .loss = loss,
+			 .reorder = reorder};
+	struct tb tb;
+	uint64_t sent = 0, rcvd = 0, start;
+	const struct rs_core_counters *k;
+	int lfd, cfd, sfd, bad = 0;
+	ssize_t n;
+
+	if (tb_init(&tb, NULL))
+		return;
+	rs_memif_set_filter(tb.pair, link_filter, &l);
+	lfd = tb_listen(&tb, 5001, 16);
+	cfd = tb_connect(&tb, 5001);
+	tb_advance(&tb, 50 * MS);
+	sfd = rs_accept(tb.c[1], lfd, NULL, NULL);
+	start = tb.now;
+	while (sfd >= 0 && rcvd < bytes && tb.now - start < 300000 * MS) {
+		for (; sent < bytes; sent += (uint64_t)n) {
+			size_t want = sizeof(buf) < bytes - sent ? sizeof(buf)
+								 : bytes - sent;
+			for (size_t i = 0; i < want; i++)
+				buf[i] = (uint8_t)((sent + i) * 7);
+			n = rs_send(tb.c[1], sfd, buf, want, 0);
+			if (n <= 0)
+				break;
+		}
+		while ((n = rs_recv(tb.c[0], cfd, buf, sizeof(buf), 0)) > 0) {
+			for (ssize_t i = 0; i < n; i++)
+				bad += buf[i] != (uint8_t)((rcvd + (uint64_t)i) * 7);
+			rcvd += (uint64_t)n;
+		}
+		tb_advance(&tb, MS / 10);
+	}
+	k = rs_core_counters(tb.c[1]);
+	T_CHECK(rcvd == bytes && !bad,
+		"%u.%u%% loss, %u%% reordered, 1 ms each way: %llu bytes exact",
+		loss / 10, loss % 10, reorder / 10, (unsigned long long)rcvd);
+	T_CHECK(k->tcp_rto_expired == 0,
+		"... recovered without a retransmission timeout (%llu RTOs, "
+		"%llu retransmitted, %.3f s virtual)",
+		(unsigned long long)k->tcp_rto_expired,
+		(unsigned long long)k->tcp_retrans_segs,
+		(double)(tb.now - start) / 1e9);
+	rs_memif_set_filter(tb.pair, NULL, NULL);
+	tb_fini(&tb);
+}
+
+int main(void)
+{
+	t_lost_retransmission();
+	t_rto_keeps_sack();
+	t_prr();
+	t_dsack_undo();
+	t_no_probe_on_close();
+	bulk(50, 0, 2u << 20);
+	bulk(30, 100, 2u << 20);
+	return t_summary();
+}
