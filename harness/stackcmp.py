@@ -125,6 +125,20 @@ def _drops(recs):
     return {k: v / n for k, v in sorted(acc.items()) if v}
 
 
+def _set_order(fset):
+    """base, the features one by one in refstack's order, sets of several,
+    full last."""
+    if fset in ("base", "full"):
+        return (0 if fset == "base" else 3, 0, fset)
+    try:
+        feats = registry.refstack_features()["features"]
+    except registry.StackError:
+        feats = []
+    names = fset.split(",")
+    pos = [feats.index(n) if n in feats else len(feats) for n in names]
+    return (1 if len(names) == 1 else 2, pos, fset)
+
+
 def ablation(records):
     """Rows per (workload, cores, refstack feature set): rate summary, gain
     over refstack:base (compare_values of the rate), counters per
@@ -146,9 +160,7 @@ def ablation(records):
                      "conns": statistics.median(
                          [(r.get("metrics") or {}).get("connections") or 0 for r in recs]),
                      "drops": _drops(recs)})
-    order = {"base": 0, "full": 2}
-    rows.sort(key=lambda r: (r["workload"], r["cores"],
-                             order.get(r["features"], 1), r["features"]))
+    rows.sort(key=lambda r: (r["workload"], r["cores"], _set_order(r["features"])))
     return rows if any(r["features"] == "base" for r in rows) else []
 
 
