@@ -167,7 +167,8 @@ def _workload_blocks(records, run_dir, with_plots):
                     "coefficient of variation, speedup over 1 core, and "
                     "the medians of tsload's p50/p99 latency (connect to "
                     "close, µs).")]
-    for wl in sorted(set(r["workload"] for r in rows)):
+    for wl in sorted(w for w in set(r["workload"] for r in rows)
+                     if not registry.own_runner(w)):
         wrows = [r for r in rows if r["workload"] == wl]
         blocks += [("h3", wl), _workload_table(wrows),
                    ("p", f"{wl} latency over the repetitions (tsload's "
@@ -266,6 +267,33 @@ def _overhead_blocks(records):
             ("table", head, body)]
 
 
+def _instruction_blocks(records):
+    rows = [r for r in analyze.summarize_cells(records)
+            if r["instructions_per_conn"]["n"]]
+    if not rows:
+        return []
+    head = ["stack", "workload", "n", "instructions / connection",
+            "min – max"]
+    body = [[r["stack"], r["workload"], str(r["instructions_per_conn"]["n"]),
+             fmt_num(r["instructions_per_conn"]["median"], 1),
+             f"{fmt_num(r['instructions_per_conn']['min'], 1)} – "
+             f"{fmt_num(r['instructions_per_conn']['max'], 1)}"]
+            for r in rows]
+    return [("h2", "Instruction counts (callgrind)"),
+            ("p", "refstack's memif benchmark under callgrind: the "
+                  "instructions of both stacks and the benchmark loop per "
+                  "connection (difference of two runs of different length, "
+                  "so set-up cancels). They repeat to the instruction."),
+            ("table", head, body)]
+
+
+def _history_blocks(run, records, run_dir, with_plots):
+    from . import history
+    return history.report_blocks(run, records, run_dir,
+                                 os.path.dirname(os.path.abspath(run_dir)),
+                                 with_plots)
+
+
 def _failure_blocks(records):
     bad = [r for r in records if r["status"] not in ("ok", "cannot-run")]
     out = []
@@ -320,6 +348,8 @@ def build_blocks(run, records, run_dir, with_plots=True):
     from . import report_stacks
     blocks += report_stacks.build_blocks(run, records, run_dir, with_plots)
     blocks += _overhead_blocks(records)
+    blocks += _instruction_blocks(records)
+    blocks += _history_blocks(run, records, run_dir, with_plots)
     blocks += _failure_blocks(records)
     blocks += _raw_blocks(run_dir, records)
     if not with_plots:

@@ -12,7 +12,7 @@ import traceback
 
 from . import env as envmod
 from . import plan as planmod
-from . import report, store
+from . import registry, report, store
 from .progress import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -121,12 +121,16 @@ def _remote_session(ctx):
 
 
 def _lab_session(ctx, lab_prefix):
-    """Bring the lab up, run the cells, always bring it down."""
+    """Bring the lab up, run the cells, always bring it down (no lab when
+    every cell runs without one: memif)."""
     if ctx.get("inventory"):
         return _remote_session(ctx)
     from .lab import Lab, LabError, cleanup_stale
     from .workloads import CellError, run_cell
     run = ctx["run"]
+    if all(registry.own_runner(c["workload"]) for c in ctx["cells"]):
+        _cells_loop(ctx, None, run_cell, CellError)     # no lab needed
+        return
     removed = cleanup_stale(lab_prefix)
     if removed:
         ctx["progress"].message("removed a stale lab: " + ", ".join(
@@ -227,12 +231,14 @@ def format_summary(run, records, paths):
     for r in rows:
         cv = f"{100 * r['rate']['cv']:.1f}%" if r["rate"]["cv"] is not None \
             else "–"
-        med = r["rate"]["median"]
+        med, unit = r["rate"]["median"], r["unit"]
+        if med is None and r["instructions_per_conn"]["n"]:
+            med, unit = r["instructions_per_conn"]["median"], "instr"
         p99 = r["p99_us"]["median"]
         out.append(f"{r['stack']:<{w}} {r['workload']:<10} {r['cores']:>5} "
                    f"{r['n']:>3} "
                    f"{(f'{med:,.0f}' if med is not None else '–'):>12} "
-                   f"{r['unit']:<6} {cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
+                   f"{unit:<6} {cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
     for rec in records:
         if rec["status"] == "error":
             out.append(f"failed: {rec['error']}")
@@ -247,3 +253,34 @@ def format_summary(run, records, paths):
         out.append(f"report: {paths[0]}")
         out.append(f"        {paths[1]}")
     return out
+
+
+def run_more(run, cells, reports_dir, stream, lab_prefix="tcps", tty=None):
+    """Run extra cells into an existing, finished run (the gate's re-runs
+    of unknown cells): its plan grows, the new records are stored beside
+    the old ones (none is replaced), the lab is the run's own again after.
+    Returns (new records, error or None)."""
+    run_dir = f"{reports_dir}/{run['run_id']}"
+    old_lab, error = run.get("lab"), None
+    run["plan"] = list(run.get("plan", [])) + cells
+    run["status"], run["owner"] = "running", store.owner_of_this_process()
+    ctx = {"run": run, "cells": cells, "records": [],
+           "progress": Progress(cells, stream, tty),
+           "reports_dir": reports_dir, "run_dir": run_dir,
+           "raw_dir": f"{run_dir}/raw"}
+    interrupted = False
+    try:
+        _lab_session(ctx, lab_prefix)
+    except KeyboardInterrupt:
+        interrupted, error = True, "interrupted"
+    except RunFailed as e:
+        error = str(e)
+    finally:
+        ctx["progress"].close()
+        run["lab"] = old_lab
+        run["status"] = "complete" if run["n_failed"] == 0 else "failed"
+        run["finished"] = time.time()
+        store.save_run(reports_dir, run_dir, run)
+    if interrupted:
+        raise KeyboardInterrupt
+    return ctx["records"], error
