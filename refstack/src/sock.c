@@ -142,17 +142,47 @@ int rs_bind(struct rs_core *c, int fd, const struct sockaddr *addr,
 	return 0;
 }
 
-/* A second socket may listen on an address already listened on (by this
- * core or another) with SO_REUSEPORT: it joins the address's global
- * listen socket (tcp_listen.c). */
+/* s starts listening (joining the global listen socket of its address
+ * when reuseport or `listen` allows). */
+static int listener_new(struct rs_core *c, struct rs_sock *s, uint32_t backlog,
+			int reuseport)
+{
+	struct rs_listener *l;
+	int rc;
+
+	l = rs_mem_zalloc(c->stack->arena, sizeof(*l));
+	if (!l)
+		return rs_err(ENOMEM);
+	l->h.laddr = s->laddr;
+	l->h.lport = s->lport;
+	l->h.kind = RS_HK_LISTEN;
+	l->h.core = (uint8_t)c->index;
+	l->sock = s;
+	l->fd = s->f.fd;
+	l->sndbuf = s->sndbuf;
+	l->rcvbuf = s->rcvbuf;
+	l->nodelay = s->nodelay;
+	l->backlog = backlog;
+	rs_list_init(&l->acceptq);
+	rs_list_init(&l->synq);
+	rc = rs_tcp_listen_start(c, l, reuseport);
+	if (rc) {
+		rs_mem_free(c->stack->arena, l);
+		return rs_err(-rc);
+	}
+	rs_list_add_tail(&c->listeners, &l->llink);
+	rs_steer_listen(c, l->h.lport, 1);
+	s->lst = l;
+	c->nlisten++;
+	return 0;
+}
+
 /* A second socket may listen on an address already listened on (by this
  * core or another) with SO_REUSEPORT: it joins the address's global
  * listen socket (tcp_listen.c). */
 int rs_listen(struct rs_core *c, int fd, int backlog)
 {
 	struct rs_sock *s = rs_sock_get(c, fd);
-	struct rs_listener *l;
-	int rc;
 
 	if (!s)
 		return -1;
@@ -168,31 +198,7 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 		if (rs_bind(c, fd, (struct sockaddr *)&any, sizeof(any)))
 			return -1;
 	}
-	l = rs_mem_zalloc(c->stack->arena, sizeof(*l));
-	if (!l)
-		return rs_err(ENOMEM);
-	l->h.laddr = s->laddr;
-	l->h.lport = s->lport;
-	l->h.kind = RS_HK_LISTEN;
-	l->h.core = (uint8_t)c->index;
-	l->sock = s;
-	l->fd = s->f.fd;
-	l->sndbuf = s->sndbuf;
-	l->rcvbuf = s->rcvbuf;
-	l->nodelay = s->nodelay;
-	l->backlog = (uint32_t)backlog;
-	rs_list_init(&l->acceptq);
-	rs_list_init(&l->synq);
-	rc = rs_tcp_listen_start(c, l, s->reuseport);
-	if (rc) {
-		rs_mem_free(c->stack->arena, l);
-		return rs_err(-rc);
-	}
-	rs_list_add_tail(&c->listeners, &l->llink);
-	rs_steer_listen(c, l->h.lport, 1);
-	s->lst = l;
-	c->nlisten++;
-	return 0;
+	return listener_new(c, s, (uint32_t)backlog, s->reuseport);
 }
 
 int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
@@ -238,6 +244,68 @@ static void listener_close(struct rs_core *c, struct rs_listener *l)
 	rs_tcp_listen_stop(c, l);
 	c->nlisten--;
 	rs_mem_free(c->stack->arena, l);
+}
+
+/* Forked workers.  Core c's copy of the listening socket gfd of core gc
+ * (made before fork): a listening socket of c joined to the same global
+ * listen socket (with `listen` it is c's local copy, with its own SYN
+ * and accept queues).  Returns its descriptor on c, or the one of the
+ * copy c already has (a dead process's core taken over). */
+int rs_listen_copy(struct rs_core *c, struct rs_core *gc, int gfd)
+{
+	struct rs_sock *gs = rs_sock_get(gc, gfd), *ns;
+	struct rs_list *p;
+	int rc;
+
+	if (!gs)
+		return -1;
+	if (!gs->lst || c == gc)
+		return rs_err(EINVAL);
+	for (p = c->listeners.next; p != &c->listeners; p = p->next) {
+		struct rs_listener *l = RS_CONTAINER(p, struct rs_listener, llink);
+		if (l->g == gs->lst->g)
+			return l->fd;
+	}
+	ns = sock_new(c);
+	if (!ns)
+		return -1;
+	ns->laddr = gs->laddr; /* not bound: the global socket holds the port */
+	ns->lport = gs->lport;
+	ns->reuseaddr = gs->reuseaddr;
+	ns->reuseport = gs->reuseport;
+	ns->keepalive = gs->keepalive;
+	ns->nodelay = gs->nodelay;
+	ns->sndbuf = gs->sndbuf;
+	ns->rcvbuf = gs->rcvbuf;
+	rc = listener_new(c, ns, gs->lst->backlog, 1);
+	if (rc < 0) {
+		int e = errno;
+		sock_free(ns);
+		return rs_err(e);
+	}
+	return ns->f.fd;
+}
+
+/* Core c taken over from a process that died: close what that process
+ * had open, as the kernel does at exit (connections get their FIN, or a
+ * RST with unread data), except the listening sockets, whose queued
+ * connections the new process accepts; their readiness pointers were the
+ * dead process's and are cleared. */
+void rs_sock_core_orphans(struct rs_core *c)
+{
+	void *fds = c->stack->fds;
+	const struct rs_fd_ops *ops = c->stack->fd_ops;
+	uint32_t max = ops->max(fds);
+
+	for (int fd = 0; fd <= (int)max; fd++) {
+		struct rs_file *f = ops->get(fds, fd);
+		if (!f || f->core != c)
+			continue;
+		if (f->type == RS_FILE_SOCK && ((struct rs_sock *)(void *)f)->lst)
+			((struct rs_sock *)(void *)f)->user = NULL;
+		else
+			rs_close(c, f->fd);
+	}
 }
 
 /* Orderly release (RFC 9293 3.10.4 CLOSE) or abort. */

@@ -1,6 +1,7 @@
 """The gate on real runs: real A/A runs (same code, same cells) with the
-unknown cells re-run by the gate, and refstack's memif
-instruction count catching a real 1 % code-cost regression.
+unknown cells re-run by the gate, a real slowdown of the rate (tsload held
+to half the baseline's rate) caught, and refstack's memif instruction
+count catching a real 1 % code-cost regression.
 
 Long: skipped with TCPSCALE_QUICK=1.  Own lab prefix (tcps-gate).
 """
@@ -8,6 +9,7 @@ import json
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import tempfile
 import unittest
@@ -165,6 +167,28 @@ class GateRealRunsTest(unittest.TestCase):
             self.assertIn("vs history:2 (2 runs)", p.stdout)
             self.assertTrue(os.path.exists(os.path.join(out, "junit.xml")))
             shutil.rmtree(out)
+
+    def test_real_slowdown_caught(self):
+        """A real slowdown of the server side's rate: the candidate's
+        tsload is held (open loop) to half the median rate the
+        baseline run reached; against that run the gate says regressed (exit 1), on the
+        rate.  6 repetitions a side: below 5 the rank test cannot reach
+        p < 0.01."""
+        a = self.run_suite(self.suite("sa.toml", AA_SUITE % (6, REPO_ROOT)))
+        _run, records, _ = store.load_run(self.reports, a)
+        half = int(statistics.median(r["metrics"]["rate"]
+                                     for r in records) / 2)
+        slow = AA_SUITE.replace("concurrency = 16",
+                                f"concurrency = 16\nrate = {half}")
+        b = self.run_suite(self.suite("sb.toml", slow % (6, REPO_ROOT)))
+        p = tcpscale(self.reports, "gate", "--baseline", a, b,
+                     "--escalate-reps", "0", "--max-other-load", "100%")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr[-2000:])
+        row = next(line for line in p.stdout.splitlines()
+                   if line.startswith("regressed  linux.shortconn.c1")
+                   and " rate " in line)
+        ratio = float(row.split()[5])
+        self.assertLess(ratio, 0.6, row)
 
     def test_memif_instructions_catch_one_percent(self):
         build = os.path.join(self.tmp, "costlier")
