@@ -4,8 +4,12 @@
  * one range per core, each core allocating from its own pool (never
  * used numbers first, then the most recently freed: a stack of free
  * numbers) without a lock, as mTCP's per-core socket pools and MegaPipe's
- * lightweight sockets do.  Lookups read the array without a lock either
- * way: a descriptor is only used by the thread of the core that owns it. */
+ * lightweight sockets do.  A descriptor is only valid on the core that
+ * owns it, so with fastfd every core numbers its own 1..max_sockets
+ * (core k's number n is index k * max_sockets + n - 1): a program sizing a
+ * per-core table by max_sockets, as the kernel's RLIMIT_NOFILE, holds
+ * every number.  Lookups read the array without a lock either way: a
+ * descriptor is only used by the thread of the core that owns it. */
 #include <errno.h>
 
 #include "arena.h"
@@ -155,33 +159,52 @@ static int p_alloc(void *tp, unsigned core, void *obj, uint64_t *lk)
 	else
 		return -1;
 	__atomic_store_n(&t->obj[i], obj, __ATOMIC_RELEASE);
-	return (int)i + RS_FD_BASE;
+	return (int)(i - core * t->per) + RS_FD_BASE;
 }
 
 static void p_release(void *tp, unsigned core, int fd, uint64_t *lk)
 {
 	struct gfd *t = tp;
 	struct fdpool *p = &t->pool[core];
-	uint32_t i = (uint32_t)(fd - RS_FD_BASE);
+	uint32_t i = core * t->per + (uint32_t)(fd - RS_FD_BASE);
 
 	(void)lk;
 	__atomic_store_n(&t->obj[i], NULL, __ATOMIC_RELEASE);
 	p->free[p->nfree++] = i;
 }
 
-static void *f_get(void *tp, int fd)
+static void *t_get(const struct gfd *t, uint32_t base, uint32_t n, int fd)
 {
-	struct gfd *t = tp;
 	int i = fd - RS_FD_BASE;
 
-	if (i < 0 || (uint32_t)i >= t->max)
+	if (i < 0 || (uint32_t)i >= n)
 		return NULL;
-	return __atomic_load_n(&t->obj[i], __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&t->obj[base + (uint32_t)i], __ATOMIC_ACQUIRE);
+}
+
+static void *f_get(void *tp, unsigned core, int fd)
+{
+	const struct gfd *t = tp;
+
+	(void)core;
+	return t_get(t, 0, t->max, fd);
+}
+
+static void *p_get(void *tp, unsigned core, int fd)
+{
+	const struct gfd *t = tp;
+
+	return core < t->ncores ? t_get(t, core * t->per, t->per, fd) : NULL;
 }
 
 static uint32_t f_max(void *tp)
 {
 	return ((struct gfd *)tp)->max;
+}
+
+static uint32_t p_max(void *tp)
+{
+	return ((struct gfd *)tp)->per;
 }
 
 const struct rs_fd_ops rs_fd_local = {
@@ -190,8 +213,8 @@ const struct rs_fd_ops rs_fd_local = {
 	.destroy = f_destroy,
 	.alloc = p_alloc,
 	.release = p_release,
-	.get = f_get,
-	.max = f_max,
+	.get = p_get,
+	.max = p_max,
 };
 
 const struct rs_fd_ops rs_fd_global = {

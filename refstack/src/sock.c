@@ -4,7 +4,7 @@
 
 void *rs_file_get(struct rs_core *c, int fd, int type)
 {
-	struct rs_file *f = c->stack->fd_ops->get(c->stack->fds, fd);
+	struct rs_file *f = c->stack->fd_ops->get(c->stack->fds, c->index, fd);
 
 	if (!f || f->core != c) {
 		errno = EBADF;
@@ -298,7 +298,7 @@ void rs_sock_core_orphans(struct rs_core *c)
 	uint32_t max = ops->max(fds);
 
 	for (int fd = 0; fd <= (int)max; fd++) {
-		struct rs_file *f = ops->get(fds, fd);
+		struct rs_file *f = ops->get(fds, c->index, fd);
 		if (!f || f->core != c)
 			continue;
 		if (f->type == RS_FILE_SOCK && ((struct rs_sock *)(void *)f)->lst)
@@ -348,7 +348,7 @@ static void conn_close(struct rs_tcb *t, int abort)
 
 int rs_close(struct rs_core *c, int fd)
 {
-	struct rs_file *f = c->stack->fd_ops->get(c->stack->fds, fd);
+	struct rs_file *f = c->stack->fd_ops->get(c->stack->fds, c->index, fd);
 	struct rs_sock *s;
 
 	if (f && f->core == c && f->type == RS_FILE_EPOLL) {
@@ -376,7 +376,7 @@ void rs_sock_core_fini(struct rs_core *c)
 	uint32_t max = ops->max(fds);
 
 	for (int fd = 0; fd <= (int)max; fd++) {
-		struct rs_file *f = ops->get(fds, fd);
+		struct rs_file *f = ops->get(fds, c->index, fd);
 		if (f && f->core == c)
 			rs_close(c, f->fd);
 	}

@@ -81,10 +81,12 @@ struct rs_fd_ops {
 	/* fd, -1 when full; core: the calling core */
 	int (*alloc)(void *t, unsigned core, void *obj, uint64_t *lk);
 	void (*release)(void *t, unsigned core, int fd, uint64_t *lk);
-	void *(*get)(void *t, int fd);            /* NULL if not open */
-	uint32_t (*max)(void *t);
+	/* NULL if not open on core */
+	void *(*get)(void *t, unsigned core, int fd);
+	uint32_t (*max)(void *t);   /* the highest number a core can hold */
 };
-/* global: lowest free number under one lock; local: per-core pools */
+/* global: lowest free number under one lock, numbers unique in the stack;
+ * local: per-core pools, each core numbering its own 1..per */
 extern const struct rs_fd_ops rs_fd_global, rs_fd_local;
 
 #endif

@@ -347,6 +347,69 @@ static void t_core_gone(uint32_t feat, const char *name)
 	vc_fini(&v);
 }
 
+/* Descriptor numbers: with fastfd each core numbers its own
+ * 1..max_sockets (apps size per-core tables by max_sockets), the same
+ * number naming a different socket on each core; base: one table, every
+ * number unique in the stack. */
+#define FDS 64
+
+static void few_fds(int side, struct rs_stack_conf *conf)
+{
+	(void)side;
+	conf->max_sockets = FDS;
+}
+
+static void t_fd_numbers(uint32_t feat, const char *name)
+{
+	enum { N = 4 };
+	static uint8_t seen[N * FDS + 2];
+	struct vc v;
+	int n[N] = {0}, in_range = 1, unique = 1;
+	uint32_t ev;
+
+	memset(seen, 0, sizeof(seen));
+	T_CHECK(vc_init(&v, N, feat, feat, few_fds) == 0,
+		"%s: %d cores, max_sockets %d", name, N, FDS);
+	for (unsigned k = 0; k < N; k++) {
+		struct rs_core *c = v.sd[VC_SERVER].c[k];
+		int fd;
+		while (n[k] <= FDS &&
+		       (fd = rs_socket(c, AF_INET, SOCK_STREAM, 0)) >= 0) {
+			n[k]++;
+			if (fd < 1 || fd > N * FDS) {
+				in_range = 0;
+				continue;
+			}
+			if (feat & RS_FEAT_FAST_FD)
+				in_range &= fd <= FDS;
+			unique &= !seen[fd];
+			seen[fd] = 1;
+		}
+		T_CHECK(n[k] == FDS && errno == EMFILE,
+			"%s: core %u opens max_sockets (%d) sockets, then EMFILE "
+			"(%d)", name, k, FDS, n[k]);
+		if (feat & RS_FEAT_FAST_FD)
+			memset(seen, 0, sizeof(seen));
+	}
+	if (feat & RS_FEAT_FAST_FD) {
+		T_CHECK(in_range && unique,
+			"%s: every core's descriptors are 1..%d, each once", name,
+			FDS);
+		struct rs_core *c0 = v.sd[VC_SERVER].c[0],
+			       *c1 = v.sd[VC_SERVER].c[1];
+		T_CHECK(rs_close(c0, 5) == 0 && rs_close(c0, 5) < 0 &&
+				errno == EBADF &&
+				rs_sock_events(c1, 5, &ev) == 0,
+			"%s: number 5 closed on core 0 is still core 1's socket",
+			name);
+	} else {
+		T_CHECK(in_range && unique,
+			"%s: descriptors 1..%d, unique across the cores", name,
+			N * FDS);
+	}
+	vc_fini(&v);
+}
+
 int main(void)
 {
 	static const struct {
@@ -366,6 +429,9 @@ int main(void)
 	for (unsigned i = 0; i < RS_ARRAY_LEN(sets); i++)
 		traffic(sets[i].f, sets[i].name);
 	t_oldest_first();
+	t_fd_numbers(0, "base");
+	t_fd_numbers(RS_FEAT_FAST_FD, "fastfd");
+	t_fd_numbers(RS_FEAT_ALL, "full");
 	t_core_gone(RS_FEAT_LOCAL_LISTEN, "listen");
 	t_core_gone(RS_FEAT_ALL, "full");
 	return t_summary();
