@@ -30,6 +30,7 @@ void rs_tcb_drop(struct rs_tcb *t, int err);
 /* The only place a TCB changes state; traces old => new. */
 void rs_tcp_set_state(struct rs_tcb *t, int state);
 uint32_t rs_tcp_isn(struct rs_core *c, const struct rs_hnode *k);
+uint32_t rs_tcp_ts_offset(const struct rs_core *c, const struct rs_hnode *k);
 uint32_t rs_tcp_ts_now(const struct rs_core *c);
 /* Negotiate options from a SYN (passive: from the peer's SYN; active:
  * from the SYN-ACK). */

@@ -46,7 +46,7 @@ static void set_iss(struct rs_tcb *t, uint32_t iss)
 	t->snd_nxt = t->snd_max = iss + 1;
 	t->snd_buf_seq = iss + 1;
 	t->recover = iss;
-	t->ts_offset = iss ^ 0x5bd1e995u;
+	t->ts_offset = rs_tcp_ts_offset(t->core, &t->h);
 }
 
 /* The ACK of a cookie SYN,ACK: rebuild the child (no options but the
