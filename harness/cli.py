@@ -61,6 +61,10 @@ def _lab_cores(args):
 
 
 def cmd_run(args):
+    if args.resume:
+        return _resume(args)
+    if args.suite is None:
+        raise profile.ProfileError("name a SUITE to run (or --resume RUN)")
     suite = profile.load_suite(args.suite, _lab_cores(args))
     cells = planmod.build_plan(suite)
     if args.dry_run:
@@ -77,6 +81,29 @@ def cmd_run(args):
         suite, cells, _reports_dir(args), sys.stderr,
         lab_prefix=_lab_prefix(args), make_report=not args.no_report,
         inventory=args.inventory and os.path.abspath(args.inventory))
+    _print_lines(lines)
+    return code
+
+
+def _resume(args):
+    if args.suite is not None or args.dry_run:
+        raise profile.ProfileError("--resume RUN takes no SUITE and no --dry-run "
+                                   "(the run's own plan is resumed)")
+    if not args.inventory and os.geteuid() != 0:
+        print("tcpscale run: the lab needs root (network namespaces); "
+              "run as root", file=sys.stderr)
+        return 1
+    from . import suite as suitemod
+    _lab_cores(args)                      # the inventory's lab configuration
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        code, _run, lines = suitemod.resume_suite(
+            _reports_dir(args), args.resume, sys.stderr,
+            lab_prefix=_lab_prefix(args), make_report=not args.no_report,
+            inventory=args.inventory and os.path.abspath(args.inventory))
+    except suitemod.ResumeError as e:
+        print(f"tcpscale run --resume: {e}", file=sys.stderr)
+        return 2
     _print_lines(lines)
     return code
 
@@ -284,7 +311,11 @@ def build_parser():
                        description="Run SUITE (a name in profiles/ or a path "
                                    "to a TOML file) on the local lab, store a "
                                    "record per cell, write the report.")
-    r.add_argument("suite", metavar="SUITE")
+    r.add_argument("suite", metavar="SUITE", nargs="?")
+    r.add_argument("--resume", metavar="RUN",
+                   help="run the cells of a stopped run (interrupted, killed, "
+                        "failed) that have no finished record, into that run: "
+                        "a long suite in parts")
     r.add_argument("--dry-run", action="store_true",
                    help="print the plan and its estimated duration only")
     r.add_argument("--no-report", action="store_true",

@@ -75,6 +75,11 @@ def _status_blocks(run, records):
         blocks.append(("p", f"**This run was interrupted** after {len(records)} "
                             f"of {planned} cells; the tables below use the "
                             "cells that finished."))
+    for r in run.get("resumed") or []:
+        git = r.get("git") or {}
+        blocks.append(("p", f"Resumed {fmt_time(r.get('at'))} ({r.get('status_before')} "
+                            f"before): {r.get('cells')} cells, code {git.get('short')}"
+                            f"{' (dirty)' if git.get('dirty') else ''}."))
     return blocks
 
 
@@ -267,6 +272,31 @@ def _overhead_blocks(records):
             ("table", head, body)]
 
 
+def collector_errors(records):
+    """One line per collector that failed in a cell, naming the cell, the
+    collector and the host it ran for."""
+    out = []
+    for r in records:
+        host = _server_host(r.get("lab") or {})
+        for name, v in sorted((r.get("collectors") or {}).items()):
+            if not isinstance(v, dict):
+                continue
+            subs = [(name, v)] + [(f"{name}.{k}", x) for k, x in sorted(v.items())
+                                  if isinstance(x, dict)]
+            out += [f"cell {r['cell']['id']}, collector {what} (host {host}): "
+                    f"{x['error']}" for what, x in subs
+                    if isinstance(x.get("error"), str)]
+    return out
+
+
+def _server_host(lab):
+    """The server host: the inventory's name, or the netns lab's namespace."""
+    if isinstance(lab.get("server"), str):
+        return lab["server"]
+    ns = ((lab.get("hosts") or {}).get("server") or {}).get("netns")
+    return f"server (netns {ns})" if ns else "server"
+
+
 def _instruction_blocks(records):
     rows = [r for r in analyze.summarize_cells(records)
             if r["instructions_per_conn"]["n"]]
@@ -302,6 +332,12 @@ def _failure_blocks(records):
                 ("ul", [f"{r['cell']['id']}: {r['status']}"
                         + (f" — {r['error']}" if r.get("error") else "")
                         for r in bad])]
+    errs = collector_errors(records)
+    if errs:
+        out += [("h2", "Collector errors"),
+                ("p", "The cell's measurement stands; what this collector "
+                      "would have added to it is missing."),
+                ("ul", errs)]
     cannot = {}
     for r in records:
         if r["status"] == "cannot-run":

@@ -216,8 +216,10 @@ def _run_servers_and_client(lab, cell, stack, rundir, outfile, on_interval, coll
         result["error"] = "cell %s interrupted (Ctrl-C or SIGTERM); kept what was measured" % cid
     except S.ServerError as e:
         result["status"], result["error"] = "error", "cell %s: %s" % (cid, e)
-    except ValueError as e:
-        result["status"], result["error"] = "error", str(e)
+    except ValueError as e:        # a job option the harness refuses
+        msg = str(e)
+        result["status"] = "error"
+        result["error"] = msg if msg.startswith("cell ") else "cell %s: %s" % (cid, msg)
     finally:
         coll.stop()
         for srv in servers:

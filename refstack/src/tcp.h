@@ -50,6 +50,8 @@ void rs_tcp_challenge_ack(struct rs_tcb *t);
 /* Listener for (addr, port): exact address first, then INADDR_ANY. */
 struct rs_listener *rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr,
 					 uint16_t port, unsigned *owner);
+struct rs_listener *rs_listen_copy_for(struct rs_core *c, struct rs_listener *l,
+				       unsigned *owner);
 
 /* tcp_ack.c: the ACK field (RFC 9293 3.10.7.4 fifth check) */
 int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg);
@@ -83,7 +85,7 @@ void rs_tcp_reset_reply(struct rs_core *c, const struct rs_ipv4 *ip,
 uint32_t rs_tcp_data_end(const struct rs_tcb *t);
 
 /* tcp_timer.c */
-int rs_timerq_init(struct rs_timerq *q, uint32_t cap);
+int rs_timerq_init(struct rs_timerq *q, uint32_t cap, struct rs_arena *a);
 void rs_timerq_fini(struct rs_timerq *q);
 /* Recompute the TCB's deadline from its timers and fix its heap place. */
 void rs_tcp_timer_update(struct rs_tcb *t);

@@ -2,8 +2,8 @@
  * setter, detaching from the tables, option negotiation, listener
  * children. */
 #include <errno.h>
-#include <stdlib.h>
 
+#include "arena.h"
 #include "tcp.h"
 
 const char *const rs_tcp_state_names[RS_TCP_NSTATES] = {
@@ -40,7 +40,7 @@ struct rs_tcb *rs_tcb_new(struct rs_core *c, uint32_t sndbuf,
 		c->tcb_free = (struct rs_tcb *)(void *)t->h.next;
 		memset(t, 0, sizeof(*t));
 	} else {
-		t = calloc(1, sizeof(*t));
+		t = rs_mem_zalloc(c->stack->arena, sizeof(*t));
 		if (!t)
 			return NULL;
 	}
@@ -86,7 +86,8 @@ void rs_tcb_detach(struct rs_tcb *t)
 		return;
 	t->flags |= TF_DETACHED;
 	if (t->h.lport)
-		c->stack->ehash_ops->remove(c->stack->ehash, &t->h);
+		c->stack->ehash_ops->remove(c->stack->ehash, &t->h,
+					    &c->ctr.lock_ehash);
 	rs_tcp_child_unlink(t);
 	t->t_rtx = t->t_delack = t->t_persist = t->t_misc = t->t_probe = 0;
 	t->t_reo = 0;
