@@ -36,6 +36,7 @@ extern "C" {
 
 struct rs_stack;
 struct rs_core;
+struct rs_arena;    /* where a stack's state lives (below) */
 struct rs_io_ops;   /* src/io.h: packet I/O backend ops table */
 struct rs_io_conf;  /* src/io.h: backend configuration for one core */
 
@@ -130,6 +131,7 @@ struct rs_stack_conf {
 	uint32_t options;        /* RS_OPT_*, default all */
 	uint32_t features;       /* RS_FEAT_*, default 0 (base) */
 	uint64_t seed;           /* ISN/port secret; 0 = getrandom() */
+	struct rs_arena *arena;  /* NULL: the process heap; see rs_arena */
 	/* Statistics publishing: when stats_publish is set and publish is
 	 * not NULL, rs_poll calls publish(core, now, publish_arg) at most
 	 * once per publish_interval_ns (default 100 ms). */
@@ -161,8 +163,62 @@ struct rs_core *rs_core_create(struct rs_stack *stack, unsigned index,
 			       const struct rs_io_ops *io,
 			       const struct rs_io_conf *io_conf, int *err);
 void rs_core_destroy(struct rs_core *core);
+/* Forked processes sharing a stack (see rs_arena).  rs_core_io_close:
+ * close this process's copy of the core's packet I/O (after fork, in the
+ * process that will not drive it); the core then receives nothing and
+ * transmits nothing until a process adopts it.  rs_core_adopt: drive a
+ * core whose process died (or gave its I/O up): open a new backend for
+ * it in this process and close every socket the previous process had
+ * open except listening ones (their queued connections wait for this
+ * process's accept).  0 or a negative errno. */
+void rs_core_io_close(struct rs_core *core);
+/* The core's packet I/O as this process holds it: saved before fork(), a
+ * child closes its inherited copy with ops->close(io) without touching
+ * the core (shared with the parent, which closes its own). */
+struct rs_core_io {
+	const struct rs_io_ops *ops;
+	struct rs_io *io;
+};
+struct rs_core_io rs_core_io(const struct rs_core *core);
+/* Open packet I/O for a core of this process whose I/O was closed. */
+int rs_core_io_open(struct rs_core *core, const struct rs_io_ops *io,
+		    const struct rs_io_conf *io_conf);
+int rs_core_adopt(struct rs_core *core, const struct rs_io_ops *io,
+		  const struct rs_io_conf *io_conf);
 unsigned rs_core_index(const struct rs_core *core);
 struct rs_stack *rs_core_stack(const struct rs_core *core);
+
+/* ----------------------------------------------------------------- arena */
+
+/* Where a stack's state lives: tables, cores, TCBs, TIME_WAIT entries,
+ * sockets, listeners, epoll sets, buffers, hand-off queues.  NULL (the
+ * default) is the process heap.  A shared arena is one mapping made
+ * before fork(): every child sees it at the same address, so all the
+ * stack's pointers are valid in all of them, and each child can run cores
+ * of the one stack:
+ *
+ *     struct rs_arena *a = rs_arena_create_shared(1ull << 30, &err);
+ *     conf.arena = a;  conf.ncores = N;
+ *     struct rs_stack *s = rs_stack_create(&conf, &err);   // before fork
+ *     ... fork() ...
+ *     // child k: its own packet I/O, opened here, in this process
+ *     struct rs_core *c = rs_core_create(s, k, &rs_io_afpacket, &io, &err);
+ *     ... rs_poll(c, ...), socket calls on c, from this process only ...
+ *     rs_core_destroy(c);                                   // in the child
+ *
+ * Process-local (never shared): the I/O backend's state (packet socket,
+ * mmap'd ring; memif endpoints), and whatever the hooks' arguments point
+ * at (publish/trace/sock_wake/kick).  A core is driven by one thread of
+ * one process; rs_stack_destroy and rs_arena_destroy by the creator once
+ * every core is destroyed.  The arena's memory is MAP_NORESERVE: bytes
+ * is an upper bound, pages are backed when first touched. */
+struct rs_arena *rs_arena_create_shared(size_t bytes, int *err);
+/* Unmap (in this process; children keep their mapping until they exit). */
+void rs_arena_destroy(struct rs_arena *arena);
+/* Bytes in live blocks, and lock acquisitions of the arena's allocator
+ * (all processes together); 0 for the heap (NULL). */
+size_t rs_arena_in_use(const struct rs_arena *arena);
+uint64_t rs_arena_locks(const struct rs_arena *arena);
 
 /* ------------------------------------------------------------------ poll */
 
@@ -196,6 +252,14 @@ int rs_socket(struct rs_core *core, int domain, int type, int protocol);
 int rs_bind(struct rs_core *core, int fd, const struct sockaddr *addr,
 	    socklen_t len);
 int rs_listen(struct rs_core *core, int fd, int backlog);
+/* Forked workers: core's copy of the listening socket gfd of core gc
+ * (the global listener, made before fork).  A SYN is taken by the copy of
+ * the core it lands on, else by another core's copy; the global listener
+ * only when there is none.  Each copy has its own accept queue; closing
+ * one aborts only its queue.  Returns the copy's descriptor on core (the
+ * existing one if core already has a copy of gfd: a core adopted from a
+ * dead process), -1 with errno (EINVAL: gfd is not a global listener). */
+int rs_listen_copy(struct rs_core *core, struct rs_core *gc, int gfd);
 /* EAGAIN when no connection is ready. */
 int rs_accept(struct rs_core *core, int fd, struct sockaddr *addr,
 	      socklen_t *len);
@@ -332,6 +396,18 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_tw_reused, "TIME_WAIT entries reused by a new SYN/connect")    \
 	X(tcp_tw_overflow, "TIME_WAIT table full: entry skipped")            \
 	X(enobufs, "ENOBUFS returned to the application")                    \
+	X(lock_listen, "shared listen table: lock acquisitions")             \
+	X(lock_listen_contended, "shared listen table: acquisitions that waited") \
+	X(lock_acceptq, "global accept queues: lock acquisitions")           \
+	X(lock_acceptq_contended, "global accept queues: acquisitions that waited") \
+	X(lock_ehash, "shared established table: bucket lock acquisitions")  \
+	X(lock_ehash_contended, "shared established table: acquisitions that waited") \
+	X(lock_ports, "shared port allocator: lock acquisitions")            \
+	X(lock_ports_contended, "shared port allocator: acquisitions that waited") \
+	X(lock_fdtab, "shared descriptor table: lock acquisitions")          \
+	X(lock_fdtab_contended, "shared descriptor table: acquisitions that waited") \
+	X(lock_handoff, "hand-off queues: lock acquisitions")                \
+	X(lock_handoff_contended, "hand-off queues: acquisitions that waited") \
 	X(table_lookups, "established/listen table lookups")                 \
 	X(xcore_handoffs, "frames handed to the owning core")                \
 	X(handoff_rx, "frames received from other cores' hand-offs")        \
@@ -393,13 +469,18 @@ void rs_core_tables(const struct rs_core *core, struct rs_table_sizes *t);
 
 /* ----------------------------------------------------------------- memif */
 
-/* An in-process ring pair joining two cores (possibly of two stacks).
+/* An in-process ring pair joining two cores (possibly of two stacks, or
+ * of processes sharing an arena: rs_memif_pair_create_in places the rings
+ * there; each process opens its own end).
  * Pass it as rs_io_conf.peer with rs_io_conf.queue = side (0 or 1) and
  * rs_io_memif as backend.  Frames are copied.  The MAC of side s is
  * 02:00:00:00:00:(s+1). */
 struct rs_memif_pair;
 struct rs_memif_pair *rs_memif_pair_create(unsigned ring_frames,
 					   unsigned frame_size);
+struct rs_memif_pair *rs_memif_pair_create_in(struct rs_arena *arena,
+					      unsigned ring_frames,
+					      unsigned frame_size);
 void rs_memif_pair_destroy(struct rs_memif_pair *pair);
 
 /* Test hook, called for every frame sent by side from_side.  Return

@@ -1,13 +1,14 @@
 /* Byte rings and the per-core buffer pool. */
-#include <stdlib.h>
-
+#include "arena.h"
 #include "buf.h"
 #include "common.h"
 
-void rs_pool_init(struct rs_bufpool *pool, uint64_t limit)
+void rs_pool_init(struct rs_bufpool *pool, uint64_t limit,
+		  struct rs_arena *arena)
 {
 	memset(pool, 0, sizeof(*pool));
 	pool->limit = limit;
+	pool->arena = arena;
 }
 
 void rs_pool_fini(struct rs_bufpool *pool)
@@ -17,7 +18,7 @@ void rs_pool_fini(struct rs_bufpool *pool)
 		while (p) {
 			void *next;
 			memcpy(&next, p, sizeof(next));
-			free(p);
+			rs_mem_free(pool->arena, p);
 			p = next;
 		}
 		pool->cls[i].free = NULL;
@@ -38,7 +39,7 @@ void *rs_pool_get(struct rs_bufpool *pool, uint32_t size)
 			return p;
 		}
 	}
-	p = malloc(size);
+	p = rs_mem_alloc(pool->arena, size);
 	if (p)
 		pool->used += size;
 	return p;
@@ -56,7 +57,7 @@ void rs_pool_put(struct rs_bufpool *pool, void *p, uint32_t size)
 			return;
 		}
 	}
-	free(p);
+	rs_mem_free(pool->arena, p);
 }
 
 int rs_ring_ensure(struct rs_ring *r, struct rs_bufpool *pool)

@@ -15,7 +15,10 @@ struct rs_ring {
 
 #define RS_POOL_CLASSES 4
 
+struct rs_arena;
+
 struct rs_bufpool {
+	struct rs_arena *arena;
 	uint64_t limit;   /* bytes that may be handed out */
 	uint64_t used;    /* bytes handed out */
 	struct {
@@ -24,7 +27,8 @@ struct rs_bufpool {
 	} cls[RS_POOL_CLASSES];
 };
 
-void rs_pool_init(struct rs_bufpool *pool, uint64_t limit);
+void rs_pool_init(struct rs_bufpool *pool, uint64_t limit,
+		  struct rs_arena *arena);
 void rs_pool_fini(struct rs_bufpool *pool);
 /* size bytes counted against the limit (NULL beyond it), and back. */
 void *rs_pool_get(struct rs_bufpool *pool, uint32_t size);

@@ -2,14 +2,9 @@
  * timer heap, destruction.  The poll step is in poll.c, the transmit batch
  * in tx.c, the hand-off queue in handoff.c. */
 #include <errno.h>
-#include <stdlib.h>
 
+#include "arena.h"
 #include "sock.h"
-
-int rs_core_rx_pending(const struct rs_core *c)
-{
-	return c->io_ops->rx_pending ? c->io_ops->rx_pending(c->io) : 0;
-}
 
 unsigned rs_core_index(const struct rs_core *c) { return c->index; }
 struct rs_stack *rs_core_stack(const struct rs_core *c) { return c->stack; }
@@ -21,12 +16,14 @@ const struct rs_core_counters *rs_core_counters(const struct rs_core *c)
 
 static int core_alloc(struct rs_core *c, uint32_t max_conns)
 {
-	c->txmem = malloc((size_t)RS_TX_BATCH * RS_FRAME_BUF);
+	struct rs_arena *a = c->stack->arena;
+
+	c->txmem = rs_mem_alloc(a, (size_t)RS_TX_BATCH * RS_FRAME_BUF);
 	if (rs_handoff_init(c) != RS_OK || rs_arpq_init(c) != RS_OK)
 		return RS_ERROR;
 	if (!c->txmem)
 		return RS_ERROR;
-	if (rs_timerq_init(&c->tq, max_conns) != RS_OK)
+	if (rs_timerq_init(&c->tq, max_conns, a) != RS_OK)
 		return RS_ERROR;
 	for (int i = 0; i < RS_TX_BATCH; i++)
 		c->txf[i].data = c->txmem + (size_t)i * RS_FRAME_BUF;
@@ -35,15 +32,17 @@ static int core_alloc(struct rs_core *c, uint32_t max_conns)
 
 static void core_free(struct rs_core *c)
 {
-	free(c->txmem);
+	struct rs_arena *a = c->stack->arena;
+
+	rs_mem_free(a, c->txmem);
 	rs_arpq_fini(c);
 	rs_handoff_fini(c);
 	rs_timerq_fini(&c->tq);
-	free(c);
+	rs_mem_free(a, c);
 }
 
-static int core_open_io(struct rs_core *c, const struct rs_io_ops *io,
-			const struct rs_io_conf *io_conf)
+int rs_core_io_open(struct rs_core *c, const struct rs_io_ops *io,
+		    const struct rs_io_conf *io_conf)
 {
 	int err = 0;
 
@@ -58,6 +57,53 @@ static int core_open_io(struct rs_core *c, const struct rs_io_ops *io,
 	return 0;
 }
 
+/* A core whose I/O belongs to another process: receives nothing, every
+ * transmitted frame is a drop (counted by the caller). */
+static int none_rx(struct rs_io *io, struct rs_frame *f, int max)
+{
+	(void)io, (void)f, (void)max;
+	return 0;
+}
+static void none_release(struct rs_io *io) { (void)io; }
+static int none_tx(struct rs_io *io, const struct rs_frame *f, int n)
+{
+	(void)io, (void)f, (void)n;
+	return 0;
+}
+static void none_mac(struct rs_io *io, uint8_t mac[6]) { (void)io, (void)mac; }
+static void none_close(struct rs_io *io) { (void)io; }
+static const struct rs_io_ops io_none = {
+	.name = "none",
+	.rx_burst = none_rx,
+	.rx_release = none_release,
+	.tx_burst = none_tx,
+	.mac = none_mac,
+	.close = none_close,
+};
+
+void rs_core_io_close(struct rs_core *c)
+{
+	c->io_ops->close(c->io);
+	c->io_ops = &io_none;
+	c->io = NULL;
+}
+
+struct rs_core_io rs_core_io(const struct rs_core *c)
+{
+	return (struct rs_core_io){ .ops = c->io_ops, .io = c->io };
+}
+
+int rs_core_adopt(struct rs_core *c, const struct rs_io_ops *io,
+		  const struct rs_io_conf *io_conf)
+{
+	int rc = rs_core_io_open(c, io, io_conf);
+
+	if (rc)
+		return rc;
+	rs_sock_core_orphans(c);
+	return 0;
+}
+
 struct rs_core *rs_core_create(struct rs_stack *s, unsigned index,
 			       const struct rs_io_ops *io,
 			       const struct rs_io_conf *io_conf, int *err)
@@ -69,7 +115,7 @@ struct rs_core *rs_core_create(struct rs_stack *s, unsigned index,
 		*err = -EINVAL;
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c));
+	c = rs_mem_zalloc(s->arena, sizeof(*c));
 	if (!c) {
 		*err = -ENOMEM;
 		return NULL;
@@ -81,13 +127,13 @@ struct rs_core *rs_core_create(struct rs_stack *s, unsigned index,
 	rs_list_init(&c->listeners);
 	rs_list_init(&c->outq);
 	rs_list_init(&c->tw_fifo);
-	rs_pool_init(&c->pool, s->conf.max_buf_bytes);
+	rs_pool_init(&c->pool, s->conf.max_buf_bytes, s->arena);
 	if (core_alloc(c, s->conf.max_conns) != RS_OK) {
 		core_free(c);
 		*err = -ENOMEM;
 		return NULL;
 	}
-	rc = core_open_io(c, io, io_conf);
+	rc = rs_core_io_open(c, io, io_conf);
 	if (rc) {
 		core_free(c);
 		*err = rc;
@@ -101,7 +147,7 @@ void rs_core_destroy(struct rs_core *c)
 {
 	if (!c)
 		return;
-	rs_sock_close_all(c);
+	rs_sock_core_fini(c);
 	while (!rs_list_empty(&c->tcbs)) {
 		struct rs_tcb *t = RS_CONTAINER(c->tcbs.next, struct rs_tcb,
 						link);
@@ -109,15 +155,10 @@ void rs_core_destroy(struct rs_core *c)
 		t->fd = -1;
 		rs_tcb_free(t);
 	}
-	while (c->sock_free) {
-		struct rs_sock *s = c->sock_free;
-		c->sock_free = (struct rs_sock *)(void *)s->tcb;
-		free(s);
-	}
 	while (c->tcb_free) {
 		struct rs_tcb *t = c->tcb_free;
 		c->tcb_free = (struct rs_tcb *)(void *)t->h.next;
-		free(t);
+		rs_mem_free(c->stack->arena, t);
 	}
 	rs_tw_fini(c);
 	rs_pool_fini(&c->pool);

@@ -2,8 +2,7 @@
  * something happens to it (rs_sock_wake); rs_epoll_wait then asks the
  * socket for its current events (rs_sock_poll), Linux's ep_poll_callback /
  * ep_send_events split. */
-#include <stdlib.h>
-
+#include "arena.h"
 #include "sock.h"
 
 #define RS_EP_MODES (EPOLLET | EPOLLONESHOT)
@@ -102,16 +101,16 @@ int rs_epoll_create(struct rs_core *c)
 
 	if (c->nsockets >= c->stack->conf.max_sockets)
 		return rs_err(EMFILE);
-	ep = calloc(1, sizeof(*ep));
+	ep = rs_mem_zalloc(c->stack->arena, sizeof(*ep));
 	if (!ep)
 		return rs_err(ENOMEM);
 	ep->f.type = RS_FILE_EPOLL;
 	ep->f.core = c;
 	rs_list_init(&ep->ready);
 	rs_list_init(&ep->items);
-	ep->f.fd = c->stack->fd_ops->alloc(c->stack->fds, ep);
+	ep->f.fd = c->stack->fd_ops->alloc(c->stack->fds, ep, &c->ctr.lock_fdtab);
 	if (ep->f.fd < 0) {
-		free(ep);
+		rs_mem_free(c->stack->arena, ep);
 		return rs_err(EMFILE);
 	}
 	c->nsockets++;
@@ -127,9 +126,9 @@ void rs_epoll_free(struct rs_epoll *ep)
 			RS_CONTAINER(ep->items.next, struct rs_epitem, ilink);
 		rs_epoll_forget(RS_CONTAINER(e, struct rs_sock, epi));
 	}
-	c->stack->fd_ops->release(c->stack->fds, ep->f.fd);
+	c->stack->fd_ops->release(c->stack->fds, ep->f.fd, &c->ctr.lock_fdtab);
 	c->nsockets--;
-	free(ep);
+	rs_mem_free(c->stack->arena, ep);
 }
 
 static void epi_set(struct rs_sock *s, const struct epoll_event *ev)

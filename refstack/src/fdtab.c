@@ -1,45 +1,43 @@
-/* Global descriptor table: one array per stack, a free stack of numbers
- * under a spinlock; lookups read the array without the lock (a descriptor
- * is only used by the thread of the core that owns it). */
+/* The global descriptor table, as the kernel's files_struct: one array per
+ * stack, the lowest free number allocated under one lock (a bitmap of
+ * open numbers searched from a hint).  Lookups read the array without the
+ * lock: a descriptor is only used by the thread of the core that owns it. */
 #include <errno.h>
-#include <pthread.h>
-#include <stdlib.h>
 
-#include "common.h"
+#include "arena.h"
+#include "lock.h"
 #include "table.h"
 
 #define RS_FD_BASE 1   /* descriptor numbers start here */
 
 struct gfd {
-	pthread_spinlock_t lock;
+	struct rs_arena *arena;
+	struct rs_lock lock;
 	uint32_t max;
-	uint32_t nfree;
-	int *free;       /* stack of free indexes */
+	uint32_t hint;   /* no free number below this index */
+	uint64_t *open;  /* bitmap of used indexes */
 	void **obj;
 };
 
-static void *f_create(uint32_t max, int *err)
+static void *f_create(struct rs_arena *a, uint32_t max, int *err)
 {
-	struct gfd *t = calloc(1, sizeof(*t));
+	struct gfd *t = rs_mem_zalloc(a, sizeof(*t));
 
 	if (!t)
 		goto error;
-	t->obj = calloc(max, sizeof(void *));
-	t->free = calloc(max, sizeof(int));
-	if (!t->obj || !t->free)
+	t->arena = a;
+	t->obj = rs_mem_zalloc(a, (size_t)max * sizeof(void *));
+	t->open = rs_mem_zalloc(a, ((size_t)max + 63) / 64 * sizeof(uint64_t));
+	if (!t->obj || !t->open)
 		goto error;
 	t->max = max;
-	for (uint32_t i = 0; i < max; i++)
-		t->free[i] = (int)(max - 1 - i);
-	t->nfree = max;
-	pthread_spin_init(&t->lock, PTHREAD_PROCESS_PRIVATE);
 	return t;
 error:
 	if (t) {
-		free(t->obj);
-		free(t->free);
+		rs_mem_free(a, t->obj);
+		rs_mem_free(a, t->open);
 	}
-	free(t);
+	rs_mem_free(a, t);
 	*err = -ENOMEM;
 	return NULL;
 }
@@ -50,35 +48,53 @@ static void f_destroy(void *tp)
 
 	if (!t)
 		return;
-	pthread_spin_destroy(&t->lock);
-	free(t->obj);
-	free(t->free);
-	free(t);
+	rs_mem_free(t->arena, t->obj);
+	rs_mem_free(t->arena, t->open);
+	rs_mem_free(t->arena, t);
 }
 
-static int f_alloc(void *tp, void *obj)
+/* Lowest clear bit at or after the hint, or -1. */
+static int lowest_free(const struct gfd *t)
+{
+	for (uint32_t w = t->hint / 64; w < (t->max + 63) / 64; w++) {
+		uint64_t used = t->open[w];
+		if (w == t->hint / 64)
+			used |= (1ull << (t->hint % 64)) - 1;
+		if (~used) {
+			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(~used);
+			return i < t->max ? (int)i : -1;
+		}
+	}
+	return -1;
+}
+
+static int f_alloc(void *tp, void *obj, uint64_t *lk)
 {
 	struct gfd *t = tp;
-	int i = -1;
+	int i;
 
-	pthread_spin_lock(&t->lock);
-	if (t->nfree) {
-		i = t->free[--t->nfree];
-		t->obj[i] = obj;
+	rs_lock_take(&t->lock, lk);
+	i = lowest_free(t);
+	if (i >= 0) {
+		t->open[i / 64] |= 1ull << (i % 64);
+		__atomic_store_n(&t->obj[i], obj, __ATOMIC_RELEASE);
+		t->hint = (uint32_t)i + 1;
 	}
-	pthread_spin_unlock(&t->lock);
+	rs_lock_give(&t->lock);
 	return i < 0 ? -1 : i + RS_FD_BASE;
 }
 
-static void f_release(void *tp, int fd)
+static void f_release(void *tp, int fd, uint64_t *lk)
 {
 	struct gfd *t = tp;
 	int i = fd - RS_FD_BASE;
 
-	pthread_spin_lock(&t->lock);
-	t->obj[i] = NULL;
-	t->free[t->nfree++] = i;
-	pthread_spin_unlock(&t->lock);
+	rs_lock_take(&t->lock, lk);
+	__atomic_store_n(&t->obj[i], NULL, __ATOMIC_RELEASE);
+	t->open[i / 64] &= ~(1ull << (i % 64));
+	if ((uint32_t)i < t->hint)
+		t->hint = (uint32_t)i;
+	rs_lock_give(&t->lock);
 }
 
 static void *f_get(void *tp, int fd)
@@ -88,7 +104,7 @@ static void *f_get(void *tp, int fd)
 
 	if (i < 0 || (uint32_t)i >= t->max)
 		return NULL;
-	return t->obj[i];
+	return __atomic_load_n(&t->obj[i], __ATOMIC_ACQUIRE);
 }
 
 static uint32_t f_max(void *tp)

@@ -4,8 +4,7 @@
  * they land under the socket lock; the owner-only rule keeps every TCB
  * single-threaded instead.  A frame is handed on at most RS_HANDOFF_HOPS
  * times (ownership can move while it travels), then dropped and counted. */
-#include <stdlib.h>
-
+#include "arena.h"
 #include "stack.h"
 
 #define RS_HANDOFF_HOPS 2
@@ -13,21 +12,20 @@
 int rs_handoff_init(struct rs_core *c)
 {
 	struct rs_handoff *h = &c->handoff;
+	struct rs_arena *a = c->stack->arena;
 
-	pthread_mutex_init(&h->lock, NULL);
 	if (c->stack->conf.ncores == 1)
 		return RS_OK;
-	h->q = malloc(sizeof(struct rs_pending) * RS_HANDOFF_MAX);
-	h->spare = malloc(sizeof(struct rs_pending) * RS_HANDOFF_MAX);
+	h->q = rs_mem_alloc(a, sizeof(struct rs_pending) * RS_HANDOFF_MAX);
+	h->spare = rs_mem_alloc(a, sizeof(struct rs_pending) * RS_HANDOFF_MAX);
 	return h->q && h->spare ? RS_OK : RS_ERROR;
 }
 
 void rs_handoff_fini(struct rs_core *c)
 {
-	free(c->handoff.q);
-	free(c->handoff.spare);
+	rs_mem_free(c->stack->arena, c->handoff.q);
+	rs_mem_free(c->stack->arena, c->handoff.spare);
 	c->handoff.q = c->handoff.spare = NULL;
-	pthread_mutex_destroy(&c->handoff.lock);
 }
 
 void rs_handoff_push(struct rs_core *from, unsigned owner,
@@ -45,7 +43,7 @@ void rs_handoff_push(struct rs_core *from, unsigned owner,
 		return;
 	}
 	h = &to->handoff;
-	pthread_mutex_lock(&h->lock);
+	rs_lock_take(&h->lock, &from->ctr.lock_handoff);
 	was_empty = h->n == 0;
 	if (h->q && h->n < RS_HANDOFF_MAX) {
 		struct rs_pending *p = &h->q[h->n];
@@ -57,7 +55,7 @@ void rs_handoff_push(struct rs_core *from, unsigned owner,
 		__atomic_store_n(&h->n, h->n + 1, __ATOMIC_RELAXED);
 		queued = 1;
 	}
-	pthread_mutex_unlock(&h->lock);
+	rs_lock_give(&h->lock);
 	if (queued)
 		from->ctr.xcore_handoffs++;
 	else
@@ -74,13 +72,13 @@ void rs_handoff_drain(struct rs_core *c, rs_handoff_fn fn)
 
 	if (!__atomic_load_n(&h->n, __ATOMIC_RELAXED))
 		return;
-	pthread_mutex_lock(&h->lock);
+	rs_lock_take(&h->lock, &c->ctr.lock_handoff);
 	q = h->q;
 	n = h->n;
 	h->q = h->spare;
 	h->spare = q;
 	__atomic_store_n(&h->n, 0, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&h->lock);
+	rs_lock_give(&h->lock);
 	c->ctr.handoff_rx += n;
 	for (uint32_t i = 0; i < n; i++) {
 		struct rs_frame f = {.data = q[i].data,

@@ -15,6 +15,19 @@ const char *const rs_counter_descs[RS_NCOUNTERS] = {
 #undef RS_X_DESC
 };
 
+/* rs_lock_take counts into a pair: acquisitions, then those that waited */
+#define RS_LOCK_PAIR(x)                                                      \
+	_Static_assert(offsetof(struct rs_core_counters, x##_contended) ==   \
+			       offsetof(struct rs_core_counters, x) +        \
+				       sizeof(uint64_t),                     \
+		       #x "_contended must follow " #x)
+RS_LOCK_PAIR(lock_listen);
+RS_LOCK_PAIR(lock_acceptq);
+RS_LOCK_PAIR(lock_ehash);
+RS_LOCK_PAIR(lock_ports);
+RS_LOCK_PAIR(lock_fdtab);
+RS_LOCK_PAIR(lock_handoff);
+
 _Static_assert(sizeof(struct rs_core_counters) ==
 		       RS_NCOUNTERS * sizeof(uint64_t),
 	       "counters must be a plain uint64_t array");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "../include/refstack.h"
+#include "arena.h"
 #include "common.h"
 #include "io.h"
 
@@ -29,6 +30,7 @@ struct memif_delayed {
 };
 
 struct rs_memif_pair {
+	struct rs_arena *arena;
 	uint32_t nslots;        /* power of two */
 	uint32_t slot_size;
 	struct memif_ring ring[2];
@@ -48,11 +50,19 @@ struct rs_io {
 struct rs_memif_pair *rs_memif_pair_create(unsigned ring_frames,
 					   unsigned frame_size)
 {
-	struct rs_memif_pair *p = calloc(1, sizeof(*p));
+	return rs_memif_pair_create_in(NULL, ring_frames, frame_size);
+}
+
+struct rs_memif_pair *rs_memif_pair_create_in(struct rs_arena *a,
+					      unsigned ring_frames,
+					      unsigned frame_size)
+{
+	struct rs_memif_pair *p = rs_mem_zalloc(a, sizeof(*p));
 	uint32_t n = 1;
 
 	if (!p)
 		return NULL;
+	p->arena = a;
 	if (!ring_frames)
 		ring_frames = 1024;
 	while (n < ring_frames)
@@ -60,8 +70,8 @@ struct rs_memif_pair *rs_memif_pair_create(unsigned ring_frames,
 	p->nslots = n;
 	p->slot_size = frame_size ? frame_size : 2048;
 	for (int s = 0; s < 2; s++) {
-		p->ring[s].lens = calloc(n, sizeof(uint32_t));
-		p->ring[s].slots = malloc((size_t)n * p->slot_size);
+		p->ring[s].lens = rs_mem_zalloc(a, n * sizeof(uint32_t));
+		p->ring[s].slots = rs_mem_alloc(a, (size_t)n * p->slot_size);
 		if (!p->ring[s].lens || !p->ring[s].slots) {
 			rs_memif_pair_destroy(p);
 			return NULL;
@@ -75,15 +85,15 @@ void rs_memif_pair_destroy(struct rs_memif_pair *p)
 	if (!p)
 		return;
 	for (int s = 0; s < 2; s++) {
-		free(p->ring[s].lens);
-		free(p->ring[s].slots);
+		rs_mem_free(p->arena, p->ring[s].lens);
+		rs_mem_free(p->arena, p->ring[s].slots);
 		while (p->delayed[s]) {
 			struct memif_delayed *d = p->delayed[s];
 			p->delayed[s] = d->next;
 			free(d);
 		}
 	}
-	free(p);
+	rs_mem_free(p->arena, p);
 }
 
 void rs_memif_set_filter(struct rs_memif_pair *p, rs_memif_filter_fn fn,

@@ -85,3 +85,8 @@ int rs_core_wait_fd(const struct rs_core *c)
 {
 	return c->io_ops->wait_fd ? c->io_ops->wait_fd(c->io) : -1;
 }
+
+int rs_core_rx_pending(const struct rs_core *c)
+{
+	return c->io_ops->rx_pending ? c->io_ops->rx_pending(c->io) : 0;
+}

@@ -2,14 +2,14 @@
  * one lock; connect searches ephemeral ports from a keyed starting point
  * (RFC 6056 algorithm 3, simplified). */
 #include <errno.h>
-#include <pthread.h>
-#include <stdlib.h>
 
-#include "common.h"
+#include "arena.h"
+#include "lock.h"
 #include "table.h"
 
 struct gports {
-	pthread_mutex_t lock;
+	struct rs_arena *arena;
+	struct rs_lock lock;
 	uint16_t lo, hi;
 	uint64_t seed;
 	uint32_t next;           /* rotating offset for connect */
@@ -18,7 +18,8 @@ struct gports {
 	uint8_t reuse[65536];    /* all holders set SO_REUSEADDR */
 };
 
-static void *p_create(uint16_t lo, uint16_t hi, uint64_t seed, int *err)
+static void *p_create(struct rs_arena *a, uint16_t lo, uint16_t hi,
+		      uint64_t seed, int *err)
 {
 	struct gports *p;
 
@@ -26,12 +27,12 @@ static void *p_create(uint16_t lo, uint16_t hi, uint64_t seed, int *err)
 		*err = -EINVAL;
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
+	p = rs_mem_zalloc(a, sizeof(*p));
 	if (!p) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	pthread_mutex_init(&p->lock, NULL);
+	p->arena = a;
 	p->lo = lo;
 	p->hi = hi;
 	p->seed = seed;
@@ -44,8 +45,7 @@ static void p_destroy(void *pp)
 
 	if (!p)
 		return;
-	pthread_mutex_destroy(&p->lock);
-	free(p);
+	rs_mem_free(p->arena, p);
 }
 
 static int pick_free(struct gports *p)
@@ -62,12 +62,12 @@ static int pick_free(struct gports *p)
 	return -EADDRNOTAVAIL;
 }
 
-static int p_bind(void *pp, uint16_t port, int reuse)
+static int p_bind(void *pp, uint16_t port, int reuse, uint64_t *lk)
 {
 	struct gports *p = pp;
 	int rc;
 
-	pthread_mutex_lock(&p->lock);
+	rs_lock_take(&p->lock, lk);
 	if (port == 0) {
 		rc = pick_free(p);
 		if (rc < 0)
@@ -79,21 +79,22 @@ static int p_bind(void *pp, uint16_t port, int reuse)
 	}
 	if (p->refs[port] == 0)
 		p->reuse[port] = (uint8_t)!!reuse;
-	p->refs[port]++;
+	__atomic_store_n(&p->refs[port], p->refs[port] + 1, __ATOMIC_RELAXED);
 	rc = port;
 out:
-	pthread_mutex_unlock(&p->lock);
+	rs_lock_give(&p->lock);
 	return rc;
 }
 
-static void p_unbind(void *pp, uint16_t port)
+static void p_unbind(void *pp, uint16_t port, uint64_t *lk)
 {
 	struct gports *p = pp;
 
-	pthread_mutex_lock(&p->lock);
+	rs_lock_take(&p->lock, lk);
 	if (p->refs[port])
-		p->refs[port]--;
-	pthread_mutex_unlock(&p->lock);
+		__atomic_store_n(&p->refs[port], p->refs[port] - 1,
+				 __ATOMIC_RELAXED);
+	rs_lock_give(&p->lock);
 }
 
 static void p_range(void *pp, uint32_t raddr, uint16_t rport, uint16_t *lo,

@@ -1,6 +1,5 @@
 /* Socket objects and descriptors: socket, bind, listen, accept, close. */
-#include <stdlib.h>
-
+#include "arena.h"
 #include "sock.h"
 
 void *rs_file_get(struct rs_core *c, int fd, int type)
@@ -67,7 +66,7 @@ static struct rs_sock *sock_new(struct rs_core *c)
 		c->sock_free = (struct rs_sock *)(void *)s->tcb;
 		memset(s, 0, sizeof(*s));
 	} else {
-		s = calloc(1, sizeof(*s));
+		s = rs_mem_zalloc(st->arena, sizeof(*s));
 		if (!s) {
 			errno = ENOMEM;
 			return NULL;
@@ -75,7 +74,7 @@ static struct rs_sock *sock_new(struct rs_core *c)
 	}
 	s->f.type = RS_FILE_SOCK;
 	s->f.core = c;
-	s->f.fd = st->fd_ops->alloc(st->fds, s);
+	s->f.fd = st->fd_ops->alloc(st->fds, s, &c->ctr.lock_fdtab);
 	if (s->f.fd < 0) {
 		s->tcb = (struct rs_tcb *)(void *)c->sock_free;
 		c->sock_free = s;
@@ -95,7 +94,7 @@ static void sock_free(struct rs_sock *s)
 	struct rs_core *c = s->f.core;
 
 	rs_epoll_forget(s);
-	c->stack->fd_ops->release(c->stack->fds, s->f.fd);
+	c->stack->fd_ops->release(c->stack->fds, s->f.fd, &c->ctr.lock_fdtab);
 	c->nsockets--;
 	s->tcb = (struct rs_tcb *)(void *)c->sock_free; /* free-list link */
 	c->sock_free = s;
@@ -130,7 +129,8 @@ int rs_bind(struct rs_core *c, int fd, const struct sockaddr *addr,
 		return rs_err(EINVAL);
 	if (ip != 0 && ip != c->ip)
 		return rs_err(EADDRNOTAVAIL);
-	rc = c->stack->port_ops->bind(c->stack->ports, port, s->reuseaddr);
+	rc = c->stack->port_ops->bind(c->stack->ports, port, s->reuseaddr,
+				      &c->ctr.lock_ports);
 	if (rc < 0)
 		return rs_err(-rc);
 	s->bound = 1;
@@ -158,7 +158,7 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 		if (rs_bind(c, fd, (struct sockaddr *)&any, sizeof(any)))
 			return -1;
 	}
-	l = calloc(1, sizeof(*l));
+	l = rs_mem_zalloc(c->stack->arena, sizeof(*l));
 	if (!l)
 		return rs_err(ENOMEM);
 	l->h.laddr = s->laddr;
@@ -172,9 +172,11 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 	l->nodelay = s->nodelay;
 	l->backlog = (uint32_t)backlog;
 	rs_list_init(&l->acceptq);
+	l->refs = 1;
 	rs_list_init(&l->synq);
-	if (c->stack->lhash_ops->insert(c->stack->lhash, &l->h) != RS_OK) {
-		free(l);
+	if (c->stack->lhash_ops->insert(c->stack->lhash, &l->h,
+					&c->ctr.lock_listen) != RS_OK) {
+		rs_mem_free(c->stack->arena, l);
 		return rs_err(EADDRINUSE);
 	}
 	rs_list_add_tail(&c->listeners, &l->llink);
@@ -216,14 +218,28 @@ int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
 	return ns->f.fd;
 }
 
+/* A global listener is freed with its last copy (either may go first). */
+static void listener_unref(struct rs_stack *st, struct rs_listener *l)
+{
+	if (__atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		rs_mem_free(st->arena, l);
+}
+
 /* Closing a listener aborts the connections nobody accepted. */
 static void listener_close(struct rs_core *c, struct rs_listener *l)
 {
+	struct rs_listener *g = l->global;
 	struct rs_list *p, *next;
 
-	c->stack->lhash_ops->remove(c->stack->lhash, &l->h);
-	if (l->h.laddr)
-		__atomic_fetch_sub(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
+	if (g) { /* a copy: SYNs go to the other copies from now on */
+		__atomic_fetch_and(&g->copies, ~(1ull << c->index), __ATOMIC_ACQ_REL);
+		g->copy[c->index] = NULL;
+	} else {
+		c->stack->lhash_ops->remove(c->stack->lhash, &l->h,
+					    &c->ctr.lock_listen);
+		if (l->h.laddr)
+			__atomic_fetch_sub(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
+	}
 	rs_list_del(&l->llink);
 	for (p = c->tcbs.next; p != &c->tcbs; p = next) {
 		struct rs_tcb *t = RS_CONTAINER(p, struct rs_tcb, link);
@@ -234,7 +250,87 @@ static void listener_close(struct rs_core *c, struct rs_listener *l)
 		rs_tcb_drop(t, ECONNABORTED);
 	}
 	c->nlisten--;
-	free(l);
+	if (g) {
+		rs_mem_free(c->stack->arena, l);
+		listener_unref(c->stack, g);
+	} else {
+		listener_unref(c->stack, l);
+	}
+}
+
+/* Forked workers.  Core c's copy of the global listener gfd (a socket of
+ * core gc, made before fork): a listening socket of c on the same address
+ * with its own accept queue.  Returns its descriptor on c, or the one of
+ * the copy c already has (a dead process's core taken over). */
+int rs_listen_copy(struct rs_core *c, struct rs_core *gc, int gfd)
+{
+	struct rs_sock *gs = rs_sock_get(gc, gfd), *ns;
+	struct rs_listener *g, *l;
+
+	if (!gs)
+		return -1;
+	g = gs->lst;
+	if (!g || g->global || c == gc || c->index >= RS_LISTEN_COPIES)
+		return rs_err(EINVAL);
+	if (g->copy[c->index])
+		return g->copy[c->index]->fd;
+	ns = sock_new(c);
+	if (!ns)
+		return -1;
+	l = rs_mem_zalloc(c->stack->arena, sizeof(*l));
+	if (!l) {
+		sock_free(ns);
+		return rs_err(ENOMEM);
+	}
+	ns->laddr = gs->laddr; /* not bound: the global holds the port */
+	ns->lport = gs->lport;
+	ns->reuseaddr = gs->reuseaddr;
+	ns->reuseport = gs->reuseport;
+	ns->keepalive = gs->keepalive;
+	ns->nodelay = gs->nodelay;
+	ns->sndbuf = gs->sndbuf;
+	ns->rcvbuf = gs->rcvbuf;
+	l->h = g->h;
+	l->h.next = NULL;
+	l->h.core = (uint8_t)c->index;
+	l->sock = ns;
+	l->fd = ns->f.fd;
+	l->sndbuf = g->sndbuf;
+	l->rcvbuf = g->rcvbuf;
+	l->nodelay = g->nodelay;
+	l->backlog = g->backlog;
+	l->global = g;
+	rs_list_init(&l->acceptq);
+	rs_list_init(&l->synq);
+	rs_list_add_tail(&c->listeners, &l->llink);
+	c->nlisten++;
+	ns->lst = l;
+	__atomic_fetch_add(&g->refs, 1, __ATOMIC_ACQ_REL);
+	g->copy[c->index] = l;
+	__atomic_fetch_or(&g->copies, 1ull << c->index, __ATOMIC_RELEASE);
+	return ns->f.fd;
+}
+
+/* Core c taken over from a process that died: close what that process
+ * had open, as the kernel does at exit (connections get their FIN, or a
+ * RST with unread data), except the listening sockets, whose queued
+ * connections the new process accepts; their readiness pointers were the
+ * dead process's and are cleared. */
+void rs_sock_core_orphans(struct rs_core *c)
+{
+	void *fds = c->stack->fds;
+	const struct rs_fd_ops *ops = c->stack->fd_ops;
+	uint32_t max = ops->max(fds);
+
+	for (int fd = 0; fd <= (int)max; fd++) {
+		struct rs_file *f = ops->get(fds, fd);
+		if (!f || f->core != c)
+			continue;
+		if (f->type == RS_FILE_SOCK && ((struct rs_sock *)(void *)f)->lst)
+			((struct rs_sock *)(void *)f)->user = NULL;
+		else
+			rs_close(c, f->fd);
+	}
 }
 
 /* Orderly release (RFC 9293 3.10.4 CLOSE) or abort. */
@@ -292,13 +388,13 @@ int rs_close(struct rs_core *c, int fd)
 	if (s->tcb)
 		conn_close(s->tcb, s->linger_on && s->linger_secs == 0);
 	if (s->bound)
-		c->stack->port_ops->unbind(c->stack->ports, s->lport);
+		c->stack->port_ops->unbind(c->stack->ports, s->lport,
+					   &c->ctr.lock_ports);
 	sock_free(s);
 	return 0;
 }
 
-/* Core destruction: release every descriptor of the core. */
-void rs_sock_close_all(struct rs_core *c)
+void rs_sock_core_fini(struct rs_core *c)
 {
 	void *fds = c->stack->fds;
 	const struct rs_fd_ops *ops = c->stack->fd_ops;
@@ -308,5 +404,10 @@ void rs_sock_close_all(struct rs_core *c)
 		struct rs_file *f = ops->get(fds, fd);
 		if (f && f->core == c)
 			rs_close(c, f->fd);
+	}
+	while (c->sock_free) {
+		struct rs_sock *s = c->sock_free;
+		c->sock_free = (struct rs_sock *)(void *)s->tcb;
+		rs_mem_free(c->stack->arena, s);
 	}
 }

@@ -64,7 +64,9 @@ int rs_sockaddr_in(const struct sockaddr *addr, socklen_t len,
 void rs_sockaddr_out(uint32_t ip, uint16_t port, struct sockaddr *addr,
 		     socklen_t *len);
 void rs_epoll_free(struct rs_epoll *ep);
-void rs_sock_close_all(struct rs_core *c);
+/* Core destruction: close every descriptor of the core, free its pools. */
+void rs_sock_core_fini(struct rs_core *c);
+void rs_sock_core_orphans(struct rs_core *c);
 
 static inline int rs_err(int e)
 {

@@ -22,10 +22,12 @@ static int pick_port(struct rs_core *c, struct rs_tcb *t)
 		if (st->port_ops->bound(st->ports, port))
 			continue;
 		t->h.lport = port;
-		if (st->ehash_ops->insert(st->ehash, &t->h) == RS_OK)
+		if (st->ehash_ops->insert(st->ehash, &t->h,
+					  &c->ctr.lock_ehash) == RS_OK)
 			return RS_OK;
 		x = st->ehash_ops->lookup(st->ehash, t->h.laddr, port,
-					  t->h.raddr, t->h.rport, &owner);
+					  t->h.raddr, t->h.rport, &owner,
+					  &c->ctr.lock_ehash);
 		if (!reuse && x && owner == c->index && x->kind == RS_HK_TW)
 			reuse = RS_CONTAINER(x, struct rs_tw, h);
 	}
@@ -36,7 +38,7 @@ static int pick_port(struct rs_core *c, struct rs_tcb *t)
 	t->h.lport = reuse->h.lport;
 	c->ctr.tcp_tw_reused++;
 	rs_tw_kill(c, reuse);
-	if (st->ehash_ops->insert(st->ehash, &t->h) == RS_OK)
+	if (st->ehash_ops->insert(st->ehash, &t->h, &c->ctr.lock_ehash) == RS_OK)
 		return RS_OK;
 	t->h.lport = 0;
 	return RS_ERROR;
@@ -81,8 +83,8 @@ int rs_connect(struct rs_core *c, int fd, const struct sockaddr *addr,
 	t->h.rport = port;
 	if (s->bound) {
 		t->h.lport = s->lport;
-		if (c->stack->ehash_ops->insert(c->stack->ehash, &t->h) !=
-		    RS_OK) {
+		if (c->stack->ehash_ops->insert(c->stack->ehash, &t->h,
+						&c->ctr.lock_ehash) != RS_OK) {
 			t->h.lport = 0;
 			rs_tcb_free(t);
 			return rs_err(EADDRINUSE);

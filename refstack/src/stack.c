@@ -1,10 +1,10 @@
 /* Stack instance: configuration, the shared tables, the core array. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "arena.h"
 #include "sock.h"
 
 void rs_stack_conf_init(struct rs_stack_conf *c)
@@ -55,17 +55,18 @@ static int stack_tables(struct rs_stack *s)
 	s->lhash_ops = &rs_table_global;
 	s->port_ops = &rs_port_global;
 	s->fd_ops = &rs_fd_global;
-	s->ehash = s->ehash_ops->create(s->conf.hash_buckets, &err);
+	s->ehash = s->ehash_ops->create(s->arena, s->conf.hash_buckets, &err);
 	if (!s->ehash)
 		return err;
-	s->lhash = s->lhash_ops->create(1024, &err);
+	s->lhash = s->lhash_ops->create(s->arena, 1024, &err);
 	if (!s->lhash)
 		return err;
-	s->ports = s->port_ops->create(s->conf.port_lo, s->conf.port_hi,
-				       s->conf.seed, &err);
+	s->ports = s->port_ops->create(s->arena, s->conf.port_lo,
+				       s->conf.port_hi, s->conf.seed, &err);
 	if (!s->ports)
 		return err;
-	s->fds = s->fd_ops->create(s->conf.max_sockets * s->conf.ncores, &err);
+	s->fds = s->fd_ops->create(s->arena,
+				   s->conf.max_sockets * s->conf.ncores, &err);
 	if (!s->fds)
 		return err;
 	return 0;
@@ -80,11 +81,12 @@ struct rs_stack *rs_stack_create(const struct rs_stack_conf *conf, int *err)
 		*err = rc;
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
+	s = rs_mem_zalloc(conf->arena, sizeof(*s));
 	if (!s)
 		goto nomem;
 	s->conf = *conf;
-	s->cores = calloc(conf->ncores, sizeof(*s->cores));
+	s->arena = conf->arena;
+	s->cores = rs_mem_zalloc(s->arena, conf->ncores * sizeof(*s->cores));
 	if (!s->cores)
 		goto nomem;
 	if (!s->conf.seed &&
@@ -104,8 +106,8 @@ struct rs_stack *rs_stack_create(const struct rs_stack_conf *conf, int *err)
 	return s;
 nomem:
 	if (s)
-		free(s->cores);
-	free(s);
+		rs_mem_free(s->arena, s->cores);
+	rs_mem_free(conf->arena, s);
 	*err = -ENOMEM;
 	return NULL;
 }
@@ -122,8 +124,8 @@ void rs_stack_destroy(struct rs_stack *s)
 		s->port_ops->destroy(s->ports);
 	if (s->fds)
 		s->fd_ops->destroy(s->fds);
-	free(s->cores);
-	free(s);
+	rs_mem_free(s->arena, s->cores);
+	rs_mem_free(s->arena, s);
 }
 
 const struct rs_stack_conf *rs_stack_conf(const struct rs_stack *s)

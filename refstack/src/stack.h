@@ -3,12 +3,11 @@
 #ifndef RS_STACK_H
 #define RS_STACK_H
 
-#include <pthread.h>
-
 #include "../include/refstack.h"
 #include "buf.h"
 #include "common.h"
 #include "io.h"
+#include "lock.h"
 #include "seqset.h"
 #include "table.h"
 #include "wire.h"
@@ -169,6 +168,7 @@ struct rs_tw {
 	uint8_t ts;                /* timestamps in use */
 };
 
+#define RS_LISTEN_COPIES 64         /* cores that can hold a listener copy */
 struct rs_listener {
 	struct rs_hnode h;         /* listen table entry */
 	struct rs_sock *sock;      /* passed to stack->sock_event */
@@ -184,10 +184,20 @@ struct rs_listener {
 	 * setsockopt after) */
 	uint32_t sndbuf, rcvbuf;
 	uint8_t nodelay;
+	/* Forked workers (rs_listen_copy): a global listener's copies, one
+	 * per core, each with its own accept queue; a SYN goes to the copy
+	 * of the core it lands on, else to another core's copy.  copies (bit
+	 * k: core k has one) is read by every core, copy[k] only by core k.
+	 * refs: the global itself and its copies; the last one frees it. */
+	struct rs_listener *global; /* a copy: its global listener */
+	uint64_t copies;
+	uint32_t refs;
+	struct rs_listener *copy[RS_LISTEN_COPIES];
 };
 
 /* Timer heap of TCBs keyed by deadline. */
 struct rs_timerq {
+	struct rs_arena *arena;
 	struct rs_tcb **h;         /* 1-based */
 	uint32_t n, cap;
 };
@@ -219,7 +229,7 @@ struct rs_pending {
 /* Frames handed to this core by the others: a locked queue, swapped
  * with a spare by the owner so that it holds the lock only briefly. */
 struct rs_handoff {
-	pthread_mutex_t lock;
+	struct rs_lock lock;
 	uint32_t n;
 	struct rs_pending *q;      /* RS_HANDOFF_MAX frames */
 	struct rs_pending *spare;  /* swapped with q by the owner */
@@ -273,6 +283,7 @@ typedef void (*rs_sock_event_fn)(struct rs_sock *s);
 
 struct rs_stack {
 	struct rs_stack_conf conf;
+	struct rs_arena *arena;    /* conf.arena: where all of this lives */
 	rs_sock_event_fn sock_event;
 	uint32_t ip, netmask, gateway; /* host order */
 	const struct rs_table_ops *ehash_ops, *lhash_ops;

@@ -30,8 +30,13 @@ void rs_tcb_drop(struct rs_tcb *t, int err);
 /* The only place a TCB changes state; traces old => new. */
 void rs_tcp_set_state(struct rs_tcb *t, int state);
 uint32_t rs_tcp_isn(struct rs_core *c, const struct rs_hnode *k);
+/* A connection's timestamp offset: a function of its 4-tuple alone, so a
+ * cookie SYN,ACK's timestamp is the connection's own and the timestamps
+ * of a reused 4-tuple never go back. */
 uint32_t rs_tcp_ts_offset(const struct rs_core *c, const struct rs_hnode *k);
 uint32_t rs_tcp_ts_now(const struct rs_core *c);
+/* The receive window scale announced for a receive buffer of cap bytes. */
+uint8_t rs_tcp_wscale_for(uint32_t cap);
 /* Negotiate options from a SYN (passive: from the peer's SYN; active:
  * from the SYN-ACK). */
 void rs_tcp_syn_options(struct rs_tcb *t, const struct rs_tcp_seg *seg);
@@ -49,6 +54,8 @@ void rs_tcp_challenge_ack(struct rs_tcb *t);
 /* Listener for (addr, port): exact address first, then INADDR_ANY. */
 struct rs_listener *rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr,
 					 uint16_t port, unsigned *owner);
+struct rs_listener *rs_listen_copy_for(struct rs_core *c, struct rs_listener *l,
+				       unsigned *owner);
 
 /* tcp_ack.c: the ACK field (RFC 9293 3.10.7.4 fifth check) */
 int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg);
@@ -82,7 +89,7 @@ void rs_tcp_reset_reply(struct rs_core *c, const struct rs_ipv4 *ip,
 uint32_t rs_tcp_data_end(const struct rs_tcb *t);
 
 /* tcp_timer.c */
-int rs_timerq_init(struct rs_timerq *q, uint32_t cap);
+int rs_timerq_init(struct rs_timerq *q, uint32_t cap, struct rs_arena *a);
 void rs_timerq_fini(struct rs_timerq *q);
 /* Recompute the TCB's deadline from its timers and fix its heap place. */
 void rs_tcp_timer_update(struct rs_tcb *t);
@@ -166,10 +173,13 @@ void rs_synq_del(struct rs_listener *l, struct rs_tcb *t);
 void rs_synq_peer_seen(struct rs_core *c, uint32_t ip);
 
 /* tcp_cookie.c */
-void rs_cookie_synack(struct rs_core *c, const struct rs_ipv4 *ip,
-		      const struct rs_tcp_seg *seg);
+void rs_cookie_synack(struct rs_core *c, const struct rs_listener *l,
+		      const struct rs_ipv4 *ip, const struct rs_tcp_seg *seg);
 uint16_t rs_cookie_check(struct rs_core *c, const struct rs_ipv4 *ip,
 			 const struct rs_tcp_seg *seg);
+/* The options a cookie connection negotiated (from the echoed timestamp);
+ * call with the TCB built from the cookie, its ISS set. */
+void rs_cookie_options(struct rs_tcb *t, const struct rs_tcp_seg *seg);
 
 /* tcp_tw.c */
 void rs_tcp_time_wait(struct rs_tcb *t);

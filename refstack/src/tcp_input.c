@@ -22,7 +22,8 @@ static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
 	t->h.lport = seg->dport;
 	t->h.raddr = ip->src;
 	t->h.rport = seg->sport;
-	if (c->stack->ehash_ops->insert(c->stack->ehash, &t->h) != RS_OK) {
+	if (c->stack->ehash_ops->insert(c->stack->ehash, &t->h,
+					&c->ctr.lock_ehash) != RS_OK) {
 		t->h.lport = 0;
 		rs_tcb_free(t);
 		return NULL;
@@ -49,8 +50,9 @@ static void set_iss(struct rs_tcb *t, uint32_t iss)
 	t->ts_offset = rs_tcp_ts_offset(t->core, &t->h);
 }
 
-/* The ACK of a cookie SYN,ACK: rebuild the child (no options but the
- * MSS), then process the ACK as in SYN_RECV. */
+/* The ACK of a cookie SYN,ACK: rebuild the child (the MSS from the
+ * cookie, the other options from its timestamp), then process the ACK as
+ * in SYN_RECV. */
 static void cookie_accept(struct rs_core *c, struct rs_listener *l,
 			  const struct rs_ipv4 *ip,
 			  const struct rs_tcp_seg *seg, uint16_t mss)
@@ -66,9 +68,9 @@ static void cookie_accept(struct rs_core *c, struct rs_listener *l,
 		return;
 	c->ctr.tcp_syncookies_ok++;
 	t->mss = t->rcv_mss = RS_MIN(mss, c->stack->conf.mss);
-	t->rcv_wscale = t->snd_wscale = 0;
 	t->rcv_adv = t->rcv_nxt + RS_MIN(t->rcv.cap, 65535u);
 	set_iss(t, seg->ack - 1);
+	rs_cookie_options(t, seg);
 	rs_cc_init(t);
 	sync_input(t, seg);
 }
@@ -110,7 +112,7 @@ int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
 	}
 	switch (rs_synq_admit(c, l, ip->src, &proven)) {
 	case RS_SYNQ_COOKIE:
-		rs_cookie_synack(c, ip, seg);
+		rs_cookie_synack(c, l, ip, seg);
 		return RS_OK;
 	case RS_SYNQ_DROP:
 		c->ctr.drop_syn_backlog++;
@@ -446,11 +448,34 @@ struct rs_listener *rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr,
 	struct rs_hnode *n = NULL;
 
 	if (__atomic_load_n(&c->stack->nlisten_addr, __ATOMIC_RELAXED))
-		n = ops->lookup(c->stack->lhash, addr, port, 0, 0, owner);
-
+		n = ops->lookup(c->stack->lhash, addr, port, 0, 0, owner,
+				&c->ctr.lock_listen);
 	if (!n)
-		n = ops->lookup(c->stack->lhash, 0, port, 0, 0, owner);
-	return n ? RS_CONTAINER(n, struct rs_listener, h) : NULL;
+		n = ops->lookup(c->stack->lhash, 0, port, 0, 0, owner,
+				&c->ctr.lock_listen);
+	return n ? rs_listen_copy_for(c, RS_CONTAINER(n, struct rs_listener, h),
+				      owner)
+		 : NULL;
+}
+
+/* A global listener with copies (forked workers): this core's copy, else
+ * the owner is the next core that has one (the frame is handed there and
+ * looked up again; l is not dereferenced for another core). */
+struct rs_listener *rs_listen_copy_for(struct rs_core *c, struct rs_listener *l,
+				       unsigned *owner)
+{
+	uint64_t m = __atomic_load_n(&l->copies, __ATOMIC_ACQUIRE);
+	unsigned k = c->index % RS_LISTEN_COPIES;
+
+	if (!m)
+		return l;
+	if (m >> k & 1) {
+		*owner = k;
+		return l->copy[k];
+	}
+	m = (m >> k) | (k ? m << (RS_LISTEN_COPIES - k) : 0); /* rotate */
+	*owner = (k + (unsigned)__builtin_ctzll(m)) % RS_LISTEN_COPIES;
+	return l;
 }
 
 /* Which entry, which core: the connection (or TIME_WAIT entry) of the
@@ -466,7 +491,7 @@ void rs_tcp_demux(struct rs_core *c, const struct rs_ipv4 *ip,
 	dm->l = NULL;
 	c->ctr.table_lookups++;
 	dm->n = s->ehash_ops->lookup(s->ehash, ip->dst, seg->dport, ip->src,
-				     seg->sport, &dm->owner);
+				     seg->sport, &dm->owner, &c->ctr.lock_ehash);
 	if (!dm->n)
 		dm->l = rs_tcp_listen_lookup(c, ip->dst, seg->dport,
 					     &dm->owner);

@@ -1,40 +1,20 @@
 /* The global connection table: one hash shared by all cores of a stack,
  * a spinlock per bucket (the stock-kernel baseline). */
 #include <errno.h>
-#include <stdlib.h>
 
-#include "common.h"
+#include "arena.h"
+#include "lock.h"
 #include "table.h"
 
 struct gtable {
+	struct rs_arena *arena;
 	uint32_t mask;
 	uint32_t count;          /* atomic: buckets have their own locks */
 	struct gbucket {
-		uint32_t lock;   /* test-and-test-and-set spinlock */
+		struct rs_lock lock;
 		struct rs_hnode *head;
 	} *b;
 };
-
-/* Inline bucket locks: uncontended, a single atomic exchange (the
- * pthread_spin_* calls cost a function call each way). */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-static inline void bucket_lock(struct gbucket *b)
-{
-	while (__atomic_exchange_n(&b->lock, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&b->lock, __ATOMIC_RELAXED))
-			cpu_relax();
-}
-
-static inline void bucket_unlock(struct gbucket *b)
-{
-	__atomic_store_n(&b->lock, 0, __ATOMIC_RELEASE);
-}
 
 static inline uint32_t ghash(uint32_t laddr, uint16_t lport, uint32_t raddr,
 			     uint16_t rport)
@@ -44,22 +24,23 @@ static inline uint32_t ghash(uint32_t laddr, uint16_t lport, uint32_t raddr,
 	return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
-static void *g_create(uint32_t buckets, int *err)
+static void *g_create(struct rs_arena *a, uint32_t buckets, int *err)
 {
-	struct gtable *t = calloc(1, sizeof(*t));
+	struct gtable *t = rs_mem_zalloc(a, sizeof(*t));
 	uint32_t n = 1;
 
 	while (n < buckets)
 		n <<= 1;
 	if (!t)
 		goto error;
-	t->b = calloc(n, sizeof(*t->b));
+	t->arena = a;
+	t->b = rs_mem_zalloc(a, (size_t)n * sizeof(*t->b));
 	if (!t->b)
 		goto error;
 	t->mask = n - 1;
 	return t;
 error:
-	free(t);
+	rs_mem_free(a, t);
 	*err = -ENOMEM;
 	return NULL;
 }
@@ -70,8 +51,8 @@ static void g_destroy(void *tp)
 
 	if (!t)
 		return;
-	free(t->b);
-	free(t);
+	rs_mem_free(t->arena, t->b);
+	rs_mem_free(t->arena, t);
 }
 
 static inline int key_eq(const struct rs_hnode *n, uint32_t laddr,
@@ -86,13 +67,13 @@ static struct gbucket *bucket_of(struct gtable *t, const struct rs_hnode *n)
 	return &t->b[ghash(n->laddr, n->lport, n->raddr, n->rport) & t->mask];
 }
 
-static int g_insert(void *tp, struct rs_hnode *n)
+static int g_insert(void *tp, struct rs_hnode *n, uint64_t *lk)
 {
 	struct gtable *t = tp;
 	struct gbucket *b = bucket_of(t, n);
 	int rc = RS_OK;
 
-	bucket_lock(b);
+	rs_lock_take(&b->lock, lk);
 	for (struct rs_hnode *x = b->head; x; x = x->next) {
 		if (key_eq(x, n->laddr, n->lport, n->raddr, n->rport)) {
 			rc = RS_ERROR;
@@ -103,16 +84,16 @@ static int g_insert(void *tp, struct rs_hnode *n)
 	b->head = n;
 	__atomic_fetch_add(&t->count, 1, __ATOMIC_RELAXED);
 out:
-	bucket_unlock(b);
+	rs_lock_give(&b->lock);
 	return rc;
 }
 
-static void g_remove(void *tp, struct rs_hnode *n)
+static void g_remove(void *tp, struct rs_hnode *n, uint64_t *lk)
 {
 	struct gtable *t = tp;
 	struct gbucket *b = bucket_of(t, n);
 
-	bucket_lock(b);
+	rs_lock_take(&b->lock, lk);
 	for (struct rs_hnode **pp = &b->head; *pp; pp = &(*pp)->next) {
 		if (*pp == n) {
 			*pp = n->next;
@@ -121,26 +102,26 @@ static void g_remove(void *tp, struct rs_hnode *n)
 		}
 	}
 	n->next = NULL;
-	bucket_unlock(b);
+	rs_lock_give(&b->lock);
 }
 
 static struct rs_hnode *g_lookup(void *tp, uint32_t laddr, uint16_t lport,
 				 uint32_t raddr, uint16_t rport,
-				 unsigned *owner)
+				 unsigned *owner, uint64_t *lk)
 {
 	struct gtable *t = tp;
 	struct gbucket *b =
 		&t->b[ghash(laddr, lport, raddr, rport) & t->mask];
 	struct rs_hnode *x;
 
-	bucket_lock(b);
+	rs_lock_take(&b->lock, lk);
 	for (x = b->head; x; x = x->next) {
 		if (key_eq(x, laddr, lport, raddr, rport)) {
 			*owner = x->core;
 			break;
 		}
 	}
-	bucket_unlock(b);
+	rs_lock_give(&b->lock);
 	return x;
 }
 

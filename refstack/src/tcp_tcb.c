@@ -2,8 +2,8 @@
  * setter, detaching from the tables, option negotiation, listener
  * children. */
 #include <errno.h>
-#include <stdlib.h>
 
+#include "arena.h"
 #include "tcp.h"
 
 const char *const rs_tcp_state_names[RS_TCP_NSTATES] = {
@@ -20,7 +20,7 @@ const char *const rs_tcp_state_names[RS_TCP_NSTATES] = {
 	[RS_TCP_TIME_WAIT] = "TIME_WAIT",
 };
 
-static uint8_t wscale_for(uint32_t cap)
+uint8_t rs_tcp_wscale_for(uint32_t cap)
 {
 	uint8_t s = 0;
 
@@ -40,7 +40,7 @@ struct rs_tcb *rs_tcb_new(struct rs_core *c, uint32_t sndbuf,
 		c->tcb_free = (struct rs_tcb *)(void *)t->h.next;
 		memset(t, 0, sizeof(*t));
 	} else {
-		t = calloc(1, sizeof(*t));
+		t = rs_mem_zalloc(c->stack->arena, sizeof(*t));
 		if (!t)
 			return NULL;
 	}
@@ -51,7 +51,7 @@ struct rs_tcb *rs_tcb_new(struct rs_core *c, uint32_t sndbuf,
 	t->snd.cap = sndbuf;
 	t->rcv.cap = rcvbuf;
 	t->rcv_wscale = (c->stack->conf.options & RS_OPT_WSCALE)
-				? wscale_for(rcvbuf)
+				? rs_tcp_wscale_for(rcvbuf)
 				: 0;
 	t->rto_us = RS_TCP_RTO_INIT_US;
 	t->mss = RS_TCP_DEFAULT_MSS;
@@ -86,7 +86,8 @@ void rs_tcb_detach(struct rs_tcb *t)
 		return;
 	t->flags |= TF_DETACHED;
 	if (t->h.lport)
-		c->stack->ehash_ops->remove(c->stack->ehash, &t->h);
+		c->stack->ehash_ops->remove(c->stack->ehash, &t->h,
+					    &c->ctr.lock_ehash);
 	rs_tcp_child_unlink(t);
 	t->t_rtx = t->t_delack = t->t_persist = t->t_misc = t->t_probe = 0;
 	t->t_reo = 0;
@@ -134,7 +135,7 @@ void rs_tcp_set_state(struct rs_tcb *t, int state)
 			    rs_tcp_state_names[old], rs_tcp_state_names[state]);
 }
 
-/* RFC 6528: ISN = M + F(4-tuple, secret), M a ~4 us clock. */
+/* F(4-tuple, secret) of RFC 6528: ISNs and timestamp offsets. */
 static uint64_t tuple_hash(const struct rs_core *c, const struct rs_hnode *k)
 {
 	uint64_t h = c->stack->conf.seed;

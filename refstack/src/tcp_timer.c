@@ -3,13 +3,14 @@
  * core's binary heap under the earliest one.  RTO per RFC 6298 with
  * Karn's algorithm (samples only from data sent once) and backoff. */
 #include <errno.h>
-#include <stdlib.h>
 
+#include "arena.h"
 #include "tcp.h"
 
-int rs_timerq_init(struct rs_timerq *q, uint32_t cap)
+int rs_timerq_init(struct rs_timerq *q, uint32_t cap, struct rs_arena *a)
 {
-	q->h = calloc((size_t)cap + 1, sizeof(*q->h));
+	q->arena = a;
+	q->h = rs_mem_zalloc(a, ((size_t)cap + 1) * sizeof(*q->h));
 	q->n = 0;
 	q->cap = cap;
 	return q->h ? RS_OK : RS_ERROR;
@@ -17,7 +18,7 @@ int rs_timerq_init(struct rs_timerq *q, uint32_t cap)
 
 void rs_timerq_fini(struct rs_timerq *q)
 {
-	free(q->h);
+	rs_mem_free(q->arena, q->h);
 	q->h = NULL;
 }
 

@@ -1,8 +1,7 @@
 /* Compact TIME_WAIT (RFC 9293 3.10.7.4, RFC 6191): a 72-byte entry in the
  * established table and in a per-core FIFO (the duration is constant, so
  * expiry order is insertion order). */
-#include <stdlib.h>
-
+#include "arena.h"
 #include "tcp.h"
 
 _Static_assert(sizeof(struct rs_tw) <= 128, "TIME_WAIT entry too large");
@@ -17,7 +16,7 @@ static struct rs_tw *tw_alloc(struct rs_core *c)
 		c->tw_free = (struct rs_tw *)(void *)tw->h.next;
 		return tw;
 	}
-	return malloc(sizeof(*tw));
+	return rs_mem_alloc(c->stack->arena, sizeof(*tw));
 }
 
 void rs_tcp_time_wait(struct rs_tcb *t)
@@ -41,13 +40,13 @@ void rs_tcp_time_wait(struct rs_tcb *t)
 		tw->ts_offset = t->ts_offset;
 		tw->wnd = rs_tcp_rcv_wnd(t);
 		tw->expire = c->now + c->stack->conf.time_wait_ns;
-		if (c->stack->ehash_ops->insert(c->stack->ehash, &tw->h) ==
-		    RS_OK) {
+		if (c->stack->ehash_ops->insert(c->stack->ehash, &tw->h,
+						&c->ctr.lock_ehash) == RS_OK) {
 			rs_list_add_tail(&c->tw_fifo, &tw->fifo);
 			c->ntw++;
 			c->ctr.tcp_tw_created++;
 		} else {
-			free(tw);
+			rs_mem_free(c->stack->arena, tw);
 		}
 	} else {
 		c->ctr.tcp_tw_overflow++;
@@ -59,7 +58,7 @@ void rs_tcp_time_wait(struct rs_tcb *t)
 
 void rs_tw_kill(struct rs_core *c, struct rs_tw *tw)
 {
-	c->stack->ehash_ops->remove(c->stack->ehash, &tw->h);
+	c->stack->ehash_ops->remove(c->stack->ehash, &tw->h, &c->ctr.lock_ehash);
 	rs_list_del(&tw->fifo);
 	c->ntw--;
 	tw->h.next = (struct rs_hnode *)(void *)c->tw_free;
@@ -137,6 +136,6 @@ void rs_tw_fini(struct rs_core *c)
 	while (c->tw_free) {
 		struct rs_tw *tw = c->tw_free;
 		c->tw_free = (struct rs_tw *)(void *)tw->h.next;
-		free(tw);
+		rs_mem_free(c->stack->arena, tw);
 	}
 }
