@@ -160,6 +160,16 @@ def _prepare(d, text):
     return spec
 
 
+def _register_self(d, name):
+    """This agent command in DIR/procs.json too: a cleaning `stop` from a run
+    the controller interrupted ends it (and what it started) first, so it
+    cannot start a server, or leave a collector, after the cleaning."""
+    pid = os.getpid()
+    table = [e for e in _read_table(d) if e["name"] != name]
+    _write_table(d, [{"name": name, "pid": pid, "start": procs.start_time(pid), "agent": True,
+                      "argv": sys.argv, "log": None, "rc": None}] + table)
+
+
 def _start_one(d, name, argv, cpus):
     table = _read_table(d)
     if any(e["name"] == name and procs.is_alive(e["pid"], e["start"]) for e in table):
@@ -199,6 +209,7 @@ def cmd_setup(a):
     """The spec from stdin, its files, then every program of it in order,
     each ready before the next."""
     spec = _prepare(a.dir, sys.stdin.read())
+    _register_self(a.dir, "agent-setup")
     _raise_nofile()
     started = []
     for p in spec.get("programs", []):
@@ -259,6 +270,7 @@ def _wait_accepting(addr, port, timeout=10.0):
 def cmd_window(a):
     """Collectors on [ramp, ramp + runtime]; the client followed to its end."""
     spec = _spec(a.dir)
+    _register_self(a.dir, "agent-window")
     measure = spec.get("measure", [])
     coll = Collectors(HostLab(spec["role"]), a.dir, spec["role"],
                       enabled=bool(spec.get("collectors", True)), roles=[spec["role"]],
@@ -323,11 +335,14 @@ def _cell_dirs(d, recursive):
 
 def cmd_stop(a):
     """Stop the processes started in DIR (every cell folder under it with
-    --recursive), last started first, then whatever they left."""
+    --recursive): agent commands still running first, then the programs,
+    last started first, then whatever they left."""
     sig = {"INT": signal.SIGINT, "TERM": signal.SIGTERM}[a.signal]
     stopped = {}
     for d in _cell_dirs(a.dir, a.recursive):
-        for e in reversed(_read_table(d)):
+        table = _read_table(d)
+        for e in [e for e in table if e.get("agent")] + \
+                [e for e in reversed(table) if not e.get("agent")]:
             if not _alive(e):
                 continue
             tree = [(p, procs.start_time(p)) for p in procs.descendants([e["pid"]])]

@@ -5,12 +5,16 @@ tcpscale's ansible/ tree, results read from the json callback.
     res = playbook(path, "cell.yml", {...}, log)     # PlaybookResult
 
 A PlaybookResult says, per host, what failed or was unreachable and in
-which task, so that an error can name both.
+which task, so that an error can name both.  While a playbook runs, the
+callback's events say which task runs on which hosts (live progress, and
+where a Ctrl-C stopped it).
 """
 import json
 import os
+import signal
 import subprocess
 import tempfile
+import threading
 
 from . import REPO_ROOT
 
@@ -124,10 +128,69 @@ def _message(res):
     return " ".join(str(msg).split())[:600]
 
 
-def playbook(inventory, name, extra_vars, log_path, check=False, limit=None, timeout=3600):
+class Tracker:
+    """What a running playbook is doing, from the callback's events: the
+    current task and the hosts still running it."""
+
+    def __init__(self, name, on_change=None):
+        self.name = name
+        self.task = None
+        self.running = {}            # host -> task
+        self.on_change = on_change
+
+    def event(self, ev):
+        kind, task = ev.get("ev"), ev.get("task")
+        if kind == "task":
+            self.task = task
+        elif kind == "start":
+            self.task = task
+            self.running[ev["host"]] = task
+        elif kind == "end":
+            self.running.pop(ev.get("host"), None)
+        if self.on_change is not None:
+            self.on_change(self)
+
+    def where(self):
+        """"task 'T' on host(s) A, B" (the hosts still in it), or what ran last."""
+        if self.task is None:
+            return "%s: before its first task" % self.name
+        hosts = sorted(h for h, t in self.running.items() if t == self.task)
+        return "%s: task '%s'%s" % (self.name, self.task,
+                                    " on host(s) " + ", ".join(hosts) if hosts else "")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) while a playbook ran; str() says where it was."""
+
+
+def _read_events(fd, tracker):
+    with os.fdopen(fd, "r") as f:
+        for line in f:
+            try:
+                tracker.event(json.loads(line))
+            except (ValueError, KeyError, TypeError):
+                continue
+
+
+def _stop(proc, grace_s=15.0):
+    """End ansible-playbook after Ctrl-C: it may have had the SIGINT
+    already (a terminal's Ctrl-C reaches the whole process group)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=grace_s)        # drains its pipes while it ends
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
+def playbook(inventory, name, extra_vars, log_path, check=False, limit=None, timeout=3600,
+             on_change=None):
     """Run ansible/playbooks/NAME with extra_vars; the json output is kept
-    in log_path.  Returns a PlaybookResult; raises AnsibleError only when
-    ansible-playbook cannot run at all."""
+    in log_path.  on_change(tracker) is called as tasks start and end on
+    the hosts (tracker.where(): "NAME: task 'T' on host(s) A, B").  Returns a PlaybookResult;
+    raises AnsibleError only when ansible-playbook cannot run at all, and
+    Interrupted (naming the task and hosts) on Ctrl-C."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False,
                                      dir=os.path.dirname(log_path)) as f:
@@ -139,27 +202,45 @@ def playbook(inventory, name, extra_vars, log_path, check=False, limit=None, tim
         argv.append("--check")
     if limit:
         argv += ["--limit", limit]
+    tracker = Tracker(name[:-len(".yml")] if name.endswith(".yml") else name, on_change)
+    r, w = os.pipe()
+    env = dict(_env(), TCPSCALE_ANSIBLE_EVENTS_FD=str(w))
+    reader = threading.Thread(target=_read_events, args=(r, tracker), daemon=True)
     try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                             env=_env(), cwd=ANSIBLE_DIR)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, cwd=ANSIBLE_DIR, pass_fds=(w,))
     except FileNotFoundError:
+        os.close(r)
+        os.unlink(vars_path)
         raise AnsibleError("ansible-playbook not found: install Ansible (make deps)") from None
+    finally:
+        os.close(w)
+    reader.start()
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except KeyboardInterrupt:
+        _stop(proc)
+        reader.join(timeout=5)
+        raise Interrupted(tracker.where()) from None
     except subprocess.TimeoutExpired:
-        raise AnsibleError("ansible-playbook %s: no end after %ds (log: %s)"
-                           % (name, timeout, log_path)) from None
+        proc.kill()
+        proc.wait()
+        raise AnsibleError("ansible-playbook %s: no end after %ds (log: %s); it was in %s"
+                           % (name, timeout, log_path, tracker.where())) from None
     finally:
         os.unlink(vars_path)
+    reader.join(timeout=5)
     with open(log_path, "w") as f:
-        f.write(res.stdout)
-        if res.stderr:
-            f.write("\n--- stderr\n" + res.stderr)
-    start = res.stdout.find("{")
+        f.write(stdout)
+        if stderr:
+            f.write("\n--- stderr\n" + stderr)
+    start = stdout.find("{")
     try:
-        data = json.loads(res.stdout[start:]) if start >= 0 else None
+        data = json.loads(stdout[start:]) if start >= 0 else None
     except ValueError:
         data = None
-    if data is None and res.returncode != 0:
-        return PlaybookResult(res.returncode, None, log_path, res.stderr or res.stdout)
+    if data is None and proc.returncode != 0:
+        return PlaybookResult(proc.returncode, None, log_path, stderr or stdout)
     if data is None:
         raise AnsibleError("ansible-playbook %s printed no JSON (log: %s)" % (name, log_path))
-    return PlaybookResult(res.returncode, data, log_path, res.stderr)
+    return PlaybookResult(proc.returncode, data, log_path, stderr)

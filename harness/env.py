@@ -131,21 +131,73 @@ def capture():
     }
 
 
+HOST_FIELDS = ("role", "kernel", "os", "arch", "cpus", "cpu_model", "mem_kib", "nics",
+               "versions")
+
+
+def lab_env(controller, lab):
+    """The environment of a run on an Ansible lab: the machine under test
+    (the inventory's server) where capture() describes this machine, every
+    lab host as the deploy found it under "hosts", and this machine, which
+    only drove the run, under "controller"."""
+    hosts = {h: {k: d.get(k) for k in HOST_FIELDS} for h, d in lab["hosts"].items()}
+    server = hosts[lab["server"]]
+    env = dict(controller)
+    env.update(host=lab["server"], kernel=server["kernel"], os=server["os"],
+               arch=server["arch"], cpu_model=server["cpu_model"], cores=server["cpus"],
+               mem_kib=server["mem_kib"], hosts=hosts,
+               controller={k: controller.get(k) for k in
+                           ("host", "kernel", "os", "arch", "cpu_model", "cores", "mem_kib",
+                            "sysctls")})
+    env.pop("kernel_version", None)
+    env.pop("sysctls", None)       # the tuning role's record says what the hosts have
+    tools = dict(controller.get("tools") or {})
+    tools.update({k: server["versions"].get(k) for k in ("nginx", "haproxy", "perf")})
+    tools.pop("chromium", None)
+    env["tools"] = tools
+    return env
+
+
+def _mem(kib):
+    return f"{kib / 1048576:.1f} GiB" if kib else "?"
+
+
+def _nic(name, n):
+    speed = f"{n['speed_mbps']} Mb/s" if (n.get("speed_mbps") or 0) > 0 else "speed ?"
+    return (f"{name} ({n.get('driver')}, {speed}, {n.get('rx_queues')} rx / "
+            f"{n.get('tx_queues')} tx queues, MTU {n.get('mtu')})")
+
+
+def format_host(name, h):
+    """One line for a lab host (lab_env's "hosts")."""
+    nics = ", ".join(_nic(k, v) for k, v in sorted((h.get("nics") or {}).items()))
+    return (f"{h.get('role')} {name}: {h.get('os')}, kernel {h.get('kernel')} "
+            f"({h.get('arch')}), CPU {h.get('cpu_model')} x {h.get('cpus')}, memory "
+            f"{_mem(h.get('mem_kib'))}; NICs: {nics or 'none found'}")
+
+
 def format_env(env):
     """Short human lines for a report or summary."""
-    git = env.get("git") or {}
-    sha = git.get("short") or "no git commit"
-    if git.get("dirty"):
-        sha += " (uncommitted changes)"
-    mem = env.get("mem_kib")
-    mem_s = f"{mem / 1048576:.1f} GiB" if mem else "?"
-    tools = env.get("tools") or {}
-    tool_s = ", ".join(f"{k} {v}" for k, v in sorted(tools.items()) if v)
+    if env.get("hosts"):
+        c = env.get("controller") or {}
+        hosts = sorted(env["hosts"].items(), key=lambda kv: (
+            ("server", "client", "backend").index(kv[1].get("role"))
+            if kv[1].get("role") in ("server", "client", "backend") else 3, kv[0]))
+        return [format_host(n, h) for n, h in hosts] + [
+            f"controller {c.get('host')} (ran Ansible, not the cells): {c.get('os')}, "
+            f"kernel {c.get('kernel')}"] + _code_tools(env)
     return [
         f"host {env.get('host')}: {env.get('os')}, kernel {env.get('kernel')} "
         f"({env.get('arch')})",
         f"CPU {env.get('cpu_model')} x {env.get('cores')} cores, "
-        f"memory {mem_s}",
-        f"code {sha}",
-        f"tools: {tool_s}",
-    ]
+        f"memory {_mem(env.get('mem_kib'))}"] + _code_tools(env)
+
+
+def _code_tools(env):
+    git = env.get("git") or {}
+    sha = git.get("short") or "no git commit"
+    if git.get("dirty"):
+        sha += " (uncommitted changes)"
+    tools = env.get("tools") or {}
+    tool_s = ", ".join(f"{k} {v}" for k, v in sorted(tools.items()) if v)
+    return [f"code {sha}", f"tools: {tool_s}"]

@@ -5,7 +5,10 @@ On a terminal one line is rewritten in place every second:
     [cell 3/12] linux shortconn c=2 r=1  elapsed 0:42 ETA 3:10  rate 12,345 conn/s
 
 and a permanent line is printed when each cell ends.  Without a terminal
-(CI logs) only the cell start and end lines are printed.  format_* functions
+(CI logs) only the cell start and end lines are printed.  On an Ansible
+lab the status line also says which task runs on which hosts
+("cell: task 'tcpscale_cell : Run the measured window' on host(s) client1"),
+and without a terminal each task's start is a line of its own.  format_* functions
 return strings; only Progress writes to its stream.
 """
 import threading
@@ -57,6 +60,8 @@ class Progress:
         self.errors = 0
         self.done_est = 0.0       # estimated seconds of finished cells
         self.done_real = 0.0      # their real duration
+        self.where = None         # an Ansible lab: the task and hosts running
+        self.last_task = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker = None
@@ -71,11 +76,14 @@ class Progress:
         return rest * scale
 
     def line(self):
+        if self.cell is None:
+            return "[lab] " + (self.where or "")
         unit = registry.WORKLOADS[self.cell["workload"]].unit \
             if self.cell and self.cell["workload"] in registry.WORKLOADS else "conn/s"
-        return format_status(self.i, len(self.cells), self.cell,
-                             time.monotonic() - self.t_start, self.eta_s(),
-                             self.rate, unit, self.errors)
+        s = format_status(self.i, len(self.cells), self.cell,
+                          time.monotonic() - self.t_start, self.eta_s(),
+                          self.rate, unit, self.errors)
+        return s + ("  " + self.where if self.where else "")
 
     # -- events ---------------------------------------------------------
     def start_cell(self, index, cell):
@@ -83,6 +91,7 @@ class Progress:
             self.i, self.cell = index + 1, cell
             self.cell_start = time.monotonic()
             self.rate, self.errors = None, 0
+            self.where = self.last_task = None
             if self.tty:
                 self._status()
             else:
@@ -98,12 +107,22 @@ class Progress:
             if self.tty and self.cell is not None:
                 self._status()
 
+    def task(self, tracker):
+        """An Ansible lab's playbook events (harness.ansible_run.Tracker)."""
+        with self._lock:
+            self.where = tracker.where()
+            if self.tty:
+                self._status()
+            elif (tracker.name, tracker.task) != self.last_task and tracker.task:
+                self._print("  %s: task '%s'" % (tracker.name, tracker.task))
+            self.last_task = (tracker.name, tracker.task)
+
     def end_cell(self, record):
         with self._lock:
             if self.cell is not None:
                 self.done_est += cell_estimate_s(self.cell)
                 self.done_real += time.monotonic() - self.cell_start
-            self.cell = None
+            self.cell = self.where = None
             self._print(format_cell_end(self.i, len(self.cells), record))
 
     def message(self, text):
@@ -123,7 +142,7 @@ class Progress:
     def _tick(self):
         while not self._stop.wait(1.0):
             with self._lock:
-                if self.cell is not None:
+                if self.cell is not None or self.where:
                     self._status()
 
     def _status(self):
@@ -134,6 +153,6 @@ class Progress:
         if self.tty:
             self.stream.write("\r\033[K")
         self.stream.write(text + "\n")
-        if self.tty and self.cell is not None:
+        if self.tty and (self.cell is not None or self.where):
             self._status()
         self.stream.flush()

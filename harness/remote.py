@@ -87,19 +87,29 @@ def server_cores(inventory):
     return cores
 
 
+NIC_FIELDS = (("driver", str), ("speed_mbps", int), ("rx_queues", int), ("tx_queues", int),
+              ("mtu", int))
+
+
 def parse_probe(lines):
-    """The deploy's description of a host: "key=value" lines, and
-    "addr=ADDRESS IFACE MAC" lines -> ({key: value}, {address: {iface, mac}})."""
-    probe, addrs = {}, {}
+    """The deploy's description of a host: "key=value" lines, "addr=ADDRESS
+    IFACE MAC" and "nic=IFACE DRIVER SPEED RXQ TXQ MTU" lines ->
+    ({key: value}, {address: {iface, mac}}, {iface: {driver, speed_mbps, ...}})."""
+    probe, addrs, nics = {}, {}, {}
     for line in lines:
         key, _, value = line.partition("=")
+        parts = value.split()
         if key == "addr":
-            parts = value.split()
             if len(parts) == 3:
                 addrs[parts[0]] = {"iface": parts[1], "mac": parts[2]}
+        elif key == "nic":
+            if len(parts) == 1 + len(NIC_FIELDS):
+                nics[parts[0]] = {k: (int(v) if t is int and v.lstrip("-").isdigit() else
+                                      None if t is int else v)
+                                  for (k, t), v in zip(NIC_FIELDS, parts[1:])}
         elif key:
             probe[key] = value.strip()
-    return probe, addrs
+    return probe, addrs, nics
 
 
 def lab_config(inventory):
@@ -150,6 +160,10 @@ class AnsibleLab:
         self.workdir = None
         self.tuned = {}           # cores -> tuning report per host
         self.last_cores = None
+        self.watch = None         # called with each playbook's Tracker as tasks go
+
+    def playbook(self, name, extra_vars, log_path):
+        return A.playbook(self.inventory, name, extra_vars, log_path, on_change=self.watch)
 
     # life cycle
     def up(self, run_id="run", workdir=None):
@@ -159,9 +173,11 @@ class AnsibleLab:
         self.workdir = workdir or os.path.join(REPO_ROOT, "build", "ansible", run_id)
         os.makedirs(self.workdir, exist_ok=True)
         archive = tree_archive(os.path.join(self.workdir, "tree.tar.gz"))
-        res = A.playbook(self.inventory, "deploy.yml", {"tcpscale_deploy_archive": archive},
-                         os.path.join(self.workdir, "deploy.json"))
-        os.unlink(archive)
+        try:
+            res = self.playbook("deploy.yml", {"tcpscale_deploy_archive": archive},
+                                os.path.join(self.workdir, "deploy.json"))
+        finally:
+            os.unlink(archive)
         if not res.ok:
             raise LabError("deploy: " + res.error())
         self.info = self._describe(res)
@@ -171,8 +187,8 @@ class AnsibleLab:
         """Stop every process this run started on every reachable host."""
         if self.conf is None or self.run_id is None:
             return None
-        res = A.playbook(self.inventory, "cell.yml", self._cell_vars("clean", {}, "none"),
-                         os.path.join(self.workdir, "clean.json"))
+        res = self.playbook("cell.yml", self._cell_vars("clean", {}, "none"),
+                            os.path.join(self.workdir, "clean.json"))
         self.conf = None
         return None if res.ok else res.error()
 
@@ -189,11 +205,13 @@ class AnsibleLab:
                     if k in v:
                         d[k[len("tcpscale_"):]] = v[k]
                 d.update(facts.get(h, {}))
-                probe, d["addrs"] = parse_probe(d.pop("probe", []))
+                probe, d["addrs"], d["nics"] = parse_probe(d.pop("probe", []))
                 if "mtcp" in probe:
                     d["mtcp"] = probe["mtcp"]
-                d["versions"] = {k: probe[k] for k in ("nginx", "haproxy") if probe.get(k)}
-                d.update({k: probe.get(k) for k in ("cpus", "cpu_model", "mem_kib")})
+                d["versions"] = {k: probe[k] for k in ("nginx", "haproxy", "perf")
+                                 if probe.get(k)}
+                d.update({k: int(probe[k]) if probe.get(k, "").isdigit() else probe.get(k)
+                          for k in ("cpus", "cpu_model", "mem_kib", "arch")})
                 d["nofile"] = min(NOFILE, int(probe["nofile"])) \
                     if probe.get("nofile", "").isdigit() else NOFILE
                 hosts[h] = d
@@ -217,8 +235,8 @@ class AnsibleLab:
         """Tune the hosts for `cores` (once per change of core count)."""
         if cores == self.last_cores:
             return self.tuned[cores], None
-        res = A.playbook(self.inventory, "tune.yml", {"tcpscale_tune_cores": cores},
-                         os.path.join(self.workdir, "tune-c%d.json" % cores))
+        res = self.playbook("tune.yml", {"tcpscale_tune_cores": cores},
+                            os.path.join(self.workdir, "tune-c%d.json" % cores))
         if not res.ok:
             return None, "tuning: " + res.error()
         self.tuned[cores] = res.custom.get("tuning", {})
@@ -460,7 +478,14 @@ def run_cell(lab, cell, outdir, on_interval=None):
     "stop_run" set: the caller stops the run after recording the cell."""
     cid = cell["id"]
     if cell["stack"] == "mtcp":
-        why = mtcp.no_equivalent(cell["workload"]) or mtcp.check_cores(cell["cores"])
+        why = mtcp.no_equivalent(cell["workload"])
+        if not why:
+            try:
+                conf = mtcp.read_conf(lab.conf["hostvars"].get(lab.host("server"), {}),
+                                      "inventory %s" % lab.inventory)
+                why = mtcp.check_cores(cell["cores"], conf["max_cpus"])
+            except mtcp.MtcpError:
+                pass                     # check_cell says what to configure
         if why:
             return {"status": "cannot-run", "error": "cell %s: %s" % (cid, why), "tsload": None,
                     "collectors": {}, "tuning": {"stack": "mtcp"}, "servers": {},
@@ -475,30 +500,32 @@ def run_cell(lab, cell, outdir, on_interval=None):
               "servers": {p: versions[p] for p in SERVER_PROGRAMS[cell["workload"]]
                           if versions.get(p)}, "artefacts": {}}
     specs, settings = cell_specs(lab, cell)
-    tuning, err = lab.tune(cell["cores"])
     result["tuning"] = {"stack": cell["stack"], "server_cpus": procs.cpu_list(cell["cores"]),
                         "pinning": "taskset -c %s" % procs.cpu_list(cell["cores"]),
                         "client_cpus": cell.get("job_options", {}).get("cpus_allowed",
                                                                        "unpinned"),
-                        "server": settings, "hosts": tuning or {},
+                        "server": settings, "hosts": {},
                         "lab": {"kind": lab.kind, "sysctls_set": dict(SYSCTLS)}}
-    if err:
-        result.update(status="error", error="cell %s: %s" % (cid, err), stop_run=True)
-        return result
     log = os.path.join(outdir, cid + ".ansible.json")
+    res = None
     try:
-        res = A.playbook(lab.inventory, "cell.yml",
-                         lab._cell_vars("run", specs, cid, fetch_dir), log)
-    except KeyboardInterrupt:
+        tuning, err = lab.tune(cell["cores"])
+        result["tuning"]["hosts"] = tuning or {}
+        if err:
+            result.update(status="error", error="cell %s: %s" % (cid, err), stop_run=True)
+            return result
+        res = lab.playbook("cell.yml", lab._cell_vars("run", specs, cid, fetch_dir), log)
+    except KeyboardInterrupt as e:
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            A.playbook(lab.inventory, "cell.yml", lab._cell_vars("clean", {}, cid),
-                       os.path.join(outdir, cid + ".clean.json"))
+            clean = lab.playbook("cell.yml", lab._cell_vars("clean", {}, cid),
+                                 os.path.join(outdir, cid + ".clean.json"))
         finally:
             signal.signal(signal.SIGINT, old)
-        result.update(status="interrupted",
-                      error="cell %s interrupted (Ctrl-C or SIGTERM); kept what was measured" % cid)
-        res = None
+        result.update(status="interrupted", error="cell %s interrupted (Ctrl-C or SIGTERM) in %s; "
+                      "%s" % (cid, e or "the harness",
+                              "its processes were stopped on every host" if clean.ok else
+                              "stopping its processes failed: " + clean.error()))
     if res is not None and not res.ok:
         result.update(status="error", error="cell %s: %s" % (cid, res.error()), stop_run=True)
     folders = _unpack(fetch_dir, outdir, cid)

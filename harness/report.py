@@ -95,9 +95,17 @@ def _env_blocks(run, records):
                  if lab.get("kind") == "ansible" else "Lab (network namespaces)")
         blocks.append(("details", title, _kv_lines(lab)))
     tuning = {k: v for k, v in (tuning or {}).items() if k != "lab"}
+    hosts = tuning.pop("hosts", None) if lab.get("kind") == "ansible" else None
     if tuning:
         blocks.append(("details", "Tuning of the servers (first cell)",
                        _kv_lines(tuning)))
+    first = next((r for r in records if (r.get("tuning") or {}).get("hosts")), None)
+    for host, knobs in sorted((hosts or {}).items()):
+        blocks.append(("details", f"What the tuning role found and set on {host} "
+                                  f"({first['cell']['cores']} cores, first cell)",
+                       [f"{k}: {v.get('want')} ({v.get('status')}"
+                        + (f", was {v.get('was')})" if v.get("status") in ("set", "would set")
+                           else ")") for k, v in sorted(knobs.items())]))
     return blocks
 
 

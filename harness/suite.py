@@ -86,7 +86,7 @@ def _cells_loop(ctx, lab, run_cell, cell_error):
             store.save_run(ctx["reports_dir"], ctx["run_dir"], run)
         ctx["progress"].end_cell(rec)
         if rec["status"] == "interrupted":
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(rec["error"] or "")
         if result.get("stop_run"):          # the lab itself failed (a host, a task)
             raise RunFailed(rec["error"])
 
@@ -100,9 +100,13 @@ def _remote_session(ctx):
     run = ctx["run"]
     try:
         lab = AnsibleLab(ctx["inventory"], server_cores(ctx["inventory"]))
+        lab.watch = ctx["progress"].task
         run["lab"] = lab.up(run["run_id"], os.path.join(ctx["run_dir"], "ansible"))
+        run["env"] = envmod.lab_env(run["env"], run["lab"])
     except LabError as e:
         raise RunFailed(f"lab: {e}") from None
+    except KeyboardInterrupt as e:      # the deploy starts no process that outlives it
+        raise KeyboardInterrupt(f"interrupted in {e}" if str(e) else "") from None
     try:
         store.save_run(ctx["reports_dir"], ctx["run_dir"], run)
         _cells_loop(ctx, lab, run_cell, CellError)
@@ -173,8 +177,8 @@ def run_suite(suite, cells, reports_dir, stream, lab_prefix="tcps",
     try:
         _lab_session(ctx, lab_prefix)
         run["status"] = "complete" if run["n_failed"] == 0 else "failed"
-    except KeyboardInterrupt:
-        run["status"] = "interrupted"
+    except KeyboardInterrupt as e:
+        run["status"], run["error"] = "interrupted", str(e) or None
     except RunFailed as e:
         run["status"], run["error"] = "failed", str(e)
     finally:

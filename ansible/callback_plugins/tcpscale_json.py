@@ -6,11 +6,19 @@
      "global_custom_stats": {...}}
 
 The harness (harness/ansible_run.py) reads it to name the host and the task
-that failed.  Ansible-core has no JSON callback of its own (it lives in the
+that failed.  With TCPSCALE_ANSIBLE_EVENTS_FD set, it also writes one JSON
+line per event to that file descriptor while the run goes, for the
+harness's live progress and for naming where an interrupted run stopped:
+
+    {"ev": "task", "task": NAME}                  a task starts
+    {"ev": "start", "host": HOST, "task": NAME}   ... on a host
+    {"ev": "end", "host": HOST, "task": NAME, "status": "ok" | "changed" |
+     "failed" | "unreachable" | "skipped"}  Ansible-core has no JSON callback of its own (it lives in the
 ansible.posix collection, which Debian ships only in the large `ansible`
 package).
 """
 import json
+import os
 import time
 
 from ansible.plugins.callback import CallbackBase
@@ -31,6 +39,16 @@ class CallbackModule(CallbackBase):
     def __init__(self):
         super().__init__()
         self.plays = []
+        fd = os.environ.get("TCPSCALE_ANSIBLE_EVENTS_FD", "")
+        self.events = os.fdopen(int(fd), "w", buffering=1) if fd.isdigit() else None
+
+    def _event(self, **ev):
+        if self.events is None:
+            return
+        try:
+            self.events.write(json.dumps(ev) + "\n")
+        except OSError:          # the harness stopped reading: keep running
+            self.events = None
 
     def v2_playbook_on_play_start(self, play):
         self.plays.append({"play": {"name": play.get_name()}, "tasks": []})
@@ -44,15 +62,23 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._task(task)
+        self._event(ev="task", task=task.get_name())
 
     def v2_playbook_on_handler_task_start(self, task):
         self._task(task)
+        self._event(ev="task", task=task.get_name())
+
+    def v2_runner_on_start(self, host, task):
+        self._event(ev="start", host=host.get_name(), task=task.get_name())
 
     def _record(self, result, **flags):
         res = dict(self._strip(result._result))
         res.update(flags)
         res["tcpscale_end"] = time.time()
         self._task(result._task)["hosts"][result._host.get_name()] = res
+        status = [k for k in ("unreachable", "skipped", "failed") if flags.get(k)]
+        self._event(ev="end", host=result._host.get_name(), task=result._task.get_name(),
+                    status=status[0] if status else "changed" if res.get("changed") else "ok")
 
     def _strip(self, res):
         return {k: v for k, v in res.items() if not k.startswith("_ansible") or k == "_ansible_no_log"}

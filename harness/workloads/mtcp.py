@@ -18,10 +18,13 @@ configuration; the adapter then, per cell:
   lines of its NETSTAT build, and its start-up errors) into the record.
 
 What it expects (documented in ansible/README.md, "mTCP"): mTCP's master
-at commit 0463aad5 (2019-11-17, `git describe` v2.0-373-g0463aad5; the
-v2.1 release reads the same files), built by its own `configure && make`
-with NETSTAT on (the default), apps/example/epserver built, and for more
-than 16 cores `CFLAGS=-DMAX_CPUS=32` at configure time.
+at commit 0463aad5 (2019-11-17, `git describe --tags` v2.0-373-g0463aad5),
+built by its own `configure && make` with NETSTAT on (the default in
+mtcp/src/Makefile.in), apps/example/epserver built, and for more than 16
+cores `CFLAGS=-DMAX_CPUS=32` at configure time.  The v2.1 tag (0c388210,
+2018-10-05) is not on master's history: its parser takes the keys this
+adapter writes, but its MAX_CPUS is 32 and its epserver differs (POSIX
+socket calls); the adapter is written and checked against master only.
 
 Workloads: `nginx` (a small static file over HTTP/1.1, keep-alive off) is
 served by epserver.  The others have no mTCP equivalent and are reported
@@ -35,7 +38,7 @@ tcpscale_mtcp_home (required), tcpscale_mtcp_io, tcpscale_mtcp_port,
 tcpscale_mtcp_num_mem_ch, tcpscale_mtcp_max_concurrency,
 tcpscale_mtcp_max_num_buffers, tcpscale_mtcp_rcvbuf, tcpscale_mtcp_sndbuf,
 tcpscale_mtcp_tcp_timeout, tcpscale_mtcp_tcp_timewait,
-tcpscale_mtcp_prefix.
+tcpscale_mtcp_prefix, tcpscale_mtcp_max_cpus.
 """
 import ipaddress
 import os
@@ -45,7 +48,6 @@ MTCP_COMMIT = "0463aad5ecb6b5bca85903156ce1e314a58efc19"
 MTCP_DESCRIBE = "v2.0-373-g0463aad5"
 EPSERVER = os.path.join("apps", "example", "epserver")
 IO_MODULES = ("dpdk", "netmap", "psio", "onvm")
-MAX_CPUS_DEFAULT = 16           # mTCP's and epserver's MAX_CPUS unless built with more
 
 SERVES = {"nginx": "epserver"}
 NO_EQUIVALENT = {
@@ -109,6 +111,8 @@ KEYS = {
     "tcp_timeout": (_int_in(-1, 3600), 30, "tcp_timeout", "seconds (-1: no timeout check)"),
     "tcp_timewait": (_int_in(0, 3600), 0, "tcp_timewait", "TIME_WAIT seconds"),
     "prefix": (_int_in(1, 32), 24, None, "prefix length of the client network"),
+    "max_cpus": (_int_in(1, 4096), 16, None, "the MAX_CPUS your mTCP and epserver were built "
+                 "with (configure CFLAGS=-DMAX_CPUS=N; mTCP's default is 16)"),
 }
 PREFIX = "tcpscale_mtcp_"
 
@@ -174,10 +178,13 @@ def no_equivalent(workload):
     return NO_EQUIVALENT.get(workload, "no mTCP equivalent for workload %r" % workload)
 
 
-def check_cores(cores):
-    if cores > MAX_CPUS_DEFAULT:
-        return ("mTCP and epserver handle at most %d cores unless built with "
-                "CFLAGS=-DMAX_CPUS=N; this cell wants %d" % (MAX_CPUS_DEFAULT, cores))
+def check_cores(cores, max_cpus):
+    """Why a cell of `cores` cannot run on an mTCP built with MAX_CPUS = max_cpus."""
+    if cores > max_cpus:
+        return ("mTCP and epserver handle at most %d cores (%smax_cpus, the MAX_CPUS they "
+                "were built with); this cell wants %d: rebuild with configure "
+                "CFLAGS=-DMAX_CPUS=%d and set %smax_cpus" % (max_cpus, PREFIX, cores, cores,
+                                                            PREFIX))
     return None
 
 

@@ -31,6 +31,8 @@ void rs_tcb_drop(struct rs_tcb *t, int err);
 void rs_tcp_set_state(struct rs_tcb *t, int state);
 uint32_t rs_tcp_isn(struct rs_core *c, const struct rs_hnode *k);
 uint32_t rs_tcp_ts_now(const struct rs_core *c);
+/* The receive window scale announced for a receive buffer of cap bytes. */
+uint8_t rs_tcp_wscale_for(uint32_t cap);
 /* Negotiate options from a SYN (passive: from the peer's SYN; active:
  * from the SYN-ACK). */
 void rs_tcp_syn_options(struct rs_tcb *t, const struct rs_tcp_seg *seg);
@@ -165,10 +167,16 @@ void rs_synq_del(struct rs_listener *l, struct rs_tcb *t);
 void rs_synq_peer_seen(struct rs_core *c, uint32_t ip);
 
 /* tcp_cookie.c */
-void rs_cookie_synack(struct rs_core *c, const struct rs_ipv4 *ip,
-		      const struct rs_tcp_seg *seg);
+void rs_cookie_synack(struct rs_core *c, const struct rs_listener *l,
+		      const struct rs_ipv4 *ip, const struct rs_tcp_seg *seg);
 uint16_t rs_cookie_check(struct rs_core *c, const struct rs_ipv4 *ip,
 			 const struct rs_tcp_seg *seg);
+/* The options a cookie connection negotiated (from the echoed timestamp);
+ * call with the TCB built from the cookie, its ISS set. */
+void rs_cookie_options(struct rs_tcb *t, const struct rs_tcp_seg *seg);
+/* A TCB's timestamp offset: a function of its ISS (tcp_input.c's
+ * set_iss), so a cookie SYN,ACK's timestamp is the connection's own. */
+#define RS_TCP_TS_OFFSET(iss) ((iss) ^ 0x5bd1e995u)
 
 /* tcp_tw.c */
 void rs_tcp_time_wait(struct rs_tcb *t);

@@ -2,8 +2,13 @@
  * backlog by default), the SYN,ACK carries the connection's state in
  * its ISN and no TCB is kept; the returning ACK rebuilds it.  The cookie:
  * 24 bits of a keyed hash over the 4-tuple and a minute counter, 5 bits of
- * that counter, 3 bits of an MSS table index (the hash covers all of it).  Window scaling, timestamps
- * and SACK are not offered on cookie connections. */
+ * that counter, 3 bits of an MSS table index (the hash covers all of it).
+ * A peer that sends timestamps gets the other options as Linux gives
+ * them: the SYN,ACK's timestamp carries them in its low 5 bits (the
+ * peer's window scale, 15 = none, and SACK permitted), the ACK echoes
+ * it.  Without timestamps a cookie connection has none of them - and a
+ * new SYN on its 4-tuple in TIME_WAIT is judged by sequence number only,
+ * which a Linux client's ISN often fails (a RST and a SYN retry). */
 #include "tcp.h"
 
 static const uint16_t cookie_mss[8] = {216, 536, 1200, 1300,
@@ -30,12 +35,33 @@ static uint32_t minute_now(const struct rs_core *c)
 	return (uint32_t)(c->now / 60000000000ull);
 }
 
-/* Answer a SYN with a cookie SYN,ACK. */
-void rs_cookie_synack(struct rs_core *c, const struct rs_ipv4 *ip,
-		      const struct rs_tcp_seg *seg)
+#define COOKIE_TS_BITS 5
+#define COOKIE_TS_MASK ((1u << COOKIE_TS_BITS) - 1)
+#define COOKIE_TS_NO_WSCALE 0xfu
+#define COOKIE_TS_SACK 0x10u
+
+/* The options of a SYN the stack would accept, as cookie timestamp bits;
+ * -1 when the SYN (or the stack) has no timestamps. */
+static int ts_options(const struct rs_core *c, const struct rs_tcp_seg *seg)
+{
+	uint32_t o = c->stack->conf.options, bits = COOKIE_TS_NO_WSCALE;
+
+	if (!(o & RS_OPT_TIMESTAMPS) || !(seg->opts & RS_TCPOPT_TS))
+		return -1;
+	if ((o & RS_OPT_WSCALE) && (seg->opts & RS_TCPOPT_WSCALE))
+		bits = RS_MIN(seg->wscale, RS_TCP_MAX_WSCALE);
+	if ((o & RS_OPT_SACK) && (seg->opts & RS_TCPOPT_SACKOK))
+		bits |= COOKIE_TS_SACK;
+	return (int)bits;
+}
+
+/* Answer a SYN to listener l with a cookie SYN,ACK. */
+void rs_cookie_synack(struct rs_core *c, const struct rs_listener *l,
+		      const struct rs_ipv4 *ip, const struct rs_tcp_seg *seg)
 {
 	uint16_t mss = (seg->opts & RS_TCPOPT_MSS) ? seg->mss : 536;
 	uint32_t m = minute_now(c), idx = 0, isn;
+	int bits = ts_options(c, seg);
 	uint8_t *buf = rs_tx_buf(c);
 	struct rs_tcp_seg s = {
 		.sport = seg->dport,
@@ -55,11 +81,50 @@ void rs_cookie_synack(struct rs_core *c, const struct rs_ipv4 *ip,
 	      ((m & 31) << 3) | idx;
 	s.seq = isn;
 	s.mss = c->stack->conf.mss;
+	if (bits >= 0) {
+		/* the connection's own clock with the options in the low
+		 * bits, never ahead of it (its later timestamps must not
+		 * go back) */
+		uint32_t now = rs_tcp_ts_now(c) + RS_TCP_TS_OFFSET(isn);
+		s.tsval = (now & ~COOKIE_TS_MASK) | (uint32_t)bits;
+		if (rs_seq_gt(s.tsval, now))
+			s.tsval -= COOKIE_TS_MASK + 1;
+		s.tsecr = seg->tsval;
+		s.opts |= RS_TCPOPT_TS;
+		if ((bits & COOKIE_TS_NO_WSCALE) != COOKIE_TS_NO_WSCALE) {
+			s.opts |= RS_TCPOPT_WSCALE;
+			s.wscale = rs_tcp_wscale_for(l->rcvbuf);
+		}
+		if (bits & COOKIE_TS_SACK)
+			s.opts |= RS_TCPOPT_SACKOK;
+	}
 	rs_ipv4_output(c, buf, ip->src, RS_IPPROTO_TCP,
 		       rs_tcp_emit(buf + RS_ETH_HLEN + RS_IP_HLEN, &s, ip->dst,
 				   ip->src));
 	c->ctr.tcp_tx_segs++;
 	c->ctr.tcp_syncookies_sent++;
+}
+
+void rs_cookie_options(struct rs_tcb *t, const struct rs_tcp_seg *seg)
+{
+	uint32_t o = t->core->stack->conf.options, bits;
+
+	if (!(o & RS_OPT_TIMESTAMPS) || !(seg->opts & RS_TCPOPT_TS)) {
+		t->rcv_wscale = t->snd_wscale = 0;
+		return;
+	}
+	bits = seg->tsecr & COOKIE_TS_MASK;
+	t->flags |= TF_TS;
+	t->ts_recent = seg->tsval;
+	t->mss -= 12;
+	if ((o & RS_OPT_WSCALE) && (bits & COOKIE_TS_NO_WSCALE) != COOKIE_TS_NO_WSCALE) {
+		t->flags |= TF_WSCALE;
+		t->snd_wscale = (uint8_t)RS_MIN(bits & COOKIE_TS_NO_WSCALE, RS_TCP_MAX_WSCALE);
+	} else {
+		t->rcv_wscale = t->snd_wscale = 0;
+	}
+	if ((o & RS_OPT_SACK) && (bits & COOKIE_TS_SACK))
+		t->flags |= TF_SACK;
 }
 
 /* An ACK for no connection at a listener: a valid cookie gives the MSS

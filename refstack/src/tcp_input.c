@@ -47,11 +47,12 @@ static void set_iss(struct rs_tcb *t, uint32_t iss)
 	t->snd_nxt = t->snd_max = iss + 1;
 	t->snd_buf_seq = iss + 1;
 	t->recover = iss;
-	t->ts_offset = iss ^ 0x5bd1e995u;
+	t->ts_offset = RS_TCP_TS_OFFSET(iss);
 }
 
-/* The ACK of a cookie SYN,ACK: rebuild the child (no options but the
- * MSS), then process the ACK as in SYN_RECV. */
+/* The ACK of a cookie SYN,ACK: rebuild the child (the MSS from the
+ * cookie, the other options from its timestamp), then process the ACK as
+ * in SYN_RECV. */
 static void cookie_accept(struct rs_core *c, struct rs_listener *l,
 			  const struct rs_ipv4 *ip,
 			  const struct rs_tcp_seg *seg, uint16_t mss)
@@ -67,9 +68,9 @@ static void cookie_accept(struct rs_core *c, struct rs_listener *l,
 		return;
 	c->ctr.tcp_syncookies_ok++;
 	t->mss = t->rcv_mss = RS_MIN(mss, c->stack->conf.mss);
-	t->rcv_wscale = t->snd_wscale = 0;
 	t->rcv_adv = t->rcv_nxt + RS_MIN(t->rcv.cap, 65535u);
 	set_iss(t, seg->ack - 1);
+	rs_cookie_options(t, seg);
 	rs_cc_init(t);
 	sync_input(t, seg);
 }
@@ -111,7 +112,7 @@ int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
 	}
 	switch (rs_synq_admit(c, l, ip->src, &proven)) {
 	case RS_SYNQ_COOKIE:
-		rs_cookie_synack(c, ip, seg);
+		rs_cookie_synack(c, l, ip, seg);
 		return RS_OK;
 	case RS_SYNQ_DROP:
 		c->ctr.drop_syn_backlog++;

@@ -20,7 +20,7 @@ const char *const rs_tcp_state_names[RS_TCP_NSTATES] = {
 	[RS_TCP_TIME_WAIT] = "TIME_WAIT",
 };
 
-static uint8_t wscale_for(uint32_t cap)
+uint8_t rs_tcp_wscale_for(uint32_t cap)
 {
 	uint8_t s = 0;
 
@@ -51,7 +51,7 @@ struct rs_tcb *rs_tcb_new(struct rs_core *c, uint32_t sndbuf,
 	t->snd.cap = sndbuf;
 	t->rcv.cap = rcvbuf;
 	t->rcv_wscale = (c->stack->conf.options & RS_OPT_WSCALE)
-				? wscale_for(rcvbuf)
+				? rs_tcp_wscale_for(rcvbuf)
 				: 0;
 	t->rto_us = RS_TCP_RTO_INIT_US;
 	t->mss = RS_TCP_DEFAULT_MSS;

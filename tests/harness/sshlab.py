@@ -122,6 +122,13 @@ class SshLab:
         return subprocess.run(self.ctl_argv(argv), capture_output=True, text=True,
                               timeout=timeout, env=self.env(extra_env), cwd=ROOT)
 
+    def start(self, argv, out_path, err_path, extra_env=None):
+        """Start argv in the controller's namespace in a process group of its
+        own (the way a terminal runs a command), output to files; a Popen."""
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            return subprocess.Popen(self.ctl_argv(argv), stdout=out, stderr=err, text=True,
+                                    env=self.env(extra_env), cwd=ROOT, start_new_session=True)
+
     def host_processes(self, host):
         """(pid, comm) of every process in a host's namespace."""
         return [(p, procs.comm(p)) for p in _netns_pids(self.netns[host])]

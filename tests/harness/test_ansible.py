@@ -2,15 +2,20 @@
 a real sshd (tests/harness/sshlab.py), reached by Ansible over SSH with a
 key made here; the smoke suite through `tcpscale run --inventory`, the
 tuning role run twice (the second changes nothing) and in --check mode, a
-failed task and an unreachable host stopping a run, ansible-lint on the
-whole tree.  Needs root; long parts are skipped with TCPSCALE_QUICK=1.
+failed task and an unreachable host (at deploy, and between cells) stopping
+a run, Ctrl-C (SIGINT to the run's process group, as a terminal sends it)
+in a cell's measured window, ansible-lint on the whole tree; each run that
+stops keeps its finished cells and leaves no process on the hosts.  Needs root; long parts are skipped with TCPSCALE_QUICK=1.
 """
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,6 +51,22 @@ def leftovers(lab):
     """Processes on the lab's hosts other than sshd (its listener and sessions)."""
     return {h: [p for p in lab.host_processes(h) if p[1] not in ("sshd", None)]
             for h in sshlab.HOSTS}
+
+
+def wait_for_line(path, pattern, proc, timeout=120):
+    """Until a line of the file matches (the run's live output); the match."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path) as f:
+            m = re.search(pattern, f.read(), re.M)
+        if m:
+            return m
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    with open(path) as f:
+        raise AssertionError("no line %r (exit %s) in:\n%s" % (pattern, proc.poll(),
+                                                                 f.read()[-3000:]))
 
 
 def records(reports):
@@ -121,9 +142,25 @@ class AnsibleLabTest(unittest.TestCase):
             self.assertTrue(os.path.exists(tsload), tsload)
         self.assertIn("nginx", recs["linux.nginx.c1.r0"]["servers"])
         self.assertEqual(recs["linux.haproxy.c1.r0"]["tuning"]["server"]["program"], "haproxy")
+        # the environment is the lab hosts' (the machine under test first), not the controller's
+        env = recs["linux.nginx.c1.r0"]["env"]
+        self.assertEqual((env["host"], env["cores"]), ("server1", os.cpu_count()))
+        self.assertEqual(sorted(env["hosts"]), sorted(sshlab.HOSTS))
+        nics = env["hosts"]["server1"]["nics"]
+        self.assertEqual(sorted(nics), ["data0", "data1", "mgmt0"])
+        self.assertEqual(nics["data0"]["driver"], "veth")
+        self.assertEqual((nics["data0"]["rx_queues"], nics["data0"]["tx_queues"]), (2, 2))
+        self.assertEqual(env["hosts"]["client1"]["role"], "client")
+        self.assertEqual(env["controller"]["host"], os.uname().nodename)
         report = os.path.join(self.reports, run["run_id"], "report.md")
         with open(report) as f:
-            self.assertIn("Lab (Ansible inventory", f.read())
+            text = f.read()
+        self.assertIn("Lab (Ansible inventory", text)
+        self.assertRegex(text, r"- server server1: .*, kernel %s .*; NICs: data0 \(veth, "
+                               % re.escape(os.uname().release))
+        self.assertIn("- controller ", text)
+        self.assertIn("What the tuning role found and set on server1 (1 cores, first cell)", text)
+        self.assertRegex(text, r"data0/channels: rx 1 tx 1 \((set, was |unchanged)")
 
     def test_tuning_is_recorded_with_what_cannot_apply(self):
         _run, recs = records(self.reports)
@@ -203,8 +240,47 @@ class AnsibleLabTest(unittest.TestCase):
         self.assertEqual(recs["linux.haproxy.c1.r0"]["status"], "error")
         self.assertEqual(leftovers(self.lab), {h: [] for h in sshlab.HOSTS})
 
-    def test_unreachable_host_stops_the_run_naming_it(self):
-        reports = os.path.join(self.tmp, "reports-unreachable")
+    def _start_run(self, suite, name):
+        reports = os.path.join(self.tmp, "reports-" + name)
+        out, err = (os.path.join(self.tmp, "%s.%s" % (name, x)) for x in ("out", "err"))
+        proc = self.lab.start([TCPSCALE, "run", suite, "--inventory", sshlab.INVENTORY],
+                              out, err, extra_env={"TCPSCALE_REPORTS": reports})
+        return proc, reports, out, err
+
+    def _finish_run(self, proc, out):
+        try:
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        with open(out) as f:
+            return f.read()
+
+    def test_host_unreachable_after_a_cell_stops_the_run_naming_it(self):
+        proc, reports, out, err = self._start_run(self._fail_suite(), "unreachable")
+        try:
+            wait_for_line(err, r"^\[cell 1/2\] ok +linux\.shortconn", proc)
+            self.lab.kill_sshd("backend1")          # and its sessions: Ansible's too
+            text = self._finish_run(proc, out)
+        finally:
+            if "backend1" not in self.lab.sshd:
+                self.lab._start_sshd("backend1")
+                self.lab.wait_ssh("backend1")
+        self.assertEqual(proc.returncode, 1, text[-2000:])
+        self.assertRegex(text, r"failed: cell linux\.haproxy\.c1\.r0: host backend1, "
+                               r"task 'tcpscale_cell : Start the cell's servers': "
+                               r"unreachable: ")
+        run, recs = records(reports)
+        self.assertEqual(run["status"], "failed")
+        self.assertIn("host backend1", run["error"])
+        self.assertEqual(recs["linux.shortconn.c1.r0"]["status"], "ok")
+        self.assertGreater(recs["linux.shortconn.c1.r0"]["metrics"]["rate"], 0)
+        self.assertEqual(recs["linux.haproxy.c1.r0"]["status"], "error")
+        self.assertEqual(leftovers(self.lab), {h: [] for h in sshlab.HOSTS})
+
+    def test_host_unreachable_at_deploy_stops_the_run_naming_it(self):
+        reports = os.path.join(self.tmp, "reports-unreachable-deploy")
         self.lab.kill_sshd("backend1")
         try:
             p = self.tcpscale("run", self._fail_suite(), "--inventory", sshlab.INVENTORY,
@@ -218,6 +294,36 @@ class AnsibleLabTest(unittest.TestCase):
         run, _recs = records(reports)
         self.assertEqual(run["status"], "failed")
         self.assertEqual(leftovers(self.lab), {h: [] for h in sshlab.HOSTS})
+
+    def test_ctrl_c_stops_the_run_keeps_cells_names_where_and_cleans_the_hosts(self):
+        suite = os.path.join(self.tmp, "ansible-ctrl-c.toml")
+        with open(self._fail_suite()) as f, open(suite, "w") as g:
+            g.write(f.read().replace('runtime = "0.5s"', 'runtime = "3s"'))
+        proc, reports, out, err = self._start_run(suite, "ctrl-c")
+        # the live progress names the task while it runs: Ctrl-C in cell 2's window
+        wait_for_line(err, r"^\[cell 2/2\] linux haproxy[^\n]*\n(  .*\n)*"
+                           r"  cell: task 'tcpscale_cell : Run the measured window'", proc)
+        time.sleep(1.0)                             # tsload, perf, servers all running
+        running = leftovers(self.lab)
+        self.assertTrue(running["client1"] and running["backend1"], running)
+        os.killpg(proc.pid, signal.SIGINT)          # what a terminal's Ctrl-C does
+        text = self._finish_run(proc, out)
+        self.assertEqual(proc.returncode, 130, text[-2000:])
+        self.assertRegex(text, r"error: cell linux\.haproxy\.c1\.r0 interrupted \(Ctrl-C or "
+                               r"SIGTERM\) in cell: task 'tcpscale_cell : Run the measured "
+                               r"window' on host\(s\) [a-z0-9, ]*client1[a-z0-9, ]*; its "
+                               r"processes were stopped on every host")
+        self.assertIn("interrupted: the ", text)
+        run, recs = records(reports)
+        self.assertEqual(run["status"], "interrupted")
+        # the tree deployed again, unchanged since the smoke run: no change on any host
+        self.assertEqual(run["lab"]["deploy_changed"], {h: 0 for h in sshlab.HOSTS})
+        self.assertEqual(recs["linux.shortconn.c1.r0"]["status"], "ok")
+        self.assertGreater(recs["linux.shortconn.c1.r0"]["metrics"]["rate"], 0)
+        self.assertEqual(recs["linux.haproxy.c1.r0"]["status"], "interrupted")
+        self.assertEqual(leftovers(self.lab), {h: [] for h in sshlab.HOSTS})
+        with self.assertRaises(ProcessLookupError):  # nothing of the run on the controller
+            os.killpg(proc.pid, 0)
 
     # -- the mtcp stack on a lab without mTCP -------------------------------------------
     def test_mtcp_without_an_installation_says_what_to_configure(self):

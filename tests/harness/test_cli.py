@@ -154,6 +154,40 @@ class ProgressTest(unittest.TestCase):
         self.assertIn("\r\033[K[cell 1/4]", out.getvalue())
         self.assertIn("rate 1,400 conn/s  errors 2", out.getvalue())
 
+    def test_ansible_tasks_and_hosts_in_the_progress(self):
+        import io
+        from harness import progress
+        from harness.ansible_run import Tracker
+        cells = self.cells()
+        for tty in (False, True):
+            out = io.StringIO()
+            p = progress.Progress(cells, out, tty=tty)
+            deploy = Tracker("deploy", p.task)
+            deploy.event({"ev": "task", "task": "tcpscale_deploy : Unpack the tree"})
+            p.start_cell(0, cells[0])
+            t = Tracker("cell", p.task)
+            for ev in ({"ev": "task", "task": "tcpscale_cell : Run the measured window"},
+                       {"ev": "start", "host": "server1", "task": "tcpscale_cell : Run the measured window"},
+                       {"ev": "start", "host": "client1", "task": "tcpscale_cell : Run the measured window"},
+                       {"ev": "end", "host": "server1", "task": "tcpscale_cell : Run the measured window",
+                        "status": "ok"}):
+                t.event(ev)
+            self.assertEqual(t.where(), "cell: task 'tcpscale_cell : Run the measured window' "
+                                        "on host(s) client1")
+            p.close()
+            text = out.getvalue()
+            if tty:        # the status line names the task and the hosts still in it
+                self.assertIn("\r\033[K[lab] deploy: task 'tcpscale_deploy : Unpack the tree'",
+                              text)
+                self.assertIn("  cell: task 'tcpscale_cell : Run the measured window' "
+                              "on host(s) client1, server1", text)
+                self.assertTrue(text.split("\r\033[K")[-2].endswith("on host(s) client1"))
+            else:          # a log gets one line per task, not per host event
+                self.assertEqual(text.splitlines(), [
+                    "  deploy: task 'tcpscale_deploy : Unpack the tree'",
+                    text.splitlines()[1],
+                    "  cell: task 'tcpscale_cell : Run the measured window'"])
+
     def test_summary(self):
         from harness import suite
         recs = [datafix.record("r", "shortconn", 1, rep, 1000 + rep)

@@ -183,8 +183,15 @@ class TestErrors(unittest.TestCase):
         self.assertIsNone(mtcp.no_equivalent("nginx"))
         for w in ("shortconn", "keepalive", "haproxy"):
             self.assertIn("no mTCP equivalent", mtcp.no_equivalent(w))
-        self.assertIsNone(mtcp.check_cores(16))
-        self.assertIn("-DMAX_CPUS", mtcp.check_cores(24))
+        self.assertIsNone(mtcp.check_cores(16, 16))
+        self.assertIn("rebuild with configure CFLAGS=-DMAX_CPUS=24 and set "
+                      "tcpscale_mtcp_max_cpus", mtcp.check_cores(24, 16))
+        self.assertIsNone(mtcp.check_cores(24, 32))     # built for the card's 24 cores
+        conf = mtcp.read_conf({"tcpscale_mtcp_home": "/opt/mtcp"}, "x")
+        self.assertEqual(conf["max_cpus"], 16)
+        self.assertEqual(mtcp.read_conf({"tcpscale_mtcp_home": "/opt/mtcp",
+                                         "tcpscale_mtcp_max_cpus": 32}, "x")["max_cpus"], 32)
+        self.assertNotIn("max_cpus", mtcp.mtcp_conf(conf, 2))   # not an mtcp.conf key
 
     def test_the_local_lab_points_to_an_ansible_lab(self):
         class Lab:

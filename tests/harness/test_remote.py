@@ -81,12 +81,45 @@ class TestInventory(unittest.TestCase):
             remote.server_cores(inv)
 
     def test_probe_lines_of_the_deploy(self):
-        probe, addrs = remote.parse_probe([
+        probe, addrs, nics = remote.parse_probe([
             "nginx=1.22.1", "haproxy=", "nofile=20000", "cpus=2",
-            "addr=198.18.10.1 data0 02:00:00:00:00:01", "addr=127.0.0.1 lo 00:00:00:00:00:00"])
+            "addr=198.18.10.1 data0 02:00:00:00:00:01", "addr=127.0.0.1 lo 00:00:00:00:00:00",
+            "nic=data0 ixgbe 10000 24 24 1500", "nic=eth1 ? -1 1 1 9000", "nic=broken"])
         self.assertEqual(probe["nginx"], "1.22.1")
         self.assertEqual(probe["haproxy"], "")
         self.assertEqual(addrs["198.18.10.1"], {"iface": "data0", "mac": "02:00:00:00:00:01"})
+        self.assertEqual(nics, {
+            "data0": {"driver": "ixgbe", "speed_mbps": 10000, "rx_queues": 24,
+                      "tx_queues": 24, "mtu": 1500},
+            "eth1": {"driver": "?", "speed_mbps": -1, "rx_queues": 1, "tx_queues": 1,
+                     "mtu": 9000}})
+
+    def test_the_environment_of_a_lab_run_is_the_hosts(self):
+        from harness import env as envmod
+        nic = {"driver": "ixgbe", "speed_mbps": 10000, "rx_queues": 24, "tx_queues": 24,
+               "mtu": 1500}
+        host = {"kernel": "6.1.0-9", "os": "Debian 12", "arch": "x86_64", "cpus": 24,
+                "cpu_model": "Xeon E5-2697", "mem_kib": 64 * 1048576, "nics": {"p1p1": nic},
+                "versions": {"nginx": "1.22.1", "perf": "6.1.27"}, "addrs": {}}
+        lab = {"server": "s1", "hosts": {"s1": dict(host, role="server"),
+                                         "c1": dict(host, role="client", cpus=8)}}
+        ctl = {"host": "laptop", "kernel": "6.5", "os": "Debian 13", "cores": 4, "mem_kib": 1,
+               "cpu_model": "i7", "arch": "x86_64", "git": {"short": "abc"},
+               "sysctls": {"net.core.somaxconn": "4096"},
+               "tools": {"python": "3.11", "nginx": "9.9", "chromium": "120"}}
+        env = envmod.lab_env(ctl, lab)
+        self.assertEqual((env["host"], env["kernel"], env["cores"], env["cpu_model"]),
+                         ("s1", "6.1.0-9", 24, "Xeon E5-2697"))
+        self.assertEqual(env["hosts"]["c1"]["cpus"], 8)
+        self.assertEqual(env["controller"]["host"], "laptop")
+        self.assertNotIn("sysctls", env)          # the controller's, not the hosts'
+        self.assertEqual(env["tools"]["nginx"], "1.22.1")
+        lines = envmod.format_env(env)
+        self.assertEqual(lines[0], "server s1: Debian 12, kernel 6.1.0-9 (x86_64), CPU Xeon "
+                                   "E5-2697 x 24, memory 64.0 GiB; NICs: p1p1 (ixgbe, 10000 "
+                                   "Mb/s, 24 rx / 24 tx queues, MTU 1500)")
+        self.assertTrue(lines[1].startswith("client c1: "), lines)
+        self.assertIn("controller laptop (ran Ansible, not the cells)", lines[2])
 
 
 class TestCellSpecs(unittest.TestCase):

@@ -4,6 +4,8 @@
 test_ansible.py."""
 import importlib.util
 import os
+import subprocess
+import tempfile
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -92,11 +94,60 @@ class TestParsers(unittest.TestCase):
                                      "Action: Direct to queue 1"]))
         self.assertEqual([r[0] for r in T.ntuple_wanted([8080, 9090], 3, 100)],
                          [100, 101, 102, 103, 104, 105, 106, 107])
+        # 3 cores, R = 4: dport = 3 (mod 4) folds back to queue 0, never to a 4th queue
+        self.assertEqual([r[1][-1] for r in T.ntuple_wanted([8080], 3, 0)], ["0", "1", "2", "0"])
         # against a NIC's listing: rule 0 is as wanted, rule 1 sends to the wrong queue
         have = T.parse_ntuple_rules(NTUPLE)
         self.assertEqual(sorted(have), [0, 1])
         ok = [all(e in have.get(loc, "") for e in expect) for loc, _a, expect in rules]
         self.assertEqual(ok, [True, False])
+
+
+STEER_H = os.path.join(ROOT, "refstack", "src", "steer.h")
+CHECK_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "steer.h"
+static struct rs_steer s;   /* no listener: an active connection's local port */
+int main(int argc, char **argv)
+{
+	unsigned cores = atoi(argv[1]), sport = atoi(argv[2]), r = 1;
+	while (r < cores)
+		r *= 2;
+	s.ncores = cores;
+	s.rmask = r - 1;
+	s.rfd = 1;
+	for (unsigned d = 1024; d < 65536; d += 1 + d % 13)
+		printf("%u %u\n", d, rs_steer_tuple(&s, 0xc6120a02, 0xc6120b02, sport, d));
+	return 0;
+}
+"""
+
+
+@unittest.skipUnless(os.path.exists(STEER_H), "refstack/src/steer.h (RFD's classifier) absent")
+class RfdRulesMatchTheStackTest(unittest.TestCase):
+    """Every ntuple rule the role writes sends a segment to the queue of the
+    core refstack's own classifier (steer.h, compiled here) gives it."""
+
+    def test_rules_against_rs_steer_tuple(self):
+        with tempfile.TemporaryDirectory() as d:
+            src, exe = os.path.join(d, "check.c"), os.path.join(d, "check")
+            with open(src, "w") as f:
+                f.write(CHECK_C)
+            subprocess.run(["cc", "-O1", "-Wall", "-Werror", "-I", os.path.dirname(STEER_H),
+                            "-o", exe, src], check=True)
+            for cores in (1, 2, 3, 4, 6, 24):
+                for port in (8080, 80):
+                    rules = T.ntuple_wanted([port], cores, 0)
+                    out = subprocess.run([exe, str(cores), str(port)], capture_output=True,
+                                         text=True, check=True).stdout.split("\n")
+                    for line in filter(None, out):
+                        dport, core = map(int, line.split())
+                        hit = [a for _l, a, _e in rules
+                               if a[3] == str(port) and (dport & ~int(a[7], 16) & 0xFFFF)
+                               == int(a[5])]
+                        self.assertEqual(len(hit), 1, (cores, port, dport))
+                        self.assertEqual(int(hit[0][-1]), core, (cores, port, dport))
 
 
 if __name__ == "__main__":

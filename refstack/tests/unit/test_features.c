@@ -600,11 +600,22 @@ static void conf_cookies(int side, struct rs_stack_conf *c)
 	c->syncookies = RS_SYNCOOKIES_ON_FULL;
 }
 
+/* Accept a connection on lfd; *mss gets its TCP_MAXSEG. */
+static int accept_mss(struct peer *p, int lfd, int *mss)
+{
+	int fd = rs_accept(p->c, lfd, NULL, NULL);
+	socklen_t ml = sizeof(*mss);
+
+	*mss = 0;
+	rs_getsockopt(p->c, fd, IPPROTO_TCP, TCP_MAXSEG, mss, &ml);
+	return fd;
+}
+
 static void t_syncookies(void)
 {
 	struct peer p;
 	struct pseg r[8];
-	int lfd, fd, n;
+	int lfd, fd, n, mss;
 	char b[16];
 	struct rs_tcp_seg o = {.opts = RS_TCPOPT_MSS | RS_TCPOPT_TS |
 				       RS_TCPOPT_WSCALE,
@@ -619,9 +630,10 @@ static void t_syncookies(void)
 	rs_core_tables(p.c, &ts);
 	T_CHECK(n == 2 && ts.syn_recv == 1 &&
 			peer_counter(&p, "tcp_syncookies_sent") == 1 &&
-			r[1].opts == RS_TCPOPT_MSS && r[1].ack == 5001,
+			r[1].opts == (RS_TCPOPT_MSS | RS_TCPOPT_TS | RS_TCPOPT_WSCALE) &&
+			r[1].ack == 5001 && r[1].tsecr == 1 && (r[1].tsval & 31) == 5,
 		"backlog 1 full: second SYN answered with a cookie SYN,ACK "
-		"(MSS only, no state kept)");
+		"(no state kept; the peer's window scale in the timestamp)");
 	uint32_t cookie = r[1].seq;
 	peer_tx(&p, 45101, 80, A | P, 5001, cookie + 2, 65535, "GET", 3, NULL);
 	n = peer_rx(&p, r, 8);
@@ -630,10 +642,7 @@ static void t_syncookies(void)
 		"ACK with a wrong cookie => RST, counted");
 	peer_tx(&p, 45101, 80, A | P, 5001, cookie + 1, 65535, "GET", 3, NULL);
 	peer_rx(&p, r, 8);
-	fd = rs_accept(p.c, lfd, NULL, NULL);
-	int mss = 0;
-	socklen_t ml = sizeof(mss);
-	rs_getsockopt(p.c, fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &ml);
+	fd = accept_mss(&p, lfd, &mss);
 	T_CHECK(fd > 0 && peer_counter(&p, "tcp_syncookies_ok") == 1 &&
 			rs_recv(p.c, fd, b, sizeof(b), 0) == 3 && mss == 1380,
 		"valid cookie ACK => connection rebuilt, its data delivered, "
@@ -659,9 +668,68 @@ static void t_syncookies(void)
 	peer_fini(&p);
 }
 
+/* A peer with timestamps keeps them, window scaling and SACK on a
+ * cookie connection (the options come back in the echoed timestamp):
+ * without timestamps a new SYN on the 4-tuple in TIME_WAIT is judged by
+ * its ISN alone, and Linux clients' ISNs often fail that. */
+static void t_syncookie_options(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	int lfd, fd, n, mss;
+	char b[16];
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_MSS | RS_TCPOPT_TS |
+				       RS_TCPOPT_WSCALE | RS_TCPOPT_SACKOK,
+			       .mss = 1460, .wscale = 7, .tsval = 1000};
+	struct rs_tcp_seg ts = {.opts = RS_TCPOPT_TS, .tsval = 1001};
+
+	peer_init(&p, conf_cookies);
+	lfd = listen_on(&p, 80, 16);
+	peer_tx(&p, 45200, 80, S, 1000, 0, 65535, NULL, 0, &o);
+	peer_tx(&p, 45201, 80, S, 5000, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 2 && peer_counter(&p, "tcp_syncookies_sent") == 1 &&
+			r[1].opts == (RS_TCPOPT_MSS | RS_TCPOPT_TS | RS_TCPOPT_WSCALE |
+				      RS_TCPOPT_SACKOK) &&
+			r[1].tsecr == 1000 && (r[1].tsval & 31) == (7 | 16),
+		"cookie SYN,ACK to a peer with timestamps: TS (wscale 7 + SACK "
+		"in its low bits: %u), WSCALE and SACKOK offered", r[1].tsval & 31);
+	uint32_t cookie = r[1].seq, syn_ts = r[1].tsval, ws = r[1].ws;
+	peer_advance(&p, 5 * MS);
+	ts.tsecr = syn_ts;
+	peer_tx(&p, 45201, 80, A | P, 5001, cookie + 1, 512, "GET", 3, &ts);
+	peer_rx(&p, r, 8);
+	fd = accept_mss(&p, lfd, &mss);
+	T_CHECK(fd > 0 && peer_counter(&p, "tcp_syncookies_ok") == 1 &&
+			rs_recv(p.c, fd, b, sizeof(b), 0) == 3 && mss == 1460 - 12,
+		"cookie connection rebuilt with timestamps (MSS %d = 1448)", mss);
+	char big[8000];
+	memset(big, 'x', sizeof(big));
+	n = (int)rs_send(p.c, fd, big, sizeof(big), 0);
+	int k = peer_rx(&p, r, 8);
+	uint32_t sent = 0;
+	for (int i = 0; i < k; i++)
+		sent += r[i].len;
+	T_CHECK(n > 0 && k >= 1 && (r[0].opts & RS_TCPOPT_TS) && r[0].tsecr == 1001 &&
+			(int32_t)(r[0].tsval - syn_ts) >= 0 && sent > 512 * 4,
+		"its segments carry timestamps that do not go back (%u >= %u), "
+		"the peer's window is scaled (%u bytes sent into 512 << 7)",
+		r[0].tsval, syn_ts, sent);
+	/* a hole: the stack (receiver) reports the block after it */
+	ts.tsval = 1002;
+	peer_tx(&p, 45201, 80, A | P, 5004 + 100, cookie + 1, 512, "late", 4, &ts);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].ack == 5004 && r[0].nsack == 1 &&
+			r[0].sack[0][0] == 5104 && r[0].sack[0][1] == 5108,
+		"SACK on: out-of-order data answered with a SACK block");
+	T_CHECK(ws > 0, "the stack announced its own window scale (%u)", ws);
+	peer_fini(&p);
+}
+
 int main(void)
 {
 	t_syncookies();
+	t_syncookie_options();
 	t_tail_probe();
 	t_sack_blocks();
 	t_limited_early();

@@ -97,16 +97,20 @@ def rfd_r(cores):
 
 
 def ntuple_wanted(ports, cores, first_loc):
-    """[(loc, ethtool -N args, texts `ethtool -n` shows for it)] of RFD's rules."""
+    """[(loc, ethtool -N args, texts `ethtool -n` shows for it)] of RFD's rules:
+    a segment from port P to port d goes to queue (d & (R - 1)) % cores, the
+    core refstack's classifier gives it (refstack/src/steer.h: a reply to an
+    active connection; the fold keeps every queue below `cores`)."""
     r = rfd_r(cores)
     mask = 0xFFFF & ~(r - 1)        # ethtool's m: 1-bits are ignored
     out = []
     for j, port in enumerate(ports):
         for c in range(r):
+            q = c % cores
             args = ["flow-type", "tcp4", "src-port", str(port), "dst-port", str(c),
-                    "m", "0x%x" % mask, "action", str(c)]
+                    "m", "0x%x" % mask, "action", str(q)]
             expect = ["Src port: %d mask: 0x0" % port, "Dest port: %d mask: 0x%x" % (c, mask),
-                      "Action: Direct to queue %d" % c]
+                      "Action: Direct to queue %d" % q]
             out.append((first_loc + j * r + c, args, expect))
     return out
 
