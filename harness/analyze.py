@@ -138,6 +138,11 @@ def _groups(records):
     return groups
 
 
+def by_cell(records):
+    """{(stack, workload, cores): [its records]}."""
+    return _groups(records)
+
+
 def _metric(recs, name):
     return [(r.get("metrics") or {}).get(name) for r in recs]
 
@@ -152,8 +157,8 @@ def summarize_cells(records):
     good = _groups(ok_records(records))
     for key in sorted(all_groups):
         recs = good.get(key, [])
-        unit = next((r["metrics"].get("rate_unit") for r in recs
-                     if r.get("metrics")), "conn/s")
+        unit = next((r["metrics"]["rate_unit"] for r in recs
+                     if (r.get("metrics") or {}).get("rate_unit")), "conn/s")
         rows.append({
             "stack": key[0], "workload": key[1], "cores": key[2],
             "runs": len(all_groups[key]), "n": len(recs),
@@ -163,6 +168,8 @@ def summarize_cells(records):
             "p50_us": summarize(_metric(recs, "p50_us")),
             "p99_us": summarize(_metric(recs, "p99_us")),
             "errors": sum(int(e or 0) for e in _metric(recs, "errors")),
+            "instructions_per_conn": summarize(
+                _metric(recs, "instructions_per_conn")),
         })
     return rows
 
@@ -294,6 +301,12 @@ def _server_cost_one(rec):
     # per unit of the rate: connections, or requests for the keep-alive control
     conns = (m.get("transactions") if m.get("rate_unit") == "req/s"
              else m.get("connections")) or 0
+    # the collectors measure a window inside tsload's: count the
+    # connections of that window (it can be seconds shorter when the
+    # machine is busy and a snapshot is slow)
+    window, elapsed = col.get("window_s"), m.get("elapsed_s")
+    if isinstance(window, (int, float)) and elapsed and 0 < window:
+        conns = conns * min(window / elapsed, 1.0)
     out = {}
     if isinstance(procs.get("user_s"), (int, float)):
         out["cpu_s"] = procs["user_s"] + (procs.get("sys_s") or 0)
@@ -304,6 +317,12 @@ def _server_cost_one(rec):
     if isinstance(events.get("task-clock"), (int, float)):
         out["task_clock_ms"] = events["task-clock"]
     return out
+
+
+def server_cost_of(rec):
+    """Server CPU and perf events of one record: cpu_s, cpu_us_per_conn,
+    ctxsw_per_conn, task_clock_ms (those its collectors measured)."""
+    return _server_cost_one(rec)
 
 
 def server_cost(records):

@@ -12,6 +12,7 @@ import sys
 from . import REPORTS_DIR, __version__
 from . import plan as planmod
 from . import profile, report, store
+from .gateconf import GateError
 
 DEFAULT_LAB_PREFIX = "tcps"
 
@@ -60,6 +61,10 @@ def _lab_cores(args):
 
 
 def cmd_run(args):
+    if args.resume:
+        return _resume(args)
+    if args.suite is None:
+        raise profile.ProfileError("name a SUITE to run (or --resume RUN)")
     suite = profile.load_suite(args.suite, _lab_cores(args))
     cells = planmod.build_plan(suite)
     if args.dry_run:
@@ -76,6 +81,29 @@ def cmd_run(args):
         suite, cells, _reports_dir(args), sys.stderr,
         lab_prefix=_lab_prefix(args), make_report=not args.no_report,
         inventory=args.inventory and os.path.abspath(args.inventory))
+    _print_lines(lines)
+    return code
+
+
+def _resume(args):
+    if args.suite is not None or args.dry_run:
+        raise profile.ProfileError("--resume RUN takes no SUITE and no --dry-run "
+                                   "(the run's own plan is resumed)")
+    if not args.inventory and os.geteuid() != 0:
+        print("tcpscale run: the lab needs root (network namespaces); "
+              "run as root", file=sys.stderr)
+        return 1
+    from . import suite as suitemod
+    _lab_cores(args)                      # the inventory's lab configuration
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        code, _run, lines = suitemod.resume_suite(
+            _reports_dir(args), args.resume, sys.stderr,
+            lab_prefix=_lab_prefix(args), make_report=not args.no_report,
+            inventory=args.inventory and os.path.abspath(args.inventory))
+    except suitemod.ResumeError as e:
+        print(f"tcpscale run --resume: {e}", file=sys.stderr)
+        return 2
     _print_lines(lines)
     return code
 
@@ -197,8 +225,69 @@ def _lab_up_hold(labmod, prefix, cores):
     return 0
 
 
+# `tcpscale gate` options: one per gate setting (harness/gateconf.py), with
+# the command-line type of those that are not strings.
+_GATE_CLI_TYPES = {"escalate_reps": int, "escalate_step": int,
+                   "metrics": lambda s: [m.strip() for m in s.split(",")]}
+
+
+def cmd_gate(args):
+    from . import gatecmd, gateconf, gateout
+    reports_dir = _reports_dir(args)
+    options = {k: getattr(args, k) for k in gateconf.GATE_KEYS}
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    res = gatecmd.run_gate(reports_dir, args.candidate, options, sys.stderr,
+                           lab_prefix=_lab_prefix(args), output=args.output)
+    _print_lines(gateout.format_terminal(res))
+    print(f"\nsummary {res['output']}/summary.md, junit "
+          f"{res['output']}/junit.xml; stored as {res['gate_id']}; "
+          f"exit {res['exit_code']}")
+    return res["exit_code"]
+
+
+def cmd_history(args):
+    from . import history
+    key = history.parse_cell(args.cell)
+    hist = history.analyze_cell(
+        _reports_dir(args), key, max_pvalue=args.pvalue, test=args.test,
+        suite=args.suite, branch=args.branch, host=args.host,
+        last=args.last)
+    if args.json:
+        print(json.dumps(hist, indent=1, sort_keys=True))
+    else:
+        _print_lines(history.format_history(hist, args.metric))
+    if args.plot and hist["metrics"]:
+        from .plots import plt
+        if plt is None:
+            print("tcpscale history: no plot: matplotlib is not installed",
+                  file=sys.stderr)
+            return 1
+        print(history.plot_cell(hist, args.plot, plt))
+    return 0
+
+
+def cmd_calibrate(args):
+    from . import calibrate, gateconf
+    if args.make:
+        fx = calibrate.make_fixture(_reports_dir(args), args.make, args.how)
+        calibrate.dump(fx, args.output or calibrate.DEFAULT_FIXTURE)
+        print(args.output or calibrate.DEFAULT_FIXTURE)
+        return 0
+    fx = calibrate.load_fixture(args.fixture or calibrate.DEFAULT_FIXTURE)
+    conf = gateconf.default_conf()
+    for key in ("alpha", "min_effect"):
+        for v in getattr(args, key) or []:
+            gateconf.override(conf, key, v, f"--{key.replace('_', '-')}")
+    res = calibrate.evaluate(fx, conf, history_k=args.history_k)
+    _print_lines(calibrate.format_evaluation(fx, res, conf))
+    lines, ok = calibrate.check_bounds(res)
+    _print_lines([""] + lines)
+    return 0 if ok else 1
+
+
 COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare,
-            "list": cmd_list, "lab": cmd_lab}
+            "list": cmd_list, "lab": cmd_lab, "gate": cmd_gate,
+            "history": cmd_history, "calibrate": cmd_calibrate}
 
 
 # ------------------------------------------------------------------ parser
@@ -222,7 +311,11 @@ def build_parser():
                        description="Run SUITE (a name in profiles/ or a path "
                                    "to a TOML file) on the local lab, store a "
                                    "record per cell, write the report.")
-    r.add_argument("suite", metavar="SUITE")
+    r.add_argument("suite", metavar="SUITE", nargs="?")
+    r.add_argument("--resume", metavar="RUN",
+                   help="run the cells of a stopped run (interrupted, killed, "
+                        "failed) that have no finished record, into that run: "
+                        "a long suite in parts")
     r.add_argument("--dry-run", action="store_true",
                    help="print the plan and its estimated duration only")
     r.add_argument("--no-report", action="store_true",
@@ -275,7 +368,86 @@ def build_parser():
                    help="lab namespace prefix (default tcps)")
     r.add_argument("--json", action="store_true",
                    help="status as JSON")
+    _gate_parsers(sub)
     return p
+
+
+def _gate_parsers(sub):
+    from . import gateconf
+    r = sub.add_parser(
+        "gate", help="judge a run against a baseline (exit 0/1/3)",
+        description="Per cell and metric: regressed / improved / same / "
+                    "unknown (rank test + bootstrap interval of the ratio "
+                    "of medians against a minimum effect; instruction "
+                    "counts against an exact threshold).  Unknown cells "
+                    "are re-run up to a cap.  Exit 0 pass, 1 regression, "
+                    "3 unknown only (--unknown pass: 0), 2 usage error.  "
+                    "Defaults come from the candidate suite's [gate] table.")
+    r.add_argument("candidate", metavar="CANDIDATE", nargs="?",
+                   default="latest", help="run id, unique prefix or 'latest' "
+                                          "(default)")
+    for key, (_check, default, helptext) in gateconf.GATE_KEYS.items():
+        shown = default if not isinstance(default, list) \
+            else ",".join(default)
+        r.add_argument("--" + key.replace("_", "-"), dest=key,
+                       metavar=key.split("_")[-1].upper(),
+                       type=_GATE_CLI_TYPES.get(key, str),
+                       action="append" if key == "min_effect" else "store",
+                       help=(f"{helptext} (default {shown}"
+                             + ("; METRIC=X for one metric, repeatable)"
+                                if key == "min_effect" else ")"))
+                       .replace("%", "%%"))
+    r.add_argument("-o", "--output", metavar="DIR",
+                   help="write summary.md, junit.xml and gate.json here "
+                        "(default reports/<run>/gate/<gate id>/)")
+    r.add_argument("--lab-prefix", metavar="P",
+                   help="lab namespace prefix for re-runs (default tcps)")
+    _common(r)
+
+    r = sub.add_parser(
+        "history", help="a cell's history and change points",
+        description="Per metric: the cell's median in every run (oldest "
+                    "first) and the change points found by E-divisive means "
+                    "with a significance test, with the commits they fall "
+                    "between.")
+    r.add_argument("cell", metavar="CELL",
+                   help="STACK.WORKLOAD.cCORES, e.g. linux.shortconn.c1")
+    r.add_argument("--metric", action="append",
+                   choices=list(gateconf.METRICS), help="only this metric "
+                                                        "(repeatable)")
+    r.add_argument("--suite", help="runs of this suite (default: the suite "
+                                   "of the newest run with the cell)")
+    r.add_argument("--branch", help="runs on this branch only")
+    r.add_argument("--host", help="runs on this host only")
+    r.add_argument("--last", type=int, metavar="N", help="the last N runs")
+    r.add_argument("--test", choices=("ttest", "permutation"),
+                   default="ttest", help="significance test (default ttest)")
+    r.add_argument("--pvalue", type=float, default=0.001,
+                   help="significance threshold (default 0.001)")
+    r.add_argument("--plot", metavar="PNG", help="also plot it to PNG")
+    r.add_argument("--json", action="store_true")
+    _common(r)
+
+    r = sub.add_parser(
+        "calibrate", help="the gate's false alarms and power on real runs",
+        description="Replay the gate on a calibration fixture: same-vs-same "
+                    "splits (false alarms) and injected regressions of 5, "
+                    "10, 20 %% (power); exit 1 if false alarms exceed 1 %% "
+                    "or power at 10 %% is below 90 %%.  --make RUN... builds "
+                    "a fixture from stored runs.")
+    r.add_argument("fixture", metavar="FIXTURE", nargs="?",
+                   help="default tests/harness/fixtures/gate-calibration.json")
+    r.add_argument("--make", nargs="+", metavar="RUN",
+                   help="make a fixture from these runs")
+    r.add_argument("--how", default="", help="how the runs were made "
+                                             "(kept in the fixture)")
+    r.add_argument("-o", "--output", metavar="FILE",
+                   help="where --make writes the fixture")
+    r.add_argument("--history-k", type=int, default=5, metavar="K",
+                   help="runs in a history baseline (default 5)")
+    r.add_argument("--alpha", action="append")
+    r.add_argument("--min-effect", dest="min_effect", action="append")
+    _common(r)
 
 
 def main(argv=None):
@@ -285,7 +457,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (profile.ProfileError, store.StoreError) as e:
+    except (profile.ProfileError, store.StoreError, GateError) as e:
         print(f"tcpscale {args.command}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,6 +19,10 @@ Summaries (all deltas over the window):
            the cell's profilers include it: shares of cycles, top leaves,
            the folded stacks file
   lock     `perf lock` on the server's cores: top contended kernel locks
+  others   what the machine's other processes took during the window: its
+           busy time minus the harness's, the lab's and kernel threads'
+           {"cpu_s", "share"} and the hypervisor's steal {"steal_s",
+           "steal_share"}; shares of cores x window
   window_s length of the window measured by the collectors
   cost     the collectors' own cost: wall time of the two snapshots (outside
            the window) and CPU seconds of `perf stat` (inside it)
@@ -214,6 +218,35 @@ def _procs_snapshot(pids):
     return out
 
 
+_BUSY_COLS = ("user", "nice", "system", "irq", "softirq")
+
+
+def others_summary(before, after):
+    """What the machine's other processes took during the window: its busy
+    time (/proc/stat, every core) minus what this measurement accounts for
+    (the harness, the lab's processes, kernel threads; procs.accounted_cpu),
+    and the time the hypervisor gave to other guests (steal); in seconds
+    and as shares of the machine (cores x the time between the two
+    snapshots, which hold the window)."""
+    cores = [k for k in after["stat"] if k != "cpu" and k in before["stat"]]
+
+    def delta(col):
+        return sum(after["stat"][c][col] - before["stat"][c][col]
+                   for c in cores)
+    busy = sum(delta(col) for col in _BUSY_COLS)
+    acc_b, acc_a = before["accounted"], after["accounted"]
+    ours = sum(t - acc_b.get(k, 0) for k, t in acc_a.items())
+    cpu_s = procs.ticks_s(max(busy - ours, 0))
+    steal_s = procs.ticks_s(max(delta("steal"), 0))
+    machine = (after["t"] - before["t"]) * len(cores)
+    out = {"cpu_s": round(cpu_s, 3), "steal_s": round(steal_s, 3),
+           "share": None, "steal_share": None}
+    if machine > 0:
+        out["share"] = round(cpu_s / machine, 4)
+        out["steal_share"] = round(steal_s / machine, 4)
+    return out
+
+
 class Collectors:
     """Collectors around one measured window; disabled ones cost nothing."""
 
@@ -272,7 +305,9 @@ class Collectors:
         self.snapshot_s += time.monotonic() - t
 
     def _snapshot(self):
-        snap = {"stat": parse_proc_stat(_read("/proc/stat")),
+        snap = {"t": time.monotonic(),
+                "accounted": procs.accounted_cpu(os.getpid()),
+                "stat": parse_proc_stat(_read("/proc/stat")),
                 "softirqs": parse_softirqs(_read("/proc/softirqs")),
                 "procs": _procs_snapshot(self.pids),
                 "snmp": {}}
@@ -348,7 +383,8 @@ class Collectors:
                 "snmp": hosts.get("server", {}),
                 "snmp_hosts": hosts,
                 "procs": procs_summary(b["procs"], a["procs"]),
-                "perf": self._perf_summary()}
+                "perf": self._perf_summary(),
+                "others": others_summary(b, a)}
         if b.get("stack") is not None:
             out["stack"] = stack_counters_summary(b["stack"], a.get("stack") or {})
         for prof in self.profilers:

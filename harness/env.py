@@ -49,7 +49,21 @@ def git_info(repo=REPO_ROOT):
         dirty = bool(p.stdout.strip()) if p is not None \
             and p.returncode == 0 else None
     return {"sha": sha or None, "short": sha[:8] if sha else None,
-            "dirty": dirty}
+            "dirty": dirty, "branch": git_branch(repo) if sha else None}
+
+
+# CI systems check out a detached commit; they name the branch here.
+BRANCH_VARS = ("TCPSCALE_BRANCH", "CI_COMMIT_BRANCH", "GITHUB_REF_NAME")
+
+
+def git_branch(repo=REPO_ROOT):
+    """The branch a run measures (the gate's history is per branch)."""
+    for var in BRANCH_VARS:
+        if os.environ.get(var):
+            return os.environ[var]
+    p = _run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=repo)
+    name = p.stdout.strip() if p is not None and p.returncode == 0 else ""
+    return name if name and name != "HEAD" else None
 
 
 def cpu_model():
@@ -128,6 +142,7 @@ def capture():
         "tools": tool_versions(),
         "sysctls": {k: read_sysctl(k) for k in HOST_SYSCTLS},
         "python_executable": sys.executable,
+        "loadavg": list(os.getloadavg()),
     }
 
 

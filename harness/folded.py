@@ -100,6 +100,32 @@ def shares(stacks, comms=None):
             "comm_share": (in_comms / busy if busy and comms else None)}
 
 
+# Commands that belong on the server's cores during a cell: the load
+# generator, the servers, the profiler, and the kernel's own threads.
+# Anything else is other work on a shared machine (a compiler, a test).
+LAB_COMMANDS = re.compile(
+    r"^(tsload|nginx|haproxy|rs-[\w-]+|perf|perf-exec|swapper|ksoftirqd/\d+"
+    r"|kworker/.*|migration/\d+|rcu_\w+|cpuhp/\d+|irq/.*|kthreadd|kdamond\.\d+"
+    r"|kcompactd\d*|khugepaged|watchdog/\d+|idle_inject/\d+)$")
+
+
+def foreign(stacks, top=3):
+    """(share of busy samples in commands that are not the lab's, [(command,
+    share)] of the largest of them); (None, []) without busy samples."""
+    busy, acc = 0, {}
+    for stack, n in stacks.items():
+        if classify(stack) == "idle":
+            continue
+        busy += n
+        comm = _frames(stack)[0]
+        if not LAB_COMMANDS.match(comm):
+            acc[comm] = acc.get(comm, 0) + n
+    if not busy:
+        return None, []
+    worst = sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return sum(acc.values()) / busy, [(c, n / busy) for c, n in worst]
+
+
 def merge(many):
     out = {}
     for stacks in many:

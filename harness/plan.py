@@ -19,7 +19,7 @@ from . import registry
 # collectors, teardown), rounded up from the local lab on a 2-core machine
 # (0.2 - 0.4 s); the progress ETA rescales by what the run really takes.
 CELL_OVERHEAD_S = {"shortconn": 1.0, "keepalive": 1.0, "nginx": 1.0,
-                   "haproxy": 1.5}
+                   "haproxy": 1.5, "memif": 2.0}
 LAB_SETUP_S = 2.0
 # post-processing after the window (perf script, perf lock contention) and
 # the perf start/stop, measured on the local lab (2 cores)
@@ -70,14 +70,27 @@ def _group(suite, stack, workload, cores, rep, top):
     return group if rep % 2 == 0 else group[::-1]
 
 
+def _stacks(suite):
+    """Every stack of the suite: suite.stacks, then those only a workload
+    table names."""
+    out = list(suite["stacks"])
+    for w in suite["workloads"]:
+        out += [s for s in suite["workload"][w].get("stacks", [])
+                if s not in out]
+    return out
+
+
 def build_plan(suite):
     """Cells in execution order (plain dicts, see harness contract)."""
     cells = []
     top = max(suite["cores"])
     for rep in range(suite["repetitions"]):
-        for stack in suite["stacks"]:
+        for stack in _stacks(suite):
             for workload in suite["workloads"]:
-                for cores in suite["cores"]:
+                wl = suite["workload"][workload]
+                if stack not in wl.get("stacks", suite["stacks"]):
+                    continue
+                for cores in wl.get("cores", suite["cores"]):
                     cells.extend(_group(suite, stack, workload, cores, rep,
                                         top))
     return cells
@@ -86,7 +99,8 @@ def build_plan(suite):
 def cell_estimate_s(cell):
     if registry.cannot_run(cell):
         return CANNOT_RUN_S
-    return (cell["ramp_s"] + cell["runtime_s"]
+    timed = not registry.own_runner(cell["workload"])
+    return (timed * (cell["ramp_s"] + cell["runtime_s"])
             + CELL_OVERHEAD_S.get(cell["workload"], 3.0)
             + sum(PROFILER_OVERHEAD_S.get(p, 2.0)
                   for p in cell.get("profilers", ())))
@@ -119,7 +133,7 @@ def format_plan(suite, cells):
     """Lines describing the plan (for `run --dry-run` and the run header)."""
     lines = [f"suite {suite['name']} ({suite['path']}): "
              f"{len(cells)} cells, estimated {fmt_duration(estimate_s(cells))}",
-             f"  stacks {', '.join(suite['stacks'])}; workloads "
+             f"  stacks {', '.join(_stacks(suite))}; workloads "
              f"{', '.join(suite['workloads'])}; cores "
              f"{', '.join(str(c) for c in suite['cores'])}; "
              f"{suite['repetitions']} repetitions of "

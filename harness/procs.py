@@ -102,6 +102,40 @@ def comm(pid):
         return None
 
 
+def accounted_cpu(root):
+    """{(pid, start time): CPU clock ticks} of `root` and its descendants
+    (own time + reaped children's) and of the kernel threads (own time):
+    what the machine spent on this measurement, the lab's packet work in
+    ksoftirqd included.  The machine's busy time minus this is what its
+    other processes took (harness.collect.others_summary)."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            fields = _stat_fields(int(name))
+            if fields:
+                table[int(name)] = fields
+    children = {}
+    for pid, f in table.items():
+        children.setdefault(int(f[1]), []).append(pid)
+    ours, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in ours:
+            ours.add(pid)
+            todo.extend(children.get(pid, []))
+    out = {}
+    for pid, f in table.items():
+        kernel = pid == 2 or int(f[1]) == 2
+        if pid in ours or kernel:
+            out[(pid, int(f[19]))] = sum(int(x) for x in
+                                         f[11:13 if kernel else 15])
+    return out
+
+
+def ticks_s(ticks):
+    return ticks / _CLK_TCK
+
+
 def descendants(pids):
     """pids plus all their live descendants (scan of /proc)."""
     children = {}

@@ -349,7 +349,14 @@ def check_tsload_value(opt, v):
     return v
 
 
-WORKLOAD_KEYS = {"job": _check_str}
+# keys of a [workload.NAME] table besides tsload's: (checker, help)
+WORKLOAD_KEYS = {
+    "job": (_check_str, "the job file, relative to the suite file"),
+    "stacks": (_check_stacks,
+               "stacks this workload runs on (default: suite.stacks)"),
+    "cores": (_check_cores, "core counts of this workload (default: "
+                            "suite.cores)"),
+}
 
 
 # --------------------------------------------------------------- parsing
@@ -392,7 +399,7 @@ def load_suite(name_or_path, machine_cores, profiles_dir=PROFILES_DIR):
 def parse_suite(data, path, machine_cores):
     """Validate an already-decoded TOML document (dict)."""
     where = _rel(path)
-    _reject_unknown(data, {"suite", "workload"}, where, "")
+    _reject_unknown(data, {"suite", "workload", "gate"}, where, "")
     if not isinstance(data.get("suite"), dict):
         raise ProfileError(f"{where}: [suite]: missing table "
                            "(expected a [suite] section)")
@@ -413,6 +420,13 @@ def parse_suite(data, path, machine_cores):
     suite["workload"] = {
         name: _parse_workload(wl_tables.get(name, {}), name, path)
         for name in suite["workloads"]}
+    for name, wl in suite["workload"].items():
+        if "cores" in wl:
+            wl["cores"], _dropped = resolve_cores(wl["cores"], machine_cores)
+            if not wl["cores"]:
+                raise ProfileError(f"{where}: workload.{name}.cores: expected "
+                                   "at least one count <= this machine's "
+                                   f"{machine_cores} cores")
     cores, dropped = resolve_cores(suite["cores"], machine_cores)
     if not cores:
         raise ProfileError(f"{where}: suite.cores: expected at least one "
@@ -428,7 +442,19 @@ def parse_suite(data, path, machine_cores):
             f"{machine_cores} cores)")
     suite["path"] = where
     suite["machine_cores"] = machine_cores
+    suite["gate"] = _gate_table(data.get("gate", {}), where)
     return suite
+
+
+def _gate_table(table, where):
+    """The [gate] table, checked now, kept as written (the gate applies it
+    over its defaults of the day)."""
+    from . import gateconf
+    try:
+        gateconf.parse_conf(table, f"{where}: gate")
+    except gateconf.GateError as e:
+        raise ProfileError(str(e)) from None
+    return dict(table)
 
 
 def _parse_workload(table, name, path):
@@ -446,22 +472,32 @@ def _parse_workload(table, name, path):
     if not os.path.isfile(job_path):
         raise ProfileError(f"{where}: {key}: expected an existing tsload job "
                            f"file, {job_path} does not exist")
-    options = {}
-    known = tsload_options() if set(table) - {"job"} else {}
+    options, own = {}, {}
+    known = tsload_options() if set(table) - set(WORKLOAD_KEYS) else {}
     for k, v in table.items():
-        if k == "job":
+        if k in WORKLOAD_KEYS:
+            own[k] = v
             continue
         if k not in known:
             raise ProfileError(
-                f"{where}: workload.{name}.{k}: unknown key (expected job or "
-                f"a tsload option: {', '.join(sorted(known))})")
+                f"{where}: workload.{name}.{k}: unknown key (expected "
+                f"{', '.join(WORKLOAD_KEYS)} or a tsload option: "
+                f"{', '.join(sorted(known))})")
         try:
             check_tsload_value(known[k], v)
         except _Bad as e:
             raise ProfileError(f"{where}: workload.{name}.{k}: expected {e}, "
                                f"got {v!r}") from None
         options[k] = v
-    return {"job": _rel(job_path), "job_options": options}
+    out = {"job": _rel(job_path), "job_options": options}
+    for k in ("stacks", "cores"):
+        if k in own:
+            try:
+                out[k] = WORKLOAD_KEYS[k][0](own[k])
+            except _Bad as e:
+                raise ProfileError(f"{where}: workload.{name}.{k}: expected "
+                                   f"{e}, got {own[k]!r}") from None
+    return out
 
 
 def _check_table(table, keys, where, section):

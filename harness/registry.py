@@ -55,6 +55,9 @@ class Workload:
     port: int            # the server's port on the lab
     unit: str            # the rate tsload reports: conn/s or req/s
     help: str
+    # a module of harness.workloads that runs the cell itself, without the
+    # lab, ramp or runtime (run_cell(cell, outdir), cannot_run(cell))
+    runner: Optional[str] = None
 
 
 WORKLOADS = {
@@ -66,7 +69,18 @@ WORKLOADS = {
                         "keep-alive off on both sides"),
     "keepalive": Workload(5002, "req/s", "control: request/response on "
                           "persistent connections"),
+    "memif": Workload(0, "instr", "refstack's memif benchmark under "
+                      "callgrind: instructions per connection (no lab)",
+                      runner="memif"),
 }
+
+
+def own_runner(workload):
+    """The module that runs this workload without the lab, or None."""
+    w = WORKLOADS.get(workload)
+    if w is None or w.runner is None:
+        return None
+    return importlib.import_module("harness.workloads." + w.runner)
 
 
 # ------------------------------------------------------------------ stacks
@@ -203,6 +217,9 @@ def adapter(stack):
 
 def cannot_run(cell):
     """None if the cell's stack can run its workload here, else why not."""
+    own = own_runner(cell["workload"])
+    if own:
+        return own.cannot_run(cell)
     try:
         mod = adapter(cell["stack"])
     except StackError as e:

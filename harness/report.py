@@ -75,6 +75,11 @@ def _status_blocks(run, records):
         blocks.append(("p", f"**This run was interrupted** after {len(records)} "
                             f"of {planned} cells; the tables below use the "
                             "cells that finished."))
+    for r in run.get("resumed") or []:
+        git = r.get("git") or {}
+        blocks.append(("p", f"Resumed {fmt_time(r.get('at'))} ({r.get('status_before')} "
+                            f"before): {r.get('cells')} cells, code {git.get('short')}"
+                            f"{' (dirty)' if git.get('dirty') else ''}."))
     return blocks
 
 
@@ -167,7 +172,8 @@ def _workload_blocks(records, run_dir, with_plots):
                     "coefficient of variation, speedup over 1 core, and "
                     "the medians of tsload's p50/p99 latency (connect to "
                     "close, µs).")]
-    for wl in sorted(set(r["workload"] for r in rows)):
+    for wl in sorted(w for w in set(r["workload"] for r in rows)
+                     if not registry.own_runner(w)):
         wrows = [r for r in rows if r["workload"] == wl]
         blocks += [("h3", wl), _workload_table(wrows),
                    ("p", f"{wl} latency over the repetitions (tsload's "
@@ -266,6 +272,58 @@ def _overhead_blocks(records):
             ("table", head, body)]
 
 
+def collector_errors(records):
+    """One line per collector that failed in a cell, naming the cell, the
+    collector and the host it ran for."""
+    out = []
+    for r in records:
+        host = _server_host(r.get("lab") or {})
+        for name, v in sorted((r.get("collectors") or {}).items()):
+            if not isinstance(v, dict):
+                continue
+            subs = [(name, v)] + [(f"{name}.{k}", x) for k, x in sorted(v.items())
+                                  if isinstance(x, dict)]
+            out += [f"cell {r['cell']['id']}, collector {what} (host {host}): "
+                    f"{x['error']}" for what, x in subs
+                    if isinstance(x.get("error"), str)]
+    return out
+
+
+def _server_host(lab):
+    """The server host: the inventory's name, or the netns lab's namespace."""
+    if isinstance(lab.get("server"), str):
+        return lab["server"]
+    ns = ((lab.get("hosts") or {}).get("server") or {}).get("netns")
+    return f"server (netns {ns})" if ns else "server"
+
+
+def _instruction_blocks(records):
+    rows = [r for r in analyze.summarize_cells(records)
+            if r["instructions_per_conn"]["n"]]
+    if not rows:
+        return []
+    head = ["stack", "workload", "n", "instructions / connection",
+            "min – max"]
+    body = [[r["stack"], r["workload"], str(r["instructions_per_conn"]["n"]),
+             fmt_num(r["instructions_per_conn"]["median"], 1),
+             f"{fmt_num(r['instructions_per_conn']['min'], 1)} – "
+             f"{fmt_num(r['instructions_per_conn']['max'], 1)}"]
+            for r in rows]
+    return [("h2", "Instruction counts (callgrind)"),
+            ("p", "refstack's memif benchmark under callgrind: the "
+                  "instructions of both stacks and the benchmark loop per "
+                  "connection (difference of two runs of different length, "
+                  "so set-up cancels). They repeat to the instruction."),
+            ("table", head, body)]
+
+
+def _history_blocks(run, records, run_dir, with_plots):
+    from . import history
+    return history.report_blocks(run, records, run_dir,
+                                 os.path.dirname(os.path.abspath(run_dir)),
+                                 with_plots)
+
+
 def _failure_blocks(records):
     bad = [r for r in records if r["status"] not in ("ok", "cannot-run")]
     out = []
@@ -274,6 +332,12 @@ def _failure_blocks(records):
                 ("ul", [f"{r['cell']['id']}: {r['status']}"
                         + (f" — {r['error']}" if r.get("error") else "")
                         for r in bad])]
+    errs = collector_errors(records)
+    if errs:
+        out += [("h2", "Collector errors"),
+                ("p", "The cell's measurement stands; what this collector "
+                      "would have added to it is missing."),
+                ("ul", errs)]
     cannot = {}
     for r in records:
         if r["status"] == "cannot-run":
@@ -320,6 +384,8 @@ def build_blocks(run, records, run_dir, with_plots=True):
     from . import report_stacks
     blocks += report_stacks.build_blocks(run, records, run_dir, with_plots)
     blocks += _overhead_blocks(records)
+    blocks += _instruction_blocks(records)
+    blocks += _history_blocks(run, records, run_dir, with_plots)
     blocks += _failure_blocks(records)
     blocks += _raw_blocks(run_dir, records)
     if not with_plots:

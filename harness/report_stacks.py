@@ -8,7 +8,7 @@ import os
 from . import folded, plots, registry, stackcmp
 from .report import fmt_num, fmt_ratio, fmt_us
 
-COUNTER_COLUMNS_MAX = 8
+COUNTER_COLUMNS_MAX = 12
 
 
 def fmt_p(p):
@@ -118,9 +118,21 @@ def _counter_names(rows):
     for r in rows:
         for k, v in r["per_conn"].items():
             names[k] = max(names.get(k, 0), abs(v))
-    # the busiest mechanism counters, in a stable order
-    keep = sorted(names, key=lambda k: -names[k])[:COUNTER_COLUMNS_MAX]
-    return sorted(keep)
+    # the shared-lock totals first, then the busiest mechanism counters
+    first = [k for k in (stackcmp.LOCKS_ACQUIRED, stackcmp.LOCKS_CONTENDED) if k in names]
+    rest = [k for k in names if k not in first]
+    keep = sorted(rest, key=lambda k: -names[k])[:COUNTER_COLUMNS_MAX - len(first)]
+    return first + sorted(keep)
+
+
+def drops_table(rows):
+    """Every non-zero drop reason of the feature sets: count per repetition
+    and per 1,000 connections."""
+    head = ["features", "cores", "reason", "per repetition", "per 1,000 conn"]
+    body = [[r["features"], str(r["cores"]), k, fmt_num(v, 0 if v.is_integer() else 1),
+             fmt_num(1000 * v / r["conns"], 3) if r["conns"] else "–"]
+            for r in rows for k, v in r["drops"].items()]
+    return head, body
 
 
 def ablation_table(rows):
@@ -148,13 +160,21 @@ def _ablation_blocks(records, run_dir, with_plots):
                  "(delta method, Welch df); 'higher'/'lower' only when the "
                  "interval excludes 1. Beside the rates, refstack's own "
                  "counters per connection (medians over the repetitions): "
-                 "lock acquisitions, hand-offs between cores, lookups and "
-                 "accepts by table — the mechanism at work, visible even "
-                 "where 2 cores hide the throughput effect.")]
+                 "shared-lock acquisitions and contended acquisitions summed "
+                 "over every lock (per lock in the lock tables below), "
+                 "hand-offs between cores, lookups and accepts by table "
+                 "(local or global) — the mechanism at work, visible even "
+                 "where 2 cores hide the throughput effect — and below "
+                 "each table the frames refstack dropped, by reason.")]
     for wl in sorted(set(r["workload"] for r in rows)):
         wrows = [r for r in rows if r["workload"] == wl]
         head, body = ablation_table(wrows)
         out += [("h3", wl), ("table", head, body)]
+        head, body = drops_table(wrows)
+        out.append(("table", head, body) if body else
+                   ("p", "refstack counted no drop in these cells."
+                    if any(r["per_conn"] for r in wrows) else
+                    "refstack's counters were not read in these cells."))
         groups = {}
         for r in wrows:
             if r["features"] != "base" and r["gain"] and r["gain"].get("ratio"):
@@ -219,14 +239,30 @@ def _top_cores(keys):
     return top
 
 
+FOREIGN_WARN = 0.10      # a cell's share of other programs worth a warning
+
+
+def _foreign_lines(prof):
+    out = []
+    for p in prof.values():
+        for cid, share, worst in p.get("foreign_cells") or []:
+            if share is not None and share > FOREIGN_WARN:
+                out.append(f"cell {cid}: {fmt_share(share)} of the busy samples "
+                           "on the server's cores were other programs ("
+                           + ", ".join(f"{c} {fmt_share(v)}" for c, v in worst) + ")")
+    return sorted(out)
+
+
 def _shares_blocks(prof):
     head = ["stack", "workload", "cores", "busy samples"] + \
-        [f"{k}" for k in folded.SHARE_KEYS]
+        [f"{k}" for k in folded.SHARE_KEYS] + ["other programs"]
     body = [[st, wl, str(c), fmt_num(p["samples"])]
             + [fmt_share(p["shares"].get(k)) for k in folded.SHARE_KEYS]
+            + [fmt_share(p.get("foreign"))]
             for (st, wl, c), p in sorted(prof.items()) if p["shares"]]
     if not body:
         return []
+    warn = _foreign_lines(prof)
     return [("h2", "Where the cycles went (perf record)"),
             ("p", "Shares of the busy cpu-clock samples on the server's cores "
                   "(perf record -g, medians over the repetitions; idle left "
@@ -237,8 +273,15 @@ def _shares_blocks(prof):
                   "names, and packet I/O), else the application (user space) "
                   "or other kernel work (scheduler, system call entry). On "
                   "the local lab the client shares these cores, so its "
-                  "samples are in the graphs too (frame 1 is the command)."),
-            ("table", head, body)]
+                  "samples are in the graphs too (frame 1 is the command). "
+                  "'other programs' is the share of busy samples in commands "
+                  "that are not the lab's (not tsload, the servers, perf or "
+                  "kernel threads): other work on a shared machine, which "
+                  "the shares and the rates include."),
+            ("table", head, body)] + (
+        [("p", f"**Other programs above {fmt_share(FOREIGN_WARN)} of a cell's "
+               "busy samples** (its figures are of a shared machine):"),
+         ("ul", warn)] if warn else [])
 
 
 def _flame_blocks(prof):
@@ -264,13 +307,17 @@ def _flame_blocks(prof):
     return out
 
 
+def _count(v):
+    return fmt_num(v, 0 if v is None or float(v).is_integer() else 1)
+
+
 def lock_table(rows):
-    head = ["source", "lock", "caller / where", "contended", "total wait µs",
-            "max wait µs", "avg wait µs"]
-    body = [[r["source"], r["lock"], r["caller"],
-             fmt_num(r["contended"], 0 if float(r["contended"]).is_integer() else 1),
-             fmt_num(r["wait_total_us"], 1), fmt_num(r["wait_max_us"], 1),
-             fmt_num(r["wait_avg_us"], 2)] for r in rows]
+    head = ["source", "lock", "caller / where", "acquisitions", "contended",
+            "total wait µs", "max wait µs", "avg wait µs"]
+    body = [[r["source"], r["lock"], r["caller"], _count(r.get("acquired")),
+             _count(r["contended"]), fmt_num(r["wait_total_us"], 1),
+             fmt_num(r["wait_max_us"], 1), fmt_num(r["wait_avg_us"], 2)]
+            for r in rows]
     return head, body
 
 
@@ -285,6 +332,10 @@ def _lock_blocks(prof):
             inner.append(("table", head, body))
         else:
             inner.append(("p", "No contended lock recorded."))
+        if registry.split(st)[0] == "refstack" and not p["stack_locks"]:
+            inner.append(("p", "refstack's own per-lock counters: none in these "
+                               "cells (this build's counters have no lock_* "
+                               "entries); the rows above are the kernel's."))
         folds.append(("fold", f"{st} {wl} at {c} core(s)", inner))
     if not folds:
         return []
@@ -297,14 +348,9 @@ def _lock_blocks(prof):
                   "columns for both.")] + folds
 
 
-def _profile_errors(prof):
-    errs = sorted({e for p in prof.values() for e in p["errors"]})
-    return [("p", "**Profiler errors:** " + "; ".join(errs))] if errs else []
-
-
 def build_blocks(run, records, run_dir, with_plots=True):
     prof = stackcmp.profiles(records, run_dir)
     return (_server_blocks(records) + _versus_blocks(records)
             + _ablation_blocks(records, run_dir, with_plots)
             + _usl_blocks(records) + _shares_blocks(prof) + _flame_blocks(prof)
-            + _lock_blocks(prof) + _profile_errors(prof))
+            + _lock_blocks(prof))

@@ -24,9 +24,19 @@ from . import analyze, folded, registry, usl
 METRICS = (("rate", "rate"), ("p50", "p50_us"), ("p99", "p99_us"),
            ("cpu_per_conn", None))
 # refstack counters shown per connection in the ablation: the mechanism
-MECHANISM = re.compile(r"(^|_)(locks?|handoffs?|lookups?|accepts?|steer\w*)(_|$)")
+MECHANISM = re.compile(
+    r"(^|_)(handoffs?|lookups?|accepts?|steer\w*|local|global|parked|adopted)(_|$)")
+# per-lock counters: lock_<name>[_acquired] (acquisitions), lock_<name>_contended,
+# lock_<name>_wait_ns (total), lock_<name>_wait_max_ns
 _LOCK_COUNTER = re.compile(
-    r"^lock_(?P<lock>.+)_(?P<field>acquired|contended|wait_ns|wait_max_ns)$")
+    r"^lock_(?P<lock>.+?)(_(?P<field>acquired|contended|wait_max_ns|wait_ns))?$")
+LOCKS_ACQUIRED, LOCKS_CONTENDED = "shared-lock acquisitions", "contended acquisitions"
+
+
+def lock_counter(name):
+    """(lock, field) of a refstack per-lock counter, else None."""
+    m = _LOCK_COUNTER.match(name)
+    return (m.group("lock"), m.group("field") or "acquired") if m else None
 
 
 def _groups(records):
@@ -75,19 +85,58 @@ def versus(records, baseline="linux"):
     return rows
 
 
+def _stack_counters(rec):
+    return ((rec.get("collectors") or {}).get("stack") or {}).get("counters") or {}
+
+
 def _mechanism_per_conn(recs):
-    """Median per connection of each mechanism counter over the records."""
+    """Median per connection over the records of each mechanism counter,
+    and of the shared-lock acquisitions and contended acquisitions summed
+    over every lock (the per-lock detail is the lock table's)."""
     acc = {}
     for r in recs:
         conns = (r.get("metrics") or {}).get("connections") or 0
-        cnt = ((r.get("collectors") or {}).get("stack") or {}).get("counters") or {}
         if not conns:
             continue
-        for k, v in cnt.items():
-            if MECHANISM.search(k) and not _LOCK_COUNTER.match(k) \
-                    and not k.startswith("drop_"):
+        locks = {LOCKS_ACQUIRED: 0, LOCKS_CONTENDED: 0}
+        for k, v in _stack_counters(r).items():
+            lk = lock_counter(k)
+            if lk:
+                if lk[1] == "acquired":
+                    locks[LOCKS_ACQUIRED] += v
+                elif lk[1] == "contended":
+                    locks[LOCKS_CONTENDED] += v
+            elif MECHANISM.search(k) and not k.startswith("drop_"):
+                acc.setdefault(k, []).append(v / conns)
+        if any(lock_counter(k) for k in _stack_counters(r)):
+            for k, v in locks.items():
                 acc.setdefault(k, []).append(v / conns)
     return {k: statistics.median(v) for k, v in sorted(acc.items())}
+
+
+def _drops(recs):
+    """{reason: mean count per repetition} of the non-zero drop_* counters."""
+    acc = {}
+    for r in recs:
+        for k, v in _stack_counters(r).items():
+            if k.startswith("drop_") or k == "tx_ring_full":
+                acc[k] = acc.get(k, 0) + v
+    n = max(1, len(recs))
+    return {k: v / n for k, v in sorted(acc.items()) if v}
+
+
+def _set_order(fset):
+    """base, the features one by one in refstack's order, sets of several,
+    full last."""
+    if fset in ("base", "full"):
+        return (0 if fset == "base" else 3, 0, fset)
+    try:
+        feats = registry.refstack_features()["features"]
+    except registry.StackError:
+        feats = []
+    names = fset.split(",")
+    pos = [feats.index(n) if n in feats else len(feats) for n in names]
+    return (1 if len(names) == 1 else 2, pos, fset)
 
 
 def ablation(records):
@@ -107,10 +156,11 @@ def ablation(records):
                      "gain": analyze.compare_values(_values(base, "rate"),
                                                     _values(recs, "rate"))
                      if base else None,
-                     "per_conn": _mechanism_per_conn(recs)})
-    order = {"base": 0, "full": 2}
-    rows.sort(key=lambda r: (r["workload"], r["cores"],
-                             order.get(r["features"], 1), r["features"]))
+                     "per_conn": _mechanism_per_conn(recs),
+                     "conns": statistics.median(
+                         [(r.get("metrics") or {}).get("connections") or 0 for r in recs]),
+                     "drops": _drops(recs)})
+    rows.sort(key=lambda r: (r["workload"], r["cores"], _set_order(r["features"])))
     return rows if any(r["features"] == "base" for r in rows) else []
 
 
@@ -166,18 +216,19 @@ def kernel_lock_rows(recs):
 def stack_lock_rows(recs):
     """refstack's per-lock counters (lock_<name>_{acquired,contended,
     wait_ns,wait_max_ns}) of the records, summed per lock."""
-    acc = {}
+    acc, waits = {}, set()
     for r in recs:
-        cnt = ((r.get("collectors") or {}).get("stack") or {}).get("counters") or {}
-        for k, v in cnt.items():
-            m = _LOCK_COUNTER.match(k)
-            if not m:
+        for k, v in _stack_counters(r).items():
+            lk = lock_counter(k)
+            if not lk:
                 continue
-            a = acc.setdefault(m.group("lock"), {
-                "source": "refstack (counters)", "lock": m.group("lock"),
-                "caller": "refstack lock " + m.group("lock"), "contended": 0,
+            lock, f = lk
+            a = acc.setdefault(lock, {
+                "source": "refstack (counters)", "lock": lock,
+                "caller": "refstack lock " + lock, "contended": 0,
                 "wait_total_us": 0.0, "wait_max_us": 0.0, "acquired": 0})
-            f = m.group("field")
+            if f.startswith("wait"):
+                waits.add(lock)
             if f == "acquired":
                 a["acquired"] += v
             elif f == "contended":
@@ -186,6 +237,9 @@ def stack_lock_rows(recs):
                 a["wait_total_us"] += v / 1e3
             else:
                 a["wait_max_us"] = max(a["wait_max_us"], v / 1e3)
+    for lock, a in acc.items():
+        if lock not in waits:       # a build that counts no wait times
+            a["wait_total_us"] = a["wait_max_us"] = None
     return list(acc.values())
 
 
@@ -196,9 +250,14 @@ def lock_table(recs, top=10):
     rows = kernel_lock_rows(recs) + stack_lock_rows(recs)
     for r in rows:
         r["contended"] = r["contended"] / n
-        r["wait_total_us"] = r["wait_total_us"] / n
-        r["wait_avg_us"] = r["wait_total_us"] / r["contended"] if r["contended"] else None
-    rows.sort(key=lambda r: (-r["wait_total_us"], -r["contended"], r["caller"]))
+        if "acquired" in r:
+            r["acquired"] = r["acquired"] / n
+        if r["wait_total_us"] is not None:
+            r["wait_total_us"] = r["wait_total_us"] / n
+        r["wait_avg_us"] = r["wait_total_us"] / r["contended"] \
+            if r["contended"] and r["wait_total_us"] is not None else None
+    rows.sort(key=lambda r: (-(r["wait_total_us"] or 0), -r["contended"],
+                             -r.get("acquired", 0), r["caller"]))
     return rows[:top]
 
 
@@ -212,7 +271,8 @@ def profiles(records, run_dir):
                   or ((r.get("collectors") or {}).get("stack") or {}).get("counters")]
         if not rec_p and not lock_p:
             continue
-        stacks = [s for s in (_folded_of(r, run_dir) for r in rec_p) if s]
+        per_rec = [(r["cell"]["id"], _folded_of(r, run_dir)) for r in rec_p]
+        stacks = [s for _, s in per_rec if s]
         merged = folded.merge(stacks)
         out[key] = {
             "shares": _median_shares(rec_p),
@@ -220,10 +280,10 @@ def profiles(records, run_dir):
             "tree": folded.tree(merged) if merged else None,
             "folded": [(r["cell"]["id"], r["artefacts"]["perf_folded"]) for r in rec_p
                        if (r.get("artefacts") or {}).get("perf_folded")],
-            "errors": sorted(set(e for e in (((r.get("collectors") or {}).get(p) or {})
-                                             .get("error") for r in recs
-                                             for p in ("record", "lock")) if e)),
             "locks": lock_table(lock_p) if lock_p else [],
+            "stack_locks": bool(stack_lock_rows(recs)),
+            "foreign": folded.foreign(merged)[0] if merged else None,
+            "foreign_cells": [(cid,) + folded.foreign(st) for cid, st in per_rec if st],
             "lock_recorded": any((r.get("collectors") or {}).get("lock") for r in recs),
         }
     return out

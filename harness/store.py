@@ -117,7 +117,9 @@ def build_record(run_id, cell, result, env, lab, started, finished):
         "started": started,
         "finished": finished,
         "duration_s": round(finished - started, 3),
-        "metrics": extract_metrics(result.get("tsload"), cell["workload"]),
+        "metrics": dict(extract_metrics(result.get("tsload"),
+                                        cell["workload"]),
+                        **(result.get("metrics") or {})),
         "env": env,
         "lab": lab,
         "tuning": result.get("tuning") or {},
@@ -182,9 +184,16 @@ class _Db:
 
     def __init__(self, path):
         self.conn = sqlite3.connect(path, timeout=30)
-        self.conn.executescript(_DDL)
-        self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
-                          (str(SCHEMA),))
+        try:
+            self.conn.executescript(_DDL)
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES "
+                              "('schema', ?)", (str(SCHEMA),))
+        except sqlite3.DatabaseError as e:
+            self.conn.close()
+            raise StoreError(f"{path}: not a usable SQLite database ({e}); "
+                             "left as it is — move it aside to start a "
+                             "new one (the JSON records under the run "
+                             "folders are kept)") from None
 
     def __enter__(self):
         return self.conn

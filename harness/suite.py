@@ -12,7 +12,7 @@ import traceback
 
 from . import env as envmod
 from . import plan as planmod
-from . import report, store
+from . import registry, report, store
 from .progress import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -121,19 +121,24 @@ def _remote_session(ctx):
 
 
 def _lab_session(ctx, lab_prefix):
-    """Bring the lab up, run the cells, always bring it down."""
+    """Bring the lab up, run the cells, always bring it down (no lab when
+    every cell runs without one: memif)."""
     if ctx.get("inventory"):
         return _remote_session(ctx)
     from .lab import Lab, LabError, cleanup_stale
     from .workloads import CellError, run_cell
     run = ctx["run"]
+    if all(registry.own_runner(c["workload"]) for c in ctx["cells"]):
+        _cells_loop(ctx, None, run_cell, CellError)     # no lab needed
+        return
     removed = cleanup_stale(lab_prefix)
     if removed:
         ctx["progress"].message("removed a stale lab: " + ", ".join(
             str(x) for x in removed))
-    lab = Lab(planmod.max_cores(ctx["cells"]), prefix=lab_prefix,
-              offloads_off=planmod.needs_offloads_off(ctx["cells"]),
-              one_segment=planmod.needs_one_segment(ctx["cells"]))
+    plan = ctx["run"]["plan"]         # the whole plan: a resumed run's lab is the same
+    lab = Lab(planmod.max_cores(plan), prefix=lab_prefix,
+              offloads_off=planmod.needs_offloads_off(plan),
+              one_segment=planmod.needs_one_segment(plan))
     try:
         try:
             run["lab"] = lab.up()
@@ -174,6 +179,65 @@ def run_suite(suite, cells, reports_dir, stream, lab_prefix="tcps",
     for line in planmod.format_plan(suite, cells):
         progress.message(line)
     progress.message(f"run {run_id}: {run_dir}")
+    return _session(ctx, lab_prefix, make_report)
+
+
+# a cell with one of these records is done; an interrupted one runs again
+DONE = ("ok", "error", "cannot-run")
+
+
+class ResumeError(Exception):
+    """A run that cannot be resumed; the message says why."""
+
+
+def resume_suite(reports_dir, ref, stream, lab_prefix="tcps", tty=None,
+                 make_report=True, inventory=None):
+    """Run the cells of a stopped run (interrupted, killed or failed) that
+    have no finished record, into the same run; returns what run_suite
+    does.  Long suites are run in parts this way."""
+    store.mark_killed_runs(reports_dir)
+    run, records, run_dir = store.load_run(reports_dir, ref)
+    rid = run["run_id"]
+    if run.get("status") == "running":
+        raise ResumeError(f"run {rid} is still running (pid "
+                          f"{(run.get('owner') or {}).get('pid')})")
+    kept = [r for r in records if r["status"] in DONE]
+    done = {r["cell"]["id"] for r in kept}
+    cells = [c for c in run["plan"] if c["id"] not in done]
+    if not cells:
+        raise ResumeError(f"run {rid} ({run.get('status')}) has a record for "
+                          f"every one of its {len(done)} cells: nothing to resume")
+    if bool(inventory) != ((run.get("lab") or {}).get("kind") == "ansible"):
+        raise ResumeError(f"run {rid} ran on "
+                          f"{'an Ansible inventory' if not inventory else 'the local lab'}"
+                          "; resume it on the same kind of lab")
+    env = envmod.capture()
+    progress = Progress(cells, stream, tty)
+    was, now = ((run.get("env") or {}).get("git") or {}), (env.get("git") or {})
+    if (was.get("sha"), was.get("dirty")) != (now.get("sha"), now.get("dirty")):
+        progress.message(f"warning: run {rid} started on code {was.get('short')}"
+                         f"{' (dirty)' if was.get('dirty') else ''}; its "
+                         f"remaining cells run on {now.get('short')}"
+                         f"{' (dirty)' if now.get('dirty') else ''} (recorded)")
+    run.setdefault("resumed", []).append(
+        {"at": time.time(), "git": now, "cells": len(cells),
+         "status_before": run.get("status")})
+    run.update(status="running", finished=None, error=None,
+               owner=store.owner_of_this_process(), n_done=len(kept),
+               n_ok=sum(r["status"] == "ok" for r in kept),
+               n_failed=sum(r["status"] == "error" for r in kept))
+    store.save_run(reports_dir, run_dir, run)
+    ctx = {"run": run, "cells": cells, "records": kept, "progress": progress,
+           "reports_dir": reports_dir, "run_dir": run_dir,
+           "raw_dir": f"{run_dir}/raw", "inventory": inventory}
+    progress.message(f"run {rid}: resuming {len(cells)} of {len(run['plan'])} "
+                     f"cells ({len(kept)} kept), estimated "
+                     f"{planmod.fmt_duration(planmod.estimate_s(cells))}: {run_dir}")
+    return _session(ctx, lab_prefix, make_report)
+
+
+def _session(ctx, lab_prefix, make_report):
+    run, reports_dir, run_dir = ctx["run"], ctx["reports_dir"], ctx["run_dir"]
     try:
         _lab_session(ctx, lab_prefix)
         run["status"] = "complete" if run["n_failed"] == 0 else "failed"
@@ -182,7 +246,7 @@ def run_suite(suite, cells, reports_dir, stream, lab_prefix="tcps",
     except RunFailed as e:
         run["status"], run["error"] = "failed", str(e)
     finally:
-        progress.close()
+        ctx["progress"].close()
         run["finished"] = time.time()
         store.save_run(reports_dir, run_dir, run)
     return _finish(ctx, make_report)
@@ -218,7 +282,12 @@ def format_summary(run, records, paths):
         out.append(f"error: {run['error']}")
     if run["status"] == "interrupted":
         out.append(f"interrupted: the {run['n_done']} finished cells are "
-                   "kept and reported; the rest were not run")
+                   "kept and reported; the rest were not run (run them "
+                   f"with: tcpscale run --resume {run['run_id']})")
+    for r in run.get("resumed") or []:
+        out.append(f"resumed at {time.strftime('%H:%M:%S', time.gmtime(r['at']))} "
+                   f"UTC ({r['status_before']} before), {r['cells']} cells, code "
+                   f"{(r.get('git') or {}).get('short')}")
     rows = analyze.summarize_cells(records)
     w = max([8] + [len(r["stack"]) for r in rows])
     if rows:
@@ -227,12 +296,14 @@ def format_summary(run, records, paths):
     for r in rows:
         cv = f"{100 * r['rate']['cv']:.1f}%" if r["rate"]["cv"] is not None \
             else "–"
-        med = r["rate"]["median"]
+        med, unit = r["rate"]["median"], r["unit"]
+        if med is None and r["instructions_per_conn"]["n"]:
+            med, unit = r["instructions_per_conn"]["median"], "instr"
         p99 = r["p99_us"]["median"]
         out.append(f"{r['stack']:<{w}} {r['workload']:<10} {r['cores']:>5} "
                    f"{r['n']:>3} "
                    f"{(f'{med:,.0f}' if med is not None else '–'):>12} "
-                   f"{r['unit']:<6} {cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
+                   f"{unit:<6} {cv:>7} {(f'{p99:,.0f}' if p99 is not None else '–'):>9}")
     for rec in records:
         if rec["status"] == "error":
             out.append(f"failed: {rec['error']}")
@@ -247,3 +318,34 @@ def format_summary(run, records, paths):
         out.append(f"report: {paths[0]}")
         out.append(f"        {paths[1]}")
     return out
+
+
+def run_more(run, cells, reports_dir, stream, lab_prefix="tcps", tty=None):
+    """Run extra cells into an existing, finished run (the gate's re-runs
+    of unknown cells): its plan grows, the new records are stored beside
+    the old ones (none is replaced), the lab is the run's own again after.
+    Returns (new records, error or None)."""
+    run_dir = f"{reports_dir}/{run['run_id']}"
+    old_lab, error = run.get("lab"), None
+    run["plan"] = list(run.get("plan", [])) + cells
+    run["status"], run["owner"] = "running", store.owner_of_this_process()
+    ctx = {"run": run, "cells": cells, "records": [],
+           "progress": Progress(cells, stream, tty),
+           "reports_dir": reports_dir, "run_dir": run_dir,
+           "raw_dir": f"{run_dir}/raw"}
+    interrupted = False
+    try:
+        _lab_session(ctx, lab_prefix)
+    except KeyboardInterrupt:
+        interrupted, error = True, "interrupted"
+    except RunFailed as e:
+        error = str(e)
+    finally:
+        ctx["progress"].close()
+        run["lab"] = old_lab
+        run["status"] = "complete" if run["n_failed"] == 0 else "failed"
+        run["finished"] = time.time()
+        store.save_run(reports_dir, run_dir, run)
+    if interrupted:
+        raise KeyboardInterrupt
+    return ctx["records"], error

@@ -8,7 +8,7 @@ PKGS="make gcc libc6-dev clang libclang-rt-14-dev valgrind linux-perf
       libxdp-dev libbpf-dev bpftool
       iproute2 ethtool iputils-ping procps curl
       nginx-light haproxy wrk apache2-utils
-      python3 python3-matplotlib python3-numpy python3-scipy sqlite3
+      python3 python3-matplotlib python3-numpy python3-scipy python3-yaml sqlite3
       chromium nodejs
       ansible-core ansible-lint openssh-server python3-apt"
 # Debian's npm, unless the nodejs installed already brings its own npm

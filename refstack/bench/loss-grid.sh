@@ -66,10 +66,13 @@ bridge_start() {
 		-r "$3" -D "$4" -t 3590 >"$OUT/impair.out" 2>&1 &
 	B_JOB=$!
 	t_bg_add "$B_JOB"
-	t_wait_for "$OUT/impair.out" ready 10
+	t_wait_for "$OUT/impair.out" ready 30 ||
+		echo "# loss-grid.sh: the bridge for cell $1:$2:$3:$4 was not ready within 30 s" >&2
 	B_PID=$(sed -n 's/^ready pid \([0-9]*\)$/\1/p' "$OUT/impair.out")
 }
-bridge_stop() { t_stop "$B_PID" "$B_JOB"; }
+# without the bridge's own pid (not ready in time) its timeout wrapper
+# (the job) takes the SIGTERM and passes it on
+bridge_stop() { t_stop "${B_PID:-$B_JOB}" "$B_JOB"; }
 
 # kernel counters of the stack namespace: "TCPTimeouts RetransSegs"
 kstats() {

@@ -199,6 +199,7 @@ concurrency = 8
         run, recs, run_dir = store.load_run(reports, run_id)
         self.assertEqual(run["status"], "interrupted")
         self.assertIn("interrupted: the ", out)
+        self.assertIn(f"tcpscale run --resume {run_id}", out)
         ok = [r for r in recs if r["status"] == "ok"]
         self.assertGreaterEqual(len(ok), 1)
         self.assertLess(len(ok), 4)
@@ -212,7 +213,8 @@ concurrency = 8
 
     def test_sigkill_keeps_finished_cells_and_next_start_cleans(self):
         """kill -9: no cleanup at all; records so far stay, `list` says
-        killed, and the next run removes the stale lab."""
+        killed, and resuming the run removes the stale lab and runs the
+        cells it had not finished."""
         tmp = datafix.tempdir(self)
         reports = os.path.join(tmp, "reports")
         suite = datafix.write(os.path.join(tmp, "k.toml"), f"""
@@ -253,12 +255,27 @@ concurrency = 8
         self.assertEqual(run["status"], "killed")
         self.assertGreaterEqual(len([r for r in recs
                                      if r["status"] == "ok"]), 1)
-        # the next run finds the stale lab and cleans it before its own
-        q = tcpscale(reports, "run", suite, "--lab-prefix", PREFIX,
-                     "--no-report")
+        # resuming it finds the stale lab and cleans it before its own, runs
+        # only the cells without a finished record, into the same run
+        kept = {r["cell"]["id"]: r["started"] for r in recs if r["status"] == "ok"}
+        q = tcpscale(reports, "run", "--resume", run["run_id"], "--lab-prefix", PREFIX)
         self.assertEqual(q.returncode, 0, q.stderr[-3000:])
         self.assertIn("removed a stale lab", q.stderr)
+        self.assertIn(f"resuming {3 - len(kept)} of 3 cells ({len(kept)} kept)", q.stderr)
         self.assertEqual(lab_namespaces(), [])
+        run2, recs2, run_dir = store.load_run(reports, run["run_id"])
+        self.assertEqual(run2["status"], "complete")
+        self.assertEqual(sorted(r["status"] for r in recs2), ["ok"] * 3)
+        for r in recs2:
+            if r["cell"]["id"] in kept:           # kept, not run again
+                self.assertEqual(r["started"], kept[r["cell"]["id"]])
+        self.assertEqual(run2["resumed"][0]["status_before"], "killed")
+        with open(os.path.join(run_dir, "report.md")) as f:
+            self.assertIn("Resumed ", f.read())
+        # nothing left to resume: refused, naming the run
+        q = tcpscale(reports, "run", "--resume", run["run_id"], "--lab-prefix", PREFIX)
+        self.assertEqual(q.returncode, 2)
+        self.assertIn(f"run {run['run_id']} (complete) has a record for every", q.stderr)
 
 
 @unittest.skipIf(QUICK, "TCPSCALE_QUICK=1: long integration test skipped")

@@ -49,6 +49,15 @@ class SharesTest(unittest.TestCase):
         self.assertAlmostEqual(sum(sh.values()), 1.0)
         self.assertAlmostEqual(s["comm_share"], 45 / 105)
 
+    def test_other_programs_on_the_cores(self):
+        stacks = folded.parse("tsload;main;connect 50\nswapper;x;do_idle_[k] 40\n"
+                              "ksoftirqd/1;net_rx_action_[k] 10\ncc1;main 30\n"
+                              "rs-crrd;rs_poll 5\nmake;main 5\n")
+        share, worst = folded.foreign(stacks)
+        self.assertAlmostEqual(share, 35 / 100)       # idle left out
+        self.assertEqual(worst, [("cc1", 0.3), ("make", 0.05)])
+        self.assertEqual(folded.foreign({}), (None, []))
+
     def test_tree_and_top(self):
         stacks = folded.parse(FOLDED)
         t = folded.tree(stacks, min_fraction=0.05)

@@ -92,7 +92,18 @@ class CannotRunTest(unittest.TestCase):
 
     def test_linux_runs_every_workload(self):
         for wl in registry.WORKLOADS:
+            if registry.own_runner(wl):       # memif: refstack only, no lab
+                continue
             self.assertIsNone(registry.cannot_run(self.cell("linux", wl)))
+
+    def test_memif_runs_refstack_base_only(self):
+        self.assertIsNone(registry.cannot_run(self.cell("refstack:base",
+                                                        "memif")))
+        self.assertIn("its stack must be refstack:SET", registry.cannot_run(
+            self.cell("linux", "memif")))
+        self.assertIn("takes no feature set (-f) yet: only refstack:base",
+                      registry.cannot_run(self.cell("refstack:full",
+                                                    "memif")))
 
     def test_refstack_says_why_cell_by_cell(self):
         if RS.has_shim():

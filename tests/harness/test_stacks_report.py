@@ -19,7 +19,8 @@ RATES = {("linux", 1): 1000, ("linux", 2): 1800,
 NOISE = (0.98, 1.0, 1.02)
 FOLDED = {"linux": "tsload;[unknown];__sys_connect_[k];tcp_v4_connect_[k] 60\n"
                    "nginx;[unknown];epoll_wait;ep_poll_[k] 30\n"
-                   "nginx;[unknown];accept4;alloc_empty_file_[k] 10\n",
+                   "nginx;[unknown];accept4;alloc_empty_file_[k] 10\n"
+                   "cc1;[unknown];main 25\n",
           "refstack": "rs-crrd;main;rs_poll;tcp_v4_rcv 70\n"
                       "rs-crrd;main;rs_epoll_wait 20\n"
                       "rs-crrd;main;pthread_mutex_lock 10\n"}
@@ -27,7 +28,9 @@ FOLDED = {"linux": "tsload;[unknown];__sys_connect_[k];tcp_v4_connect_[k] 60\n"
 
 def stack_counters(stack, conns):
     """refstack's counters for `conns` connections: base takes the shared
-    listen lock on every accept, listen accepts locally."""
+    listen lock on every accept, listen accepts locally; the accept-queue
+    lock is counted as the features branch spells it (lock_<name> for the
+    acquisitions, no wait times); base drops on a full hand-off queue."""
     fset = stack.split(":")[1]
     local = fset in ("listen", "full")
     return {"tcp_accepts": conns, "table_lookups": 4 * conns,
@@ -37,7 +40,10 @@ def stack_counters(stack, conns):
             "lock_listen_acquired": 0 if local else conns,
             "lock_listen_contended": 0 if local else conns // 20,
             "lock_listen_wait_ns": 0 if local else 50_000 * (conns // 20),
-            "lock_listen_wait_max_ns": 0 if local else 900_000}
+            "lock_listen_wait_max_ns": 0 if local else 900_000,
+            "lock_acceptq": 0 if local else 2 * conns,
+            "lock_acceptq_contended": 0 if local else conns // 100,
+            "drop_handoff_full": 0 if local else 30, "drop_tcp_csum": 0}
 
 
 def make_records():
@@ -102,6 +108,14 @@ class StacksReportTest(unittest.TestCase):
         self.assertAlmostEqual(by[("base", 1)]["per_conn"]["accepts_global"], 1.0)
         self.assertAlmostEqual(by[("base", 2)]["per_conn"]["table_lookups"], 4.0)
         self.assertNotIn("lock_listen_acquired", listen["per_conn"])  # the lock table's
+        # every lock's acquisitions summed, both spellings: 1 + 2 per connection
+        self.assertAlmostEqual(by[("base", 1)]["per_conn"]["shared-lock acquisitions"], 3.0)
+        self.assertAlmostEqual(listen["per_conn"]["shared-lock acquisitions"], 0.0)
+        self.assertAlmostEqual(by[("base", 1)]["per_conn"]["contended acquisitions"],
+                               0.06, delta=0.002)
+        # drops by reason, the zero ones left out
+        self.assertEqual(by[("base", 1)]["drops"], {"drop_handoff_full": 30})
+        self.assertEqual(listen["drops"], {})
 
     def test_versus_linux(self):
         rows = stackcmp.versus(self.recs)
@@ -127,6 +141,11 @@ class StacksReportTest(unittest.TestCase):
         self.assertAlmostEqual(own["wait_max_us"], 900.0)
         self.assertAlmostEqual(own["wait_avg_us"], 50.0)
         self.assertEqual(set(own) - {"acquired"}, set(base[-1]) - {"acquired"})
+        # a lock counted without wait times (lock_<name>, _contended): no waits
+        acq = next(r for r in base if r["lock"] == "acceptq")
+        self.assertAlmostEqual(acq["acquired"], 2 * conns, delta=10)
+        self.assertIsNone(acq["wait_total_us"])
+        self.assertIsNone(acq["wait_avg_us"])
         self.assertIsNotNone(prof[("linux", "shortconn", 2)]["tree"])
 
     def test_report_sections(self):
@@ -144,7 +163,49 @@ class StacksReportTest(unittest.TestCase):
         self.assertIn("too few points for a USL fit: 2 distinct core counts", md)
         self.assertIn("rs-crrd (refstack's native crr server) (features base)", md)
         self.assertIn("ablation-shortconn.png", md)
-        self.assertIn("| refstack (counters) | listen | refstack lock listen |", md)
+        self.assertIn("| refstack (counters) | listen | refstack lock listen | 3,000 | 150 |", md)
+        # other programs on the server's cores (linux's folded stacks: cc1 25 of 125)
+        self.assertIn("| 0.0% | 0.0% | 20.0% |", md)
+        self.assertIn("cell linux.shortconn.c1.r0: 20.0% of the busy samples on the "
+                      "server's cores were other programs (cc1 20.0%)", md)
+        self.assertNotIn("cell refstack-base.shortconn.c1.r0: ", md)
+        self.assertRegex(md, r"\| refstack \(counters\) \| acceptq \| refstack lock acceptq "
+                             r"\| 6,000 \| 29\.7 \| – \| – \| – \|")
+        self.assertIn("shared-lock acquisitions / conn | contended acquisitions / conn", md)
+        self.assertIn("| base | 1 | drop_handoff_full | 30 | 10.000 |", md)
+
+    def test_collector_errors_name_cell_collector_and_host(self):
+        recs = [dict(r) for r in self.recs if r["status"] == "ok"][:2]
+        recs[0]["collectors"] = dict(recs[0]["collectors"],
+                                     lock={"error": "perf lock contention exit 1: no data"})
+        recs[1]["collectors"] = dict(recs[1]["collectors"],
+                                     stack={"error": "rsctl found no statistics segment"})
+        recs[1]["lab"] = {"kind": "ansible", "server": "lab-srv1"}
+        lines = report.collector_errors(recs)
+        self.assertEqual(lines, [
+            f"cell {recs[0]['cell']['id']}, collector lock (host server): "
+            "perf lock contention exit 1: no data",
+            f"cell {recs[1]['cell']['id']}, collector stack (host lab-srv1): "
+            "rsctl found no statistics segment"])
+        md_path, _ = report.write_report(self.run, recs, self.run_dir)
+        with open(md_path) as f:
+            self.assertIn("## Collector errors", f.read())
+
+    def test_lock_tables_say_when_refstack_counts_no_locks(self):
+        recs = []
+        for r in self.recs:
+            r = dict(r, collectors=dict(r["collectors"]))
+            st = r["collectors"].get("stack")
+            if st:
+                r["collectors"]["stack"] = dict(st, counters={
+                    k: v for k, v in st["counters"].items() if not k.startswith("lock_")})
+            recs.append(r)
+        md_path, _ = report.write_report(self.run, recs, self.run_dir)
+        with open(md_path) as f:
+            md = f.read()
+        self.assertEqual(md.count("refstack's own per-lock counters: none in these cells"),
+                         6)                     # 3 feature sets x 2 core counts
+        self.assertNotIn("shared-lock acquisitions / conn", md)
 
     def test_compare_within_one_run(self):
         env = dict(os.environ, TCPSCALE_REPORTS=self.dir)
@@ -158,8 +219,8 @@ class StacksReportTest(unittest.TestCase):
                            env=env, timeout=60)
         self.assertIn("| linux | 1 | 3 | 1,000 | 0.667 [", p.stdout)
 
-    @unittest.skipUnless(browser.available(), "chromium not installed")
     def test_html_flame_graphs_draw_and_plots_load(self):
+        self.assertTrue(browser.available(), "chromium: run make deps")
         self.assertTrue(viewer.available(), "node_modules: run make deps")
         _, page = report.write_report(self.run, self.recs, self.run_dir)
         self.assertTrue(os.path.exists(os.path.join(self.run_dir, "assets",

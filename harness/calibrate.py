@@ -1,0 +1,251 @@
+"""The gate's own proof: false alarms and power measured on real runs.
+
+A calibration fixture holds, slimmed to what the gate reads, every "ok"
+repetition of every cell of real runs of one suite (`tcpscale calibrate
+--make RUN... -o F`).  `tcpscale calibrate F` replays the gate on it
+(harness.gate.compare_cells, the same settings as the suite's [gate]),
+cell by cell:
+
+- same vs same (A/A): every ordered pair of runs (baseline run b,
+  candidate run c), and the history mode: every run as the candidate
+  against random sets of K of the other runs.  Nothing changed between the
+  runs, so every "regressed" is a false alarm.
+- power: the same splits with the candidate made worse by d (rate x (1-d),
+  p99, server CPU and instructions x (1+d)) for d = 5, 10, 20 %: every
+  "regressed" is a catch.
+
+A cell counts as regressed when any of its metrics is (what the gate
+reports); the per-metric rates are given too.  No re-runs happen here: the
+figures are at the runs' own repetitions.
+"""
+import copy
+import itertools
+import json
+import os
+import random
+import time
+
+from . import REPO_ROOT, analyze, gate, store
+from .gateconf import METRICS, GateError
+
+FIXTURE_SCHEMA = 1
+DEFAULT_FIXTURE = os.path.join(REPO_ROOT, "tests", "harness", "fixtures",
+                               "gate-calibration.json")
+MAX_FALSE_ALARMS = 0.01    # of cells, same vs same
+MIN_POWER = 0.90           # of cells, at a 10 % regression
+INJECTIONS = (0.05, 0.10, 0.20)
+HISTORY_SPLITS = 20      # random baseline sets per candidate run and cell
+
+
+# ------------------------------------------------------------------ fixture
+
+def slim(rec):
+    """What the gate reads of a record, and nothing else."""
+    c, m, col = rec["cell"], rec.get("metrics") or {}, \
+        rec.get("collectors") or {}
+    procs = col.get("procs") or {}
+    return {"run_id": rec["run_id"], "status": rec["status"],
+            "cell": {k: c[k] for k in ("id", "stack", "workload", "cores",
+                                       "rep", "collectors") if k in c},
+            "metrics": {k: m[k] for k in (
+                "rate", "rate_unit", "p99_us", "connections", "transactions",
+                "elapsed_s", "instructions_per_conn") if k in m},
+            "collectors": {k: v for k, v in (
+                ("window_s", col.get("window_s")),
+                ("others", col.get("others")),
+                ("procs", {k: procs[k] for k in ("user_s", "sys_s")
+                           if k in procs})) if v}}
+
+
+def fixture_run(run, records):
+    """One run's ok, gated repetitions, slimmed."""
+    env = run.get("env") or {}
+    recs = sorted((r for r in analyze.ok_records(records) if gate.gated(r)),
+                  key=lambda r: (r["cell"]["stack"], r["cell"]["workload"],
+                                 r["cell"]["cores"], r["cell"]["rep"]))
+    return {"run_id": run["run_id"], "started": run.get("started"),
+            "finished": run.get("finished"), "status": run.get("status"),
+            "git": (env.get("git") or {}).get("short"),
+            "loadavg": env.get("loadavg"),
+            "records": [slim(r) for r in recs]}
+
+
+def make_fixture(reports_dir, refs, how):
+    runs = []
+    suites = set()
+    for ref in refs:
+        run, records, _ = store.load_run(reports_dir, ref)
+        suites.add((run.get("suite") or {}).get("name"))
+        runs.append(fixture_run(run, records))
+    if len(suites) != 1:
+        raise GateError("calibration runs must come from one suite, got "
+                        + ", ".join(sorted(map(str, suites))))
+    runs.sort(key=lambda r: r["started"] or 0)
+    return {"fixture": "tcpscale gate calibration", "schema": FIXTURE_SCHEMA,
+            "suite": suites.pop(), "how": how, "made": time.strftime(
+                "%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": runs}
+
+
+def load_fixture(path):
+    fx = store.read_json(path)
+    if not isinstance(fx, dict) or fx.get("schema") != FIXTURE_SCHEMA \
+            or not isinstance(fx.get("runs"), list) or len(fx["runs"]) < 2:
+        raise GateError(f"{path}: not a calibration fixture of schema "
+                        f"{FIXTURE_SCHEMA} with at least 2 runs")
+    for run in fx["runs"]:
+        run["cells"] = {}
+        for r in run["records"]:
+            key = (r["cell"]["stack"], r["cell"]["workload"],
+                   r["cell"]["cores"])
+            run["cells"].setdefault(gate.cell_name(key), []).append(r)
+    return fx
+
+
+# ------------------------------------------------------------------- splits
+
+def inject(records, d):
+    """The candidate made worse by d: rate down, p99, server CPU and
+    instructions up (on the fields the gate reads them from)."""
+    out = []
+    for r in records:
+        r = copy.deepcopy(r)
+        m, procs = r["metrics"], r["collectors"].get("procs") or {}
+        if "rate" in m:
+            m["rate"] *= 1 - d
+        for k in ("p99_us", "instructions_per_conn"):
+            if k in m:
+                m[k] *= 1 + d
+        for k in ("user_s", "sys_s"):
+            if k in procs:
+                procs[k] *= 1 + d
+        out.append(r)
+    return out
+
+
+def splits(fx, history_k, seed=1):
+    """(mode, cell, baseline runs' records, candidate run index)."""
+    runs = fx["runs"]
+    cells = sorted(set().union(*[r["cells"] for r in runs]))
+    rng = random.Random(seed)
+    for cell in cells:
+        have = [i for i, r in enumerate(runs) if cell in r["cells"]]
+        for b, c in itertools.permutations(have, 2):
+            yield "run", cell, [runs[b]["cells"][cell]], c
+        if len(have) <= history_k:
+            continue
+        for c in have:
+            others = [i for i in have if i != c]
+            combos = list(itertools.combinations(others, history_k))
+            rng.shuffle(combos)
+            for combo in combos[:HISTORY_SPLITS]:
+                yield (f"history:{history_k}", cell,
+                       [runs[i]["cells"][cell] for i in combo], c)
+
+
+def evaluate(fx, conf, history_k=5, injections=INJECTIONS):
+    """Counts of regressed cells and metrics per mode and injection: the
+    gate's own compare_cells on every split."""
+    levels = (0.0,) + tuple(injections)
+    out = {}
+    for mode, cell, base_runs, c in splits(fx, history_k):
+        base = [r for run in base_runs for r in run]
+        for d in levels:
+            cand = inject(fx["runs"][c]["cells"][cell], d)
+            rows = gate.compare_cells(base, cand, conf)
+            slot = out.setdefault((mode, d), {"cells": 0, "regressed": 0,
+                                              "unknown": 0, "metrics": {},
+                                              "kinds": {}})
+            for row in rows:
+                ms = slot["metrics"].setdefault(row["metric"],
+                                                {"n": 0, "regressed": 0})
+                ms["n"] += 1
+                ms["regressed"] += row["verdict"] == "regressed"
+            v = gate.overall(rows)
+            kind = slot["kinds"].setdefault(_kind(rows), {"cells": 0,
+                                                          "regressed": 0})
+            for s in (slot, kind):
+                s["cells"] += 1
+                s["regressed"] += v == "regressed"
+            slot["unknown"] += v == "unknown"
+    return out
+
+
+def _kind(rows):
+    """"exact" for a cell with an exact metric (instructions), else
+    "stat": their power differs by orders of magnitude here."""
+    return "exact" if any(METRICS[r["metric"]][3] == "exact"
+                          for r in rows) else "stat"
+
+
+def format_evaluation(fx, res, conf):
+    """Lines: one table row per mode and injection."""
+    n_runs = len(fx["runs"])
+    reps = sorted(set(len(c) for r in fx["runs"] for c in r["cells"].values()))
+    out = [f"calibration fixture: suite {fx.get('suite')}, {n_runs} runs, "
+           f"{len(set().union(*[r['cells'] for r in fx['runs']]))} cells, "
+           f"{'/'.join(map(str, reps))} repetitions per cell",
+           f"gate: alpha {conf['alpha']:g}, minimum effect "
+           + ", ".join(f"{m} {100 * e:g}%" for m, e in
+                       sorted(conf["min_effect"].items())),
+           "",
+           f"{'mode':<11} {'change':>7} {'cells':>6} {'regressed':>10} "
+           f"{'unknown':>8} {'time cells':>11} {'instr cells':>12}   "
+           "per metric (regressed / compared)"]
+    for (mode, d), s in sorted(res.items()):
+        per = ", ".join(f"{m} {100 * x['regressed'] / x['n']:.1f}%"
+                        for m, x in sorted(s["metrics"].items()) if x["n"])
+        label = "A/A" if d == 0 else f"-{100 * d:g}%"
+        kinds = [s["kinds"].get(k) for k in ("stat", "exact")]
+        kinds = [f"{100 * k['regressed'] / k['cells']:.1f}%" if k else "–"
+                 for k in kinds]
+        out.append(f"{mode:<11} {label:>7} {s['cells']:>6} "
+                   f"{100 * s['regressed'] / s['cells']:>9.1f}% "
+                   f"{100 * s['unknown'] / s['cells']:>7.1f}% "
+                   f"{kinds[0]:>11} {kinds[1]:>12}   {per}")
+    return out
+
+
+def rates(res):
+    """{(mode, d): fraction of cells regressed}."""
+    return {k: s["regressed"] / s["cells"] for k, s in res.items()
+            if s["cells"]}
+
+
+def dump(obj, path):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def kind_rates(res, kind):
+    """{(mode, d): fraction of the cells of one kind ("stat", "exact")
+    regressed}."""
+    return {k: s["kinds"][kind]["regressed"] / s["kinds"][kind]["cells"]
+            for k, s in res.items() if s["kinds"].get(kind, {}).get("cells")}
+
+
+def check_bounds(res):
+    """Lines saying whether each bound holds, and whether all do; the
+    power also per kind of cell (time metrics only, or with instructions)."""
+    r = rates(res)
+    per_kind = {k: kind_rates(res, k) for k in ("stat", "exact")}
+    ok, out = True, []
+    for mode in sorted(set(m for m, _d in r)):
+        fa, power = r.get((mode, 0.0)), r.get((mode, 0.10))
+        good = fa is not None and fa <= MAX_FALSE_ALARMS
+        out.append(f"{mode}: false alarms {100 * fa:.2f}% of cells "
+                   f"(bound {100 * MAX_FALSE_ALARMS:g}%): "
+                   + ("met" if good else "BROKEN"))
+        ok &= good
+        if power is not None:
+            good = power >= MIN_POWER
+            kinds = ", ".join(
+                f"{name} {100 * per_kind[k][(mode, 0.10)]:.1f}%"
+                for k, name in (("stat", "time cells"),
+                                ("exact", "instruction cells"))
+                if (mode, 0.10) in per_kind[k])
+            out.append(f"{mode}: power at a 10% regression {100 * power:.1f}% "
+                       f"of cells ({kinds}; bound {100 * MIN_POWER:g}%): "
+                       + ("met" if good else "BROKEN"))
+            ok &= good
+    return out, ok

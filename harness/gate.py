@@ -1,0 +1,307 @@
+"""The gate's decision: per cell and metric, is the candidate worse than the
+baseline, better, the same, or can the data not tell?
+
+    rows = compare_cells(baseline_records, candidate_records, conf)
+    code = exit_code(rows, conf)
+
+Statistical metrics (rate, p99, server CPU per connection) over the
+repetitions of a cell:
+
+- the ratio of medians candidate / baseline, with a bootstrap confidence
+  interval (scipy.stats.bootstrap, percentile method, level 1 - alpha);
+- a Mann-Whitney U rank test (two-sided) of the two samples;
+- regressed: p < alpha, the interval excludes 1 on the worse side, the
+  median moved by at least the metric's minimum effect the worse way, and
+  — when the baseline has two runs or more — the candidate's median lies
+  beyond the one-sided 1 - alpha prediction bound of the baseline runs'
+  medians (Student t on their logs): repetitions of one run share that
+  run's machine load, so the runs' own spread is the noise floor;
+  improved: the same the better way;
+  same: the interval's worse end stays inside the minimum effect (the data
+  rule out a regression that large);
+  unknown: anything else (too few repetitions, a wide interval).
+
+Exact metrics (callgrind instruction counts repeat to the instruction):
+the ratio of medians against a fixed threshold, no statistics; repetitions
+that disagree by more than a third of the threshold make it unknown.
+
+A cell's verdict is its worst metric: regressed > unknown > improved > same.
+"""
+import statistics
+
+import numpy as np
+from scipy import stats
+
+from . import analyze, registry
+from .gateconf import METRICS, disturbed, metric_values, other_load
+
+VERDICTS = ("regressed", "unknown", "improved", "same")
+EXIT_PASS, EXIT_REGRESSED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20261201   # fixed: the same data always gives the same verdict
+MIN_REPS = 2
+
+
+# ----------------------------------------------------------------- deciding
+
+def _median(x, axis):
+    """np.median for the bootstrap's small samples: a sort is quicker than
+    numpy's partition here (n < 100)."""
+    x = np.moveaxis(np.sort(x, axis=axis), axis, -1)
+    n = x.shape[-1]
+    return (x[..., (n - 1) // 2] + x[..., n // 2]) / 2
+
+
+def _ratio_of_medians(c, b, axis=-1):
+    return _median(c, axis) / _median(b, axis)
+
+
+def bootstrap_ratio(base, cand, level):
+    """Percentile bootstrap interval of median(cand) / median(base)."""
+    res = stats.bootstrap((np.asarray(cand), np.asarray(base)),
+                          _ratio_of_medians, n_resamples=BOOTSTRAP_RESAMPLES,
+                          confidence_level=level, method="percentile",
+                          vectorized=True,
+                          random_state=np.random.default_rng(BOOTSTRAP_SEED))
+    ci = res.confidence_interval
+    return float(ci.low), float(ci.high)
+
+
+def _worse(ratio, better):
+    """Ratio turned so that above 1 is worse."""
+    return 1 / ratio if better == "higher" else ratio
+
+
+def run_spread(run_medians, alpha):
+    """Centre and one-sided (1 - alpha) prediction bound, in log units, of
+    the median of one more run, from the medians of K >= 2 baseline runs
+    (Student t with K - 1 degrees of freedom): how far a run may land from
+    the others when nothing changed but the machine's load."""
+    k = len(run_medians)
+    if k < 2:
+        return None
+    logs = np.log(np.asarray(run_medians, dtype=float))
+    sd = float(np.std(logs, ddof=1))
+    return float(np.mean(logs)), float(
+        stats.t.ppf(1 - alpha, k - 1) * sd * np.sqrt(1 + 1 / k))
+
+
+def _beyond_runs(cand, base_runs, better, alpha):
+    """(worse, better, spread): whether the candidate's median lies beyond
+    the prediction bound of the baseline runs' medians, each way."""
+    spread = run_spread([statistics.median(r) for r in base_runs or []
+                         if r], alpha)
+    if spread is None:
+        return True, True, None
+    centre, bound = spread
+    dev = np.log(statistics.median(cand)) - centre
+    worse_dev = -dev if better == "higher" else dev
+    return worse_dev > bound, -worse_dev > bound, bound
+
+
+def decide_stat(base, cand, better, min_effect, alpha, base_runs=None):
+    """Verdict of one statistical metric from two samples (lists > 0).
+    base_runs: the baseline's values run by run; with two runs or more the
+    candidate must also lie beyond their run-to-run spread (run_spread) to
+    be regressed or improved."""
+    out = {"n_base": len(base), "n_cand": len(cand), "ratio": None,
+           "ci": None, "p": None}
+    if len(base) < MIN_REPS or len(cand) < MIN_REPS:
+        return dict(out, verdict="unknown",
+                    ratio=(statistics.median(cand) / statistics.median(base)
+                           if base and cand else None),
+                    reason=f"too few repetitions (baseline {len(base)}, "
+                           f"candidate {len(cand)}; {MIN_REPS} needed)")
+    ratio = statistics.median(cand) / statistics.median(base)
+    if len(set(base)) == 1 and len(set(cand)) == 1:
+        p = 0.0 if base[0] != cand[0] else 1.0
+        lo = hi = ratio
+    else:
+        p = float(stats.mannwhitneyu(cand, base,
+                                     alternative="two-sided").pvalue)
+        lo, hi = bootstrap_ratio(base, cand, 1 - alpha)
+    out.update(ratio=ratio, ci=[lo, hi], p=p)
+    w, (w_lo, w_hi) = _worse(ratio, better), sorted(
+        (_worse(lo, better), _worse(hi, better)))
+    out_worse, out_better, bound = _beyond_runs(cand, base_runs, better,
+                                                alpha)
+    if bound is not None:
+        out["run_spread"] = float(np.expm1(bound))
+    spread_note = "" if bound is None else \
+        f" (runs spread {_spread(bound)})"
+    if p < alpha and w_lo > 1 and w >= 1 + min_effect:
+        if out_worse:
+            return dict(out, verdict="regressed",
+                        reason=f"{_pct(w - 1)} worse, p={p:.2g}"
+                               + spread_note)
+        return dict(out, verdict="unknown",
+                    reason=f"{_pct(w - 1)} worse, p={p:.2g}, but within "
+                           f"the run-to-run spread of the baseline runs "
+                           f"({_spread(bound)})")
+    if p < alpha and w_hi < 1 and w <= 1 / (1 + min_effect) and out_better:
+        return dict(out, verdict="improved",
+                    reason=f"{_pct(1 - w)} better, p={p:.2g}" + spread_note)
+    if w_hi < 1 + min_effect:
+        return dict(out, verdict="same",
+                    reason=f"a regression of {_pct(min_effect)} is ruled out")
+    why = f"p={p:.2g}" if p >= alpha else \
+        f"significant but only {_pct(abs(w - 1))} " + (
+            "worse" if w > 1 else "better")
+    return dict(out, verdict="unknown",
+                reason=f"{why}; the interval reaches {_pct(w_hi - 1)} worse")
+
+
+def decide_exact(base, cand, better, threshold):
+    """Verdict of an exact (deterministic) metric."""
+    out = {"n_base": len(base), "n_cand": len(cand), "p": None}
+    if not base or not cand:
+        return dict(out, verdict="unknown", ratio=None, ci=None,
+                    reason="no value on one side")
+    ratio = statistics.median(cand) / statistics.median(base)
+    spread = max(max(s) / min(s) - 1 for s in (base, cand))
+    out.update(ratio=ratio, ci=[ratio, ratio])
+    if spread > threshold / 3:
+        return dict(out, verdict="unknown",
+                    reason=f"repetitions differ by {_pct(spread)}: "
+                           "not repeatable")
+    w = _worse(ratio, better)
+    if w > 1 + threshold:
+        return dict(out, verdict="regressed",
+                    reason=f"{_pct(w - 1)} more (threshold {_pct(threshold)})")
+    if w < 1 / (1 + threshold):
+        return dict(out, verdict="improved",
+                    reason=f"{_pct(1 - w)} less (threshold "
+                           f"{_pct(threshold)})")
+    return dict(out, verdict="same",
+                reason=f"within {_pct(threshold)} ({_pct(w - 1, sign=True)})")
+
+
+def _spread(bound):
+    return _pct(np.expm1(bound)) if bound < 1 else "over 100%"
+
+
+def _pct(f, sign=False):
+    return f"{100 * f:+.1f}%" if sign else f"{100 * f:.1f}%"
+
+
+def decide(metric, base, cand, conf, base_runs=None):
+    _get, _unit, better, kind, _help = METRICS[metric]
+    if kind == "exact":
+        return decide_exact(base, cand, better, conf["exact_threshold"])
+    return decide_stat(base, cand, better, conf["min_effect"][metric],
+                       conf["alpha"], base_runs)
+
+
+# ------------------------------------------------------------------ cells
+
+def cell_name(key):
+    """A cell without its repetition, spelt as in cell ids:
+    refstack-listen+rfd.shortconn.c1."""
+    return f"{registry.slug(key[0])}.{key[1]}.c{key[2]}"
+
+
+def gated(rec):
+    """A repetition the gate counts: collectors on, not an overhead twin."""
+    return rec["cell"].get("collectors", True) and not rec["cell"].get("twin")
+
+
+def _by_cell(records):
+    return analyze.by_cell([r for r in records if gated(r)])
+
+
+def _by_run(records):
+    runs = {}
+    for r in records:
+        runs.setdefault(r["run_id"], []).append(r)
+    return list(runs.values())
+
+
+def _undisturbed(brecs, crecs, metric, conf):
+    """Leave out, for a statistical metric, the repetitions during which
+    the machine's other processes took more than max_other_load of it (on
+    a shared machine they move timings by tens of percent); say how many."""
+    if METRICS[metric][3] != "stat":
+        return brecs, crecs, ""
+    b = [r for r in brecs if not disturbed(r, conf)]
+    c = [r for r in crecs if not disturbed(r, conf)]
+    out = []
+    for side, all_, kept in (("candidate", crecs, c), ("baseline", brecs, b)):
+        loads = [f"{100 * other_load(r):.0f}%" for r in all_
+                 if disturbed(r, conf)]
+        if loads:
+            out.append(f"{side}: {len(loads)} of {len(all_)} left out, other "
+                       f"processes took {', '.join(loads[:4])}"
+                       + (", ..." if len(loads) > 4 else "")
+                       + " of the machine")
+    return b, c, "; ".join(out)
+
+
+def _failures(recs):
+    return [r for r in recs if r.get("status") != "ok"]
+
+
+def compare_cells(base_records, cand_records, conf):
+    """One row per (cell of the candidate, metric it has): the verdict and
+    its figures.  Failed repetitions are left out and named in the row."""
+    base, cand = _by_cell(base_records), _by_cell(cand_records)
+    rows = []
+    for key in sorted(cand):
+        crecs = cand[key]
+        brecs_all = [r for r in base.get(key, []) if r.get("status") == "ok"]
+        cok_all = [r for r in crecs if r.get("status") == "ok"]
+        failed = _failures(crecs)
+        metrics = [m for m in conf["metrics"]
+                   if metric_values(cok_all, m) or metric_values(brecs_all, m)]
+        if not metrics:
+            metrics = [conf["metrics"][0]]
+        for m in metrics:
+            brecs, cok, note = _undisturbed(brecs_all, cok_all, m, conf)
+            b, c = metric_values(brecs, m), metric_values(cok, m)
+            if not brecs:
+                row = {"verdict": "unknown", "ratio": None, "ci": None,
+                       "p": None, "n_base": 0, "n_cand": len(c),
+                       "reason": "no baseline repetitions of this cell"}
+            elif not c:
+                row = {"verdict": "unknown", "ratio": None, "ci": None,
+                       "p": None, "n_base": len(b), "n_cand": 0,
+                       "reason": "no candidate value"}
+            else:
+                row = decide(m, b, c, conf, [metric_values(g, m) for g in
+                                             _by_run(brecs)])
+            if note:
+                row["reason"] += "; " + note
+            row["disturbed"] = len(cok_all) - len(cok)
+            if failed:
+                row["reason"] += (f"; {len(failed)} of {len(crecs)} candidate "
+                                  "repetitions failed: "
+                                  + (failed[0].get("error") or
+                                     failed[0].get("status")))
+            row.update(cell=cell_name(key), key=list(key), metric=m,
+                       base_median=statistics.median(b) if b else None,
+                       cand_median=statistics.median(c) if c else None,
+                       failed=len(failed))
+            rows.append(row)
+    return rows
+
+
+def cell_verdicts(rows):
+    """{cell name: worst verdict of its metrics}."""
+    out = {}
+    for r in rows:
+        prev = out.get(r["cell"], "same")
+        out[r["cell"]] = min(prev, r["verdict"], key=VERDICTS.index)
+    return out
+
+
+def overall(rows):
+    cells = cell_verdicts(rows)
+    return min(cells.values(), key=VERDICTS.index) if cells else "unknown"
+
+
+def exit_code(rows, conf):
+    v = overall(rows)
+    if v == "regressed":
+        return EXIT_REGRESSED
+    if v == "unknown" and conf["unknown"] == "fail":
+        return EXIT_UNKNOWN
+    return EXIT_PASS

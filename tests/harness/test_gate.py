@@ -1,0 +1,343 @@
+"""The gate's decision (harness/gate.py, gateconf.py) on known samples, and
+its outputs (harness/gateout.py) read back with real parsers."""
+import os
+import random
+import unittest
+import xml.etree.ElementTree as ET
+
+import datafix
+from harness import collect, gate, gateconf, gateout, procs
+
+
+def noisy(rng, center, cv, n):
+    return [rng.gauss(center, center * cv) for _ in range(n)]
+
+
+def rec(run_id, workload, cores, rep, rate, p99=1000.0, cpu_s=1.0,
+        status="ok", instructions=None):
+    r = datafix.record(run_id, workload, cores, rep, rate, status=status,
+                       p99=p99)
+    if status == "ok":
+        r["collectors"]["procs"] = {"count": 1, "user_s": cpu_s, "sys_s": 0.0}
+    if instructions is not None:
+        r["metrics"]["instructions_per_conn"] = instructions
+    return r
+
+
+class ConfTest(unittest.TestCase):
+    def test_defaults(self):
+        c = gateconf.default_conf()
+        self.assertEqual(c["min_effect"], {"rate": 0.05, "p99": 0.05,
+                                           "cpu_per_conn": 0.05})
+        self.assertEqual(c["exact_threshold"], 0.005)
+        self.assertEqual((c["alpha"], c["unknown"], c["baseline"]),
+                         (0.01, "fail", "history:5"))
+
+    def test_table_and_overrides(self):
+        c = gateconf.parse_conf({"min_effect": {"p99": "20%"},
+                                 "unknown": "pass", "alpha": 0.05}, "f: gate")
+        self.assertEqual(c["min_effect"]["p99"], 0.2)
+        self.assertEqual(c["min_effect"]["rate"], 0.05)
+        gateconf.override(c, "min_effect", "rate=8%", "--min-effect")
+        gateconf.override(c, "min_effect", "3%", "--min-effect")
+        self.assertEqual(c["min_effect"], {"rate": 0.03, "p99": 0.03,
+                                           "cpu_per_conn": 0.03})
+        self.assertEqual(gateconf.parse_baseline("history"), ("history", 5))
+        self.assertEqual(gateconf.parse_baseline("history:12"),
+                         ("history", 12))
+        self.assertEqual(gateconf.parse_baseline("20261201-0612"),
+                         ("run", "20261201-0612"))
+
+    def test_errors_name_the_key(self):
+        cases = [({"min_effect": "lots"}, "f: gate.min_effect: expected a "
+                                          "fraction"),
+                 ({"min_effect": {"latency": "5%"}},
+                  "f: gate.min_effect: expected metric names"),
+                 ({"alpha": 0.7}, "f: gate.alpha: expected a fraction "
+                                  "between 0 and 0.5"),
+                 ({"unknown": "ignore"}, "f: gate.unknown: expected 'fail' "
+                                         "or 'pass'"),
+                 ({"baseline": "history:x"}, "f: gate.baseline: expected "
+                                             "history:K"),
+                 ({"escalate_step": 0}, "f: gate.escalate_step: expected "
+                                        "at least 1"),
+                 ({"typo": 1}, "f: gate.typo: unknown key")]
+        for table, want in cases:
+            with self.subTest(table=table):
+                with self.assertRaises(gateconf.GateError) as cm:
+                    gateconf.parse_conf(table, "f: gate")
+                self.assertIn(want, str(cm.exception))
+        with self.assertRaises(gateconf.GateError) as cm:
+            gateconf.override(gateconf.default_conf(), "alpha", "x",
+                              "--alpha")
+        self.assertIn("--alpha: expected", str(cm.exception))
+
+
+class DecideTest(unittest.TestCase):
+    conf = gateconf.default_conf()
+
+    def verdict(self, metric, base, cand, **kw):
+        conf = dict(self.conf, **kw)
+        return gate.decide(metric, base, cand, conf)
+
+    def test_clear_regression_and_improvement(self):
+        rng = random.Random(1)
+        base = noisy(rng, 1000, 0.02, 7)
+        d = self.verdict("rate", base, [v * 0.85 for v in noisy(
+            rng, 1000, 0.02, 7)])
+        self.assertEqual(d["verdict"], "regressed", d)
+        self.assertLess(d["ci"][1], 1)
+        self.assertLess(d["p"], 0.01)
+        self.assertIn("worse", d["reason"])
+        # a cost that went down is an improvement
+        d = self.verdict("cpu_per_conn", base, [v * 0.85 for v in base])
+        self.assertEqual(d["verdict"], "improved", d)
+        d = self.verdict("p99", base, [v * 1.2 for v in base])
+        self.assertEqual(d["verdict"], "regressed", d)
+
+    def test_same_when_a_regression_is_ruled_out(self):
+        rng = random.Random(2)
+        d = self.verdict("rate", noisy(rng, 1000, 0.005, 7),
+                         noisy(rng, 1000, 0.005, 7))
+        self.assertEqual(d["verdict"], "same", d)
+        self.assertGreater(d["ci"][0], 0.95)
+
+    def test_significant_but_below_the_minimum_effect(self):
+        rng = random.Random(3)
+        base = noisy(rng, 1000, 0.002, 9)
+        d = self.verdict("rate", base, [v * 0.98 for v in base])
+        self.assertLess(d["p"], 0.01)
+        self.assertEqual(d["verdict"], "same", d)    # 2 % < 5 %
+        d = self.verdict("rate", base, [v * 0.98 for v in base],
+                         min_effect={"rate": 0.01, "p99": 0.05,
+                                     "cpu_per_conn": 0.05})
+        self.assertEqual(d["verdict"], "regressed", d)
+
+    def test_unknown_when_data_cannot_decide(self):
+        rng = random.Random(4)
+        d = self.verdict("rate", noisy(rng, 1000, 0.2, 5),
+                         noisy(rng, 900, 0.2, 5))
+        self.assertEqual(d["verdict"], "unknown", d)
+        self.assertIn("interval reaches", d["reason"])
+        d = self.verdict("rate", [1000.0], [500.0, 510.0])
+        self.assertEqual(d["verdict"], "unknown")
+        self.assertIn("too few repetitions (baseline 1", d["reason"])
+
+    def test_deterministic(self):
+        rng = random.Random(5)
+        base, cand = noisy(rng, 100, 0.05, 7), noisy(rng, 95, 0.05, 7)
+        self.assertEqual(self.verdict("rate", base, cand),
+                         self.verdict("rate", base, cand))
+
+    def test_run_to_run_spread_of_the_history(self):
+        """Repetitions of a run share its machine load: a candidate inside
+        the spread of the baseline runs is not a regression, however tight
+        its own repetitions."""
+        rng = random.Random(8)
+        runs = [noisy(rng, level, 0.005, 7)
+                for level in (1000, 1060, 940, 1030, 970)]
+        pool = [v for r in runs for v in r]
+        cand = noisy(rng, 900, 0.005, 7)
+        d = gate.decide("rate", pool, cand, self.conf, runs)
+        self.assertEqual(d["verdict"], "unknown", d)
+        self.assertIn("within the run-to-run spread of the baseline runs",
+                      d["reason"])
+        self.assertGreater(d["run_spread"], 0.10)
+        quiet = [noisy(rng, 1000, 0.005, 7) for _ in range(5)]
+        d = gate.decide("rate", [v for r in quiet for v in r], cand,
+                        self.conf, quiet)
+        self.assertEqual(d["verdict"], "regressed", d)
+        self.assertIn("runs spread", d["reason"])
+        self.assertLess(d["run_spread"], 0.03)
+
+    def test_exact_metric_threshold(self):
+        base = [17292.19, 17292.19, 17292.18]
+        d = self.verdict("instructions", base, [v * 1.01 for v in base])
+        self.assertEqual(d["verdict"], "regressed", d)
+        self.assertIn("1.0% more (threshold 0.5%)", d["reason"])
+        d = self.verdict("instructions", base, [v * 1.003 for v in base])
+        self.assertEqual(d["verdict"], "same", d)
+        d = self.verdict("instructions", base, [v * 0.98 for v in base])
+        self.assertEqual(d["verdict"], "improved", d)
+        d = self.verdict("instructions", base, [17292.0, 17500.0])
+        self.assertEqual(d["verdict"], "unknown")
+        self.assertIn("not repeatable", d["reason"])
+
+    def test_false_alarm_rate_on_normal_noise(self):
+        """Same distribution on both sides: regressed well under alpha."""
+        rng = random.Random(6)
+        hits = sum(self.verdict("rate", noisy(rng, 100, 0.1, 7),
+                                noisy(rng, 100, 0.1, 7))["verdict"]
+                   == "regressed" for _ in range(400))
+        self.assertLessEqual(hits, 4)
+
+
+class CellsTest(unittest.TestCase):
+    def runs(self, factor=1.0, failed=()):
+        rng = random.Random(7)
+        base, cand = [], []
+        for wl in ("shortconn", "nginx"):
+            for rep in range(7):
+                base.append(rec("a", wl, 1, rep, rng.gauss(1000, 10),
+                                p99=rng.gauss(500, 5),
+                                cpu_s=rng.gauss(1.0, 0.01)))
+                status = "error" if (wl, rep) in failed else "ok"
+                cand.append(rec("b", wl, 1, rep,
+                                rng.gauss(1000, 10) * (factor if wl ==
+                                                       "nginx" else 1),
+                                p99=rng.gauss(500, 5),
+                                cpu_s=rng.gauss(1.0, 0.01), status=status))
+        return base, cand
+
+    def test_rows_cells_and_exit_codes(self):
+        conf = gateconf.default_conf()
+        base, cand = self.runs()
+        rows = gate.compare_cells(base, cand, conf)
+        self.assertEqual(sorted(set(r["metric"] for r in rows)),
+                         ["cpu_per_conn", "p99", "rate"])
+        self.assertEqual(gate.exit_code(rows, conf), gate.EXIT_PASS,
+                         [r for r in rows if r["verdict"] != "same"])
+        base, cand = self.runs(factor=0.8)
+        rows = gate.compare_cells(base, cand, conf)
+        self.assertEqual(gate.cell_verdicts(rows)["linux.nginx.c1"],
+                         "regressed")
+        self.assertEqual(gate.cell_verdicts(rows)["linux.shortconn.c1"],
+                         "same")
+        self.assertEqual(gate.exit_code(rows, conf), gate.EXIT_REGRESSED)
+
+    def test_unknown_exit_and_pass_setting(self):
+        conf = gateconf.default_conf()
+        base, cand = self.runs()
+        cand = [r for r in cand if r["cell"]["workload"] == "shortconn"
+                or r["cell"]["rep"] == 0]           # nginx: 1 repetition
+        rows = gate.compare_cells(base, cand, conf)
+        self.assertEqual(gate.overall(rows), "unknown")
+        self.assertEqual(gate.exit_code(rows, conf), gate.EXIT_UNKNOWN)
+        conf["unknown"] = "pass"
+        self.assertEqual(gate.exit_code(rows, conf), gate.EXIT_PASS)
+
+    def test_failed_repetitions_are_named(self):
+        conf = gateconf.default_conf()
+        base, cand = self.runs(failed=[("nginx", r) for r in range(7)])
+        rows = gate.compare_cells(base, cand, conf)
+        bad = [r for r in rows if r["cell"] == "linux.nginx.c1"]
+        self.assertTrue(bad)
+        for r in bad:
+            self.assertEqual(r["verdict"], "unknown")
+            self.assertIn("7 of 7 candidate repetitions failed: cell x: "
+                          "server died", r["reason"])
+
+    def test_cell_missing_from_baseline(self):
+        conf = gateconf.default_conf()
+        base, cand = self.runs()
+        rows = gate.compare_cells([r for r in base if r["cell"]["workload"]
+                                   == "shortconn"], cand, conf)
+        r = next(r for r in rows if r["cell"] == "linux.nginx.c1")
+        self.assertEqual(r["verdict"], "unknown")
+        self.assertIn("no baseline repetitions", r["reason"])
+
+    def test_disturbed_repetitions_left_out(self):
+        conf = gateconf.default_conf()
+        base, cand = self.runs()
+        for r in base + cand:
+            r["collectors"]["others"] = {"share": 0.02}
+        for r in cand:
+            if r["cell"]["rep"] < 2:
+                r["collectors"]["others"] = {"share": 0.45}
+                r["metrics"]["rate"] *= 0.5     # what a busy machine does
+        rows = gate.compare_cells(base, cand, conf)
+        self.assertEqual(gate.exit_code(rows, conf), gate.EXIT_PASS,
+                         [r for r in rows if r["verdict"] != "same"])
+        r = next(r for r in rows if r["metric"] == "rate"
+                 and r["cell"] == "linux.nginx.c1")
+        self.assertEqual((r["n_cand"], r["disturbed"]), (5, 2))
+        self.assertIn("candidate: 2 of 7 left out, other processes took "
+                      "45%, 45% of the machine", r["reason"])
+        conf["max_other_load"] = 1.0            # count them all
+        rows = gate.compare_cells(base, cand, conf)
+        r = next(r for r in rows if r["metric"] == "rate"
+                 and r["cell"] == "linux.nginx.c1")
+        self.assertEqual((r["n_cand"], r["disturbed"]), (7, 0))
+        self.assertNotEqual(r["verdict"], "same", r)
+
+    def test_instruction_metric_where_present(self):
+        conf = gateconf.default_conf()
+        base = [rec("a", "shortconn", 1, i, 1000, instructions=17000.0)
+                for i in range(3)]
+        cand = [rec("b", "shortconn", 1, i, 1000, instructions=17200.0)
+                for i in range(3)]
+        rows = gate.compare_cells(base, cand, conf)
+        r = next(r for r in rows if r["metric"] == "instructions")
+        self.assertEqual(r["verdict"], "regressed", r)
+
+
+class OtherLoadTest(unittest.TestCase):
+    def test_busy_minus_accounted(self):
+        def stat(busy, steal):
+            return {"cpu": {}, "cpu0": dict(zero, user=busy, steal=steal),
+                    "cpu1": dict(zero, system=busy)}
+        zero = dict.fromkeys(("user", "nice", "system", "idle", "iowait",
+                              "irq", "softirq", "steal"), 0)
+        hz = os.sysconf("SC_CLK_TCK")
+        before = {"t": 0.0, "stat": stat(0, 0),
+                  "accounted": {(10, 1): 50, (11, 1): 0}}
+        after = {"t": 2.0, "stat": stat(hz, hz // 10),
+                 "accounted": {(10, 1): 50 + hz // 2, (12, 5): hz // 2}}
+        out = collect.others_summary(before, after)
+        # 2 s busy on 2 cores, 1 s of it ours (pid 10 + new pid 12)
+        self.assertEqual(out["cpu_s"], 1.0)
+        self.assertEqual(out["share"], 0.25)
+        self.assertEqual(out["steal_share"], 0.025)
+
+    def test_accounted_cpu_has_this_process(self):
+        acc = procs.accounted_cpu(os.getpid())
+        self.assertIn(os.getpid(), [pid for pid, _start in acc])
+        self.assertIn(2, [pid for pid, _start in acc])    # kthreadd
+
+
+class OutputTest(unittest.TestCase):
+    def result(self):
+        conf = gateconf.default_conf()
+        base, cand = CellsTest().runs(factor=0.8)
+        rows = gate.compare_cells(base, cand, conf)
+        return {"gate_id": "b.gate1", "created": 0, "created_iso":
+                "2026-12-01T00:00:00Z", "candidate": "b", "git": "01234567",
+                "baseline": {"spec": "a", "runs": ["a"], "warnings": []},
+                "conf": conf, "rows": rows, "cells": gate.cell_verdicts(rows),
+                "verdict": gate.overall(rows), "exit_code": 1,
+                "escalation": {}, "warnings": ["w1"]}
+
+    def test_terminal_and_markdown(self):
+        res = self.result()
+        term = gateout.format_terminal(res)
+        self.assertTrue(term[0].startswith(
+            "tcpscale gate: REGRESSED — 1 regressed, 0 unknown, 0 improved, "
+            "1 same (cells); candidate b (01234567) vs a (1 run)"), term[0])
+        self.assertIn("warning: w1", term)
+        self.assertTrue(any(line.startswith("regressed  linux.nginx.c1")
+                            for line in term))
+        md = gateout.format_markdown(res)
+        self.assertTrue(md[0].startswith("### tcpscale gate: REGRESSED"))
+        table = [line for line in md if line.startswith("| **regressed**")]
+        self.assertTrue(table)
+        self.assertIn("<details><summary>every cell and metric</summary>", md)
+
+    def test_junit_parses(self):
+        res = self.result()
+        root = ET.fromstring(gateout.format_junit(res))
+        self.assertEqual(root.tag, "testsuite")
+        cases = root.findall("testcase")
+        self.assertEqual(len(cases), len(res["rows"]))
+        self.assertEqual(int(root.get("tests")), len(cases))
+        failed = [c for c in cases if c.find("failure") is not None]
+        self.assertEqual(int(root.get("failures")), len(failed))
+        self.assertTrue(failed)
+        self.assertTrue(all(c.get("classname") == "linux.nginx.c1"
+                            for c in failed))
+        props = {p.get("name"): p.get("value")
+                 for p in root.find("properties")}
+        self.assertEqual(props["verdict"], "regressed")
+
+
+if __name__ == "__main__":
+    unittest.main()
