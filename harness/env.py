@@ -161,9 +161,9 @@ def lab_env(controller, lab):
     env.update(host=lab["server"], kernel=server["kernel"], os=server["os"],
                arch=server["arch"], cpu_model=server["cpu_model"], cores=server["cpus"],
                mem_kib=server["mem_kib"], hosts=hosts,
-               controller={k: controller.get(k) for k in
-                           ("host", "kernel", "os", "arch", "cpu_model", "cores", "mem_kib",
-                            "sysctls")})
+               controller=controller.get("controller") or   # a resumed run's: kept
+               {k: controller.get(k) for k in ("host", "kernel", "os", "arch", "cpu_model",
+                                               "cores", "mem_kib", "sysctls")})
     env.pop("kernel_version", None)
     env.pop("sysctls", None)       # the tuning role's record says what the hosts have
     tools = dict(controller.get("tools") or {})

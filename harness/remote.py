@@ -161,6 +161,7 @@ class AnsibleLab:
         self.tuned = {}           # cores -> tuning report per host
         self.last_cores = None
         self.watch = None         # called with each playbook's Tracker as tasks go
+        self.cleaned = False      # the run's processes are stopped on every host
 
     def playbook(self, name, extra_vars, log_path):
         return A.playbook(self.inventory, name, extra_vars, log_path, on_change=self.watch)
@@ -184,8 +185,9 @@ class AnsibleLab:
         return self.info
 
     def down(self):
-        """Stop every process this run started on every reachable host."""
-        if self.conf is None or self.run_id is None:
+        """Stop every process this run started on every reachable host
+        (already done when an interrupted cell's cleaning succeeded)."""
+        if self.conf is None or self.run_id is None or self.cleaned:
             return None
         res = self.playbook("cell.yml", self._cell_vars("clean", {}, "none"),
                             os.path.join(self.workdir, "clean.json"))
@@ -522,6 +524,7 @@ def run_cell(lab, cell, outdir, on_interval=None):
                                  os.path.join(outdir, cid + ".clean.json"))
         finally:
             signal.signal(signal.SIGINT, old)
+        lab.cleaned = clean.ok
         result.update(status="interrupted", error="cell %s interrupted (Ctrl-C or SIGTERM) in %s; "
                       "%s" % (cid, e or "the harness",
                               "its processes were stopped on every host" if clean.ok else

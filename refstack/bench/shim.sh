@@ -9,10 +9,9 @@
 #   bash refstack/bench/shim.sh [nginx|haproxy]...   (default: both)
 #   RUNS=5 SECS=4 CONC=64 CORES="1 2"
 #
-# Server cores: nginx worker_processes N (Linux) / --cores N (refstack;
-# forked workers need the stack's shared arena, so refstack runs nginx
-# in one process and N=2 is reported as not runnable); haproxy nbthread N
-# on both.  haproxy's origins: nginx on a Linux backend host on the same
+# Server cores: nginx worker_processes N on both (on refstack each forked
+# worker is a core of the one stack, rs-run --cores N); haproxy nbthread
+# N on both.  haproxy's origins: nginx on a Linux backend host on the same
 # L2 segment (tests/interop/shim-haproxy.sh's lab).  Needs root; run it
 # through /work/tools/quiet and /work/tools/isolated.
 set -u
@@ -100,10 +99,7 @@ start_server() {
 		pre=("$ROOT/rs-run" --features "${stack#refstack:}" --cores "$n" --if "$NS_SIF" --ip "$NS_STACK_IP/$NS_PREFIX" --)
 	fi
 	if [ "$srv" = nginx ]; then
-		local w=$n
-		[ "$stack" != linux ] && w=1
-		nginx_conf "$conf" "$w" "$NS_STACK_IP:80"
-		[ "$stack" != linux ] && sed -i 's/^user root;/user root; master_process off;/' "$conf"
+		nginx_conf "$conf" "$n" "$NS_STACK_IP:80"
 		ip netns exec "$NS_S" "${pre[@]}" nginx -p "$OUT" -c "$conf" >"$conf.out" 2>&1 &
 	else
 		haproxy_conf "$conf" "$n"
@@ -128,10 +124,6 @@ stop_server() { # PID STACK
 
 one_run() { # SERVER STACK CORES RUN
 	local srv=$1 stack=$2 n=$3 r=$4 pid j0 j1 res=$OUT/r-$1-$2-$3-$4.json
-	if [ "$srv" = nginx ] && [ "$stack" != linux ] && [ "$n" -gt 1 ]; then
-		echo "$srv $stack $n $r cannot-run"
-		return
-	fi
 	pid=$(start_server "$srv" "$stack" "$n")
 	[ -n "$pid" ] || { echo "$srv $stack $n $r failed-to-start"; return; }
 	j0=$(busy_jiffies)

@@ -163,6 +163,28 @@ struct rs_core *rs_core_create(struct rs_stack *stack, unsigned index,
 			       const struct rs_io_ops *io,
 			       const struct rs_io_conf *io_conf, int *err);
 void rs_core_destroy(struct rs_core *core);
+/* Forked processes sharing a stack (see rs_arena).  rs_core_io_close:
+ * close this process's copy of the core's packet I/O (after fork, in the
+ * process that will not drive it); the core then receives nothing and
+ * transmits nothing until a process adopts it.  rs_core_adopt: drive a
+ * core whose process died (or gave its I/O up): open a new backend for
+ * it in this process and close every socket the previous process had
+ * open except listening ones (their queued connections wait for this
+ * process's accept).  0 or a negative errno. */
+void rs_core_io_close(struct rs_core *core);
+/* The core's packet I/O as this process holds it: saved before fork(), a
+ * child closes its inherited copy with ops->close(io) without touching
+ * the core (shared with the parent, which closes its own). */
+struct rs_core_io {
+	const struct rs_io_ops *ops;
+	struct rs_io *io;
+};
+struct rs_core_io rs_core_io(const struct rs_core *core);
+/* Open packet I/O for a core of this process whose I/O was closed. */
+int rs_core_io_open(struct rs_core *core, const struct rs_io_ops *io,
+		    const struct rs_io_conf *io_conf);
+int rs_core_adopt(struct rs_core *core, const struct rs_io_ops *io,
+		  const struct rs_io_conf *io_conf);
 unsigned rs_core_index(const struct rs_core *core);
 struct rs_stack *rs_core_stack(const struct rs_core *core);
 
@@ -230,6 +252,14 @@ int rs_socket(struct rs_core *core, int domain, int type, int protocol);
 int rs_bind(struct rs_core *core, int fd, const struct sockaddr *addr,
 	    socklen_t len);
 int rs_listen(struct rs_core *core, int fd, int backlog);
+/* Forked workers: core's copy of the listening socket gfd of core gc
+ * (the global listener, made before fork).  A SYN is taken by the copy of
+ * the core it lands on, else by another core's copy; the global listener
+ * only when there is none.  Each copy has its own accept queue; closing
+ * one aborts only its queue.  Returns the copy's descriptor on core (the
+ * existing one if core already has a copy of gfd: a core adopted from a
+ * dead process), -1 with errno (EINVAL: gfd is not a global listener). */
+int rs_listen_copy(struct rs_core *core, struct rs_core *gc, int gfd);
 /* EAGAIN when no connection is ready. */
 int rs_accept(struct rs_core *core, int fd, struct sockaddr *addr,
 	      socklen_t *len);

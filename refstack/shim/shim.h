@@ -8,14 +8,17 @@
  * stream sockets live on the stack; everything else (files, pipes, AF_UNIX,
  * eventfd, UDP, AF_INET6...) stays in the kernel and is passed through.
  *
- * Locking.  One mutex (shim_lock) covers the stack and the shim's own
- * objects; it is never held across a system call that can block.  The
- * stack's readiness hook runs under it.
+ * Locking.  One mutex (shim_lock) covers the process's cores and the
+ * shim's own objects; it is never held across a system call that can
+ * block.  The stack's readiness hook runs under it.  Forked processes
+ * share the stack's tables under the stack's own locks (see
+ * shim_stack.c).
  *
  * Descriptors: see shim_fd.c.  Waiting: see shim_wait.c. */
 #ifndef RS_SHIM_H
 #define RS_SHIM_H
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -157,9 +160,12 @@ struct shim_epoll {
 /* ---- the stack, cores, threads (shim_stack.c) ------------------------- */
 struct shim_core {
 	struct rs_core *rc;
-	unsigned index;
+	unsigned index;          /* the stack's core (slot) number */
 	int wait_fd;             /* the backend's packet socket, -1 once dead */
 	struct shim_thread *driver;
+	uint8_t owned;           /* this process drives it (else inherited) */
+	uint8_t io;              /* its packet I/O is open in this process */
+	struct rs_core_io saved; /* at fork: the child's copy to close */
 };
 /* The packet socket reported an error (the interface went away): stop
  * sleeping on it, say so once (under shim_lock). */
@@ -193,8 +199,16 @@ int shim_poll(struct shim_core *c);
 void shim_after(struct shim_sock *s);
 void shim_kick(struct shim_thread *t);
 uint64_t shim_fast_fd(void);     /* non-zero: the fastfd switch is on */
-/* The stack's state belongs to another process (fork without arena). */
-int shim_disowned(void);
+/* A call on s, a connection inherited through fork() from the process
+ * that drives its core: -1 with EIO and one warning (under shim_lock). */
+static inline int shim_foreign(struct shim_sock *s)
+{
+	extern int shim_unsupported(const char *, const char *, int);
+	if (s->core->owned)
+		return 0;
+	return shim_unsupported("fork", "a connection made before fork() is used only "
+				"by the process that made it (listening sockets are shared)", EIO);
+}
 
 /* ---- descriptors (shim_fd.c) ------------------------------------------ */
 /* The object behind descriptor fd, NULL for a kernel descriptor. */

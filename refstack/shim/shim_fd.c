@@ -234,7 +234,7 @@ void shim_fd_close_stack(void)
 {
 	for (uint32_t fd = 0; fd < hiwater; fd++) {
 		struct shim_sock *s = shim_sock_of(shim_fd_get((int)fd));
-		if (s && s->rsfd >= 0) {
+		if (s && s->rsfd >= 0 && s->core->owned) {
 			rs_close(s->core->rc, s->rsfd);
 			s->rsfd = -1;
 		}

@@ -18,7 +18,8 @@ static struct shim_sock *enter(int fd, struct shim_thread **t)
 
 	shim_lock_take();
 	*t = shim_self();
-	if (!*t) {
+	if (!*t || (s && shim_foreign(s))) {
+		*t = NULL;
 		shim_lock_drop();
 		return NULL;
 	}

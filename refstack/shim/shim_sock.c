@@ -28,6 +28,10 @@
 			return -1;                                             \
 		}                                                              \
 		s = (struct shim_sock *)(void *)f;                             \
+		if (shim_foreign(s)) {                                         \
+			shim_lock_drop();                                      \
+			return -1;                                             \
+		}                                                              \
 	} while (0)
 
 static int leave(struct shim_sock *s, int r)
@@ -299,7 +303,7 @@ void shim_file_unref(struct shim_file *f)
 	}
 	shim_epoll_forget_sock(s);
 	rp_set(s, 0);
-	if (!shim_disowned() && s->rsfd >= 0) {
+	if (s->core->owned && s->rsfd >= 0) { /* else another process's */
 		rs_close(s->core->rc, s->rsfd);
 		if (!s->f.nonblock && rs_poll_at(s->core->rc) == 0)
 			shim_poll(s->core); /* the FIN leaves now */

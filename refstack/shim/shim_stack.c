@@ -3,19 +3,27 @@
  * its cores, one per program thread that makes socket calls; the
  * statistics segment rsctl reads; fork.
  *
- * Fork, until the stack's shared-memory arena exists: the stack's state
- * is private memory, so after fork() only one process may drive it.  The
- * first process that makes a stack call after the fork owns it (a word in
- * a shared page mapped at start-up decides, atomically): nginx's master
- * listens, forks one worker and never touches a socket again, so the
- * worker takes the stack over.  Any other process then gets EIO and one
- * warning on stack calls (close still works). */
+ * Fork.  The stack lives in a shared arena mapped before the first socket
+ * exists, so a forked child sees all of it at the same addresses and
+ * becomes a core of the same stack (nginx's workers): core slots are
+ * claimed in a shared page (the pid that drives each); a child takes a
+ * free slot, or the slot of a process that died (its core adopted:
+ * its queued connections are still there), opens its own afpacket socket
+ * in the fanout group and makes, for every listening socket it inherited,
+ * a copy on its core (rs_listen_copy).  After fork() no process keeps
+ * receiving on a core it inherited: the child closes its copy of the
+ * parent's packet sockets at once, the parent closes its own (a parent
+ * that waits on a socket again opens a new one; nginx's master never
+ * does).  A process closes on the stack only sockets of its own cores;
+ * an inherited connection is usable only by the process that made it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -27,16 +35,28 @@
 pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
 int shim_active;
 
+#define SHIM_SLOTS 64
+/* Shared between the processes of one stack (mapped at start-up). */
+struct shim_slots {
+	pid_t pid[SHIM_SLOTS];           /* driving process, 0 = free */
+	struct rs_core *rc[SHIM_SLOTS];  /* the core, once created */
+};
+
 static struct rs_stack_conf conf;
 static const char *ifname;
 static struct rs_stack *stack;
-static struct shim_core cores[64];
+static struct rs_arena *arena;
+static struct shim_core cores[SHIM_SLOTS];     /* this process's view */
 static unsigned ncreated, next_shared;
+static unsigned ncores;          /* RS_CORES: cores per process */
 static int stack_failed;
 static struct rs_shm *shm;
-static volatile int *owner;      /* shared page: pid that drives the stack */
+static struct shim_slots *slots;
+static int slot_efd[SHIM_SLOTS]; /* cross-process wake-up per slot */
 static pid_t mypid;
+static int forked;               /* this process is a fork() child */
 static unsigned fanout_id;
+#define SHIM_ARENA_BYTES (16ull << 30) /* virtual: pages are backed when used */
 static __thread struct shim_thread *me __attribute__((tls_model("initial-exec")));
 
 uint64_t shim_fast_fd(void) { return conf.features & RS_FEAT_FAST_FD; }
@@ -80,6 +100,10 @@ static void shim_conf(void)
 	ifname = getenv("RS_IF");
 	if (!ifname || !*ifname)
 		return;
+	/* a copy: nginx's workers overwrite the environment (process title) */
+	ifname = strdup(ifname);
+	if (!ifname)
+		die("RS_IF", "", "out of memory");
 	rs_stack_conf_init(&conf);
 	/* as Linux: the listen backlog bounds the SYN queue, not a stack cap */
 	conf.syn_backlog = 65535;
@@ -88,6 +112,7 @@ static void shim_conf(void)
 	 * that 10,000 connections fit in */
 	conf.rcvbuf = 128 * 1024;
 	conf.max_buf_bytes = UINT32_MAX;
+	ncores = 1;
 	v = getenv("RS_IP");
 	if (!v || !*v)
 		die("RS_IP", v, "required with RS_IF (the stack's address)");
@@ -110,8 +135,12 @@ static void shim_conf(void)
 		long n = strtol(v, &end, 10);
 		if (*end || n < 1 || n > 64)
 			die("RS_CORES", v, "want 1..64");
-		conf.ncores = (unsigned)n;
+		ncores = (unsigned)n;
 	}
+	/* slots: this process's cores, forked workers' (old and new ones
+	 * during reloads back to back: up to three generations) and the
+	 * parent's */
+	conf.ncores = ncores * 4 + 2 < SHIM_SLOTS ? ncores * 4 + 2 : SHIM_SLOTS;
 	v = getenv("RS_GATEWAY");
 	if (v && *v && inet_pton(AF_INET, v, &conf.gateway) != 1)
 		die("RS_GATEWAY", v, "not an IPv4 address");
@@ -127,11 +156,28 @@ static void publish(struct rs_core *core, uint64_t now, void *arg)
 		rs_shm_publish(core, now, shm);
 }
 
+static struct shim_core *local_core(unsigned index)
+{
+	for (unsigned i = 0; i < ncreated; i++)
+		if (cores[i].index == index && cores[i].io)
+			return &cores[i];
+	return NULL;
+}
+
+/* A frame was handed to core `core`: wake its thread, in this process or
+ * (through the slot's eventfd, made before fork) in another. */
 static void on_kick(void *arg, unsigned core)
 {
+	struct shim_core *c = local_core(core);
+	uint64_t one = 1;
+
 	(void)arg;
-	if (core < RS_ARRAY_LEN(cores))
-		shim_kick(cores[core].driver);
+	if (c)
+		shim_kick(c->driver);
+	else if (core < SHIM_SLOTS && slot_efd[core] >= 0 &&
+		 shim_real.write(slot_efd[core], &one, sizeof(one)) < 0) {
+		/* counter full: the thread is awake anyway */
+	}
 }
 
 /* ---- exit: what the kernel would still send -----------------------------
@@ -158,23 +204,44 @@ static void drain(void)
 	do {
 		busy = 0;
 		for (unsigned i = 0; i < ncreated; i++) {
+			if (!cores[i].io)
+				continue;
 			shim_poll(&cores[i]);
 			busy |= rs_core_foreach_socket(cores[i].rc, sock_busy, NULL);
 		}
 		if (busy) {
-			struct pollfd p[64];
+			struct pollfd p[SHIM_SLOTS];
 			for (unsigned i = 0; i < ncreated; i++)
-				p[i] = (struct pollfd){ .fd = cores[i].wait_fd, .events = POLLIN };
+				p[i] = (struct pollfd){ .fd = cores[i].io ? cores[i].wait_fd : -1,
+							.events = POLLIN };
 			shim_real.poll(p, ncreated, 1);
 		}
 	} while (busy && rs_clock_ns() < end);
 }
 
+/* A forked worker that exits gives its cores back: their TIME_WAIT
+ * entries leave the shared tables with them (else a SYN reusing such a
+ * 4-tuple would be handed to a core nobody drives), the slot is free. */
+static void cores_destroy(void)
+{
+	for (unsigned i = 0; i < ncreated; i++) {
+		if (!cores[i].owned)
+			continue;
+		rs_core_destroy(cores[i].rc);
+		__atomic_store_n(&slots->rc[cores[i].index], NULL, __ATOMIC_RELEASE);
+		__atomic_store_n(&slots->pid[cores[i].index], 0, __ATOMIC_RELEASE);
+		cores[i].owned = cores[i].io = 0;
+	}
+}
+
 static void at_exit(void)
 {
 	shim_lock_take();
-	if (stack && !stack_failed && !shim_disowned())
+	if (stack && !stack_failed) {
 		drain();
+		if (forked)
+			cores_destroy();
+	}
 	stack_failed = 1; /* calls still made by other threads fail */
 	if (shm && getpid() == mypid)
 		rs_shm_destroy(shm);
@@ -194,56 +261,123 @@ static int stack_start(void)
 	conf.publish = publish;
 	conf.sock_wake = shim_sock_wake;
 	conf.kick = on_kick;
+	arena = rs_arena_create_shared(SHIM_ARENA_BYTES, &err);
+	if (!arena) {
+		fprintf(stderr, "refstack-preload: shared arena of %llu GiB: %s\n",
+			SHIM_ARENA_BYTES >> 30, strerror(-err));
+		return -1;
+	}
+	conf.arena = arena;
 	stack = rs_stack_create(&conf, &err);
 	if (!stack) {
 		fprintf(stderr, "refstack-preload: stack on %s: %s\n", ifname, strerror(-err));
 		return -1;
 	}
+	for (unsigned k = 0; k < conf.ncores; k++)
+		slot_efd[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	fanout_id = (unsigned)getpid() & 0xffffu;
+	return 0;
+}
+
+/* A core slot for this process: a free one, or one whose process died
+ * (*adopt: its core exists and is taken over).  -1 if none is left. */
+static int slot_take(int *adopt)
+{
+	for (unsigned k = 0; k < conf.ncores; k++) {
+		pid_t p = __atomic_load_n(&slots->pid[k], __ATOMIC_ACQUIRE);
+		if (p == mypid || (p && (kill(p, 0) == 0 || errno != ESRCH)))
+			continue;
+		if (__sync_bool_compare_and_swap(&slots->pid[k], p, mypid)) {
+			*adopt = slots->rc[k] != NULL;
+			return (int)k;
+		}
+	}
+	return -1;
+}
+
+/* Listening sockets inherited from the parent become copies on this
+ * process's first core (under shim_lock). */
+static void listeners_inherit(struct shim_core *mine)
+{
+	for (uint32_t fd = 0; fd < shim_fd_limit(); fd++) {
+		struct shim_sock *s = shim_sock_of(shim_fd_get((int)fd));
+		int rsfd;
+		if (!s || s->core->owned || !s->listening || s->alias_of)
+			continue;
+		rsfd = rs_listen_copy(mine->rc, s->core->rc, s->rsfd);
+		if (rsfd < 0) {
+			fprintf(stderr, "refstack-preload: fd %u: listening socket inherited "
+				"through fork(): no copy on core %u: %s\n",
+				fd, mine->index, strerror(errno));
+			continue;
+		}
+		s->core = mine;
+		s->rsfd = rsfd;
+		rs_sock_set_user(mine->rc, rsfd, s);
+	}
+}
+
+static int io_open(struct shim_core *c, int adopt)
+{
+	struct rs_io_conf io = { .ifname = ifname, .nqueues = conf.ncores,
+				 .ring_frames = 16384, /* a burst of 10,000 SYNs fits */
+				 .fanout_id = fanout_id, .queue = c->index };
+	int err = 0;
+
+	if (!c->rc)
+		c->rc = rs_core_create(stack, c->index, &rs_io_afpacket, &io, &err);
+	else
+		err = adopt ? rs_core_adopt(c->rc, &rs_io_afpacket, &io)
+			    : rs_core_io_open(c->rc, &rs_io_afpacket, &io);
+	if (!c->rc || err) {
+		fprintf(stderr, "refstack-preload: core %u on %s (afpacket): %s\n",
+			c->index, ifname, strerror(-err));
+		return -1;
+	}
+	c->io = 1;
+	c->wait_fd = rs_core_wait_fd(c->rc);
 	return 0;
 }
 
 static struct shim_core *core_for_thread(void)
 {
-	struct rs_io_conf io = { .ifname = ifname, .nqueues = conf.ncores,
-				 .ring_frames = 16384, /* a burst of 10,000 SYNs fits */
-				 .fanout_id = conf.ncores > 1 ? fanout_id : 0 };
 	struct shim_core *c;
-	int err = 0;
+	unsigned nmine = 0;
+	int k, adopt = 0, first;
 
-	for (unsigned i = 0; i < ncreated; i++)
+	for (unsigned i = 0; i < ncreated; i++) {
+		if (!cores[i].owned)
+			continue;
 		if (!cores[i].driver)
 			return &cores[i];
-	if (ncreated == conf.ncores) /* more threads than cores: share */
-		return &cores[next_shared++ % conf.ncores];
-	c = &cores[ncreated];
-	io.queue = ncreated;
-	c->rc = rs_core_create(stack, ncreated, &rs_io_afpacket, &io, &err);
-	if (!c->rc) {
-		fprintf(stderr, "refstack-preload: core %u on %s (afpacket): %s\n",
-			ncreated, ifname, strerror(-err));
+		nmine++;
+	}
+	if (nmine >= ncores) /* more threads than cores: share */
+		for (unsigned n = 0; n < ncreated; n++) {
+			c = &cores[next_shared++ % ncreated];
+			if (c->owned)
+				return c;
+		}
+	k = slot_take(&adopt);
+	if (k < 0 || ncreated == SHIM_SLOTS) {
+		fprintf(stderr, "refstack-preload: all %u core slots of the stack are taken "
+			"(RS_CORES=%u: slots for the cores of this process, its forked "
+			"workers and their replacements)\n", conf.ncores, ncores);
 		return NULL;
 	}
-	c->index = ncreated++;
-	c->wait_fd = rs_core_wait_fd(c->rc);
-	return c;
-}
-
-int shim_disowned(void)
-{
-	pid_t o = owner ? *owner : mypid;
-
-	if (o == mypid)
-		return 0;
-	/* first stack call since fork: take the stack if its owner is our
-	 * parent and it has not made one itself */
-	if (o == getppid() && __sync_bool_compare_and_swap(owner, o, mypid)) {
-		int err = 0;
-		if (stack && !shm)
-			shm = rs_shm_create(NULL, conf.ncores, 0, &err);
-		return 0;
+	first = nmine == 0;
+	c = &cores[ncreated];
+	*c = (struct shim_core){ .index = (unsigned)k, .owned = 1, .wait_fd = -1,
+				 .rc = slots->rc[k] };
+	if (io_open(c, adopt) < 0) {
+		__atomic_store_n(&slots->pid[k], 0, __ATOMIC_RELEASE);
+		return NULL;
 	}
-	return 1;
+	__atomic_store_n(&slots->rc[k], c->rc, __ATOMIC_RELEASE);
+	ncreated++;
+	if (first)
+		listeners_inherit(c);
+	return c;
 }
 
 struct shim_thread *shim_self(void)
@@ -259,11 +393,6 @@ struct shim_thread *shim_self(void)
 			return NULL;
 		}
 	}
-	if (shim_disowned()) {
-		shim_unsupported("fork", "the stack moved to another process after fork(): "
-				 "more than one forked worker needs the stack's shared arena", EIO);
-		return NULL;
-	}
 	if (!stack && !stack_failed && stack_start() < 0)
 		stack_failed = 1;
 	if (stack_failed)
@@ -272,6 +401,9 @@ struct shim_thread *shim_self(void)
 		me->core = core_for_thread();
 		if (!me->core)
 			return shim_err(EIO), NULL;
+		/* other processes wake this thread through its slot's eventfd */
+		if (slot_efd[me->core->index] >= 0 && !me->core->driver)
+			shim_real.dup3(slot_efd[me->core->index], me->efd, O_CLOEXEC);
 	}
 	return me;
 }
@@ -284,6 +416,9 @@ struct shim_thread *shim_self(void)
 void shim_claim(struct shim_thread *t)
 {
 	struct shim_core *c;
+
+	if (!t->core->io && t->core->owned)
+		io_open(t->core, 0); /* a parent after fork: receive again */
 
 	if (t->core->driver == t)
 		return;
@@ -315,7 +450,11 @@ struct shim_thread *shim_current(void)
 int shim_poll(struct shim_core *c)
 {
 	static int warned;
-	int n = rs_poll(c->rc, rs_clock_ns());
+	int n;
+
+	if (!c->io)
+		return 0; /* another process's core, or ours before it receives again */
+	n = rs_poll(c->rc, rs_clock_ns());
 
 	if (n < 0 && !warned) {
 		warned = 1;
@@ -345,32 +484,75 @@ void shim_kick(struct shim_thread *t)
 
 /* ---- fork ------------------------------------------------------------------ */
 
-static void fork_prepare(void) { shim_lock_take(); }
-static void fork_parent(void) { shim_lock_drop(); }
+static void fork_prepare(void)
+{
+	shim_lock_take();
+	for (unsigned i = 0; i < ncreated; i++)
+		cores[i].saved = cores[i].io ? rs_core_io(cores[i].rc)
+					     : (struct rs_core_io){ 0 };
+}
+
+/* No process keeps receiving on a core it inherited or had before the
+ * fork (a packet socket in the fanout group that nobody polls loses the
+ * flows hashed to it).  The parent closes its I/O (and says so in the
+ * shared core), the child only its copy of the parent's. */
+static void io_drop_all(int child)
+{
+	for (unsigned i = 0; i < ncreated; i++) {
+		if (!cores[i].io)
+			continue;
+		if (child && cores[i].saved.ops)
+			cores[i].saved.ops->close(cores[i].saved.io);
+		else if (!child)
+			rs_core_io_close(cores[i].rc);
+		cores[i].io = 0;
+		cores[i].wait_fd = -1;
+	}
+}
+
+static void fork_parent(void)
+{
+	io_drop_all(0);
+	shim_lock_drop();
+}
 
 static void fork_child(void)
 {
 	pthread_mutex_init(&shim_lock, NULL);
 	mypid = getpid();
-	/* the forking thread is the only one left: free the others' cores */
-	for (unsigned i = 0; i < ncreated; i++)
-		if (cores[i].driver != me)
-			cores[i].driver = NULL;
-	shm = NULL; /* made when this process takes the stack over */
+	forked = 1;
+	io_drop_all(1);
+	for (unsigned i = 0; i < ncreated; i++) {
+		cores[i].owned = 0;
+		cores[i].driver = NULL;
+	}
+	if (me) { /* the forking thread: a core of its own at its next call */
+		me->core = NULL;
+		shim_real.close(me->efd);
+		me->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	}
+	shm = NULL;
+	if (stack) {
+		int err = 0;
+		shm = rs_shm_create(NULL, conf.ncores, 0, &err);
+	}
 }
 
 __attribute__((constructor)) static void shim_init(void)
 {
 	shim_real_init();
 	mypid = getpid();
+	for (unsigned k = 0; k < SHIM_SLOTS; k++)
+		slot_efd[k] = -1;
 	shim_conf();
 	if (!shim_active)
 		return;
-	owner = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (owner == MAP_FAILED)
-		owner = NULL;
-	else
-		*owner = mypid;
+	slots = mmap(NULL, sizeof(*slots), PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (slots == MAP_FAILED) {
+		fprintf(stderr, "refstack-preload: shared page: %s\n", strerror(errno));
+		_exit(2);
+	}
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	atexit(at_exit);
 }

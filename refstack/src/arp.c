@@ -8,8 +8,7 @@
  * cannot keep a real new peer's frames out), and a frame older than
  * three request intervals is dropped when the queue is next touched.
  * The arena is a ring: no frame is ever moved. */
-#include <stdlib.h>
-
+#include "arena.h"
 #include "tcp.h"
 
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -60,13 +59,13 @@ static struct arpq_rec *rec_at(const struct rs_arpq *q, uint32_t off)
 
 int rs_arpq_init(struct rs_core *c)
 {
-	c->arpq.mem = malloc(RS_ARPQ_BYTES);
+	c->arpq.mem = rs_mem_alloc(c->stack->arena, RS_ARPQ_BYTES);
 	return c->arpq.mem ? RS_OK : RS_ERROR;
 }
 
 void rs_arpq_fini(struct rs_core *c)
 {
-	free(c->arpq.mem);
+	rs_mem_free(c->stack->arena, c->arpq.mem);
 	c->arpq.mem = NULL;
 }
 

@@ -41,8 +41,8 @@ static void core_free(struct rs_core *c)
 	rs_mem_free(a, c);
 }
 
-static int core_open_io(struct rs_core *c, const struct rs_io_ops *io,
-			const struct rs_io_conf *io_conf)
+int rs_core_io_open(struct rs_core *c, const struct rs_io_ops *io,
+		    const struct rs_io_conf *io_conf)
 {
 	int err = 0;
 
@@ -54,6 +54,53 @@ static int core_open_io(struct rs_core *c, const struct rs_io_ops *io,
 	if (!c->io)
 		return err ? err : -EIO;
 	io->mac(c->io, c->mac);
+	return 0;
+}
+
+/* A core whose I/O belongs to another process: receives nothing, every
+ * transmitted frame is a drop (counted by the caller). */
+static int none_rx(struct rs_io *io, struct rs_frame *f, int max)
+{
+	(void)io, (void)f, (void)max;
+	return 0;
+}
+static void none_release(struct rs_io *io) { (void)io; }
+static int none_tx(struct rs_io *io, const struct rs_frame *f, int n)
+{
+	(void)io, (void)f, (void)n;
+	return 0;
+}
+static void none_mac(struct rs_io *io, uint8_t mac[6]) { (void)io, (void)mac; }
+static void none_close(struct rs_io *io) { (void)io; }
+static const struct rs_io_ops io_none = {
+	.name = "none",
+	.rx_burst = none_rx,
+	.rx_release = none_release,
+	.tx_burst = none_tx,
+	.mac = none_mac,
+	.close = none_close,
+};
+
+void rs_core_io_close(struct rs_core *c)
+{
+	c->io_ops->close(c->io);
+	c->io_ops = &io_none;
+	c->io = NULL;
+}
+
+struct rs_core_io rs_core_io(const struct rs_core *c)
+{
+	return (struct rs_core_io){ .ops = c->io_ops, .io = c->io };
+}
+
+int rs_core_adopt(struct rs_core *c, const struct rs_io_ops *io,
+		  const struct rs_io_conf *io_conf)
+{
+	int rc = rs_core_io_open(c, io, io_conf);
+
+	if (rc)
+		return rc;
+	rs_sock_core_orphans(c);
 	return 0;
 }
 
@@ -86,7 +133,7 @@ struct rs_core *rs_core_create(struct rs_stack *s, unsigned index,
 		*err = -ENOMEM;
 		return NULL;
 	}
-	rc = core_open_io(c, io, io_conf);
+	rc = rs_core_io_open(c, io, io_conf);
 	if (rc) {
 		core_free(c);
 		*err = rc;

@@ -172,6 +172,7 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 	l->nodelay = s->nodelay;
 	l->backlog = (uint32_t)backlog;
 	rs_list_init(&l->acceptq);
+	l->refs = 1;
 	rs_list_init(&l->synq);
 	if (c->stack->lhash_ops->insert(c->stack->lhash, &l->h,
 					&c->ctr.lock_listen) != RS_OK) {
@@ -218,16 +219,29 @@ int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
 	return ns->f.fd;
 }
 
+/* A global listener is freed with its last copy (either may go first). */
+static void listener_unref(struct rs_stack *st, struct rs_listener *l)
+{
+	if (__atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		rs_mem_free(st->arena, l);
+}
+
 /* Closing a listener aborts the connections nobody accepted. */
 static void listener_close(struct rs_core *c, struct rs_listener *l)
 {
+	struct rs_listener *g = l->global;
 	struct rs_list *p, *next;
 
-	c->stack->lhash_ops->remove(c->stack->lhash, &l->h,
-				    &c->ctr.lock_listen);
-	rs_steer_listen(c, l->h.lport, 0);
-	if (l->h.laddr)
-		__atomic_fetch_sub(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
+	if (g) { /* a copy: SYNs go to the other copies from now on */
+		__atomic_fetch_and(&g->copies, ~(1ull << c->index), __ATOMIC_ACQ_REL);
+		g->copy[c->index] = NULL;
+	} else {
+		c->stack->lhash_ops->remove(c->stack->lhash, &l->h,
+					    &c->ctr.lock_listen);
+		rs_steer_listen(c, l->h.lport, 0);
+		if (l->h.laddr)
+			__atomic_fetch_sub(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
+	}
 	rs_list_del(&l->llink);
 	for (p = c->tcbs.next; p != &c->tcbs; p = next) {
 		struct rs_tcb *t = RS_CONTAINER(p, struct rs_tcb, link);
@@ -238,7 +252,87 @@ static void listener_close(struct rs_core *c, struct rs_listener *l)
 		rs_tcb_drop(t, ECONNABORTED);
 	}
 	c->nlisten--;
-	rs_mem_free(c->stack->arena, l);
+	if (g) {
+		rs_mem_free(c->stack->arena, l);
+		listener_unref(c->stack, g);
+	} else {
+		listener_unref(c->stack, l);
+	}
+}
+
+/* Forked workers.  Core c's copy of the global listener gfd (a socket of
+ * core gc, made before fork): a listening socket of c on the same address
+ * with its own accept queue.  Returns its descriptor on c, or the one of
+ * the copy c already has (a dead process's core taken over). */
+int rs_listen_copy(struct rs_core *c, struct rs_core *gc, int gfd)
+{
+	struct rs_sock *gs = rs_sock_get(gc, gfd), *ns;
+	struct rs_listener *g, *l;
+
+	if (!gs)
+		return -1;
+	g = gs->lst;
+	if (!g || g->global || c == gc || c->index >= RS_LISTEN_COPIES)
+		return rs_err(EINVAL);
+	if (g->copy[c->index])
+		return g->copy[c->index]->fd;
+	ns = sock_new(c);
+	if (!ns)
+		return -1;
+	l = rs_mem_zalloc(c->stack->arena, sizeof(*l));
+	if (!l) {
+		sock_free(ns);
+		return rs_err(ENOMEM);
+	}
+	ns->laddr = gs->laddr; /* not bound: the global holds the port */
+	ns->lport = gs->lport;
+	ns->reuseaddr = gs->reuseaddr;
+	ns->reuseport = gs->reuseport;
+	ns->keepalive = gs->keepalive;
+	ns->nodelay = gs->nodelay;
+	ns->sndbuf = gs->sndbuf;
+	ns->rcvbuf = gs->rcvbuf;
+	l->h = g->h;
+	l->h.next = NULL;
+	l->h.core = (uint8_t)c->index;
+	l->sock = ns;
+	l->fd = ns->f.fd;
+	l->sndbuf = g->sndbuf;
+	l->rcvbuf = g->rcvbuf;
+	l->nodelay = g->nodelay;
+	l->backlog = g->backlog;
+	l->global = g;
+	rs_list_init(&l->acceptq);
+	rs_list_init(&l->synq);
+	rs_list_add_tail(&c->listeners, &l->llink);
+	c->nlisten++;
+	ns->lst = l;
+	__atomic_fetch_add(&g->refs, 1, __ATOMIC_ACQ_REL);
+	g->copy[c->index] = l;
+	__atomic_fetch_or(&g->copies, 1ull << c->index, __ATOMIC_RELEASE);
+	return ns->f.fd;
+}
+
+/* Core c taken over from a process that died: close what that process
+ * had open, as the kernel does at exit (connections get their FIN, or a
+ * RST with unread data), except the listening sockets, whose queued
+ * connections the new process accepts; their readiness pointers were the
+ * dead process's and are cleared. */
+void rs_sock_core_orphans(struct rs_core *c)
+{
+	void *fds = c->stack->fds;
+	const struct rs_fd_ops *ops = c->stack->fd_ops;
+	uint32_t max = ops->max(fds);
+
+	for (int fd = 0; fd <= (int)max; fd++) {
+		struct rs_file *f = ops->get(fds, fd);
+		if (!f || f->core != c)
+			continue;
+		if (f->type == RS_FILE_SOCK && ((struct rs_sock *)(void *)f)->lst)
+			((struct rs_sock *)(void *)f)->user = NULL;
+		else
+			rs_close(c, f->fd);
+	}
 }
 
 /* Orderly release (RFC 9293 3.10.4 CLOSE) or abort. */

@@ -66,6 +66,7 @@ void rs_sockaddr_out(uint32_t ip, uint16_t port, struct sockaddr *addr,
 void rs_epoll_free(struct rs_epoll *ep);
 /* Core destruction: close every descriptor of the core, free its pools. */
 void rs_sock_core_fini(struct rs_core *c);
+void rs_sock_core_orphans(struct rs_core *c);
 
 static inline int rs_err(int e)
 {

@@ -169,6 +169,7 @@ struct rs_tw {
 	uint8_t ts;                /* timestamps in use */
 };
 
+#define RS_LISTEN_COPIES 64         /* cores that can hold a listener copy */
 struct rs_listener {
 	struct rs_hnode h;         /* listen table entry */
 	struct rs_sock *sock;      /* passed to stack->sock_event */
@@ -184,6 +185,15 @@ struct rs_listener {
 	 * setsockopt after) */
 	uint32_t sndbuf, rcvbuf;
 	uint8_t nodelay;
+	/* Forked workers (rs_listen_copy): a global listener's copies, one
+	 * per core, each with its own accept queue; a SYN goes to the copy
+	 * of the core it lands on, else to another core's copy.  copies (bit
+	 * k: core k has one) is read by every core, copy[k] only by core k.
+	 * refs: the global itself and its copies; the last one frees it. */
+	struct rs_listener *global; /* a copy: its global listener */
+	uint64_t copies;
+	uint32_t refs;
+	struct rs_listener *copy[RS_LISTEN_COPIES];
 };
 
 /* Timer heap of TCBs keyed by deadline. */

@@ -50,6 +50,8 @@ void rs_tcp_challenge_ack(struct rs_tcb *t);
 /* Listener for (addr, port): exact address first, then INADDR_ANY. */
 struct rs_listener *rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr,
 					 uint16_t port, unsigned *owner);
+struct rs_listener *rs_listen_copy_for(struct rs_core *c, struct rs_listener *l,
+				       unsigned *owner);
 
 /* tcp_ack.c: the ACK field (RFC 9293 3.10.7.4 fifth check) */
 int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg);

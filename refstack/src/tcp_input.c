@@ -453,7 +453,29 @@ struct rs_listener *rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr,
 	if (!n)
 		n = ops->lookup(c->stack->lhash, 0, port, 0, 0, owner,
 				&c->ctr.lock_listen);
-	return n ? RS_CONTAINER(n, struct rs_listener, h) : NULL;
+	return n ? rs_listen_copy_for(c, RS_CONTAINER(n, struct rs_listener, h),
+				      owner)
+		 : NULL;
+}
+
+/* A global listener with copies (forked workers): this core's copy, else
+ * the owner is the next core that has one (the frame is handed there and
+ * looked up again; l is not dereferenced for another core). */
+struct rs_listener *rs_listen_copy_for(struct rs_core *c, struct rs_listener *l,
+				       unsigned *owner)
+{
+	uint64_t m = __atomic_load_n(&l->copies, __ATOMIC_ACQUIRE);
+	unsigned k = c->index % RS_LISTEN_COPIES;
+
+	if (!m)
+		return l;
+	if (m >> k & 1) {
+		*owner = k;
+		return l->copy[k];
+	}
+	m = (m >> k) | (k ? m << (RS_LISTEN_COPIES - k) : 0); /* rotate */
+	*owner = (k + (unsigned)__builtin_ctzll(m)) % RS_LISTEN_COPIES;
+	return l;
 }
 
 /* Which entry, which core: the connection (or TIME_WAIT entry) of the

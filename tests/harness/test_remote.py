@@ -113,6 +113,7 @@ class TestInventory(unittest.TestCase):
         self.assertEqual(env["hosts"]["c1"]["cpus"], 8)
         self.assertEqual(env["controller"]["host"], "laptop")
         self.assertNotIn("sysctls", env)          # the controller's, not the hosts'
+        self.assertEqual(envmod.lab_env(env, lab), env)   # a resumed run: the same
         self.assertEqual(env["tools"]["nginx"], "1.22.1")
         lines = envmod.format_env(env)
         self.assertEqual(lines[0], "server s1: Debian 12, kernel 6.1.0-9 (x86_64), CPU Xeon "

@@ -63,9 +63,10 @@ run_case() { # ENGINE THREADS
 import json, sys
 d = json.load(open(sys.argv[1]))["instances"][0]
 n = int(sys.argv[2])
-cores = d["cores"]
-assert d["ncores"] == n and len(cores) == n, d["ncores"]
-assert all(c["publishes"] > 0 and c["counters"]["polls"] > 0 for c in cores), cores
+# the stack has core slots for forked workers too: n of them driven here
+cores = [c for c in d["cores"] if c["publishes"] > 0]
+assert d["ncores"] >= n and len(cores) == n, (d["ncores"], len(cores))
+assert all(c["counters"]["polls"] > 0 for c in cores), cores
 assert sum(c["counters"]["tcp_accepts"] for c in cores) > 0
 assert any(s["state"] == "LISTEN" and s["local"].endswith(":12865") for s in d["sockets"])
 PYEOF
