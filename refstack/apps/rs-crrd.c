@@ -2,14 +2,18 @@
  * benchmark, with ONE server logic over two socket layers so that the
  * comparison is stack against stack, not program against program:
  *
- *   --stack refstack   refstack's native API on afpacket (one core)
- *   --stack linux      the kernel's sockets + epoll
+ *   --stack refstack   refstack's native API on afpacket (--cores N: N
+ *                      cores, one thread each, every one running the
+ *                      server on its own core; a core whose listen() is
+ *                      refused because the port is another core's (no
+ *                      local listen table) only polls, handing frames on)
+ *   --stack linux      the kernel's sockets + epoll (one thread)
  *
  * Per connection: accept, read --req bytes, write --resp bytes, close.
  * Speaks tsload's crr engine (req_size out, resp_size back).
  *
  *   rs-crrd --stack refstack --if IFSPEC [--ip A] [--port 12865]
- *           [--req 64] [--resp 64] [--duration S] */
+ *           [--req 64] [--resp 64] [--duration S] [--cores N] */
 #include "rs_app.h"
 
 #include <sys/epoll.h>
@@ -261,54 +265,127 @@ static void crr_run(struct crr *s, long duration)
 	}
 }
 
+/* A refstack core without a listener of its own: it still receives
+ * (frames the fanout gives it) and hands them to their owner. */
+static void crr_poll_only(struct app *a, long duration)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!app_stop) {
+		if (app_poll(a) <= 0)
+			app_idle(a, 50);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (duration > 0 && t.tv_sec - t0.tv_sec >= duration)
+			break;
+	}
+}
+
+struct crr_core {
+	struct crr s;
+	struct rs_net rsn;
+	long port, duration;
+	int serving;
+};
+
+static void *crr_core_main(void *arg)
+{
+	struct crr_core *k = arg;
+	if (k->serving)
+		crr_run(&k->s, k->duration);
+	else
+		crr_poll_only(&k->rsn.app, k->duration);
+	return NULL;
+}
+
+/* Core k's server: its listener (refused on cores k > 0 when the port is
+ * core 0's: then it only polls). */
+static int crr_core_listen(struct crr_core *k, unsigned index)
+{
+	k->s.lfd = k->s.ops->listen(k->s.x, (uint16_t)k->port);
+	if (k->s.lfd >= 0 && k->s.ops->ctl(k->s.x, EPOLL_CTL_ADD, k->s.lfd, EPOLLIN) == 0) {
+		k->serving = 1;
+		return 0;
+	}
+	if (index > 0 && errno == EADDRINUSE) {
+		if (k->s.lfd >= 0)
+			k->s.ops->close(k->s.x, k->s.lfd);
+		return 0;
+	}
+	fprintf(stderr, "rs-crrd: listen on port %ld: %s\n", k->port, strerror(errno));
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
-	static struct rs_net rsn;
+	static struct crr_core cores[APP_MAX_CORES];
 	static struct lx_net lxn;
-	static struct crr s;
+	struct app *apps[APP_MAX_CORES];
+	void *args[APP_MAX_CORES];
 	struct app_net net = APP_NET_INIT;
 	const char *stack = "refstack";
-	long port = 12865, duration = 0;
+	long port = 12865, duration = 0, req = 64, resp = 64;
+	unsigned n, serving = 0;
+	uint64_t conns = 0, errors = 0;
 	const struct app_opt opts[] = {
 		APP_NET_OPTS(net),
 		{ "--stack", APP_STR, &stack, "refstack or linux" },
 		{ "--port", APP_LONG, &port, "TCP port (default 12865)" },
-		{ "--req", APP_LONG, &s.req, "request bytes (default 64)" },
-		{ "--resp", APP_LONG, &s.resp, "response bytes (default 64)" },
+		{ "--req", APP_LONG, &req, "request bytes (default 64)" },
+		{ "--resp", APP_LONG, &resp, "response bytes (default 64)" },
 		{ "--duration", APP_LONG, &duration, "exit after S seconds" },
 	};
-	s.req = s.resp = 64;
 	if (app_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), "", NULL, 0) < 0)
 		return 2;
 	int is_rs = strcmp(stack, "refstack") == 0;
 	if ((!is_rs && strcmp(stack, "linux") != 0) || port < 1 || port > 65535 ||
-	    s.req < 1 || s.req > (1 << 20) || s.resp < 0 || s.resp > (1 << 20)) {
+	    req < 1 || req > (1 << 20) || resp < 0 || resp > (1 << 20)) {
 		fprintf(stderr, "rs-crrd: bad --stack/--port/--req/--resp\n");
 		return 2;
 	}
-	s.got = calloc(MAXFD, sizeof(*s.got));
-	s.resp_buf = malloc((size_t)s.resp + 1);
-	if (!s.got || !s.resp_buf)
-		return 1;
-	memset(s.resp_buf, 'r', (size_t)s.resp);
-	app_signals();
-	s.ops = is_rs ? &rs_ops : &lx_ops;
-	s.x = is_rs ? (void *)&rsn : (void *)&lxn;
-	if (is_rs && app_open(&rsn.app, &net, "rs-crrd") < 0)
-		return 1;
-	s.lfd = s.ops->listen(s.x, (uint16_t)port);
-	if (s.lfd < 0 || s.ops->ctl(s.x, EPOLL_CTL_ADD, s.lfd, EPOLLIN) < 0) {
-		fprintf(stderr, "rs-crrd: listen on port %ld: %s\n", port, strerror(errno));
-		return 1;
+	if (!is_rs && net.cores != 1) {
+		fprintf(stderr, "rs-crrd: --cores: only with --stack refstack\n");
+		return 2;
 	}
-	printf("rs-crrd: %s stack listening on port %ld, pid %d\n", stack, port, (int)getpid());
+	n = net.cores >= 1 && net.cores <= APP_MAX_CORES ? (unsigned)net.cores : 1;
+	app_signals();
+	for (unsigned k = 0; k < n; k++) {
+		struct crr *s = &cores[k].s;
+		s->req = req;
+		s->resp = resp;
+		s->got = calloc(MAXFD, sizeof(*s->got));
+		s->resp_buf = malloc((size_t)resp + 1);
+		if (!s->got || !s->resp_buf)
+			return 1;
+		memset(s->resp_buf, 'r', (size_t)resp);
+		s->ops = is_rs ? &rs_ops : &lx_ops;
+		s->x = is_rs ? (void *)&cores[k].rsn : (void *)&lxn;
+		cores[k].port = port;
+		cores[k].duration = duration;
+		apps[k] = &cores[k].rsn.app;
+		args[k] = &cores[k];
+	}
+	if (is_rs && app_open_cores(apps, n, &net, "rs-crrd") < 0)
+		return 1;
+	for (unsigned k = 0; k < n; k++) {
+		if (crr_core_listen(&cores[k], k) < 0)
+			return 1;
+		serving += (unsigned)cores[k].serving;
+	}
+	printf("rs-crrd: %s stack listening on port %ld, pid %d, %u cores (%u serving)\n",
+	       stack, port, (int)getpid(), n, serving);
 	fflush(stdout);
-	crr_run(&s, duration);
-	printf("rs-crrd: %llu connections, %llu errors\n", (unsigned long long)s.conns,
-	       (unsigned long long)s.errors);
+	app_run_cores(n, crr_core_main, args);
+	for (unsigned k = 0; k < n; k++) {
+		conns += cores[k].s.conns;
+		errors += cores[k].s.errors;
+	}
+	printf("rs-crrd: %llu connections, %llu errors\n", (unsigned long long)conns,
+	       (unsigned long long)errors);
 	if (is_rs)
-		app_close(&rsn.app);
-	free(s.got);
-	free(s.resp_buf);
+		app_close_cores(apps, n);
+	for (unsigned k = 0; k < n; k++) {
+		free(cores[k].s.got);
+		free(cores[k].s.resp_buf);
+	}
 	return 0;
 }

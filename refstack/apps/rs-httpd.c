@@ -5,7 +5,12 @@
  * fetches from it) and as a demo of the native API's event loop.
  *
  *   rs-httpd --if IFSPEC [--ip A] [--port 80] (--file F | --size N)
- *            [--max-requests N] [--duration S] */
+ *            [--max-requests N] [--duration S] [--cores N]
+ *
+ * With --cores N every core runs the server in a thread of its own; a
+ * core whose listen() is refused because the port is another core's (no
+ * local listen table) only polls, handing its frames to their owner.
+ * --max-requests counts per serving core. */
 #include "rs_app.h"
 
 #include <fcntl.h>
@@ -25,6 +30,8 @@ struct conn {
 
 struct httpd {
 	struct app app;
+	long max_req, duration;
+	int serving;
 	int ep, lfd;
 	const uint8_t *body;
 	uint64_t body_len;
@@ -210,12 +217,33 @@ static void httpd_loop(struct httpd *h, long max_req, long duration)
 	}
 }
 
+static void *httpd_core(void *arg)
+{
+	struct httpd *h = arg;
+	if (h->serving) {
+		httpd_loop(h, h->max_req, h->duration);
+		app_stop = 1; /* the other cores stop with the server */
+		return NULL;
+	}
+	uint64_t end = h->duration > 0 ? rs_clock_ns() + (uint64_t)h->duration * 1000000000u
+				       : UINT64_MAX;
+	while (!app_stop && rs_clock_ns() < end)
+		if (app_poll(&h->app) <= 0)
+			app_idle(&h->app, 50);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	static struct httpd h;
+	static struct httpd hs[APP_MAX_CORES];
+	struct app *apps[APP_MAX_CORES];
+	void *args[APP_MAX_CORES];
 	struct app_net net = APP_NET_INIT;
 	const char *file = NULL;
+	const uint8_t *body;
+	uint64_t body_len = 0, served = 0, bytes = 0, errors = 0;
 	long port = 80, size = -1, max_req = 0, duration = 0;
+	unsigned n;
 	const struct app_opt opts[] = {
 		APP_NET_OPTS(net),
 		{ "--port", APP_LONG, &port, "TCP port (default 80)" },
@@ -231,34 +259,57 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rs-httpd: give exactly one of --file/--size, and a valid --port\n");
 		return 2;
 	}
-	h.body = file ? load_file(file, &h.body_len) : make_body((uint64_t)size);
+	body = file ? load_file(file, &body_len) : make_body((uint64_t)size);
 	if (!file)
-		h.body_len = (uint64_t)size;
-	if (!h.body) {
+		body_len = (uint64_t)size;
+	if (!body) {
 		fprintf(stderr, "rs-httpd: %s: %s\n", file ? file : "body", strerror(errno));
 		return 1;
 	}
 	app_signals();
-	if (app_open(&h.app, &net, "rs-httpd") < 0)
+	n = net.cores >= 1 && net.cores <= APP_MAX_CORES ? (unsigned)net.cores : 0;
+	for (unsigned k = 0; k < APP_MAX_CORES; k++) {
+		apps[k] = &hs[k].app;
+		args[k] = &hs[k];
+	}
+	if (app_open_cores(apps, n ? n : 1, &net, "rs-httpd") < 0 || !n)
 		return 1;
-	if (httpd_listen(&h, port) < 0) {
+	for (unsigned k = 0; k < n; k++) {
+		struct httpd *h = &hs[k];
+		h->body = body;
+		h->body_len = body_len;
+		h->max_req = max_req;
+		h->duration = duration;
+		if (httpd_listen(h, port) == 0) {
+			h->serving = 1;
+			continue;
+		}
+		if (k > 0 && errno == EADDRINUSE)
+			continue;
 		fprintf(stderr, "rs-httpd: listen on port %ld: %s\n", port, strerror(errno));
-		app_close(&h.app);
+		app_close_cores(apps, n);
 		return 1;
 	}
 	printf("rs-httpd: listening on %s:%ld, body %llu bytes, pid %d\n",
-	       net.ip ? net.ip : "198.18.20.2", port, (unsigned long long)h.body_len,
+	       net.ip ? net.ip : "198.18.20.2", port, (unsigned long long)body_len,
 	       (int)getpid());
 	fflush(stdout);
-	httpd_loop(&h, max_req, duration);
+	app_run_cores(n, httpd_core, args);
+	for (unsigned k = 0; k < n; k++) {
+		struct httpd *h = &hs[k];
+		served += h->served;
+		bytes += h->bytes;
+		errors += h->errors;
+		for (uint32_t fd = 0; h->conns && fd < h->nconns; fd++)
+			if (h->conns[fd])
+				conn_close(h, (int)fd);
+	}
 	printf("rs-httpd: served %llu responses, %llu bytes, %llu errors\n",
-	       (unsigned long long)h.served, (unsigned long long)h.bytes,
-	       (unsigned long long)h.errors);
-	for (uint32_t fd = 0; fd < h.nconns; fd++)
-		if (h.conns[fd])
-			conn_close(&h, (int)fd);
-	app_close(&h.app);
-	free((void *)h.body);
-	free(h.conns);
+	       (unsigned long long)served, (unsigned long long)bytes,
+	       (unsigned long long)errors);
+	app_close_cores(apps, n);
+	free((void *)body);
+	for (unsigned k = 0; k < n; k++)
+		free(hs[k].conns);
 	return 0;
 }

@@ -1,7 +1,9 @@
 /* Shared scaffolding of the refstack apps (rs-httpd, rs-fetch, rs-crrd):
- * a one-core stack on the afpacket backend with statistics published for
- * rsctl, the poll/sleep loop and a table-driven command line.  Header-only
- * (static inline) because the build makes one binary per C file in apps/. */
+ * a stack of one or --cores N cores on the afpacket backend (one socket
+ * per core in one fanout group, joined in core order, one thread per
+ * core) with statistics published for rsctl, the poll/sleep loop and a
+ * table-driven command line.  Header-only (static inline) because the
+ * build makes one binary per C file in apps/. */
 #ifndef RS_APP_H
 #define RS_APP_H
 
@@ -12,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,10 +106,12 @@ struct app_net {
 	long no_stats;
 	const char *features; /* feature set; NULL: RS_FEATURES, else base */
 	long busy_poll_us;    /* spin this long before sleeping, -1 = default */
+	long cores;           /* stack cores, one thread each (default 1) */
 	long syncookies;      /* RS_SYNCOOKIES_*, -1 = the stack's default */
 };
 
-#define APP_NET_INIT { .prefix = 24, .busy_poll_us = -1, .syncookies = -1 }
+#define APP_MAX_CORES 16
+#define APP_NET_INIT { .prefix = 24, .busy_poll_us = -1, .cores = 1, .syncookies = -1 }
 
 #define APP_NET_OPTS(n)                                                      \
 	{ "--io", APP_STR, &(n).io, "packet I/O backend: afpacket (default) or afxdp" }, \
@@ -119,6 +124,7 @@ struct app_net {
 	{ "--no-stats", APP_FLAG, &(n).no_stats, "do not publish /dev/shm/refstack.<pid>" }, \
 	{ "--features", APP_STR, &(n).features, "feature set: base, full or a list of listen,estab,rfd,fastfd (default: $RS_FEATURES, else base)" }, \
 	{ "--busy-poll", APP_LONG, &(n).busy_poll_us, "us to spin for a frame before sleeping (default 50, 0 = off)" }, \
+	{ "--cores", APP_LONG, &(n).cores, "stack cores, one thread and one fanout socket each (default 1)" }, \
 	{ "--syncookies", APP_LONG, &(n).syncookies, "SYN cookies as Linux's tcp_syncookies: 0 never, 1 when a listener's SYN backlog is full (default), 2 always" }
 
 struct app {
@@ -191,24 +197,28 @@ static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 	return app_features(n, c, prog);
 }
 
-static inline void app_close(struct app *a)
+/* Destroy the cores of a[0..n-1] (last first), their stack and the
+ * statistics segment. */
+static inline void app_close_cores(struct app **a, unsigned n)
 {
-	if (a->core)
-		rs_core_destroy(a->core);
-	if (a->stack)
-		rs_stack_destroy(a->stack);
-	rs_shm_destroy(a->shm);
-	memset(a, 0, sizeof(*a));
+	for (unsigned k = n; k-- > 0;)
+		if (a[k]->core)
+			rs_core_destroy(a[k]->core);
+	if (a[0]->stack)
+		rs_stack_destroy(a[0]->stack);
+	rs_shm_destroy(a[0]->shm);
+	for (unsigned k = 0; k < n; k++)
+		memset(a[k], 0, sizeof(*a[k]));
 }
 
-static inline int app_open(struct app *a, const struct app_net *n,
-			   const char *prog)
+static inline void app_close(struct app *a)
 {
-	struct rs_stack_conf c;
-	struct rs_io_conf io = { .ifname = n->ifname, .nqueues = 1 };
-	const struct rs_io_ops *ops = rs_io_find(n->io ? n->io : "afpacket");
-	int err = 0;
-	memset(a, 0, sizeof(*a));
+	app_close_cores(&a, 1);
+}
+
+static inline int app_check(const struct app_net *n, unsigned ncores,
+			    const struct rs_io_ops *ops, const char *prog)
+{
 	if (!n->ifname) {
 		fprintf(stderr, "%s: --if INTERFACE is required\n", prog);
 		return -1;
@@ -223,33 +233,97 @@ static inline int app_open(struct app *a, const struct app_net *n,
 			n->busy_poll_us);
 		return -1;
 	}
-	a->busy_ns = (uint64_t)(n->busy_poll_us < 0 ? APP_BUSY_POLL_US
-						    : n->busy_poll_us) * 1000u;
-	if (app_conf(n, &c, prog) < 0)
+	if (ncores < 1 || ncores > APP_MAX_CORES) {
+		fprintf(stderr, "%s: --cores %ld: 1 to %d\n", prog, n->cores,
+			APP_MAX_CORES);
 		return -1;
-	if (!n->no_stats) {
-		a->shm = rs_shm_create(NULL, c.ncores, 0, &err);
-		if (!a->shm) {
+	}
+	return 0;
+}
+
+/* One stack of n cores: a[k] gets core k (created in index order, so the
+ * afpacket fanout's member k is core k), all share the stack and a[0]
+ * holds the statistics segment. */
+static inline int app_open_cores(struct app **a, unsigned n,
+				 const struct app_net *net, const char *prog)
+{
+	struct rs_stack_conf c;
+	struct rs_io_conf io = { .ifname = net->ifname, .nqueues = n,
+		.fanout_id = n > 1 ? ((unsigned)getpid() & 0xffffu) : 0 };
+	const struct rs_io_ops *ops = rs_io_find(net->io ? net->io : "afpacket");
+	struct rs_shm *shm = NULL;
+	struct rs_stack *stack;
+	int err = 0;
+	for (unsigned k = 0; k < n; k++)
+		memset(a[k], 0, sizeof(*a[k]));
+	if (app_check(net, n, ops, prog) < 0 || app_conf(net, &c, prog) < 0)
+		return -1;
+	c.ncores = n;
+	if (!net->no_stats) {
+		shm = rs_shm_create(NULL, c.ncores, 0, &err);
+		if (!shm) {
 			fprintf(stderr, "%s: statistics segment: %s\n", prog, strerror(-err));
 			return -1;
 		}
 		c.stats_publish = 1;
 		c.publish = rs_shm_publish;
-		c.publish_arg = a->shm;
+		c.publish_arg = shm;
 	}
-	a->stack = rs_stack_create(&c, &err);
-	if (a->stack)
-		a->core = rs_core_create(a->stack, 0, ops, &io, &err);
-	if (!a->core) {
-		if (a->stack && rs_io_why()[0])
-			fprintf(stderr, "%s: %s\n", prog, rs_io_why());
+	stack = rs_stack_create(&c, &err);
+	a[0]->shm = shm;
+	a[0]->stack = stack;
+	for (unsigned k = 0; k < n && stack; k++) {
+		a[k]->stack = stack;
+		a[k]->busy_ns = (uint64_t)(net->busy_poll_us < 0 ? APP_BUSY_POLL_US
+							      : net->busy_poll_us) * 1000u;
+		io.queue = k;
+		a[k]->core = rs_core_create(stack, k, ops, &io, &err);
+		if (a[k]->core)
+			continue;
+		if (rs_io_why()[0])
+			fprintf(stderr, "%s: core %u: %s\n", prog, k, rs_io_why());
 		else
-			fprintf(stderr, "%s: %s on %s: %s\n", prog,
-				a->stack ? ops->name : "stack", n->ifname, strerror(-err));
-		app_close(a);
+			fprintf(stderr, "%s: core %u: %s on %s: %s\n", prog, k, ops->name,
+				net->ifname, strerror(-err));
+		app_close_cores(a, n);
+		return -1;
+	}
+	if (!stack) {
+		fprintf(stderr, "%s: stack on %s: %s\n", prog, net->ifname, strerror(-err));
+		app_close_cores(a, n);
 		return -1;
 	}
 	return 0;
+}
+
+static inline int app_open(struct app *a, const struct app_net *n,
+			   const char *prog)
+{
+	if (n->cores != 1) {
+		fprintf(stderr, "%s: --cores %ld: this program runs one core\n", prog,
+			n->cores);
+		return -1;
+	}
+	return app_open_cores(&a, 1, n, prog);
+}
+
+/* fn(arg[k]) for k = 1..n-1 in threads of their own and fn(arg[0]) in the
+ * caller's; returns when all are done (-1 if a thread did not start). */
+static inline int app_run_cores(unsigned n, void *(*fn)(void *), void **arg)
+{
+	pthread_t th[APP_MAX_CORES];
+	unsigned started = 1;
+	int rc = 0;
+	for (; started < n; started++)
+		if (pthread_create(&th[started], NULL, fn, arg[started]) != 0) {
+			rc = -1;
+			app_stop = 1;
+			break;
+		}
+	fn(arg[0]);
+	for (unsigned k = 1; k < started; k++)
+		pthread_join(th[k], NULL);
+	return rc;
 }
 
 /* One loop turn: poll the stack; returns frames received or -1. */

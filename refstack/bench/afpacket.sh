@@ -18,8 +18,15 @@
 # interface (io_afpacket.h); RS_ARGS: more rs-crrd options for the
 # refstack runs (e.g. "--busy-poll 0").
 # STACKS: the servers compared, in the order of odd rounds (reversed in
-# even ones): refstack (on afpacket), afxdp (refstack on afxdp, with
-# XSK_IFOPTS, io_afxdp.h), linux; default "refstack linux".  With afxdp
+# even ones): refstack (on afpacket), refstack:SET (on afpacket with the
+# feature set SET, e.g. refstack:base refstack:rfd refstack:full), afxdp
+# (refstack on afxdp, with XSK_IFOPTS, io_afxdp.h), linux; default
+# "refstack linux".  CORES: refstack's server cores (--cores, one thread
+# each; default 1).  The server is pinned to SRV_CPUS and the client to
+# CLIENT_CPUS (defaults 1 and 0; with CORES > 1 both default to 0-1: the
+# two server threads need both CPUs and share them with the client).
+# RATIOS=first: paired ratios of every stack to the first one only
+# (default: every pair).  With afxdp
 # the Linux end computes its own checksums for every stack of the run
 # (tests/interop/afxdp.sh says why).
 #
@@ -40,6 +47,13 @@ RS_IFOPTS=${RS_IFOPTS:-}
 RS_ARGS=${RS_ARGS:-}
 XSK_IFOPTS=${XSK_IFOPTS:-}
 STACKS=${STACKS:-refstack linux}
+CORES=${CORES:-1}
+if [ "$CORES" -gt 1 ]; then
+	SRV_CPUS=${SRV_CPUS:-0-1} CLIENT_CPUS=${CLIENT_CPUS:-0-1}
+else
+	SRV_CPUS=${SRV_CPUS:-1} CLIENT_CPUS=${CLIENT_CPUS:-0}
+fi
+RATIOS=${RATIOS:-all}
 PORT=12865
 OUT=$(mktemp -d /tmp/rs-bench.XXXXXX)
 RESULTS=${RESULTS:-$ROOT/build/bench/afpacket-results.txt}
@@ -98,18 +112,21 @@ proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # busy_pct lab_us_per_conn p50_us p99_us conc"
 run_one() {
 	local stack=$1 pid spid sticks sticks0 ifspec=$NS_SIF extra=() srv=$1
-	if [ "$stack" = refstack ]; then
-		ifspec="$NS_SIF$RS_IFOPTS"
-		read -r -a extra <<<"$RS_ARGS"
-	fi
+	case $stack in
+	refstack | refstack:*)
+		ifspec="$NS_SIF$RS_IFOPTS" srv=refstack
+		read -r -a extra <<<"$RS_ARGS --cores $CORES"
+		[ "$stack" = refstack ] || extra+=(--features "${stack#refstack:}")
+		;;
+	esac
 	if [ "$stack" = afxdp ]; then
 		ifspec="$NS_SIF$XSK_IFOPTS" srv=refstack
-		read -r -a extra <<<"--io afxdp $RS_ARGS"
+		read -r -a extra <<<"--io afxdp $RS_ARGS --cores $CORES"
 	fi
 	if [ "$stack" = linux ]; then
 		ip -n "$NS_S" addr add "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF" || return 1
 	fi
-	taskset -c 1 timeout $((SECS + 60)) ip netns exec "$NS_S" "$CRRD" --stack "$srv" \
+	taskset -c "$SRV_CPUS" timeout $((SECS + 60)) ip netns exec "$NS_S" "$CRRD" --stack "$srv" \
 		--if "$ifspec" --port $PORT --req "$REQ" --resp "$RESP" "${extra[@]}" >"$OUT/srv.log" 2>&1 &
 	pid=$!
 	t_bg_add "$pid"
@@ -119,7 +136,7 @@ run_one() {
 	spid=$(sed -n 's/.*pid \([0-9]*\).*/\1/p' "$OUT/srv.log")
 	sticks0=$(proc_ticks "${spid:-0}")
 	read -r b0 t0 < <(cpu_jiffies)
-	taskset -c 0 bash -c "$(declare -f run_client); $(declare -p CLIENT_KIND CLIENT TSLOAD NS_L NS_STACK_IP PORT CONC REQ RESP OUT); run_client $SECS" >"$OUT/cl.json"
+	taskset -c "$CLIENT_CPUS" bash -c "$(declare -f run_client); $(declare -p CLIENT_KIND CLIENT TSLOAD NS_L NS_STACK_IP PORT CONC REQ RESP OUT); run_client $SECS" >"$OUT/cl.json"
 	read -r b1 t1 < <(cpu_jiffies)
 	sticks=$(proc_ticks "${spid:-0}")
 	kill "$pid" 2>/dev/null
@@ -140,7 +157,7 @@ print(st, "%.1f" % d["cps"], "%.2f" % (busy * 1e6 / hz / conns), d["conns"], d["
 EOF
 }
 
-echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc='$CONC' req=$REQ resp=$RESP client=$CLIENT_KIND ifopts='$RS_IFOPTS' rs_args='$RS_ARGS' stacks='$STACKS' xsk_ifopts='$XSK_IFOPTS'"
+echo "# afpacket crr benchmark $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS secs=$SECS conc='$CONC' req=$REQ resp=$RESP client=$CLIENT_KIND ifopts='$RS_IFOPTS' rs_args='$RS_ARGS' stacks='$STACKS' cores=$CORES srv_cpus=$SRV_CPUS client_cpus=$CLIENT_CPUS xsk_ifopts='$XSK_IFOPTS'"
 echo "# stack cps machine_us_per_conn conns errors machine_busy_pct lab_us_per_conn p50_us p99_us conc"
 CONCS=$CONC
 : >"$OUT/runs.txt"
@@ -154,10 +171,10 @@ for CONC in $CONCS; do
 	done
 done
 cp "$OUT/runs.txt" "$RESULTS"
-/usr/bin/python3 - "$OUT/runs.txt" $STACKS <<'EOF'
+/usr/bin/python3 - "$OUT/runs.txt" "$RATIOS" $STACKS <<'EOF'
 import math, statistics as S, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-stacks = sys.argv[2:]
+ratios, stacks = sys.argv[2], sys.argv[3:]
 def col(stack, conc, i):
     return [float(r[i]) for r in rows if r[0] == stack and r[9] == conc]
 def spread(v, fmt):
@@ -179,8 +196,11 @@ for conc in concs:
         continue
     # the i-th run of each stack ran in the same round, side by side;
     # every stack against each one after it (refstack/linux by default)
-    for top, base in ((a, b) for k, a in enumerate(stacks) for b in stacks[k + 1:]):
-        for name, i in (("conn/s", 1), ("p50", 7), ("p99", 8), ("lab cpu/conn", 6)):
+    pairs = ([(a, stacks[0]) for a in stacks[1:]] if ratios == "first" else
+             [(a, b) for k, a in enumerate(stacks) for b in stacks[k + 1:]])
+    for top, base in pairs:
+        for name, i in (("conn/s", 1), ("p50", 7), ("p99", 8), ("machine cpu/conn", 2),
+                        ("lab cpu/conn", 6)):
             pr = [a / b for a, b in zip(col(top, conc, i), col(base, conc, i))
                   if b and not math.isnan(a) and not math.isnan(b)]
             if pr:

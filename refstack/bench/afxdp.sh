@@ -29,8 +29,8 @@ CFL="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -I$ROOT/build/bpf"
 BLAST=$ROOT/build/bench/frame-blast
 AFP=$ROOT/build/bench/afp_selftest
 XSK=$ROOT/build/bench/xsk_selftest
-${CC:-cc} $CFL -o "$BLAST" "$HERE/frame-blast.c" "$ROOT/src/io_afpacket.c" || exit 1
-${CC:-cc} $CFL -o "$AFP" "$ROOT/tests/interop/afp_selftest.c" "$ROOT/src/io_afpacket.c" || exit 1
+${CC:-cc} $CFL -o "$BLAST" "$HERE/frame-blast.c" "$ROOT/src/io_afpacket.c" "$ROOT/src/steer_bpf.c" || exit 1
+${CC:-cc} $CFL -o "$AFP" "$ROOT/tests/interop/afp_selftest.c" "$ROOT/src/io_afpacket.c" "$ROOT/src/steer_bpf.c" || exit 1
 ${CC:-cc} $CFL -o "$XSK" "$ROOT/tests/interop/xsk_selftest.c" "$ROOT/librefstack.a" \
 	-lxdp -lbpf -lpthread || exit 1
 

@@ -23,6 +23,11 @@
 #include <bpf/bpf_helpers.h>
 
 #include "rs_xsk_shared.h"
+/* the stack's classifier header, without libc */
+#define RS_STEER_NO_STDINT
+typedef __u8 uint8_t;
+typedef __u32 uint32_t;
+#include "../src/steer.h"
 
 /* set by the loader before the program is loaded */
 const volatile __u32 rfd_cores = 1;   /* R: cores rounded up to 2^k */
@@ -59,15 +64,18 @@ static __always_inline int is_listener(__u16 port)
 	return w && (*w >> (port & 63)) & 1;
 }
 
-/* RFD (DESIGN.md): source port below 1024 -> reply to an active
- * connection, steer by destination port; destination port below 1024 ->
- * passive, leave to RSS; otherwise a listener on the destination port
- * means passive, none means active.  Returns the owner core or -1 (RSS). */
+/* RFD's rule, the stack's own (src/steer.h: rs_rfd_class), with the
+ * listener set of this program's map.  Returns the owner core or -1
+ * (passive side: RSS). */
 static __always_inline int rfd_owner(__u16 sport, __u16 dport)
 {
-	if (sport >= 1024 && (dport < 1024 || is_listener(dport)))
+	int cls = rs_rfd_class(sport, dport);
+
+	if (cls == RS_RFD_ASK)
+		cls = is_listener(dport) ? RS_RFD_PASSIVE : RS_RFD_ACTIVE;
+	if (cls == RS_RFD_PASSIVE)
 		return -1;
-	return dport & (rfd_cores - 1);
+	return (int)rs_rfd_core(dport, rfd_cores - 1);
 }
 
 /* The core RFD gives the TCP segment; -1 passive side, -2 not TCP. */

@@ -412,7 +412,11 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(xcore_handoffs, "frames handed to the owning core")                \
 	X(handoff_rx, "frames received from other cores' hand-offs")        \
 	X(drop_handoff_full, "dropped: owner core's hand-off queue full")    \
-	X(drop_handoff_lost, "dropped: owner core gone or frame re-handed")
+	X(drop_handoff_lost, "dropped: owner core gone or frame re-handed") \
+	X(steer_home, "TCP segments that landed on their owner core (I/O-layer steering, or luck)") \
+	X(steer_away, "TCP segments that landed on another core than their owner (handed off)") \
+	X(steer_port_fallback, "RFD connect: no free port of this core's class, another taken") \
+	X(steer_io_errors, "the backend refused the steering classifier (software hand-off only)")
 
 struct rs_core_counters {
 #define RS_X_FIELD(name, desc) uint64_t name;
@@ -495,6 +499,20 @@ void rs_memif_set_filter(struct rs_memif_pair *pair, rs_memif_filter_fn fn,
 			 void *arg);
 /* The pair's virtual clock, used only to release delayed frames. */
 void rs_memif_set_clock(struct rs_memif_pair *pair, uint64_t now_ns);
+
+/* Join pairs[0..n-1] (n <= 64, none grouped yet) into one link of n
+ * queues per side, as a multi-queue NIC: pair k carries queue k.  A frame
+ * sent on side s of any of them is put on the queue that the receiving
+ * side's classifier picks (the stack of the cores on side s^1 registers
+ * it through the backend's steer op: the 4-tuple hash as RSS, RFD's port
+ * rule with rfd; steer.h), so with pair k opened by core k a frame lands
+ * where a NIC steering like afpacket's fanout program would put it
+ * (frames it cannot classify, ARP and ICMP, on queue 0).  A
+ * side without a registered classifier gets frames on the pair they were
+ * sent on.  Queues of a group take several senders (a lock per ring).
+ * Destroy every pair of the group (the group goes with the last).
+ * Returns 0 or -EINVAL. */
+int rs_memif_pair_group(struct rs_memif_pair **pairs, unsigned n);
 
 #ifdef __cplusplus
 }

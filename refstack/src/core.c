@@ -139,6 +139,7 @@ struct rs_core *rs_core_create(struct rs_stack *s, unsigned index,
 		*err = rc;
 		return NULL;
 	}
+	rs_steer_attach(c);
 	__atomic_store_n(&s->cores[index], c, __ATOMIC_RELEASE);
 	return c;
 }

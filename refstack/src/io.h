@@ -36,6 +36,7 @@ struct rs_io_conf {
 };
 
 struct rs_io;                  /* backend-private state */
+struct rs_steer;               /* the stack's classifier (steer.h) */
 
 struct rs_io_ops {
 	const char *name;
@@ -57,6 +58,14 @@ struct rs_io_ops {
 	 * read of the ring), so that a caller can spin briefly before it
 	 * sleeps on wait_fd. */
 	int (*rx_pending)(struct rs_io *io);
+	/* Optional: steer received frames in the backend with the stack's
+	 * classifier s (steer.h) so that each lands on the core that owns it:
+	 * afpacket's fanout program, afxdp's XDP listener map, a memif group.
+	 * Called when the core is created (port -1) and whenever the set of
+	 * listening ports changes (port: the one that changed); s stays valid
+	 * until close.  Returns 0 or a negative errno; frames the backend puts
+	 * elsewhere are handed to their owner in software (counted). */
+	int (*steer)(struct rs_io *io, const struct rs_steer *s, int port);
 	/* The interface's MAC address (6 bytes). */
 	void (*mac)(struct rs_io *io, uint8_t mac[6]);
 	void (*close)(struct rs_io *io);

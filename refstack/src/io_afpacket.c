@@ -20,9 +20,14 @@
  *
  * PACKET_IGNORE_OUTGOING keeps our own TX out of the RX ring (frames marked
  * PACKET_OUTGOING are also dropped by hand for kernels without it).
- * PACKET_FANOUT joins the socket to a group (one member per core); the mode
- * is an option so the next issue can plug its classic-BPF steering in. */
+ * PACKET_FANOUT joins the socket to a group (one member per core).  The
+ * default mode, cbpf, runs the stack's classifier as a classic-BPF program
+ * (steer_bpf.c, installed with PACKET_FANOUT_DATA through the steer op):
+ * the kernel puts each frame on the member the program returns, which is
+ * its core when cores joined in index order.  Without RFD the program is
+ * the 4-tuple hash alone, as a NIC's RSS. */
 #include "io_afpacket.h"
+#include "steer_bpf.h"
 
 #include <errno.h>
 #include <linux/if_ether.h>
@@ -61,6 +66,8 @@ struct rs_io {
 	unsigned frame_size, frame_nr, frames_per_block;
 	unsigned rx_head;   /* next frame to look at */
 	unsigned rx_taken;  /* frames walked since the last release */
+	int in_fanout;      /* joined a group */
+	struct sock_filter *prog; /* cbpf: the steering program's buffer */
 	struct mmsghdr *msgs;
 	struct iovec *iov;
 	struct rs_afp_stats st;
@@ -74,6 +81,7 @@ struct afp_fanout_name {
 };
 
 static const struct afp_fanout_name afp_fanouts[] = {
+	{ "cbpf", PACKET_FANOUT_CBPF },
 	{ "hash", PACKET_FANOUT_HASH },
 	{ "lb", PACKET_FANOUT_LB },
 	{ "cpu", PACKET_FANOUT_CPU },
@@ -133,7 +141,7 @@ static int afp_opts_parse(struct afp_opts *o, const char *spec)
 {
 	char buf[256];
 	*o = (struct afp_opts){ .block = AFP_DEF_BLOCK,
-		.fanout = PACKET_FANOUT_HASH, .bypass = 1, .batch = 64 };
+		.fanout = PACKET_FANOUT_CBPF, .bypass = 1, .batch = 64 };
 	if (!spec || strlen(spec) >= sizeof(buf))
 		return -EINVAL;
 	strcpy(buf, spec);
@@ -256,8 +264,30 @@ static int afp_bind(struct rs_io *io, const struct rs_io_conf *conf)
 		return 0;
 	unsigned id = conf->fanout_id ? conf->fanout_id
 				      : ((unsigned)getpid() & 0xffffu);
-	return afp_setopt(io->fd, SOL_PACKET, PACKET_FANOUT,
-			  (int)((id & 0xffffu) | (io->o.fanout << 16)));
+	int rc = afp_setopt(io->fd, SOL_PACKET, PACKET_FANOUT,
+			    (int)((id & 0xffffu) | (io->o.fanout << 16)));
+	io->in_fanout = rc == 0;
+	return rc;
+}
+
+/* The classifier as the group's program (any member may replace it; the
+ * stack serialises the calls). */
+static int afp_steer(struct rs_io *io, const struct rs_steer *s, int port)
+{
+	(void)port;
+	if (!io->in_fanout || io->o.fanout != PACKET_FANOUT_CBPF)
+		return 0;
+	if (!io->prog)
+		io->prog = calloc(RS_STEER_BPF_MAX, sizeof(*io->prog));
+	if (!io->prog)
+		return -ENOMEM;
+	int n = rs_steer_bpf(s, io->prog, RS_STEER_BPF_MAX);
+	if (n < 0)
+		return n;
+	struct sock_fprog fp = { .len = (unsigned short)n, .filter = io->prog };
+	if (setsockopt(io->fd, SOL_PACKET, PACKET_FANOUT_DATA, &fp, sizeof(fp)) < 0)
+		return -errno;
+	return 0;
 }
 
 static int afp_tx_alloc(struct rs_io *io)
@@ -283,6 +313,7 @@ static void afp_close(struct rs_io *io)
 		close(io->fd);
 	free(io->msgs);
 	free(io->iov);
+	free(io->prog);
 	free(io);
 }
 
@@ -467,6 +498,7 @@ const struct rs_io_ops rs_io_afpacket = {
 	.tx_burst = afp_tx_burst,
 	.wait_fd = afp_wait_fd,
 	.rx_pending = afp_rx_pending,
+	.steer = afp_steer,
 	.mac = afp_mac,
 	.close = afp_close,
 };

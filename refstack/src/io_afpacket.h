@@ -10,8 +10,8 @@
  * Keys (one table in io_afpacket.c drives parsing and rs_afp_opts_help):
  *   block   ring allocation unit (TPACKET_V2 blocks of whole frame slots)
  *           in bytes, power of two, >= page (default 32768)
- *   fanout  PACKET_FANOUT mode: hash lb cpu rnd qm (default hash); the next
- *           issue adds "cbpf" with a classic-BPF steering program
+ *   fanout  PACKET_FANOUT mode: cbpf (default: the stack's classifier,
+ *           steer.h, as a classic-BPF program) hash lb cpu rnd qm
  *   bypass  PACKET_QDISC_BYPASS on TX (default 1)
  *   batch   frames per sendmmsg call (1..256, default 64)
  *

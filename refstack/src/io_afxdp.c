@@ -20,6 +20,7 @@
  * while the kernel still has descriptors to take. */
 #include "io_afxdp.h"
 #include "io_afxdp_if.h"
+#include "steer.h"
 
 #include <errno.h>
 #include <linux/if_xdp.h>
@@ -467,6 +468,22 @@ int rs_afxdp_set_listener(struct rs_io *io, uint16_t port, int on)
 	return xsk_listen_set(io->xif, port, on);
 }
 
+/* The stack's listener set into the XDP program's map (the program
+ * applies RFD's rule, steer.h, with it): one port when it changes, all of
+ * them when a core is created. */
+static int xsk_steer(struct rs_io *io, const struct rs_steer *s, int port)
+{
+	int rc = 0;
+
+	if (port >= 0)
+		return rs_afxdp_set_listener(io, (uint16_t)port,
+					     rs_steer_listening(s, (uint32_t)port));
+	for (uint32_t p = 0; p < 65536 && !rc; p++)
+		if (rs_steer_listening(s, p))
+			rc = rs_afxdp_set_listener(io, (uint16_t)p, 1);
+	return rc;
+}
+
 const struct rs_io_ops rs_io_afxdp = {
 	.name = "afxdp",
 	.open = xsk_open,
@@ -475,6 +492,7 @@ const struct rs_io_ops rs_io_afxdp = {
 	.tx_burst = xsk_tx_burst,
 	.wait_fd = xsk_wait_fd,
 	.rx_pending = xsk_rx_pending,
+	.steer = xsk_steer,
 	.mac = xsk_mac,
 	.close = xsk_close,
 };

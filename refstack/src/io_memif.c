@@ -3,7 +3,9 @@
  * (safe across two threads).  A frame's csum_partial flag travels with it,
  * as a veth passes a checksum left to offload.  A test hook may drop, duplicate or delay
  * frames; delayed frames are released by the pair's virtual clock (that
- * path is for single-threaded tests). */
+ * path is for single-threaded tests).  Pairs joined in a group are the
+ * queues of one link, and a sent frame goes to the queue the receiving
+ * stack's classifier picks (steer.h), as RSS or RFD would steer it. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -11,10 +13,13 @@
 #include "arena.h"
 #include "common.h"
 #include "io.h"
+#include "lock.h"
+#include "steer.h"
 
 #define MEMIF_PARTIAL (1u << 31) /* in lens[]: csum_partial */
 
 struct memif_ring {
+	struct rs_lock lock; /* grouped: several senders */
 	uint32_t head;  /* consumer */
 	uint32_t tail;  /* producer */
 	uint32_t *lens; /* length | MEMIF_PARTIAL */
@@ -29,8 +34,18 @@ struct memif_delayed {
 	uint8_t data[];
 };
 
+struct memif_group {
+	struct rs_arena *arena;
+	unsigned n, live;
+	struct rs_memif_pair *pairs[64];
+	/* the classifier of the stack that receives on side s */
+	const struct rs_steer *steer[2];
+};
+
 struct rs_memif_pair {
 	struct rs_arena *arena;
+	struct memif_group *group;
+	unsigned gindex;
 	uint32_t nslots;        /* power of two */
 	uint32_t slot_size;
 	struct memif_ring ring[2];
@@ -84,6 +99,8 @@ void rs_memif_pair_destroy(struct rs_memif_pair *p)
 {
 	if (!p)
 		return;
+	if (p->group && --p->group->live == 0)
+		rs_mem_free(p->group->arena, p->group);
 	for (int s = 0; s < 2; s++) {
 		rs_mem_free(p->arena, p->ring[s].lens);
 		rs_mem_free(p->arena, p->ring[s].slots);
@@ -108,20 +125,69 @@ void rs_memif_set_clock(struct rs_memif_pair *p, uint64_t now_ns)
 	p->clock = now_ns;
 }
 
+int rs_memif_pair_group(struct rs_memif_pair **pairs, unsigned n)
+{
+	struct memif_group *g;
+
+	if (!n || n > 64)
+		return -EINVAL;
+	for (unsigned k = 0; k < n; k++)
+		if (!pairs[k] || pairs[k]->group)
+			return -EINVAL;
+	g = rs_mem_zalloc(pairs[0]->arena, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->arena = pairs[0]->arena;
+	g->n = g->live = n;
+	for (unsigned k = 0; k < n; k++) {
+		g->pairs[k] = pairs[k];
+		pairs[k]->group = g;
+		pairs[k]->gindex = k;
+	}
+	return 0;
+}
+
+/* The pair whose ring carries a frame sent on side `side` of p. */
+static struct rs_memif_pair *memif_target(struct rs_memif_pair *p,
+					  unsigned side, const uint8_t *data,
+					  uint32_t len)
+{
+	struct memif_group *g = p->group;
+	const struct rs_steer *s;
+	uint32_t q;
+
+	if (!g)
+		return p;
+	s = __atomic_load_n(&g->steer[side ^ 1], __ATOMIC_ACQUIRE);
+	if (!s)
+		return p;
+	q = rs_steer_frame(s, data, data + len);
+	if (q == RS_STEER_ANY) /* ARP, ICMP: queue 0, as the fanout program */
+		q = 0;
+	return q < g->n ? g->pairs[q] : p;
+}
+
 static int ring_put(struct rs_memif_pair *p, struct memif_ring *r,
 		    const uint8_t *data, uint32_t len, uint32_t partial)
 {
-	uint32_t tail = r->tail;
-	uint32_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-	uint32_t i;
+	uint64_t lk[2] = {0, 0}; /* not a stack lock: uncounted */
+	uint32_t tail, head, i;
+	int rc = RS_RETRY;
 
-	if (tail - head >= p->nslots)
-		return RS_RETRY;
-	i = tail & (p->nslots - 1);
-	memcpy(r->slots + (size_t)i * p->slot_size, data, len);
-	r->lens[i] = len | partial;
-	__atomic_store_n(&r->tail, tail + 1, __ATOMIC_RELEASE);
-	return RS_OK;
+	if (p->group)
+		rs_lock_take(&r->lock, lk);
+	tail = r->tail;
+	head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	if (tail - head < p->nslots) {
+		i = tail & (p->nslots - 1);
+		memcpy(r->slots + (size_t)i * p->slot_size, data, len);
+		r->lens[i] = len | partial;
+		__atomic_store_n(&r->tail, tail + 1, __ATOMIC_RELEASE);
+		rc = RS_OK;
+	}
+	if (p->group)
+		rs_lock_give(&r->lock);
+	return rc;
 }
 
 static struct rs_io *memif_open(const struct rs_io_conf *conf, int *err)
@@ -213,11 +279,13 @@ static int memif_tx_burst(struct rs_io *io, const struct rs_frame *frames,
 			  int n)
 {
 	struct rs_memif_pair *p = io->pair;
-	struct memif_ring *r = &p->ring[io->side];
 	int i;
 
 	for (i = 0; i < n; i++) {
 		const struct rs_frame *f = &frames[i];
+		struct rs_memif_pair *to = memif_target(p, io->side, f->data,
+							f->len);
+		struct memif_ring *r = &to->ring[io->side];
 		uint64_t delay = 0;
 		int v = RS_MEMIF_PASS;
 
@@ -234,12 +302,22 @@ static int memif_tx_burst(struct rs_io *io, const struct rs_frame *frames,
 			continue;
 		}
 		uint32_t partial = f->csum_partial ? MEMIF_PARTIAL : 0;
-		if (ring_put(p, r, f->data, f->len, partial) != RS_OK)
+		if (ring_put(to, r, f->data, f->len, partial) != RS_OK)
 			break;
 		if (v == RS_MEMIF_DUP)
-			(void)ring_put(p, r, f->data, f->len, partial);
+			(void)ring_put(to, r, f->data, f->len, partial);
 	}
 	return i;
+}
+
+/* Grouped pairs: frames for this side go where s says from now on. */
+static int memif_steer(struct rs_io *io, const struct rs_steer *s, int port)
+{
+	RS_UNUSED(port);
+	if (io->pair->group)
+		__atomic_store_n(&io->pair->group->steer[io->side], s,
+				 __ATOMIC_RELEASE);
+	return 0;
 }
 
 static int memif_wait_fd(struct rs_io *io)
@@ -261,6 +339,9 @@ static void memif_close(struct rs_io *io)
 	if (!io)
 		return;
 	io->pair->open[io->side] = NULL;
+	if (io->pair->group) /* its stack's classifier goes with its cores */
+		__atomic_store_n(&io->pair->group->steer[io->side], NULL,
+				 __ATOMIC_RELEASE);
 	free(io);
 }
 
@@ -271,6 +352,7 @@ const struct rs_io_ops rs_io_memif = {
 	.rx_release = memif_rx_release,
 	.tx_burst = memif_tx_burst,
 	.wait_fd = memif_wait_fd,
+	.steer = memif_steer,
 	.mac = memif_mac,
 	.close = memif_close,
 };

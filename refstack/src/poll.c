@@ -34,6 +34,12 @@ static void rx_one(struct rs_core *c, const struct rs_frame *f, unsigned hops)
 		return;
 	if (p.kind == RS_PKT_ARP)
 		arp_reply_to_all(c, &p, f, hops);
+	if (p.kind == RS_PKT_TCP && !hops) {
+		if (p.dm.owner == c->index)
+			c->ctr.steer_home++;
+		else
+			c->ctr.steer_away++;
+	}
 	if (p.dm.owner != c->index) {
 		rs_handoff_push(c, p.dm.owner, f, hops);
 		return;

@@ -180,6 +180,7 @@ int rs_listen(struct rs_core *c, int fd, int backlog)
 		return rs_err(EADDRINUSE);
 	}
 	rs_list_add_tail(&c->listeners, &l->llink);
+	rs_steer_listen(c, l->h.lport, 1);
 	if (l->h.laddr)
 		__atomic_fetch_add(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
 	s->lst = l;
@@ -237,6 +238,7 @@ static void listener_close(struct rs_core *c, struct rs_listener *l)
 	} else {
 		c->stack->lhash_ops->remove(c->stack->lhash, &l->h,
 					    &c->ctr.lock_listen);
+		rs_steer_listen(c, l->h.lport, 0);
 		if (l->h.laddr)
 			__atomic_fetch_sub(&c->stack->nlisten_addr, 1, __ATOMIC_RELAXED);
 	}

@@ -2,20 +2,41 @@
  * shutdown. */
 #include "sock.h"
 
-/* Find a free 4-tuple for an active open; a TIME_WAIT entry of this core
- * is reused only when no port is free (RFC 6191 territory). */
-static int pick_port(struct rs_core *c, struct rs_tcb *t)
+/* The n-th candidate port of the search: every port of [lo, hi], or
+ * with RFD only those = core (mod R), so that the replies' destination
+ * port steers them home (steer.h). */
+struct port_walk {
+	uint32_t first, step, count;
+};
+
+static void port_walk_init(struct port_walk *w, const struct rs_core *c,
+			   uint16_t lo, uint16_t hi, int rfd, uint32_t rmask)
+{
+	uint32_t k = c->index & rmask;
+
+	w->first = lo;
+	w->step = 1;
+	w->count = (uint32_t)(hi - lo) + 1;
+	if (!rfd)
+		return;
+	w->first = (lo & ~rmask) | k;
+	if (w->first < lo)
+		w->first += rmask + 1;
+	w->step = rmask + 1;
+	w->count = w->first > hi ? 0 : (hi - w->first) / w->step + 1;
+}
+
+/* Try the candidates from start on; RS_OK with t->h.lport inserted, else
+ * the first TIME_WAIT entry of this core found on the way in *reuse. */
+static int port_search(struct rs_core *c, struct rs_tcb *t,
+		       const struct port_walk *w, uint32_t start,
+		       struct rs_tw **reuse)
 {
 	struct rs_stack *st = c->stack;
-	uint16_t lo, hi;
-	uint32_t start, n;
-	struct rs_tw *reuse = NULL;
 
-	st->port_ops->range(st->ports, t->h.raddr, t->h.rport, &lo, &hi,
-			    &start);
-	n = (uint32_t)(hi - lo) + 1;
-	for (uint32_t i = 0; i < n; i++) {
-		uint16_t port = (uint16_t)(lo + (start + i) % n);
+	for (uint32_t i = 0; i < w->count; i++) {
+		uint16_t port = (uint16_t)(w->first +
+					   ((start + i) % w->count) * w->step);
 		struct rs_hnode *x;
 		unsigned owner = ~0u;
 
@@ -28,8 +49,36 @@ static int pick_port(struct rs_core *c, struct rs_tcb *t)
 		x = st->ehash_ops->lookup(st->ehash, t->h.laddr, port,
 					  t->h.raddr, t->h.rport, &owner,
 					  &c->ctr.lock_ehash);
-		if (!reuse && x && owner == c->index && x->kind == RS_HK_TW)
-			reuse = RS_CONTAINER(x, struct rs_tw, h);
+		if (!*reuse && x && owner == c->index && x->kind == RS_HK_TW)
+			*reuse = RS_CONTAINER(x, struct rs_tw, h);
+	}
+	return RS_ERROR;
+}
+
+/* Find a free 4-tuple for an active open; a TIME_WAIT entry of this core
+ * is reused only when no port is free (RFC 6191 territory).  With RFD,
+ * a port of this core's class first; if that class is exhausted, any
+ * port (counted: its replies land elsewhere and are handed back). */
+static int pick_port(struct rs_core *c, struct rs_tcb *t)
+{
+	struct rs_stack *st = c->stack;
+	struct rs_tw *reuse = NULL;
+	struct port_walk w;
+	uint16_t lo, hi;
+	uint32_t start, rmask;
+	int rfd = rs_steer_port_class(c, &rmask);
+
+	st->port_ops->range(st->ports, t->h.raddr, t->h.rport, &lo, &hi,
+			    &start);
+	port_walk_init(&w, c, lo, hi, rfd, rmask);
+	if (port_search(c, t, &w, start, &reuse) == RS_OK)
+		return RS_OK;
+	if (rfd && !reuse) {
+		port_walk_init(&w, c, lo, hi, 0, 0);
+		if (port_search(c, t, &w, start, &reuse) == RS_OK) {
+			c->ctr.steer_port_fallback++;
+			return RS_OK;
+		}
 	}
 	if (!reuse) {
 		t->h.lport = 0;

@@ -69,7 +69,7 @@ static int stack_tables(struct rs_stack *s)
 				   s->conf.max_sockets * s->conf.ncores, &err);
 	if (!s->fds)
 		return err;
-	return 0;
+	return rs_steer_create(s);
 }
 
 struct rs_stack *rs_stack_create(const struct rs_stack_conf *conf, int *err)
@@ -124,6 +124,7 @@ void rs_stack_destroy(struct rs_stack *s)
 		s->port_ops->destroy(s->ports);
 	if (s->fds)
 		s->fd_ops->destroy(s->fds);
+	rs_steer_destroy(s);
 	rs_mem_free(s->arena, s->cores);
 	rs_mem_free(s->arena, s);
 }

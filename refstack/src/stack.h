@@ -9,6 +9,7 @@
 #include "io.h"
 #include "lock.h"
 #include "seqset.h"
+#include "steer.h"
 #include "table.h"
 #include "wire.h"
 
@@ -294,7 +295,28 @@ struct rs_stack {
 	void *fds;
 	struct rs_core **cores;
 	uint32_t nlisten_addr;     /* listeners bound to a specific address */
+	struct rs_steering *steer; /* steer.c */
 };
+
+/* ---- steer.c: the stack's flow-steering state ---- */
+/* The classifier's input (steer.h: cores, R, RFD on or off, the ports
+ * with a listener) and the listeners per port behind the bitmap.  The I/O
+ * layer steers with it (rs_io_ops.steer); poll.c hands off what it
+ * missed. */
+struct rs_steering {
+	struct rs_lock lock;       /* listener changes (not the data path) */
+	uint16_t refs[65536];      /* listeners per TCP port */
+	struct rs_steer cls;
+};
+int rs_steer_create(struct rs_stack *s);
+void rs_steer_destroy(struct rs_stack *s);
+/* Give core c's backend the classifier (at core creation). */
+void rs_steer_attach(struct rs_core *c);
+/* A listener on port appeared (on = 1) or went (on = 0) on core c. */
+void rs_steer_listen(struct rs_core *c, uint16_t port, int on);
+/* RFD: the ephemeral ports of core c are those = c (mod R); 0 without
+ * RFD (any port). */
+int rs_steer_port_class(const struct rs_core *c, uint32_t *rmask);
 
 /* ---- rx.c: one received frame, parsed once ---- */
 enum { RS_PKT_ARP = 1, RS_PKT_ICMP, RS_PKT_TCP };

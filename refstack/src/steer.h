@@ -59,17 +59,44 @@ static inline int rs_steer_listening(const struct rs_steer *s, uint32_t port)
 	       1;
 }
 
+/* RFD's classification of a TCP segment by its ports (DESIGN.md), the one
+ * rule every steering point uses (this file, the classic-BPF program of
+ * steer_bpf.c, the XDP program bpf/rs_xsk.bpf.c):
+ *   RS_RFD_ACTIVE   a reply to an active connection: core = dport & (R-1)
+ *   RS_RFD_PASSIVE  the passive side: wherever the 4-tuple hash puts it
+ *   RS_RFD_ASK      passive if a listener is on dport, else active */
+enum { RS_RFD_ACTIVE = 1, RS_RFD_PASSIVE = 2, RS_RFD_ASK = 3 };
+
+static inline int rs_rfd_class(uint32_t sport, uint32_t dport)
+{
+	if (sport < 1024)
+		return RS_RFD_ACTIVE;
+	if (dport < 1024)
+		return RS_RFD_PASSIVE;
+	return RS_RFD_ASK;
+}
+
+/* The core an active connection's port belongs to, before the fold
+ * below (rmask = R - 1). */
+static inline uint32_t rs_rfd_core(uint32_t dport, uint32_t rmask)
+{
+	return dport & rmask;
+}
+
 /* The core for a segment from (saddr, sport) to (daddr, dport); host
  * byte order. */
 static inline uint32_t rs_steer_tuple(const struct rs_steer *s, uint32_t saddr,
 				      uint32_t daddr, uint32_t sport,
 				      uint32_t dport)
 {
+	int cls = s->rfd ? rs_rfd_class(sport, dport) : RS_RFD_PASSIVE;
 	uint32_t core;
 
-	if (s->rfd && (sport < 1024 ||
-		       (dport >= 1024 && !rs_steer_listening(s, dport))))
-		core = dport & s->rmask;
+	if (cls == RS_RFD_ASK)
+		cls = rs_steer_listening(s, dport) ? RS_RFD_PASSIVE
+						   : RS_RFD_ACTIVE;
+	if (cls == RS_RFD_ACTIVE)
+		core = rs_rfd_core(dport, s->rmask);
 	else
 		core = rs_steer_hash(saddr, daddr, sport, dport);
 	return core % s->ncores;

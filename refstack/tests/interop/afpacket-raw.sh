@@ -19,7 +19,7 @@ mkdir -p "$ROOT/build/interop"
 CC=${CC:-cc}
 if ! $CC -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
-	-o "$BIN" "$HERE/afp_selftest.c" "$ROOT/src/io_afpacket.c"; then
+	-o "$BIN" "$HERE/afp_selftest.c" "$ROOT/src/io_afpacket.c" "$ROOT/src/steer_bpf.c"; then
 	t_fail "build afp_selftest"
 	t_summary
 	exit 1

@@ -205,6 +205,47 @@ t_check "rs-crrd served every connection tsload completed" test "${served:-0}" -
 t_check "rs-crrd: server-side errors only from the cut-off (<= 32, got ${serrs:-?})" \
 	test "${serrs:-999}" -le 32
 
+# ---- 3b. two cores, one per queue: crr with steer=none and steer=xdp ----------
+# The listener is core 0's (no local listen table in base/rfd), so a SYN or
+# segment that lands on queue 1 is handed to core 0 in software.  The XDP
+# program classifies every client segment as passive (the stack told it
+# port 12865 has a listener: rs_io_ops.steer -> rs_afxdp_set_listener), so
+# none is "away" and steer=xdp moves none; the software hand-off does.
+for steer in none xdp; do
+	timeout 60 ip netns exec "$NS_S" "$CRRD" --stack refstack --io afxdp --cores 2 \
+		--features rfd --if "$NS_SIF,steer=$steer" --time-wait-ms 2000 --req 64 --resp 200 \
+		>"$OUT/crrd2-$steer.log" 2>&1 &
+	S_JOB=$!
+	t_bg_add "$S_JOB"
+	if ! t_wait_for "$OUT/crrd2-$steer.log" listening 10; then
+		t_fail "2 cores, steer=$steer: rs-crrd started ($(head -2 "$OUT/crrd2-$steer.log" | tr '\n' ' '))"
+		continue
+	fi
+	S_PID=$(sed -n 's/.*pid \([0-9]*\).*/\1/p' "$OUT/crrd2-$steer.log")
+	inL timeout 30 "$TSLOAD" --engine=crr --host="$NS_STACK_IP" --port=12865 --concurrency=32 \
+		--runtime=2s --req_size=64 --resp_size=200 --output-format=json >"$OUT/tsload.json"
+	conns=$(jq 'j["connections"]')
+	t_check "2 cores, steer=$steer: tsload crr, ${conns:-0} connections, zero errors" \
+		test "${conns:-0}" -gt 300 -a "$(jq 'j["errors"]["total"]')" = 0
+	sleep 0.3
+	"$RSCTL" -p "$S_PID" --json counters >"$OUT/rsctl2-$steer.json"
+	t_check "2 cores, steer=$steer: both queues delivered, away segments handed over, none lost" \
+		/usr/bin/python3 -c '
+import json, sys
+c = [x["counters"] for x in json.load(open(sys.argv[1]))["instances"][0]["cores"]]
+S = lambda k: sum(x[k] for x in c)
+print("# " + " | ".join("core %d: rx %d home %d away %d handed %d xdp_rss %d xdp_away %d guest %d" % (
+    i, x["xsk_rx_frames"], x["steer_home"], x["steer_away"], x["xcore_handoffs"],
+    x["xsk_xdp_rss"], x["xsk_xdp_away"], x["xsk_rx_guest"]) for i, x in enumerate(c)))
+assert len(c) == 2 and all(x["xsk_rx_frames"] > 0 for x in c), "a core received nothing"
+assert c[1]["steer_away"] > 0 and c[1]["xcore_handoffs"] >= c[1]["steer_away"], "no hand-off"
+assert S("drop_handoff_full") + S("drop_handoff_lost") + S("drop_tcp_csum") == 0
+assert S("xsk_xdp_rss") > 0 and S("xsk_xdp_away") == 0, "listener set not in the XDP map"
+assert S("steer_io_errors") == 0
+' "$OUT/rsctl2-$steer.json"
+	t_stop "$S_PID" "$S_JOB"
+done
+
 # ---- 4. byte-exact transfer -----------------------------------------------------
 head -c "${MB}M" /dev/urandom >"$OUT/big.bin"
 timeout 120 ip netns exec "$NS_S" "$HTTPD" --io afxdp --if "$NS_SIF" --file "$OUT/big.bin" \

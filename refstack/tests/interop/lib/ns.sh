@@ -192,7 +192,7 @@ t_build_tool() {
 	mkdir -p "$root/build/interop"
 	${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
 		-fsanitize=address,undefined -fno-sanitize-recover=all \
-		-o "$bin" "$root/tests/interop/$name.c" "$root/src/io_afpacket.c" >&2 || return 1
+		-o "$bin" "$root/tests/interop/$name.c" "$root/src/io_afpacket.c" "$root/src/steer_bpf.c" >&2 || return 1
 	echo "$bin"
 }
 
