@@ -147,7 +147,7 @@ int rs_connect(struct rs_core *c, int fd, const struct sockaddr *addr,
 	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
 	t->snd_buf_seq = t->iss + 1;
 	t->recover = t->iss;
-	t->ts_offset = t->iss ^ 0x5bd1e995u;
+	t->ts_offset = rs_tcp_ts_offset(c, &t->h);
 	if (s->nodelay)
 		t->flags |= TF_NODELAY;
 	t->sock = s;

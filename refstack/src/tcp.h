@@ -30,6 +30,10 @@ void rs_tcb_drop(struct rs_tcb *t, int err);
 /* The only place a TCB changes state; traces old => new. */
 void rs_tcp_set_state(struct rs_tcb *t, int state);
 uint32_t rs_tcp_isn(struct rs_core *c, const struct rs_hnode *k);
+/* A connection's timestamp offset: a function of its 4-tuple alone, so a
+ * cookie SYN,ACK's timestamp is the connection's own and the timestamps
+ * of a reused 4-tuple never go back. */
+uint32_t rs_tcp_ts_offset(const struct rs_core *c, const struct rs_hnode *k);
 uint32_t rs_tcp_ts_now(const struct rs_core *c);
 /* The receive window scale announced for a receive buffer of cap bytes. */
 uint8_t rs_tcp_wscale_for(uint32_t cap);
@@ -226,9 +230,6 @@ uint16_t rs_cookie_check(struct rs_core *c, const struct rs_ipv4 *ip,
 /* The options a cookie connection negotiated (from the echoed timestamp);
  * call with the TCB built from the cookie, its ISS set. */
 void rs_cookie_options(struct rs_tcb *t, const struct rs_tcp_seg *seg);
-/* A TCB's timestamp offset: a function of its ISS (tcp_input.c's
- * set_iss), so a cookie SYN,ACK's timestamp is the connection's own. */
-#define RS_TCP_TS_OFFSET(iss) ((iss) ^ 0x5bd1e995u)
 
 /* tcp_tw.c */
 void rs_tcp_time_wait(struct rs_tcb *t);

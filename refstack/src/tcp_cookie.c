@@ -85,7 +85,9 @@ void rs_cookie_synack(struct rs_core *c, const struct rs_listener *l,
 		/* the connection's own clock with the options in the low
 		 * bits, never ahead of it (its later timestamps must not
 		 * go back) */
-		uint32_t now = rs_tcp_ts_now(c) + RS_TCP_TS_OFFSET(isn);
+		struct rs_hnode k = {.laddr = ip->dst, .lport = seg->dport,
+				     .raddr = ip->src, .rport = seg->sport};
+		uint32_t now = rs_tcp_ts_now(c) + rs_tcp_ts_offset(c, &k);
 		s.tsval = (now & ~COOKIE_TS_MASK) | (uint32_t)bits;
 		if (rs_seq_gt(s.tsval, now))
 			s.tsval -= COOKIE_TS_MASK + 1;

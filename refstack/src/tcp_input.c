@@ -48,7 +48,7 @@ static void set_iss(struct rs_tcb *t, uint32_t iss)
 	t->snd_nxt = t->snd_max = iss + 1;
 	t->snd_buf_seq = iss + 1;
 	t->recover = iss;
-	t->ts_offset = RS_TCP_TS_OFFSET(iss);
+	t->ts_offset = rs_tcp_ts_offset(t->core, &t->h);
 }
 
 /* The ACK of a cookie SYN,ACK: rebuild the child (the MSS from the

@@ -134,16 +134,32 @@ void rs_tcp_set_state(struct rs_tcb *t, int state)
 			    rs_tcp_state_names[old], rs_tcp_state_names[state]);
 }
 
-/* RFC 6528: ISN = M + F(4-tuple, secret), M a ~4 us clock. */
-uint32_t rs_tcp_isn(struct rs_core *c, const struct rs_hnode *k)
+/* F(4-tuple, secret) of RFC 6528: ISNs and timestamp offsets. */
+static uint64_t tuple_hash(const struct rs_core *c, const struct rs_hnode *k)
 {
 	uint64_t h = c->stack->conf.seed;
 
 	h ^= ((uint64_t)k->laddr << 32 | k->raddr) * 0x9e3779b97f4a7c15ull;
 	h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull;
 	h ^= ((uint64_t)k->lport << 16 | k->rport) * 0x94d049bb133111ebull;
-	h ^= h >> 31;
-	return (uint32_t)h + (uint32_t)(c->now >> 12);
+	return h ^ (h >> 31);
+}
+
+/* RFC 6528: a secret hash of the 4-tuple plus a clock.  The clock ticks
+ * every 64 ns as Linux's does, so a SYN that reuses a 4-tuple soon after
+ * its last connection still starts beyond everything that connection
+ * sent and a peer holding it in TIME_WAIT accepts the SYN (RFC 6191). */
+uint32_t rs_tcp_isn(struct rs_core *c, const struct rs_hnode *k)
+{
+	return (uint32_t)tuple_hash(c, k) + (uint32_t)(c->now >> 6);
+}
+
+/* The timestamp offset depends on the 4-tuple only (no clock): the
+ * timestamps of successive connections of one 4-tuple keep increasing,
+ * so the peer's PAWS check never rejects the SYN of a reuse. */
+uint32_t rs_tcp_ts_offset(const struct rs_core *c, const struct rs_hnode *k)
+{
+	return (uint32_t)(tuple_hash(c, k) >> 32);
 }
 
 uint32_t rs_tcp_ts_now(const struct rs_core *c)

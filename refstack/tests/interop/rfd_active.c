@@ -5,7 +5,8 @@
  * whether every source port was of the core's RFD class (port & (R-1) =
  * k).  With rfd the fanout's classic-BPF program must put every reply on
  * the core that connected (steer_away = 0); without it the 4-tuple hash
- * spreads them and the software hand-off moves the others.
+ * spreads them and the software hand-off moves the others.  The last
+ * line, elapsed_s=, is the wall time of the connections (bench/rfd-active.sh).
  *
  *   rfd_active IF LOCAL_IP PEER_IP PORT NCORES FEATURES CONNS */
 #include <arpa/inet.h>
@@ -28,12 +29,19 @@ struct worker {
 	long ok, failed, in_class;
 };
 
+/* One poll step; when nothing came, spin up to 50 us for a frame (as the
+ * apps' busy-poll), then sleep up to 1 ms on the packet socket. */
 static void step(struct rs_core *c)
 {
 	struct pollfd p = { .fd = rs_core_wait_fd(c), .events = POLLIN };
+	uint64_t end;
 
-	if (rs_poll(c, rs_clock_ns()) <= 0 && rs_poll_at(c) != 0)
-		poll(&p, 1, 1);
+	if (rs_poll(c, rs_clock_ns()) > 0 || rs_poll_at(c) == 0)
+		return;
+	for (end = rs_clock_ns() + 50000; rs_clock_ns() < end;)
+		if (rs_core_rx_pending(c))
+			return;
+	poll(&p, 1, 1);
 }
 
 /* One connection; 1 if the whole exchange completed. */
@@ -138,10 +146,12 @@ int main(int argc, char **argv)
 		w[k].peer.sin_port = htons((uint16_t)atoi(argv[4]));
 		inet_pton(AF_INET, argv[3], &w[k].peer.sin_addr);
 	}
+	uint64_t t0 = rs_clock_ns();
 	for (long k = 0; k < n; k++)
 		pthread_create(&th[k], NULL, run, &w[k]);
 	for (long k = 0; k < n; k++)
 		pthread_join(th[k], NULL);
+	printf("elapsed_s=%.3f\n", (double)(rs_clock_ns() - t0) / 1e9);
 	for (long k = 0; k < n; k++) {
 		const struct rs_core_counters *c = rs_core_counters(w[k].core);
 		printf("core%ld ok=%ld failed=%ld in_class=%ld steer_home=%llu steer_away=%llu "

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../../src/common.h"
 #include "lib/peer.h"
 #include "lib/t.h"
 
@@ -522,6 +523,64 @@ static void t_more_transitions(void)
 	peer_fini(&p);
 }
 
+/* One connection of a 4-tuple that the peer closed first, then the next
+ * one 100 us later from the same port: the peer (as Linux does) holds
+ * the first in TIME_WAIT and accepts the new SYN only if its sequence
+ * number is beyond the old connection's and its timestamp not older
+ * (PAWS, RFC 6191).  Otherwise it answers with an ACK of the old
+ * connection and the connect stalls for a retransmission timeout. */
+static int open_from(struct peer *p, uint16_t sport, struct pseg *syn)
+{
+	struct sockaddr_in src = tb_addr("0.0.0.0", sport);
+	struct sockaddr_in dst = tb_addr(TB_CLIENT_IP, 8080);
+	int fd = rs_socket(p->c, AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || rs_bind(p->c, fd, (struct sockaddr *)&src, sizeof(src)))
+		return -1;
+	rs_connect(p->c, fd, (struct sockaddr *)&dst, sizeof(dst));
+	return peer_rx(p, syn, 1) == 1 && syn->flags == S ? fd : -1;
+}
+
+static void t_reuse_after_peer_close(void)
+{
+	struct peer p;
+	struct pseg syn, r[8];
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_TS, .tsval = 7000};
+	uint32_t last_ts, end_seq;
+	int fd, n;
+
+	peer_init(&p, NULL);
+	fd = open_from(&p, 40001, &syn);
+	T_CHECK(fd >= 0 && (syn.opts & RS_TCPOPT_TS), "first SYN, with timestamps");
+	last_ts = syn.tsval;
+	o.tsecr = syn.tsval;
+	peer_tx(&p, 8080, 40001, S | A, 5000, syn.seq + 1, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8);
+	T_CHECK(rs_send(p.c, fd, "0123456789", 10, 0) == 10, "send 10 bytes");
+	peer_rx(&p, r, 8);
+	o.tsval++;
+	peer_tx(&p, 8080, 40001, F | A, 5001, syn.seq + 11, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8);
+	rs_close(p.c, fd);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && (r[0].flags & F), "close: FIN (LAST_ACK)");
+	if (n >= 1)
+		last_ts = r[n - 1].tsval;
+	end_seq = syn.seq + 12; /* SYN, 10 bytes, FIN */
+	peer_tx(&p, 8080, 40001, A, 5002, end_seq, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8);
+	T_CHECK(peer_saw(&p, "LAST_ACK", "CLOSED"),
+		"peer closed first: LAST_ACK => CLOSED");
+	peer_advance(&p, 100000ull);
+	fd = open_from(&p, 40001, &syn);
+	T_CHECK(fd >= 0, "second SYN from the same port 100 us later");
+	T_CHECK(rs_seq_gt(syn.seq, end_seq),
+		"its ISN is beyond everything the first connection sent");
+	T_CHECK(!rs_seq_lt(syn.tsval, last_ts),
+		"its timestamp is not older than the first connection's last");
+	peer_fini(&p);
+}
+
 int main(void)
 {
 	t_more_transitions();
@@ -536,5 +595,6 @@ int main(void)
 	t_rst_each_state();
 	t_rst_syn_recv();
 	t_window_checks();
+	t_reuse_after_peer_close();
 	return t_summary();
 }
