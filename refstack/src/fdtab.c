@@ -18,12 +18,14 @@
 
 #define RS_FD_BASE 1   /* descriptor numbers start here */
 
-/* A core's pool (fastfd): indexes [base, base + per). */
+/* A core's pool (fastfd): indexes [base, base + per).  Padded to a cache
+ * line, not aligned: the arena's allocations are 16-byte aligned. */
 struct fdpool {
 	uint32_t fresh;  /* indexes never handed out start here */
 	uint32_t nfree;
 	uint32_t *free;  /* freed indexes, a stack */
-} __attribute__((aligned(64)));
+	char pad[64 - 2 * sizeof(uint32_t) - sizeof(uint32_t *)];
+};
 
 struct gfd {
 	struct rs_arena *arena;
