@@ -155,6 +155,14 @@ struct rs_stack *rs_stack_create(const struct rs_stack_conf *conf, int *err);
 /* Destroy the stack; all cores must have been destroyed first. */
 void rs_stack_destroy(struct rs_stack *stack);
 const struct rs_stack_conf *rs_stack_conf(const struct rs_stack *stack);
+/* From now on cores join and leave the packet I/O while connections run
+ * (processes forked as cores, workers replaced or reloaded): the fanout
+ * group's members change, so a flow's frames may land on another core
+ * than the one they landed on so far.  Every new connection then goes in
+ * the global table, which every core searches (with `estab` the local
+ * tables stay empty: a connection in one would be reset by the core its
+ * frames land on).  Call before the first fork. */
+void rs_stack_cores_dynamic(struct rs_stack *stack);
 
 /* Create core context number index (0..ncores-1) bound to an I/O backend,
  * which is opened with io_conf.  The MAC address comes from the backend.

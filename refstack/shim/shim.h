@@ -234,8 +234,9 @@ void shim_fd_evict(int newfd);
 /* close_range over a mixed range. */
 int shim_fd_close_range(unsigned first, unsigned last, int flags);
 uint32_t shim_fd_limit(void);
-/* At exit: close the stack side of every stack socket (objects kept). */
-void shim_fd_close_stack(void);
+/* At exit: close the stack side of every stack socket (objects kept),
+ * but the listening ones when a child process inherits them. */
+void shim_fd_close_stack(int keep_listeners);
 
 /* ---- files and sockets ---------------------------------------------------- */
 void shim_file_unref(struct shim_file *f);  /* under shim_lock */

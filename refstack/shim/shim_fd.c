@@ -230,11 +230,12 @@ int shim_fd_close_range(unsigned first, unsigned last, int flags)
 	return 0;
 }
 
-void shim_fd_close_stack(void)
+void shim_fd_close_stack(int keep_listeners)
 {
 	for (uint32_t fd = 0; fd < hiwater; fd++) {
 		struct shim_sock *s = shim_sock_of(shim_fd_get((int)fd));
-		if (s && s->rsfd >= 0 && s->core->owned) {
+		if (s && s->rsfd >= 0 && s->core->owned &&
+		    !(keep_listeners && (s->listening || s->alias_of))) {
 			rs_close(s->core->rc, s->rsfd);
 			s->rsfd = -1;
 		}

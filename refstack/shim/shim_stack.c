@@ -36,10 +36,14 @@ pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
 int shim_active;
 
 #define SHIM_SLOTS 64
+#define SHIM_PROCS 256
 /* Shared between the processes of one stack (mapped at start-up). */
 struct shim_slots {
 	pid_t pid[SHIM_SLOTS];           /* driving process, 0 = free */
 	struct rs_core *rc[SHIM_SLOTS];  /* the core, once created */
+	/* every fork() child sharing the stack, with its parent: an exiting
+	 * process hands its listening sockets to a live child */
+	struct { pid_t pid, ppid; } procs[SHIM_PROCS];
 };
 
 static struct rs_stack_conf conf;
@@ -195,12 +199,12 @@ static int sock_busy(const struct rs_sock_info *i, void *arg)
 	       !strcmp(i->state, "CLOSING") || !strcmp(i->state, "LAST_ACK");
 }
 
-static void drain(void)
+static void drain(int keep_listeners)
 {
 	uint64_t end = rs_clock_ns() + SHIM_DRAIN_NS;
 	int busy;
 
-	shim_fd_close_stack();
+	shim_fd_close_stack(keep_listeners);
 	do {
 		busy = 0;
 		for (unsigned i = 0; i < ncreated; i++) {
@@ -234,14 +238,92 @@ static void cores_destroy(void)
 	}
 }
 
+/* ---- the process registry: who shares the stack ------------------------ */
+
+static int alive(pid_t p)
+{
+	return p > 0 && (kill(p, 0) == 0 || errno != ESRCH);
+}
+
+static void proc_register(pid_t pid, pid_t parent)
+{
+	int i, free_i = -1;
+
+	for (i = 0; i < SHIM_PROCS; i++) {
+		pid_t p = __atomic_load_n(&slots->procs[i].pid, __ATOMIC_ACQUIRE);
+		if (p == pid)
+			return; /* the parent registered it already */
+		if (free_i < 0 && (!p || (p > 0 && !alive(p))))
+			free_i = i;
+	}
+	for (i = free_i; i >= 0 && i < SHIM_PROCS; i++) {
+		pid_t p = __atomic_load_n(&slots->procs[i].pid, __ATOMIC_ACQUIRE);
+		if ((p && (p < 0 || alive(p))) ||
+		    !__sync_bool_compare_and_swap(&slots->procs[i].pid, p, -1))
+			continue;
+		slots->procs[i].ppid = parent;
+		__atomic_store_n(&slots->procs[i].pid, pid, __ATOMIC_RELEASE);
+		return;
+	}
+	/* full: this process cannot inherit sockets from an exiting parent */
+}
+
+/* fork() is wrapped only to register the child before the parent can
+ * exit (a daemon's parent exits at once); children made by libc's own
+ * fork (daemon(3)) register themselves in fork_child. */
+pid_t fork(void)
+{
+	pid_t p = shim_real.fork();
+
+	if (p > 0 && slots && stack)
+		proc_register(p, mypid);
+	return p;
+}
+
+static void proc_unregister(void)
+{
+	for (unsigned i = 0; i < SHIM_PROCS; i++)
+		if (__atomic_load_n(&slots->procs[i].pid, __ATOMIC_ACQUIRE) == mypid)
+			__atomic_store_n(&slots->procs[i].pid, 0, __ATOMIC_RELEASE);
+}
+
+/* A live fork() child of this process, 0 if none. */
+static pid_t proc_heir(void)
+{
+	for (unsigned i = 0; i < SHIM_PROCS; i++) {
+		pid_t p = __atomic_load_n(&slots->procs[i].pid, __ATOMIC_ACQUIRE);
+		if (p > 0 && slots->procs[i].ppid == mypid && alive(p))
+			return p;
+	}
+	return 0;
+}
+
+/* The process exits while a child it forked still shares the stack (a
+ * daemon's parent, `daemon on` in nginx: the child is the master): as
+ * the kernel keeps a socket open while another process holds it, the
+ * listening sockets stay, and the child holds the cores' slots (so that
+ * no worker adopts them as a dead process's). */
+static void hand_over(pid_t heir)
+{
+	for (unsigned i = 0; i < ncreated; i++)
+		if (cores[i].owned)
+			__atomic_store_n(&slots->pid[cores[i].index], heir,
+					 __ATOMIC_RELEASE);
+}
+
 static void at_exit(void)
 {
+	pid_t heir = slots ? proc_heir() : 0;
+
 	shim_lock_take();
 	if (stack && !stack_failed) {
-		drain();
-		if (forked)
+		drain(heir != 0);
+		if (heir)
+			hand_over(heir);
+		else if (forked)
 			cores_destroy();
 	}
+	proc_unregister();
 	stack_failed = 1; /* calls still made by other threads fail */
 	if (shm && getpid() == mypid)
 		rs_shm_destroy(shm);
@@ -487,6 +569,10 @@ void shim_kick(struct shim_thread *t)
 static void fork_prepare(void)
 {
 	shim_lock_take();
+	/* workers come and go with their packet sockets: the fanout group
+	 * changes under running connections */
+	if (stack)
+		rs_stack_cores_dynamic(stack);
 	for (unsigned i = 0; i < ncreated; i++)
 		cores[i].saved = cores[i].io ? rs_core_io(cores[i].rc)
 					     : (struct rs_core_io){ 0 };
@@ -521,6 +607,8 @@ static void fork_child(void)
 	pthread_mutex_init(&shim_lock, NULL);
 	mypid = getpid();
 	forked = 1;
+	if (stack)
+		proc_register(mypid, getppid());
 	io_drop_all(1);
 	for (unsigned i = 0; i < ncreated; i++) {
 		cores[i].owned = 0;

@@ -134,3 +134,8 @@ const struct rs_stack_conf *rs_stack_conf(const struct rs_stack *s)
 {
 	return &s->conf;
 }
+
+void rs_stack_cores_dynamic(struct rs_stack *s)
+{
+	__atomic_store_n(&s->cores_dynamic, 1, __ATOMIC_RELAXED);
+}

@@ -330,6 +330,7 @@ struct rs_stack {
 	struct rs_core **cores;
 	uint32_t nlisten_addr;     /* listeners bound to a specific address */
 	struct rs_steering *steer; /* steer.c */
+	uint8_t cores_dynamic;     /* rs_stack_cores_dynamic: no local estab */
 };
 
 /* ---- steer.c: the stack's flow-steering state ---- */

@@ -8,7 +8,10 @@
  * home.  Everything else (children of the global listen socket, which
  * another core may accept; active connections without RFD) stays global.
  * A lookup tries the core's table, then the global one only when that is
- * not empty: a core whose connections are all local takes no lock. */
+ * not empty: a core whose connections are all local takes no lock.
+ * A stack whose cores come and go under running connections (forked
+ * workers: rs_stack_cores_dynamic) keeps every new connection global:
+ * its flows are not sure to keep landing on one core. */
 #include "tcp.h"
 
 int rs_tcp_hash_insert(struct rs_core *c, struct rs_hnode *n, int local)
@@ -16,7 +19,9 @@ int rs_tcp_hash_insert(struct rs_core *c, struct rs_hnode *n, int local)
 	struct rs_stack *s = c->stack;
 	unsigned owner;
 
-	if (local && c->ehash) {
+	/* cores come and go: a flow may land elsewhere tomorrow */
+	if (local && c->ehash &&
+	    !__atomic_load_n(&s->cores_dynamic, __ATOMIC_RELAXED)) {
 		/* a tuple is unique across both tables */
 		if (s->ehash_ops->count(s->ehash) &&
 		    s->ehash_ops->lookup(s->ehash, n->laddr, n->lport, n->raddr,
