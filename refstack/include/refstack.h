@@ -398,6 +398,8 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_ooo_overlap, "segments overlapping queued data (first copy kept)") \
 	X(tcp_delayed_acks, "delayed ACKs sent")                             \
 	X(tcp_zero_window_probes, "zero-window probes sent")                 \
+	X(tcp_keepalive_probes, "keepalive probes sent (SO_KEEPALIVE)")       \
+	X(tcp_keepalive_timeouts, "connections reset: keepalive unanswered")  \
 	X(tcp_conn_timeouts, "connections dropped after retries")            \
 	X(tcp_tw_created, "TIME_WAIT entries created")                       \
 	X(tcp_tw_expired, "TIME_WAIT entries expired")                       \

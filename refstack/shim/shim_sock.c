@@ -374,9 +374,6 @@ struct ignored_opt {
 static const struct ignored_opt ignored[] = {
 	{ IPPROTO_TCP, TCP_QUICKACK, "TCP_QUICKACK" },
 	{ IPPROTO_TCP, TCP_CORK, "TCP_CORK" },
-	{ IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE" },
-	{ IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL" },
-	{ IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT" },
 };
 
 /* Options refstack has no machinery for, whose value 0 means "off, the

@@ -228,6 +228,8 @@ int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
 	ns->tcb = t;
 	ns->nodelay = !!(t->flags & TF_NODELAY);
 	ns->keepalive = s->keepalive;
+	ns->ka = s->ka;
+	rs_tcp_keepalive_set(t, ns->keepalive, &ns->ka);
 	ns->sndbuf = t->snd.cap;
 	ns->rcvbuf = t->rcv.cap;
 	c->ctr.tcp_accepts++;
@@ -274,6 +276,7 @@ int rs_listen_copy(struct rs_core *c, struct rs_core *gc, int gfd)
 	ns->reuseaddr = gs->reuseaddr;
 	ns->reuseport = gs->reuseport;
 	ns->keepalive = gs->keepalive;
+	ns->ka = gs->ka;
 	ns->nodelay = gs->nodelay;
 	ns->sndbuf = gs->sndbuf;
 	ns->rcvbuf = gs->rcvbuf;

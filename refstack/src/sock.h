@@ -32,6 +32,7 @@ struct rs_sock {
 	struct rs_file f;          /* RS_FILE_SOCK */
 	uint8_t bound, reuseaddr, nodelay, shut_wr;
 	uint8_t reuseport, keepalive;
+	struct rs_keepalive ka;    /* its TCP_KEEP* options */
 	void *user;                /* rs_sock_set_user: for conf.sock_wake */
 	uint32_t laddr;            /* bound address (0 = any) */
 	uint16_t lport;

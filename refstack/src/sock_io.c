@@ -154,6 +154,7 @@ int rs_connect(struct rs_core *c, int fd, const struct sockaddr *addr,
 	t->fd = s->f.fd;
 	s->tcb = t;
 	rs_tcp_set_state(t, RS_TCP_SYN_SENT);
+	rs_tcp_keepalive_set(t, s->keepalive, &s->ka);
 	c->ctr.tcp_active_opens++;
 	rs_tcp_send_syn(t);
 	return rs_err(EINPROGRESS);

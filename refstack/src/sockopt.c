@@ -77,6 +77,9 @@ int rs_getsockopt(struct rs_core *c, int fd, int level, int name, void *val,
 		return get_int(val, len, s->nodelay);
 	if (level == IPPROTO_TCP && name == TCP_MAXSEG)
 		return get_int(val, len, s->tcb ? s->tcb->mss : c->stack->conf.mss);
+	if (level == IPPROTO_TCP && (name == TCP_KEEPIDLE ||
+				     name == TCP_KEEPINTVL || name == TCP_KEEPCNT))
+		return get_int(val, len, rs_tcp_keepalive_get(&s->ka, name));
 	return rs_err(ENOPROTOOPT);
 }
 
@@ -127,6 +130,8 @@ static int set_sol_socket(struct rs_sock *s, int name, const void *val,
 		return 0;
 	case SO_KEEPALIVE:
 		s->keepalive = !!v;
+		if (s->tcb)
+			rs_tcp_keepalive_set(s->tcb, s->keepalive, &s->ka);
 		return 0;
 	case SO_SNDBUF:
 	case SO_RCVBUF:
@@ -134,6 +139,23 @@ static int set_sol_socket(struct rs_sock *s, int name, const void *val,
 	default:
 		return rs_err(ENOPROTOOPT);
 	}
+}
+
+/* TCP_KEEPIDLE, TCP_KEEPINTVL (1..32767 s), TCP_KEEPCNT (1..127), as
+ * Linux bounds them; a connection with SO_KEEPALIVE re-arms. */
+static int set_keepalive(struct rs_sock *s, int name, int v)
+{
+	if (v < 1 || v > (name == TCP_KEEPCNT ? 127 : 32767))
+		return rs_err(EINVAL);
+	if (name == TCP_KEEPIDLE)
+		s->ka.idle_s = (uint16_t)v;
+	else if (name == TCP_KEEPINTVL)
+		s->ka.intvl_s = (uint16_t)v;
+	else
+		s->ka.cnt = (uint8_t)v;
+	if (s->tcb && s->keepalive)
+		rs_tcp_keepalive_set(s->tcb, 1, &s->ka);
+	return 0;
 }
 
 int rs_setsockopt(struct rs_core *c, int fd, int level, int name,
@@ -146,11 +168,15 @@ int rs_setsockopt(struct rs_core *c, int fd, int level, int name,
 		return -1;
 	if (level == SOL_SOCKET)
 		return set_sol_socket(s, name, val, len);
-	if (level != IPPROTO_TCP || name != TCP_NODELAY)
+	if (level != IPPROTO_TCP ||
+	    (name != TCP_NODELAY && name != TCP_KEEPIDLE &&
+	     name != TCP_KEEPINTVL && name != TCP_KEEPCNT))
 		return rs_err(ENOPROTOOPT);
 	if (!val || len < (socklen_t)sizeof(int))
 		return rs_err(EINVAL);
 	memcpy(&v, val, sizeof(int));
+	if (name != TCP_NODELAY)
+		return set_keepalive(s, name, v);
 	s->nodelay = !!v;
 	if (s->lst)
 		s->lst->nodelay = s->nodelay;

@@ -38,6 +38,13 @@ enum rs_tcp_state {
 };
 extern const char *const rs_tcp_state_names[RS_TCP_NSTATES];
 
+/* SO_KEEPALIVE's parameters (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT):
+ * 0 = Linux's default (7200 s, 75 s, 9). */
+struct rs_keepalive {
+	uint16_t idle_s, intvl_s;
+	uint8_t cnt;
+};
+
 /* TCB flags */
 enum {
 	TF_ACK_NOW = 1u << 0,    /* send an ACK at the next output */
@@ -64,6 +71,7 @@ enum {
 	TF_RETRANS_TS = 1u << 21,/* retrans_ts holds the first retransmission's TSval */
 	TF_PROVEN = 1u << 22,    /* SYN_RECV child of a peer with history */
 	TF_PARKQ = 1u << 23,     /* on the core's to-park list (alink) */
+	TF_KEEPALIVE = 1u << 24, /* SO_KEEPALIVE: probe an idle connection */
 };
 
 /* One transmitted segment on the send scoreboard (tcp_txq.c). */
@@ -156,7 +164,11 @@ struct rs_tcb {
 	uint32_t srtt_us, rttvar_us, rto_us;
 	uint64_t rtt_start;        /* SYN sent (TF_RTT) */
 	/* timers: absolute ns, 0 = off; deadline = min, heap_idx in heap */
-	uint64_t t_rtx, t_delack, t_persist, t_misc, t_probe, t_reo;
+	uint64_t t_rtx, t_delack, t_persist, t_misc, t_probe, t_reo, t_keep;
+	/* keepalive (tcp_keepalive.c): last segment received, probes out */
+	uint64_t rcv_tstamp;
+	struct rs_keepalive ka;
+	uint8_t ka_probes;
 	uint64_t deadline;
 	uint32_t heap_idx;         /* 0 = not in heap */
 	uint64_t retransmits;

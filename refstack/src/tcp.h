@@ -146,6 +146,14 @@ void rs_tcp_timer_unlink(struct rs_tcb *t);
 void rs_tcp_timers_run(struct rs_core *c);
 uint64_t rs_tcp_next_timer(const struct rs_core *c);
 void rs_tcp_rearm_rtx(struct rs_tcb *t);
+/* Keepalive (tcp_keepalive.c): SO_KEEPALIVE on or off with its
+ * parameters (re-arms the timer); the timer's expiry (RS_ERROR when the
+ * connection was aborted: the peer did not answer). */
+void rs_tcp_keepalive_set(struct rs_tcb *t, int on,
+			  const struct rs_keepalive *ka);
+int rs_tcp_keepalive_fire(struct rs_tcb *t);
+/* TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT in effect (defaults filled). */
+int rs_tcp_keepalive_get(const struct rs_keepalive *ka, int name);
 void rs_tcp_rtt_sample(struct rs_tcb *t, uint64_t rtt_ns);
 
 /* What one ACK did to the scoreboard (tcp_ack.c fills it in). */

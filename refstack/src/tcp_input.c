@@ -423,6 +423,8 @@ static void sync_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	}
 	if (!(seg->flags & RS_TH_ACK))
 		return;
+	t->rcv_tstamp = t->core->now; /* keepalive: the peer is alive */
+	t->ka_probes = 0;
 	if (t->state == RS_TCP_SYN_RECV && syn_recv_ack(t, seg) != RS_OK)
 		return;
 	if (rs_tcp_ack(t, seg) != RS_OK)

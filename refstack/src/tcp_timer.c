@@ -108,7 +108,7 @@ void rs_tcp_timer_update(struct rs_tcb *t)
 	struct rs_timerq *q = &t->core->tq;
 	uint64_t d = min_nz(min_nz(min_nz(t->t_rtx, t->t_delack),
 				   min_nz(t->t_persist, t->t_misc)),
-			    min_nz(t->t_probe, t->t_reo));
+			    min_nz(min_nz(t->t_probe, t->t_reo), t->t_keep));
 
 	if (d == t->deadline)
 		return;
@@ -245,6 +245,11 @@ static int tcb_fire(struct rs_tcb *t)
 	if (t->t_rtx && t->t_rtx <= now) {
 		t->t_rtx = 0;
 		if (rtx_fire(t) != RS_OK)
+			return RS_ERROR;
+	}
+	if (t->t_keep && t->t_keep <= now) {
+		t->t_keep = 0;
+		if (rs_tcp_keepalive_fire(t) != RS_OK)
 			return RS_ERROR;
 	}
 	return RS_OK;
