@@ -165,6 +165,8 @@ class AnsibleLabTest(unittest.TestCase):
         self.assertEqual((nics["data0"]["rx_queues"], nics["data0"]["tx_queues"]), (2, 2))
         self.assertEqual(env["hosts"]["client1"]["role"], "client")
         self.assertEqual(env["controller"]["host"], os.uname().nodename)
+        self.assertEqual(len(env["loadavg"]), 3)     # read on server1 by the deploy
+        self.assertEqual(env["loadavg"], env["hosts"]["server1"]["loadavg"])
         report = os.path.join(self.reports, run["run_id"], "report.md")
         with open(report) as f:
             text = f.read()
