@@ -101,9 +101,6 @@ one_set() { # FEATURES
 	t_check "[$1] the old workers drained and exited" test $gone = 1
 	t_check "[$1] access log: every request logged ($(wc -l <"$OUT/$name-access.log") vs $done)" \
 		test "$(wc -l <"$OUT/$name-access.log")" -ge "$done"
-	[ -n "${RS_RELOAD_DEBUG:-}" ] && for i in $(pgrep -P "$MPID"); do
-		echo "# worker $i:"; gdb -p "$i" -batch -ex "thread apply all bt" 2>/dev/null | grep "^#" | sed 's/^/#   /'
-	done
 	ngx "$name" -s quit 2>>"$OUT/$name.out"
 	for i in $(seq 100); do
 		kill -0 "$MPID" 2>/dev/null || break
