@@ -7,7 +7,14 @@
 # medians, spread (min-max) and ratios to Linux.
 #
 #   bash refstack/bench/shim.sh [nginx|haproxy]...   (default: both)
-#   RUNS=5 SECS=4 CONC=64 CORES="1 2"
+#   RUNS=5 SECS=4 CONC=64 CORES="1 2" DUMP=DIR
+#
+# DUMP=DIR keeps each run's tsload JSON and, for refstack, the server's
+# counters at the end of the run (rsctl --json counters: drops by reason,
+# lock waits, hand-offs) in DIR; PERF=1 with DUMP also records every CPU
+# during each client run (perf record -a -e cpu-clock -g: DIR/perf-*.data,
+# for `perf report -i FILE --sort comm,dso,sym`).  Not for figures: perf
+# costs cycles.
 #
 # Server cores: nginx worker_processes N on both (on refstack each forked
 # worker is a core of the one stack, rs-run --cores N); haproxy nbthread
@@ -126,11 +133,29 @@ one_run() { # SERVER STACK CORES RUN
 	local srv=$1 stack=$2 n=$3 r=$4 pid j0 j1 res=$OUT/r-$1-$2-$3-$4.json
 	pid=$(start_server "$srv" "$stack" "$n")
 	[ -n "$pid" ] || { echo "$srv $stack $n $r failed-to-start"; return; }
+	local perf=
+	if [ -n "${PERF:-}" ] && [ -n "${DUMP:-}" ]; then
+		mkdir -p "$DUMP"
+		perf record -q -a -g -e cpu-clock -o "$DUMP/perf-$srv-$stack-$n-$r.data" >/dev/null 2>&1 &
+		perf=$!
+		PIDS+=($perf)
+		sleep 0.5
+	fi
 	j0=$(busy_jiffies)
 	ip netns exec "$NS_L" "$TS" --engine=http --keepalive=0 --host="$NS_STACK_IP" --port=80 \
 		--path=/64.bin --concurrency="$CONC" --threads=1 --runtime="${SECS}s" \
 		--output-format=json --output="$res" >/dev/null 2>&1
 	j1=$(busy_jiffies)
+	if [ -n "$perf" ]; then
+		kill -INT "$perf"
+		wait "$perf" 2>/dev/null
+	fi
+	if [ -n "${DUMP:-}" ]; then
+		mkdir -p "$DUMP"
+		cp "$res" "$DUMP/"
+		[ "$stack" = linux ] || ip netns exec "$NS_S" "$ROOT/rsctl" -p "$pid" --json counters \
+			>"$DUMP/rsctl-$srv-$stack-$n-$r.json" 2>&1
+	fi
 	stop_server "$pid" "$stack"
 	$PY - "$res" "$srv" "$stack" "$n" "$r" "$((j1 - j0))" <<'PYEOF'
 import json, sys
