@@ -13,6 +13,7 @@ from . import REPORTS_DIR, __version__
 from . import plan as planmod
 from . import profile, report, store
 from .gateconf import GateError
+from .reference import ReferenceBuildError
 
 DEFAULT_LAB_PREFIX = "tcps"
 
@@ -285,9 +286,22 @@ def cmd_calibrate(args):
     return 0 if ok else 1
 
 
+def cmd_reference(args):
+    from . import reference
+    folder = os.path.abspath(args.folder or reference.DEFAULT_DIR)
+    if args.action == "save":
+        got = reference.save(folder)
+        _print_lines(["saved " + reference.format_info(folder, got)[0]])
+        return 0
+    got = reference.info(folder)
+    _print_lines(reference.format_info(folder, got))
+    return 0 if got else 1
+
+
 COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare,
             "list": cmd_list, "lab": cmd_lab, "gate": cmd_gate,
-            "history": cmd_history, "calibrate": cmd_calibrate}
+            "history": cmd_history, "calibrate": cmd_calibrate,
+            "reference": cmd_reference}
 
 
 # ------------------------------------------------------------------ parser
@@ -449,6 +463,15 @@ def _gate_parsers(sub):
     r.add_argument("--min-effect", dest="min_effect", action="append")
     _common(r)
 
+    r = sub.add_parser(
+        "reference", help="the reference build measured beside the checkout",
+        description="save: copy the checkout's tsload build (a commit, no "
+                    "uncommitted changes) to FOLDER, which a suite's "
+                    "`reference` names; show: what FOLDER holds (exit 1 if "
+                    "nothing usable).  Default FOLDER reports/reference.")
+    r.add_argument("action", choices=("save", "show"))
+    r.add_argument("folder", metavar="FOLDER", nargs="?")
+
 
 def main(argv=None):
     # Ctrl-C must stop a run cleanly even when a script started us in the
@@ -457,7 +480,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (profile.ProfileError, store.StoreError, GateError) as e:
+    except (profile.ProfileError, store.StoreError, GateError,
+            ReferenceBuildError) as e:
         print(f"tcpscale {args.command}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -56,12 +56,13 @@ def _ratio_of_medians(c, b, axis=-1):
     return _median(c, axis) / _median(b, axis)
 
 
-def bootstrap_ratio(base, cand, level):
-    """Percentile bootstrap interval of median(cand) / median(base)."""
+def bootstrap_ratio(base, cand, level, paired=False):
+    """Percentile bootstrap interval of median(cand) / median(base);
+    paired: resampling (cand[i], base[i]) together."""
     res = stats.bootstrap((np.asarray(cand), np.asarray(base)),
                           _ratio_of_medians, n_resamples=BOOTSTRAP_RESAMPLES,
                           confidence_level=level, method="percentile",
-                          vectorized=True,
+                          vectorized=True, paired=paired,
                           random_state=np.random.default_rng(BOOTSTRAP_SEED))
     ci = res.confidence_interval
     return float(ci.low), float(ci.high)
@@ -104,29 +105,67 @@ def decide_stat(base, cand, better, min_effect, alpha, base_runs=None):
     base_runs: the baseline's values run by run; with two runs or more the
     candidate must also lie beyond their run-to-run spread (run_spread) to
     be regressed or improved."""
-    out = {"n_base": len(base), "n_cand": len(cand), "ratio": None,
-           "ci": None, "p": None}
-    if len(base) < MIN_REPS or len(cand) < MIN_REPS:
-        return dict(out, verdict="unknown",
-                    ratio=(statistics.median(cand) / statistics.median(base)
-                           if base and cand else None),
-                    reason=f"too few repetitions (baseline {len(base)}, "
-                           f"candidate {len(cand)}; {MIN_REPS} needed)")
-    ratio = statistics.median(cand) / statistics.median(base)
+    out = _sizes(base, cand)
+    if out.get("verdict"):
+        return out
     if len(set(base)) == 1 and len(set(cand)) == 1:
         p = 0.0 if base[0] != cand[0] else 1.0
-        lo = hi = ratio
+        lo = hi = out["ratio"]
     else:
         p = float(stats.mannwhitneyu(cand, base,
                                      alternative="two-sided").pvalue)
         lo, hi = bootstrap_ratio(base, cand, 1 - alpha)
-    out.update(ratio=ratio, ci=[lo, hi], p=p)
-    w, (w_lo, w_hi) = _worse(ratio, better), sorted(
-        (_worse(lo, better), _worse(hi, better)))
     out_worse, out_better, bound = _beyond_runs(cand, base_runs, better,
                                                 alpha)
     if bound is not None:
         out["run_spread"] = float(np.expm1(bound))
+    return _verdict(out, p, lo, hi, better, min_effect, alpha,
+                    (out_worse, out_better, bound))
+
+
+def decide_paired(ref, cand, better, min_effect, alpha):
+    """Verdict of one statistical metric from pairs: cand[i] and ref[i]
+    measured side by side (the reference build's twin of repetition i).
+    The ratio of medians as in decide_stat, its bootstrap resampling whole
+    pairs, and the Wilcoxon signed-rank test of the pairs' log ratios: the
+    machine's level, shared by the two of a pair, drops out, so no
+    run-to-run bound is needed."""
+    out = _sizes(ref, cand)
+    if out.get("verdict"):
+        return out
+    d = np.log(np.asarray(cand)) - np.log(np.asarray(ref))
+    if not d.any():
+        p, lo, hi = 1.0, out["ratio"], out["ratio"]
+    else:
+        p = float(stats.wilcoxon(d, alternative="two-sided").pvalue)
+        lo, hi = bootstrap_ratio(ref, cand, 1 - alpha, paired=True)
+    out["paired"] = len(d)
+    return _verdict(out, p, lo, hi, better, min_effect, alpha)
+
+
+def _sizes(base, cand):
+    """The row's sizes and ratio; a verdict already when too few."""
+    out = {"n_base": len(base), "n_cand": len(cand), "ratio": None,
+           "ci": None, "p": None}
+    ratio = (statistics.median(cand) / statistics.median(base)
+             if base and cand else None)
+    if len(base) < MIN_REPS or len(cand) < MIN_REPS:
+        return dict(out, verdict="unknown", ratio=ratio,
+                    reason=f"too few repetitions (baseline {len(base)}, "
+                           f"candidate {len(cand)}; {MIN_REPS} needed)")
+    return dict(out, ratio=ratio)
+
+
+def _verdict(out, p, lo, hi, better, min_effect, alpha,
+             beyond=(True, True, None)):
+    """regressed / improved / same / unknown from the ratio, its interval
+    and the test's p; beyond: whether the candidate also lies beyond the
+    baseline runs' spread each way, and that bound (None: not used)."""
+    ratio = out["ratio"]
+    out.update(ci=[lo, hi], p=p)
+    w, (w_lo, w_hi) = _worse(ratio, better), sorted(
+        (_worse(lo, better), _worse(hi, better)))
+    out_worse, out_better, bound = beyond
     spread_note = "" if bound is None else \
         f" (runs spread {_spread(bound)})"
     if p < alpha and w_lo > 1 and w >= 1 + min_effect:
@@ -192,6 +231,40 @@ def decide(metric, base, cand, conf, base_runs=None):
                        conf["alpha"], base_runs)
 
 
+def _pairs(crecs, refs, metric, conf):
+    """(reference values, candidate values) of the repetitions measured in
+    both builds, neither disturbed; and how many pairs were left out."""
+    by_rep = {r["cell"]["rep"]: r for r in refs}
+    ref, cand, dropped = [], [], 0
+    for c in sorted(crecs, key=lambda r: r["cell"]["rep"]):
+        r = by_rep.get(c["cell"]["rep"])
+        if r is None:
+            continue
+        a, b = metric_values([r], metric), metric_values([c], metric)
+        if not (a and b) or disturbed(r, conf) or disturbed(c, conf):
+            dropped += 1
+            continue
+        ref += a
+        cand += b
+    return ref, cand, dropped
+
+
+def _paired_row(metric, crecs, refs, conf):
+    """A statistical metric decided against the reference build measured
+    in the same run."""
+    better = METRICS[metric][2]
+    ref, cand, dropped = _pairs(crecs, refs, metric, conf)
+    row = decide_paired(ref, cand, better, conf["min_effect"][metric],
+                        conf["alpha"])
+    row["reason"] += f"; against the reference build, {len(ref)} pairs"
+    if dropped:
+        row["reason"] += (f" ({dropped} left out: disturbed by other "
+                          "processes or without a value)")
+    return dict(row, baseline="reference", base_median=statistics.median(
+        ref) if ref else None, cand_median=statistics.median(cand)
+        if cand else None)
+
+
 # ------------------------------------------------------------------ cells
 
 def cell_name(key):
@@ -240,10 +313,43 @@ def _failures(recs):
     return [r for r in recs if r.get("status") != "ok"]
 
 
+def _baseline_row(m, brecs_all, cok_all, conf):
+    """A metric decided against the baseline's repetitions of the cell."""
+    brecs, cok, note = _undisturbed(brecs_all, cok_all, m, conf)
+    b, c = metric_values(brecs, m), metric_values(cok, m)
+    if not brecs:
+        row = {"verdict": "unknown", "ratio": None, "ci": None,
+               "p": None, "n_base": 0, "n_cand": len(c),
+               "reason": "no baseline repetitions of this cell"}
+    elif not c:
+        row = {"verdict": "unknown", "ratio": None, "ci": None,
+               "p": None, "n_base": len(b), "n_cand": 0,
+               "reason": "no candidate value"}
+    else:
+        row = decide(m, b, c, conf, [metric_values(g, m) for g in
+                                     _by_run(brecs)])
+    if note:
+        row["reason"] += "; " + note
+    return dict(row, disturbed=len(cok_all) - len(cok),
+                base_median=statistics.median(b) if b else None,
+                cand_median=statistics.median(c) if c else None)
+
+
+def references(records):
+    """{cell key: ok repetitions of its reference-build twin}."""
+    return analyze.by_cell([r for r in records if r.get("status") == "ok"
+                            and r["cell"].get("twin") == "reference"])
+
+
 def compare_cells(base_records, cand_records, conf):
     """One row per (cell of the candidate, metric it has): the verdict and
-    its figures.  Failed repetitions are left out and named in the row."""
+    its figures.  Failed repetitions are left out and named in the row.
+    A cell measured beside the reference build (twin "reference") has its
+    statistical metrics decided against that, pair by pair, in the
+    candidate's own run; its exact metrics and every other cell against
+    the baseline."""
     base, cand = _by_cell(base_records), _by_cell(cand_records)
+    refs = references(cand_records)
     rows = []
     for key in sorted(cand):
         crecs = cand[key]
@@ -255,30 +361,17 @@ def compare_cells(base_records, cand_records, conf):
         if not metrics:
             metrics = [conf["metrics"][0]]
         for m in metrics:
-            brecs, cok, note = _undisturbed(brecs_all, cok_all, m, conf)
-            b, c = metric_values(brecs, m), metric_values(cok, m)
-            if not brecs:
-                row = {"verdict": "unknown", "ratio": None, "ci": None,
-                       "p": None, "n_base": 0, "n_cand": len(c),
-                       "reason": "no baseline repetitions of this cell"}
-            elif not c:
-                row = {"verdict": "unknown", "ratio": None, "ci": None,
-                       "p": None, "n_base": len(b), "n_cand": 0,
-                       "reason": "no candidate value"}
+            if METRICS[m][3] == "stat" and len(refs.get(key, ())) >= MIN_REPS:
+                row = _paired_row(m, cok_all, refs[key], conf)
+                row["disturbed"] = sum(disturbed(r, conf) for r in cok_all)
             else:
-                row = decide(m, b, c, conf, [metric_values(g, m) for g in
-                                             _by_run(brecs)])
-            if note:
-                row["reason"] += "; " + note
-            row["disturbed"] = len(cok_all) - len(cok)
+                row = _baseline_row(m, brecs_all, cok_all, conf)
             if failed:
                 row["reason"] += (f"; {len(failed)} of {len(crecs)} candidate "
                                   "repetitions failed: "
                                   + (failed[0].get("error") or
                                      failed[0].get("status")))
             row.update(cell=cell_name(key), key=list(key), metric=m,
-                       base_median=statistics.median(b) if b else None,
-                       cand_median=statistics.median(c) if c else None,
                        failed=len(failed))
             rows.append(row)
     return rows
