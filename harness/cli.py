@@ -67,6 +67,10 @@ def cmd_run(args):
     if args.suite is None:
         raise profile.ProfileError("name a SUITE to run (or --resume RUN)")
     suite = profile.load_suite(args.suite, _lab_cores(args))
+    if suite["reference"]:
+        from . import reference
+        suite["reference_dir"] = reference.path_of(suite["reference"],
+                                                   _reports_dir(args))
     cells = planmod.build_plan(suite)
     if args.dry_run:
         _print_lines(planmod.format_plan(suite, cells))
@@ -288,7 +292,8 @@ def cmd_calibrate(args):
 
 def cmd_reference(args):
     from . import reference
-    folder = os.path.abspath(args.folder or reference.DEFAULT_DIR)
+    folder = os.path.abspath(args.folder or os.path.join(
+        _reports_dir(args), reference.DEFAULT_NAME))
     if args.action == "save":
         got = reference.save(folder)
         _print_lines(["saved " + reference.format_info(folder, got)[0]])
@@ -468,7 +473,8 @@ def _gate_parsers(sub):
         description="save: copy the checkout's tsload build (a commit, no "
                     "uncommitted changes) to FOLDER, which a suite's "
                     "`reference` names; show: what FOLDER holds (exit 1 if "
-                    "nothing usable).  Default FOLDER reports/reference.")
+                    "nothing usable).  Default FOLDER: reference in the "
+                    "reports folder.")
     r.add_argument("action", choices=("save", "show"))
     r.add_argument("folder", metavar="FOLDER", nargs="?")
 

@@ -5,7 +5,7 @@ own levels move by tens of percent; two builds measured side by side see
 the same machine).
 
     ./tcpscale reference save [DIR]    # after a passing gate on main
-    ./tcpscale reference show [DIR]
+    ./tcpscale reference show [DIR]    # DIR: default reports/reference
 
 A reference is a folder holding loadgen/tsload and reference.json (the
 commit it was built from, when it was saved).  It stands for the code of
@@ -16,10 +16,10 @@ import os
 import shutil
 import time
 
-from . import REPO_ROOT, store
+from . import REPO_ROOT, REPORTS_DIR, store
 from . import env as envmod
 
-DEFAULT_DIR = os.path.join(REPO_ROOT, "reports", "reference")
+DEFAULT_NAME = "reference"      # in the reports folder
 TSLOAD = os.path.join("loadgen", "tsload")
 INFO = "reference.json"
 # stacks whose code under test is all in the reference build
@@ -30,9 +30,15 @@ class ReferenceBuildError(Exception):
     """A reference that cannot be saved or read: exit 2."""
 
 
-def path_of(spec):
-    """A suite's `reference` (absolute, or relative to the repository)."""
-    return spec if os.path.isabs(spec) else os.path.join(REPO_ROOT, spec)
+def reports_dir():
+    return os.environ.get("TCPSCALE_REPORTS") or REPORTS_DIR
+
+
+def path_of(spec, reports=None):
+    """A suite's `reference`: absolute, or relative to the reports folder
+    (where the history lives, and what a CI machine keeps between jobs)."""
+    return spec if os.path.isabs(spec) else \
+        os.path.join(os.path.abspath(reports or reports_dir()), spec)
 
 
 def info(folder):
@@ -46,13 +52,14 @@ def info(folder):
     return got if isinstance(got, dict) else None
 
 
-def save(folder, tsload=None):
+def save(folder, tsload=None, git=None):
     """Copy the checkout's tsload build into folder (replacing what was
-    there only once the copy is complete); returns reference.json."""
+    there only once the copy is complete); returns reference.json.
+    tsload, git: another build and the commit it was made from."""
     src = tsload or os.path.join(REPO_ROOT, TSLOAD)
     if not os.access(src, os.X_OK):
         raise ReferenceBuildError(f"{src}: not built (run: make -C loadgen)")
-    git = envmod.git_info()
+    git = git or envmod.git_info()
     if git.get("dirty"):
         raise ReferenceBuildError("the checkout has uncommitted changes: a "
                              "reference must be a commit")
@@ -80,7 +87,7 @@ def for_suite(suite):
     spec = suite.get("reference") or ""
     if not spec:
         return None, None
-    folder = path_of(spec)
+    folder = suite.get("reference_dir") or path_of(spec)
     return folder, info(folder)
 
 

@@ -271,6 +271,80 @@ class CellsTest(unittest.TestCase):
         self.assertEqual(r["verdict"], "regressed", r)
 
 
+def reference_twin(r, factor=1.0):
+    """r measured on the reference build (its level scaled by factor)."""
+    t = datafix.record(r["run_id"], r["cell"]["workload"], r["cell"]["cores"],
+                       r["cell"]["rep"], r["metrics"]["rate"] * factor,
+                       p99=r["metrics"]["p99_us"] / factor)
+    t["cell"]["twin"] = "reference"
+    t["cell"]["id"] += ".reference"
+    t["collectors"] = dict(r["collectors"], procs=dict(
+        r["collectors"]["procs"],
+        user_s=r["collectors"]["procs"]["user_s"] / factor))
+    return t
+
+
+class PairedTest(unittest.TestCase):
+    """A cell measured beside the reference build is decided pair by pair
+    in its own run: the machine's level, shared by a pair, drops out."""
+
+    def run_(self, change=1.0, n=12, wander=0.25, seed=3):
+        rng = random.Random(seed)
+        cand, refs = [], []
+        for rep in range(n):
+            level = rng.lognormvariate(0, wander)     # the machine moves
+            c = rec("b", "nginx", 1, rep, 1000 * level * change *
+                    rng.gauss(1, 0.02), p99=500 / level, cpu_s=1.0 / level)
+            cand.append(c)
+            refs.append(reference_twin(c, rng.gauss(1, 0.02) / change))
+        return cand, refs
+
+    def rows(self, cand, refs, base=()):
+        return {r["metric"]: r for r in gate.compare_cells(
+            list(base), cand + refs, gateconf.default_conf())}
+
+    def test_regression_caught_through_the_machine_moving(self):
+        rows = self.rows(*self.run_(change=0.9))
+        r = rows["rate"]
+        self.assertEqual(r["verdict"], "regressed", r)
+        self.assertEqual((r["baseline"], r["paired"], r["n_base"]),
+                         ("reference", 12, 12))
+        self.assertIn("against the reference build, 12 pairs", r["reason"])
+        self.assertAlmostEqual(r["ratio"], 0.9, delta=0.1)
+        # the same samples, unpaired, cannot tell
+        cand, refs = self.run_(change=0.9)
+        d = gate.decide_stat(gate.metric_values(refs, "rate"),
+                             gate.metric_values(cand, "rate"), "higher",
+                             0.05, 0.01)
+        self.assertNotEqual(d["verdict"], "regressed", d)
+
+    def test_same_build_is_same(self):
+        rows = self.rows(*self.run_())
+        self.assertEqual(set(r["verdict"] for r in rows.values()), {"same"},
+                         rows)
+
+    def test_history_not_used_for_paired_metrics(self):
+        cand, refs = self.run_()
+        base = [rec("a", "nginx", 1, i, 5000.0) for i in range(7)]
+        rows = self.rows(cand, refs, base)
+        self.assertEqual(rows["rate"]["verdict"], "same", rows["rate"])
+
+    def test_disturbed_pairs_left_out(self):
+        cand, refs = self.run_(change=0.9)
+        for r in cand[:3]:
+            r["collectors"]["others"] = {"share": 0.5}
+        r = self.rows(cand, refs)["rate"]
+        self.assertEqual(r["paired"], 9)
+        self.assertIn("3 left out", r["reason"])
+
+    def test_wilcoxon_needs_enough_pairs(self):
+        # 7 pairs cannot reach p < 0.01 with a signed-rank test (2/128)
+        r = self.rows(*self.run_(change=0.8, n=7))["rate"]
+        self.assertEqual(r["verdict"], "unknown", r)
+        r = self.rows(*self.run_(change=0.8, n=9))["rate"]
+        self.assertEqual(r["verdict"], "regressed", r)
+
+
 class OtherLoadTest(unittest.TestCase):
     def test_busy_minus_accounted(self):
         def stat(busy, steal):
