@@ -477,6 +477,7 @@ def _gate_parsers(sub):
                     "reports folder.")
     r.add_argument("action", choices=("save", "show"))
     r.add_argument("folder", metavar="FOLDER", nargs="?")
+    _common(r)
 
 
 def main(argv=None):
