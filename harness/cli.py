@@ -470,8 +470,7 @@ def _gate_parsers(sub):
 
     r = sub.add_parser(
         "reference", help="the reference build measured beside the checkout",
-        description="save: copy the checkout's tsload build (a commit, no "
-                    "uncommitted changes) to FOLDER, which a suite's "
+        description="save: copy the checkout's tsload build to FOLDER, which a suite's "
                     "`reference` names; show: what FOLDER holds (exit 1 if "
                     "nothing usable).  Default FOLDER: reference in the "
                     "reports folder.")

@@ -60,14 +60,12 @@ def save(folder, tsload=None, git=None):
     if not os.access(src, os.X_OK):
         raise ReferenceBuildError(f"{src}: not built (run: make -C loadgen)")
     git = git or envmod.git_info()
-    if git.get("dirty"):
-        raise ReferenceBuildError("the checkout has uncommitted changes: a "
-                             "reference must be a commit")
     tmp = folder.rstrip("/") + ".new"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.join(tmp, "loadgen"))
     shutil.copy2(src, os.path.join(tmp, TSLOAD))
-    got = {"git": {k: git.get(k) for k in ("sha", "short", "branch")},
+    got = {"git": {k: git.get(k) for k in ("sha", "short", "branch",
+                                           "dirty")},
            "saved": time.time(), "saved_iso": time.strftime(
                "%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "tsload": TSLOAD}
     store.write_json(os.path.join(tmp, INFO), got)
@@ -96,5 +94,7 @@ def format_info(folder, got):
         return [f"{folder}: no reference build (./tcpscale reference save "
                 f"{folder})"]
     g = got.get("git") or {}
-    return [f"{folder}: tsload of {g.get('short')} "
-            f"({g.get('branch') or 'no branch'}), saved {got.get('saved_iso')}"]
+    return [f"{folder}: tsload of {g.get('short')}"
+            + (" with uncommitted changes" if g.get("dirty") else "")
+            + f" ({g.get('branch') or 'no branch'}), saved "
+              f"{got.get('saved_iso')}"]
