@@ -6,10 +6,10 @@ build's twins (`tcpscale calibrate --make RUN... -o F`).  `tcpscale
 calibrate F` replays the gate on it (harness.gate.compare_cells, the same
 settings as the suite's [gate]), cell by cell:
 
-- same vs same (A/A).  A cell measured beside the reference build
-  ("paired": the runs were made with a reference that is the same build):
-  each run's pairs as they are, and with the two arms swapped (either arm
-  can be called the candidate).  Other cells (the instruction count):
+- same vs same (A/A).  A cell measured beside the reference build (mode
+  "reference"; the runs were made with a reference that is the same
+  build): each run's repetitions against their twins, and with the two
+  sides swapped (either can be called the candidate).  Other cells (the instruction count):
   every ordered pair of runs (baseline run b, candidate run c), and the
   history mode: every run as the candidate against random sets of K of
   the other runs.  Nothing changed, so every "regressed" is a false alarm.
@@ -167,8 +167,8 @@ def first_reps(records, n):
 def splits(fx, history_k, seed=1):
     """(mode, cell, baseline runs' records, candidate records).
 
-    Cells measured beside the reference build ("paired"): each run's own
-    pairs, in both directions.  Other cells: every ordered pair of runs
+    Cells measured beside the reference build ("reference"): each run's
+    own repetitions and their twins, in both directions.  Other cells: every ordered pair of runs
     ("run") and, with more than history_k runs, every run against random
     sets of history_k others ("history:K")."""
     runs = fx["runs"]
@@ -179,8 +179,8 @@ def splits(fx, history_k, seed=1):
         if any(paired(runs[i]["cells"][cell]) for i in have):
             for c in have:
                 recs = runs[c]["cells"][cell]
-                yield "paired", cell, [], recs
-                yield "paired", cell, [], swapped(recs)
+                yield "reference", cell, [], recs
+                yield "reference", cell, [], swapped(recs)
             continue
         for b, c in itertools.permutations(have, 2):
             yield "run", cell, [runs[b]["cells"][cell]], runs[c]["cells"][cell]

@@ -21,6 +21,14 @@ repetitions of a cell:
   rule out a regression that large);
   unknown: anything else (too few repetitions, a wide interval).
 
+A cell measured beside the reference build (twin "reference", harness.
+reference) has its statistical metrics decided the same way against the
+twins of its own run instead of the baseline, with no run-to-run bound:
+the two builds ran in the same seconds, repetition beside repetition.
+The samples are not treated as pairs: within a run two copies of one
+build differ by a steady few percent in some cells, which a paired test
+takes for a real difference (BENCHMARKS.md, "The gate", has the numbers).
+
 Exact metrics (callgrind instruction counts repeat to the instruction):
 the ratio of medians against a fixed threshold, no statistics; repetitions
 that disagree by more than a third of the threshold make it unknown.
@@ -122,44 +130,6 @@ def decide_stat(base, cand, better, min_effect, alpha, base_runs=None):
                     (out_worse, out_better, bound))
 
 
-def hodges_lehmann(d, axis=-1):
-    """Median of the Walsh averages (d_i + d_j) / 2, i <= j: the shift
-    estimate that goes with the signed-rank test (more precise than a
-    median of the pairs, much more than a ratio of the two medians)."""
-    d = np.moveaxis(np.asarray(d), axis, -1)
-    i, j = np.triu_indices(d.shape[-1])
-    return np.median((d[..., i] + d[..., j]) / 2, axis=-1)
-
-
-def decide_paired(ref, cand, better, min_effect, alpha):
-    """Verdict of one statistical metric from pairs: cand[i] and ref[i]
-    measured side by side (the reference build's twin of repetition i).
-    The ratio is the pairs' typical ratio, exp of the Hodges-Lehmann
-    estimate of their log ratios, with a percentile bootstrap interval
-    resampling pairs; the test is the Wilcoxon signed-rank test of the log
-    ratios.  The machine's level, shared by the two of a pair, drops out,
-    so no run-to-run bound is needed."""
-    out = _sizes(ref, cand)
-    if out.get("verdict"):
-        return out
-    d = np.log(np.asarray(cand)) - np.log(np.asarray(ref))
-    out.update(paired=len(d), ratio_of_medians=out["ratio"],
-               ratio=float(np.exp(hodges_lehmann(d))))
-    if not d.any():
-        return _verdict(out, 1.0, 1.0, 1.0, better, min_effect, alpha)
-    # equal values in a pair (p99 comes from histogram buckets) count as
-    # half a rank each way; the exact distribution has no room for them
-    p = float(stats.wilcoxon(d, zero_method="zsplit",
-                             method="auto" if d.all() else "approx").pvalue)
-    res = stats.bootstrap((d,), hodges_lehmann, n_resamples=BOOTSTRAP_RESAMPLES,
-                          confidence_level=1 - alpha, method="percentile",
-                          vectorized=True,
-                          random_state=np.random.default_rng(BOOTSTRAP_SEED))
-    lo, hi = (float(np.exp(x)) for x in (res.confidence_interval.low,
-                                         res.confidence_interval.high))
-    return _verdict(out, p, lo, hi, better, min_effect, alpha)
-
-
 def _sizes(base, cand):
     """The row's sizes and ratio; a verdict already when too few."""
     out = {"n_base": len(base), "n_cand": len(cand), "ratio": None,
@@ -246,40 +216,6 @@ def decide(metric, base, cand, conf, base_runs=None):
         return decide_exact(base, cand, better, conf["exact_threshold"])
     return decide_stat(base, cand, better, conf["min_effect"][metric],
                        conf["alpha"], base_runs)
-
-
-def _pairs(crecs, refs, metric, conf):
-    """(reference values, candidate values) of the repetitions measured in
-    both builds, neither disturbed; and how many pairs were left out."""
-    by_rep = {r["cell"]["rep"]: r for r in refs}
-    ref, cand, dropped = [], [], 0
-    for c in sorted(crecs, key=lambda r: r["cell"]["rep"]):
-        r = by_rep.get(c["cell"]["rep"])
-        if r is None:
-            continue
-        a, b = metric_values([r], metric), metric_values([c], metric)
-        if not (a and b) or disturbed(r, conf) or disturbed(c, conf):
-            dropped += 1
-            continue
-        ref += a
-        cand += b
-    return ref, cand, dropped
-
-
-def _paired_row(metric, crecs, refs, conf):
-    """A statistical metric decided against the reference build measured
-    in the same run."""
-    better = METRICS[metric][2]
-    ref, cand, dropped = _pairs(crecs, refs, metric, conf)
-    row = decide_paired(ref, cand, better, conf["min_effect"][metric],
-                        conf["alpha"])
-    row["reason"] += f"; against the reference build, {len(ref)} pairs"
-    if dropped:
-        row["reason"] += (f" ({dropped} left out: disturbed by other "
-                          "processes or without a value)")
-    return dict(row, baseline="reference", base_median=statistics.median(
-        ref) if ref else None, cand_median=statistics.median(cand)
-        if cand else None)
 
 
 # ------------------------------------------------------------------ cells
@@ -379,8 +315,12 @@ def compare_cells(base_records, cand_records, conf):
             metrics = [conf["metrics"][0]]
         for m in metrics:
             if METRICS[m][3] == "stat" and len(refs.get(key, ())) >= MIN_REPS:
-                row = _paired_row(m, cok_all, refs[key], conf)
-                row["disturbed"] = sum(disturbed(r, conf) for r in cok_all)
+                # the twins of this run, as the baseline (one run: no
+                # run-to-run bound; not paired, see the module's doc)
+                row = dict(_baseline_row(m, refs[key], cok_all, conf),
+                           baseline="reference")
+                row["reason"] += ("; against the reference build measured "
+                                  "beside it")
             else:
                 row = _baseline_row(m, brecs_all, cok_all, conf)
             if failed:

@@ -194,8 +194,8 @@ class GateRealRunsTest(unittest.TestCase):
         """Each repetition right beside the same cell on the reference
         build: same build on both sides is never 'regressed'; a reference
         build that is really slower (a tsload held to half the rate) makes
-        the checkout's build 'improved' on the rate, pair by pair, with no
-        history at all.  The reference is saved by the CI examples' own
+        the checkout's build 'improved' on the rate, against the twins of
+        its own run, with no history at all.  The reference is saved by the CI examples' own
         command."""
         text = (AA_SUITE % (8, REPO_ROOT)).replace(
             'ramp_time = "0.5s"', 'ramp_time = "0.5s"\nreference = "reference"')
@@ -208,8 +208,8 @@ class GateRealRunsTest(unittest.TestCase):
         self.assertEqual(len(twins), 8)
         res = self.gate_json(a)
         for r in res["rows"]:
-            self.assertEqual((r["baseline"], r["paired"] <= 8), ("reference",
-                                                                True), r)
+            self.assertEqual((r["baseline"], r["n_base"] <= 8), ("reference",
+                                                                 True), r)
             self.assertNotEqual(r["verdict"], "regressed", r)
         half = int(statistics.median(r["metrics"]["rate"] for r in records
                                      if r["cell"].get("twin")) / 2)
