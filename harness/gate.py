@@ -112,47 +112,29 @@ def decide_stat(base, cand, better, min_effect, alpha, base_runs=None):
     base_runs: the baseline's values run by run; with two runs or more the
     candidate must also lie beyond their run-to-run spread (run_spread) to
     be regressed or improved."""
-    out = _sizes(base, cand)
-    if out.get("verdict"):
-        return out
+    out = {"n_base": len(base), "n_cand": len(cand), "ratio": None,
+           "ci": None, "p": None}
+    if len(base) < MIN_REPS or len(cand) < MIN_REPS:
+        return dict(out, verdict="unknown",
+                    ratio=(statistics.median(cand) / statistics.median(base)
+                           if base and cand else None),
+                    reason=f"too few repetitions (baseline {len(base)}, "
+                           f"candidate {len(cand)}; {MIN_REPS} needed)")
+    ratio = statistics.median(cand) / statistics.median(base)
     if len(set(base)) == 1 and len(set(cand)) == 1:
         p = 0.0 if base[0] != cand[0] else 1.0
-        lo = hi = out["ratio"]
+        lo = hi = ratio
     else:
         p = float(stats.mannwhitneyu(cand, base,
                                      alternative="two-sided").pvalue)
         lo, hi = bootstrap_ratio(base, cand, 1 - alpha)
+    out.update(ratio=ratio, ci=[lo, hi], p=p)
+    w, (w_lo, w_hi) = _worse(ratio, better), sorted(
+        (_worse(lo, better), _worse(hi, better)))
     out_worse, out_better, bound = _beyond_runs(cand, base_runs, better,
                                                 alpha)
     if bound is not None:
         out["run_spread"] = float(np.expm1(bound))
-    return _verdict(out, p, lo, hi, better, min_effect, alpha,
-                    (out_worse, out_better, bound))
-
-
-def _sizes(base, cand):
-    """The row's sizes and ratio; a verdict already when too few."""
-    out = {"n_base": len(base), "n_cand": len(cand), "ratio": None,
-           "ci": None, "p": None}
-    ratio = (statistics.median(cand) / statistics.median(base)
-             if base and cand else None)
-    if len(base) < MIN_REPS or len(cand) < MIN_REPS:
-        return dict(out, verdict="unknown", ratio=ratio,
-                    reason=f"too few repetitions (baseline {len(base)}, "
-                           f"candidate {len(cand)}; {MIN_REPS} needed)")
-    return dict(out, ratio=ratio)
-
-
-def _verdict(out, p, lo, hi, better, min_effect, alpha,
-             beyond=(True, True, None)):
-    """regressed / improved / same / unknown from the ratio, its interval
-    and the test's p; beyond: whether the candidate also lies beyond the
-    baseline runs' spread each way, and that bound (None: not used)."""
-    ratio = out["ratio"]
-    out.update(ci=[lo, hi], p=p)
-    w, (w_lo, w_hi) = _worse(ratio, better), sorted(
-        (_worse(lo, better), _worse(hi, better)))
-    out_worse, out_better, bound = beyond
     spread_note = "" if bound is None else \
         f" (runs spread {_spread(bound)})"
     if p < alpha and w_lo > 1 and w >= 1 + min_effect:
@@ -298,9 +280,9 @@ def compare_cells(base_records, cand_records, conf):
     """One row per (cell of the candidate, metric it has): the verdict and
     its figures.  Failed repetitions are left out and named in the row.
     A cell measured beside the reference build (twin "reference") has its
-    statistical metrics decided against that, pair by pair, in the
-    candidate's own run; its exact metrics and every other cell against
-    the baseline."""
+    statistical metrics decided against those twins, in the candidate's
+    own run; its exact metrics and every other cell against the
+    baseline."""
     base, cand = _by_cell(base_records), _by_cell(cand_records)
     refs = references(cand_records)
     rows = []
