@@ -79,7 +79,7 @@ one_set() { # FEATURES
 	done
 	t_check "[$1] the daemon's workers serve" ip netns exec "$NS_L" curl -sf -o /dev/null -m 2 "$URL/64.bin"
 	old=$(workers)
-	ip netns exec "$NS_L" timeout 120 ab -r -q -s 10 -n 1000000 -t $((RELOADS + 3)) -c 8 "$URL/64.bin" \
+	ip netns exec "$NS_L" timeout 120 ab -r -q -s 10 -t $((RELOADS + 3)) -n 5000000 -c 8 "$URL/64.bin" \
 		>"$OUT/$name-ab.txt" 2>&1 &
 	ajob=$!
 	t_bg_add $ajob
