@@ -108,7 +108,7 @@ void rs_tcp_timer_update(struct rs_tcb *t)
 	struct rs_timerq *q = &t->core->tq;
 	uint64_t d = min_nz(min_nz(min_nz(t->t_rtx, t->t_delack),
 				   min_nz(t->t_persist, t->t_misc)),
-			    min_nz(t->t_probe, t->t_reo));
+			    min_nz(min_nz(t->t_probe, t->t_reo), t->t_pace));
 
 	if (d == t->deadline)
 		return;
@@ -235,6 +235,10 @@ static int tcb_fire(struct rs_tcb *t)
 	if (t->t_reo && t->t_reo <= now) {
 		t->t_reo = 0;
 		rs_tcp_reorder_timeout(t);
+	}
+	if (t->t_pace && t->t_pace <= now) {
+		t->t_pace = 0;
+		rs_tcp_output(t); /* the pacing gap is over */
 	}
 	if (t->t_misc && t->t_misc <= now) {
 		t->t_misc = 0;
