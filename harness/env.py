@@ -147,7 +147,7 @@ def capture():
 
 
 HOST_FIELDS = ("role", "kernel", "os", "arch", "cpus", "cpu_model", "mem_kib", "nics",
-               "versions")
+               "versions", "loadavg")
 
 
 def lab_env(controller, lab):
@@ -160,10 +160,11 @@ def lab_env(controller, lab):
     env = dict(controller)
     env.update(host=lab["server"], kernel=server["kernel"], os=server["os"],
                arch=server["arch"], cpu_model=server["cpu_model"], cores=server["cpus"],
-               mem_kib=server["mem_kib"], hosts=hosts,
+               mem_kib=server["mem_kib"], loadavg=server.get("loadavg"), hosts=hosts,
                controller=controller.get("controller") or   # a resumed run's: kept
                {k: controller.get(k) for k in ("host", "kernel", "os", "arch", "cpu_model",
-                                               "cores", "mem_kib", "sysctls")})
+                                               "cores", "mem_kib", "sysctls",
+                                               "loadavg")})
     env.pop("kernel_version", None)
     env.pop("sysctls", None)       # the tuning role's record says what the hosts have
     tools = dict(controller.get("tools") or {})

@@ -214,6 +214,8 @@ class AnsibleLab:
                                  if probe.get(k)}
                 d.update({k: int(probe[k]) if probe.get(k, "").isdigit() else probe.get(k)
                           for k in ("cpus", "cpu_model", "mem_kib", "arch")})
+                d["loadavg"] = [float(x) for x in probe["loadavg"].split()] \
+                    if probe.get("loadavg") else None
                 d["nofile"] = min(NOFILE, int(probe["nofile"])) \
                     if probe.get("nofile", "").isdigit() else NOFILE
                 hosts[h] = d

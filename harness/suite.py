@@ -80,7 +80,7 @@ def _cells_loop(ctx, lab, run_cell, cell_error):
         with _no_sigint():
             store.save_record(ctx["reports_dir"], ctx["run_dir"], rec)
             ctx["records"].append(rec)
-            run["n_done"] += 1
+            run["n_done"] += rec["status"] in DONE   # an interrupted cell runs again
             run["n_ok"] += rec["status"] == "ok"
             run["n_failed"] += rec["status"] == "error"
             store.save_run(ctx["reports_dir"], ctx["run_dir"], run)
@@ -273,9 +273,11 @@ def format_summary(run, records, paths):
     planned = len(run.get("plan", []))
     dur = (run.get("finished") or time.time()) - run["started"]
     n_cannot = sum(1 for rec in records if rec["status"] == "cannot-run")
+    n_stopped = sum(1 for rec in records if rec["status"] == "interrupted")
     out = ["", f"run {run['run_id']} {run['status']}: {run['n_ok']} ok, "
                f"{run['n_failed']} failed, "
                + (f"{n_cannot} cannot run, " if n_cannot else "")
+               + (f"{n_stopped} interrupted, " if n_stopped else "")
                + f"{run['n_done']} of {planned} cells "
                f"in {planmod.fmt_duration(dur)}"]
     if run.get("error"):

@@ -69,6 +69,19 @@ def wait_for_line(path, pattern, proc, timeout=120):
                                                                  f.read()[-3000:]))
 
 
+def wait_for_processes(lab, wanted, proc, timeout=120):
+    """Until each host runs a process named wanted[host] (None: any); the processes.
+    Polled, not slept for: under load the window's programs start late."""
+    deadline = time.monotonic() + timeout
+    while True:
+        running = leftovers(lab)
+        if all(any(name is None or p[1] == name for p in running[h]) for h, name in wanted.items()):
+            return running
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("not running %r (run exit %s): %r" % (wanted, proc.poll(), running))
+        time.sleep(0.05)
+
+
 def records(reports):
     runs = store.list_runs(reports)
     run, recs, _ = store.load_run(reports, runs[-1]["run_id"])
@@ -152,6 +165,8 @@ class AnsibleLabTest(unittest.TestCase):
         self.assertEqual((nics["data0"]["rx_queues"], nics["data0"]["tx_queues"]), (2, 2))
         self.assertEqual(env["hosts"]["client1"]["role"], "client")
         self.assertEqual(env["controller"]["host"], os.uname().nodename)
+        self.assertEqual(len(env["loadavg"]), 3)     # read on server1 by the deploy
+        self.assertEqual(env["loadavg"], env["hosts"]["server1"]["loadavg"])
         report = os.path.join(self.reports, run["run_id"], "report.md")
         with open(report) as f:
             text = f.read()
@@ -298,14 +313,13 @@ class AnsibleLabTest(unittest.TestCase):
     def test_ctrl_c_stops_the_run_keeps_cells_names_where_and_cleans_the_hosts(self):
         suite = os.path.join(self.tmp, "ansible-ctrl-c.toml")
         with open(self._fail_suite()) as f, open(suite, "w") as g:
-            g.write(f.read().replace('runtime = "0.5s"', 'runtime = "3s"'))
+            # a window long enough for a loaded machine to start the client in it
+            g.write(f.read().replace('runtime = "0.5s"', 'runtime = "8s"'))
         proc, reports, out, err = self._start_run(suite, "ctrl-c")
         # the live progress names the task while it runs: Ctrl-C in cell 2's window
         wait_for_line(err, r"^\[cell 2/2\] linux haproxy[^\n]*\n(  .*\n)*"
                            r"  cell: task 'tcpscale_cell : Run the measured window'", proc)
-        time.sleep(1.0)                             # tsload, perf, servers all running
-        running = leftovers(self.lab)
-        self.assertTrue(running["client1"] and running["backend1"], running)
+        wait_for_processes(self.lab, {"client1": "tsload", "backend1": None}, proc)
         os.killpg(proc.pid, signal.SIGINT)          # what a terminal's Ctrl-C does
         text = self._finish_run(proc, out)
         self.assertEqual(proc.returncode, 130, text[-2000:])

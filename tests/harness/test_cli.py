@@ -194,12 +194,14 @@ class ProgressTest(unittest.TestCase):
                 for rep in range(2)]
         recs.append(datafix.record("r", "shortconn", 2, 0, 0,
                                    status="error"))
+        recs.append(datafix.record("r", "shortconn", 2, 1, 0,
+                                   status="interrupted"))
         run = datafix.run_dict("r1", self.cells(), status="interrupted")
         run.update(n_done=3, n_ok=2, n_failed=1)
         lines = suite.format_summary(run, recs, ("/x/report.md",
                                                  "/x/report.html"))
         text = "\n".join(lines)
-        self.assertIn("run r1 interrupted: 2 ok, 1 failed, 3 of 4 cells "
+        self.assertIn("run r1 interrupted: 2 ok, 1 failed, 1 interrupted, 3 of 4 cells "
                       "in 1:40", text)
         self.assertIn("interrupted: the 3 finished cells are kept", text)
         self.assertRegex(text, r"linux +shortconn +1 +2 +1,000 conn/s")

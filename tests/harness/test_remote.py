@@ -100,18 +100,22 @@ class TestInventory(unittest.TestCase):
                "mtu": 1500}
         host = {"kernel": "6.1.0-9", "os": "Debian 12", "arch": "x86_64", "cpus": 24,
                 "cpu_model": "Xeon E5-2697", "mem_kib": 64 * 1048576, "nics": {"p1p1": nic},
-                "versions": {"nginx": "1.22.1", "perf": "6.1.27"}, "addrs": {}}
+                "versions": {"nginx": "1.22.1", "perf": "6.1.27"}, "addrs": {},
+                "loadavg": [3.5, 2.0, 1.0]}
         lab = {"server": "s1", "hosts": {"s1": dict(host, role="server"),
                                          "c1": dict(host, role="client", cpus=8)}}
         ctl = {"host": "laptop", "kernel": "6.5", "os": "Debian 13", "cores": 4, "mem_kib": 1,
                "cpu_model": "i7", "arch": "x86_64", "git": {"short": "abc"},
-               "sysctls": {"net.core.somaxconn": "4096"},
+               "sysctls": {"net.core.somaxconn": "4096"}, "loadavg": [0.1, 0.2, 0.3],
                "tools": {"python": "3.11", "nginx": "9.9", "chromium": "120"}}
         env = envmod.lab_env(ctl, lab)
         self.assertEqual((env["host"], env["kernel"], env["cores"], env["cpu_model"]),
                          ("s1", "6.1.0-9", 24, "Xeon E5-2697"))
         self.assertEqual(env["hosts"]["c1"]["cpus"], 8)
         self.assertEqual(env["controller"]["host"], "laptop")
+        # the load of the machine under test; the controller's is its own
+        self.assertEqual((env["loadavg"], env["controller"]["loadavg"]),
+                         ([3.5, 2.0, 1.0], [0.1, 0.2, 0.3]))
         self.assertNotIn("sysctls", env)          # the controller's, not the hosts'
         self.assertEqual(envmod.lab_env(env, lab), env)   # a resumed run: the same
         self.assertEqual(env["tools"]["nginx"], "1.22.1")
