@@ -18,7 +18,7 @@
  *   {"features":["listen","estab","rfd","fastfd"],
  *    "sets":{"base":[],"full":["listen","estab","rfd","fastfd"]}}
  * Each instance's header shows its active set and congestion control
- * ("features listen,rfd, cc bbr").
+ * ("features listen,rfd, cc reno").
  *
  * JSON (--json), one line:
  *   {"instances":[{"pid":P,"ncores":N,"cc":"bbr","feature_set":"listen,rfd",

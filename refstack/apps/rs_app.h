@@ -108,7 +108,7 @@ struct app_net {
 	long busy_poll_us;    /* spin this long before sleeping, -1 = default */
 	long cores;           /* stack cores, one thread each (default 1) */
 	long syncookies;      /* RS_SYNCOOKIES_*, -1 = the stack's default */
-	const char *cc;       /* congestion control; NULL: RS_CC, else bbr */
+	const char *cc;       /* congestion control; NULL: RS_CC, else reno */
 };
 
 #define APP_MAX_CORES 16
@@ -127,7 +127,7 @@ struct app_net {
 	{ "--busy-poll", APP_LONG, &(n).busy_poll_us, "us to spin for a frame before sleeping (default 50, 0 = off)" }, \
 	{ "--cores", APP_LONG, &(n).cores, "stack cores, one thread and one fanout socket each (default 1)" }, \
 	{ "--syncookies", APP_LONG, &(n).syncookies, "SYN cookies as Linux's tcp_syncookies: 0 never, 1 when a listener's SYN backlog is full (default), 2 always" }, \
-	{ "--cc", APP_STR, &(n).cc, "congestion control: bbr (default) or reno (default: $RS_CC, else bbr)" }
+	{ "--cc", APP_STR, &(n).cc, "congestion control: reno or bbr (default: $RS_CC, else reno)" }
 
 struct app {
 	struct rs_stack *stack;

@@ -20,7 +20,7 @@ void rs_rate_sent(struct rs_tcb *t, struct rs_txrec *r)
 
 	if (!t->cc->rate)
 		return;
-	if (rs_tcp_pipe(t) == 0) /* nothing in flight: the intervals restart */
+	if (rs_cc_flight(t) == 0) /* nothing outstanding: the intervals restart */
 		t->first_tx = t->delivered_time = now;
 	r->delivered = t->delivered;
 	r->delivered_time = t->delivered_time;
