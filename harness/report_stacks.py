@@ -25,9 +25,18 @@ def _ratio_cell(r):
 
 # ------------------------------------------------------------ which server
 
+def _shape(srv):
+    """How the server spread over its cores: processes or threads."""
+    for key, fmt in (("workers", "worker_processes {}"), ("nbthread", "nbthread {}"),
+                     ("threads", "{} threads")):
+        if srv.get(key):
+            return fmt.format(srv[key])
+    return None
+
+
 def server_rows(records):
-    """(stack, workload) -> server program that ran (and how it was
-    launched), from the records' tuning."""
+    """(stack, workload, cores) -> server program that ran (its processes
+    or threads, how it was launched), from the records' tuning."""
     seen = {}
     for r in records:
         if r.get("status") != "ok":
@@ -35,10 +44,13 @@ def server_rows(records):
         t = r.get("tuning") or {}
         srv = t.get("server") or {}
         prog = srv.get("program") or "?"
+        if _shape(srv):
+            prog += f", {_shape(srv)}"
         if srv.get("launcher"):
             prog += " via " + srv["launcher"]
         feats = (t.get("refstack") or {}).get("features")
-        seen.setdefault((r["cell"]["stack"], r["cell"]["workload"]),
+        c = r["cell"]
+        seen.setdefault((c["stack"], c["workload"], c["cores"]),
                         set()).add(prog + (f" (features {feats})" if feats else ""))
     return seen
 
@@ -47,12 +59,15 @@ def _server_blocks(records):
     seen = server_rows(records)
     if len({k[0] for k in seen}) < 2 and not any(k[0] != "linux" for k in seen):
         return []
-    body = [[st, wl, "; ".join(sorted(p))] for (st, wl), p in sorted(seen.items())]
+    body = [[st, wl, str(n), "; ".join(sorted(p))]
+            for (st, wl, n), p in sorted(seen.items())]
     return [("h2", "Servers that ran"),
-            ("p", "The server program of each stack and workload (from the "
-                  "records). Until the refstack shim exists, shortconn on "
-                  "refstack runs refstack's native crr server, rs-crrd."),
-            ("table", ["stack", "workload", "server"], body)]
+            ("p", "The server program of each cell (from the records): its "
+                  "worker processes or threads, and on refstack the "
+                  "launcher that put it on the stack. Without the refstack "
+                  "shim, shortconn on refstack runs refstack's native crr "
+                  "server, rs-crrd."),
+            ("table", ["stack", "workload", "cores", "server"], body)]
 
 
 # ------------------------------------------------------------- comparison
@@ -113,14 +128,22 @@ def _versus_blocks(records):
 
 # --------------------------------------------------------------- ablation
 
+# the mechanism the ablation is about, always shown when counted: shared
+# locks, hand-offs between cores, which table answered, which queue accepted
+MECHANISM_FIRST = (stackcmp.LOCKS_ACQUIRED, stackcmp.LOCKS_CONTENDED, "xcore_handoffs",
+                   "lookup_listen_local", "lookup_listen_global",
+                   "lookup_estab_local", "lookup_estab_global",
+                   "accept_local", "accept_global")
+
+
 def _counter_names(rows):
     names = {}
     for r in rows:
         for k, v in r["per_conn"].items():
             names[k] = max(names.get(k, 0), abs(v))
-    # the shared-lock totals first, then the busiest mechanism counters
-    first = [k for k in (stackcmp.LOCKS_ACQUIRED, stackcmp.LOCKS_CONTENDED) if k in names]
-    rest = [k for k in names if k not in first]
+    # the named mechanism first, then the busiest other counters
+    first = [k for k in MECHANISM_FIRST if k in names]
+    rest = [k for k in names if k not in first and names[k]]
     keep = sorted(rest, key=lambda k: -names[k])[:COUNTER_COLUMNS_MAX - len(first)]
     return first + sorted(keep)
 

@@ -5,7 +5,9 @@ as in refstack's interop lab), with feature set SET.
 The servers are the same programs as on linux, started through the refstack
 launcher `refstack/rs-run` once it is built; until then shortconn runs on
 refstack's native crr server (`rs-crrd`) and the other workloads are
-reported cannot-run, cell by cell.  Every record says which server ran
+reported cannot-run, cell by cell.  nginx runs one worker process per
+core (worker_processes N under rs-run --cores N: the shim makes forked
+workers cores of one stack).  Every record says which server ran
 (tuning.server.program and tuning.refstack.server).
 """
 
@@ -30,8 +32,6 @@ NEEDS_OFFLOADS_OFF = True
 # haproxy's origins must be reachable through the one interface refstack
 # owns: the plan asks the lab for one L2 segment (lab.py, one_segment)
 ONE_SEGMENT_WORKLOADS = ("haproxy",)
-NGINX_FORK = ("nginx with more than one worker on refstack needs forked workers "
-              "as cores of one stack (the shim's shared arena), not built yet")
 
 
 def _rel(path):
@@ -82,8 +82,6 @@ def _native_cannot_run(cell):
 
 def cannot_run(cell):
     if has_shim():
-        if cell["workload"] == "nginx" and cell["cores"] > 1:
-            return NGINX_FORK
         return None
     return _native_cannot_run(cell)
 

@@ -21,20 +21,18 @@ TCPSCALE = os.path.join(REPO_ROOT, "tcpscale")
 PREFIX = "tcps-st"
 QUICK = os.environ.get("TCPSCALE_QUICK") == "1"
 
-SUITE = f"""
-[suite]
-name = "stacks-smoke"
-stacks = ["linux", "refstack:base", "refstack:full"]
-workloads = ["shortconn"]
-cores = [1]
-repetitions = 1
-runtime = "2s"
-ramp_time = "0.5s"
-profilers = ["record", "lock"]
-[workload.shortconn]
-job = "{REPO_ROOT}/profiles/jobs/shortconn.ini"
-concurrency = 16
-"""
+def suite_toml(name, stacks, workload, cores, runtime, ramp, extra=""):
+    """A one-workload suite of one repetition, concurrency 16."""
+    return "\n".join([
+        "[suite]", f'name = "{name}"', f"stacks = {stacks!r}".replace("'", '"'),
+        f'workloads = ["{workload}"]', f"cores = {cores!r}", "repetitions = 1",
+        f'runtime = "{runtime}"', f'ramp_time = "{ramp}"', extra,
+        f"[workload.{workload}]",
+        f'job = "{REPO_ROOT}/profiles/jobs/{workload}.ini"', "concurrency = 16", ""])
+
+
+SUITE = suite_toml("stacks-smoke", ["linux", "refstack:base", "refstack:full"],
+                   "shortconn", [1], "2s", "0.5s", 'profilers = ["record", "lock"]')
 
 
 def lab_namespaces():
@@ -143,6 +141,48 @@ class StacksEndToEndTest(unittest.TestCase):
         self.assertIn("fg-linux-shortconn", flames)
         self.assertIn("fg-refstack-base-shortconn", flames)
         self.assertTrue(all(n > 10 for n in flames.values()), flames)
+
+
+NGINX2 = suite_toml("nginx-workers", ["refstack:base"], "nginx", [2], "1s", "0.3s")
+
+
+@unittest.skipIf(QUICK, "TCPSCALE_QUICK=1: long integration test skipped")
+@unittest.skipUnless(RS.has_shim(), "refstack shim (refstack/rs-run) not built")
+@unittest.skipIf((os.cpu_count() or 1) < 2, "one CPU: no 2-core cell")
+class NginxWorkersOnRefstackTest(unittest.TestCase):
+    """nginx at 2 cores on refstack: two forked workers, each a core of
+    one stack, started through rs-run."""
+
+    def test_two_workers_serve_through_rs_run(self):
+        tmp = tempfile.mkdtemp(prefix="tcpscale-ngx2-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        reports, path = os.path.join(tmp, "reports"), os.path.join(tmp, "n.toml")
+        with open(path, "w") as f:
+            f.write(NGINX2)
+        p = subprocess.run([TCPSCALE, "run", path, "--lab-prefix", PREFIX],
+                           capture_output=True, text=True, timeout=180,
+                           env=dict(os.environ, TCPSCALE_REPORTS=reports))
+        self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
+        _, recs, run_dir = store.load_run(reports, "latest")
+        rec = recs[0]
+        self.assertEqual((rec["cell"]["id"], rec["status"]),
+                         ("refstack-base.nginx.c2.r0", "ok"), rec.get("error"))
+        srv = rec["tuning"]["server"]
+        self.assertEqual(srv["workers"], 2)
+        self.assertIn("refstack/rs-run", srv["launcher"])
+        self.assertIn("--cores 2", srv["launcher"])
+        with open(os.path.join(run_dir, "raw", rec["artefacts"]["nginx_conf"])) as f:
+            self.assertIn("worker_processes 2;", f.read())
+        # each worker drove a core of the stack: frames reached both (the
+        # fanout group), and the workers together accepted every connection
+        per_core = rec["collectors"]["stack"]["per_core"]
+        self.assertEqual(len({c["pid"] for c in per_core if c["counters"].get("rx_frames")}),
+                         2, per_core)
+        conns = rec["metrics"]["connections"]
+        accepts = rec["collectors"]["stack"]["counters"]["tcp_accepts"]
+        self.assertTrue(0.7 * conns < accepts < 1.3 * conns, (accepts, conns))
+        self.assertGreater(rec["metrics"]["connections"], 100)
+        self.assertEqual(lab_namespaces(), [])
 
 
 if __name__ == "__main__":

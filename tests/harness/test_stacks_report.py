@@ -33,9 +33,9 @@ def stack_counters(stack, conns):
     acquisitions, no wait times); base drops on a full hand-off queue."""
     fset = stack.split(":")[1]
     local = fset in ("listen", "full")
-    return {"tcp_accepts": conns, "table_lookups": 4 * conns,
-            "accepts_local": conns if local else 0,
-            "accepts_global": 0 if local else conns,
+    return {"tcp_accepts": conns, "lookup_estab_global": 4 * conns,
+            "accept_local": conns if local else 0,
+            "accept_global": 0 if local else conns,
             "xcore_handoffs": 0 if fset == "full" else conns // 10,
             "lock_listen_acquired": 0 if local else conns,
             "lock_listen_contended": 0 if local else conns // 20,
@@ -65,7 +65,7 @@ def make_records():
                 r["tuning"]["server"] = {"program": "rs-crrd (refstack's native crr server)"}
                 r["tuning"]["refstack"] = {"features": stack.split(":")[1]}
             else:
-                r["tuning"]["server"] = {"program": "tsload --server"}
+                r["tuning"]["server"] = {"program": "tsload --server", "threads": cores}
             col["lock"] = {"rows": [{"contended": 90, "wait_total_us": 1530.0,
                                      "wait_max_us": 22.6, "wait_avg_us": 17.0,
                                      "type": "spinlock", "caller": "inet_accept+0x41"}]}
@@ -104,9 +104,9 @@ class StacksReportTest(unittest.TestCase):
         self.assertEqual(listen["gain"]["verdict"], "higher")
         self.assertLess(listen["gain"]["ci95"][0], 1.2)
         self.assertAlmostEqual(by[("base", 1)]["gain"]["ratio"], 1.0)
-        self.assertAlmostEqual(listen["per_conn"]["accepts_local"], 1.0)
-        self.assertAlmostEqual(by[("base", 1)]["per_conn"]["accepts_global"], 1.0)
-        self.assertAlmostEqual(by[("base", 2)]["per_conn"]["table_lookups"], 4.0)
+        self.assertAlmostEqual(listen["per_conn"]["accept_local"], 1.0)
+        self.assertAlmostEqual(by[("base", 1)]["per_conn"]["accept_global"], 1.0)
+        self.assertAlmostEqual(by[("base", 2)]["per_conn"]["lookup_estab_global"], 4.0)
         self.assertNotIn("lock_listen_acquired", listen["per_conn"])  # the lock table's
         # every lock's acquisitions summed, both spellings: 1 + 2 per connection
         self.assertAlmostEqual(by[("base", 1)]["per_conn"]["shared-lock acquisitions"], 3.0)
@@ -159,9 +159,11 @@ class StacksReportTest(unittest.TestCase):
                      "## Cells that cannot run here"):
             self.assertIn(head, md)
         self.assertIn("| listen | 1 | 3 | 1,800 | 1.200 [", md)
-        self.assertIn("accepts_local / conn", md)
+        self.assertIn("accept_local / conn", md)
         self.assertIn("too few points for a USL fit: 2 distinct core counts", md)
-        self.assertIn("rs-crrd (refstack's native crr server) (features base)", md)
+        self.assertIn("| refstack:base | shortconn | 1 | rs-crrd (refstack's native crr server) "
+                      "(features base) |", md)
+        self.assertIn("| linux | shortconn | 2 | tsload --server, 2 threads |", md)
         self.assertIn("ablation-shortconn.png", md)
         self.assertIn("| refstack (counters) | listen | refstack lock listen | 3,000 | 150 |", md)
         # other programs on the server's cores (linux's folded stacks: cc1 25 of 125)
@@ -171,7 +173,10 @@ class StacksReportTest(unittest.TestCase):
         self.assertNotIn("cell refstack-base.shortconn.c1.r0: ", md)
         self.assertRegex(md, r"\| refstack \(counters\) \| acceptq \| refstack lock acceptq "
                              r"\| 6,000 \| 29\.7 \| – \| – \| – \|")
-        self.assertIn("shared-lock acquisitions / conn | contended acquisitions / conn", md)
+        # the mechanism's columns first, in a fixed order
+        self.assertIn("shared-lock acquisitions / conn | contended acquisitions / conn | "
+                      "xcore_handoffs / conn | lookup_estab_global / conn | "
+                      "accept_local / conn | accept_global / conn |", md)
         self.assertIn("| base | 1 | drop_handoff_full | 30 | 10.000 |", md)
 
     def test_collector_errors_name_cell_collector_and_host(self):
