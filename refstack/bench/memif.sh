@@ -3,18 +3,20 @@
 # process): connections/s over REPS alternating runs (median and range),
 # then instructions per connection from callgrind, as the difference
 # between N2 and N1 connections divided by N2 - N1 (set-up costs cancel).
+# SET: both stacks' feature set (memif_crr -f; default base).
 cd "$(dirname "$0")/.." || exit 1
 BIN=build/bench/memif_crr
 N=${N:-200000}
 REPS=${REPS:-5}
 N1=${N1:-2000}
 N2=${N2:-6000}
+SET=${SET:-base}
 [ -x "$BIN" ] || { echo "memif.sh: $BIN not built (make)"; exit 1; }
 med() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.0f (min %.0f, max %.0f, n=%d)", m, a[1], a[NR], NR}'; }
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  host: $(uname -n)  kernel: $(uname -r)"
-echo "commit: $(git rev-parse --short HEAD 2>/dev/null)"
+echo "commit: $(git rev-parse --short HEAD 2>/dev/null)  feature set: $SET"
 for c in 1 16; do
-	r=$(for i in $(seq "$REPS"); do "$BIN" -n "$N" -c "$c" | awk '{print $8}'; done | med)
+	r=$(for i in $(seq "$REPS"); do "$BIN" -n "$N" -c "$c" -f "$SET" | awk '{print $8}'; done | med)
 	echo "memif crr, concurrency $c, $N connections: conn/s median $r"
 done
 if command -v valgrind >/dev/null; then
@@ -23,7 +25,7 @@ if command -v valgrind >/dev/null; then
 	for c in 1 16; do
 		for n in "$N1" "$N2"; do
 			valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$c.$n" \
-				"$BIN" -n "$n" -c "$c" >/dev/null 2>&1
+				"$BIN" -n "$n" -c "$c" -f "$SET" >/dev/null 2>&1
 		done
 		i1=$(awk '/^summary:/ {print $2}' "$tmp/cg.$c.$N1")
 		i2=$(awk '/^summary:/ {print $2}' "$tmp/cg.$c.$N2")

@@ -3,7 +3,9 @@
  * total.  Prints connections/s (wall clock).  Time inside the stacks is
  * virtual (advances 10 us per loop) so that runs under callgrind are
  * repeatable; bench/memif.sh derives instructions per connection.
- *   memif_crr [-n N] [-c C] */
+ * -f SET: both stacks' feature set (base by default; one core each, so
+ * the switches change which tables and pools answer, not the path).
+ *   memif_crr [-n N] [-c C] [-f SET] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -22,7 +24,8 @@ struct side {
 	struct rs_core *c;
 };
 
-static int make_side(struct side *sd, struct rs_memif_pair *p, int i)
+static int make_side(struct side *sd, struct rs_memif_pair *p, int i,
+		     uint32_t features)
 {
 	struct rs_stack_conf conf;
 	struct rs_io_conf io = {.peer = p, .queue = (unsigned)i};
@@ -31,6 +34,7 @@ static int make_side(struct side *sd, struct rs_memif_pair *p, int i)
 	rs_stack_conf_init(&conf);
 	inet_pton(AF_INET, i ? "198.18.21.2" : "198.18.21.1", &conf.addr);
 	conf.seed = 7 + (uint64_t)i;
+	conf.features = features;
 	sd->s = rs_stack_create(&conf, &err);
 	if (!sd->s)
 		return err;
@@ -65,22 +69,30 @@ int main(int argc, char **argv)
 	struct cli k[MAXC];
 	static int conns[65536];
 	int nconn = 0, opt, lfd;
+	uint32_t features = 0;
+	char err[300];
 	uint64_t now = 1000000000ull, t0, t1;
 	struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(80)};
 	struct sockaddr_in dst = any;
 
-	while ((opt = getopt(argc, argv, "n:c:")) != -1) {
-		if (opt == 'n')
+	while ((opt = getopt(argc, argv, "n:c:f:")) != -1) {
+		if (opt == 'f') {
+			if (rs_features_parse(optarg, &features, err,
+					      sizeof(err))) {
+				fprintf(stderr, "memif_crr: -f: %s\n", err);
+				return 2;
+			}
+		} else if (opt == 'n')
 			total = atol(optarg);
 		else if (opt == 'c')
 			conc = atol(optarg);
 		else {
-			fprintf(stderr, "usage: memif_crr [-n N] [-c C]\n");
+			fprintf(stderr, "usage: memif_crr [-n N] [-c C] [-f SET]\n");
 			return 2;
 		}
 	}
-	if (conc < 1 || conc > MAXC || total < 1 || !p || make_side(&cl, p, 0) ||
-	    make_side(&sv, p, 1)) {
+	if (conc < 1 || conc > MAXC || total < 1 || !p ||
+	    make_side(&cl, p, 0, features) || make_side(&sv, p, 1, features)) {
 		fprintf(stderr, "memif_crr: bad arguments or set-up failed\n");
 		return 1;
 	}

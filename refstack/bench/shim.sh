@@ -7,7 +7,14 @@
 # medians, spread (min-max) and ratios to Linux.
 #
 #   bash refstack/bench/shim.sh [nginx|haproxy]...   (default: both)
-#   RUNS=5 SECS=4 CONC=64 CORES="1 2"
+#   RUNS=5 SECS=4 CONC=64 CORES="1 2" DUMP=DIR
+#
+# DUMP=DIR keeps each run's tsload JSON and, for refstack, the server's
+# counters at the end of the run (rsctl --json counters: drops by reason,
+# lock waits, hand-offs) in DIR; PERF=1 with DUMP also records every CPU
+# during each client run (perf record -a -e cpu-clock -g: DIR/perf-*.data,
+# for `perf report -i FILE --sort comm,dso,sym`).  Not for figures: perf
+# costs cycles.
 #
 # Server cores: nginx worker_processes N on both (on refstack each forked
 # worker is a core of the one stack, rs-run --cores N); haproxy nbthread
@@ -126,11 +133,29 @@ one_run() { # SERVER STACK CORES RUN
 	local srv=$1 stack=$2 n=$3 r=$4 pid j0 j1 res=$OUT/r-$1-$2-$3-$4.json
 	pid=$(start_server "$srv" "$stack" "$n")
 	[ -n "$pid" ] || { echo "$srv $stack $n $r failed-to-start"; return; }
+	local perf=
+	if [ -n "${PERF:-}" ] && [ -n "${DUMP:-}" ]; then
+		mkdir -p "$DUMP"
+		perf record -q -a -g -e cpu-clock -o "$DUMP/perf-$srv-$stack-$n-$r.data" >/dev/null 2>&1 &
+		perf=$!
+		PIDS+=($perf)
+		sleep 0.5
+	fi
 	j0=$(busy_jiffies)
 	ip netns exec "$NS_L" "$TS" --engine=http --keepalive=0 --host="$NS_STACK_IP" --port=80 \
 		--path=/64.bin --concurrency="$CONC" --threads=1 --runtime="${SECS}s" \
 		--output-format=json --output="$res" >/dev/null 2>&1
 	j1=$(busy_jiffies)
+	if [ -n "$perf" ]; then
+		kill -INT "$perf"
+		wait "$perf" 2>/dev/null
+	fi
+	if [ -n "${DUMP:-}" ]; then
+		mkdir -p "$DUMP"
+		cp "$res" "$DUMP/"
+		[ "$stack" = linux ] || ip netns exec "$NS_S" "$ROOT/rsctl" -p "$pid" --json counters \
+			>"$DUMP/rsctl-$srv-$stack-$n-$r.json" 2>&1
+	fi
 	stop_server "$pid" "$stack"
 	$PY - "$res" "$srv" "$stack" "$n" "$r" "$((j1 - j0))" <<'PYEOF'
 import json, sys
@@ -138,12 +163,13 @@ res, srv, stack, n, r, jif = sys.argv[1:]
 j = json.load(open(res))["jobs"][0]
 c = j["connections"]
 cpu_us = int(jif) * 10000.0 / c if c else float("nan")
-print(srv, stack, n, r, "%.1f" % j["cps"], "%.2f" % cpu_us, j["errors"]["total"])
+p99 = j["latency_us"]["total"]["percentiles"].get("99", float("nan")) / 1000.0
+print(srv, stack, n, r, "%.1f" % j["cps"], "%.2f" % cpu_us, j["errors"]["total"], "%.2f" % p99)
 PYEOF
 }
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC') runs=$RUNS secs=$SECS conc=$CONC kernel=$(uname -r) cpus=$(nproc)"
-echo "# server stack cores run conn_per_s machine_cpu_us_per_conn errors"
+echo "# server stack cores run conn_per_s machine_cpu_us_per_conn errors p99_ms"
 for srv in $SERVERS; do
 	for n in $CORES; do
 		for r in $(seq "$RUNS"); do
@@ -158,18 +184,31 @@ import statistics as st, sys
 rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
-    if line.startswith("#") or len(f) < 7:
+    if line.startswith("#") or len(f) < 8:
         continue
-    rows.setdefault((f[0], f[2], f[1]), []).append((float(f[4]), float(f[5]), int(f[6])))
-print("\n| server | cores | stack | conn/s median (min-max) | x Linux | machine CPU us/conn median (min-max) | x Linux | errors |")
-print("|---|---|---|---|---|---|---|---|")
-for (srv, n, stack) in sorted(rows, key=lambda k: (k[0], k[1], ["linux", "refstack:base", "refstack:full"].index(k[2]))):
+    rows.setdefault((f[0], f[2], f[1]), {})[int(f[3])] = (float(f[4]), float(f[5]), int(f[6]), float(f[7]))
+
+def spread(v, fmt):
+    return (fmt + " (" + fmt + "-" + fmt + ")") % (st.median(v), min(v), max(v))
+
+def ratios(v, base, i):
+    """run r of a stack over run r of Linux (the runs alternate, so each
+    pair ran side by side)"""
+    return [v[r][i] / base[r][i] for r in v if r in base and base[r][i] > 0]
+
+print("\n| server | cores | stack | runs | conn/s median (min-max) | x Linux, per run pair | "
+      "machine CPU us/conn median (min-max) | x Linux, per run pair | p99 ms median (max) | errors |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+order = ["linux", "refstack:base", "refstack:full"]
+for (srv, n, stack) in sorted(rows, key=lambda k: (k[0], k[1], order.index(k[2]))):
     v = rows[(srv, n, stack)]
-    cps = [x[0] for x in v]; cpu = [x[1] for x in v]
-    base = rows.get((srv, n, "linux"))
-    rc = st.median(cps) / st.median([x[0] for x in base]) if base else float("nan")
-    ru = st.median(cpu) / st.median([x[1] for x in base]) if base else float("nan")
-    print("| %s | %s | %s | %.0f (%.0f-%.0f) | %.2f | %.1f (%.1f-%.1f) | %.2f | %d |" % (
-        srv, n, stack, st.median(cps), min(cps), max(cps), rc, st.median(cpu), min(cpu), max(cpu), ru,
-        sum(x[2] for x in v)))
+    base = rows.get((srv, n, "linux"), {})
+    cps = [x[0] for x in v.values()]
+    cpu = [x[1] for x in v.values()]
+    rc, ru = ratios(v, base, 0), ratios(v, base, 1)
+    p99 = [x[3] for x in v.values()]
+    print("| %s | %s | %s | %d | %s | %s | %s | %s | %.1f (%.1f) | %d |" % (
+        srv, n, stack, len(v), spread(cps, "%.0f"), spread(rc, "%.2f") if rc and stack != "linux" else "-",
+        spread(cpu, "%.1f"), spread(ru, "%.2f") if ru and stack != "linux" else "-",
+        st.median(p99), max(p99), sum(x[2] for x in v.values())))
 PYEOF

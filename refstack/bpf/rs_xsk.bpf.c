@@ -10,7 +10,8 @@
  * queue share its buffer pool: XDP_SHARED_UMEM).  With no socket the frame
  * goes on to the kernel (XDP_PASS).
  *
- * RFD's classification is counted per queue: "home" (the owner core is
+ * RFD's classification is counted per queue (with RFD off in the stack
+ * every frame is "rss"): "home" (the owner core is
  * this queue's), "away" (another core owns the connection: steered here
  * when it has a guest socket, else the stack's software hand-off moves it)
  * and "rss" (passive side: wherever RSS put it is right). */
@@ -33,6 +34,13 @@ typedef __u32 uint32_t;
 const volatile __u32 rfd_cores = 1;   /* R: cores rounded up to 2^k */
 const volatile __u32 ncores = 1;      /* cores of the stack */
 const volatile __u32 steer = 0;       /* deliver "away" frames to guests */
+
+/* set by the stack when it tells the program its listeners (xsk_steer):
+ * a stack without the rfd feature owns connections by its 4-tuple hash,
+ * not by port, so the program classifies nothing and every frame stays on
+ * the core of the queue RSS put it on (the software hand-off does the rest).
+ * The backend alone (no stack) keeps RFD's rule. */
+volatile __u32 rfd_off = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -71,6 +79,8 @@ static __always_inline int rfd_owner(__u16 sport, __u16 dport)
 {
 	int cls = rs_rfd_class(sport, dport);
 
+	if (rfd_off)
+		return -1;
 	if (cls == RS_RFD_ASK)
 		cls = is_listener(dport) ? RS_RFD_PASSIVE : RS_RFD_ACTIVE;
 	if (cls == RS_RFD_PASSIVE)

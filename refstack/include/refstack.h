@@ -377,6 +377,7 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_rst_rx, "RST segments received and accepted")                  \
 	X(tcp_rst_tx, "RST segments sent")                                   \
 	X(tcp_challenge_acks, "RFC 5961 challenge ACKs sent")                \
+	X(tcp_syn_reset_resend, "SYNs resent at once after resetting a stale ACK") \
 	X(tcp_retrans_segs, "segments retransmitted")                        \
 	X(tcp_rto_expired, "retransmission timeouts")                        \
 	X(tcp_fast_retrans, "fast recoveries entered (fast retransmits)")    \

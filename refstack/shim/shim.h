@@ -8,10 +8,25 @@
  * stream sockets live on the stack; everything else (files, pipes, AF_UNIX,
  * eventfd, UDP, AF_INET6...) stays in the kernel and is passed through.
  *
- * Locking.  One mutex (shim_lock) covers the process's cores and the
- * shim's own objects; it is never held across a system call that can
- * block.  The stack's readiness hook runs under it.  Forked processes
- * share the stack's tables under the stack's own locks (see
+ * Locking: threads run in parallel, each on its own core.
+ *   - core->lock (one per core): the core (every rs_* call on it, its
+ *     polls) and the shim state of the sockets on it (their epoll
+ *     registrations, waiters, cached readiness).  The core's driving
+ *     thread takes it uncontended; another thread takes it only for a
+ *     call on a socket of that core (a connection handed between
+ *     threads).  The stack's readiness hook runs under it.  A thread holds
+ *     at most one core lock, except the rare ordered pair (lower index
+ *     first) of shim_core_lock2.
+ *   - ep->lock (one per epoll set): its items and ready list, taken
+ *     under a core lock (the hook) or alone (epoll_wait), never the
+ *     other way round: epoll_wait reports the readiness cached in each
+ *     item by whoever held the socket's core lock.
+ *   - shim_lock: the descriptor table, the cores of the process (which
+ *     thread drives which), SO_REUSEPORT twins, listener copies' lists.
+ *     A leaf: nothing is locked under it.
+ * None is held across a system call that can block.  What is shared
+ * between cores inside the stack is under the stack's own counted locks
+ * (lock.h).  Forked processes share the stack's tables the same way (see
  * shim_stack.c).
  *
  * Descriptors: see shim_fd.c.  Waiting: see shim_wait.c. */
@@ -105,8 +120,8 @@ struct shim_wait {               /* one blocked thread on one object */
 struct shim_file {
 	uint8_t kind;            /* SHIM_* */
 	uint8_t nonblock;
-	unsigned refs;           /* descriptors naming it */
-	struct shim_wait *waiters;
+	unsigned refs;           /* descriptors naming it (atomic) */
+	struct shim_wait *waiters; /* under the socket's core lock / ep->lock */
 };
 
 struct shim_core;
@@ -118,6 +133,11 @@ struct shim_sock {
 	struct shim_epitem *items; /* epoll registrations */
 	struct shim_sock *alias_of; /* SO_REUSEPORT: later listener of a port */
 	struct shim_sock *alias_pending; /* bound onto a reuseport listener */
+	/* A listener used by threads on other cores gets a copy on each of
+	 * them (rs_listen_copy), so that a thread accepts on its own core:
+	 * the copies hang off the listener (next_copy, under shim_lock to
+	 * add, read without), each names its listener (copy_of). */
+	struct shim_sock *copies, *next_copy, *copy_of;
 	uint32_t bind_addr;      /* IP_BIND_ADDRESS_NO_PORT: address kept */
 	uint16_t port;           /* bound port (host order) */
 	uint8_t reuseport_set;   /* setsockopt(SO_REUSEPORT) seen */
@@ -131,6 +151,11 @@ static inline struct shim_sock *shim_target(struct shim_sock *s)
 {
 	return s->alias_of ? s->alias_of : s;
 }
+struct shim_core;
+/* The socket that answers for s on core c: for a listener, its copy on c
+ * (made at the first use, under c's lock: call it holding none), else
+ * s's target. */
+struct shim_sock *shim_copy_on(struct shim_sock *s, struct shim_core *c);
 
 struct shim_epitem {
 	struct shim_epoll *ep;
@@ -138,6 +163,7 @@ struct shim_epitem {
 	struct shim_sock *owner; /* the one named by fd (s, or an alias) */
 	int fd;                  /* the number it was registered under */
 	uint32_t events;
+	uint32_t revents;        /* s's events when last looked at (cached) */
 	epoll_data_t data;
 	struct rs_list ilink;    /* ep->items */
 	struct rs_list rlink;    /* ep->ready */
@@ -146,8 +172,12 @@ struct shim_epitem {
 };
 
 #define SHIM_EP_ARMED 8
+struct shim_core;
 struct shim_epoll {
 	struct shim_file f;
+	pthread_mutex_t lock;
+	struct shim_core *core;  /* of the thread that waits on it: its
+				  * listener items watch that core's copy */
 	struct rs_list items;
 	struct rs_list ready;
 	/* threads whose wake-up eventfd and core packet socket are in this
@@ -159,6 +189,7 @@ struct shim_epoll {
 
 /* ---- the stack, cores, threads (shim_stack.c) ------------------------- */
 struct shim_core {
+	pthread_mutex_t lock;    /* the core and its sockets (see top) */
 	struct rs_core *rc;
 	unsigned index;          /* the stack's core (slot) number */
 	int wait_fd;             /* the backend's packet socket, -1 once dead */
@@ -168,13 +199,13 @@ struct shim_core {
 	struct rs_core_io saved; /* at fork: the child's copy to close */
 };
 /* The packet socket reported an error (the interface went away): stop
- * sleeping on it, say so once (under shim_lock). */
+ * sleeping on it, say so once (under c->lock). */
 void shim_core_dead(struct shim_core *c);
 
 struct shim_thread {
 	int efd;                 /* eventfd: wake-ups from other threads */
-	struct shim_core *core;
-	uint8_t kicked;
+	struct shim_core *core;  /* changed only by the thread itself */
+	uint8_t kicked;          /* atomic */
 };
 
 extern pthread_mutex_t shim_lock;
@@ -182,25 +213,40 @@ extern int shim_active;          /* a stack is configured (RS_IF set) */
 
 static inline void shim_lock_take(void) { pthread_mutex_lock(&shim_lock); }
 static inline void shim_lock_drop(void) { pthread_mutex_unlock(&shim_lock); }
+static inline void shim_core_lock(struct shim_core *c) { pthread_mutex_lock(&c->lock); }
+static inline void shim_core_unlock(struct shim_core *c) { pthread_mutex_unlock(&c->lock); }
+/* Two cores' locks in the one order (lower address first; a and b may
+ * be the same core). */
+void shim_core_lock2(struct shim_core *a, struct shim_core *b);
+void shim_core_unlock2(struct shim_core *a, struct shim_core *b);
 
 /* The calling thread, with its core (the stack is created at the first
  * call).  NULL with errno set (EIO after a printed reason) if the stack
- * cannot run.  Under shim_lock. */
+ * cannot run.  Called holding no lock. */
 struct shim_thread *shim_self(void);
 /* Before a wait: make t the driver of its core, or move it to one that
- * has none (under shim_lock). */
+ * has none (holding no lock). */
 void shim_claim(struct shim_thread *t);
+/* The socket that answers for s on the calling thread's core. */
+static inline struct shim_sock *shim_here(struct shim_sock *s, struct shim_thread *t)
+{
+	return shim_copy_on(s, t->core);
+}
 /* The calling thread if it already drives a core, else NULL (no stack
  * is made: for calls that need one only when sockets are involved). */
 struct shim_thread *shim_current(void);
-/* Poll core now (receive, timers, transmit).  Under shim_lock. */
+/* Poll core now (receive, timers, transmit).  Under c->lock. */
 int shim_poll(struct shim_core *c);
-/* After a call on s: flush at once if s is not on the caller's core. */
+/* Poll the calling thread's own core (takes and drops its lock). */
+void shim_poll_own(struct shim_thread *t);
+/* After a call on s (under s->core->lock, which it drops): s's readiness
+ * is cached in its epoll items again, and what the call queued leaves at
+ * once if s is not on the caller's core. */
 void shim_after(struct shim_sock *s);
 void shim_kick(struct shim_thread *t);
 uint64_t shim_fast_fd(void);     /* non-zero: the fastfd switch is on */
 /* A call on s, a connection inherited through fork() from the process
- * that drives its core: -1 with EIO and one warning (under shim_lock). */
+ * that drives its core: -1 with EIO and one warning. */
 static inline int shim_foreign(struct shim_sock *s)
 {
 	extern int shim_unsupported(const char *, const char *, int);
@@ -217,6 +263,9 @@ static inline struct shim_sock *shim_sock_of(struct shim_file *f)
 {
 	return f && f->kind == SHIM_SOCK ? (struct shim_sock *)(void *)f : NULL;
 }
+/* The descriptor table's calls take shim_lock themselves; a file whose
+ * last name went is returned for the caller to shim_file_unref (holding
+ * no lock). */
 /* A new descriptor number for f (refs += 1).  -1 with errno EMFILE. */
 int shim_fd_new(struct shim_file *f, int cloexec);
 /* Name f under the kernel descriptor kfd already made (epoll). */
@@ -229,7 +278,7 @@ void shim_fd_set_cloexec(int fd, int on);
  * stack descriptor oldfd.  Returns the new number or -1 with errno. */
 int shim_fd_dup(int oldfd, int arg, int exact, int cloexec);
 /* newfd is about to be replaced by a kernel descriptor (dup2 of a kernel
- * fd onto it): drop what the shim had under that number. */
+ * fd onto it): drop what the shim had under that number (unrefs it). */
 void shim_fd_evict(int newfd);
 /* close_range over a mixed range. */
 int shim_fd_close_range(unsigned first, unsigned last, int flags);
@@ -238,24 +287,29 @@ uint32_t shim_fd_limit(void);
 void shim_fd_close_stack(void);
 
 /* ---- files and sockets ---------------------------------------------------- */
-void shim_file_unref(struct shim_file *f);  /* under shim_lock */
+void shim_file_unref(struct shim_file *f);  /* holding no lock */
 void shim_sock_wake(void *arg, void *user); /* the stack's readiness hook */
-void shim_epoll_forget_sock(struct shim_sock *s);
-uint32_t shim_sock_events(struct shim_sock *s);
+/* s's registrations go (under s->core->lock): all of them, or (an alias
+ * closing) those made through owner. */
+void shim_epoll_forget_sock(struct shim_sock *s, struct shim_sock *owner);
+/* s's events now, cached in its epoll items (under s->core->lock). */
+uint32_t shim_sock_update(struct shim_sock *s);
+uint32_t shim_sock_events(struct shim_sock *s); /* under s->core->lock */
 
 /* ---- waiting (shim_wait.c) ------------------------------------------------- */
-/* Block the calling thread until one of objs may have changed, a packet
- * arrived for its core, its core's next timer, or deadline_ns
- * (UINT64_MAX = none).  Called with shim_lock held; drops it while
- * sleeping and takes it again.  Also waits on extra kernel descriptors
- * (kfds, nk; their revents are filled in).  Returns -1 with EINTR when a
- * signal interrupted the sleep. */
-int shim_block(struct shim_thread *t, struct shim_file **objs, int nobj,
-	       struct pollfd *kfds, int nk, uint64_t deadline_ns,
-	       const sigset_t *sigmask);
-/* Blocking helper for a call on one socket: wait for a change on s (the
- * caller retries its call).  -1 with EINTR, or EAGAIN when deadline_ns
- * passed (SO_RCVTIMEO/SO_SNDTIMEO, as Linux reports them). */
+/* t waits on socket s (under s->core->lock): whoever changes s kicks it. */
+void shim_wait_add(struct shim_sock *s, struct shim_wait *w, struct shim_thread *t);
+void shim_wait_del(struct shim_sock *s, struct shim_wait *w);
+/* Sleep (holding no lock) until kicked, a packet arrived for t's core,
+ * its core's next timer, or deadline_ns (UINT64_MAX = none); also on
+ * extra kernel descriptors (kfds, nk; their revents are filled in); then
+ * poll the core.  Returns -1 with EINTR when a signal interrupted it. */
+int shim_sleep(struct shim_thread *t, struct pollfd *kfds, int nk,
+	       uint64_t deadline_ns, const sigset_t *sigmask);
+/* Blocking helper for a call on one socket, under s->core->lock (dropped
+ * while sleeping): wait for a change on s (the caller retries its call).
+ * -1 with EINTR, or EAGAIN when deadline_ns passed
+ * (SO_RCVTIMEO/SO_SNDTIMEO, as Linux reports them). */
 int shim_wait_sock(struct shim_thread *t, struct shim_sock *s,
 		   uint64_t deadline_ns);
 uint64_t shim_deadline(int timeout_ms);

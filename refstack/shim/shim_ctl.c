@@ -12,8 +12,6 @@
 
 static int ctl_stack(int fd, struct shim_file *f, int cmd, long arg)
 {
-	int r = 0;
-
 	switch (cmd) {
 	case F_GETFL:
 		return O_RDWR | (f->nonblock ? O_NONBLOCK : 0);
@@ -29,10 +27,7 @@ static int ctl_stack(int fd, struct shim_file *f, int cmd, long arg)
 		return 0;
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
-		shim_lock_take();
-		r = shim_fd_dup(fd, (int)arg, 0, cmd == F_DUPFD_CLOEXEC);
-		shim_lock_drop();
-		return r;
+		return shim_fd_dup(fd, (int)arg, 0, cmd == F_DUPFD_CLOEXEC);
 	default: {
 		char what[48];
 		snprintf(what, sizeof(what), "command %d (first seen)", cmd);
@@ -46,13 +41,8 @@ static int do_fcntl(int fd, int cmd, long arg)
 	struct shim_file *f = shim_fd_get(fd);
 
 	if (!f || f->kind == SHIM_EPOLL) {
-		if (f && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
-			int r;
-			shim_lock_take();
-			r = shim_fd_dup(fd, (int)arg, 0, cmd == F_DUPFD_CLOEXEC);
-			shim_lock_drop();
-			return r;
-		}
+		if (f && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+			return shim_fd_dup(fd, (int)arg, 0, cmd == F_DUPFD_CLOEXEC);
 		return shim_real.fcntl(fd, cmd, arg);
 	}
 	if (!f->kind)
@@ -104,9 +94,11 @@ int ioctl(int fd, unsigned long req, ...)
 		f->nonblock = !!v;
 		return 0;
 	case FIONREAD:
-		shim_lock_take();
-		r = shim_self() ? rs_sock_nread(s->core->rc, s->rsfd) : -1;
-		shim_lock_drop();
+		if (!shim_self())
+			return -1;
+		shim_core_lock(s->core);
+		r = rs_sock_nread(s->core->rc, s->rsfd);
+		shim_core_unlock(s->core);
 		if (r < 0)
 			return -1;
 		memcpy(arg, &r, sizeof(r));
@@ -132,9 +124,7 @@ int dup(int fd)
 		return shim_real.dup(fd);
 	if (!f->kind)
 		return shim_err(EBADF);
-	shim_lock_take();
 	r = shim_fd_dup(fd, 0, 0, 0);
-	shim_lock_drop();
 	return r;
 }
 
@@ -149,7 +139,6 @@ int dup3(int oldfd, int newfd, int flags)
 		return shim_err(EINVAL);
 	if (f && !f->kind)
 		return shim_err(EBADF);
-	shim_lock_take();
 	if (!f) { /* a kernel file onto a number the shim may hold */
 		if (shim_fd_get(newfd))
 			shim_fd_evict(newfd);
@@ -157,7 +146,6 @@ int dup3(int oldfd, int newfd, int flags)
 	} else {
 		r = shim_fd_dup(oldfd, newfd, 1, flags & O_CLOEXEC);
 	}
-	shim_lock_drop();
 	return r;
 }
 
@@ -181,9 +169,7 @@ int close_range(unsigned first, unsigned last, int flags)
 
 	if (!shim_active)
 		return shim_real.close_range(first, last, flags);
-	shim_lock_take();
 	r = shim_fd_close_range(first, last, flags);
-	shim_lock_drop();
 	return r;
 }
 

@@ -31,7 +31,10 @@
  * The kernel entries are always close-on-exec (a stack socket cannot
  * outlive exec, its state is in the process); FD_CLOEXEC as the program
  * sets it is kept per descriptor by the shim and reported by F_GETFD.
- * Numbers >= SHIM_FD_MAX are always kernel descriptors. */
+ * Numbers >= SHIM_FD_MAX are always kernel descriptors.
+ *
+ * The table is read without a lock (atomic pointers); its changes and the
+ * pool are under shim_lock, taken here. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -63,7 +66,7 @@ static void fd_put(int fd, struct shim_file *f)
 {
 	__atomic_store_n(&fdtab[fd], f, __ATOMIC_RELEASE);
 	if (f && (uint32_t)fd >= hiwater)
-		hiwater = (uint32_t)fd + 1;
+		__atomic_store_n(&hiwater, (uint32_t)fd + 1, __ATOMIC_RELAXED);
 }
 
 static int pool_push(int fd)
@@ -112,27 +115,46 @@ static int kernel_number(void)
 	return shim_real.fcntl(placeholder, F_DUPFD_CLOEXEC, 0);
 }
 
+static void ref(struct shim_file *f)
+{
+	__atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
+}
+
+static int unref(struct shim_file *f)
+{
+	return __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) == 0;
+}
+
 int shim_fd_new(struct shim_file *f, int cloexec)
 {
-	int fd = kernel_number();
+	int fd;
 
-	if (fd < 0)
-		return shim_err(errno == ENFILE ? ENFILE : EMFILE);
+	shim_lock_take();
+	fd = kernel_number();
+	if (fd < 0) {
+		int e = errno == ENFILE ? ENFILE : EMFILE;
+		shim_lock_drop();
+		return shim_err(e);
+	}
 	if ((unsigned)fd >= SHIM_FD_MAX) {
 		shim_real.close(fd);
+		shim_lock_drop();
 		return shim_err(EMFILE);
 	}
 	fd_cloexec[fd] = !!cloexec;
-	f->refs++;
+	ref(f);
 	fd_put(fd, f);
+	shim_lock_drop();
 	return fd;
 }
 
 void shim_fd_set(int kfd, struct shim_file *f)
 {
+	shim_lock_take();
 	fd_cloexec[kfd] = 0;
-	f->refs++;
+	ref(f);
 	fd_put(kfd, f);
+	shim_lock_drop();
 }
 
 /* Give the number back: to the pool (fastfd socket) or to the kernel. */
@@ -144,70 +166,103 @@ static void number_release(int fd, struct shim_file *f)
 	shim_real.close(fd);
 }
 
-struct shim_file *shim_fd_release(int fd)
+static struct shim_file *release_locked(int fd)
 {
 	struct shim_file *f = shim_fd_get(fd);
 
 	if (!f || !f->kind)
 		return NULL;
 	number_release(fd, f);
-	return --f->refs == 0 ? f : NULL;
+	return unref(f) ? f : NULL;
+}
+
+struct shim_file *shim_fd_release(int fd)
+{
+	struct shim_file *f;
+
+	shim_lock_take();
+	f = release_locked(fd);
+	shim_lock_drop();
+	return f;
 }
 
 int shim_fd_cloexec(int fd) { return fd_cloexec[fd]; }
 void shim_fd_set_cloexec(int fd, int on) { fd_cloexec[fd] = !!on; }
 
-void shim_fd_evict(int fd)
+/* Under shim_lock: the file to unref when this was its last name. */
+static struct shim_file *evict_locked(int fd)
 {
 	struct shim_file *f = shim_fd_get(fd);
 
 	if (!f)
-		return;
+		return NULL;
 	if (!f->kind) {
 		if (fd == placeholder)
 			placeholder = -1; /* the next pooled number makes another */
 		pool_remove(fd);
-		return;
+		return NULL;
 	}
 	fd_put(fd, NULL);
-	if (--f->refs == 0)
+	return unref(f) ? f : NULL;
+}
+
+void shim_fd_evict(int fd)
+{
+	struct shim_file *f;
+
+	shim_lock_take();
+	f = evict_locked(fd);
+	shim_lock_drop();
+	if (f)
 		shim_file_unref(f);
 }
 
 int shim_fd_dup(int oldfd, int arg, int exact, int cloexec)
 {
-	struct shim_file *f = shim_fd_get(oldfd);
+	struct shim_file *f = shim_fd_get(oldfd), *gone = NULL;
 	int fd;
 
+	shim_lock_take();
 	if (!exact) {
 		fd = shim_real.fcntl(oldfd, F_DUPFD_CLOEXEC, arg);
 	} else {
-		if (arg == oldfd)
+		if (arg == oldfd) {
+			shim_lock_drop();
 			return arg;
-		if ((unsigned)arg >= SHIM_FD_MAX)
+		}
+		if ((unsigned)arg >= SHIM_FD_MAX) {
+			shim_lock_drop();
 			return shim_err(EBADF);
-		shim_fd_evict(arg);
+		}
+		gone = evict_locked(arg);
 		fd = shim_real.dup3(oldfd, arg, O_CLOEXEC);
 	}
-	if (fd < 0)
-		return -1;
-	if ((unsigned)fd >= SHIM_FD_MAX) {
+	if (fd >= 0 && (unsigned)fd >= SHIM_FD_MAX) {
 		shim_real.close(fd);
-		return shim_err(EMFILE);
+		fd = shim_err(EMFILE);
 	}
-	fd_cloexec[fd] = !!cloexec;
-	f->refs++;
-	fd_put(fd, f);
+	if (fd >= 0) {
+		fd_cloexec[fd] = !!cloexec;
+		ref(f);
+		fd_put(fd, f);
+	}
+	shim_lock_drop();
+	if (gone) {
+		int e = errno;
+		shim_file_unref(gone);
+		errno = e;
+	}
 	return fd;
 }
 
 int shim_fd_close_range(unsigned first, unsigned last, int flags)
 {
-	unsigned top = last < hiwater ? last : hiwater - 1, from = first;
+	unsigned hw = __atomic_load_n(&hiwater, __ATOMIC_RELAXED);
+	unsigned top = last < hw ? last : hw - 1, from = first;
 
 	if (first > last)
 		return shim_err(EINVAL);
-	for (unsigned fd = first; hiwater && fd <= top; fd++) {
+	for (unsigned fd = first; hw && fd <= top; fd++) {
 		struct shim_file *f = shim_fd_get((int)fd);
 		if (!f)
 			continue;
@@ -232,11 +287,23 @@ int shim_fd_close_range(unsigned first, unsigned last, int flags)
 
 void shim_fd_close_stack(void)
 {
-	for (uint32_t fd = 0; fd < hiwater; fd++) {
+	for (uint32_t fd = 0; fd < __atomic_load_n(&hiwater, __ATOMIC_RELAXED); fd++) {
 		struct shim_sock *s = shim_sock_of(shim_fd_get((int)fd));
-		if (s && s->rsfd >= 0 && s->core->owned) {
+		if (!s)
+			continue;
+		for (struct shim_sock *x = s->copies; x; x = x->next_copy) {
+			shim_core_lock(x->core);
+			if (x->rsfd >= 0 && x->core->owned) {
+				rs_close(x->core->rc, x->rsfd);
+				x->rsfd = -1;
+			}
+			shim_core_unlock(x->core);
+		}
+		shim_core_lock(s->core);
+		if (s->rsfd >= 0 && s->core->owned) {
 			rs_close(s->core->rc, s->rsfd);
 			s->rsfd = -1;
 		}
+		shim_core_unlock(s->core);
 	}
 }

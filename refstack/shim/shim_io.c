@@ -11,18 +11,18 @@
 #define SHIM_RECV_FLAGS (MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_CMSG_CLOEXEC | MSG_NOSIGNAL)
 #define SHIM_SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR)
 
+/* The socket behind fd with its core's lock held, or NULL (*t NULL). */
 static struct shim_sock *enter(int fd, struct shim_thread **t)
 {
 	struct shim_file *f = shim_fd_get(fd);
 	struct shim_sock *s = shim_sock_of(f);
 
-	shim_lock_take();
 	*t = shim_self();
 	if (!*t || (s && shim_foreign(s))) {
 		*t = NULL;
-		shim_lock_drop();
 		return NULL;
 	}
+	shim_core_lock(s->core);
 	return s;
 }
 
@@ -35,7 +35,6 @@ static ssize_t leave(struct shim_sock *s, ssize_t r, int sigpipe)
 	if (!s->f.nonblock && rs_poll_at(s->core->rc) == 0)
 		shim_poll(s->core);
 	shim_after(s);
-	shim_lock_drop();
 	if (r < 0 && e == EPIPE && sigpipe)
 		raise(SIGPIPE); /* as Linux, unless MSG_NOSIGNAL */
 	errno = e;

@@ -2,7 +2,7 @@
  * answer for its sockets comes from their events (the poll bits are the
  * epoll bits on Linux); the kernel's from a zero-timeout poll on the rest
  * of the set (stack entries replaced by -1, which the kernel skips); to
- * sleep, shim_block waits on both. */
+ * sleep, shim_sleep waits on both. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,35 +15,59 @@
 
 static int stack_revents(struct pollfd *p, struct shim_file *f)
 {
+	struct shim_sock *s = (struct shim_sock *)(void *)f;
 	uint32_t ev;
 
 	if (!f->kind) {
 		p->revents = POLLNVAL;
 		return 1;
 	}
-	ev = shim_sock_events((struct shim_sock *)(void *)f);
+	shim_core_lock(s->core);
+	ev = shim_sock_events(s);
+	shim_core_unlock(s->core);
 	p->revents = (short)(ev & ((uint32_t)p->events | POLLERR | POLLHUP));
 	return p->revents != 0;
+}
+
+/* t waits on (or, del, no longer on) the n sockets of objs. */
+static void wait_all(struct shim_file **objs, struct shim_wait *w, int n,
+		     struct shim_thread *t, int del)
+{
+	for (int i = 0; i < n; i++) {
+		struct shim_sock *s = (struct shim_sock *)(void *)objs[i];
+		shim_core_lock(s->core);
+		if (del)
+			shim_wait_del(s, &w[i]);
+		else
+			shim_wait_add(s, &w[i], t);
+		shim_core_unlock(s->core);
+	}
 }
 
 static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t *mask)
 {
 	struct shim_file **objs = calloc(n, sizeof(*objs));
 	struct shim_file **wait = calloc(n, sizeof(*wait));
+	struct shim_wait *w = calloc(n, sizeof(*w));
 	struct pollfd *k = calloc(n, sizeof(*k));
 	uint64_t end = shim_deadline(timeout);
 	unsigned gen = shim_sig_gen();
 	struct shim_thread *t;
 	int r = -1, nw = 0;
 
-	if (!objs || !wait || !k) {
+	if (!objs || !wait || !w || !k) {
 		errno = ENOMEM;
 		goto out;
 	}
+	t = shim_self();
+	if (!t)
+		goto out;
 	for (nfds_t i = 0; i < n; i++) {
 		struct shim_file *f = fds[i].fd >= 0 ? shim_fd_get(fds[i].fd) : NULL;
 		if (f && f->kind == SHIM_EPOLL)
 			f = NULL; /* the kernel half of an epoll set only */
+		if (f && f->kind) /* a listener answers from this thread's core */
+			f = &shim_here((struct shim_sock *)(void *)f, t)->f;
 		objs[i] = f;
 		k[i] = fds[i];
 		if (f) {
@@ -52,23 +76,18 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 				wait[nw++] = f;
 		}
 	}
-	shim_lock_take();
-	t = shim_self();
-	if (!t) {
-		shim_lock_drop();
-		goto out;
-	}
 	for (;;) {
 		int cnt = 0, kr;
-		shim_poll(t->core);
+		/* registered before looking: a change from now on kicks t */
+		wait_all(wait, w, nw, t, 0);
+		shim_poll_own(t);
 		for (nfds_t i = 0; i < n; i++)
 			if (objs[i])
 				cnt += stack_revents(&fds[i], objs[i]);
-		shim_lock_drop();
 		kr = shim_real.poll(k, n, 0);
 		if (kr < 0) {
 			r = -1;
-			goto out;
+			break;
 		}
 		for (nfds_t i = 0; i < n; i++)
 			if (!objs[i])
@@ -76,23 +95,23 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 		cnt += kr;
 		if (cnt || timeout == 0 || rs_clock_ns() >= end) {
 			r = cnt;
-			goto out;
+			break;
 		}
 		if (shim_sig_gen() != gen) {
 			errno = EINTR;
 			r = -1;
-			goto out;
+			break;
 		}
-		shim_lock_take();
-		if (shim_block(t, wait, nw, k, (int)n, end, mask) < 0) {
-			shim_lock_drop();
-			r = -1;
+		kr = shim_sleep(t, k, (int)n, end, mask);
+		wait_all(wait, w, nw, t, 1);
+		if (kr < 0)
 			goto out;
-		}
 	}
+	wait_all(wait, w, nw, t, 1);
 out:
 	free(objs);
 	free(wait);
+	free(w);
 	free(k);
 	return r;
 }

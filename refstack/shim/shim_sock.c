@@ -11,9 +11,9 @@
 
 #include "shim.h"
 
-/* A stack socket behind fd, with shim_lock held and the calling thread's
- * state in *t; NULL (lock not held) if fd is not one.  *f is the object
- * (NULL: a kernel descriptor, pass the call on). */
+/* A stack socket behind fd, with the calling thread's state in *t; *f
+ * is the object (NULL: a kernel descriptor, pass the call on).  The
+ * socket's core lock is taken by the caller: SHIM_ENTER_LOCKED. */
 #define SHIM_ENTER(fd, f, s, t, kernel_call)                                   \
 	do {                                                                   \
 		f = shim_fd_get(fd);                                           \
@@ -21,25 +21,28 @@
 			return kernel_call;                                    \
 		if (f->kind != SHIM_SOCK)                                      \
 			return f->kind ? kernel_call : shim_err(EBADF);        \
-		shim_lock_take();                                              \
 		t = shim_self();                                               \
-		if (!t) {                                                      \
-			shim_lock_drop();                                      \
+		if (!t)                                                        \
 			return -1;                                             \
-		}                                                              \
 		s = (struct shim_sock *)(void *)f;                             \
-		if (shim_foreign(s)) {                                         \
-			shim_lock_drop();                                      \
+		if (shim_foreign(s))                                           \
 			return -1;                                             \
-		}                                                              \
+	} while (0)
+/* ... and with the core lock of the socket whose stack state answers
+ * (held: s, or the listener s is an alias of), which leave() drops. */
+#define SHIM_ENTER_LOCKED(fd, f, s, t, held, kernel_call)                      \
+	do {                                                                   \
+		SHIM_ENTER(fd, f, s, t, kernel_call);                          \
+		held = shim_target(s);                                         \
+		shim_core_lock(held->core);                                    \
 	} while (0)
 
+/* The call on s is over: its core's lock goes (shim_after). */
 static int leave(struct shim_sock *s, int r)
 {
 	int e = errno;
 
 	shim_after(s);
-	shim_lock_drop();
 	errno = e;
 	return r;
 }
@@ -87,41 +90,96 @@ int socket(int domain, int type, int protocol)
 	    (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM ||
 	    (protocol != 0 && protocol != IPPROTO_TCP))
 		return shim_real.socket(domain, type, protocol);
-	shim_lock_take();
 	t = shim_self();
-	if (!t) {
-		shim_lock_drop();
+	if (!t)
 		return -1;
-	}
+	shim_core_lock(t->core);
 	rsfd = rs_socket(t->core->rc, domain, SOCK_STREAM, 0);
 	fd = rsfd < 0 ? -1 : sock_install(t->core, rsfd, type & SOCK_NONBLOCK, type & SOCK_CLOEXEC);
-	shim_lock_drop();
+	shim_core_unlock(t->core);
 	return fd;
 }
 
-/* ---- SO_REUSEPORT: later listeners of a port are aliases of the first -- */
+/* ---- SO_REUSEPORT: later listeners of a port are aliases of the first --
+ * (the table under shim_lock) */
 
 #define SHIM_MAX_RP 64
 static struct shim_sock *reuseport[SHIM_MAX_RP];
 
 static struct shim_sock *rp_find(uint16_t port)
 {
-	for (int i = 0; i < SHIM_MAX_RP; i++)
+	struct shim_sock *r = NULL;
+
+	shim_lock_take();
+	for (int i = 0; i < SHIM_MAX_RP && !r; i++)
 		if (reuseport[i] && reuseport[i]->port == port)
-			return reuseport[i];
-	return NULL;
+			r = reuseport[i];
+	shim_lock_drop();
+	return r;
 }
 
 static void rp_set(struct shim_sock *s, int on)
 {
+	shim_lock_take();
 	for (int i = 0; i < SHIM_MAX_RP; i++) {
 		if (on && !reuseport[i]) {
 			reuseport[i] = s;
-			return;
+			break;
 		}
 		if (!on && reuseport[i] == s)
 			reuseport[i] = NULL;
 	}
+	shim_lock_drop();
+}
+
+/* ---- listeners' copies on the cores of other threads ---------------------- */
+
+static struct shim_sock *copy_find(struct shim_sock *l, struct shim_core *c)
+{
+	if (l->core == c)
+		return l;
+	for (struct shim_sock *x = __atomic_load_n(&l->copies, __ATOMIC_ACQUIRE); x;
+	     x = __atomic_load_n(&x->next_copy, __ATOMIC_ACQUIRE))
+		if (x->core == c)
+			return x;
+	return NULL;
+}
+
+struct shim_sock *shim_copy_on(struct shim_sock *s, struct shim_core *c)
+{
+	struct shim_sock *l = shim_target(s), *x;
+	int rsfd;
+
+	if (!l->listening || !c->owned || !l->core->owned)
+		return l;
+	x = copy_find(l, c);
+	if (x)
+		return x;
+	/* made under c's lock: no other thread makes the same copy */
+	shim_core_lock(c);
+	x = copy_find(l, c);
+	if (!x) {
+		rsfd = rs_listen_copy(c->rc, l->core->rc, l->rsfd);
+		x = rsfd < 0 ? NULL : calloc(1, sizeof(*x));
+		if (x) {
+			x->f.kind = SHIM_SOCK;
+			x->f.nonblock = 1;
+			x->core = c;
+			x->rsfd = rsfd;
+			x->port = l->port;
+			x->listening = 1;
+			x->copy_of = l;
+			rs_sock_set_user(c->rc, rsfd, x);
+			shim_lock_take();
+			x->next_copy = l->copies;
+			__atomic_store_n(&l->copies, x, __ATOMIC_RELEASE);
+			shim_lock_drop();
+		} else if (rsfd >= 0) {
+			rs_close(c->rc, rsfd);
+		}
+	}
+	shim_core_unlock(c);
+	return x ? x : l; /* no copy: the listener's own core, shared */
 }
 
 int bind(int fd, const struct sockaddr *addr, socklen_t len)
@@ -129,10 +187,11 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	struct shim_file *f;
 	struct shim_sock *s, *twin;
 	struct shim_thread *t;
+	struct shim_sock *held;
 	struct sockaddr_in sin;
 	int r;
 
-	SHIM_ENTER(fd, f, s, t, shim_real.bind(fd, addr, len));
+	SHIM_ENTER_LOCKED(fd, f, s, t, held, shim_real.bind(fd, addr, len));
 	(void)t;
 	if (addr && len >= sizeof(sin)) {
 		memcpy(&sin, addr, sizeof(sin));
@@ -140,9 +199,9 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 			/* IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect */
 			const struct rs_stack_conf *c = rs_stack_conf(rs_core_stack(s->core->rc));
 			if (sin.sin_addr.s_addr && sin.sin_addr.s_addr != c->addr.s_addr)
-				return leave(s, shim_err(EADDRNOTAVAIL));
+				return leave(held, shim_err(EADDRNOTAVAIL));
 			s->bind_addr = sin.sin_addr.s_addr;
-			return leave(s, 0);
+			return leave(held, 0);
 		}
 	}
 	r = rs_bind(s->core->rc, s->rsfd, addr, len);
@@ -152,7 +211,7 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		if (twin) {
 			s->alias_pending = twin;
 			s->port = twin->port;
-			return leave(s, 0);
+			return leave(held, 0);
 		}
 	}
 	if (r == 0) {
@@ -160,7 +219,7 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		rs_getsockname(s->core->rc, s->rsfd, (struct sockaddr *)&sin, &l);
 		s->port = ntohs(sin.sin_port);
 	}
-	return leave(s, r);
+	return leave(held, r);
 }
 
 int listen(int fd, int backlog)
@@ -168,36 +227,38 @@ int listen(int fd, int backlog)
 	struct shim_file *f;
 	struct shim_sock *s, *twin;
 	struct shim_thread *t;
+	struct shim_sock *held;
 	int r;
 
-	SHIM_ENTER(fd, f, s, t, shim_real.listen(fd, backlog));
+	SHIM_ENTER_LOCKED(fd, f, s, t, held, shim_real.listen(fd, backlog));
 	(void)t;
 	twin = s->alias_pending;
 	if (twin) {
 		if (!twin->listening)
-			return leave(s, shim_err(EADDRINUSE));
+			return leave(held, shim_err(EADDRINUSE));
 		s->alias_of = twin;
 		s->alias_pending = NULL;
-		twin->f.refs++;   /* the alias keeps the listener alive */
+		/* the alias keeps the listener alive */
+		__atomic_add_fetch(&twin->f.refs, 1, __ATOMIC_RELAXED);
 		s->listening = 1;
-		return leave(s, 0);
+		return leave(held, 0);
 	}
 	if (s->alias_of)
-		return leave(s, 0);
+		return leave(held, 0);
 	r = rs_listen(s->core->rc, s->rsfd, backlog);
 	if (r < 0 && errno == EADDRINUSE && s->reuseport_set &&
 	    (twin = rp_find(s->port)) != NULL && twin->listening) {
 		s->alias_of = twin; /* bound with SO_REUSEADDR; listen is shared */
-		twin->f.refs++;
+		__atomic_add_fetch(&twin->f.refs, 1, __ATOMIC_RELAXED);
 		s->listening = 1;
-		return leave(s, 0);
+		return leave(held, 0);
 	}
 	if (r == 0 && !s->listening) {
 		s->listening = 1;
 		if (s->reuseport_set)
 			rp_set(s, 1);
 	}
-	return leave(s, r);
+	return leave(held, r);
 }
 
 static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -210,19 +271,22 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return shim_err(EINVAL);
 	SHIM_ENTER(fd, f, s, t, shim_real.accept4(fd, addr, len, flags));
-	l = shim_target(s);
-	uint64_t end = l->rcvtimeo_ns ? rs_clock_ns() + l->rcvtimeo_ns : UINT64_MAX;
+	/* on the calling thread's core: its copy of the listener */
+	l = shim_here(s, t);
+	shim_core_lock(l->core);
+	uint64_t end = shim_target(s)->rcvtimeo_ns ? rs_clock_ns() + shim_target(s)->rcvtimeo_ns
+						   : UINT64_MAX;
 	for (;;) {
 		rsfd = rs_accept(l->core->rc, l->rsfd, addr, len);
 		if (rsfd >= 0 || errno != EAGAIN || s->f.nonblock)
 			break;
 		if (shim_wait_sock(t, l, end) < 0)
-			return leave(s, -1);
+			return leave(l, -1);
 	}
 	if (rsfd < 0)
-		return leave(s, -1);
+		return leave(l, -1);
 	r = sock_install(l->core, rsfd, flags & SOCK_NONBLOCK, flags & SOCK_CLOEXEC);
-	return leave(s, r);
+	return leave(l, r);
 }
 
 int accept(int fd, struct sockaddr *addr, socklen_t *len)
@@ -251,19 +315,20 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	struct shim_file *f;
 	struct shim_sock *s;
 	struct shim_thread *t;
+	struct shim_sock *held;
 	uint32_t ev = 0;
 	int r;
 
-	SHIM_ENTER(fd, f, s, t, shim_real.connect(fd, addr, len));
+	SHIM_ENTER_LOCKED(fd, f, s, t, held, shim_real.connect(fd, addr, len));
 	if (addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC)
-		return leave(s, shim_unsupported("connect", "AF_UNSPEC (dissolve)", EOPNOTSUPP));
+		return leave(held, shim_unsupported("connect", "AF_UNSPEC (dissolve)", EOPNOTSUPP));
 	if (addr && len >= sizeof(struct sockaddr_in) &&
 	    (ntohl(((const struct sockaddr_in *)(const void *)addr)->sin_addr.s_addr) >> 24) == 127)
-		return leave(s, shim_unsupported("connect", "loopback destination "
+		return leave(held, shim_unsupported("connect", "loopback destination "
 						 "(the stack owns only its interface)", ENETUNREACH));
 	r = rs_connect(s->core->rc, s->rsfd, addr, len);
 	if (r == 0 || errno != EINPROGRESS || s->f.nonblock)
-		return leave(s, r);
+		return leave(held, r);
 	/* blocking connect: wait for the handshake's outcome */
 	shim_poll(s->core);
 	uint64_t end = s->sndtimeo_ns ? rs_clock_ns() + s->sndtimeo_ns : UINT64_MAX;
@@ -272,10 +337,10 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			break;
 		if (shim_wait_sock(t, s, end) < 0)
-			return leave(s, errno == EAGAIN ? shim_err(EINPROGRESS) : -1);
+			return leave(held, errno == EAGAIN ? shim_err(EINPROGRESS) : -1);
 	}
 	r = sock_error(s);
-	return leave(s, r ? shim_err(r) : 0);
+	return leave(held, r ? shim_err(r) : 0);
 }
 
 int shutdown(int fd, int how)
@@ -283,37 +348,60 @@ int shutdown(int fd, int how)
 	struct shim_file *f;
 	struct shim_sock *s;
 	struct shim_thread *t;
+	struct shim_sock *held;
 
-	SHIM_ENTER(fd, f, s, t, shim_real.shutdown(fd, how));
+	SHIM_ENTER_LOCKED(fd, f, s, t, held, shim_real.shutdown(fd, how));
 	(void)t;
 	if (s->alias_of || s->listening) /* Linux: shutdown of a listener stops it */
-		return leave(s, shim_err(ENOTCONN));
-	return leave(s, rs_shutdown(s->core->rc, s->rsfd, how));
+		return leave(held, shim_err(ENOTCONN));
+	return leave(held, rs_shutdown(s->core->rc, s->rsfd, how));
 }
 
-/* Last descriptor of a file gone (under shim_lock). */
+/* The stack side of s (a socket or a listener's copy) closes. */
+static void sock_close(struct shim_sock *s, struct shim_sock *owner)
+{
+	struct shim_core *c = s->core;
+
+	shim_core_lock(c);
+	shim_epoll_forget_sock(s, owner);
+	if (owner == s && c->owned && s->rsfd >= 0) { /* else another process's */
+		rs_close(c->rc, s->rsfd);
+		s->rsfd = -1;
+		if (!s->f.nonblock && rs_poll_at(c->rc) == 0)
+			shim_poll(c); /* the FIN leaves now */
+		if (shim_current() && c != shim_current()->core && rs_poll_at(c->rc) == 0)
+			shim_poll(c);
+	}
+	shim_core_unlock(c);
+}
+
+/* Last descriptor of a file gone (holding no lock).  A listener's copies
+ * close with it; an alias takes only its own registrations away. */
 void shim_file_unref(struct shim_file *f)
 {
-	struct shim_sock *s = shim_sock_of(f);
+	struct shim_sock *s = shim_sock_of(f), *x, *next;
 
 	if (!s) {
 		extern void shim_epoll_free(struct shim_file *f);
 		shim_epoll_free(f);
 		return;
 	}
-	shim_epoll_forget_sock(s);
 	rp_set(s, 0);
-	if (s->core->owned && s->rsfd >= 0) { /* else another process's */
-		rs_close(s->core->rc, s->rsfd);
-		if (!s->f.nonblock && rs_poll_at(s->core->rc) == 0)
-			shim_poll(s->core); /* the FIN leaves now */
-		shim_after(s);
-	}
 	if (s->alias_of) {
 		struct shim_sock *l = s->alias_of;
-		if (--l->f.refs == 0)
+		sock_close(l, s);
+		for (x = __atomic_load_n(&l->copies, __ATOMIC_ACQUIRE); x; x = x->next_copy)
+			sock_close(x, s);
+		if (__atomic_sub_fetch(&l->f.refs, 1, __ATOMIC_ACQ_REL) == 0)
 			shim_file_unref(&l->f);
+	} else {
+		for (x = s->copies; x; x = next) {
+			next = x->next_copy;
+			sock_close(x, x);
+			free(x);
+		}
 	}
+	sock_close(s, s);
 	free(s);
 }
 
@@ -325,11 +413,9 @@ int close(int fd)
 		return shim_real.close(fd);
 	if (!f->kind)
 		return shim_err(EBADF);
-	shim_lock_take();
 	f = shim_fd_release(fd);
 	if (f)
 		shim_file_unref(f);
-	shim_lock_drop();
 	return 0;
 }
 
@@ -338,13 +424,20 @@ int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	struct shim_file *f;
 	struct shim_sock *s, *x;
 	struct shim_thread *t;
+	struct shim_sock *held;
 
-	SHIM_ENTER(fd, f, s, t, shim_real.getsockname(fd, addr, len));
+	SHIM_ENTER_LOCKED(fd, f, s, t, held, shim_real.getsockname(fd, addr, len));
 	(void)t;
 	x = shim_target(s);
-	if (s->alias_pending)
+	if (s->alias_pending) { /* answered by the listener it will join */
 		x = s->alias_pending;
-	return leave(s, rs_getsockname(x->core->rc, x->rsfd, addr, len));
+		if (x->core != held->core) {
+			shim_core_unlock(held->core);
+			held = x;
+			shim_core_lock(held->core);
+		}
+	}
+	return leave(held, rs_getsockname(x->core->rc, x->rsfd, addr, len));
 }
 
 int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
@@ -352,12 +445,13 @@ int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	struct shim_file *f;
 	struct shim_sock *s;
 	struct shim_thread *t;
+	struct shim_sock *held;
 
-	SHIM_ENTER(fd, f, s, t, shim_real.getpeername(fd, addr, len));
+	SHIM_ENTER_LOCKED(fd, f, s, t, held, shim_real.getpeername(fd, addr, len));
 	(void)t;
 	if (s->alias_of)
-		return leave(s, shim_err(ENOTCONN));
-	return leave(s, rs_getpeername(s->core->rc, s->rsfd, addr, len));
+		return leave(held, shim_err(ENOTCONN));
+	return leave(held, rs_getpeername(s->core->rc, s->rsfd, addr, len));
 }
 
 /* ---- options ---------------------------------------------------------------
@@ -460,10 +554,11 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 	struct shim_file *f;
 	struct shim_sock *s;
 	struct shim_thread *t;
+	struct shim_sock *held;
 
-	SHIM_ENTER(fd, f, s, t, shim_real.setsockopt(fd, level, name, val, len));
+	SHIM_ENTER_LOCKED(fd, f, s, t, held, shim_real.setsockopt(fd, level, name, val, len));
 	(void)t;
-	return leave(s, shim_setopt(shim_target(s), level, name, val, len));
+	return leave(held, shim_setopt(shim_target(s), level, name, val, len));
 }
 
 static int put_tv(void *val, socklen_t *len, uint64_t ns)
@@ -482,27 +577,28 @@ int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	struct shim_file *f;
 	struct shim_sock *s, *x;
 	struct shim_thread *t;
+	struct shim_sock *held;
 	int r;
 
-	SHIM_ENTER(fd, f, s, t, shim_real.getsockopt(fd, level, name, val, len));
+	SHIM_ENTER_LOCKED(fd, f, s, t, held, shim_real.getsockopt(fd, level, name, val, len));
 	(void)t;
 	x = shim_target(s);
 	if (!val || !len)
-		return leave(s, shim_err(EFAULT));
+		return leave(held, shim_err(EFAULT));
 	if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO))
-		return leave(s, put_tv(val, len, name == SO_RCVTIMEO ? x->rcvtimeo_ns : x->sndtimeo_ns));
+		return leave(held, put_tv(val, len, name == SO_RCVTIMEO ? x->rcvtimeo_ns : x->sndtimeo_ns));
 	if (level == SOL_SOCKET && name == SO_REUSEPORT && *len >= sizeof(int)) {
 		memcpy(val, &(int){ x->reuseport_set }, sizeof(int));
 		*len = sizeof(int);
-		return leave(s, 0);
+		return leave(held, 0);
 	}
 	if (opt_default_only(level, name) && *len >= sizeof(int)) {
 		memcpy(val, &(int){ 0 }, sizeof(int));
 		*len = sizeof(int);
-		return leave(s, 0);
+		return leave(held, 0);
 	}
 	r = rs_getsockopt(x->core->rc, x->rsfd, level, name, val, len);
 	if (r < 0 && errno == ENOPROTOOPT)
 		r = opt_unsupported("getsockopt", level, name);
-	return leave(s, r);
+	return leave(held, r);
 }

@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "../src/io.h"
@@ -47,7 +48,7 @@ static const char *ifname;
 static struct rs_stack *stack;
 static struct rs_arena *arena;
 static struct shim_core cores[SHIM_SLOTS];     /* this process's view */
-static unsigned ncreated, next_shared;
+static unsigned ncreated, next_shared; /* ncreated: atomic (read without shim_lock) */
 static unsigned ncores;          /* RS_CORES: cores per process */
 static int stack_failed;
 static struct rs_shm *shm;
@@ -90,6 +91,43 @@ static void parse_ip(const char *v)
 	conf.netmask.s_addr = htonl(~0u << (32 - prefix));
 }
 
+/* The ISN, timestamp and port secret (the key of RFC 6528's F): one per
+ * boot for every shimmed process of the host, as the kernel keeps one,
+ * so that a program restarted on the same address goes on with the ISNs
+ * and timestamps of its last run on each 4-tuple, and a peer holding one
+ * of those in TIME_WAIT takes the new SYN (RFC 6191) instead of answering
+ * with the old connection's ACK.  A fresh secret per process made every
+ * second such SYN fail (haproxy's origins after a restart).  Kept in
+ * /dev/shm (emptied at boot), mode 0600; 0 (unreadable): the stack draws
+ * one of its own. */
+#define SHIM_SECRET "/dev/shm/refstack-secret"
+
+static uint64_t boot_secret(void)
+{
+	char tmp[64];
+	uint64_t v = 0;
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.%ld", SHIM_SECRET, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (getrandom(&v, sizeof(v), 0) == (ssize_t)sizeof(v) &&
+		    shim_real.write(fd, &v, sizeof(v)) == (ssize_t)sizeof(v) &&
+		    link(tmp, SHIM_SECRET) == 0)
+			(void)0; /* ours is the host's secret now */
+		shim_real.close(fd);
+		unlink(tmp);
+	}
+	v = 0;
+	fd = open(SHIM_SECRET, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (shim_real.read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+			v = 0;
+		shim_real.close(fd);
+	}
+	return v;
+}
+
 /* Read the environment before main: a bad value stops the program with a
  * message naming the variable, before it does anything. */
 static void shim_conf(void)
@@ -112,6 +150,7 @@ static void shim_conf(void)
 	 * that 10,000 connections fit in */
 	conf.rcvbuf = 128 * 1024;
 	conf.max_buf_bytes = UINT32_MAX;
+	conf.seed = boot_secret();
 	ncores = 1;
 	v = getenv("RS_IP");
 	if (!v || !*v)
@@ -156,16 +195,36 @@ static void publish(struct rs_core *core, uint64_t now, void *arg)
 		rs_shm_publish(core, now, shm);
 }
 
+static unsigned created(void) { return __atomic_load_n(&ncreated, __ATOMIC_ACQUIRE); }
+
 static struct shim_core *local_core(unsigned index)
 {
-	for (unsigned i = 0; i < ncreated; i++)
-		if (cores[i].index == index && cores[i].io)
+	for (unsigned i = 0, n = created(); i < n; i++)
+		if (cores[i].index == index && __atomic_load_n(&cores[i].io, __ATOMIC_RELAXED))
 			return &cores[i];
 	return NULL;
 }
 
+void shim_core_lock2(struct shim_core *a, struct shim_core *b)
+{
+	if (a == b) {
+		shim_core_lock(a);
+		return;
+	}
+	shim_core_lock(a < b ? a : b);
+	shim_core_lock(a < b ? b : a);
+}
+
+void shim_core_unlock2(struct shim_core *a, struct shim_core *b)
+{
+	shim_core_unlock(a);
+	if (a != b)
+		shim_core_unlock(b);
+}
+
 /* A frame was handed to core `core`: wake its thread, in this process or
- * (through the slot's eventfd, made before fork) in another. */
+ * (through the slot's eventfd, made before fork) in another.  Runs under
+ * the lock of the core that hands the frame over. */
 static void on_kick(void *arg, unsigned core)
 {
 	struct shim_core *c = local_core(core);
@@ -173,7 +232,7 @@ static void on_kick(void *arg, unsigned core)
 
 	(void)arg;
 	if (c)
-		shim_kick(c->driver);
+		shim_kick(__atomic_load_n(&c->driver, __ATOMIC_ACQUIRE));
 	else if (core < SHIM_SLOTS && slot_efd[core] >= 0 &&
 		 shim_real.write(slot_efd[core], &one, sizeof(one)) < 0) {
 		/* counter full: the thread is awake anyway */
@@ -204,10 +263,12 @@ static void drain(void)
 	do {
 		busy = 0;
 		for (unsigned i = 0; i < ncreated; i++) {
-			if (!cores[i].io)
-				continue;
-			shim_poll(&cores[i]);
-			busy |= rs_core_foreach_socket(cores[i].rc, sock_busy, NULL);
+			shim_core_lock(&cores[i]);
+			if (cores[i].io) {
+				shim_poll(&cores[i]);
+				busy |= rs_core_foreach_socket(cores[i].rc, sock_busy, NULL);
+			}
+			shim_core_unlock(&cores[i]);
 		}
 		if (busy) {
 			struct pollfd p[SHIM_SLOTS];
@@ -227,22 +288,32 @@ static void cores_destroy(void)
 	for (unsigned i = 0; i < ncreated; i++) {
 		if (!cores[i].owned)
 			continue;
+		shim_core_lock(&cores[i]);
 		rs_core_destroy(cores[i].rc);
 		__atomic_store_n(&slots->rc[cores[i].index], NULL, __ATOMIC_RELEASE);
 		__atomic_store_n(&slots->pid[cores[i].index], 0, __ATOMIC_RELEASE);
-		cores[i].owned = cores[i].io = 0;
+		cores[i].owned = cores[i].io = 0; /* calls on its sockets: EIO */
+		shim_core_unlock(&cores[i]);
 	}
 }
 
+/* At exit: the cores are drained one by one under their locks (other
+ * threads may still be running); the core list is fixed from here on
+ * (stack_failed: no new core is made). */
 static void at_exit(void)
 {
+	int run;
+
 	shim_lock_take();
-	if (stack && !stack_failed) {
+	run = stack && !stack_failed;
+	__atomic_store_n(&stack_failed, 1, __ATOMIC_RELEASE);
+	shim_lock_drop();
+	if (run) {
 		drain();
 		if (forked)
 			cores_destroy();
 	}
-	stack_failed = 1; /* calls still made by other threads fail */
+	shim_lock_take();
 	if (shm && getpid() == mypid)
 		rs_shm_destroy(shm);
 	shm = NULL;
@@ -304,6 +375,7 @@ static void listeners_inherit(struct shim_core *mine)
 		int rsfd;
 		if (!s || s->core->owned || !s->listening || s->alias_of)
 			continue;
+		s->copies = NULL; /* the parent's threads' copies stay the parent's */
 		rsfd = rs_listen_copy(mine->rc, s->core->rc, s->rsfd);
 		if (rsfd < 0) {
 			fprintf(stderr, "refstack-preload: fd %u: listening socket inherited "
@@ -369,18 +441,33 @@ static struct shim_core *core_for_thread(void)
 	c = &cores[ncreated];
 	*c = (struct shim_core){ .index = (unsigned)k, .owned = 1, .wait_fd = -1,
 				 .rc = slots->rc[k] };
+	pthread_mutex_init(&c->lock, NULL);
 	if (io_open(c, adopt) < 0) {
 		__atomic_store_n(&slots->pid[k], 0, __ATOMIC_RELEASE);
 		return NULL;
 	}
 	__atomic_store_n(&slots->rc[k], c->rc, __ATOMIC_RELEASE);
-	ncreated++;
+	__atomic_store_n(&ncreated, ncreated + 1, __ATOMIC_RELEASE);
 	if (first)
 		listeners_inherit(c);
 	return c;
 }
 
+static struct shim_thread *self_locked(void);
+
 struct shim_thread *shim_self(void)
+{
+	struct shim_thread *t;
+
+	if (RS_LIKELY(me && me->core && !__atomic_load_n(&stack_failed, __ATOMIC_ACQUIRE)))
+		return me;
+	shim_lock_take();
+	t = self_locked();
+	shim_lock_drop();
+	return t;
+}
+
+static struct shim_thread *self_locked(void)
 {
 	if (!me) {
 		me = calloc(1, sizeof(*me));
@@ -415,22 +502,29 @@ struct shim_thread *shim_self(void)
  * polls. */
 void shim_claim(struct shim_thread *t)
 {
-	struct shim_core *c;
+	struct shim_core *c = t->core;
 
-	if (!t->core->io && t->core->owned)
-		io_open(t->core, 0); /* a parent after fork: receive again */
-
-	if (t->core->driver == t)
+	if (__atomic_load_n(&c->driver, __ATOMIC_RELAXED) == t && c->io)
 		return;
-	if (!t->core->driver) {
-		t->core->driver = t;
-		return;
+	if (!c->io && c->owned) { /* a parent after fork: receive again */
+		shim_core_lock(c);
+		if (!c->io)
+			io_open(c, 0);
+		shim_core_unlock(c);
 	}
-	c = core_for_thread();
-	if (c && !c->driver) {
-		t->core = c;
-		c->driver = t;
+	shim_lock_take();
+	if (c->driver != t) {
+		if (!c->driver) {
+			__atomic_store_n(&c->driver, t, __ATOMIC_RELEASE);
+		} else {
+			c = core_for_thread();
+			if (c && !c->driver) {
+				t->core = c;
+				__atomic_store_n(&c->driver, t, __ATOMIC_RELEASE);
+			}
+		}
 	}
+	shim_lock_drop();
 }
 
 void shim_core_dead(struct shim_core *c)
@@ -456,27 +550,36 @@ int shim_poll(struct shim_core *c)
 		return 0; /* another process's core, or ours before it receives again */
 	n = rs_poll(c->rc, rs_clock_ns());
 
-	if (n < 0 && !warned) {
-		warned = 1;
+	if (n < 0 && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
 		fprintf(stderr, "refstack-preload: core %u: packet I/O failed: %s\n",
 			c->index, strerror(errno));
 	}
 	return n;
 }
 
+void shim_poll_own(struct shim_thread *t)
+{
+	shim_core_lock(t->core);
+	shim_poll(t->core);
+	shim_core_unlock(t->core);
+}
+
 void shim_after(struct shim_sock *s)
 {
-	if (me && s->core != me->core && rs_poll_at(s->core->rc) == 0)
-		shim_poll(s->core);
+	struct shim_core *c = s->core;
+
+	shim_sock_update(s);
+	if (me && c != me->core && rs_poll_at(c->rc) == 0)
+		shim_poll(c);
+	shim_core_unlock(c);
 }
 
 void shim_kick(struct shim_thread *t)
 {
 	uint64_t one = 1;
 
-	if (!t || t == me || t->kicked)
+	if (!t || t == me || __atomic_exchange_n(&t->kicked, 1, __ATOMIC_SEQ_CST))
 		return;
-	t->kicked = 1;
 	if (shim_real.write(t->efd, &one, sizeof(one)) < 0) {
 		/* counter full: the thread is awake anyway */
 	}
@@ -484,12 +587,24 @@ void shim_kick(struct shim_thread *t)
 
 /* ---- fork ------------------------------------------------------------------ */
 
+/* fork() with every lock taken (cores in index order, then shim_lock),
+ * so that the child's copy of the shim is consistent; both sides give
+ * them back. */
 static void fork_prepare(void)
 {
+	for (unsigned i = 0; i < created(); i++)
+		shim_core_lock(&cores[i]);
 	shim_lock_take();
 	for (unsigned i = 0; i < ncreated; i++)
 		cores[i].saved = cores[i].io ? rs_core_io(cores[i].rc)
 					     : (struct rs_core_io){ 0 };
+}
+
+static void fork_unlock(void)
+{
+	shim_lock_drop();
+	for (unsigned i = 0; i < ncreated; i++)
+		shim_core_unlock(&cores[i]);
 }
 
 /* No process keeps receiving on a core it inherited or had before the
@@ -513,12 +628,12 @@ static void io_drop_all(int child)
 static void fork_parent(void)
 {
 	io_drop_all(0);
-	shim_lock_drop();
+	fork_unlock();
 }
 
 static void fork_child(void)
 {
-	pthread_mutex_init(&shim_lock, NULL);
+	fork_unlock();
 	mypid = getpid();
 	forked = 1;
 	io_drop_all(1);
@@ -564,14 +679,19 @@ int shim_unsupported(const char *call, const char *what, int err)
 	static const char *seen[64];
 	static unsigned nseen;
 	unsigned i;
+	int first = 0;
 
+	shim_lock_take();
 	for (i = 0; i < nseen && strcmp(seen[i], call); i++)
 		;
 	if (i == nseen && nseen < RS_ARRAY_LEN(seen)) {
 		seen[nseen++] = call;
+		first = 1;
+	}
+	shim_lock_drop();
+	if (first)
 		fprintf(stderr, "refstack-preload: %s: %s on a refstack socket (%s); "
 			"further uses fail the same way silently\n",
 			call, what, strerror(err));
-	}
 	return shim_err(err);
 }

@@ -48,32 +48,52 @@ static inline int rs_seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <=
 static inline int rs_seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
 static inline int rs_seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
 
+/* Network byte order, through memcpy (any alignment) and one byte swap
+ * on little-endian hosts: one load or store each, not four. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define RS_BE16(v) __builtin_bswap16(v)
+#define RS_BE32(v) __builtin_bswap32(v)
+#else
+#define RS_BE16(v) (v)
+#define RS_BE32(v) (v)
+#endif
 static inline uint16_t rs_get16(const uint8_t *p)
 {
-	return (uint16_t)((p[0] << 8) | p[1]);
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return RS_BE16(v);
 }
 static inline uint32_t rs_get32(const uint8_t *p)
 {
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-	       ((uint32_t)p[2] << 8) | p[3];
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return RS_BE32(v);
 }
 static inline void rs_put16(uint8_t *p, uint16_t v)
 {
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
+	v = RS_BE16(v);
+	memcpy(p, &v, 2);
 }
 static inline void rs_put32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	v = RS_BE32(v);
+	memcpy(p, &v, 4);
 }
 
 /* Internet checksum (RFC 1071): accumulate, then fold. */
 uint64_t rs_csum_add(uint64_t sum, const void *data, uint32_t len)
 	__attribute__((pure));
 uint16_t rs_csum_fold(uint64_t sum);
+/* The sum of a 20-byte header (IPv4 without options): five words. */
+static inline uint64_t rs_csum_add20(const void *p)
+{
+	uint32_t w[5];
+
+	memcpy(w, p, 20);
+	return (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
+}
 /* Pseudo-header sum for TCP/UDP over IPv4 (addresses in host order). */
 uint64_t rs_csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto,
 			uint32_t len);

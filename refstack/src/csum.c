@@ -1,9 +1,17 @@
-/* Internet checksum, RFC 1071.  Words are summed in memory (native) order
- * into a 64-bit accumulator; the folded result, stored with memcpy, is
- * right whatever the host byte order (RFC 1071 2.B). */
+/* Internet checksum, RFC 1071.  64-bit words are summed in memory
+ * (native) order with end-around carry; the folded result, stored with
+ * memcpy, is right whatever the host byte order (RFC 1071 2.B). */
 #include <arpa/inet.h>
 
 #include "common.h"
+
+/* One's complement addition of 64-bit words: the carry out goes back in
+ * (end-around carry), so the folded sum is that of the 16-bit words. */
+static inline uint64_t add_c(uint64_t sum, uint64_t w)
+{
+	sum += w;
+	return sum + (sum < w);
+}
 
 uint64_t rs_csum_add(uint64_t sum, const void *data, uint32_t len)
 {
@@ -11,31 +19,28 @@ uint64_t rs_csum_add(uint64_t sum, const void *data, uint32_t len)
 	uint64_t w;
 	uint32_t h;
 
-	while (len >= 16) {
-		uint64_t w2;
+	for (; len >= 32; p += 32, len -= 32) {
+		uint64_t w1, w2, w3;
 		memcpy(&w, p, 8);
-		memcpy(&w2, p + 8, 8);
-		sum += (w & 0xffffffffu) + (w >> 32) + (w2 & 0xffffffffu) +
-		       (w2 >> 32);
-		p += 16;
-		len -= 16;
+		memcpy(&w1, p + 8, 8);
+		memcpy(&w2, p + 16, 8);
+		memcpy(&w3, p + 24, 8);
+		sum = add_c(add_c(add_c(add_c(sum, w), w1), w2), w3);
 	}
-	if (len >= 8) {
+	for (; len >= 8; p += 8, len -= 8) {
 		memcpy(&w, p, 8);
-		sum += (w & 0xffffffffu) + (w >> 32);
-		p += 8;
-		len -= 8;
+		sum = add_c(sum, w);
 	}
 	if (len >= 4) {
 		memcpy(&h, p, 4);
-		sum += h;
+		sum = add_c(sum, h);
 		p += 4;
 		len -= 4;
 	}
 	if (len >= 2) {
 		uint16_t s;
 		memcpy(&s, p, 2);
-		sum += s;
+		sum = add_c(sum, s);
 		p += 2;
 		len -= 2;
 	}
@@ -43,7 +48,7 @@ uint64_t rs_csum_add(uint64_t sum, const void *data, uint32_t len)
 		uint8_t last[2] = {p[0], 0};
 		uint16_t s;
 		memcpy(&s, last, 2);
-		sum += s;
+		sum = add_c(sum, s);
 	}
 	return sum;
 }

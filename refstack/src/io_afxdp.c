@@ -469,12 +469,13 @@ int rs_afxdp_set_listener(struct rs_io *io, uint16_t port, int on)
 }
 
 /* The stack's listener set into the XDP program's map (the program
- * applies RFD's rule, steer.h, with it): one port when it changes, all of
- * them when a core is created. */
+ * applies RFD's rule, steer.h, with it, if the stack has RFD on): one port
+ * when it changes, all of them when a core is created. */
 static int xsk_steer(struct rs_io *io, const struct rs_steer *s, int port)
 {
 	int rc = 0;
 
+	xsk_rfd_set(io->xif, s->rfd);
 	if (port >= 0)
 		return rs_afxdp_set_listener(io, (uint16_t)port,
 					     rs_steer_listening(s, (uint32_t)port));

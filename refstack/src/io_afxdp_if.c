@@ -415,6 +415,11 @@ void xsk_if_put(struct xsk_if *x)
 	xsk_if_unlock();
 }
 
+void xsk_rfd_set(struct xsk_if *x, int on)
+{
+	x->skel->bss->rfd_off = !on;  /* the mmapped .bss: read by the next frame */
+}
+
 int xsk_listen_set(struct xsk_if *x, uint16_t port, int on)
 {
 	int fd = bpf_map__fd(x->skel->maps.listen_ports);

@@ -78,6 +78,8 @@ int xsk_pool(struct xsk_if *x, unsigned q, struct xsk_pq **out);
 uint64_t xsk_tx_base(const struct xsk_if *x);
 /* Enter a socket in the XSK map at (queue, core) (fd < 0: remove it). */
 int xsk_map_set(struct xsk_if *x, unsigned q, unsigned core, int fd);
+/* Tell the program whether the stack steers by RFD (on) or by hash. */
+void xsk_rfd_set(struct xsk_if *x, int on);
 /* Set or clear a port in the program's listener bitmap. */
 int xsk_listen_set(struct xsk_if *x, uint16_t port, int on);
 /* The XDP program's counters summed over CPUs for queue q. */

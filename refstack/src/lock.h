@@ -35,16 +35,18 @@ static inline uint64_t rs_lock_clock(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The counters are written with the lock held: counters shared by every
+ * user of a lock (the shared arena's) stay exact without atomics. */
 static inline void rs_lock_wait(struct rs_lock *l, uint64_t *ctr)
 {
 	uint64_t t0 = rs_lock_clock(), w;
 
-	ctr[RS_LK_CONTENDED]++;
 	do {
 		while (__atomic_load_n(&l->v, __ATOMIC_RELAXED))
 			rs_cpu_relax();
 	} while (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE));
 	w = rs_lock_clock() - t0;
+	ctr[RS_LK_CONTENDED]++;
 	ctr[RS_LK_WAIT_NS] += w;
 	if (w > ctr[RS_LK_WAIT_MAX_NS])
 		ctr[RS_LK_WAIT_MAX_NS] = w;
@@ -52,10 +54,9 @@ static inline void rs_lock_wait(struct rs_lock *l, uint64_t *ctr)
 
 static inline void rs_lock_take(struct rs_lock *l, uint64_t *ctr)
 {
+	if (RS_UNLIKELY(__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE)))
+		rs_lock_wait(l, ctr);
 	ctr[RS_LK_ACQUIRED]++;
-	if (RS_LIKELY(!__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE)))
-		return;
-	rs_lock_wait(l, ctr);
 }
 
 static inline void rs_lock_give(struct rs_lock *l)

@@ -64,6 +64,7 @@ enum {
 	TF_RETRANS_TS = 1u << 21,/* retrans_ts holds the first retransmission's TSval */
 	TF_PROVEN = 1u << 22,    /* SYN_RECV child of a peer with history */
 	TF_PARKQ = 1u << 23,     /* on the core's to-park list (alink) */
+	TF_SYN_RESET = 1u << 24, /* SYN_SENT: a stale ACK was reset, SYN resent */
 };
 
 /* One transmitted segment on the send scoreboard (tcp_txq.c). */

@@ -138,7 +138,8 @@ uint32_t rs_tcp_data_end(const struct rs_tcb *t);
 /* tcp_timer.c */
 int rs_timerq_init(struct rs_timerq *q, uint32_t cap, struct rs_arena *a);
 void rs_timerq_fini(struct rs_timerq *q);
-/* Recompute the TCB's deadline from its timers and fix its heap place. */
+/* After a change of the TCB's timers: into the heap, or earlier in it
+ * (a later deadline leaves its place alone until it comes up). */
 void rs_tcp_timer_update(struct rs_tcb *t);
 /* Out of the core's heap, deadlines kept (rs_tcp_timer_update puts it
  * back, in whichever core then owns it). */

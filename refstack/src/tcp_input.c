@@ -141,10 +141,28 @@ static void syn_sent_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 		if (rs_seq_le(seg->ack, t->iss) ||
 		    rs_seq_gt(seg->ack, t->snd_max)) {
 			c->ctr.drop_tcp_bad_ack++;
-			if (!(seg->flags & RS_TH_RST))
-				rs_tcp_send_raw(c, t->h.laddr, t->h.lport,
-						t->h.raddr, t->h.rport, seg->ack,
-						0, RS_TH_RST, 0, NULL);
+			if (seg->flags & RS_TH_RST)
+				return;
+			rs_tcp_send_raw(c, t->h.laddr, t->h.lport,
+					t->h.raddr, t->h.rport, seg->ack,
+					0, RS_TH_RST, 0, NULL);
+			/* A bare ACK: of an old connection on this 4-tuple, the
+			 * peer kept it in TIME_WAIT and did not take our SYN
+			 * as a new incarnation (RFC 6191: our ISN and
+			 * timestamp are not above its last ones, e.g. the
+			 * port was last used by another stack on this
+			 * address).  The reset ends that TIME_WAIT (RFC 9293
+			 * 3.5.1, half-open discovery: "A then retries"): the
+			 * SYN goes again now, not after the 1 s initial RTO.
+			 * Once per connection, so that a peer that ignores
+			 * resets (RFC 1337) is not answered at wire speed. */
+			if (!(seg->flags & RS_TH_SYN) &&
+			    !(t->flags & TF_SYN_RESET)) {
+				t->flags |= TF_SYN_RESET;
+				t->flags &= ~(uint32_t)TF_RTT; /* Karn */
+				c->ctr.tcp_syn_reset_resend++;
+				rs_tcp_send_syn(t);
+			}
 			return;
 		}
 		ack_ok = 1;

@@ -73,12 +73,20 @@ static uint64_t reo_wnd_ns(const struct rs_tcb *t)
  * before the latest delivery: every later one was (re)sent after it. */
 uint32_t rs_rack_detect_loss(struct rs_tcb *t)
 {
-	uint64_t now = t->core->now, reo = reo_wnd_ns(t), wait = 0;
+	uint64_t now = t->core->now, reo, wait = 0;
 	uint64_t rtt = (uint64_t)t->rack_rtt_us * 1000u;
 	uint32_t lost = 0;
 
 	if (!t->rack_xmit)
 		return 0;
+	if (!t->txq.n) { /* nothing outstanding: nothing to wait for */
+		if (t->t_reo) {
+			t->t_reo = 0;
+			rs_tcp_timer_update(t);
+		}
+		return 0;
+	}
+	reo = reo_wnd_ns(t);
 	for (uint32_t i = 0; i < t->txq.n; i++) {
 		struct rs_txrec *r = rs_txq_at(t, i);
 		uint32_t end = rs_txrec_end(r);

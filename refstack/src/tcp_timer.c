@@ -94,40 +94,67 @@ void rs_tcp_timer_unlink(struct rs_tcb *t)
 	t->deadline = 0;
 }
 
-static uint64_t min_nz(uint64_t a, uint64_t b)
+/* The earliest of the timers that are on (0 = off): minus one, an off
+ * timer wraps to the largest value, so a plain minimum skips it. */
+static uint64_t timers_min(const struct rs_tcb *t)
 {
-	if (!a)
-		return b;
-	if (!b)
-		return a;
-	return a < b ? a : b;
+	uint64_t a = RS_MIN(t->t_rtx - 1, t->t_delack - 1);
+	uint64_t b = RS_MIN(t->t_persist - 1, t->t_misc - 1);
+	uint64_t e = RS_MIN(t->t_probe - 1, t->t_reo - 1);
+
+	return RS_MIN(RS_MIN(a, b), e) + 1;
 }
 
+static int heap_insert(struct rs_timerq *q, struct rs_tcb *t)
+{
+	/* capacity = max_conns; adopted TCBs can go beyond it */
+	if (q->n == q->cap && heap_grow(q) != RS_OK)
+		return RS_ERROR;
+	heap_set(q, ++q->n, t);
+	sift_up(q, q->n);
+	return RS_OK;
+}
+
+/* Lazy: a TCB in the heap keeps its place when its earliest timer moves
+ * later or goes off (every ACK pushes the retransmission timer back, so
+ * this is the common case); the place is only ever too early, never too
+ * late.  When it comes up, rs_tcp_timers_run fires what is due (maybe
+ * nothing) and timer_rekey puts it where it belongs. */
 void rs_tcp_timer_update(struct rs_tcb *t)
 {
 	struct rs_timerq *q = &t->core->tq;
-	uint64_t d = min_nz(min_nz(min_nz(t->t_rtx, t->t_delack),
-				   min_nz(t->t_persist, t->t_misc)),
-			    min_nz(t->t_probe, t->t_reo));
+	uint64_t d = timers_min(t);
 
-	if (d == t->deadline)
+	if (t->heap_idx) {
+		if (d && d < t->deadline) {
+			t->deadline = d;
+			sift_up(q, t->heap_idx);
+		}
+		return;
+	}
+	if (!d)
 		return;
 	t->deadline = d;
-	if (!d) {
-		if (t->heap_idx)
-			heap_remove(q, t);
-		return;
-	}
+	if (heap_insert(q, t) != RS_OK)
+		t->deadline = 0;
+}
+
+/* After t came up in the heap: its place from its timers, exactly. */
+static void timer_rekey(struct rs_tcb *t)
+{
+	struct rs_timerq *q = &t->core->tq;
+	uint64_t d = timers_min(t);
+
 	if (!t->heap_idx) {
-		/* capacity = max_conns; adopted TCBs can go beyond it */
-		if (q->n == q->cap && heap_grow(q) != RS_OK) {
-			t->deadline = 0;
-			return;
-		}
-		heap_set(q, ++q->n, t);
-		sift_up(q, q->n);
+		rs_tcp_timer_update(t);
 		return;
 	}
+	if (!d) {
+		heap_remove(q, t);
+		t->deadline = 0;
+		return;
+	}
+	t->deadline = d;
 	sift_up(q, t->heap_idx);
 	sift_down(q, t->heap_idx);
 }
@@ -257,7 +284,7 @@ void rs_tcp_timers_run(struct rs_core *c)
 	while (q->n && q->h[1]->deadline <= c->now) {
 		struct rs_tcb *t = q->h[1];
 		if (tcb_fire(t) == RS_OK)
-			rs_tcp_timer_update(t);
+			timer_rekey(t);
 	}
 	if (!rs_list_empty(&c->tw_fifo) &&
 	    RS_CONTAINER(c->tw_fifo.next, struct rs_tw, fifo)->expire <= c->now)

@@ -13,7 +13,8 @@ int rs_ipv4_parse(const uint8_t *p, uint32_t len, struct rs_ipv4 *ip)
 	total = rs_get16(p + 2);
 	if (hlen < RS_IP_HLEN || total < hlen || total > len)
 		return RS_WIRE_MALFORMED;
-	if (rs_csum_fold(rs_csum_add(0, p, hlen)) != 0)
+	if (rs_csum_fold(hlen == RS_IP_HLEN ? rs_csum_add20(p)
+					    : rs_csum_add(0, p, hlen)) != 0)
 		return RS_WIRE_CSUM;
 	frag = rs_get16(p + 6);
 	ip->fragment = (frag & 0x2000) || (frag & 0x1fff);
@@ -43,7 +44,7 @@ uint32_t rs_ipv4_emit(uint8_t *p, uint32_t src, uint32_t dst, uint8_t proto,
 	p[10] = p[11] = 0;
 	rs_put32(p + 12, src);
 	rs_put32(p + 16, dst);
-	sum = rs_csum_fold(rs_csum_add(0, p, RS_IP_HLEN));
+	sum = rs_csum_fold(rs_csum_add20(p));
 	memcpy(p + 10, &sum, 2);
 	return RS_IP_HLEN;
 }

@@ -74,6 +74,14 @@ int rs_tcp_parse(const uint8_t *p, uint32_t len, uint32_t src, uint32_t dst,
 	seg->nsack = 0;
 	seg->data = p + hlen;
 	seg->len = len - hlen;
+	/* what every segment after the handshake carries: NOP NOP TS
+	 * (RFC 7323 appendix A's layout, Linux's fast path too) */
+	if (hlen == RS_TCP_HLEN + 12 && rs_get32(p + RS_TCP_HLEN) == 0x0101080au) {
+		seg->opts = RS_TCPOPT_TS;
+		seg->tsval = rs_get32(p + RS_TCP_HLEN + 4);
+		seg->tsecr = rs_get32(p + RS_TCP_HLEN + 8);
+		return RS_WIRE_OK;
+	}
 	if (hlen > RS_TCP_HLEN)
 		return tcp_parse_opts(p + RS_TCP_HLEN, hlen - RS_TCP_HLEN, seg);
 	return RS_WIRE_OK;

@@ -246,6 +246,40 @@ assert S("steer_io_errors") == 0
 	t_stop "$S_PID" "$S_JOB"
 done
 
+# ---- 3c. two cores connecting out (haproxy's side), steer=xdp -------------------
+# With rfd each core's source ports are of its class and the XDP program
+# moves a reply that arrived on the other queue to its core (guest socket):
+# the stack sees every reply at home.  Without rfd the stack owns
+# connections by hash, so the program must classify nothing (every frame
+# "rss", none steered) and the software hand-off moves the misplaced ones.
+ACTIVE=$ROOT/build/interop/rfd_active
+${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -fsanitize=address,undefined \
+	-fno-sanitize-recover=all -o "$ACTIVE" "$HERE/rfd_active.c" "$LIB" -lxdp -lbpf -lpthread ||
+	t_fail "rfd_active builds"
+inL timeout 100 "$TSLOAD" --server --host="$NS_LINUX_IP" --port=9000 --req_size=64 \
+	--resp_size=64 --threads=1 >"$OUT/srv9000.log" 2>&1 &
+t_bg_add $!
+t_wait_for "$OUT/srv9000.log" listening 10 || t_fail "tsload --server on port 9000"
+sumf() { awk -v k="$2" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { sub(/.*=/, "", $i); s += $i }} END { print s + 0 }' "$1"; }
+for set in rfd base; do
+	timeout 60 ip netns exec "$NS_S" "$ACTIVE" "afxdp:$NS_SIF,steer=xdp" "$NS_STACK_IP" \
+		"$NS_LINUX_IP" 9000 2 "$set" 150 >"$OUT/active-$set.out" 2>"$OUT/active-$set.err"
+	rc=$?
+	sed 's/^/# /' "$OUT/active-$set.out" "$OUT/active-$set.err"
+	t_check "2 cores, $set, active on afxdp: every connection completed" \
+		test $rc = 0 -a "$(grep -c ' ok=150 failed=0 ' "$OUT/active-$set.out")" = 2
+	away=$(sumf "$OUT/active-$set.out" steer_away)
+	xaway=$(sumf "$OUT/active-$set.out" xdp_away)
+	xsteer=$(sumf "$OUT/active-$set.out" xdp_steered)
+	if [ "$set" = rfd ]; then
+		t_check "rfd: the XDP program steered the away replies ($xsteer of $xaway), the stack found all home (away $away)" \
+			test "$xsteer" -gt 0 -a "$xsteer" = "$xaway" -a "$away" = 0
+	else
+		t_check "base: the XDP program classified nothing (away $xaway, steered $xsteer), the hand-off moved $away" \
+			test "$xaway" = 0 -a "$xsteer" = 0 -a "$away" -gt 0
+	fi
+done
+
 # ---- 4. byte-exact transfer -----------------------------------------------------
 head -c "${MB}M" /dev/urandom >"$OUT/big.bin"
 timeout 120 ip netns exec "$NS_S" "$HTTPD" --io afxdp --if "$NS_SIF" --file "$OUT/big.bin" \

@@ -8,7 +8,7 @@
 # segment landed on its owner (steer_home) or was handed to it
 # (steer_away), nothing was lost on the way (hand-off drops, bad
 # checksums), every core received frames.  A 100 MB byte-exact curl fetch
-# at 2 and 4 cores (RS_MC_MB, default 100) with base and full.  Active
+# at 2 and 4 cores (RS_MC_MB, default 100) with every feature set.  Active
 # connections (rfd_active.c: every core connects out to tsload --server on
 # ports 80 and 9000): with rfd every source port is of its core's class and
 # every reply lands on the core that connected (the fanout program steers
@@ -136,7 +136,7 @@ done
 
 head -c "${MB}M" /dev/urandom >"$OUT/big.bin"
 for n in 2 4; do
-	for set in base full; do
+	for set in $SETS; do
 		name="$n cores, $set"
 		tag=h$n-$set
 		if ! start "$tag" "$HTTPD" --if "$NS_SIF" --cores "$n" --features "$set" \

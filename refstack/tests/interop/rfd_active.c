@@ -7,6 +7,9 @@
  * the core that connected (steer_away = 0); without it the 4-tuple hash
  * spreads them and the software hand-off moves the others.  The last
  * line, elapsed_s=, is the wall time of the connections (bench/rfd-active.sh).
+ * IF "afxdp:SPEC" runs on the afxdp backend instead (SPEC as --if takes it,
+ * e.g. veth0,steer=xdp); each core's line then ends with its XDP program's
+ * counters (xdp_rss, xdp_away, xdp_steered).
  *
  *   rfd_active IF LOCAL_IP PEER_IP PORT NCORES FEATURES CONNS */
 #include <arpa/inet.h>
@@ -20,6 +23,7 @@
 
 #include "../../include/refstack.h"
 #include "../../src/io.h"
+#include "../../src/io_afxdp.h"
 
 struct worker {
 	struct rs_core *core;
@@ -109,10 +113,16 @@ int main(int argc, char **argv)
 	char err[300];
 	long n, conns;
 	int e = 0, bad = 0;
+	const char *ifname = argv[1];
+	const struct rs_io_ops *ops = &rs_io_afpacket;
 
 	if (argc != 8 || (n = atol(argv[5])) < 1 || n > 8 || (conns = atol(argv[7])) < 1) {
 		fprintf(stderr, "usage: rfd_active IF LOCAL_IP PEER_IP PORT NCORES(1-8) FEATURES CONNS\n");
 		return 2;
+	}
+	if (strncmp(ifname, "afxdp:", 6) == 0) {
+		ifname += 6;
+		ops = &rs_io_afxdp;
 	}
 	rs_stack_conf_init(&conf);
 	inet_pton(AF_INET, argv[2], &conf.addr);
@@ -129,10 +139,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (long k = 0; k < n; k++) {
-		struct rs_io_conf io = { .ifname = argv[1], .queue = (unsigned)k,
+		struct rs_io_conf io = { .ifname = ifname, .queue = (unsigned)k,
 			.nqueues = (unsigned)n, .fanout_id = (unsigned)getpid() & 0xffffu };
 		memset(&w[k], 0, sizeof(w[k]));
-		w[k].core = rs_core_create(s, (unsigned)k, &rs_io_afpacket, &io, &e);
+		w[k].core = rs_core_create(s, (unsigned)k, ops, &io, &e);
 		if (!w[k].core) {
 			fprintf(stderr, "rfd_active: core %ld: %s\n", k, strerror(-e));
 			return 1;
@@ -155,12 +165,21 @@ int main(int argc, char **argv)
 	for (long k = 0; k < n; k++) {
 		const struct rs_core_counters *c = rs_core_counters(w[k].core);
 		printf("core%ld ok=%ld failed=%ld in_class=%ld steer_home=%llu steer_away=%llu "
-		       "handoffs=%llu handoff_rx=%llu port_fallback=%llu io_errors=%llu\n",
+		       "handoffs=%llu handoff_rx=%llu port_fallback=%llu io_errors=%llu",
 		       k, w[k].ok, w[k].failed, w[k].in_class,
 		       (unsigned long long)c->steer_home, (unsigned long long)c->steer_away,
 		       (unsigned long long)c->xcore_handoffs, (unsigned long long)c->handoff_rx,
 		       (unsigned long long)c->steer_port_fallback,
 		       (unsigned long long)c->steer_io_errors);
+		if (ops == &rs_io_afxdp) {
+			struct rs_afxdp_stats st;
+
+			rs_afxdp_stats(rs_core_io(w[k].core).io, &st);
+			printf(" xdp_rss=%llu xdp_away=%llu xdp_steered=%llu",
+			       (unsigned long long)st.xdp_rss, (unsigned long long)st.xdp_away,
+			       (unsigned long long)st.xdp_steered);
+		}
+		printf("\n");
 		bad |= w[k].failed != 0;
 	}
 	for (long k = n; k-- > 0;)

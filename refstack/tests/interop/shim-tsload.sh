@@ -4,7 +4,11 @@
 # 1 and 2 server threads (as many stack cores): zero errors, the server
 # answered every transaction the client counted, every thread drove a core
 # of its own, and rsctl sees the shimmed process (cores, counters, its
-# listening socket).  An idle server sleeps (CPU under 5 % of a core).
+# listening socket), and with 2 threads each core accepted connections
+# of its own (a thread accepts on its core's copy of the listener).  An
+# idle server sleeps (CPU under 5 % of a core).  The 2-thread server once
+# more under ThreadSanitizer (rs-run --tsan, base and full): the threads
+# run in parallel on their cores, and no data race is reported.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -26,15 +30,17 @@ jget() { $PY -c "import json,sys; j=json.load(open(sys.argv[1]))['jobs'][0]; pri
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-run_case() { # ENGINE THREADS
-	local eng=$1 th=$2 tag=$1-$2 pid cli=$OUT/$1-$2.json srv=$OUT/$1-$2-srv.json
-	timeout 120 ip netns exec "$NS_S" "$ROOT/rs-run" --asan --cores "$th" --if "$NS_SIF" \
+run_case() { # ENGINE THREADS [SANITIZER FEATURES]
+	local eng=$1 th=$2 san=${3:-asan} feat=${4:-base} tag=$1-$2 pid cli srv
+	[ "$san" = asan ] || tag=$tag-$san-$feat
+	cli=$OUT/$tag.json srv=$OUT/$tag-srv.json
+	timeout 120 ip netns exec "$NS_S" "$ROOT/rs-run" --$san --features "$feat" --cores "$th" --if "$NS_SIF" \
 		--ip "$NS_STACK_IP/$NS_PREFIX" -- "$TS" --server --host=0.0.0.0 --port=12865 \
 		--engine="$eng" --threads="$th" --output-format=json --output="$srv" \
 		>"$OUT/$tag-srv.log" 2>&1 &
 	pid=$!
 	t_bg_add $pid
-	t_wait_for "$OUT/$tag-srv.log" "listening" 20 || { t_fail "[$tag] server listens"; return; }
+	t_wait_for "$OUT/$tag-srv.log" "listening" 60 || { t_fail "[$tag] server listens"; return; }
 	local job=$pid
 	pid=$(pgrep -P "$job") # timeout's child: ip netns exec and rs-run exec tsload
 	if [ "$tag" = crr-1 ]; then
@@ -68,9 +74,11 @@ cores = [c for c in d["cores"] if c["publishes"] > 0]
 assert d["ncores"] >= n and len(cores) == n, (d["ncores"], len(cores))
 assert all(c["counters"]["polls"] > 0 for c in cores), cores
 assert sum(c["counters"]["tcp_accepts"] for c in cores) > 0
+# threads are cores: each accepted on its own core
+assert all(c["counters"]["tcp_accepts"] > 0 for c in cores), [c["counters"]["tcp_accepts"] for c in cores]
 assert any(s["state"] == "LISTEN" and s["local"].endswith(":12865") for s in d["sockets"])
 PYEOF
-	if grep -q "AddressSanitizer\|runtime error" "$OUT/$tag-srv.log"; then
+	if grep -q "AddressSanitizer\|runtime error\|ThreadSanitizer" "$OUT/$tag-srv.log"; then
 		t_fail "[$tag] sanitizer report"
 		cat "$OUT/$tag-srv.log"
 	fi
@@ -80,5 +88,9 @@ for eng in crr rr; do
 	for th in 1 2; do
 		run_case "$eng" "$th"
 	done
+done
+[ -f "$ROOT/build/tsan/librefstack-preload.so" ] || t_abort "the TSan shim is built"
+for feat in base full; do
+	run_case crr 2 tsan "$feat"
 done
 t_summary

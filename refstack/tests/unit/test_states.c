@@ -581,6 +581,35 @@ static void t_reuse_after_peer_close(void)
 	peer_fini(&p);
 }
 
+/* The peer answers our SYN with the ACK of an older connection on the
+ * 4-tuple (its TIME_WAIT did not take the SYN as a new incarnation): RST
+ * for that ACK, and the SYN again at once rather than after the 1 s
+ * initial RTO (RFC 9293 3.5.1); a second stale ACK only gets its RST. */
+static void t_stale_ack_resend(void)
+{
+	struct peer p;
+	struct pseg syn, r[8];
+	int fd, n;
+
+	peer_init(&p, NULL);
+	fd = open_from(&p, 40002, &syn);
+	T_CHECK(fd >= 0, "SYN from port 40002");
+	peer_tx(&p, 8080, 40002, A, 9000, syn.seq - 5000, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 2 && r[0].flags == R && r[0].seq == syn.seq - 5000,
+		"stale ACK: RST with its ACK number as sequence");
+	T_CHECK(n == 2 && r[1].flags == S && r[1].seq == syn.seq,
+		"... and the same SYN again at once");
+	T_CHECK(peer_counter(&p, "tcp_syn_reset_resend") == 1, "counted");
+	peer_tx(&p, 8080, 40002, A, 9000, syn.seq - 5000, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == R, "a second stale ACK: only its RST");
+	peer_tx(&p, 8080, 40002, S | A, 7000, syn.seq + 1, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	T_CHECK(peer_saw(&p, "SYN_SENT", "ESTABLISHED"), "the new SYN,ACK establishes");
+	peer_fini(&p);
+}
+
 int main(void)
 {
 	t_more_transitions();
@@ -596,5 +625,6 @@ int main(void)
 	t_rst_syn_recv();
 	t_window_checks();
 	t_reuse_after_peer_close();
+	t_stale_ack_resend();
 	return t_summary();
 }
