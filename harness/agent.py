@@ -353,15 +353,26 @@ def cmd_stop(a):
     return {"changed": bool(stopped), "stopped": stopped}
 
 
+def _wait_exit_codes(d, timeout):
+    """Until the waiter of every program started in DIR has written its exit
+    code (it does so just after the program ends, while stop returns)."""
+    deadline = time.monotonic() + timeout
+    for e in _read_table(d):
+        while e.get("rc") and not os.path.exists(e["rc"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
 def cmd_finish(a):
     """Stop the cell's processes, then pack the cell's folder for one fetch."""
     out = cmd_stop(argparse.Namespace(dir=a.dir, recursive=False, signal="TERM",
                                       timeout=5.0))
     os.makedirs(a.dir, exist_ok=True)
+    _wait_exit_codes(a.dir, timeout=5.0)
     with tarfile.open(a.out, "w:gz") as tar:
         for name in sorted(os.listdir(a.dir)):
             path = os.path.join(a.dir, name)
-            if os.path.abspath(path) != os.path.abspath(a.out):
+            # a waiter's half-written exit code (NAME.rc.tmp) may vanish under us
+            if os.path.abspath(path) != os.path.abspath(a.out) and not name.endswith(".tmp"):
                 tar.add(path, arcname=name)
     out["archive"] = a.out
     return out

@@ -1,22 +1,26 @@
 """The gate's own proof: false alarms and power measured on real runs.
 
 A calibration fixture holds, slimmed to what the gate reads, every "ok"
-repetition of every cell of real runs of one suite (`tcpscale calibrate
---make RUN... -o F`).  `tcpscale calibrate F` replays the gate on it
-(harness.gate.compare_cells, the same settings as the suite's [gate]),
-cell by cell:
+repetition of every cell of real runs of one suite, with the reference
+build's twins (`tcpscale calibrate --make RUN... -o F`).  `tcpscale
+calibrate F` replays the gate on it (harness.gate.compare_cells, the same
+settings as the suite's [gate]), cell by cell:
 
-- same vs same (A/A): every ordered pair of runs (baseline run b,
-  candidate run c), and the history mode: every run as the candidate
-  against random sets of K of the other runs.  Nothing changed between the
-  runs, so every "regressed" is a false alarm.
+- same vs same (A/A).  A cell measured beside the reference build (mode
+  "reference"; the runs were made with a reference that is the same
+  build): each run's repetitions against their twins, and with the two
+  sides swapped (either can be called the candidate).  Other cells (the instruction count):
+  every ordered pair of runs (baseline run b, candidate run c), and the
+  history mode: every run as the candidate against random sets of K of
+  the other runs.  Nothing changed, so every "regressed" is a false alarm.
 - power: the same splits with the candidate made worse by d (rate x (1-d),
-  p99, server CPU and instructions x (1+d)) for d = 5, 10, 20 %: every
-  "regressed" is a catch.
+  p99, server CPU and instructions x (1+d); the reference twins as
+  measured) for d = 5, 10, 20 %: every "regressed" is a catch.
 
 A cell counts as regressed when any of its metrics is (what the gate
 reports); the per-metric rates are given too.  No re-runs happen here: the
-figures are at the runs' own repetitions.
+figures are at the runs' own repetitions (or their first N, --reps N, to
+see what a shorter suite would give).
 """
 import copy
 import itertools
@@ -45,8 +49,10 @@ def slim(rec):
         rec.get("collectors") or {}
     procs = col.get("procs") or {}
     return {"run_id": rec["run_id"], "status": rec["status"],
+            "started": rec.get("started"),
             "cell": {k: c[k] for k in ("id", "stack", "workload", "cores",
-                                       "rep", "collectors") if k in c},
+                                       "rep", "collectors", "twin")
+                     if k in c},
             "metrics": {k: m[k] for k in (
                 "rate", "rate_unit", "p99_us", "connections", "transactions",
                 "elapsed_s", "instructions_per_conn") if k in m},
@@ -57,16 +63,24 @@ def slim(rec):
                            if k in procs})) if v}}
 
 
+def _kept(rec):
+    """A repetition the gate reads: gated, or the reference build's twin."""
+    return rec.get("status") == "ok" and (
+        gate.gated(rec) or rec["cell"].get("twin") == "reference")
+
+
 def fixture_run(run, records):
-    """One run's ok, gated repetitions, slimmed."""
+    """One run's ok, gated repetitions and reference twins, slimmed."""
     env = run.get("env") or {}
-    recs = sorted((r for r in analyze.ok_records(records) if gate.gated(r)),
+    recs = sorted((r for r in records if _kept(r)),
                   key=lambda r: (r["cell"]["stack"], r["cell"]["workload"],
-                                 r["cell"]["cores"], r["cell"]["rep"]))
+                                 r["cell"]["cores"], r["cell"]["rep"],
+                                 r["cell"].get("twin") or ""))
     return {"run_id": run["run_id"], "started": run.get("started"),
             "finished": run.get("finished"), "status": run.get("status"),
             "git": (env.get("git") or {}).get("short"),
             "loadavg": env.get("loadavg"),
+            "reference": (run.get("suite") or {}).get("reference"),
             "records": [slim(r) for r in recs]}
 
 
@@ -105,10 +119,14 @@ def load_fixture(path):
 
 def inject(records, d):
     """The candidate made worse by d: rate down, p99, server CPU and
-    instructions up (on the fields the gate reads them from)."""
+    instructions up (on the fields the gate reads them from); the
+    reference build's twins stay as measured."""
     out = []
     for r in records:
         r = copy.deepcopy(r)
+        if r["cell"].get("twin"):
+            out.append(r)
+            continue
         m, procs = r["metrics"], r["collectors"].get("procs") or {}
         if "rate" in m:
             m["rate"] *= 1 - d
@@ -122,15 +140,50 @@ def inject(records, d):
     return out
 
 
+def paired(records):
+    """Does a cell's data hold reference twins (decided in its own run)?"""
+    return any(r["cell"].get("twin") == "reference" for r in records)
+
+
+def swapped(records):
+    """The other direction of an A/A pair: the reference build's twins as
+    the candidate and the other way round (both arms are one build)."""
+    out = []
+    for r in records:
+        r = copy.deepcopy(r)
+        if r["cell"].get("twin") == "reference":
+            del r["cell"]["twin"]
+        else:
+            r["cell"]["twin"] = "reference"
+        out.append(r)
+    return out
+
+
+def first_reps(records, n):
+    """The repetitions a suite of n repetitions would have measured."""
+    return [r for r in records if r["cell"]["rep"] < n] if n else records
+
+
 def splits(fx, history_k, seed=1):
-    """(mode, cell, baseline runs' records, candidate run index)."""
+    """(mode, cell, baseline runs' records, candidate records).
+
+    Cells measured beside the reference build ("reference"): each run's
+    own repetitions and their twins, in both directions.  Other cells: every ordered pair of runs
+    ("run") and, with more than history_k runs, every run against random
+    sets of history_k others ("history:K")."""
     runs = fx["runs"]
     cells = sorted(set().union(*[r["cells"] for r in runs]))
     rng = random.Random(seed)
     for cell in cells:
         have = [i for i, r in enumerate(runs) if cell in r["cells"]]
+        if any(paired(runs[i]["cells"][cell]) for i in have):
+            for c in have:
+                recs = runs[c]["cells"][cell]
+                yield "reference", cell, [], recs
+                yield "reference", cell, [], swapped(recs)
+            continue
         for b, c in itertools.permutations(have, 2):
-            yield "run", cell, [runs[b]["cells"][cell]], c
+            yield "run", cell, [runs[b]["cells"][cell]], runs[c]["cells"][cell]
         if len(have) <= history_k:
             continue
         for c in have:
@@ -139,18 +192,21 @@ def splits(fx, history_k, seed=1):
             rng.shuffle(combos)
             for combo in combos[:HISTORY_SPLITS]:
                 yield (f"history:{history_k}", cell,
-                       [runs[i]["cells"][cell] for i in combo], c)
+                       [runs[i]["cells"][cell] for i in combo],
+                       runs[c]["cells"][cell])
 
 
-def evaluate(fx, conf, history_k=5, injections=INJECTIONS):
+def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0):
     """Counts of regressed cells and metrics per mode and injection: the
-    gate's own compare_cells on every split."""
+    gate's own compare_cells on every split.  reps: use only the first
+    reps repetitions of every run (0: all), as a shorter suite would."""
     levels = (0.0,) + tuple(injections)
     out = {}
-    for mode, cell, base_runs, c in splits(fx, history_k):
-        base = [r for run in base_runs for r in run]
+    for mode, cell, base_runs, cand_recs in splits(fx, history_k):
+        base = [r for run in base_runs for r in first_reps(run, reps)]
+        cand_recs = first_reps(cand_recs, reps)
         for d in levels:
-            cand = inject(fx["runs"][c]["cells"][cell], d)
+            cand = inject(cand_recs, d)
             rows = gate.compare_cells(base, cand, conf)
             slot = out.setdefault((mode, d), {"cells": 0, "regressed": 0,
                                               "unknown": 0, "metrics": {},
@@ -180,7 +236,8 @@ def _kind(rows):
 def format_evaluation(fx, res, conf):
     """Lines: one table row per mode and injection."""
     n_runs = len(fx["runs"])
-    reps = sorted(set(len(c) for r in fx["runs"] for c in r["cells"].values()))
+    reps = sorted(set(sum(not x["cell"].get("twin") for x in c)
+                      for r in fx["runs"] for c in r["cells"].values()))
     out = [f"calibration fixture: suite {fx.get('suite')}, {n_runs} runs, "
            f"{len(set().union(*[r['cells'] for r in fx['runs']]))} cells, "
            f"{'/'.join(map(str, reps))} repetitions per cell",

@@ -13,6 +13,7 @@ from . import REPORTS_DIR, __version__
 from . import plan as planmod
 from . import profile, report, store
 from .gateconf import GateError
+from .reference import ReferenceBuildError
 
 DEFAULT_LAB_PREFIX = "tcps"
 
@@ -66,6 +67,10 @@ def cmd_run(args):
     if args.suite is None:
         raise profile.ProfileError("name a SUITE to run (or --resume RUN)")
     suite = profile.load_suite(args.suite, _lab_cores(args))
+    if suite["reference"]:
+        from . import reference
+        suite["reference_dir"] = reference.path_of(suite["reference"],
+                                                   _reports_dir(args))
     cells = planmod.build_plan(suite)
     if args.dry_run:
         _print_lines(planmod.format_plan(suite, cells))
@@ -285,9 +290,23 @@ def cmd_calibrate(args):
     return 0 if ok else 1
 
 
+def cmd_reference(args):
+    from . import reference
+    folder = os.path.abspath(args.folder or os.path.join(
+        _reports_dir(args), reference.DEFAULT_NAME))
+    if args.action == "save":
+        got = reference.save(folder)
+        _print_lines(["saved " + reference.format_info(folder, got)[0]])
+        return 0
+    got = reference.info(folder)
+    _print_lines(reference.format_info(folder, got))
+    return 0 if got else 1
+
+
 COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare,
             "list": cmd_list, "lab": cmd_lab, "gate": cmd_gate,
-            "history": cmd_history, "calibrate": cmd_calibrate}
+            "history": cmd_history, "calibrate": cmd_calibrate,
+            "reference": cmd_reference}
 
 
 # ------------------------------------------------------------------ parser
@@ -449,6 +468,16 @@ def _gate_parsers(sub):
     r.add_argument("--min-effect", dest="min_effect", action="append")
     _common(r)
 
+    r = sub.add_parser(
+        "reference", help="the reference build measured beside the checkout",
+        description="save: copy the checkout's tsload build to FOLDER, which a suite's "
+                    "`reference` names; show: what FOLDER holds (exit 1 if "
+                    "nothing usable).  Default FOLDER: reference in the "
+                    "reports folder.")
+    r.add_argument("action", choices=("save", "show"))
+    r.add_argument("folder", metavar="FOLDER", nargs="?")
+    _common(r)
+
 
 def main(argv=None):
     # Ctrl-C must stop a run cleanly even when a script started us in the
@@ -457,7 +486,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (profile.ProfileError, store.StoreError, GateError) as e:
+    except (profile.ProfileError, store.StoreError, GateError,
+            ReferenceBuildError) as e:
         print(f"tcpscale {args.command}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

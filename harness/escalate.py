@@ -39,16 +39,26 @@ def _can_help(row):
 
 
 def _new_cells(records, key, n):
-    mine = [r for r in records if gated(r) and (
-        r["cell"]["stack"], r["cell"]["workload"], r["cell"]["cores"]) == key]
-    proto = mine[0]["cell"]
+    """n more repetitions of a cell; of a cell measured beside the
+    reference build, n more pairs (the order alternating as in the plan)."""
+    def of_key(r):
+        return (r["cell"]["stack"], r["cell"]["workload"],
+                r["cell"]["cores"]) == key
+    mine = [r for r in records if gated(r) and of_key(r)]
+    twin = next((r["cell"] for r in records if of_key(r)
+                 and r["cell"].get("twin") == "reference"), None)
     top = max(r["cell"]["rep"] for r in mine)
     out = []
     for rep in range(top + 1, top + 1 + n):
-        c = copy.deepcopy(proto)
-        c["rep"] = rep
-        c["id"] = planmod.cell_id(c["stack"], c["workload"], c["cores"], rep)
-        out.append(c)
+        pair = []
+        for proto in filter(None, (mine[0]["cell"], twin)):
+            c = copy.deepcopy(proto)
+            c["rep"] = rep
+            c["id"] = planmod.cell_id(c["stack"], c["workload"], c["cores"],
+                                      rep) + (".reference" if c.get("twin")
+                                              else "")
+            pair.append(c)
+        out += pair if rep % 2 == 0 else pair[::-1]
     return out
 
 
@@ -101,8 +111,9 @@ def escalate(ctx, rows, run_more):
         new, error = run_more(run, cells)
         records += new
         for c in cells:
-            key = (c["stack"], c["workload"], c["cores"])
-            added[key] = added.get(key, 0) + 1
+            if not c.get("twin"):
+                key = (c["stack"], c["workload"], c["cores"])
+                added[key] = added.get(key, 0) + 1
         rep["rounds"].append({"cells": [c["id"] for c in cells],
                               "ok": sum(r["status"] == "ok" for r in new),
                               "error": error})

@@ -21,6 +21,14 @@ repetitions of a cell:
   rule out a regression that large);
   unknown: anything else (too few repetitions, a wide interval).
 
+A cell measured beside the reference build (twin "reference", harness.
+reference) has its statistical metrics decided the same way against the
+twins of its own run instead of the baseline, with no run-to-run bound:
+the two builds ran in the same seconds, repetition beside repetition.
+The samples are not treated as pairs: within a run two copies of one
+build differ by a steady few percent in some cells, which a paired test
+takes for a real difference (BENCHMARKS.md, "The gate", has the numbers).
+
 Exact metrics (callgrind instruction counts repeat to the instruction):
 the ratio of medians against a fixed threshold, no statistics; repetitions
 that disagree by more than a third of the threshold make it unknown.
@@ -240,10 +248,43 @@ def _failures(recs):
     return [r for r in recs if r.get("status") != "ok"]
 
 
+def _baseline_row(m, brecs_all, cok_all, conf):
+    """A metric decided against the baseline's repetitions of the cell."""
+    brecs, cok, note = _undisturbed(brecs_all, cok_all, m, conf)
+    b, c = metric_values(brecs, m), metric_values(cok, m)
+    if not brecs:
+        row = {"verdict": "unknown", "ratio": None, "ci": None,
+               "p": None, "n_base": 0, "n_cand": len(c),
+               "reason": "no baseline repetitions of this cell"}
+    elif not c:
+        row = {"verdict": "unknown", "ratio": None, "ci": None,
+               "p": None, "n_base": len(b), "n_cand": 0,
+               "reason": "no candidate value"}
+    else:
+        row = decide(m, b, c, conf, [metric_values(g, m) for g in
+                                     _by_run(brecs)])
+    if note:
+        row["reason"] += "; " + note
+    return dict(row, disturbed=len(cok_all) - len(cok),
+                base_median=statistics.median(b) if b else None,
+                cand_median=statistics.median(c) if c else None)
+
+
+def references(records):
+    """{cell key: ok repetitions of its reference-build twin}."""
+    return analyze.by_cell([r for r in records if r.get("status") == "ok"
+                            and r["cell"].get("twin") == "reference"])
+
+
 def compare_cells(base_records, cand_records, conf):
     """One row per (cell of the candidate, metric it has): the verdict and
-    its figures.  Failed repetitions are left out and named in the row."""
+    its figures.  Failed repetitions are left out and named in the row.
+    A cell measured beside the reference build (twin "reference") has its
+    statistical metrics decided against those twins, in the candidate's
+    own run; its exact metrics and every other cell against the
+    baseline."""
     base, cand = _by_cell(base_records), _by_cell(cand_records)
+    refs = references(cand_records)
     rows = []
     for key in sorted(cand):
         crecs = cand[key]
@@ -255,30 +296,21 @@ def compare_cells(base_records, cand_records, conf):
         if not metrics:
             metrics = [conf["metrics"][0]]
         for m in metrics:
-            brecs, cok, note = _undisturbed(brecs_all, cok_all, m, conf)
-            b, c = metric_values(brecs, m), metric_values(cok, m)
-            if not brecs:
-                row = {"verdict": "unknown", "ratio": None, "ci": None,
-                       "p": None, "n_base": 0, "n_cand": len(c),
-                       "reason": "no baseline repetitions of this cell"}
-            elif not c:
-                row = {"verdict": "unknown", "ratio": None, "ci": None,
-                       "p": None, "n_base": len(b), "n_cand": 0,
-                       "reason": "no candidate value"}
+            if METRICS[m][3] == "stat" and len(refs.get(key, ())) >= MIN_REPS:
+                # the twins of this run, as the baseline (one run: no
+                # run-to-run bound; not paired, see the module's doc)
+                row = dict(_baseline_row(m, refs[key], cok_all, conf),
+                           baseline="reference")
+                row["reason"] += ("; against the reference build measured "
+                                  "beside it")
             else:
-                row = decide(m, b, c, conf, [metric_values(g, m) for g in
-                                             _by_run(brecs)])
-            if note:
-                row["reason"] += "; " + note
-            row["disturbed"] = len(cok_all) - len(cok)
+                row = _baseline_row(m, brecs_all, cok_all, conf)
             if failed:
                 row["reason"] += (f"; {len(failed)} of {len(crecs)} candidate "
                                   "repetitions failed: "
                                   + (failed[0].get("error") or
                                      failed[0].get("status")))
             row.update(cell=cell_name(key), key=list(key), metric=m,
-                       base_median=statistics.median(b) if b else None,
-                       cand_median=statistics.median(c) if c else None,
                        failed=len(failed))
             rows.append(row)
     return rows

@@ -32,6 +32,13 @@ def settings(cand_run, options):
 
 def _baseline(reports_dir, conf, cand_run, cand_records):
     kind, arg = parse_baseline(conf["baseline"])
+    if kind == "reference":
+        if not gate.references(cand_records):
+            raise GateError(f"--baseline reference: run {cand_run['run_id']} "
+                            "has no cell measured beside a reference build "
+                            "(suite reference; ./tcpscale reference save)")
+        return {"spec": "reference", "runs": [], "warnings": [],
+                "env": []}, []
     if kind == "history":
         return gatedata.history_baseline(reports_dir, cand_run, cand_records,
                                          arg, conf["branch"])

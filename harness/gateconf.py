@@ -143,8 +143,11 @@ def _metric_list(v):
 # [gate] table of a suite file and `tcpscale gate` options both use it.
 GATE_KEYS = {
     "baseline": (_baseline_spec, "history:5",
-                 "a run (id, prefix, latest) or history[:K], the last K runs "
-                 "of the suite on the baseline branch"),
+                 "a run (id, prefix, latest), history[:K] (the last K runs "
+                 "of the suite on the baseline branch), or reference (only "
+                 "the reference build measured in the candidate run); cells "
+                 "measured beside the reference build are compared with it "
+                 "whatever the baseline"),
     "branch": (lambda v: v if isinstance(v, str) and v.strip()
                else _raise("a branch name"), "main",
                "the branch whose runs make the history"),
@@ -216,9 +219,12 @@ def override(conf, key, value, where):
 
 
 def parse_baseline(spec):
-    """"history", "history:K" -> ("history", K); anything else -> ("run", spec)."""
+    """"history", "history:K" -> ("history", K); "reference" ->
+    ("reference", None); anything else -> ("run", spec)."""
     if not isinstance(spec, str) or not spec.strip():
-        raise BadValue("a run id or history[:K]")
+        raise BadValue("a run id, history[:K] or reference")
+    if spec == "reference":
+        return "reference", None
     if spec == "history" or spec.startswith("history:"):
         k = spec.partition(":")[2] or "5"
         if not k.isdigit() or not 1 <= int(k) <= 1000:

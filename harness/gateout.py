@@ -45,11 +45,19 @@ def counts(res):
 def headline(res):
     c = counts(res)
     base = res["baseline"]
+    paired = sorted(set(r["cell"] for r in res["rows"]
+                        if r.get("baseline") == "reference"))
+    vs = f"{base['spec']} ({len(base['runs'])} run" + (
+        "s" if len(base["runs"]) != 1 else "") + ")"
+    if paired:
+        vs = ("the reference build measured beside it (" + (
+            "every cell" if len(paired) == len(res["cells"]) else
+            f"{len(paired)} cells") + ")" + (
+            "" if base["spec"] == "reference" else ", else " + vs))
     return (f"tcpscale gate: {HEADLINE[res['verdict']]} — "
             + ", ".join(f"{c[v]} {v}" for v in VERDICTS)
             + f" (cells); candidate {res['candidate']} ({res['git'] or '?'}) "
-              f"vs {base['spec']} ({len(base['runs'])} run"
-            + ("s" if len(base["runs"]) != 1 else "") + ")")
+              f"vs {vs}")
 
 
 def _rows_sorted(res):

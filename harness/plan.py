@@ -7,13 +7,19 @@ collectors on, so the pair sees the same conditions, alternating the order
 (on, off in even repetitions; off, on in odd ones) so a drift favours
 neither side.  With profilers (perf record, perf lock) each one's cost is
 measured the same way: a twin without that profiler beside the full cell
-(id suffix .no-record, .no-lock; "twin" names what is left out).
+(id suffix .no-record, .no-lock; "twin" names what is left out).  A
+suite with a reference build (harness.reference) runs every timed linux
+cell a second time right beside it with the reference's tsload (twin
+"reference", id suffix .reference), the order alternating the same way,
+so that the gate compares builds measured in the same seconds.
 
 A stack that cannot run a workload here (harness.registry.cannot_run) is
 planned all the same, so the report lists it cell by cell; it costs no
 lab time.
 """
-from . import registry
+import os
+
+from . import reference, registry
 
 # Seconds a cell costs beyond ramp + runtime (server start, readiness wait,
 # collectors, teardown), rounded up from the local lab on a 2-core machine
@@ -55,18 +61,34 @@ def make_cell(suite, stack, workload, cores, rep, collectors, profilers=None,
     return cell
 
 
-def _group(suite, stack, workload, cores, rep, top):
-    """A cell, and at the top core count its collector-overhead twins
-    (alternating the order between repetitions)."""
+def _reference_twin(suite, stack, workload, cores, rep, tsload):
+    """The cell run with the reference build's tsload (twin "reference"),
+    or None where the reference does not stand for the code under test."""
+    if not tsload or stack not in reference.STACKS \
+            or registry.own_runner(workload):
+        return None
+    cell = make_cell(suite, stack, workload, cores, rep, suite["collectors"],
+                     suite.get("profilers") or [], twin="reference")
+    cell["tsload"] = tsload
+    return cell
+
+
+def _group(suite, stack, workload, cores, rep, top, tsload=None):
+    """A cell, at the top core count its collector-overhead twins, and its
+    twin on the reference build (alternating the order between
+    repetitions: A B, then B A)."""
     profs = suite.get("profilers") or []
     on = suite["collectors"]
     group = [make_cell(suite, stack, workload, cores, rep, on, profs)]
-    if not (cores == top and on and workload in suite["collector_overhead"]):
-        return group
-    group.append(make_cell(suite, stack, workload, cores, rep, False))
-    for p in profs:
-        group.append(make_cell(suite, stack, workload, cores, rep, True,
-                               [q for q in profs if q != p], twin=f"no-{p}"))
+    if cores == top and on and workload in suite["collector_overhead"]:
+        group.append(make_cell(suite, stack, workload, cores, rep, False))
+        for p in profs:
+            group.append(make_cell(suite, stack, workload, cores, rep, True,
+                                   [q for q in profs if q != p],
+                                   twin=f"no-{p}"))
+    ref = _reference_twin(suite, stack, workload, cores, rep, tsload)
+    if ref:
+        group.append(ref)
     return group if rep % 2 == 0 else group[::-1]
 
 
@@ -84,6 +106,8 @@ def build_plan(suite):
     """Cells in execution order (plain dicts, see harness contract)."""
     cells = []
     top = max(suite["cores"])
+    folder, got = reference.for_suite(suite)
+    tsload = os.path.join(folder, reference.TSLOAD) if got else None
     for rep in range(suite["repetitions"]):
         for stack in _stacks(suite):
             for workload in suite["workloads"]:
@@ -92,7 +116,7 @@ def build_plan(suite):
                     continue
                 for cores in wl.get("cores", suite["cores"]):
                     cells.extend(_group(suite, stack, workload, cores, rep,
-                                        top))
+                                        top, tsload))
     return cells
 
 
@@ -144,6 +168,12 @@ def format_plan(suite, cells):
     if suite.get("collector_overhead"):
         lines.append("  collector overhead measured on "
                      + ", ".join(suite["collector_overhead"]))
+    folder, got = reference.for_suite(suite)
+    if folder:
+        lines.append("  measured beside the reference build: "
+                     + reference.format_info(folder, got)[0]
+                     + ("" if got else "; the gate compares with the "
+                        "history instead"))
     lines.extend("  warning: " + w for w in suite.get("warnings", []))
     lines.extend(cannot_run_lines(cells))
     return lines

@@ -246,6 +246,10 @@ SUITE_KEYS = {
     "collector_overhead": (_overhead_list, [],
                            "workloads that also run with collectors off "
                            "at the top core count, to measure their cost"),
+    "reference": (_check_str, "", "a reference build (folder of `tcpscale "
+                  "reference save`, relative to the repository) measured "
+                  "beside every timed linux cell, repetition by repetition; "
+                  "the gate compares the two inside the run"),
 }
 
 # -------------------------------------------------- tsload's option table

@@ -494,6 +494,12 @@ def run_cell(lab, cell, outdir, on_interval=None):
             return {"status": "cannot-run", "error": "cell %s: %s" % (cid, why), "tsload": None,
                     "collectors": {}, "tuning": {"stack": "mtcp"}, "servers": {},
                     "artefacts": {}}
+    if cell.get("tsload"):       # a reference build lives on this machine only
+        return {"status": "cannot-run", "tsload": None, "collectors": {},
+                "error": "cell %s: the reference build (suite reference) is "
+                         "measured on the local lab only; the gate compares "
+                         "this cell with the history" % cid,
+                "tuning": {"stack": cell["stack"]}, "servers": {}, "artefacts": {}}
     check_cell(lab, cell)
     os.makedirs(outdir, exist_ok=True)
     fetch_dir = os.path.join(lab.workdir, cid)

@@ -70,8 +70,11 @@ def check_cell(lab, cell):
                         % (cid, cell["cores"], min(ncpu, lab.cores), ncpu, lab.cores))
     if not os.path.exists(_job_path(cell["job"])):
         raise CellError("cell %s: job file %s not found" % (cid, cell["job"]))
-    if not os.access(S.TSLOAD, os.X_OK):
-        raise CellError("cell %s: %s not built (run: make -C loadgen)" % (cid, S.TSLOAD))
+    tsload = S.tsload_of(cell)
+    if not os.access(tsload, os.X_OK):
+        raise CellError("cell %s: %s not built (run: make -C loadgen%s)"
+                        % (cid, tsload, ", then ./tcpscale reference save"
+                           if cell.get("tsload") else ""))
     why = registry.cannot_run(cell)
     if why:
         raise CannotRun("cell %s: cannot run: %s" % (cid, why))
@@ -207,7 +210,7 @@ def _run_servers_and_client(lab, cell, stack, rundir, outfile, on_interval, coll
                                                                job_path, servers)
         result["tuning"] = stack.tuning(lab, cell, settings)
         argv = client_argv(cell, job_path, lab.addrs["server"], PORTS[cell["workload"]],
-                           outfile)
+                           outfile, S.tsload_of(cell))
         state["client"] = ClientRun(lab, cell, argv, outfile, on_interval)
         result["status"], result["error"] = _measure(cell, state["client"], servers,
                                                      under_test, coll)

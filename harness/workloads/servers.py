@@ -19,6 +19,12 @@ from harness import REPO_ROOT, procs
 SERVERS_DIR = os.path.join(REPO_ROOT, "profiles", "servers")
 # TCPSCALE_TSLOAD: another tsload build (e.g. a private copy while loadgen/ rebuilds)
 TSLOAD = os.environ.get("TCPSCALE_TSLOAD") or os.path.join(REPO_ROOT, "loadgen", "tsload")
+
+
+def tsload_of(cell):
+    """The tsload build of a cell: its own ("tsload", a reference build the
+    gate measures beside the checkout's), else the checkout's."""
+    return cell.get("tsload") or TSLOAD
 STATIC_FILE = "64.bin"
 STATIC_SIZE = 64
 ORIGIN_PORT = 8080
@@ -100,7 +106,7 @@ def tsload_server_argv(tsload, addr, port, cores, engine, sizes, out):
 def start_tsload_server(lab, cell, rundir, engine, port, sizes, wrap=None):
     cores = cell["cores"]
     out = os.path.join(rundir, "tsload-server.json")
-    argv = tsload_server_argv(TSLOAD, lab.addrs["server"], port, cores, engine, sizes, out)
+    argv = tsload_server_argv(tsload_of(cell), lab.addrs["server"], port, cores, engine, sizes, out)
     srv = _start(lab, "server", "tsload-server", argv, rundir, procs.cpu_list(cores),
                  lab.addrs["server"], port, wrap)
     srv["artefacts"]["tsload_server"] = out

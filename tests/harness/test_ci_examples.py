@@ -3,17 +3,19 @@ that the tests run (test_gate_e2e.py runs the gate command of each file as
 written, and `make bench SUITE=...`), and a nightly suite that fits in its
 15 minutes with the gate's re-runs."""
 import os
+import tempfile
 import unittest
 
 import yaml
 
-from harness import REPO_ROOT, gateconf, plan, profile
+from harness import REPO_ROOT, gateconf, plan, profile, reference
 
 EXAMPLES = os.path.join(REPO_ROOT, "examples", "ci")
 BENCH = "make bench SUITE=nightly"
 # GitHub: make's status (0 or 2); GitLab: the gate's own 0 / 1 / 3 / 2
 GATES = {"github-actions-nightly.yml": 'make gate GATE_ARGS="-o gate-out"',
          "gitlab-ci-nightly.yml": "./tcpscale gate -o gate-out"}
+SAVE = "./tcpscale reference save"
 # CI plumbing around them (publishing the summary), no tcpscale command
 PLUMBING = ('cat gate-out/summary.md >> "$GITHUB_STEP_SUMMARY"',)
 NIGHTLY_BUDGET_S = 15 * 60
@@ -44,7 +46,7 @@ class CiExamplesTest(unittest.TestCase):
         for name in files:
             mine = [c.strip() for f, c in cmds if f == name]
             tools = [c for c in mine if c not in PLUMBING]
-            self.assertEqual(tools, [BENCH, GATES[name]], name)
+            self.assertEqual(tools, [BENCH, GATES[name], SAVE], name)
 
     def test_outputs_match_what_the_gate_writes(self):
         with open(os.path.join(EXAMPLES, "gitlab-ci-nightly.yml")) as f:
@@ -62,13 +64,18 @@ class CiExamplesTest(unittest.TestCase):
         with open(os.path.join(EXAMPLES, "README.md")) as f:
             readme = f.read()
         for want in ("github-actions-nightly.yml", "gitlab-ci-nightly.yml",
-                     BENCH, "TCPSCALE_REPORTS", "TCPSCALE_BRANCH",
+                     BENCH, SAVE, "TCPSCALE_REPORTS", "TCPSCALE_BRANCH",
                      *GATES.values()):
             self.assertIn(want, readme)
 
     def test_nightly_fits_in_15_minutes_here(self):
         suite = profile.load_suite("nightly", 2)
-        cells = plan.build_plan(suite)
+        with tempfile.TemporaryDirectory() as d:     # with its reference
+            reference.save(d + "/reference")
+            suite["reference_dir"] = d + "/reference"
+            cells = plan.build_plan(suite)
+        self.assertEqual(sum(c.get("twin") == "reference" for c in cells),
+                         6 * suite["repetitions"])
         conf = gateconf.parse_conf(suite["gate"], "nightly: gate")
         total = plan.estimate_s(cells) + conf["escalate_time"]
         self.assertLessEqual(total, NIGHTLY_BUDGET_S,

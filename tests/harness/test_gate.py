@@ -271,6 +271,76 @@ class CellsTest(unittest.TestCase):
         self.assertEqual(r["verdict"], "regressed", r)
 
 
+def reference_twin(r, factor=1.0):
+    """r measured on the reference build (its level scaled by factor)."""
+    t = datafix.record(r["run_id"], r["cell"]["workload"], r["cell"]["cores"],
+                       r["cell"]["rep"], r["metrics"]["rate"] * factor,
+                       p99=r["metrics"]["p99_us"] / factor)
+    t["cell"]["twin"] = "reference"
+    t["cell"]["id"] += ".reference"
+    t["collectors"] = dict(r["collectors"], procs=dict(
+        r["collectors"]["procs"],
+        user_s=r["collectors"]["procs"]["user_s"] / factor))
+    return t
+
+
+class ReferenceTwinTest(unittest.TestCase):
+    """A cell measured beside the reference build is decided against the
+    twins of its own run: the machine's level moves both alike, and the
+    history (another level) is not used."""
+
+    def run_(self, change=1.0, n=18, wander=0.15, seed=3):
+        rng = random.Random(seed)
+        cand, refs = [], []
+        for rep in range(n):
+            level = rng.lognormvariate(0, wander)     # the machine moves
+            c = rec("b", "nginx", 1, rep, 1000 * level * change *
+                    rng.gauss(1, 0.02), p99=500 / level, cpu_s=1.0 / level)
+            cand.append(c)
+            refs.append(reference_twin(c, rng.gauss(1, 0.02) / change))
+        return cand, refs
+
+    def rows(self, cand, refs, base=()):
+        return {r["metric"]: r for r in gate.compare_cells(
+            list(base), cand + refs, gateconf.default_conf())}
+
+    def test_regression_caught_against_the_twins(self):
+        r = self.rows(*self.run_(change=0.8))["rate"]
+        self.assertEqual(r["verdict"], "regressed", r)
+        self.assertEqual((r["baseline"], r["n_base"], r["n_cand"]),
+                         ("reference", 18, 18))
+        self.assertNotIn("run_spread", r)
+        self.assertIn("against the reference build measured beside it",
+                      r["reason"])
+        self.assertAlmostEqual(r["ratio"], 0.8, delta=0.1)
+
+    def test_same_build_is_never_regressed(self):
+        rows = self.rows(*self.run_())
+        self.assertNotIn("regressed", [r["verdict"] for r in rows.values()])
+
+    def test_history_not_used_for_time_metrics(self):
+        cand, refs = self.run_(change=0.8)
+        base = [rec("a", "nginx", 1, i, 500.0) for i in range(7)]
+        rows = self.rows(cand, refs, base)       # the history is slower
+        self.assertEqual(rows["rate"]["verdict"], "regressed", rows["rate"])
+        cand = [dict(c, metrics=dict(c["metrics"],
+                                     instructions_per_conn=17000.0))
+                for c in cand]
+        base = [dict(b, metrics=dict(b["metrics"],
+                                     instructions_per_conn=17000.0))
+                for b in base]
+        r = self.rows(cand, refs, base)["instructions"]
+        self.assertEqual((r["verdict"], r["n_base"]), ("same", 7))
+
+    def test_disturbed_repetitions_left_out(self):
+        cand, refs = self.run_(change=0.8)
+        for r in cand[:3] + refs[:2]:
+            r["collectors"]["others"] = {"share": 0.5}
+        r = self.rows(cand, refs)["rate"]
+        self.assertEqual((r["n_base"], r["n_cand"]), (16, 15))
+        self.assertIn("candidate: 3 of 18 left out", r["reason"])
+
+
 class OtherLoadTest(unittest.TestCase):
     def test_busy_minus_accounted(self):
         def stat(busy, steal):

@@ -1,20 +1,20 @@
 """The gate's false alarms and power on the calibration fixture: real
-repetitions of 6 nightly runs of this machine (tests/harness/fixtures/
-gate-calibration.json, its "how" says how they were made), replayed by
-harness.calibrate with the gate's own decision and the nightly suite's
-settings.  BENCHMARKS.md ("The gate") has the full table
+nightly runs of this machine, every timed cell measured beside the
+reference build (here the same build, so every pair is same-vs-same),
+tests/harness/fixtures/gate-calibration.json (its "how" says how they were
+made), replayed by harness.calibrate with the gate's own decision and the
+nightly suite's settings.  BENCHMARKS.md ("The gate") has the full table
 (`./tcpscale calibrate`)."""
 import unittest
 
 from harness import calibrate, gateconf, profile
 
-# Time metrics (rate, p99, server CPU) on this shared 2-core machine move
-# 10-20 % between repetitions and up to 2x between runs: at 7 repetitions
-# a 10 % regression of them is caught in about 1 cell of 10 (BENCHMARKS.md),
-# far from the 90 % bound, which only the instruction count meets here.
-# What is asserted for them is the measured floor, so that a gate that
-# catches less than it does today fails.
-MIN_TIME_POWER_20 = 0.15
+# What the time cells reach at a 10 % regression is below the 90 % bound
+# on this machine (BENCHMARKS.md says by how much and why); asserted here
+# is the measured figure less a margin, so that a gate that catches less
+# than it does today fails.  The instruction cells meet the bound.
+MIN_TIME_POWER_10 = 0.20      # measured 27.8 %
+MIN_TIME_POWER_20 = 0.90      # measured 97.2 %
 
 
 class CalibrationTest(unittest.TestCase):
@@ -22,47 +22,51 @@ class CalibrationTest(unittest.TestCase):
     def setUpClass(cls):
         cls.fx = calibrate.load_fixture(calibrate.DEFAULT_FIXTURE)
         suite = profile.load_suite("nightly", 2)
+        cls.suite = suite
         cls.conf = gateconf.parse_conf(suite["gate"], "nightly: gate")
         cls.res = calibrate.evaluate(cls.fx, cls.conf, history_k=5)
         cls.rates = calibrate.rates(cls.res)
 
-    def test_fixture_is_real_nightly_runs(self):
+    def test_fixture_is_real_nightly_runs_beside_the_reference(self):
         self.assertEqual(self.fx["suite"], "nightly")
-        self.assertGreaterEqual(len(self.fx["runs"]), 6)
-        self.assertIn("tcpscale run nightly", self.fx["how"])
+        self.assertGreaterEqual(len(self.fx["runs"]), 3)
+        for word in ("tcpscale run nightly", "quiet", "reference save"):
+            self.assertIn(word, self.fx["how"])
+        reps = self.suite["repetitions"]
         for run in self.fx["runs"]:
+            self.assertEqual(run["reference"], self.suite["reference"])
             self.assertEqual(len(run["cells"]), 7, run["run_id"])
             for cell, recs in run["cells"].items():
-                self.assertEqual(len(recs), 7, (run["run_id"], cell))
+                twins = [r for r in recs if r["cell"].get("twin")]
                 self.assertTrue(all(r["status"] == "ok" for r in recs))
+                self.assertEqual(len(recs) - len(twins), reps,
+                                 (run["run_id"], cell))
+                want = 0 if "memif" in cell else reps
+                self.assertEqual(len(twins), want, (run["run_id"], cell))
 
     def test_false_alarms_at_most_one_percent(self):
-        for mode in ("run", "history:5"):
+        for mode in ("reference", "run"):
             self.assertLessEqual(self.rates[(mode, 0.0)],
                                  calibrate.MAX_FALSE_ALARMS, mode)
-            self.assertGreater(self.res[(mode, 0.0)]["cells"], 40, mode)
+        self.assertGreaterEqual(self.res[("reference", 0.0)]["cells"], 36)
 
     def test_power_on_instruction_cells(self):
         exact = calibrate.kind_rates(self.res, "exact")
-        for mode in ("run", "history:5"):
-            for d in calibrate.INJECTIONS:
-                self.assertGreaterEqual(exact[(mode, d)], calibrate.MIN_POWER,
-                                        (mode, d))
-            self.assertEqual(exact[(mode, 0.0)], 0.0, mode)
+        for d in calibrate.INJECTIONS:
+            self.assertGreaterEqual(exact[("run", d)], calibrate.MIN_POWER, d)
+        self.assertEqual(exact[("run", 0.0)], 0.0)
 
-    def test_power_on_time_cells_grows_with_the_regression(self):
+    def test_power_on_time_cells(self):
         stat = calibrate.kind_rates(self.res, "stat")
-        for mode in ("run", "history:5"):
-            got = [stat[(mode, d)] for d in (0.0,) + calibrate.INJECTIONS]
-            self.assertEqual(got, sorted(got), mode)
-            self.assertGreater(got[-1], got[0], mode)
-            self.assertGreaterEqual(stat[(mode, 0.20)], MIN_TIME_POWER_20,
-                                    mode)
+        got = [stat[("reference", d)] for d in (0.0,) + calibrate.INJECTIONS]
+        self.assertEqual(got, sorted(got))
+        self.assertGreaterEqual(stat[("reference", 0.10)], MIN_TIME_POWER_10)
+        self.assertGreaterEqual(stat[("reference", 0.20)], MIN_TIME_POWER_20)
 
     def test_bounds_are_reported(self):
         lines, ok = calibrate.check_bounds(self.res)
-        self.assertIn("run: false alarms 0.48% of cells (bound 1%): met",
-                      lines)
+        self.assertIn("reference: false alarms 0.00% of cells (bound 1%): "
+                      "met", lines)
         power = next(x for x in lines if x.startswith("run: power"))
         self.assertIn("instruction cells 100.0%", power)
         self.assertEqual(ok, all(x.endswith("met") for x in lines))

@@ -206,7 +206,9 @@ class GateCliTest(unittest.TestCase):
                  ([], "empty history: no run of suite 'nightly' on host "
                       "testhost and branch 'main' before"),
                  (["--baseline", a], "baseline and candidate are the same "
-                                     "run")]
+                                     "run"),
+                 (["--baseline", "reference"], "has no cell measured beside "
+                                               "a reference build")]
         before = snapshot(self.reports)
         for args, want in cases:
             with self.subTest(args=args):

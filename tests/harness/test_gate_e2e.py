@@ -190,6 +190,52 @@ class GateRealRunsTest(unittest.TestCase):
         ratio = float(row.split()[5])
         self.assertLess(ratio, 0.6, row)
 
+    def test_paired_with_the_reference_build(self):
+        """Each repetition right beside the same cell on the reference
+        build: same build on both sides is never 'regressed'; a reference
+        build that is really slower (a tsload held to half the rate) makes
+        the checkout's build 'improved' on the rate, against the twins of
+        its own run, with no history at all.  The reference is saved by the CI examples' own
+        command."""
+        text = (AA_SUITE % (8, REPO_ROOT)).replace(
+            'ramp_time = "0.5s"', 'ramp_time = "0.5s"\nreference = "reference"')
+        path = self.suite("p.toml", text)
+        p = self.make(test_ci_examples.SAVE)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        a = self.run_suite(path)
+        run, records, _ = store.load_run(self.reports, a)
+        twins = [r["cell"]["id"] for r in records if r["cell"].get("twin")]
+        self.assertEqual(len(twins), 8)
+        res = self.gate_json(a)
+        for r in res["rows"]:
+            self.assertEqual((r["baseline"], r["n_base"] <= 8), ("reference",
+                                                                 True), r)
+            self.assertNotEqual(r["verdict"], "regressed", r)
+        half = int(statistics.median(r["metrics"]["rate"] for r in records
+                                     if r["cell"].get("twin")) / 2)
+        slow = os.path.join(self.reports, "reference", "loadgen", "tsload")
+        real = slow + ".real"
+        os.rename(slow, real)
+        with open(slow, "w") as f:      # the client only (not --server)
+            f.write(f'#!/bin/sh\ncase " $* " in *" --server "*) '
+                    f'exec {real} "$@";; esac\n'
+                    f'exec {real} "$@" --rate={half}\n')
+        os.chmod(slow, 0o755)
+        b = self.run_suite(path)
+        res = self.gate_json(b)
+        rate = next(r for r in res["rows"] if r["metric"] == "rate")
+        self.assertEqual(rate["verdict"], "improved", rate)
+        self.assertGreater(rate["ratio"], 1.2, rate)   # the reference: half
+
+    def gate_json(self, run_id):
+        out = os.path.join(self.tmp, "gate-" + run_id)
+        p = tcpscale(self.reports, "gate", run_id, "--baseline", "reference",
+                     "--escalate-reps", "0", "--max-other-load", "100%",
+                     "-o", out)
+        self.assertIn(p.returncode, (0, 3), p.stdout + p.stderr[-2000:])
+        with open(os.path.join(out, "gate.json")) as f:
+            return json.load(f)
+
     def test_memif_instructions_catch_one_percent(self):
         build = os.path.join(self.tmp, "costlier")
         os.makedirs(build)

@@ -1,8 +1,10 @@
 """The run matrix (harness/plan.py)."""
+import os
+import tempfile
 import unittest
 
 import datafix
-from harness import plan
+from harness import plan, reference
 
 CONTRACT_KEYS = {"id", "stack", "workload", "cores", "rep", "runtime_s",
                  "ramp_s", "job", "job_options", "collectors"}
@@ -79,6 +81,40 @@ class PlanTest(unittest.TestCase):
         self.assertEqual((nolock["twin"], nolock["profilers"]), ("no-lock", ["record"]))
         self.assertTrue(norec["collectors"])
         self.assertGreater(plan.cell_estimate_s(full), plan.cell_estimate_s(nocoll))
+
+    def test_reference_twins_beside_each_timed_linux_cell(self):
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "tsload")
+            with open(src, "w") as f:
+                f.write("#!/bin/sh\n")
+            os.chmod(src, 0o755)
+            reference.save(os.path.join(d, "ref"), tsload=src, git={
+                "sha": "0123abcd" * 5, "short": "0123abcd", "dirty": False})
+            s = suite(cores=[1], repetitions=2, reference=os.path.join(d, "ref"),
+                      workloads=["shortconn", "nginx"],
+                      stacks=["linux", "refstack:base"])
+            cells = plan.build_plan(s)
+            text = "\n".join(plan.format_plan(s, cells))
+        ids = [c["id"] for c in cells if c["stack"] == "linux"]
+        self.assertEqual(ids[:4], ["linux.shortconn.c1.r0",
+                                   "linux.shortconn.c1.r0.reference",
+                                   "linux.nginx.c1.r0",
+                                   "linux.nginx.c1.r0.reference"])
+        self.assertEqual(ids[4:6], ["linux.shortconn.c1.r1.reference",
+                                    "linux.shortconn.c1.r1"])  # B A
+        twin = cells[1]
+        self.assertEqual((twin["twin"], twin["tsload"]),
+                         ("reference", os.path.join(d, "ref", "loadgen",
+                                                    "tsload")))
+        # refstack's code is not in the reference build: no twin
+        self.assertFalse([c for c in cells if c["stack"] != "linux"
+                          and c.get("twin")])
+        self.assertIn("measured beside the reference build", text)
+        # named but missing: no twins, the plan says so
+        s = suite(reference="/nonexistent/ref")
+        cells = plan.build_plan(s)
+        self.assertFalse([c for c in cells if c.get("twin")])
+        self.assertIn("no reference build", "\n".join(plan.format_plan(s, cells)))
 
     def test_no_overhead_cells_when_collectors_off(self):
         cells = plan.build_plan(suite(collectors=False,
