@@ -17,10 +17,11 @@
  * feature set); with --json:
  *   {"features":["listen","estab","rfd","fastfd"],
  *    "sets":{"base":[],"full":["listen","estab","rfd","fastfd"]}}
- * Each instance's header shows its active set ("features listen,rfd").
+ * Each instance's header shows its active set and congestion control
+ * ("features listen,rfd, cc reno").
  *
  * JSON (--json), one line:
- *   {"instances":[{"pid":P,"ncores":N,"feature_set":"listen,rfd",
+ *   {"instances":[{"pid":P,"ncores":N,"cc":"bbr","feature_set":"listen,rfd",
  *     "features":["listen","rfd"],
  *     "cores":[{"core":0,"publishes":K,"now_ns":T,
  *               "tables":{"sockets","listen","syn_recv","established",
@@ -383,11 +384,20 @@ static int show_socks(struct inst *in, const struct opts *o, const char *path)
 	return 0;
 }
 
+/* The instance's congestion control ("?" before its first publish). */
+static const char *inst_cc(const struct rs_shm_hdr *h)
+{
+	uint32_t cc = __atomic_load_n(&h->cc, __ATOMIC_RELAXED);
+
+	return cc ? rs_cc_name(cc - 1) : "?";
+}
+
 static void show_text(struct inst *in, const struct opts *o)
 {
 	char fs[64];
-	printf("refstack pid %d, %u core%s, features %s\n", in->h->pid, in->h->ncores,
-	       in->h->ncores == 1 ? "" : "s", inst_features(in->h, fs, sizeof(fs)));
+	printf("refstack pid %d, %u core%s, features %s, cc %s\n", in->h->pid,
+	       in->h->ncores, in->h->ncores == 1 ? "" : "s",
+	       inst_features(in->h, fs, sizeof(fs)), inst_cc(in->h));
 	if (o->sections & SEC_TABLES)
 		text_tables(in->h, in->snap);
 	if (o->sections & SEC_COUNTERS)
@@ -398,8 +408,9 @@ static void show_json(struct inst *in, const struct opts *o)
 {
 	char fs[64];
 	uint32_t f = __atomic_load_n(&in->h->features, __ATOMIC_RELAXED);
-	printf("{\"pid\":%d,\"ncores\":%u,\"feature_set\":\"%s\",\"features\":",
-	       in->h->pid, in->h->ncores, inst_features(in->h, fs, sizeof(fs)));
+	printf("{\"pid\":%d,\"ncores\":%u,\"cc\":\"%s\",\"feature_set\":\"%s\",\"features\":",
+	       in->h->pid, in->h->ncores, inst_cc(in->h),
+	       inst_features(in->h, fs, sizeof(fs)));
 	json_feature_list(f & RS_SHM_FEATURES_SET ? f : 0);
 	printf(",\"cores\":[");
 	for (unsigned c = 0; c < in->h->ncores; c++) {

@@ -108,6 +108,7 @@ struct app_net {
 	long busy_poll_us;    /* spin this long before sleeping, -1 = default */
 	long cores;           /* stack cores, one thread each (default 1) */
 	long syncookies;      /* RS_SYNCOOKIES_*, -1 = the stack's default */
+	const char *cc;       /* congestion control; NULL: RS_CC, else reno */
 };
 
 #define APP_MAX_CORES 16
@@ -125,7 +126,8 @@ struct app_net {
 	{ "--features", APP_STR, &(n).features, "feature set: base, full or a list of listen,estab,rfd,fastfd (default: $RS_FEATURES, else base)" }, \
 	{ "--busy-poll", APP_LONG, &(n).busy_poll_us, "us to spin for a frame before sleeping (default 50, 0 = off)" }, \
 	{ "--cores", APP_LONG, &(n).cores, "stack cores, one thread and one fanout socket each (default 1)" }, \
-	{ "--syncookies", APP_LONG, &(n).syncookies, "SYN cookies as Linux's tcp_syncookies: 0 never, 1 when a listener's SYN backlog is full (default), 2 always" }
+	{ "--syncookies", APP_LONG, &(n).syncookies, "SYN cookies as Linux's tcp_syncookies: 0 never, 1 when a listener's SYN backlog is full (default), 2 always" }, \
+	{ "--cc", APP_STR, &(n).cc, "congestion control: reno or bbr (default: $RS_CC, else reno)" }
 
 struct app {
 	struct rs_stack *stack;
@@ -172,6 +174,19 @@ static inline int app_features(const struct app_net *n, struct rs_stack_conf *c,
 	return -1;
 }
 
+/* --cc over RS_CC over the stack's default. */
+static inline int app_cc(const struct app_net *n, struct rs_stack_conf *c,
+			 const char *prog)
+{
+	char err[240];
+	if (n->cc ? rs_cc_parse(n->cc, &c->cc, err, sizeof(err))
+		  : rs_cc_from_env(&c->cc, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s%s\n", prog, n->cc ? "--cc: " : "", err);
+		return -1;
+	}
+	return 0;
+}
+
 static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 			   const char *prog)
 {
@@ -194,6 +209,8 @@ static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 	}
 	if (n->syncookies >= 0)
 		c->syncookies = (uint32_t)n->syncookies;
+	if (app_cc(n, c, prog) != 0)
+		return -1;
 	return app_features(n, c, prog);
 }
 

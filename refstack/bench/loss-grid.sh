@@ -3,20 +3,22 @@
 # file over HTTP from rs-httpd on refstack (afpacket) and from Debian's
 # nginx on the Linux kernel, in the same stack namespace at the same
 # address, through the impairment bridge (tests/interop/impair.c: loss,
-# duplication, delay, reordering, both directions).  Linux runs once per
-# congestion control in LINUX_CC (the stack namespace's default): "reno"
-# is the loss-based one (NewReno with Linux's RACK-TLP, PRR and undo, the
-# same congestion response as refstack's), "bbr" this machine's default
-# (model-based: random loss barely slows it).  For every cell, rounds
-# rotate the senders; each transfer is checked byte for byte and cut at
-# LIMIT seconds.  Prints per run and per cell: transfer time,
-# retransmission timeouts and retransmitted segments of the sender
-# (refstack: rsctl counters; Linux: TcpExt TCPTimeouts and Tcp RetransSegs
-# of the stack namespace), medians [min..max] and paired time ratios.
-# Not a test: no pass/fail.
+# duplication, delay, reordering, both directions).  Each side runs once
+# per congestion control: refstack per RS_CC (rs-httpd --cc), Linux per
+# LINUX_CC (the stack namespace's net.ipv4.tcp_congestion_control):
+# "reno" is the loss-based one on both (NewReno with RACK-TLP, PRR and
+# undo), "bbr" the model-based one (random loss barely slows it).  For
+# every cell, rounds rotate the senders; each transfer is checked byte
+# for byte and cut at LIMIT seconds.  Prints per run and per cell:
+# transfer time, retransmission timeouts and retransmitted segments of
+# the sender (refstack: rsctl counters; Linux: TcpExt TCPTimeouts and Tcp
+# RetransSegs of the stack namespace), medians [min..max], and paired
+# time ratios refstack/Linux for the matched algorithms (reno/reno,
+# bbr/bbr) and for the defaults (refstack's, reno, against this machine's
+# tcp_congestion_control).  Not a test: no pass/fail.
 #
 #   RUNS=3 MB=10 refstack/bench/loss-grid.sh
-#   CELLS="1:0:0:0 5:1:10:1000" LINUX_CC=reno refstack/bench/loss-grid.sh
+#   CELLS="1:0:0:0 5:1:10:1000" RS_CC=bbr LINUX_CC=bbr refstack/bench/loss-grid.sh
 # CELLS: loss%:dup%:reorder%:delay_us per cell (default: loss 1 3 5 10,
 # each alone, with 1 ms delay, and with 1 % duplication + 10 % reordering
 # + 1 ms delay).  RS_ARGS: more rs-httpd options.  LIMIT: seconds per
@@ -32,6 +34,10 @@ RUNS=${RUNS:-3}
 MB=${MB:-10}
 RS_ARGS=${RS_ARGS:-}
 LINUX_CC=${LINUX_CC:-reno bbr}
+RS_CC=${RS_CC:-reno bbr}
+# the defaults: refstack's (rs_stack_conf_init) and the host's
+RS_DEFAULT_CC=reno
+LINUX_DEFAULT_CC=$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo "?")
 LIMIT=${LIMIT:-120}
 if [ -z "${CELLS:-}" ]; then
 	CELLS=""
@@ -94,14 +100,14 @@ fetch() {
 	echo "$t"
 }
 
-# run_one SENDER CELL — SENDER refstack or linux-CC; prints
+# run_one SENDER CELL — SENDER refstack-CC or linux-CC; prints
 # "SENDER CELL seconds rtos retrans"
 run_one() {
 	local stack=$1 cell=$2 job pid t a b extra=()
-	if [ "$stack" = refstack ]; then
+	if [ "${stack%%-*}" = refstack ]; then
 		read -r -a extra <<<"$RS_ARGS"
 		timeout 600 ip netns exec "$NS_S" "$HTTPD" --if "$NS_SIF" --file "$OUT/www/file" \
-			--port 80 "${extra[@]}" >"$OUT/httpd.log" 2>&1 &
+			--port 80 --cc "${stack#refstack-}" "${extra[@]}" >"$OUT/httpd.log" 2>&1 &
 		job=$!
 		t_bg_add "$job"
 		t_wait_for "$OUT/httpd.log" listening 10 || { echo "$stack $cell fail 0 0"; return; }
@@ -133,10 +139,12 @@ run_one() {
 	echo "$stack $cell $t ${a:-0} ${b:-0}"
 }
 
-SENDERS="refstack"
+SENDERS=""
+for cc in $RS_CC; do SENDERS="$SENDERS refstack-$cc"; done
 for cc in $LINUX_CC; do SENDERS="$SENDERS linux-$cc"; done
+SENDERS=${SENDERS# }
 read -r -a SND <<<"$SENDERS"
-echo "# loss grid $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS size=${MB}MB limit=${LIMIT}s cells='$CELLS' senders='$SENDERS' rs_args='$RS_ARGS'"
+echo "# loss grid $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS size=${MB}MB limit=${LIMIT}s cells='$CELLS' senders='$SENDERS' rs_args='$RS_ARGS' defaults: refstack $RS_DEFAULT_CC, linux $LINUX_DEFAULT_CC"
 echo "# sender loss:dup:reorder:delay_us seconds rtos retrans_segs"
 : >"$OUT/runs.txt"
 for cell in $CELLS; do
@@ -151,7 +159,7 @@ for cell in $CELLS; do
 	bridge_stop
 done
 cp "$OUT/runs.txt" "$RESULTS"
-/usr/bin/python3 - "$OUT/runs.txt" "$SENDERS" <<'EOF'
+/usr/bin/python3 - "$OUT/runs.txt" "$SENDERS" "$RS_DEFAULT_CC" "$LINUX_DEFAULT_CC" <<'EOF'
 import statistics as S, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 senders = sys.argv[2].split()
@@ -172,10 +180,16 @@ for c in cells:
             spread(col(st, c, 4), "%.0f"), "  failed %d" % fails if fails else ""))
     def by_round(st):
         return [None if r[2] == "fail" else float(r[2]) for r in rows if r[0] == st and r[1] == c]
-    for st in senders[1:]:
-        # the i-th run of each sender ran in the same round
-        pr = [a / b for a, b in zip(by_round("refstack"), by_round(st)) if a and b]
+    # matched algorithms, then the defaults; the i-th run of each sender
+    # ran in the same round
+    pairs = [("refstack-" + s[6:], s, "") for s in senders
+             if s.startswith("linux-") and "refstack-" + s[6:] in senders]
+    rd, ld = "refstack-" + sys.argv[3], "linux-" + sys.argv[4]
+    if rd in senders and ld in senders:
+        pairs.append((rd, ld, "  (defaults)"))
+    for a_st, b_st, tag in pairs:
+        pr = [a / b for a, b in zip(by_round(a_st), by_round(b_st)) if a and b]
         if pr:
-            print("  time ratio refstack/%-8s median %.2f [%.2f..%.2f] over %d rounds" % (
-                st, S.median(pr), min(pr), max(pr), len(pr)))
+            print("  time ratio %s/%-12s median %.2f [%.2f..%.2f] over %d rounds%s" % (
+                a_st, b_st, S.median(pr), min(pr), max(pr), len(pr), tag))
 EOF

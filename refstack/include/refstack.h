@@ -96,6 +96,22 @@ enum {
 	RS_SYNCOOKIES_ALWAYS = 2,    /* answer every SYN with a cookie */
 };
 
+/* Congestion control (rs_stack_conf.cc), spelt as in Linux's
+ * tcp_congestion_control: the same names for apps' --cc, the shim's RS_CC
+ * and rsctl.  tcp_cc.c's table decides what exists. */
+enum {
+	RS_CC_RENO = 0,              /* NewReno with PRR (loss-based; default) */
+	RS_CC_BBR = 1,               /* BBR (model-based) */
+	RS_CC_COUNT
+};
+/* Name of cc ("?" when out of range). */
+const char *rs_cc_name(uint32_t cc);
+/* 0 and *cc from a name, else -1 with a message listing the names. */
+int rs_cc_parse(const char *name, uint32_t *cc, char *err, size_t errlen);
+/* RS_CC from the environment: *cc unchanged and 0 when unset or empty,
+ * otherwise as rs_cc_parse (the message names RS_CC). */
+int rs_cc_from_env(uint32_t *cc, char *err, size_t errlen);
+
 typedef void (*rs_publish_fn)(struct rs_core *core, uint64_t now_ns,
 			      void *arg);
 /* State-change trace: called on every TCP state change (old => new). */
@@ -124,6 +140,7 @@ struct rs_stack_conf {
 	uint32_t max_buf_bytes;  /* buffer memory per core, default 1 GiB */
 	uint32_t syn_backlog;    /* SYN_RECV cap per listener, default 1024 */
 	uint32_t syncookies;     /* RS_SYNCOOKIES_*, default ON_FULL */
+	uint32_t cc;             /* RS_CC_*, default RS_CC_RENO */
 	uint32_t hash_buckets;   /* global table buckets, default 65536 */
 	uint16_t mss;            /* our MSS, default 1460 */
 	uint16_t port_lo;        /* ephemeral ports, default 32768 */
@@ -392,6 +409,7 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_lost_retrans, "retransmissions found lost again (RACK)")      \
 	X(tcp_dsacks, "D-SACK blocks received (data that arrived twice)")   \
 	X(tcp_spurious_undo, "cwnd reductions undone (spurious retransmits)") \
+	X(tcp_bbr_probe_rtt, "BBR ProbeRTT phases completed")              \
 	X(tcp_tail_probes, "tail loss probes sent")                          \
 	X(tcp_dupacks, "duplicate ACKs received")                            \
 	X(tcp_dup_segs, "duplicate segments received")                       \
@@ -485,6 +503,11 @@ struct rs_sock_info {
 	uint32_t rcv_wnd;        /* our window, bytes */
 	uint16_t mss;            /* send MSS */
 	uint64_t retransmits;
+	const char *cc;          /* congestion control name (connections) */
+	const char *cc_mode;     /* its state, e.g. BBR's "probe_bw"; "" */
+	uint64_t pacing_rate;    /* bytes/s, 0 = not paced */
+	uint64_t bw;             /* the model's bottleneck bandwidth, bytes/s */
+	uint32_t min_rtt_us;     /* the model's min RTT */
 };
 
 /* Calls cb for every socket owned by the core (listeners, connections,

@@ -169,7 +169,8 @@ static void shim_conf(void)
 	if (!if_nametoindex(dev))
 		die("RS_IF", ifname, "no such interface in this network namespace");
 	char err[256];
-	if (rs_features_from_env(&conf.features, err, sizeof(err)) < 0) {
+	if (rs_features_from_env(&conf.features, err, sizeof(err)) < 0 ||
+	    rs_cc_from_env(&conf.cc, err, sizeof(err)) < 0) {
 		fprintf(stderr, "refstack-preload: %s\n", err);
 		_exit(2);
 	}

@@ -66,6 +66,12 @@ static void tcb_info(const struct rs_tcb *t, struct rs_sock_info *i)
 						       : 0;
 	i->mss = t->mss;
 	i->retransmits = t->retransmits;
+	i->cc_mode = "";
+	if (t->cc) {
+		i->cc = t->cc->name;
+		i->pacing_rate = t->pacing_rate;
+		t->cc->info(t, i);
+	}
 }
 
 int rs_core_foreach_socket(struct rs_core *c, rs_sock_cb cb, void *arg)

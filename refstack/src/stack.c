@@ -21,6 +21,7 @@ void rs_stack_conf_init(struct rs_stack_conf *c)
 	c->max_buf_bytes = 1u << 30;
 	c->syn_backlog = 1024;
 	c->syncookies = RS_SYNCOOKIES_ON_FULL;
+	c->cc = RS_CC_RENO;
 	c->hash_buckets = 65536;
 	c->mss = 1460;
 	c->port_lo = 32768;
@@ -39,7 +40,7 @@ static int conf_check(const struct rs_stack_conf *c)
 		return -EINVAL;
 	if (c->features & ~(uint32_t)RS_FEAT_ALL)
 		return -EINVAL;
-	if (c->syncookies > RS_SYNCOOKIES_ALWAYS)
+	if (c->syncookies > RS_SYNCOOKIES_ALWAYS || c->cc >= RS_CC_COUNT)
 		return -EINVAL;
 	if (!c->max_sockets || !c->max_conns || c->port_lo == 0 ||
 	    c->port_hi < c->port_lo)

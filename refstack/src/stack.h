@@ -82,6 +82,12 @@ struct rs_txrec {
 	uint8_t flags;             /* RS_TXR_* */
 	uint8_t pad;
 	uint64_t xmit;             /* last (re)transmission, core time ns */
+	/* delivery-rate sampling (tcp_rate.c; only for a congestion control
+	 * that asks for it): the connection's state when it was sent */
+	uint32_t delivered;        /* rs_tcb.delivered */
+	uint32_t pad2;
+	uint64_t delivered_time;   /* rs_tcb.delivered_time */
+	uint64_t first_tx;         /* rs_tcb.first_tx */
 };
 
 enum {
@@ -89,6 +95,7 @@ enum {
 	RS_TXR_LOST = 1u << 1,     /* marked lost, to be retransmitted */
 	RS_TXR_RETRANS = 1u << 2,  /* a retransmission of it is in flight */
 	RS_TXR_EVER_RETRANS = 1u << 3,
+	RS_TXR_APP_LIMITED = 1u << 4, /* sent while the flow was app-limited */
 };
 
 /* The scoreboard: records for [snd_una, snd_max) in sequence order, in a
@@ -101,6 +108,30 @@ struct rs_txq {
 	uint32_t lost_pending;     /* bytes LOST and not being retransmitted */
 };
 
+/* BBR's model of the path (tcp_cc_bbr.c). */
+struct rs_bbr {
+	uint64_t bw[3];            /* windowed max filter: best, 2nd, 3rd */
+	uint32_t bw_round[3];      /* ... the rounds they were taken in */
+	uint64_t full_bw;          /* Startup: bandwidth at the last growth */
+	uint64_t min_rtt_stamp;    /* when min_rtt_us was taken */
+	uint64_t probe_rtt_done;   /* ProbeRTT ends then (0: not yet) */
+	uint64_t cycle_stamp;      /* ProbeBW: this gain phase's start */
+	uint32_t min_rtt_us;       /* windowed min RTT, 0 = none yet */
+	uint32_t round;            /* round trips counted */
+	uint32_t next_round_delivered;
+	uint32_t prior_cwnd;       /* saved on loss and ProbeRTT */
+	uint16_t pacing_gain, cwnd_gain; /* in 1/256 */
+	uint8_t mode;              /* BBR_STARTUP ... BBR_PROBE_RTT */
+	uint8_t cycle_idx;
+	uint8_t full_bw_cnt;
+	uint8_t full_bw_reached;
+	uint8_t round_start;
+	uint8_t conservation;      /* packet conservation (first recovery round) */
+	uint8_t probe_rtt_round_done;
+	uint8_t in_loss;           /* a recovery or timeout episode is on */
+};
+
+struct rs_cc_ops;
 struct rs_core;
 struct rs_sock;
 struct rs_listener;
@@ -140,6 +171,16 @@ struct rs_tcb {
 	uint32_t cwnd_acc;         /* bytes acked toward the next CA increase */
 	uint32_t probe_allow;      /* bytes a tail loss probe may send beyond cwnd */
 	uint32_t reno_sacked;      /* without SACK: bytes assumed delivered by dupACKs */
+	const struct rs_cc_ops *cc;/* congestion control (tcp_cc.c) */
+	/* delivery-rate estimation (tcp_rate.c), when cc->rate */
+	uint32_t delivered;        /* bytes delivered (ACKed or SACKed) */
+	uint32_t app_limited;      /* delivered mark until which samples are
+				    * app-limited, 0 = not */
+	uint64_t delivered_time;   /* when delivered last grew */
+	uint64_t first_tx;         /* send time of the newest delivered */
+	uint64_t pacing_rate;      /* bytes/s, 0 = no pacing */
+	uint64_t pace_at;          /* the next segment may leave then */
+	struct rs_bbr bbr;
 	/* RFC 6937 PRR, for the current recovery */
 	uint32_t prr_delivered, prr_out, recover_fs;
 	/* undoing a reduction that turns out spurious (D-SACK, timestamps) */
@@ -165,7 +206,8 @@ struct rs_tcb {
 	uint32_t srtt_us, rttvar_us, rto_us;
 	uint64_t rtt_start;        /* SYN sent (TF_RTT) */
 	/* timers: absolute ns, 0 = off; deadline = min, heap_idx in heap */
-	uint64_t t_rtx, t_delack, t_persist, t_misc, t_probe, t_reo, t_keep;
+	uint64_t t_rtx, t_delack, t_persist, t_misc, t_probe, t_reo, t_pace;
+	uint64_t t_keep;
 	/* keepalive (tcp_keepalive.c): last segment received, probes out */
 	uint64_t rcv_tstamp;
 	struct rs_keepalive ka;

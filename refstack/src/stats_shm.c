@@ -285,6 +285,9 @@ void rs_shm_publish(struct rs_core *core, uint64_t now_ns, void *arg)
 			 rs_stack_conf(rs_core_stack(core))->features |
 				 RS_SHM_FEATURES_SET,
 			 __ATOMIC_RELAXED);
+	__atomic_store_n(&shm_hdr(shm)->cc,
+			 rs_stack_conf(rs_core_stack(core))->cc + 1,
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	memcpy(c->counters, cnt, sizeof(*cnt));

@@ -31,7 +31,7 @@
 #include "../include/refstack.h"
 
 #define RS_SHM_MAGIC "RSSTATS1"
-#define RS_SHM_VERSION 2u
+#define RS_SHM_VERSION 3u
 #define RS_SHM_MAX_COUNTERS 192u
 #define RS_SHM_NAME_LEN 40u
 #define RS_SHM_DESC_LEN 72u
@@ -50,6 +50,7 @@ struct rs_shm_hdr {
 	int32_t pid;
 	uint32_t features;         /* RS_FEAT_* | RS_SHM_FEATURES_SET once a
 				    * core has published */
+	uint32_t cc;               /* RS_CC_* + 1 once a core has published */
 	char names[RS_SHM_MAX_COUNTERS][RS_SHM_NAME_LEN];
 	char descs[RS_SHM_MAX_COUNTERS][RS_SHM_DESC_LEN];
 };

@@ -157,6 +157,19 @@ int rs_tcp_keepalive_fire(struct rs_tcb *t);
 int rs_tcp_keepalive_get(const struct rs_keepalive *ka, int name);
 void rs_tcp_rtt_sample(struct rs_tcb *t, uint64_t rtt_ns);
 
+/* A delivery-rate sample (tcp_rate.c). */
+struct rs_rate_sample {
+	uint32_t prior_delivered;  /* rs_tcb.delivered when the newest
+				    * delivered segment was sent */
+	uint32_t delivered;        /* bytes delivered since then */
+	uint64_t prior_time;
+	uint64_t send_elapsed, ack_elapsed;
+	uint64_t interval_ns;      /* 0: no valid sample */
+	uint64_t rate;             /* bytes/s */
+	uint8_t valid;             /* a segment was delivered */
+	uint8_t app_limited;
+};
+
 /* What one ACK did to the scoreboard (tcp_ack.c fills it in). */
 struct rs_ackinfo {
 	uint32_t acked;            /* bytes the cumulative ACK delivered (not
@@ -167,6 +180,7 @@ struct rs_ackinfo {
 	uint8_t dsack_tlp;         /* ... for the tail loss probe */
 	uint8_t dupack;            /* a duplicate ACK (RFC 5681 definition) */
 	uint8_t una_advanced;      /* snd_una moved */
+	struct rs_rate_sample rs;  /* with cc->rate */
 };
 
 /* tcp_txq.c: the send scoreboard */
@@ -207,17 +221,85 @@ void rs_tcp_enter_loss(struct rs_tcb *t);
 /* Retransmit one record of the scoreboard. */
 void rs_tcp_retransmit(struct rs_tcb *t, struct rs_txrec *r);
 
-/* tcp_cc.c: NewReno congestion control (RFC 5681, RFC 6582) with PRR
- * (RFC 6937) during fast recovery */
+/* tcp_rate.c: delivery-rate estimation
+ * (draft-cheng-iccrg-delivery-rate-estimation), for a congestion control
+ * with ops->rate */
+void rs_rate_sent(struct rs_tcb *t, struct rs_txrec *r);
+void rs_rate_delivered(struct rs_tcb *t, const struct rs_txrec *r,
+		       struct rs_ackinfo *ai);
+/* After the ACK's records were delivered: the sample (ai->rs). */
+void rs_rate_gen(struct rs_tcb *t, struct rs_ackinfo *ai);
+/* Output found nothing more to send with cwnd to spare. */
+void rs_rate_check_app_limited(struct rs_tcb *t);
+
+/* What an ACK tells the congestion control. */
+struct rs_cc_ack {
+	uint32_t delivered;        /* RFC 6937 DeliveredData, bytes */
+	uint32_t prior_pipe;       /* pipe before the ACK */
+	uint32_t lost;             /* bytes newly marked lost */
+	uint32_t rtt_us;           /* RTT sample of this ACK, 0 = none */
+	uint8_t una_advanced;
+	const struct rs_rate_sample *rs; /* with ops->rate */
+};
+
+/* One congestion control (tcp_cc_reno.c, tcp_cc_bbr.c); tcp_cc.c's
+ * table holds them.  Loss detection and the recovery states are
+ * tcp_recovery.c's: these only decide cwnd (and the pacing rate). */
+struct rs_cc_ops {
+	const char *name;
+	uint8_t rate;              /* wants delivery-rate samples */
+	void (*init)(struct rs_tcb *t);
+	/* every ACK that reaches loss recovery (after its state changes) */
+	void (*ack)(struct rs_tcb *t, const struct rs_cc_ack *a);
+	void (*enter_recovery)(struct rs_tcb *t);
+	/* RACK's reordering timer marked data lost (no ACK) */
+	void (*reorder_loss)(struct rs_tcb *t);
+	/* fast recovery or timeout recovery ends (TF_* still set) */
+	void (*exit_recovery)(struct rs_tcb *t);
+	void (*rto)(struct rs_tcb *t);
+	void (*undo)(struct rs_tcb *t);
+	void (*tlp_loss)(struct rs_tcb *t);
+	/* the model for inspection (cc_mode, bw, min_rtt_us) */
+	void (*info)(const struct rs_tcb *t, struct rs_sock_info *i);
+};
+extern const struct rs_cc_ops rs_cc_reno, rs_cc_bbr;
+
+/* tcp_cc.c: choose the stack's congestion control and init it */
 void rs_cc_init(struct rs_tcb *t);
 uint32_t rs_cc_flight(const struct rs_tcb *t);
-void rs_cc_ack(struct rs_tcb *t, uint32_t delivered, uint32_t prior_pipe);
-void rs_cc_enter_recovery(struct rs_tcb *t);
-void rs_cc_prr(struct rs_tcb *t, uint32_t delivered);
-void rs_cc_exit_recovery(struct rs_tcb *t);
-void rs_cc_rto(struct rs_tcb *t);
-void rs_cc_undo(struct rs_tcb *t);
-void rs_cc_tlp_loss(struct rs_tcb *t);
+/* the initial window (RFC 6928; one segment after a SYN timeout) */
+uint32_t rs_cc_initial_window(const struct rs_tcb *t);
+static inline void rs_cc_ack(struct rs_tcb *t, const struct rs_cc_ack *a)
+{
+	t->cc->ack(t, a);
+}
+static inline void rs_cc_enter_recovery(struct rs_tcb *t)
+{
+	t->cc->enter_recovery(t);
+}
+static inline void rs_cc_reorder_loss(struct rs_tcb *t)
+{
+	t->cc->reorder_loss(t);
+}
+static inline void rs_cc_exit_recovery(struct rs_tcb *t)
+{
+	t->cc->exit_recovery(t);
+}
+static inline void rs_cc_rto(struct rs_tcb *t)
+{
+	t->cc->rto(t);
+}
+static inline void rs_cc_undo(struct rs_tcb *t)
+{
+	t->cc->undo(t);
+}
+static inline void rs_cc_tlp_loss(struct rs_tcb *t)
+{
+	t->cc->tlp_loss(t);
+}
+
+/* tcp_output.c: pacing (rs_tcb.pacing_rate) */
+void rs_tcp_pace_sent(struct rs_tcb *t, uint32_t len);
 
 /* tcp_synq.c: the SYN backlog under a flood */
 enum { RS_SYNQ_CHILD, RS_SYNQ_COOKIE, RS_SYNQ_DROP };

@@ -118,6 +118,7 @@ int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 		dup_ack(t, &ai);
 	if (ai.rtt_ns)
 		rs_tcp_rtt_sample(t, ai.rtt_ns);
+	rs_rate_gen(t, &ai);
 	if (t->snd_max != t->snd_una || ai.una_advanced)
 		rs_tcp_recovery_ack(t, seg, &ai, prior_pipe);
 	if (ai.una_advanced)

@@ -177,6 +177,35 @@ static uint32_t send_room(const struct rs_tcb *t)
 	return RS_MIN(rwnd, cwnd_room(t));
 }
 
+/* Pacing (a congestion control that sets pacing_rate): a segment may
+ * leave once pace_at has come, and moves it on by its length at the rate.
+ * pace_at lags at most a burst behind now (2 ms at the rate, at least two
+ * segments): the poll loop sleeps in whole milliseconds, so finer spacing
+ * than that would only lose rate; the ACK clock spreads the rest. */
+#define PACE_BURST_NS 2000000ull
+
+void rs_tcp_pace_sent(struct rs_tcb *t, uint32_t len)
+{
+	uint64_t now = t->core->now, rate = t->pacing_rate, burst, floor;
+
+	if (!rate)
+		return;
+	burst = RS_MAX(PACE_BURST_NS, 2ull * t->mss * 1000000000ull / rate);
+	floor = now > burst ? now - burst : 0;
+	if (t->pace_at < floor)
+		t->pace_at = floor;
+	t->pace_at += (uint64_t)len * 1000000000ull / rate;
+}
+
+/* Must the next segment wait?  Then the pacing timer is set. */
+static int pace_wait(struct rs_tcb *t)
+{
+	if (!t->pacing_rate || t->pace_at <= t->core->now)
+		return 0;
+	t->t_pace = t->pace_at;
+	return 1;
+}
+
 /* The segments marked lost go first, in sequence order, as cwnd allows
  * (with nothing in flight one always goes, or recovery would stall). */
 static void retransmit_lost(struct rs_tcb *t)
@@ -186,6 +215,8 @@ static void retransmit_lost(struct rs_tcb *t)
 		if ((r->flags & (RS_TXR_LOST | RS_TXR_RETRANS)) != RS_TXR_LOST)
 			continue;
 		if (cwnd_room(t) < r->len && rs_tcp_pipe(t) > 0)
+			break;
+		if (pace_wait(t))
 			break;
 		rs_tcp_retransmit(t, r);
 	}
@@ -212,7 +243,7 @@ static int output_one(struct rs_tcb *t, uint32_t end)
 	uint32_t len;
 	uint8_t flags = RS_TH_ACK;
 
-	if (!room || rs_txq_room(t) != RS_OK)
+	if (!room || rs_txq_room(t) != RS_OK || pace_wait(t))
 		return RS_RETRY;
 	len = RS_MIN(RS_MIN((uint32_t)t->mss, avail), room);
 	if (len < t->mss && flight > 0) {
@@ -228,6 +259,7 @@ static int output_one(struct rs_tcb *t, uint32_t end)
 	}
 	rs_tcp_xmit(t, t->snd_nxt, len, flags);
 	sent_new(t, t->snd_nxt, len + !!(flags & RS_TH_FIN));
+	rs_tcp_pace_sent(t, len);
 	return RS_OK;
 }
 
@@ -253,6 +285,7 @@ void rs_tcp_output(struct rs_tcb *t)
 		retransmit_lost(t);
 	while (rs_seq_lt(t->snd_nxt, end) && output_one(t, end) == RS_OK)
 		;
+	rs_rate_check_app_limited(t);
 	if ((t->flags & TF_FIN_QUEUED) && t->snd_nxt == end &&
 	    rs_txq_room(t) == RS_OK) {
 		rs_tcp_xmit(t, end, 0, RS_TH_ACK | RS_TH_FIN);

@@ -100,8 +100,7 @@ static void enter_recovery(struct rs_tcb *t)
 
 static void leave_recovery(struct rs_tcb *t)
 {
-	if (t->flags & TF_RECOVERY)
-		rs_cc_exit_recovery(t);
+	rs_cc_exit_recovery(t);
 	t->flags &= ~(uint32_t)(TF_RECOVERY | TF_LOSS | TF_UNDO);
 	if (t->reo_persist)
 		t->reo_persist--;
@@ -120,7 +119,7 @@ void rs_tcp_recovery_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 			 const struct rs_ackinfo *ai, uint32_t prior_pipe)
 {
 	int una_advanced = ai->una_advanced;
-	uint32_t delivered = ai->acked + ai->sacked;
+	uint32_t delivered = ai->acked + ai->sacked, lost = t->txq.lost;
 
 	if (!(t->flags & TF_SACK) && ai->dupack)
 		delivered += t->mss; /* a duplicate ACK: one segment left */
@@ -133,10 +132,14 @@ void rs_tcp_recovery_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 		leave_recovery(t);
 	if (!(t->flags & (TF_RECOVERY | TF_LOSS)) && t->txq.lost)
 		enter_recovery(t);
-	if (t->flags & TF_RECOVERY)
-		rs_cc_prr(t, delivered);
-	else if (una_advanced) /* RFC 5681: grow on ACKs of new data only */
-		rs_cc_ack(t, delivered, prior_pipe);
+	rs_cc_ack(t, &(struct rs_cc_ack){
+		.delivered = delivered,
+		.prior_pipe = prior_pipe,
+		.lost = t->txq.lost > lost ? t->txq.lost - lost : 0,
+		.rtt_us = (uint32_t)RS_MIN(ai->rtt_ns / 1000u, 60000000ull),
+		.una_advanced = (uint8_t)una_advanced,
+		.rs = &ai->rs,
+	});
 }
 
 /* RACK's reordering timer: the records it waited for are due. */
@@ -146,8 +149,7 @@ void rs_tcp_reorder_timeout(struct rs_tcb *t)
 		return;
 	if (!(t->flags & (TF_RECOVERY | TF_LOSS)))
 		enter_recovery(t);
-	if (t->flags & TF_RECOVERY)
-		rs_cc_prr(t, 0);
+	rs_cc_reorder_loss(t);
 	rs_tcp_output(t);
 }
 
@@ -184,7 +186,9 @@ void rs_tcp_retransmit(struct rs_tcb *t, struct rs_txrec *r)
 		flags |= RS_TH_FIN;
 	if (rs_seq_ge(end, data_end))
 		flags |= RS_TH_PSH;
+	rs_rate_sent(t, r);
 	rs_tcp_xmit(t, r->start, len, flags);
+	rs_tcp_pace_sent(t, len);
 	rs_txq_set(t, r, RS_TXR_RETRANS | RS_TXR_EVER_RETRANS, 0);
 	r->xmit = t->core->now;
 	if (t->flags & TF_UNDO) {

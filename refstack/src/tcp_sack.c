@@ -57,6 +57,7 @@ static void mark(struct rs_tcb *t, uint32_t s, uint32_t e,
 		    rs_seq_gt(rs_txrec_end(r), e))
 			continue;
 		rs_rack_delivered(t, r, ai);
+		rs_rate_delivered(t, r, ai);
 		rs_txq_set(t, r, RS_TXR_SACKED, RS_TXR_LOST | RS_TXR_RETRANS);
 		ai->sacked += r->len;
 	}

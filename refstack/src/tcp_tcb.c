@@ -89,7 +89,7 @@ void rs_tcb_detach(struct rs_tcb *t)
 		rs_tcp_hash_remove(c, &t->h);
 	rs_tcp_child_unlink(t);
 	t->t_rtx = t->t_delack = t->t_persist = t->t_misc = t->t_probe = 0;
-	t->t_reo = 0;
+	t->t_reo = t->t_pace = 0;
 	rs_tcp_timer_unlink(t); /* out of the heap now: it may be freed */
 	rs_txq_fini(t);
 	rs_ring_release(&t->snd, &c->pool);

@@ -102,6 +102,7 @@ static uint64_t timers_min(const struct rs_tcb *t)
 	uint64_t b = RS_MIN(t->t_persist - 1, t->t_misc - 1);
 	uint64_t e = RS_MIN(RS_MIN(t->t_probe - 1, t->t_reo - 1), t->t_keep - 1);
 
+	e = RS_MIN(e, t->t_pace - 1);
 	return RS_MIN(RS_MIN(a, b), e) + 1;
 }
 
@@ -262,6 +263,10 @@ static int tcb_fire(struct rs_tcb *t)
 	if (t->t_reo && t->t_reo <= now) {
 		t->t_reo = 0;
 		rs_tcp_reorder_timeout(t);
+	}
+	if (t->t_pace && t->t_pace <= now) {
+		t->t_pace = 0;
+		rs_tcp_output(t); /* the pacing gap is over */
 	}
 	if (t->t_misc && t->t_misc <= now) {
 		t->t_misc = 0;

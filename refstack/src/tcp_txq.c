@@ -91,6 +91,7 @@ void rs_txq_add(struct rs_tcb *t, uint32_t seq, uint32_t len)
 	r->flags = 0;
 	r->pad = 0;
 	r->xmit = t->core->now;
+	rs_rate_sent(t, r);
 }
 
 void rs_txq_fini(struct rs_tcb *t)
@@ -131,6 +132,7 @@ void rs_txq_ack(struct rs_tcb *t, uint32_t ack, struct rs_ackinfo *ai)
 		if (rs_seq_le(rs_txrec_end(r), ack)) {
 			if (!(r->flags & RS_TXR_SACKED)) {
 				rs_rack_delivered(t, r, ai);
+				rs_rate_delivered(t, r, ai);
 				ai->acked += r->len;
 			}
 			account(q, r, -1);

@@ -82,8 +82,12 @@ import json, sys
 s = [x for x in json.load(open(sys.argv[1]))["instances"][0]["sockets"] if x["state"] == "ESTABLISHED"]
 assert len(s) >= int(sys.argv[2]) and len({x["remote"] for x in s}) == len(s), len(s)
 ' "$OUT/socks.json" $HOLD
-kill "$H_JOB" 2>/dev/null
+# the server stops first: a held connection closed while it still runs
+# would end before its request, which rs-crrd counts as an error (how
+# "no server-side error" failed under load, with the FINs of the killed
+# holder processed before the server's stop)
 t_stop "$S_PID" "$S_JOB"
+kill "$H_JOB" 2>/dev/null
 served=$(sed -n 's/^rs-crrd: \([0-9]*\) connections, [0-9]* errors$/\1/p' "$OUT/refstack.log")
 serrs=$(sed -n 's/^rs-crrd: [0-9]* connections, \([0-9]*\) errors$/\1/p' "$OUT/refstack.log")
 grep "^rs-crrd: .* connections" "$OUT/refstack.log" | sed 's/^/# /'
