@@ -117,12 +117,23 @@ for th in 1 2; do
 	before=$(origin_logged)
 	ok=0
 	for i in 1 2 3 4; do
-		ip netns exec "$NS_L" curl -sS -m 20 -o "$OUT/got.bin" "http://$NS_STACK_IP/1m.bin" 2>>"$OUT/curl.err" &&
-			[ "$(t_sha "$OUT/got.bin")" = "$(t_sha "$OUT/www/1m.bin")" ] && ok=$((ok + 1))
+		rm -f "$OUT/got.bin"
+		if ! ip netns exec "$NS_L" curl -sS -m 20 -o "$OUT/got.bin" "http://$NS_STACK_IP/1m.bin" 2>>"$OUT/curl.err"; then
+			echo "# [$tag] 1 MB fetch $i: curl failed: $(tail -n 1 "$OUT/curl.err")"
+		elif [ "$(t_sha "$OUT/got.bin")" != "$(t_sha "$OUT/www/1m.bin")" ]; then
+			# a wrong body, not a failed fetch: keep it and say where it first differs
+			cp "$OUT/got.bin" "$OUT/bad-$tag-$i.bin"
+			echo "# [$tag] 1 MB fetch $i: body differs ($(stat -c %s "$OUT/got.bin") bytes):" \
+				"$(cmp "$OUT/got.bin" "$OUT/www/1m.bin" 2>&1 | head -n 1)"
+		else
+			ok=$((ok + 1))
+		fi
 	done
 	t_check "[$tag] 1 MB bodies through haproxy byte-exact (sha256), both origins: $ok of 4" test $ok = 4
 	ip netns exec "$NS_L" ab -q -n 3000 -c 32 "http://$NS_STACK_IP/64.bin" >"$OUT/$tag-ab.txt" 2>&1
 	abok=$(awk '/^Complete requests:/ {c=$3} /^Failed requests:/ {f=$3} /^Non-2xx/ {f+=$3} END {print c - f}' "$OUT/$tag-ab.txt")
+	[ "$abok" = 3000 ] ||
+		grep -E "^(Complete|Failed|Non-2xx)|apr_|Length|Exceptions" "$OUT/$tag-ab.txt" | sed 's/^/# /'
 	t_check "[$tag] ab: 3000 requests through haproxy, all 200" test "$abok" = 3000
 	sleep 0.3
 	n=$(($(origin_logged) - before))
