@@ -170,7 +170,7 @@ static struct rs_memif_pair *memif_target(struct rs_memif_pair *p,
 static int ring_put(struct rs_memif_pair *p, struct memif_ring *r,
 		    const uint8_t *data, uint32_t len, uint32_t partial)
 {
-	uint64_t lk[4] = {0}; /* not a stack lock: uncounted */
+	uint64_t lk[5] = {0}; /* not a stack lock: uncounted */
 	uint32_t tail, head, i;
 	int rc = RS_RETRY;
 

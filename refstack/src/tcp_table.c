@@ -108,7 +108,7 @@ static int g_insert(void *tp, struct rs_hnode *n, uint64_t *lk)
 		}
 	}
 	n->next = b->head;
-	b->head = n;
+	__atomic_store_n(&b->head, n, __ATOMIC_RELEASE); /* lock.h: last */
 	__atomic_fetch_add(&t->count, 1, __ATOMIC_RELAXED);
 out:
 	b_unlock(t, b);
@@ -123,7 +123,7 @@ static void g_remove(void *tp, struct rs_hnode *n, uint64_t *lk)
 	b_lock(t, b, lk);
 	for (struct rs_hnode **pp = &b->head; *pp; pp = &(*pp)->next) {
 		if (*pp == n) {
-			*pp = n->next;
+			__atomic_store_n(pp, n->next, __ATOMIC_RELEASE);
 			__atomic_fetch_sub(&t->count, 1, __ATOMIC_RELAXED);
 			break;
 		}
