@@ -81,8 +81,11 @@ static inline int rs_lock_try(struct rs_lock *l, uint32_t old, uint32_t me)
 }
 
 /* The counters are written with the lock held: counters shared by every
- * user of a lock (the shared arena's) stay exact without atomics. */
-static inline int rs_lock_wait(struct rs_lock *l, uint64_t *ctr, uint32_t me)
+ * user of a lock (the shared arena's) stay exact without atomics.  Out of
+ * line (cold): the uncontended path stays a few instructions and its
+ * callers keep their registers. */
+static __attribute__((noinline, cold, unused)) int
+rs_lock_wait(struct rs_lock *l, uint64_t *ctr, uint32_t me)
 {
 	uint64_t t0 = rs_lock_clock(), look = t0 + RS_LOCK_PATIENCE_NS, w;
 	uint32_t spins = 0, v;
