@@ -88,6 +88,9 @@ def _group(suite, stack, workload, cores, rep, top, tsload=None):
                                    twin=f"no-{p}"))
     ref = _reference_twin(suite, stack, workload, cores, rep, tsload)
     if ref:
+        # both sides of the pair run from a fresh copy at a path of one
+        # length (workloads.servers.fresh_tsload)
+        group[0]["fresh_tsload"] = ref["fresh_tsload"] = True
         group.append(ref)
     return group if rep % 2 == 0 else group[::-1]
 
@@ -112,7 +115,8 @@ def build_plan(suite):
         for stack in _stacks(suite):
             for workload in suite["workloads"]:
                 wl = suite["workload"][workload]
-                if stack not in wl.get("stacks", suite["stacks"]):
+                if stack not in wl.get("stacks", suite["stacks"]) \
+                        or rep >= wl.get("repetitions", rep + 1):
                     continue
                 for cores in wl.get("cores", suite["cores"]):
                     cells.extend(_group(suite, stack, workload, cores, rep,

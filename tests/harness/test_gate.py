@@ -337,8 +337,28 @@ class ReferenceTwinTest(unittest.TestCase):
         for r in cand[:3] + refs[:2]:
             r["collectors"]["others"] = {"share": 0.5}
         r = self.rows(cand, refs)["rate"]
-        self.assertEqual((r["n_base"], r["n_cand"]), (16, 15))
-        self.assertIn("candidate: 3 of 18 left out", r["reason"])
+        # a pair counts only with both sides undisturbed
+        self.assertEqual((r["n_base"], r["n_cand"]), (15, 15))
+        self.assertIn("3 pairs left out", r["reason"])
+
+    def test_pairs_cancel_the_shared_drift(self):
+        """The machine's level moves 15 % from one repetition to the next,
+        shared by the two sides of a pair: a 5 % change is caught pair by
+        pair, and the same build is "same", not "unknown"."""
+        r = self.rows(*self.run_(change=0.94, n=30))["rate"]
+        self.assertEqual((r["verdict"], r["paired"]), ("regressed", True), r)
+        self.assertIn("30 pairs", r["reason"])
+        rows = self.rows(*self.run_(n=30))
+        self.assertEqual({m: r["verdict"] for m, r in rows.items()},
+                         dict.fromkeys(rows, "same"), rows)
+
+    def test_pairs_by_repetition(self):
+        """A repetition without its twin (failed) is not paired with
+        another's."""
+        cand, refs = self.run_(change=0.8)
+        r = self.rows(cand, refs[1:])["rate"]
+        self.assertEqual(r["n_base"], 17)
+        self.assertEqual(r["verdict"], "regressed")
 
 
 class OtherLoadTest(unittest.TestCase):

@@ -106,6 +106,9 @@ class PlanTest(unittest.TestCase):
         self.assertEqual((twin["twin"], twin["tsload"]),
                          ("reference", os.path.join(d, "ref", "loadgen",
                                                     "tsload")))
+        # both sides of a pair run from a fresh copy; nothing else does
+        self.assertEqual([c["id"] for c in cells if c.get("fresh_tsload")],
+                         [c["id"] for c in cells if c["stack"] == "linux"])
         # refstack's code is not in the reference build: no twin
         self.assertFalse([c for c in cells if c["stack"] != "linux"
                           and c.get("twin")])
@@ -115,6 +118,15 @@ class PlanTest(unittest.TestCase):
         cells = plan.build_plan(s)
         self.assertFalse([c for c in cells if c.get("twin")])
         self.assertIn("no reference build", "\n".join(plan.format_plan(s, cells)))
+
+    def test_workload_repetitions(self):
+        s = suite(workloads=["shortconn", "nginx"], cores=[1], repetitions=4)
+        s["workload"] = dict(s["workload"], nginx=dict(
+            s["workload"]["nginx"], repetitions=2))
+        ids = [c["id"] for c in plan.build_plan(s)]
+        self.assertEqual([i for i in ids if ".nginx." in i],
+                         ["linux.nginx.c1.r0", "linux.nginx.c1.r1"])
+        self.assertEqual(len([i for i in ids if ".shortconn." in i]), 4)
 
     def test_no_overhead_cells_when_collectors_off(self):
         cells = plan.build_plan(suite(collectors=False,

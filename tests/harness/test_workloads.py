@@ -75,6 +75,36 @@ class CellChecksTest(unittest.TestCase):
             client_argv(c, "x.ini", lab.addrs["server"], 1, "out.json")
 
 
+class FreshTsloadTest(unittest.TestCase):
+    """The two sides of a pair with the reference build run from fresh
+    copies at paths of one length, removed after the cell."""
+
+    def test_copies_at_one_length(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        builds = [os.path.join(d, "ts"), os.path.join(d, "a-longer", "tsload")]
+        os.makedirs(os.path.dirname(builds[1]))
+        for i, b in enumerate(builds):
+            with open(b, "w") as f:
+                f.write("#!/bin/sh\necho %d\n" % i)
+            os.chmod(b, 0o755)
+        c = cell("shortconn")
+        with S.fresh_tsload(c) as same:      # not asked for: untouched
+            self.assertIs(same, c)
+        paths = []
+        for b in builds:
+            side = dict(c, fresh_tsload=True, tsload=b)
+            with S.fresh_tsload(side) as staged:
+                path = S.tsload_of(staged)
+                self.assertTrue(os.access(path, os.X_OK))
+                with open(path, "rb") as f, open(S.tsload_of(side), "rb") as g:
+                    self.assertEqual(f.read(), g.read())
+                paths.append(path)
+            self.assertFalse(os.path.exists(os.path.dirname(path)))
+        self.assertEqual(len(paths[0]), len(paths[1]))
+        self.assertNotEqual(paths[0], paths[1])
+
+
 class ClientHelpersTest(unittest.TestCase):
     def test_parse_interval(self):
         line = "tsload: t=2.0 tps=8483.5 cps=8483.5 errors=3 p99_us=812.5 job=shortconn"
