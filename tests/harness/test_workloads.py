@@ -217,6 +217,24 @@ class RealCellsTest(unittest.TestCase):
                                 0.5 * job["transactions"])
         self.assertIn("haproxy", coll["procs"]["by_name"])
 
+    def test_fresh_tsload_is_what_runs(self):
+        """Server and client of a pair's cell run from the fresh copy."""
+        log = os.path.join(self.dir, "argv0.log")
+        wrapper = os.path.join(self.dir, "tsload-wrapper")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\necho "$0" >>%s\nexec %s "$@"\n' % (log, S.TSLOAD))
+        os.chmod(wrapper, 0o755)
+        c = dict(cell("shortconn"), tsload=wrapper,
+                 fresh_tsload=True)
+        self.check_ok(self.run_cell(c), c)
+        with open(log) as f:
+            ran = f.read().split()
+        self.assertEqual(len(ran), 2, ran)           # server and client
+        for path in ran:
+            self.assertRegex(path, r"^%s/tcpscale-bin-[^/]{8}/tsload$"
+                             % tempfile.gettempdir())
+            self.assertFalse(os.path.exists(path))
+
     def test_collectors_off(self):
         c = cell("shortconn", collectors=False)
         res = self.run_cell(c)
