@@ -209,8 +209,8 @@ def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0):
             cand = inject(cand_recs, d)
             rows = gate.compare_cells(base, cand, conf)
             slot = out.setdefault((mode, d), {"cells": 0, "regressed": 0,
-                                              "unknown": 0, "metrics": {},
-                                              "kinds": {}})
+                                              "unknown": 0, "same": 0,
+                                              "metrics": {}, "kinds": {}})
             for row in rows:
                 ms = slot["metrics"].setdefault(row["metric"],
                                                 {"n": 0, "regressed": 0})
@@ -223,6 +223,7 @@ def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0):
                 s["cells"] += 1
                 s["regressed"] += v == "regressed"
             slot["unknown"] += v == "unknown"
+            slot["same"] += v == "same"
     return out
 
 
@@ -246,8 +247,8 @@ def format_evaluation(fx, res, conf):
                        sorted(conf["min_effect"].items())),
            "",
            f"{'mode':<11} {'change':>7} {'cells':>6} {'regressed':>10} "
-           f"{'unknown':>8} {'time cells':>11} {'instr cells':>12}   "
-           "per metric (regressed / compared)"]
+           f"{'unknown':>8} {'same':>6} {'time cells':>11} "
+           f"{'instr cells':>12}   per metric (regressed / compared)"]
     for (mode, d), s in sorted(res.items()):
         per = ", ".join(f"{m} {100 * x['regressed'] / x['n']:.1f}%"
                         for m, x in sorted(s["metrics"].items()) if x["n"])
@@ -258,6 +259,7 @@ def format_evaluation(fx, res, conf):
         out.append(f"{mode:<11} {label:>7} {s['cells']:>6} "
                    f"{100 * s['regressed'] / s['cells']:>9.1f}% "
                    f"{100 * s['unknown'] / s['cells']:>7.1f}% "
+                   f"{100 * s['same'] / s['cells']:>5.1f}% "
                    f"{kinds[0]:>11} {kinds[1]:>12}   {per}")
     return out
 
