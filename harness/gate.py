@@ -31,6 +31,11 @@ pair's log ratio candidate / twin is one observation (decide_paired):
 - the ratio is exp of the Hodges-Lehmann estimate of the pairs' log
   ratios, with a bootstrap interval over the pairs (level 1 - alpha);
 - the Wilcoxon signed-rank test (two-sided) of the log ratios;
+- pair_offset: two copies of one build, measured so, still sit a few
+  percent apart in some runs (steady within the run, another offset in
+  the next: BENCHMARKS.md, "The gate"), which more pairs do not shrink;
+  its measured spread (sd) is added to the interval's half-widths in
+  quadrature, and p is at least that of the estimate against both;
 - regressed / improved as above (p < alpha, the interval beyond 1, the
   move at least the minimum effect), no run-to-run bound;
 - same: a regression of the minimum effect is ruled out by a one-sided
@@ -179,9 +184,27 @@ def hodges_lehmann(d, axis=-1):
     return np.median((d[..., i] + d[..., j]) / 2, axis=-1)
 
 
-def decide_paired(pairs, better, min_effect, alpha):
+def bootstrap_hl(d):
+    """The bootstrap distribution of hodges_lehmann(d) over the pairs."""
+    return stats.bootstrap(
+        (np.asarray(d),), hodges_lehmann, n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile", vectorized=True,
+        random_state=np.random.default_rng(BOOTSTRAP_SEED)
+    ).bootstrap_distribution
+
+
+def _widen(est, q, z, offset):
+    """A bound q of the pairs' own interval moved away from est to take in
+    the run-to-run offset too (sd offset, at the same normal quantile z)."""
+    h = q - est
+    return est + np.copysign(np.hypot(h, z * offset), h)
+
+
+def decide_paired(pairs, better, min_effect, alpha, offset=0.0):
     """Verdict of one statistical metric from pairs (candidate, twin) of
-    values > 0 measured side by side (see the module's doc)."""
+    values > 0 measured side by side (see the module's doc).  offset: the
+    sd (log) of the steady offset between two sides of one build from run
+    to run (pair_offset), which more pairs do not shrink."""
     out = {"n_base": len(pairs), "n_cand": len(pairs), "ratio": None,
            "ci": None, "p": None, "paired": True}
     if len(pairs) < MIN_REPS:
@@ -195,38 +218,40 @@ def decide_paired(pairs, better, min_effect, alpha):
         # exact p-values need no zero differences (equal integer rates)
         p = float(stats.wilcoxon(d, method="approx" if np.any(d == 0)
                                  else "auto").pvalue)
-        dist = stats.bootstrap(
-            (d,), hodges_lehmann, n_resamples=BOOTSTRAP_RESAMPLES,
-            method="percentile", vectorized=True,
-            random_state=np.random.default_rng(BOOTSTRAP_SEED)
-        ).bootstrap_distribution
+        dist = bootstrap_hl(d)
+    if offset:
+        se = float(np.std(dist))
+        p = max(p, float(2 * stats.norm.sf(abs(est) / np.hypot(se, offset))))
+    z_ci, z_same = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(1 - SAME_ALPHA)
+    lo, hi = (float(np.exp(_widen(est, q, z_ci, offset))) for q in
+              np.percentile(dist, [50 * alpha, 100 - 50 * alpha]))
     sign = -1.0 if better == "higher" else 1.0     # worse > 0
-    lo, hi = np.exp(np.percentile(dist, [50 * alpha, 100 - 50 * alpha]))
-    worst_same = float(np.exp(np.percentile(
-        sign * dist, 100 * (1 - SAME_ALPHA))))
+    worst_same = float(np.exp(sign * _widen(
+        est, np.percentile(dist, 100 * (1 - SAME_ALPHA) if sign > 0
+                           else 100 * SAME_ALPHA), z_same, offset)))
     ratio = float(np.exp(est))
-    out.update(ratio=ratio, ci=[float(lo), float(hi)], p=p)
+    out.update(ratio=ratio, ci=[lo, hi], p=p)
+    n = f"{len(pairs)} pairs" + (f", run-to-run offset {_pct(offset)}"
+                                 if offset else "")
     w, (w_lo, w_hi) = _worse(ratio, better), sorted(
         (_worse(lo, better), _worse(hi, better)))
     if p < alpha and w_lo > 1 and w >= 1 + min_effect:
         return dict(out, verdict="regressed",
-                    reason=f"{_pct(w - 1)} worse, p={p:.2g}, {len(pairs)} "
-                           "pairs")
+                    reason=f"{_pct(w - 1)} worse, p={p:.2g}, {n}")
     if p < alpha and w_hi < 1 and w <= 1 / (1 + min_effect):
         return dict(out, verdict="improved",
-                    reason=f"{_pct(1 - w)} better, p={p:.2g}, {len(pairs)} "
-                           "pairs")
+                    reason=f"{_pct(1 - w)} better, p={p:.2g}, {n}")
     if worst_same < 1 + min_effect:
         return dict(out, verdict="same",
                     reason=f"a regression of {_pct(min_effect)} is ruled "
-                           f"out ({len(pairs)} pairs, at most "
+                           f"out ({n}, at most "
                            f"{_pct(worst_same - 1, sign=True)} at "
                            f"{100 * (1 - SAME_ALPHA):.0f} %)")
     why = f"p={p:.2g}" if p >= alpha else \
         f"significant but only {_pct(abs(w - 1))} " + (
             "worse" if w > 1 else "better")
     return dict(out, verdict="unknown",
-                reason=f"{why}, {len(pairs)} pairs; a regression up to "
+                reason=f"{why}, {n}; a regression up to "
                        f"{_pct(worst_same - 1)} is not ruled out")
 
 
@@ -341,10 +366,10 @@ def _baseline_row(m, brecs_all, cok_all, conf):
                 cand_median=statistics.median(c) if c else None)
 
 
-def _pair_row(m, refs, cok, conf):
-    """A statistical metric decided pair by pair against the reference
-    build's twins of the same repetitions (both sides undisturbed)."""
-    get, better = METRICS[m][0], METRICS[m][2]
+def pairs_of(m, refs, cok, conf):
+    """([(candidate, twin) values of metric m], pairs left out): a
+    repetition and the reference build's twin of the same repetition, both
+    undisturbed."""
     twins = {r["cell"]["rep"]: r for r in refs}
     pairs, left_out = [], 0
     for r in cok:
@@ -357,7 +382,15 @@ def _pair_row(m, refs, cok, conf):
         c, b = metric_values([r], m), metric_values([t], m)
         if c and b:
             pairs.append((c[0], b[0]))
-    row = decide_paired(pairs, better, conf["min_effect"][m], conf["alpha"])
+    return pairs, left_out
+
+
+def _pair_row(m, refs, cok, conf):
+    """A statistical metric decided pair by pair against the reference
+    build's twins of the same repetitions (both sides undisturbed)."""
+    pairs, left_out = pairs_of(m, refs, cok, conf)
+    row = decide_paired(pairs, METRICS[m][2], conf["min_effect"][m],
+                        conf["alpha"], conf["pair_offset"][m])
     if left_out:
         row["reason"] += (f"; {left_out} pairs left out, other processes "
                           f"took over {100 * conf['max_other_load']:.0f}% of "
