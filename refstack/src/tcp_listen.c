@@ -75,14 +75,14 @@ void rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr, uint16_t port,
 
 	*l = NULL;
 	*g = NULL;
-	if (c->lhash) {
-		c->ctr.lookup_listen_local++;
+	if (c->lhash) { /* counted when it answers; a miss goes global */
 		n = rs_table_local.lookup(c->lhash, addr, port, 0, 0, &owner,
 					  NULL);
 		if (!n)
 			n = rs_table_local.lookup(c->lhash, 0, port, 0, 0,
 						  &owner, NULL);
 		if (n) {
+			c->ctr.lookup_listen_local++;
 			*l = RS_CONTAINER(n, struct rs_listener, h);
 			return;
 		}

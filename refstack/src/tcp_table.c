@@ -208,6 +208,13 @@ static uint32_t l_count(void *tp)
 TABLE_OPS(g, 1)
 TABLE_OPS(l, 0)
 
+struct rs_hnode *rs_ltable_lookup(void *t, uint32_t laddr, uint16_t lport,
+				  uint32_t raddr, uint16_t rport,
+				  unsigned *owner)
+{
+	return t_lookup(0, t, laddr, lport, raddr, rport, owner, NULL);
+}
+
 const struct rs_table_ops rs_table_global = {
 	.name = "global",
 	.create = t_create,
