@@ -246,10 +246,12 @@ def stack_lock_rows(recs):
 
 def lock_table(recs, top=10):
     """The same columns for both stacks, worst total wait first; waits are
-    summed over the repetitions, so divided by their number here."""
+    summed over the repetitions, so divided by their number here.  The top
+    cut applies to the kernel's locks: refstack's own few locks are always
+    listed (uncontended, they would sort below every kernel lock)."""
     n = max(1, len(recs))
-    rows = kernel_lock_rows(recs) + stack_lock_rows(recs)
-    for r in rows:
+    kernel, own = kernel_lock_rows(recs), stack_lock_rows(recs)
+    for r in kernel + own:
         r["contended"] = r["contended"] / n
         if "acquired" in r:
             r["acquired"] = r["acquired"] / n
@@ -257,9 +259,10 @@ def lock_table(recs, top=10):
             r["wait_total_us"] = r["wait_total_us"] / n
         r["wait_avg_us"] = r["wait_total_us"] / r["contended"] \
             if r["contended"] and r["wait_total_us"] is not None else None
-    rows.sort(key=lambda r: (-(r["wait_total_us"] or 0), -r["contended"],
-                             -r.get("acquired", 0), r["caller"]))
-    return rows[:top]
+    def worst_first(rows):
+        return sorted(rows, key=lambda r: (-(r["wait_total_us"] or 0), -r["contended"],
+                                           -r.get("acquired", 0), r["caller"]))
+    return worst_first(kernel)[:top] + worst_first(own)
 
 
 def profiles(records, run_dir):

@@ -148,6 +148,18 @@ class StacksReportTest(unittest.TestCase):
         self.assertIsNone(acq["wait_avg_us"])
         self.assertIsNotNone(prof[("linux", "shortconn", 2)]["tree"])
 
+    def test_lock_table_keeps_the_stacks_own_locks_below_a_full_kernel_top(self):
+        prof = stackcmp.profiles(self.recs, self.run_dir)
+        key = ("refstack:base", "shortconn", 1)
+        recs = stackcmp._groups(self.recs)[key]
+        own = [r for r in stackcmp.lock_table(recs) if r["source"] == "refstack (counters)"]
+        cut = stackcmp.lock_table(recs, top=1)
+        self.assertEqual(sum(r["source"] == "kernel (perf lock)" for r in cut), 1)
+        self.assertEqual([r["lock"] for r in cut if r["source"] == "refstack (counters)"],
+                         [r["lock"] for r in own])
+        self.assertTrue(own)
+        self.assertEqual(len(prof[key]["locks"]), len(stackcmp.lock_table(recs)))
+
     def test_report_sections(self):
         md_path, _ = report.write_report(self.run, self.recs, self.run_dir)
         with open(md_path) as f:
