@@ -542,9 +542,10 @@ struct rs_memif_pair *rs_memif_pair_create_in(struct rs_arena *arena,
 void rs_memif_pair_destroy(struct rs_memif_pair *pair);
 
 /* Test hook, called for every frame sent by side from_side.  Return
- * RS_MEMIF_PASS, RS_MEMIF_DROP, RS_MEMIF_DUP (deliver twice) or
- * RS_MEMIF_DELAY (deliver when the pair clock reaches now + *delay_ns;
- * later frames may overtake it: reordering). */
+ * RS_MEMIF_PASS, RS_MEMIF_DROP, RS_MEMIF_DUP (deliver twice; both
+ * after *delay_ns if the filter set it) or RS_MEMIF_DELAY (deliver when
+ * the pair clock reaches now + *delay_ns; later frames may overtake it:
+ * reordering). */
 enum { RS_MEMIF_PASS, RS_MEMIF_DROP, RS_MEMIF_DUP, RS_MEMIF_DELAY };
 typedef int (*rs_memif_filter_fn)(void *arg, unsigned from_side,
 				  const uint8_t *frame, uint32_t len,

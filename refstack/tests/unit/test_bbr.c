@@ -8,56 +8,12 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "lib/link.h"
 #include "lib/t.h"
 #include "lib/tb.h"
 
 #define MS 1000000ull
 #define STEP (MS / 4)
-
-struct link {
-	const uint64_t *now;       /* the test bed's clock */
-	uint64_t rate;             /* bottleneck, bytes/s (frame bytes) */
-	uint64_t prop_ns;          /* one way */
-	uint64_t queue_ns;         /* drop-tail: the queue holds this long */
-	unsigned loss;             /* per mille, data direction, random */
-	uint64_t free_at;          /* the bottleneck is busy until then */
-	uint64_t rng;
-	uint64_t max_queue_ns;     /* deepest queue seen */
-};
-
-static unsigned rnd(struct link *l)
-{
-	l->rng ^= l->rng << 13;
-	l->rng ^= l->rng >> 7;
-	l->rng ^= l->rng << 17;
-	return (unsigned)(l->rng >> 20) % 1000u;
-}
-
-/* side 1 (the server) sends the data: through the bottleneck's queue;
- * the ACKs (side 0) only take the propagation delay. */
-static int link_filter(void *arg, unsigned side, const uint8_t *f,
-		       uint32_t len, uint64_t *delay)
-{
-	struct link *l = arg;
-	uint64_t now = *l->now, start, q;
-
-	(void)f;
-	if (side == 0) {
-		*delay = l->prop_ns;
-		return RS_MEMIF_DELAY;
-	}
-	if (l->loss && rnd(l) < l->loss)
-		return RS_MEMIF_DROP;
-	start = l->free_at > now ? l->free_at : now;
-	q = start - now;
-	if (q > l->queue_ns)
-		return RS_MEMIF_DROP;
-	if (q > l->max_queue_ns)
-		l->max_queue_ns = q;
-	l->free_at = start + (uint64_t)len * 1000000000ull / l->rate;
-	*delay = l->free_at - now + l->prop_ns;
-	return RS_MEMIF_DELAY;
-}
 
 static uint32_t conf_cc;
 
