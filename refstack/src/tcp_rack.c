@@ -34,10 +34,13 @@ void rs_rack_delivered(struct rs_tcb *t, const struct rs_txrec *r,
 	}
 	if (rs_seq_gt(end, t->rack_fack))
 		t->rack_fack = end;
+	/* the RTT of the latest delivery, also of one sent earlier (a
+	 * reordered segment's short trip must not make every segment
+	 * still on its way look late) */
+	t->rack_rtt_us = (uint32_t)RS_MIN(rtt / 1000u, 60000000ull);
 	if (sent_after(r->xmit, end, t->rack_xmit, t->rack_end)) {
 		t->rack_xmit = r->xmit;
 		t->rack_end = end;
-		t->rack_rtt_us = (uint32_t)RS_MIN(rtt / 1000u, 60000000ull);
 	}
 }
 
