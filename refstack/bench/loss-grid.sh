@@ -36,7 +36,7 @@ RS_ARGS=${RS_ARGS:-}
 LINUX_CC=${LINUX_CC:-reno bbr}
 RS_CC=${RS_CC:-reno bbr}
 # the defaults: refstack's (rs_stack_conf_init) and the host's
-RS_DEFAULT_CC=reno
+RS_DEFAULT_CC=bbr
 LINUX_DEFAULT_CC=$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo "?")
 LIMIT=${LIMIT:-120}
 if [ -z "${CELLS:-}" ]; then
