@@ -184,6 +184,8 @@ def _check_cores(v):
     for item in items:
         if isinstance(item, bool):
             raise _Bad(_CORES_WHAT)
+        if isinstance(item, str) and item.strip().isdigit():
+            item = int(item)
         if isinstance(item, int):
             if not 1 <= item <= MAX_CORES_LIMIT:
                 raise _Bad(_CORES_WHAT + f"; {item} is out of range")
@@ -200,7 +202,8 @@ def _check_cores(v):
                 raise _Bad(_CORES_WHAT + "; core counts start at 1")
             out.append((int(lo), hi if hi == "max" else int(hi)))
         else:
-            raise _Bad(_CORES_WHAT + f", got {item!r}")
+            # the caller quotes the whole value; name the item only in a list
+            raise _Bad(_CORES_WHAT + (f"; item {item!r} is none of these" if isinstance(v, list) else ""))
     return out
 
 

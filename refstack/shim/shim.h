@@ -139,6 +139,7 @@ struct shim_sock {
 	 * add, read without), each names its listener (copy_of). */
 	struct shim_sock *copies, *next_copy, *copy_of;
 	uint32_t bind_addr;      /* IP_BIND_ADDRESS_NO_PORT: address kept */
+	uint32_t addr;           /* bound address (network order) */
 	uint16_t port;           /* bound port (host order) */
 	uint8_t reuseport_set;   /* setsockopt(SO_REUSEPORT) seen */
 	uint8_t no_port;         /* IP_BIND_ADDRESS_NO_PORT */
@@ -246,11 +247,12 @@ void shim_after(struct shim_sock *s);
 void shim_kick(struct shim_thread *t);
 uint64_t shim_fast_fd(void);     /* non-zero: the fastfd switch is on */
 /* A call on s, a connection inherited through fork() from the process
- * that drives its core: -1 with EIO and one warning. */
+ * that drives its core: -1 with EIO and one warning.  An alias answers
+ * through its listener (inherited listeners live on the child's core). */
 static inline int shim_foreign(struct shim_sock *s)
 {
 	extern int shim_unsupported(const char *, const char *, int);
-	if (s->core->owned)
+	if (shim_target(s)->core->owned)
 		return 0;
 	return shim_unsupported("fork", "a connection made before fork() is used only "
 				"by the process that made it (listening sockets are shared)", EIO);

@@ -101,18 +101,28 @@ int socket(int domain, int type, int protocol)
 }
 
 /* ---- SO_REUSEPORT: later listeners of a port are aliases of the first --
- * (the table under shim_lock) */
+ * (the table under shim_lock).  Every SO_REUSEPORT socket bound to the
+ * address and port of a listener of this process becomes its alias, even
+ * though the stack would let it listen on its own: two listeners of one
+ * address on one core are two accept queues, and the stack answers SYNs
+ * from one of them only (a core's listen table holds one socket per
+ * address), so a thread or worker waiting on the other one never saw a
+ * connection (nginx's per-worker reuseport sockets, tsload's per-thread
+ * ones: no transaction at 2 cores with `listen`).  An alias shares the
+ * first one's queue and its copy on every core. */
 
 #define SHIM_MAX_RP 64
 static struct shim_sock *reuseport[SHIM_MAX_RP];
 
-static struct shim_sock *rp_find(uint16_t port)
+/* The listener of port (and, unless any, of address addr) */
+static struct shim_sock *rp_find(uint16_t port, uint32_t addr, int any)
 {
 	struct shim_sock *r = NULL;
 
 	shim_lock_take();
 	for (int i = 0; i < SHIM_MAX_RP && !r; i++)
-		if (reuseport[i] && reuseport[i]->port == port)
+		if (reuseport[i] && reuseport[i]->port == port &&
+		    (any || reuseport[i]->addr == addr))
 			r = reuseport[i];
 	shim_lock_drop();
 	return r;
@@ -167,6 +177,7 @@ struct shim_sock *shim_copy_on(struct shim_sock *s, struct shim_core *c)
 			x->core = c;
 			x->rsfd = rsfd;
 			x->port = l->port;
+			x->addr = l->addr;
 			x->listening = 1;
 			x->copy_of = l;
 			rs_sock_set_user(c->rc, rsfd, x);
@@ -188,7 +199,7 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	struct shim_sock *s, *twin;
 	struct shim_thread *t;
 	struct shim_sock *held;
-	struct sockaddr_in sin;
+	struct sockaddr_in sin = { 0 };
 	int r;
 
 	SHIM_ENTER_LOCKED(fd, f, s, t, held, shim_real.bind(fd, addr, len));
@@ -204,20 +215,25 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 			return leave(held, 0);
 		}
 	}
-	r = rs_bind(s->core->rc, s->rsfd, addr, len);
+	twin = s->reuseport_set && addr && len >= sizeof(sin) &&
+			       sin.sin_family == AF_INET && sin.sin_port
+		       ? rp_find(ntohs(sin.sin_port), sin.sin_addr.s_addr, 0)
+		       : NULL;
+	r = twin ? 0 : rs_bind(s->core->rc, s->rsfd, addr, len);
 	if (r < 0 && errno == EADDRINUSE && s->reuseport_set && addr &&
-	    len >= sizeof(sin)) {
-		twin = rp_find(ntohs(sin.sin_port));
-		if (twin) {
-			s->alias_pending = twin;
-			s->port = twin->port;
-			return leave(held, 0);
-		}
+	    len >= sizeof(sin))
+		twin = rp_find(ntohs(sin.sin_port), 0, 1);
+	if (twin) {
+		s->alias_pending = twin;
+		s->port = twin->port;
+		s->addr = twin->addr;
+		return leave(held, 0);
 	}
 	if (r == 0) {
 		socklen_t l = sizeof(sin);
 		rs_getsockname(s->core->rc, s->rsfd, (struct sockaddr *)&sin, &l);
 		s->port = ntohs(sin.sin_port);
+		s->addr = sin.sin_addr.s_addr;
 	}
 	return leave(held, r);
 }
@@ -247,7 +263,7 @@ int listen(int fd, int backlog)
 		return leave(held, 0);
 	r = rs_listen(s->core->rc, s->rsfd, backlog);
 	if (r < 0 && errno == EADDRINUSE && s->reuseport_set &&
-	    (twin = rp_find(s->port)) != NULL && twin->listening) {
+	    (twin = rp_find(s->port, 0, 1)) != NULL && twin->listening) {
 		s->alias_of = twin; /* bound with SO_REUSEADDR; listen is shared */
 		__atomic_add_fetch(&twin->f.refs, 1, __ATOMIC_RELAXED);
 		s->listening = 1;

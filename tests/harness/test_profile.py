@@ -100,6 +100,7 @@ class ProfileTest(unittest.TestCase):
                                    cores=6)["cores"], [6])
         self.assertEqual(self.load(GOOD.replace('"1..max"', '"2..4"'),
                                    cores=8)["cores"], [2, 3, 4])
+        self.assertEqual(self.load(GOOD.replace('"1..max"', '"1"'))["cores"], [1])
 
     def test_cores_all_above_machine(self):
         msg = self.error(GOOD.replace('"1..max"', '[4, 8]'), cores=2)
@@ -111,6 +112,7 @@ class ProfileTest(unittest.TestCase):
             msg = self.error(GOOD.replace('"1..max"', bad))
             self.assertIn("suite.cores", msg)
             self.assertIn("expected core counts", msg)
+            self.assertEqual(msg.count("got"), 1, msg)   # the value quoted once
 
     def test_unknown_suite_key(self):
         msg = self.error(GOOD.replace("repetitions = 2",
