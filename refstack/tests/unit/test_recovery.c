@@ -290,6 +290,42 @@ static void t_no_probe_on_close(void)
 	peer_fini(&p);
 }
 
+/* The tail of a transfer: the last full segments are lost and a short
+ * remainder waits behind them (Nagle).  The tail loss probe must still
+ * send something - the short segment, as Linux's probe ignores Nagle -
+ * instead of leaving it to the retransmission timeout. */
+static void t_probe_past_nagle(uint32_t cc)
+{
+	static char buf[4 * SEG + 500];
+	struct peer p;
+	struct pseg r[64];
+	uint32_t s;
+	int fd, n, probe_len = -1;
+
+	conf_cc = cc;
+	peer_init(&p, cc_conf);
+	fd = estab(&p, 45004, &s);
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	n = peer_rx(&p, r, 64);
+	T_CHECK(n == 4, "%s: 4 full segments out, the 500-byte rest held "
+		"(Nagle) (%d)", rs_cc_name(cc), n);
+	/* segments 1-2 arrive, 3-4 are lost */
+	peer_advance(&p, MS);
+	sack(&p, 45004, s + 2 * SEG, NULL, 0);
+	for (int ms = 0; ms < 150 && probe_len < 0; ms++) {
+		n = peer_rx(&p, r, 64);
+		for (int k = 0; k < n; k++)
+			if (r[k].len > 0)
+				probe_len = (int)r[k].len;
+		peer_advance(&p, MS);
+	}
+	T_CHECK(probe_len == 500 && peer_counter(&p, "tcp_tail_probes") == 1 &&
+			peer_counter(&p, "tcp_rto_expired") == 0,
+		"%s: within 150 ms a tail loss probe sends the short rest "
+		"(%d bytes), no timeout", rs_cc_name(cc), probe_len);
+	peer_fini(&p);
+}
+
 /* ---- bulk transfers through a lossy memif link ------------------------ */
 
 static void bulk(unsigned loss, unsigned reorder, uint64_t bytes, uint32_t cc)
@@ -354,6 +390,8 @@ int main(void)
 	t_prr(RS_CC_BBR);
 	t_dsack_undo();
 	t_no_probe_on_close();
+	t_probe_past_nagle(RS_CC_RENO);
+	t_probe_past_nagle(RS_CC_BBR);
 	bulk(50, 0, 2u << 20, RS_CC_RENO);
 	bulk(30, 100, 2u << 20, RS_CC_RENO);
 	bulk(50, 0, 2u << 20, RS_CC_BBR);
