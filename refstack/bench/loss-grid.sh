@@ -14,7 +14,7 @@
 # the sender (refstack: rsctl counters; Linux: TcpExt TCPTimeouts and Tcp
 # RetransSegs of the stack namespace), medians [min..max], and paired
 # time ratios refstack/Linux for the matched algorithms (reno/reno,
-# bbr/bbr) and for the defaults (refstack's, reno, against this machine's
+# bbr/bbr) and for the defaults (refstack's, bbr, against this machine's
 # tcp_congestion_control).  Not a test: no pass/fail.
 #
 #   RUNS=3 MB=10 refstack/bench/loss-grid.sh
