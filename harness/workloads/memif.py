@@ -56,14 +56,19 @@ def feature_set(cell):
 
 
 @functools.lru_cache(maxsize=None)
-def _takes_features(program):
-    """Whether the benchmark has a -f SET option (its usage line says)."""
+def _set_refused(program, fset):
+    """None, or why the benchmark refuses feature set fset: one connection
+    with -f SET, run for real (a build without -f, or a set it does not
+    know, exits non-zero with its reason)."""
     try:
-        p = subprocess.run([program, "-h"], capture_output=True, text=True,
-                           timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return "-f" in (p.stdout + p.stderr)
+        p = subprocess.run([program, "-f", fset, "-n", "1"],
+                           capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        return str(e)
+    if p.returncode == 0:
+        return None
+    return " ".join((p.stdout + p.stderr).strip().splitlines()[-2:]) or \
+        f"exit status {p.returncode}"
 
 
 def cannot_run(cell):
@@ -77,9 +82,10 @@ def cannot_run(cell):
     if not os.access(s["program"], os.X_OK):
         return (f"cell {cell['id']}: {s['program']} not built "
                 "(run: make -C refstack)")
-    if fset != "base" and not _takes_features(s["program"]):
-        return (f"cell {cell['id']}: {os.path.basename(s['program'])} takes "
-                "no feature set (-f) yet: only refstack:base runs")
+    why = fset != "base" and _set_refused(s["program"], fset)
+    if why:
+        return (f"cell {cell['id']}: {os.path.basename(s['program'])} -f "
+                f"{fset} fails ({why}; a stale build? make -C refstack)")
     return None
 
 

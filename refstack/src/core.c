@@ -59,6 +59,15 @@ static void core_free(struct rs_core *c)
 	rs_mem_free(a, c);
 }
 
+/* Every frame of the batch says whether its TCP checksum is left to the
+ * link (io.h: tx_csum_offload). */
+static void core_csum_offload(struct rs_core *c, int on)
+{
+	c->tx_csum_partial = (uint8_t)!!on;
+	for (int i = 0; i < RS_TX_BATCH; i++)
+		c->txf[i].csum_partial = c->tx_csum_partial;
+}
+
 int rs_core_io_open(struct rs_core *c, const struct rs_io_ops *io,
 		    const struct rs_io_conf *io_conf)
 {
@@ -72,6 +81,7 @@ int rs_core_io_open(struct rs_core *c, const struct rs_io_ops *io,
 	if (!c->io)
 		return err ? err : -EIO;
 	io->mac(c->io, c->mac);
+	core_csum_offload(c, io->tx_csum_offload && io->tx_csum_offload(c->io));
 	return 0;
 }
 
@@ -104,6 +114,7 @@ void rs_core_io_close(struct rs_core *c)
 	c->io_ops->close(c->io);
 	c->io_ops = &io_none;
 	c->io = NULL;
+	core_csum_offload(c, 0);
 }
 
 struct rs_core_io rs_core_io(const struct rs_core *c)

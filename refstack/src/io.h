@@ -68,6 +68,12 @@ struct rs_io_ops {
 	int (*steer)(struct rs_io *io, const struct rs_steer *s, int port);
 	/* The interface's MAC address (6 bytes). */
 	void (*mac)(struct rs_io *io, uint8_t mac[6]);
+	/* Optional: non-zero if the link offloads the TCP checksum of what
+	 * this core sends (veth's and virtio's tx-checksumming): the stack
+	 * then writes only the pseudo-header sum, flags every frame
+	 * csum_partial, and the receiving end, told so by the flag, does not
+	 * check it.  NULL or 0: every checksum is computed. */
+	int (*tx_csum_offload)(struct rs_io *io);
 	void (*close)(struct rs_io *io);
 };
 

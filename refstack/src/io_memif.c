@@ -53,6 +53,7 @@ struct rs_memif_pair {
 	rs_memif_filter_fn filter;
 	void *filter_arg;
 	uint64_t clock;
+	uint8_t csum_offload;   /* rs_memif_set_csum_offload */
 	struct rs_io *open[2];
 };
 
@@ -113,6 +114,11 @@ void rs_memif_pair_destroy(struct rs_memif_pair *p)
 	rs_mem_free(p->arena, p);
 }
 
+void rs_memif_set_csum_offload(struct rs_memif_pair *p, int on)
+{
+	p->csum_offload = (uint8_t)!!on;
+}
+
 void rs_memif_set_filter(struct rs_memif_pair *p, rs_memif_filter_fn fn,
 			 void *arg)
 {
@@ -167,15 +173,25 @@ static struct rs_memif_pair *memif_target(struct rs_memif_pair *p,
 	return q < g->n ? g->pairs[q] : p;
 }
 
-static int ring_put(struct rs_memif_pair *p, struct memif_ring *r,
-		    const uint8_t *data, uint32_t len, uint32_t partial)
+/* A grouped ring has several writers (the cores of one stack) */
+static __attribute__((noinline)) void ring_lock(struct memif_ring *r)
 {
 	uint64_t lk[4] = {0}; /* not a stack lock: uncounted */
+
+	rs_lock_take(&r->lock, lk);
+}
+
+/* inline in the transmit loop: a call per frame would save and restore
+ * the loop's registers around the copy */
+static inline __attribute__((always_inline)) int
+ring_put(struct rs_memif_pair *p, struct memif_ring *r, const uint8_t *data,
+	 uint32_t len, uint32_t partial)
+{
 	uint32_t tail, head, i;
 	int rc = RS_RETRY;
 
 	if (p->group)
-		rs_lock_take(&r->lock, lk);
+		ring_lock(r);
 	tail = r->tail;
 	head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 	if (tail - head < p->nslots) {
@@ -322,6 +338,11 @@ static int memif_steer(struct rs_io *io, const struct rs_steer *s, int port)
 	return 0;
 }
 
+static int memif_tx_csum_offload(struct rs_io *io)
+{
+	return io->pair->csum_offload;
+}
+
 static int memif_wait_fd(struct rs_io *io)
 {
 	RS_UNUSED(io);
@@ -353,6 +374,7 @@ const struct rs_io_ops rs_io_memif = {
 	.rx_burst = memif_rx_burst,
 	.rx_release = memif_rx_release,
 	.tx_burst = memif_tx_burst,
+	.tx_csum_offload = memif_tx_csum_offload,
 	.wait_fd = memif_wait_fd,
 	.steer = memif_steer,
 	.mac = memif_mac,

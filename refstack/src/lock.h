@@ -36,8 +36,11 @@ static inline uint64_t rs_lock_clock(void)
 }
 
 /* The counters are written with the lock held: counters shared by every
- * user of a lock (the shared arena's) stay exact without atomics. */
-static inline void rs_lock_wait(struct rs_lock *l, uint64_t *ctr)
+ * user of a lock (the shared arena's) stay exact without atomics.  Out of
+ * line (cold): the uncontended path stays a few instructions and its
+ * callers keep their registers. */
+static __attribute__((noinline, cold, unused)) void
+rs_lock_wait(struct rs_lock *l, uint64_t *ctr)
 {
 	uint64_t t0 = rs_lock_clock(), w;
 

@@ -341,7 +341,7 @@ static void conn_close(struct rs_tcb *t, int abort)
 		break;
 	case RS_TCP_FIN_WAIT_2:
 		t->t_misc = t->core->now + RS_TCP_FIN_TIMEOUT_NS;
-		rs_tcp_timer_update(t);
+		rs_tcp_timer_arm(t, t->t_misc);
 		break;
 	default:
 		break;

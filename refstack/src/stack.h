@@ -133,6 +133,7 @@ struct rs_bbr {
 
 struct rs_cc_ops;
 struct rs_core;
+struct rs_tw_block;
 struct rs_sock;
 struct rs_listener;
 struct rs_glisten;
@@ -334,6 +335,7 @@ struct rs_core {
 	int ntx;
 	uint8_t *txmem;            /* RS_TX_BATCH * RS_FRAME_BUF */
 	struct rs_frame txf[RS_TX_BATCH];
+	uint8_t tx_csum_partial;   /* the link offloads TCP checksums (io.h) */
 	struct rs_frame rxf[RS_RX_BURST];
 	uint16_t ip_id;
 	/* peers that completed a handshake (SYN flood defence) */
@@ -356,6 +358,7 @@ struct rs_core {
 	struct rs_pending *replay, **replay_tail; /* frames of adopted TCBs */
 	void *ehash, *lhash;       /* own tables (estab, listen), or NULL */
 	struct rs_tw *tw_free;     /* free TIME_WAIT entries */
+	struct rs_tw_block *tw_blocks; /* where they live (tcp_tw.c) */
 	struct rs_tcb *tcb_free;   /* free TCBs (linked through h.next) */
 	struct rs_sock *sock_free; /* free sockets (linked through tcb) */
 	uint32_t ntcb, ntw, nlisten, nsynrecv, nestab, nsockets;

@@ -141,6 +141,23 @@ void rs_timerq_fini(struct rs_timerq *q);
 /* After a change of the TCB's timers: into the heap, or earlier in it
  * (a later deadline leaves its place alone until it comes up). */
 void rs_tcp_timer_update(struct rs_tcb *t);
+/* The earlier of two timers, 0 = off (an off timer wraps to the largest
+ * value minus one, so a plain minimum skips it). */
+static inline uint64_t rs_timer_min(uint64_t a, uint64_t b)
+{
+	return RS_MIN(a - 1, b - 1) + 1;
+}
+/* After setting timers whose earliest is `when` (0: they were turned off),
+ * the others as they were at the last update: a TCB in the heap keeps its
+ * place unless `when` comes before it, so only then is the heap touched
+ * (rs_tcp_timer_update); most calls (every ACK pushes the RTO back) are a
+ * compare. */
+static inline void rs_tcp_timer_arm(struct rs_tcb *t, uint64_t when)
+{
+	if (t->heap_idx && (!when || when >= t->deadline))
+		return;
+	rs_tcp_timer_update(t);
+}
 /* Out of the core's heap, deadlines kept (rs_tcp_timer_update puts it
  * back, in whichever core then owns it). */
 void rs_tcp_timer_unlink(struct rs_tcb *t);

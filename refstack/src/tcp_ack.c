@@ -26,7 +26,7 @@ static int window_update(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 		if (wnd && t->t_persist) {
 			t->t_persist = 0;
 			t->backoff = 0;
-			rs_tcp_timer_update(t);
+			rs_tcp_timer_arm(t, 0);
 			rs_tcp_schedule(t);
 		}
 	}

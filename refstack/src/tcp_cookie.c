@@ -102,7 +102,7 @@ void rs_cookie_synack(struct rs_core *c, const struct rs_listener *l,
 	}
 	rs_ipv4_output(c, buf, ip->src, RS_IPPROTO_TCP,
 		       rs_tcp_emit(buf + RS_ETH_HLEN + RS_IP_HLEN, &s, ip->dst,
-				   ip->src));
+				   ip->src, c->tx_csum_partial));
 	c->ctr.tcp_tx_segs++;
 	c->ctr.tcp_syncookies_sent++;
 }

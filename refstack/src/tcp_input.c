@@ -188,7 +188,7 @@ static void syn_sent_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 		t->backoff = 0;
 		t->retries = 0;
 		t->t_rtx = 0;
-		rs_tcp_timer_update(t);
+		rs_tcp_timer_arm(t, 0);
 		rs_tcp_established(t);
 		t->flags |= TF_ACK_NOW;
 		rs_tcp_schedule(t);
@@ -321,7 +321,7 @@ static int fin_acked_transitions(struct rs_tcb *t)
 		rs_tcp_set_state(t, RS_TCP_FIN_WAIT_2);
 		if (!t->sock) {
 			t->t_misc = t->core->now + RS_TCP_FIN_TIMEOUT_NS;
-			rs_tcp_timer_update(t);
+			rs_tcp_timer_arm(t, t->t_misc);
 		}
 		return RS_OK;
 	case RS_TCP_CLOSING:

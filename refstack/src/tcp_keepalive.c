@@ -45,8 +45,10 @@ void rs_tcp_keepalive_set(struct rs_tcb *t, int on,
 		t->flags &= ~(uint32_t)TF_KEEPALIVE;
 	if (!t->rcv_tstamp)
 		t->rcv_tstamp = t->core->now;
+	if (!on && !t->t_keep)
+		return; /* off and not armed (every new connection without it) */
 	t->t_keep = on ? t->core->now + idle_ns(t) : 0;
-	rs_tcp_timer_update(t);
+	rs_tcp_timer_arm(t, t->t_keep);
 }
 
 static int probing_state(int s)

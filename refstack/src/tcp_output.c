@@ -124,7 +124,7 @@ void rs_tcp_xmit(struct rs_tcb *t, uint32_t seq, uint32_t len, uint8_t flags)
 	hl = rs_tcp_hlen(&s);
 	if (len)
 		rs_ring_read_at(&t->snd, seq - t->snd_buf_seq, p + hl, len);
-	rs_tcp_emit(p, &s, t->h.laddr, t->h.raddr);
+	rs_tcp_emit(p, &s, t->h.laddr, t->h.raddr, c->tx_csum_partial);
 	rs_ipv4_output(c, buf, t->h.raddr, RS_IPPROTO_TCP, hl + len);
 	c->ctr.tcp_tx_segs++;
 	if (flags & RS_TH_RST)
@@ -302,13 +302,13 @@ void rs_tcp_output(struct rs_tcb *t)
 			       (uint64_t)RS_MIN(t->rto_us << t->backoff,
 						RS_TCP_RTO_MAX_US) * 1000u;
 	}
-	if (t->snd_max != t->snd_una && !t->t_rtx) {
+	if (t->snd_max != t->snd_una && !t->t_rtx)
 		rs_tcp_rearm_rtx(t);
-		return;
-	}
-	if (t->snd_max != before)
+	else if (t->snd_max != before)
 		rs_tlp_arm(t); /* RFC 8985 7.2: after new data */
-	rs_tcp_timer_update(t);
+	/* what this call may have set: pacing, persist, the probe */
+	rs_tcp_timer_arm(t, rs_timer_min(rs_timer_min(t->t_pace, t->t_persist),
+					 t->t_probe));
 }
 
 void rs_tcp_send_raw(struct rs_core *c, uint32_t laddr, uint16_t lport,
@@ -333,7 +333,7 @@ void rs_tcp_send_raw(struct rs_core *c, uint32_t laddr, uint16_t lport,
 		s.tsval = ts[0];
 		s.tsecr = ts[1];
 	}
-	hl = rs_tcp_emit(p, &s, laddr, raddr);
+	hl = rs_tcp_emit(p, &s, laddr, raddr, c->tx_csum_partial);
 	rs_ipv4_output(c, buf, raddr, RS_IPPROTO_TCP, hl);
 	c->ctr.tcp_tx_segs++;
 	if (flags & RS_TH_RST)

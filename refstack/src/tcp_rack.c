@@ -85,7 +85,7 @@ uint32_t rs_rack_detect_loss(struct rs_tcb *t)
 	if (!t->txq.n) { /* nothing outstanding: nothing to wait for */
 		if (t->t_reo) {
 			t->t_reo = 0;
-			rs_tcp_timer_update(t);
+			rs_tcp_timer_arm(t, 0);
 		}
 		return 0;
 	}
@@ -114,7 +114,7 @@ uint32_t rs_rack_detect_loss(struct rs_tcb *t)
 		}
 	}
 	t->t_reo = wait ? now + wait : 0;
-	rs_tcp_timer_update(t);
+	rs_tcp_timer_arm(t, t->t_reo);
 	return lost;
 }
 

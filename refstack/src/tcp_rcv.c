@@ -66,7 +66,7 @@ static void ack_policy(struct rs_tcb *t, uint32_t len)
 	} else if (!(t->flags & TF_DELACK)) {
 		t->flags |= TF_DELACK;
 		t->t_delack = c->now + RS_TCP_DELACK_NS;
-		rs_tcp_timer_update(t);
+		rs_tcp_timer_arm(t, t->t_delack);
 	}
 	rs_tcp_schedule(t);
 }

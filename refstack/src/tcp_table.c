@@ -11,8 +11,7 @@
 struct gtable {
 	struct rs_arena *arena;
 	uint32_t mask;
-	uint32_t count;          /* atomic: buckets have their own locks */
-	uint8_t locked;          /* 0: a core's own table */
+	uint32_t count;          /* global: atomic (locks are per bucket) */
 	struct gbucket {
 		struct rs_lock lock;
 		struct rs_hnode *head;
@@ -27,8 +26,7 @@ static inline uint32_t ghash(uint32_t laddr, uint16_t lport, uint32_t raddr,
 	return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
-static void *t_create(struct rs_arena *a, uint32_t buckets, int locked,
-		      int *err)
+static void *t_create(struct rs_arena *a, uint32_t buckets, int *err)
 {
 	struct gtable *t = rs_mem_zalloc(a, sizeof(*t));
 	uint32_t n = 1;
@@ -38,7 +36,6 @@ static void *t_create(struct rs_arena *a, uint32_t buckets, int locked,
 	if (!t)
 		goto error;
 	t->arena = a;
-	t->locked = (uint8_t)locked;
 	t->b = rs_mem_zalloc(a, (size_t)n * sizeof(*t->b));
 	if (!t->b)
 		goto error;
@@ -50,25 +47,19 @@ error:
 	return NULL;
 }
 
-static void *g_create(struct rs_arena *a, uint32_t buckets, int *err)
+/* The operations are written once with `locked` a constant: the local
+ * table's copies (locked = 0) carry no lock code at all, so a lookup in a
+ * core's own table is a hash and a walk (no spill of registers around a
+ * lock that is never taken). */
+static inline void b_lock(int locked, struct gbucket *b, uint64_t *lk)
 {
-	return t_create(a, buckets, 1, err);
-}
-
-static void *l_create(struct rs_arena *a, uint32_t buckets, int *err)
-{
-	return t_create(a, buckets, 0, err);
-}
-
-static inline void b_lock(struct gtable *t, struct gbucket *b, uint64_t *lk)
-{
-	if (t->locked)
+	if (locked)
 		rs_lock_take(&b->lock, lk);
 }
 
-static inline void b_unlock(struct gtable *t, struct gbucket *b)
+static inline void b_unlock(int locked, struct gbucket *b)
 {
-	if (t->locked)
+	if (locked)
 		rs_lock_give(&b->lock);
 }
 
@@ -94,13 +85,22 @@ static struct gbucket *bucket_of(struct gtable *t, const struct rs_hnode *n)
 	return &t->b[ghash(n->laddr, n->lport, n->raddr, n->rport) & t->mask];
 }
 
-static int g_insert(void *tp, struct rs_hnode *n, uint64_t *lk)
+static inline void count_add(int locked, struct gtable *t, int32_t d)
+{
+	if (locked) /* buckets have their own locks */
+		__atomic_fetch_add(&t->count, (uint32_t)d, __ATOMIC_RELAXED);
+	else
+		t->count += (uint32_t)d;
+}
+
+static inline int t_insert(int locked, void *tp, struct rs_hnode *n,
+			   uint64_t *lk)
 {
 	struct gtable *t = tp;
 	struct gbucket *b = bucket_of(t, n);
 	int rc = RS_OK;
 
-	b_lock(t, b, lk);
+	b_lock(locked, b, lk);
 	for (struct rs_hnode *x = b->head; x; x = x->next) {
 		if (key_eq(x, n->laddr, n->lport, n->raddr, n->rport)) {
 			rc = RS_ERROR;
@@ -109,51 +109,54 @@ static int g_insert(void *tp, struct rs_hnode *n, uint64_t *lk)
 	}
 	n->next = b->head;
 	b->head = n;
-	__atomic_fetch_add(&t->count, 1, __ATOMIC_RELAXED);
+	count_add(locked, t, 1);
 out:
-	b_unlock(t, b);
+	b_unlock(locked, b);
 	return rc;
 }
 
-static void g_remove(void *tp, struct rs_hnode *n, uint64_t *lk)
+static inline void t_remove(int locked, void *tp, struct rs_hnode *n,
+			    uint64_t *lk)
 {
 	struct gtable *t = tp;
 	struct gbucket *b = bucket_of(t, n);
 
-	b_lock(t, b, lk);
+	b_lock(locked, b, lk);
 	for (struct rs_hnode **pp = &b->head; *pp; pp = &(*pp)->next) {
 		if (*pp == n) {
 			*pp = n->next;
-			__atomic_fetch_sub(&t->count, 1, __ATOMIC_RELAXED);
+			count_add(locked, t, -1);
 			break;
 		}
 	}
 	n->next = NULL;
-	b_unlock(t, b);
+	b_unlock(locked, b);
 }
 
-static struct rs_hnode *g_lookup(void *tp, uint32_t laddr, uint16_t lport,
-				 uint32_t raddr, uint16_t rport,
-				 unsigned *owner, uint64_t *lk)
+static inline struct rs_hnode *t_lookup(int locked, void *tp, uint32_t laddr,
+					uint16_t lport, uint32_t raddr,
+					uint16_t rport, unsigned *owner,
+					uint64_t *lk)
 {
 	struct gtable *t = tp;
 	struct gbucket *b =
 		&t->b[ghash(laddr, lport, raddr, rport) & t->mask];
 	struct rs_hnode *x;
 
-	b_lock(t, b, lk);
+	b_lock(locked, b, lk);
 	for (x = b->head; x; x = x->next) {
 		if (key_eq(x, laddr, lport, raddr, rport)) {
 			*owner = x->core;
 			break;
 		}
 	}
-	b_unlock(t, b);
+	b_unlock(locked, b);
 	return x;
 }
 
-static int g_with(void *tp, uint32_t laddr, uint16_t lport, uint32_t raddr,
-		  uint16_t rport, rs_table_fn fn, void *arg, uint64_t *lk)
+static inline int t_with(int locked, void *tp, uint32_t laddr, uint16_t lport,
+			 uint32_t raddr, uint16_t rport, rs_table_fn fn,
+			 void *arg, uint64_t *lk)
 {
 	struct gtable *t = tp;
 	struct gbucket *b =
@@ -161,12 +164,12 @@ static int g_with(void *tp, uint32_t laddr, uint16_t lport, uint32_t raddr,
 	struct rs_hnode *x;
 	int rc;
 
-	b_lock(t, b, lk);
+	b_lock(locked, b, lk);
 	for (x = b->head; x; x = x->next)
 		if (key_eq(x, laddr, lport, raddr, rport))
 			break;
 	rc = fn(x, arg);
-	b_unlock(t, b);
+	b_unlock(locked, b);
 	return rc;
 }
 
@@ -175,9 +178,39 @@ static uint32_t g_count(void *tp)
 	return __atomic_load_n(&((struct gtable *)tp)->count, __ATOMIC_RELAXED);
 }
 
+static uint32_t l_count(void *tp)
+{
+	return ((struct gtable *)tp)->count;
+}
+
+/* the two sets of copies: lk is unused (NULL) in the local ones */
+#define TABLE_OPS(P, LOCKED)                                                  \
+	static int P##_insert(void *t, struct rs_hnode *n, uint64_t *lk)      \
+	{                                                                     \
+		return t_insert(LOCKED, t, n, lk);                            \
+	}                                                                     \
+	static void P##_remove(void *t, struct rs_hnode *n, uint64_t *lk)     \
+	{                                                                     \
+		t_remove(LOCKED, t, n, lk);                                   \
+	}                                                                     \
+	static struct rs_hnode *P##_lookup(void *t, uint32_t la, uint16_t lp, \
+					   uint32_t ra, uint16_t rp,          \
+					   unsigned *owner, uint64_t *lk)     \
+	{                                                                     \
+		return t_lookup(LOCKED, t, la, lp, ra, rp, owner, lk);        \
+	}                                                                     \
+	static int P##_with(void *t, uint32_t la, uint16_t lp, uint32_t ra,   \
+			    uint16_t rp, rs_table_fn fn, void *arg,           \
+			    uint64_t *lk)                                     \
+	{                                                                     \
+		return t_with(LOCKED, t, la, lp, ra, rp, fn, arg, lk);        \
+	}
+TABLE_OPS(g, 1)
+TABLE_OPS(l, 0)
+
 const struct rs_table_ops rs_table_global = {
 	.name = "global",
-	.create = g_create,
+	.create = t_create,
 	.destroy = g_destroy,
 	.insert = g_insert,
 	.remove = g_remove,
@@ -188,11 +221,11 @@ const struct rs_table_ops rs_table_global = {
 
 const struct rs_table_ops rs_table_local = {
 	.name = "local",
-	.create = l_create,
+	.create = t_create,
 	.destroy = g_destroy,
-	.insert = g_insert,
-	.remove = g_remove,
-	.lookup = g_lookup,
-	.with = g_with,
-	.count = g_count,
+	.insert = l_insert,
+	.remove = l_remove,
+	.lookup = l_lookup,
+	.with = l_with,
+	.count = l_count,
 };

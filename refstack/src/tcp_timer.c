@@ -171,7 +171,7 @@ void rs_tcp_rearm_rtx(struct rs_tcb *t)
 {
 	t->t_rtx = t->snd_max != t->snd_una ? t->core->now + rto_ns(t) : 0;
 	rs_tlp_arm(t);
-	rs_tcp_timer_update(t);
+	rs_tcp_timer_arm(t, rs_timer_min(t->t_rtx, t->t_probe));
 }
 
 /* RFC 6298 2.2 and 2.3, G = 1 ms. */

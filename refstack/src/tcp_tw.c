@@ -6,17 +6,44 @@
 
 _Static_assert(sizeof(struct rs_tw) <= 128, "TIME_WAIT entry too large");
 
+/* Entries come from the arena in blocks: every closed connection makes
+ * one, and while the population grows (the first TIME_WAIT duration of a
+ * busy core) one allocation per block is paid instead of one per entry.
+ * An entry is only ever freed by its own core (it expires there, or a
+ * connect of the same core reuses it), onto that core's free list; the
+ * blocks go back to the arena when the core goes. */
+#define TW_BLOCK 64
+
+struct rs_tw_block {
+	struct rs_tw_block *next;
+	struct rs_tw tw[TW_BLOCK];
+};
+
+static void tw_put(struct rs_core *c, struct rs_tw *tw)
+{
+	tw->h.next = (struct rs_hnode *)(void *)c->tw_free;
+	c->tw_free = tw;
+}
+
 static struct rs_tw *tw_alloc(struct rs_core *c)
 {
 	struct rs_tw *tw = c->tw_free;
 
 	if (c->ntw >= c->stack->conf.max_time_wait)
 		return NULL;
-	if (tw) {
-		c->tw_free = (struct rs_tw *)(void *)tw->h.next;
-		return tw;
+	if (!tw) {
+		struct rs_tw_block *b =
+			rs_mem_alloc(c->stack->arena, sizeof(*b));
+		if (!b)
+			return NULL;
+		b->next = c->tw_blocks;
+		c->tw_blocks = b;
+		for (unsigned i = TW_BLOCK; i-- > 1;)
+			tw_put(c, &b->tw[i]);
+		return &b->tw[0];
 	}
-	return rs_mem_alloc(c->stack->arena, sizeof(*tw));
+	c->tw_free = (struct rs_tw *)(void *)tw->h.next;
+	return tw;
 }
 
 void rs_tcp_time_wait(struct rs_tcb *t)
@@ -46,7 +73,7 @@ void rs_tcp_time_wait(struct rs_tcb *t)
 			c->ntw++;
 			c->ctr.tcp_tw_created++;
 		} else {
-			rs_mem_free(c->stack->arena, tw);
+			tw_put(c, tw);
 		}
 	} else {
 		c->ctr.tcp_tw_overflow++;
@@ -61,8 +88,7 @@ void rs_tw_kill(struct rs_core *c, struct rs_tw *tw)
 	rs_tcp_hash_remove(c, &tw->h);
 	rs_list_del(&tw->fifo);
 	c->ntw--;
-	tw->h.next = (struct rs_hnode *)(void *)c->tw_free;
-	c->tw_free = tw;
+	tw_put(c, tw);
 }
 
 static void tw_ack(struct rs_core *c, const struct rs_tw *tw)
@@ -140,9 +166,10 @@ void rs_tw_fini(struct rs_core *c)
 	while (!rs_list_empty(&c->tw_fifo))
 		rs_tw_kill(c, RS_CONTAINER(c->tw_fifo.next, struct rs_tw,
 					   fifo));
-	while (c->tw_free) {
-		struct rs_tw *tw = c->tw_free;
-		c->tw_free = (struct rs_tw *)(void *)tw->h.next;
-		rs_mem_free(c->stack->arena, tw);
+	c->tw_free = NULL;
+	while (c->tw_blocks) {
+		struct rs_tw_block *b = c->tw_blocks;
+		c->tw_blocks = b->next;
+		rs_mem_free(c->stack->arena, b);
 	}
 }

@@ -128,8 +128,10 @@ static inline uint32_t rs_tcp_hlen(const struct rs_tcp_seg *seg)
 }
 
 /* Writes the header at p; seg->len payload bytes must already be at
- * p + rs_tcp_hlen(seg).  Computes the checksum; returns header length. */
+ * p + rs_tcp_hlen(seg).  Computes the checksum, or with partial only the
+ * pseudo-header's sum, for a link that completes it (CHECKSUM_PARTIAL's
+ * layout); returns header length. */
 uint32_t rs_tcp_emit(uint8_t *p, const struct rs_tcp_seg *seg, uint32_t src,
-		     uint32_t dst);
+		     uint32_t dst, int partial);
 
 #endif

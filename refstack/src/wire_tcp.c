@@ -133,7 +133,7 @@ static uint8_t *tcp_emit_opts(uint8_t *o, const struct rs_tcp_seg *seg)
 }
 
 uint32_t rs_tcp_emit(uint8_t *p, const struct rs_tcp_seg *seg, uint32_t src,
-		     uint32_t dst)
+		     uint32_t dst, int partial)
 {
 	uint32_t hlen = rs_tcp_hlen(seg);
 	uint16_t sum;
@@ -150,7 +150,10 @@ uint32_t rs_tcp_emit(uint8_t *p, const struct rs_tcp_seg *seg, uint32_t src,
 	p[18] = p[19] = 0;
 	tcp_emit_opts(p + RS_TCP_HLEN, seg);
 	s = rs_csum_pseudo(src, dst, RS_IPPROTO_TCP, hlen + seg->len);
-	sum = rs_csum_fold(rs_csum_add(s, p, hlen + seg->len));
+	if (partial) /* folded, not complemented: the link adds the rest */
+		sum = (uint16_t)~rs_csum_fold(s);
+	else
+		sum = rs_csum_fold(rs_csum_add(s, p, hlen + seg->len));
 	memcpy(p + 16, &sum, 2);
 	return hlen;
 }

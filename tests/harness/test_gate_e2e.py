@@ -55,7 +55,7 @@ job = "%s"
 
 # memif_crr with a known extra cost: a loop of volatile increments before
 # every connect() (a macro over the benchmark's own source, so refstack is
-# untouched).  About 1 % of the ~17,700 instructions of a connection.
+# untouched).  About 1 % of the ~15,800 instructions of a connection.
 COSTLIER_C = """
 #include "refstack.h"
 static void burn(void)
@@ -243,11 +243,11 @@ class GateRealRunsTest(unittest.TestCase):
         with open(src, "w") as f:
             f.write(COSTLIER_C % 34)
         binary = os.path.join(build, "memif_costlier")
-        # -flto as refstack's Makefile builds memif_crr (its objects carry
-        # the LTO code; without -flto the link takes their plain -O2 code,
-        # a different program, not the same one plus ~1 %)
+        # -O3 -flto as refstack's Makefile builds memif_crr (its objects
+        # carry the LTO code; without -flto the link takes their plain
+        # code, a different program, not the same one plus ~1 %)
         cc = subprocess.run(
-            ["cc", "-O2", "-flto=auto", "-std=c11", "-D_GNU_SOURCE", "-I",
+            ["cc", "-O3", "-flto=auto", "-std=c11", "-D_GNU_SOURCE", "-I",
              os.path.join(REFSTACK, "include"), "-I",
              os.path.join(REFSTACK, "bench"), src,
              os.path.join(REFSTACK, "librefstack.a"), "-o", binary,

@@ -102,7 +102,7 @@ static void t_ip_drops(void)
 
 	peer_init(&p, NULL);
 	s.len = 0;
-	rs_tcp_emit(tcp, &s, PEER_IP, STACK_IP);
+	rs_tcp_emit(tcp, &s, PEER_IP, STACK_IP, 0);
 	/* fragment */
 	len = ip_frame(f, 6, tcp, 20, STACK_IP);
 	rs_put16(f + 14 + 6, 0x2000);

@@ -38,7 +38,7 @@ static void tx_seg(struct bed *b, int core, uint16_t sport, uint8_t flags,
 	uint8_t f[128];
 	struct rs_tcp_seg s = {.sport = sport, .dport = 80, .flags = flags,
 			       .seq = seq, .ack = ack, .wnd = 65535};
-	uint32_t hl = rs_tcp_emit(f + 34, &s, PEER_IP, STACK_IP);
+	uint32_t hl = rs_tcp_emit(f + 34, &s, PEER_IP, STACK_IP, 0);
 	struct rs_frame fr = {.data = f, .len = 34 + hl, .csum_partial = 1};
 
 	rs_ipv4_emit(f + 14, PEER_IP, STACK_IP, RS_IPPROTO_TCP, hl, 1);
@@ -172,7 +172,7 @@ int main(void)
 			       .seq = 1001, .ack = s.seq + 1, .wnd = 65535,
 			       .len = 4};
 	memcpy(f + 34 + RS_TCP_HLEN, "ping", 4);
-	uint32_t hl = rs_tcp_emit(f + 34, &d, PEER_IP, STACK_IP) + 4;
+	uint32_t hl = rs_tcp_emit(f + 34, &d, PEER_IP, STACK_IP, 0) + 4;
 	rs_ipv4_emit(f + 14, PEER_IP, STACK_IP, RS_IPPROTO_TCP, hl, 1);
 	rs_eth_emit(f, MAC1, MAC0, RS_ETH_P_IP);
 	rs_put16(f + 34 + 16, (uint16_t)~rs_csum_fold(rs_csum_pseudo(

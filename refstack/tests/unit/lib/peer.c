@@ -126,7 +126,7 @@ void peer_tx_from(struct peer *p, uint32_t src, uint16_t sport,
 	hl = rs_tcp_hlen(&s);
 	if (len)
 		memcpy(f + 34 + hl, data, len);
-	rs_tcp_emit(f + 34, &s, src, STACK_IP);
+	rs_tcp_emit(f + 34, &s, src, STACK_IP, 0);
 	rs_ipv4_emit(f + 14, src, STACK_IP, RS_IPPROTO_TCP, hl + len, 1);
 	rs_eth_emit(f, MAC1, MAC0, RS_ETH_P_IP);
 	peer_tx_frame(p, f, 34 + hl + len);

@@ -26,6 +26,8 @@ static void trace1(void *a, unsigned c, int fd, const char *o, const char *n)
 	trace_side(a, 1, o, n);
 }
 
+int tb_csum_offload;
+
 int tb_init(struct tb *tb, tb_conf_fn fn)
 {
 	static const char *ips[2] = {TB_CLIENT_IP, TB_SERVER_IP};
@@ -35,6 +37,7 @@ int tb_init(struct tb *tb, tb_conf_fn fn)
 	tb->pair = rs_memif_pair_create(1024, 2048);
 	if (!tb->pair)
 		return -1;
+	rs_memif_set_csum_offload(tb->pair, tb_csum_offload);
 	for (int i = 0; i < 2; i++) {
 		struct rs_stack_conf conf;
 		struct rs_io_conf io = {.peer = tb->pair, .queue = (unsigned)i};

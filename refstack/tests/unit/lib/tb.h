@@ -21,6 +21,9 @@ struct tb {
 	int ntrace[2];
 };
 
+/* Set before tb_init: the link offloads TCP checksums
+ * (rs_memif_set_csum_offload). */
+extern int tb_csum_offload;
 /* conf_fn (may be NULL) adjusts each side's configuration. */
 typedef void (*tb_conf_fn)(int side, struct rs_stack_conf *conf);
 int tb_init(struct tb *tb, tb_conf_fn fn);
