@@ -279,12 +279,14 @@ def cmd_calibrate(args):
         print(args.output or calibrate.DEFAULT_FIXTURE)
         return 0
     fx = calibrate.load_fixture(args.fixture or calibrate.DEFAULT_FIXTURE)
-    conf = gateconf.default_conf()
-    for key in ("alpha", "min_effect"):
+    conf = calibrate.suite_conf(fx)
+    for key in ("alpha", "min_effect", "pair_offset"):
         for v in getattr(args, key) or []:
             gateconf.override(conf, key, v, f"--{key.replace('_', '-')}")
     res = calibrate.evaluate(fx, conf, history_k=args.history_k)
     _print_lines(calibrate.format_evaluation(fx, res, conf))
+    _print_lines(calibrate.format_offsets(calibrate.pair_offsets(fx, conf),
+                                          conf))
     lines, ok = calibrate.check_bounds(res)
     _print_lines([""] + lines)
     return 0 if ok else 1
@@ -411,10 +413,11 @@ def _gate_parsers(sub):
         r.add_argument("--" + key.replace("_", "-"), dest=key,
                        metavar=key.split("_")[-1].upper(),
                        type=_GATE_CLI_TYPES.get(key, str),
-                       action="append" if key == "min_effect" else "store",
+                       action="append" if key in gateconf.PER_METRIC
+                       else "store",
                        help=(f"{helptext} (default {shown}"
                              + ("; METRIC=X for one metric, repeatable)"
-                                if key == "min_effect" else ")"))
+                                if key in gateconf.PER_METRIC else ")"))
                        .replace("%", "%%"))
     r.add_argument("-o", "--output", metavar="DIR",
                    help="write summary.md, junit.xml and gate.json here "
@@ -451,8 +454,8 @@ def _gate_parsers(sub):
         "calibrate", help="the gate's false alarms and power on real runs",
         description="Replay the gate on a calibration fixture: same-vs-same "
                     "splits (false alarms) and injected regressions of 5, "
-                    "10, 20 %% (power); exit 1 if false alarms exceed 1 %% "
-                    "or power at 10 %% is below 90 %%.  --make RUN... builds "
+                    "10, 20 % (power); exit 1 if false alarms exceed 1 % "
+                    "or power at 10 % is below 90 %.  --make RUN... builds "
                     "a fixture from stored runs.")
     r.add_argument("fixture", metavar="FIXTURE", nargs="?",
                    help="default tests/harness/fixtures/gate-calibration.json")
@@ -466,11 +469,13 @@ def _gate_parsers(sub):
                    help="runs in a history baseline (default 5)")
     r.add_argument("--alpha", action="append")
     r.add_argument("--min-effect", dest="min_effect", action="append")
+    r.add_argument("--pair-offset", dest="pair_offset", action="append")
     _common(r)
 
     r = sub.add_parser(
         "reference", help="the reference build measured beside the checkout",
-        description="save: copy the checkout's tsload build to FOLDER, which a suite's "
+        description="save: copy the checkout's tsload build (and refstack's "
+                    "shim, when built) to FOLDER, which a suite's "
                     "`reference` names; show: what FOLDER holds (exit 1 if "
                     "nothing usable).  Default FOLDER: reference in the "
                     "reports folder.")

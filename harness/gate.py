@@ -22,12 +22,27 @@ repetitions of a cell:
   unknown: anything else (too few repetitions, a wide interval).
 
 A cell measured beside the reference build (twin "reference", harness.
-reference) has its statistical metrics decided the same way against the
-twins of its own run instead of the baseline, with no run-to-run bound:
-the two builds ran in the same seconds, repetition beside repetition.
-The samples are not treated as pairs: within a run two copies of one
-build differ by a steady few percent in some cells, which a paired test
-takes for a real difference (BENCHMARKS.md, "The gate", has the numbers).
+reference) has its statistical metrics decided against the twins of its
+own run, pair by pair: a repetition and its twin ran one after the other
+(A B, then B A), each from a fresh copy of its build at a path of one
+length, so what the machine did in those seconds is shared and each
+pair's log ratio candidate / twin is one observation (decide_paired):
+
+- the ratio is exp of the Hodges-Lehmann estimate of the pairs' log
+  ratios, with a bootstrap interval over the pairs (level 1 - alpha);
+- the Wilcoxon signed-rank test (two-sided) of the log ratios;
+- pair_offset: two copies of one build, measured so, still sit a few
+  percent apart in some runs (steady within the run, another offset in
+  the next: BENCHMARKS.md, "The gate"), which more pairs do not shrink;
+  its measured spread (sd) is added to the interval's half-widths in
+  quadrature, and p is at least that of the estimate against both;
+- regressed / improved as above (p < alpha, the interval beyond 1, the
+  move at least the minimum effect), no run-to-run bound;
+- same: a regression of the minimum effect is ruled out by a one-sided
+  test at SAME_ALPHA (the interval's worse end at level 1 - 2 SAME_ALPHA,
+  an equivalence test, TOST): the chance that a real regression of that
+  size passes as "same" is at most SAME_ALPHA, and a no-change night ends
+  "same", not "unknown".
 
 Exact metrics (callgrind instruction counts repeat to the instruction):
 the ratio of medians against a fixed threshold, no statistics; repetitions
@@ -48,6 +63,7 @@ EXIT_PASS, EXIT_REGRESSED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20261201   # fixed: the same data always gives the same verdict
 MIN_REPS = 2
+SAME_ALPHA = 0.05           # decide_paired: the equivalence test's level
 
 
 # ----------------------------------------------------------------- deciding
@@ -157,6 +173,86 @@ def decide_stat(base, cand, better, min_effect, alpha, base_runs=None):
             "worse" if w > 1 else "better")
     return dict(out, verdict="unknown",
                 reason=f"{why}; the interval reaches {_pct(w_hi - 1)} worse")
+
+
+def hodges_lehmann(d, axis=-1):
+    """Median of the Walsh averages (d_i + d_j) / 2, i <= j: the signed-rank
+    test's own estimate of the centre (95 % as efficient as the mean on
+    normal data, robust to a disturbed pair)."""
+    d = np.moveaxis(np.asarray(d, dtype=float), axis, -1)
+    i, j = np.triu_indices(d.shape[-1])
+    return np.median((d[..., i] + d[..., j]) / 2, axis=-1)
+
+
+def bootstrap_hl(d):
+    """The bootstrap distribution of hodges_lehmann(d) over the pairs."""
+    return stats.bootstrap(
+        (np.asarray(d),), hodges_lehmann, n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile", vectorized=True,
+        random_state=np.random.default_rng(BOOTSTRAP_SEED)
+    ).bootstrap_distribution
+
+
+def _widen(est, q, z, offset):
+    """A bound q of the pairs' own interval moved away from est to take in
+    the run-to-run offset too (sd offset, at the same normal quantile z)."""
+    h = q - est
+    return est + np.copysign(np.hypot(h, z * offset), h)
+
+
+def decide_paired(pairs, better, min_effect, alpha, offset=0.0):
+    """Verdict of one statistical metric from pairs (candidate, twin) of
+    values > 0 measured side by side (see the module's doc).  offset: the
+    sd (log) of the steady offset between two sides of one build from run
+    to run (pair_offset), which more pairs do not shrink."""
+    out = {"n_base": len(pairs), "n_cand": len(pairs), "ratio": None,
+           "ci": None, "p": None, "paired": True}
+    if len(pairs) < MIN_REPS:
+        return dict(out, verdict="unknown",
+                    reason=f"too few pairs ({len(pairs)}; {MIN_REPS} needed)")
+    d = np.log([c / b for c, b in pairs])
+    est = float(hodges_lehmann(d))
+    if np.all(d == d[0]):
+        p, dist = (0.0 if d[0] else 1.0), np.full(1, d[0])
+    else:
+        # exact p-values need no zero differences (equal integer rates)
+        p = float(stats.wilcoxon(d, method="approx" if np.any(d == 0)
+                                 else "auto").pvalue)
+        dist = bootstrap_hl(d)
+    if offset:
+        se = float(np.std(dist))
+        p = max(p, float(2 * stats.norm.sf(abs(est) / np.hypot(se, offset))))
+    z_ci, z_same = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(1 - SAME_ALPHA)
+    lo, hi = (float(np.exp(_widen(est, q, z_ci, offset))) for q in
+              np.percentile(dist, [50 * alpha, 100 - 50 * alpha]))
+    sign = -1.0 if better == "higher" else 1.0     # worse > 0
+    worst_same = float(np.exp(sign * _widen(
+        est, np.percentile(dist, 100 * (1 - SAME_ALPHA) if sign > 0
+                           else 100 * SAME_ALPHA), z_same, offset)))
+    ratio = float(np.exp(est))
+    out.update(ratio=ratio, ci=[lo, hi], p=p)
+    n = f"{len(pairs)} pairs" + (f", run-to-run offset {_pct(offset)}"
+                                 if offset else "")
+    w, (w_lo, w_hi) = _worse(ratio, better), sorted(
+        (_worse(lo, better), _worse(hi, better)))
+    if p < alpha and w_lo > 1 and w >= 1 + min_effect:
+        return dict(out, verdict="regressed",
+                    reason=f"{_pct(w - 1)} worse, p={p:.2g}, {n}")
+    if p < alpha and w_hi < 1 and w <= 1 / (1 + min_effect):
+        return dict(out, verdict="improved",
+                    reason=f"{_pct(1 - w)} better, p={p:.2g}, {n}")
+    if worst_same < 1 + min_effect:
+        return dict(out, verdict="same",
+                    reason=f"a regression of {_pct(min_effect)} is ruled "
+                           f"out ({n}, at most "
+                           f"{_pct(worst_same - 1, sign=True)} at "
+                           f"{100 * (1 - SAME_ALPHA):.0f} %)")
+    why = f"p={p:.2g}" if p >= alpha else \
+        f"significant but only {_pct(abs(w - 1))} " + (
+            "worse" if w > 1 else "better")
+    return dict(out, verdict="unknown",
+                reason=f"{why}, {n}; a regression up to "
+                       f"{_pct(worst_same - 1)} is not ruled out")
 
 
 def decide_exact(base, cand, better, threshold):
@@ -270,6 +366,43 @@ def _baseline_row(m, brecs_all, cok_all, conf):
                 cand_median=statistics.median(c) if c else None)
 
 
+def pairs_of(m, refs, cok, conf):
+    """([(candidate, twin) values of metric m], pairs left out): a
+    repetition and the reference build's twin of the same repetition, both
+    undisturbed."""
+    twins = {r["cell"]["rep"]: r for r in refs}
+    pairs, left_out = [], 0
+    for r in cok:
+        t = twins.get(r["cell"]["rep"])
+        if t is None:
+            continue
+        if disturbed(r, conf) or disturbed(t, conf):
+            left_out += 1
+            continue
+        c, b = metric_values([r], m), metric_values([t], m)
+        if c and b:
+            pairs.append((c[0], b[0]))
+    return pairs, left_out
+
+
+def _pair_row(m, refs, cok, conf):
+    """A statistical metric decided pair by pair against the reference
+    build's twins of the same repetitions (both sides undisturbed)."""
+    pairs, left_out = pairs_of(m, refs, cok, conf)
+    row = decide_paired(pairs, METRICS[m][2], conf["min_effect"][m],
+                        conf["alpha"], conf["pair_offset"][m])
+    if left_out:
+        row["reason"] += (f"; {left_out} pairs left out, other processes "
+                          f"took over {100 * conf['max_other_load']:.0f}% of "
+                          "the machine")
+    row["reason"] += "; against the reference build measured beside it"
+    b = metric_values(refs, m)
+    c = metric_values(cok, m)
+    return dict(row, disturbed=left_out, baseline="reference",
+                base_median=statistics.median(b) if b else None,
+                cand_median=statistics.median(c) if c else None)
+
+
 def references(records):
     """{cell key: ok repetitions of its reference-build twin}."""
     return analyze.by_cell([r for r in records if r.get("status") == "ok"
@@ -297,12 +430,7 @@ def compare_cells(base_records, cand_records, conf):
             metrics = [conf["metrics"][0]]
         for m in metrics:
             if METRICS[m][3] == "stat" and len(refs.get(key, ())) >= MIN_REPS:
-                # the twins of this run, as the baseline (one run: no
-                # run-to-run bound; not paired, see the module's doc)
-                row = dict(_baseline_row(m, refs[key], cok_all, conf),
-                           baseline="reference")
-                row["reason"] += ("; against the reference build measured "
-                                  "beside it")
+                row = _pair_row(m, refs[key], cok_all, conf)
             else:
                 row = _baseline_row(m, brecs_all, cok_all, conf)
             if failed:

@@ -13,7 +13,8 @@ import os
 import time
 
 from . import gate, gatedata, gatedb, gateout, store
-from .gateconf import GateError, parse_baseline, parse_conf, override
+from .gateconf import (PER_METRIC, GateError, parse_baseline, parse_conf,
+                       override)
 
 
 def settings(cand_run, options):
@@ -24,7 +25,7 @@ def settings(cand_run, options):
     for key, value in options.items():
         if value is None:
             continue
-        values = value if key == "min_effect" else [value]   # repeatable
+        values = value if key in PER_METRIC else [value]   # repeatable
         for v in values:
             override(conf, key, v, f"--{key.replace('_', '-')}")
     return conf

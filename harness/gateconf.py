@@ -118,19 +118,29 @@ def _baseline_spec(v):
     return v
 
 
-def _min_effects(v):
-    """"5%" for every statistical metric, or a table {metric: "5%"}."""
-    if isinstance(v, dict):
-        out = {}
-        for k, x in v.items():
-            if k not in METRICS or METRICS[k][3] != "stat":
-                raise BadValue("metric names " + ", ".join(
-                    m for m in METRICS if METRICS[m][3] == "stat")
-                    + f" (got {k!r})")
-            out[k] = parse_fraction(x)
-        return out
-    f = parse_fraction(v)
-    return {m: f for m in METRICS if METRICS[m][3] == "stat"}
+def _per_metric(parse):
+    """One value for every statistical metric ("5%"), or a table
+    {metric: "5%"}."""
+    def check(v):
+        if isinstance(v, dict):
+            out = {}
+            for k, x in v.items():
+                if k not in METRICS or METRICS[k][3] != "stat":
+                    raise BadValue("metric names " + ", ".join(
+                        m for m in METRICS if METRICS[m][3] == "stat")
+                        + f" (got {k!r})")
+                out[k] = parse(x)
+            return out
+        f = parse(v)
+        return {m: f for m in METRICS if METRICS[m][3] == "stat"}
+    return check
+
+
+def _fraction_or_zero(v):
+    return 0.0 if v in (0, "0", "0%") else parse_fraction(v)
+
+
+_min_effects = _per_metric(parse_fraction)
 
 
 def _metric_list(v):
@@ -155,6 +165,12 @@ GATE_KEYS = {
     "min_effect": (_min_effects, "5%",
                    "smallest change of a statistical metric that counts, "
                    "one value or a table per metric"),
+    "pair_offset": (_per_metric(_fraction_or_zero), "0%",
+                    "spread (sd, log) of the steady offset between the two "
+                    "sides of a run's pairs when both are one build, from "
+                    "run to run (`tcpscale calibrate` measures it): added "
+                    "to the pairs' own uncertainty, since more pairs in one "
+                    "run do not shrink it; one value or a table per metric"),
     "exact_threshold": (parse_fraction, "0.5%",
                         "smallest change of an exact metric (instructions) "
                         "that counts"),
@@ -178,6 +194,10 @@ GATE_KEYS = {
 }
 
 
+# keys with a value per statistical metric (METRIC=X on the command line)
+PER_METRIC = ("min_effect", "pair_offset")
+
+
 def _raise(what):
     raise BadValue(what)
 
@@ -199,7 +219,7 @@ def parse_conf(table, where):
             conf[k] = GATE_KEYS[k][0](v)
         except BadValue as e:
             raise GateError(f"{where}.{k}: expected {e}, got {v!r}") from None
-        if k == "min_effect" and isinstance(v, dict):   # a table adds up
+        if k in PER_METRIC and isinstance(v, dict):   # a table adds up
             conf[k] = dict(default_conf()[k], **conf[k])
     return conf
 
@@ -207,10 +227,10 @@ def parse_conf(table, where):
 def override(conf, key, value, where):
     """One option from the command line on top of a conf."""
     try:
-        if key == "min_effect" and isinstance(value, str) and "=" in value:
+        if key in PER_METRIC and isinstance(value, str) and "=" in value:
             m, _, x = value.partition("=")
-            conf["min_effect"] = dict(conf["min_effect"],
-                                      **_min_effects({m.strip(): x}))
+            conf[key] = dict(conf[key],
+                             **GATE_KEYS[key][0]({m.strip(): x}))
         else:
             conf[key] = GATE_KEYS[key][0](value)
     except BadValue as e:

@@ -11,21 +11,24 @@ measured the same way: a twin without that profiler beside the full cell
 suite with a reference build (harness.reference) runs every timed linux
 cell a second time right beside it with the reference's tsload (twin
 "reference", id suffix .reference), the order alternating the same way,
-so that the gate compares builds measured in the same seconds.
+so that the gate compares builds measured in the same seconds; refstack
+cells too when the reference holds refstack's shim (the twin runs the
+reference's stack and tsload).
 
 A stack that cannot run a workload here (harness.registry.cannot_run) is
 planned all the same, so the report lists it cell by cell; it costs no
 lab time.
 """
-import os
 
 from . import reference, registry
 
 # Seconds a cell costs beyond ramp + runtime (server start, readiness wait,
 # collectors, teardown), rounded up from the local lab on a 2-core machine
-# (0.2 - 0.4 s); the progress ETA rescales by what the run really takes.
-CELL_OVERHEAD_S = {"shortconn": 1.0, "keepalive": 1.0, "nginx": 1.0,
-                   "haproxy": 1.5, "memif": 2.0}
+# (medians of 363 cells of a quiet nightly run, 2026-12-01: shortconn
+# 0.44 s, nginx 0.41 s, haproxy 0.90 s, memif 1.9 s in all); the progress
+# ETA rescales by what the run really takes.
+CELL_OVERHEAD_S = {"shortconn": 0.6, "keepalive": 0.6, "nginx": 0.6,
+                   "haproxy": 1.1, "memif": 2.0}
 LAB_SETUP_S = 2.0
 # post-processing after the window (perf script, perf lock contention) and
 # the perf start/stop, measured on the local lab (2 cores)
@@ -61,19 +64,20 @@ def make_cell(suite, stack, workload, cores, rep, collectors, profilers=None,
     return cell
 
 
-def _reference_twin(suite, stack, workload, cores, rep, tsload):
-    """The cell run with the reference build's tsload (twin "reference"),
-    or None where the reference does not stand for the code under test."""
-    if not tsload or stack not in reference.STACKS \
-            or registry.own_runner(workload):
+def _reference_twin(suite, stack, workload, cores, rep, builds):
+    """The cell run with the reference build (twin "reference": its tsload,
+    for refstack its shim too), or None where the reference does not stand
+    for the code under test."""
+    own = builds.get(registry.split(stack)[0])
+    if not own or registry.own_runner(workload):
         return None
     cell = make_cell(suite, stack, workload, cores, rep, suite["collectors"],
                      suite.get("profilers") or [], twin="reference")
-    cell["tsload"] = tsload
+    cell.update(own)
     return cell
 
 
-def _group(suite, stack, workload, cores, rep, top, tsload=None):
+def _group(suite, stack, workload, cores, rep, top, builds):
     """A cell, at the top core count its collector-overhead twins, and its
     twin on the reference build (alternating the order between
     repetitions: A B, then B A)."""
@@ -86,8 +90,11 @@ def _group(suite, stack, workload, cores, rep, top, tsload=None):
             group.append(make_cell(suite, stack, workload, cores, rep, True,
                                    [q for q in profs if q != p],
                                    twin=f"no-{p}"))
-    ref = _reference_twin(suite, stack, workload, cores, rep, tsload)
+    ref = _reference_twin(suite, stack, workload, cores, rep, builds)
     if ref:
+        # both sides of the pair run from a fresh copy at a path of one
+        # length (workloads.servers.fresh_tsload)
+        group[0]["fresh_tsload"] = ref["fresh_tsload"] = True
         group.append(ref)
     return group if rep % 2 == 0 else group[::-1]
 
@@ -106,17 +113,17 @@ def build_plan(suite):
     """Cells in execution order (plain dicts, see harness contract)."""
     cells = []
     top = max(suite["cores"])
-    folder, got = reference.for_suite(suite)
-    tsload = os.path.join(folder, reference.TSLOAD) if got else None
+    builds = reference.builds(*reference.for_suite(suite))
     for rep in range(suite["repetitions"]):
         for stack in _stacks(suite):
             for workload in suite["workloads"]:
                 wl = suite["workload"][workload]
-                if stack not in wl.get("stacks", suite["stacks"]):
+                if stack not in wl.get("stacks", suite["stacks"]) \
+                        or rep >= wl.get("repetitions", rep + 1):
                     continue
                 for cores in wl.get("cores", suite["cores"]):
                     cells.extend(_group(suite, stack, workload, cores, rep,
-                                        top, tsload))
+                                        top, builds))
     return cells
 
 

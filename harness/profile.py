@@ -363,6 +363,9 @@ WORKLOAD_KEYS = {
                "stacks this workload runs on (default: suite.stacks)"),
     "cores": (_check_cores, "core counts of this workload (default: "
                             "suite.cores)"),
+    "repetitions": (_int_in(1, 100), "repetitions of this workload's cells, "
+                    "at most suite.repetitions (default: all; e.g. fewer for "
+                    "an exact metric)"),
 }
 
 
@@ -497,7 +500,7 @@ def _parse_workload(table, name, path):
                                f"got {v!r}") from None
         options[k] = v
     out = {"job": _rel(job_path), "job_options": options}
-    for k in ("stacks", "cores"):
+    for k in ("stacks", "cores", "repetitions"):
         if k in own:
             try:
                 out[k] = WORKLOAD_KEYS[k][0](own[k])

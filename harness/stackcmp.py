@@ -27,9 +27,10 @@ METRICS = (("rate", "rate"), ("p50", "p50_us"), ("p99", "p99_us"),
 MECHANISM = re.compile(
     r"(^|_)(handoffs?|lookups?|accepts?|steer\w*|local|global|parked|adopted)(_|$)")
 # per-lock counters: lock_<name>[_acquired] (acquisitions), lock_<name>_contended,
-# lock_<name>_wait_ns (total), lock_<name>_wait_max_ns
+# lock_<name>_wait_ns (total), lock_<name>_wait_max_ns, lock_<name>_recovered
+# (taken over from a dead process: not a row of its own)
 _LOCK_COUNTER = re.compile(
-    r"^lock_(?P<lock>.+?)(_(?P<field>acquired|contended|wait_max_ns|wait_ns))?$")
+    r"^lock_(?P<lock>.+?)(_(?P<field>acquired|contended|wait_max_ns|wait_ns|recovered))?$")
 LOCKS_ACQUIRED, LOCKS_CONTENDED = "shared-lock acquisitions", "contended acquisitions"
 
 
@@ -235,7 +236,7 @@ def stack_lock_rows(recs):
                 a["contended"] += v
             elif f == "wait_ns":
                 a["wait_total_us"] += v / 1e3
-            else:
+            elif f == "wait_max_ns":
                 a["wait_max_us"] = max(a["wait_max_us"], v / 1e3)
     for lock, a in acc.items():
         if lock not in waits:       # a build that counts no wait times

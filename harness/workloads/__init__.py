@@ -187,8 +187,8 @@ def run_cell(lab, cell, outdir, on_interval=None):
                       profilers=cell.get("profilers", ()), stack_counters=stack.counters)
     state = {"client": None, "servers": [], "paths": {"tsload": outfile}}
     try:
-        with stack.cell_lab(lab, cell):
-            _run_servers_and_client(lab, cell, stack, rundir, outfile, on_interval,
+        with stack.cell_lab(lab, cell), S.fresh_tsload(cell) as staged:
+            _run_servers_and_client(lab, staged, stack, rundir, outfile, on_interval,
                                     coll, result, state)
     except procs.ProcError as e:          # the lab could not be changed for the cell
         result["status"], result["error"] = "error", "cell %s: lab: %s" % (cid, e)

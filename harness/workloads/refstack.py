@@ -24,6 +24,7 @@ from harness.workloads import linux
 from harness.workloads import servers as S
 
 RS_RUN = os.path.join(REPO_ROOT, "refstack", "rs-run")
+# a cell's "refstack": another build's shim folder (a reference build's)
 RS_CRRD = os.path.join(REPO_ROOT, "refstack", "build", "apps", "rs-crrd")
 NO_SHIM = "refstack shim (refstack/rs-run) not built"
 # refstack must never get a frame longer than the MTU (the interop lab's
@@ -35,7 +36,8 @@ ONE_SEGMENT_WORKLOADS = ("haproxy",)
 
 
 def _rel(path):
-    return os.path.relpath(path, REPO_ROOT)
+    rel = os.path.relpath(path, REPO_ROOT)
+    return path if rel.startswith("..") else rel
 
 
 def feature_set(cell):
@@ -60,8 +62,15 @@ def app_options(path):
         return frozenset()
 
 
-def has_shim():
-    return os.access(RS_RUN, os.X_OK)
+def rs_run(cell=None):
+    """The launcher of the cell's build: its "refstack" folder's (a
+    reference build, harness.reference), else the checkout's."""
+    own = (cell or {}).get("refstack")
+    return os.path.join(own, "rs-run") if own else RS_RUN
+
+
+def has_shim(cell=None):
+    return os.access(rs_run(cell), os.X_OK)
 
 
 def _native_cannot_run(cell):
@@ -81,8 +90,10 @@ def _native_cannot_run(cell):
 
 
 def cannot_run(cell):
-    if has_shim():
+    if has_shim(cell):
         return None
+    if cell.get("refstack"):
+        return f"{rs_run(cell)} is missing (the reference build's shim)"
     return _native_cannot_run(cell)
 
 
@@ -112,7 +123,7 @@ def cell_lab(lab, cell):
 # -- servers ----------------------------------------------------------------------
 def launcher(lab, cell):
     """The rs-run argv in front of an unmodified server."""
-    return [RS_RUN, "--if", server_iface(lab), "--ip", lab.addrs["server"] + "/24",
+    return [rs_run(cell), "--if", server_iface(lab), "--ip", lab.addrs["server"] + "/24",
             "--features", feature_set(cell), "--cores", str(cell["cores"]),
             "--"]
 
@@ -145,7 +156,7 @@ def _crrd_start(lab, cell, rundir, job_path, servers):
 def _via_shim(start):
     def run(lab, cell, rundir, job_path, servers):
         under_test, settings = start(lab, cell, rundir, job_path, servers)
-        settings["launcher"] = " ".join([_rel(RS_RUN)] + launcher(lab, cell)[1:-1])
+        settings["launcher"] = " ".join([_rel(rs_run(cell))] + launcher(lab, cell)[1:-1])
         return under_test, settings
     return run
 
@@ -168,7 +179,7 @@ _SHIM = {"shortconn": _via_shim(linux.tsload_server("crr", launcher)),
 
 def _start(workload):
     def start(lab, cell, rundir, job_path, servers):
-        if has_shim():
+        if has_shim(cell):
             return _SHIM[workload](lab, cell, rundir, job_path, servers)
         return _crrd_start(lab, cell, rundir, job_path, servers)
     return start

@@ -7,11 +7,14 @@ to the cores under test except the origin servers of the haproxy workload,
 which stand for other machines.
 """
 
+import contextlib
 import os
 import re
 import resource
+import shutil
 import string
 import subprocess
+import tempfile
 import time
 
 from harness import REPO_ROOT, procs
@@ -22,9 +25,35 @@ TSLOAD = os.environ.get("TCPSCALE_TSLOAD") or os.path.join(REPO_ROOT, "loadgen",
 
 
 def tsload_of(cell):
-    """The tsload build of a cell: its own ("tsload", a reference build the
-    gate measures beside the checkout's), else the checkout's."""
-    return cell.get("tsload") or TSLOAD
+    """The tsload build of a cell: its staged copy (fresh_tsload), its own
+    ("tsload", a reference build the gate measures beside the checkout's),
+    else the checkout's."""
+    return cell.get("tsload_staged") or cell.get("tsload") or TSLOAD
+
+
+@contextlib.contextmanager
+def fresh_tsload(cell):
+    """The cell with its tsload copied to a new file at a path of fixed
+    length (/tmp/tcpscale-bin-XXXXXXXX/tsload), removed afterwards, when the
+    plan asks for it (cell "fresh_tsload": the two sides of a pair with the
+    reference build).  Two copies of one build run from their own files
+    differed steadily by up to ±10 % within a run (BENCHMARKS.md, "The
+    gate"): the file's place in the page cache, its path's length in argv,
+    are the same for both sides of the pair this way, and a new copy for
+    every repetition turns whatever is left into noise that averages out."""
+    if not cell.get("fresh_tsload"):
+        yield cell
+        return
+    folder = tempfile.mkdtemp(prefix="tcpscale-bin-")
+    try:
+        path = os.path.join(folder, "tsload")
+        shutil.copyfile(tsload_of(cell), path)
+        os.chmod(path, 0o755)
+        with open(path, "rb") as f:     # written back now, not mid-window
+            os.fsync(f.fileno())
+        yield dict(cell, tsload_staged=path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 STATIC_FILE = "64.bin"
 STATIC_SIZE = 64
 ORIGIN_PORT = 8080

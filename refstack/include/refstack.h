@@ -429,26 +429,32 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(lock_listen_contended, "global listen table: acquisitions that waited") \
 	X(lock_listen_wait_ns, "global listen table: ns waited for the lock") \
 	X(lock_listen_wait_max_ns, "global listen table: longest wait, ns")  \
+	X(lock_listen_recovered, "global listen table: locks taken over from a dead process") \
 	X(lock_acceptq_acquired, "global accept queues: lock acquisitions")  \
 	X(lock_acceptq_contended, "global accept queues: acquisitions that waited") \
 	X(lock_acceptq_wait_ns, "global accept queues: ns waited for the lock") \
 	X(lock_acceptq_wait_max_ns, "global accept queues: longest wait, ns") \
+	X(lock_acceptq_recovered, "global accept queues: locks taken over from a dead process") \
 	X(lock_ehash_acquired, "global established table: lock acquisitions") \
 	X(lock_ehash_contended, "global established table: acquisitions that waited") \
 	X(lock_ehash_wait_ns, "global established table: ns waited for the lock") \
 	X(lock_ehash_wait_max_ns, "global established table: longest wait, ns") \
+	X(lock_ehash_recovered, "global established table: locks taken over from a dead process") \
 	X(lock_ports_acquired, "port allocator: lock acquisitions")          \
 	X(lock_ports_contended, "port allocator: acquisitions that waited")  \
 	X(lock_ports_wait_ns, "port allocator: ns waited for the lock")      \
 	X(lock_ports_wait_max_ns, "port allocator: longest wait, ns")        \
+	X(lock_ports_recovered, "port allocator: locks taken over from a dead process") \
 	X(lock_fdtab_acquired, "global descriptor table: lock acquisitions") \
 	X(lock_fdtab_contended, "global descriptor table: acquisitions that waited") \
 	X(lock_fdtab_wait_ns, "global descriptor table: ns waited for the lock") \
 	X(lock_fdtab_wait_max_ns, "global descriptor table: longest wait, ns") \
+	X(lock_fdtab_recovered, "global descriptor table: locks taken over from a dead process") \
 	X(lock_handoff_acquired, "hand-off queues: lock acquisitions")       \
 	X(lock_handoff_contended, "hand-off queues: acquisitions that waited") \
 	X(lock_handoff_wait_ns, "hand-off queues: ns waited for the lock")   \
 	X(lock_handoff_wait_max_ns, "hand-off queues: longest wait, ns")     \
+	X(lock_handoff_recovered, "hand-off queues: locks taken over from a dead process") \
 	X(lookup_estab_local, "established lookups answered by the core's own table") \
 	X(lookup_estab_global, "established lookups in the global table")    \
 	X(lookup_listen_local, "SYNs answered by the core's own listen table") \

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../src/io.h"
+#include "../src/lock.h"
 #include "../src/stats_shm.h"
 #include "shim.h"
 
@@ -719,6 +720,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	rs_lock_init(); /* the stack's shared locks: this process's id */
 	fork_unlock();
 	mypid = getpid();
 	forked = 1;

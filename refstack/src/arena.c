@@ -29,7 +29,7 @@ struct block {                 /* 16 bytes before every block */
 struct rs_arena {
 	uint64_t magic;
 	struct rs_lock lock;
-	uint64_t lockctr[4];   /* lock.h: acquisitions, contended, waits */
+	uint64_t lockctr[5];   /* lock.h: acquisitions, contended, waits, recovered */
 	size_t size;           /* bytes mapped */
 	size_t top;            /* bump offset from the arena start */
 	size_t in_use;         /* bytes in live blocks (with headers) */
@@ -43,6 +43,7 @@ struct rs_arena *rs_arena_create_shared(size_t bytes, int *err)
 	struct rs_arena *a;
 	size_t hdr = (sizeof(*a) + 63) & ~(size_t)63;
 
+	rs_lock_init(); /* owner ids, before any fork */
 	if (bytes < hdr + 4096) {
 		*err = -EINVAL;
 		return NULL;
@@ -94,13 +95,15 @@ static void *shared_alloc(struct rs_arena *a, size_t n, int *fresh)
 	if (((size_t)16 << k) < n)
 		return NULL;
 	rs_lock_take(&a->lock, a->lockctr);
+	/* one store takes a block (lock.h: a holder killed here leaks it) */
 	if (a->free[k]) {
 		b = a->free[k];
-		a->free[k] = b->next;
+		__atomic_store_n(&a->free[k], b->next, __ATOMIC_RELEASE);
 		*fresh = 0;
 	} else if (a->top + sizeof(*b) + sz <= a->size) {
 		b = (struct block *)(void *)((char *)a + a->top);
-		a->top += sizeof(*b) + sz;
+		__atomic_store_n(&a->top, a->top + sizeof(*b) + sz,
+				 __ATOMIC_RELEASE);
 		*fresh = 1; /* never touched: zero */
 	}
 	if (b)
@@ -152,7 +155,7 @@ void rs_mem_free(struct rs_arena *a, void *p)
 		abort(); /* not a block of this arena: memory corruption */
 	rs_lock_take(&a->lock, a->lockctr);
 	b->next = a->free[b->cls];
-	a->free[b->cls] = b;
+	__atomic_store_n(&a->free[b->cls], b, __ATOMIC_RELEASE); /* publishes b */
 	__atomic_store_n(&a->in_use,
 			 a->in_use - (sizeof(*b) + ((size_t)16 << b->cls)),
 			 __ATOMIC_RELAXED);

@@ -28,16 +28,21 @@ static inline int rs_list_empty(const struct rs_list *l)
 {
 	return l->next == l;
 }
+/* The forward chain changes in one store, ordered before the rest: a
+ * process killed between two stores leaves a forward chain that is a list
+ * (a shared lock's recovery rebuilds the prev links from it, lock.h). */
 static inline void rs_list_add_tail(struct rs_list *head, struct rs_list *n)
 {
 	n->prev = head->prev;
 	n->next = head;
-	head->prev->next = n;
+	__atomic_store_n(&head->prev->next, n, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	head->prev = n;
 }
 static inline void rs_list_del(struct rs_list *n)
 {
-	n->prev->next = n->next;
+	__atomic_store_n(&n->prev->next, n->next, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	n->next->prev = n->prev;
 	n->next = n->prev = n;
 }

@@ -28,6 +28,20 @@ void rs_handoff_fini(struct rs_core *c)
 	c->handoff.q = c->handoff.spare = NULL;
 }
 
+/* The lock taken over from a process killed inside a drain, between the
+ * two stores of the swap: q and spare name one buffer (the other one is
+ * lost with the frames the dead process took).  A new spare. */
+static void handoff_lock(struct rs_core *c, struct rs_handoff *h)
+{
+	if (RS_LIKELY(!rs_lock_take(&h->lock, &c->ctr.lock_handoff_acquired)))
+		return;
+	if (h->q && h->q == h->spare)
+		h->spare = rs_mem_alloc(c->stack->arena,
+					sizeof(struct rs_pending) * RS_HANDOFF_MAX);
+	if (!h->spare) /* no memory: no more hand-offs to this core */
+		h->q = NULL;
+}
+
 void rs_handoff_push(struct rs_core *from, unsigned owner,
 		     const struct rs_frame *f, unsigned hops)
 {
@@ -43,7 +57,7 @@ void rs_handoff_push(struct rs_core *from, unsigned owner,
 		return;
 	}
 	h = &to->handoff;
-	rs_lock_take(&h->lock, &from->ctr.lock_handoff_acquired);
+	handoff_lock(from, h);
 	was_empty = h->n == 0;
 	if (h->q && h->n < RS_HANDOFF_MAX) {
 		struct rs_pending *p = &h->q[h->n];
@@ -51,8 +65,9 @@ void rs_handoff_push(struct rs_core *from, unsigned owner,
 		p->len = f->len;
 		p->csum_partial = f->csum_partial;
 		p->hops = (uint8_t)(hops + 1);
-		/* the owner peeks at n without the lock */
-		__atomic_store_n(&h->n, h->n + 1, __ATOMIC_RELAXED);
+		/* the owner peeks at n without the lock; after the frame
+		 * (lock.h: a pusher killed before it queued nothing) */
+		__atomic_store_n(&h->n, h->n + 1, __ATOMIC_RELEASE);
 		queued = 1;
 	}
 	rs_lock_give(&h->lock);
@@ -72,12 +87,20 @@ void rs_handoff_drain(struct rs_core *c, rs_handoff_fn fn)
 
 	if (!__atomic_load_n(&h->n, __ATOMIC_RELAXED))
 		return;
-	rs_lock_take(&h->lock, &c->ctr.lock_handoff_acquired);
+	handoff_lock(c, h);
 	q = h->q;
 	n = h->n;
-	h->q = h->spare;
-	h->spare = q;
+	if (!q || !h->spare) {
+		rs_lock_give(&h->lock);
+		return;
+	}
+	/* n first: killed after it, the frames are forgotten, nothing else
+	 * (lock.h); killed inside the swap, handoff_lock repairs */
 	__atomic_store_n(&h->n, 0, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	h->q = h->spare;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	h->spare = q;
 	rs_lock_give(&h->lock);
 	c->ctr.handoff_rx += n;
 	for (uint32_t i = 0; i < n; i++) {

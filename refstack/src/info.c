@@ -16,7 +16,7 @@ const char *const rs_counter_descs[RS_NCOUNTERS] = {
 #undef RS_X_DESC
 };
 
-/* rs_lock_take counts into four adjacent counters (lock.h) */
+/* rs_lock_take counts into five adjacent counters (lock.h) */
 #define RS_LOCK_CTRS(x)                                                      \
 	_Static_assert(offsetof(struct rs_core_counters, x##_wait_max_ns) == \
 			       offsetof(struct rs_core_counters, x##_acquired) + \
@@ -26,8 +26,11 @@ const char *const rs_counter_descs[RS_NCOUNTERS] = {
 				       RS_LK_WAIT_NS * sizeof(uint64_t) && \
 			       offsetof(struct rs_core_counters, x##_contended) == \
 			       offsetof(struct rs_core_counters, x##_acquired) + \
-				       RS_LK_CONTENDED * sizeof(uint64_t), \
-		       #x ": acquired, contended, wait_ns, wait_max_ns in order")
+				       RS_LK_CONTENDED * sizeof(uint64_t) && \
+			       offsetof(struct rs_core_counters, x##_recovered) == \
+			       offsetof(struct rs_core_counters, x##_acquired) + \
+				       RS_LK_RECOVERED * sizeof(uint64_t), \
+		       #x ": acquired, contended, wait_ns, wait_max_ns, recovered in order")
 RS_LOCK_CTRS(lock_listen);
 RS_LOCK_CTRS(lock_acceptq);
 RS_LOCK_CTRS(lock_ehash);

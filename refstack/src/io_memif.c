@@ -176,7 +176,7 @@ static struct rs_memif_pair *memif_target(struct rs_memif_pair *p,
 /* A grouped ring has several writers (the cores of one stack) */
 static __attribute__((noinline)) void ring_lock(struct memif_ring *r)
 {
-	uint64_t lk[4] = {0}; /* not a stack lock: uncounted */
+	uint64_t lk[5] = {0}; /* not a stack lock: uncounted */
 
 	rs_lock_take(&r->lock, lk);
 }

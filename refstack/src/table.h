@@ -51,6 +51,10 @@ struct rs_table_ops {
 };
 /* global: bucket locks, shared by the cores; local: one core's, no lock */
 extern const struct rs_table_ops rs_table_global, rs_table_local;
+/* rs_table_local.lookup as a direct call (inlined where it is hot) */
+struct rs_hnode *rs_ltable_lookup(void *t, uint32_t laddr, uint16_t lport,
+				  uint32_t raddr, uint16_t rport,
+				  unsigned *owner);
 
 /* Local ports: explicit binds and listeners are counted per port;
  * ephemeral ports for connect are picked by trying 4-tuples in the

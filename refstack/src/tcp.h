@@ -75,6 +75,9 @@ int rs_tcp_active_local(const struct rs_core *c, uint16_t lport);
 void rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr, uint16_t port,
 			  struct rs_listener **l, struct rs_glisten **g);
 void rs_glisten_put(struct rs_core *c, struct rs_glisten *g);
+/* Take g's lock (rs_lock_give to drop it); repairs g's queues when the
+ * lock is taken over from a dead process (lock.h). */
+void rs_glisten_lock(struct rs_core *c, struct rs_glisten *g);
 /* This core's SYN queue for g (a listener without a socket: its
  * children are parked on g once established); NULL without memory. */
 struct rs_listener *rs_tcp_hidden(struct rs_core *c, struct rs_glisten *g);

@@ -57,23 +57,33 @@ void rs_tcp_hash_globalise(struct rs_core *c, struct rs_hnode *n)
 				    &c->ctr.lock_ehash_acquired);
 }
 
+static __attribute__((noinline)) struct rs_hnode *
+global_lookup(struct rs_core *c, uint32_t laddr, uint16_t lport,
+	      uint32_t raddr, uint16_t rport, unsigned *owner)
+{
+	struct rs_stack *s = c->stack;
+
+	c->ctr.lookup_estab_global++;
+	return s->ehash_ops->lookup(s->ehash, laddr, lport, raddr, rport,
+				    owner, &c->ctr.lock_ehash_acquired);
+}
+
+/* Each lookup is counted once, by the table that answered: a miss in the
+ * core's own table that goes on to the global one is a global lookup. */
 struct rs_hnode *rs_tcp_hash_lookup(struct rs_core *c, uint32_t laddr,
 				    uint16_t lport, uint32_t raddr,
 				    uint16_t rport, unsigned *owner)
 {
-	struct rs_stack *s = c->stack;
-	struct rs_hnode *n = NULL;
-
 	if (c->ehash) {
-		c->ctr.lookup_estab_local++;
-		n = rs_table_local.lookup(c->ehash, laddr, lport, raddr, rport,
-					  owner, NULL);
-		if (n || !s->ehash_ops->count(s->ehash))
+		struct rs_stack *s = c->stack;
+		struct rs_hnode *n = rs_ltable_lookup(c->ehash, laddr, lport,
+						      raddr, rport, owner);
+		if (n || !s->ehash_ops->count(s->ehash)) {
+			c->ctr.lookup_estab_local++;
 			return n;
+		}
 	}
-	c->ctr.lookup_estab_global++;
-	return s->ehash_ops->lookup(s->ehash, laddr, lport, raddr, rport,
-				    owner, &c->ctr.lock_ehash_acquired);
+	return global_lookup(c, laddr, lport, raddr, rport, owner);
 }
 
 int rs_tcp_active_local(const struct rs_core *c, uint16_t lport)

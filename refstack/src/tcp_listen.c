@@ -75,14 +75,14 @@ void rs_tcp_listen_lookup(struct rs_core *c, uint32_t addr, uint16_t port,
 
 	*l = NULL;
 	*g = NULL;
-	if (c->lhash) {
-		c->ctr.lookup_listen_local++;
+	if (c->lhash) { /* counted when it answers; a miss goes global */
 		n = rs_table_local.lookup(c->lhash, addr, port, 0, 0, &owner,
 					  NULL);
 		if (!n)
 			n = rs_table_local.lookup(c->lhash, 0, port, 0, 0,
 						  &owner, NULL);
 		if (n) {
+			c->ctr.lookup_listen_local++;
 			*l = RS_CONTAINER(n, struct rs_listener, h);
 			return;
 		}
@@ -117,13 +117,57 @@ static struct rs_glisten *glisten_new(struct rs_core *c,
 	return g;
 }
 
+/* ---- the global socket's lock ------------------------------------------ */
+
+#define RS_LIST_REPAIR_MAX (1u << 24)
+
+/* List q's back links rebuilt from its forward chain (lock.h: the forward
+ * chain is a list after any store); its length.  A chain that does not
+ * come back to q (never seen: it would take a store out of order) is
+ * dropped whole: its connections are lost, the socket goes on. */
+static uint32_t list_repair(struct rs_list *q)
+{
+	struct rs_list *prev = q, *p = q->next;
+	uint32_t n = 0;
+
+	for (; p != q && p && n < RS_LIST_REPAIR_MAX; p = p->next, n++) {
+		p->prev = prev;
+		prev = p;
+	}
+	if (p != q) {
+		rs_list_init(q);
+		return 0;
+	}
+	q->prev = prev;
+	return n;
+}
+
+static void head_stamp_update(struct rs_glisten *g);
+
+/* g's lock; taken over from a process killed while it held it (a worker
+ * killed with SIGKILL), the queues are made whole again: back links from
+ * the forward chains, the counts from the lists, and the listeners are
+ * told (gen).  What the dead process was moving between its hands and a
+ * queue at that moment is lost with it. */
+void rs_glisten_lock(struct rs_core *c, struct rs_glisten *g)
+{
+	if (RS_LIKELY(!rs_lock_take(&g->lock, &c->ctr.lock_acceptq_acquired)))
+		return;
+	__atomic_store_n(&g->nacceptq, list_repair(&g->acceptq),
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&g->nembryos, list_repair(&g->embryos),
+			 __ATOMIC_RELAXED);
+	head_stamp_update(g);
+	__atomic_store_n(&g->gen, g->gen + 1, __ATOMIC_RELEASE);
+}
+
 /* Join g if it is still open; 0 when it was closed under us. */
 static int glisten_join(struct rs_core *c, struct rs_glisten *g,
 			const struct rs_listener *l)
 {
 	int ok;
 
-	rs_lock_take(&g->lock, &c->ctr.lock_acceptq_acquired);
+	rs_glisten_lock(c, g);
 	ok = !g->closed;
 	if (ok) {
 		g->nsock++;
@@ -313,7 +357,7 @@ static void glisten_enqueue(struct rs_core *c, struct rs_tcb *t)
 		set_owner(c, t, RS_CORE_PARKED);
 		t->core = NULL; /* nobody's until adopted */
 	}
-	rs_lock_take(&g->lock, &c->ctr.lock_acceptq_acquired);
+	rs_glisten_lock(c, g);
 	if (g->closed) {
 		rs_lock_give(&g->lock);
 		if (park)
@@ -349,7 +393,7 @@ static struct rs_tcb *glisten_take(struct rs_core *c, struct rs_glisten *g,
 	uint32_t *n = embryo ? &g->nembryos : &g->nacceptq;
 	struct rs_tcb *t = NULL;
 
-	rs_lock_take(&g->lock, &c->ctr.lock_acceptq_acquired);
+	rs_glisten_lock(c, g);
 	if (!rs_list_empty(q)) {
 		t = RS_CONTAINER(q->next, struct rs_tcb, alink);
 		rs_list_del(&t->alink);
@@ -448,7 +492,7 @@ void rs_tcp_listen_stop(struct rs_core *c, struct rs_listener *l)
 	if (l->in_local)
 		rs_table_local.remove(c->lhash, &l->h, NULL);
 	l->in_local = 0;
-	rs_lock_take(&g->lock, &c->ctr.lock_acceptq_acquired);
+	rs_glisten_lock(c, g);
 	last = --g->nsock == 0;
 	if (last)
 		__atomic_store_n(&g->closed, 1, __ATOMIC_RELEASE);
@@ -592,7 +636,7 @@ static int park_frame_fn(struct rs_hnode *n, void *arg)
 	pf->next = NULL;
 	for (pp = &t->parked; *pp; pp = &(*pp)->next)
 		;
-	*pp = pf;
+	__atomic_store_n(pp, pf, __ATOMIC_RELEASE); /* lock.h: last */
 	t->nparked++;
 	a->c->ctr.xcore_handoffs++; /* to its adopter, through the TCB */
 	return RS_OK;

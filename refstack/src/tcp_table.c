@@ -108,7 +108,7 @@ static inline int t_insert(int locked, void *tp, struct rs_hnode *n,
 		}
 	}
 	n->next = b->head;
-	b->head = n;
+	__atomic_store_n(&b->head, n, __ATOMIC_RELEASE); /* lock.h: last */
 	count_add(locked, t, 1);
 out:
 	b_unlock(locked, b);
@@ -124,7 +124,7 @@ static inline void t_remove(int locked, void *tp, struct rs_hnode *n,
 	b_lock(locked, b, lk);
 	for (struct rs_hnode **pp = &b->head; *pp; pp = &(*pp)->next) {
 		if (*pp == n) {
-			*pp = n->next;
+			__atomic_store_n(pp, n->next, __ATOMIC_RELEASE);
 			count_add(locked, t, -1);
 			break;
 		}
@@ -207,6 +207,13 @@ static uint32_t l_count(void *tp)
 	}
 TABLE_OPS(g, 1)
 TABLE_OPS(l, 0)
+
+struct rs_hnode *rs_ltable_lookup(void *t, uint32_t laddr, uint16_t lport,
+				  uint32_t raddr, uint16_t rport,
+				  unsigned *owner)
+{
+	return t_lookup(0, t, laddr, lport, raddr, rport, owner, NULL);
+}
 
 const struct rs_table_ops rs_table_global = {
 	.name = "global",

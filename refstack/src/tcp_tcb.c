@@ -249,7 +249,7 @@ static void gchild_unlink(struct rs_tcb *t)
 		rs_list_del(&t->alink);
 		t->flags &= ~(uint32_t)TF_PARKQ;
 	} else if (t->flags & TF_ACCEPTQ) { /* one core: queued, not parked */
-		rs_lock_take(&g->lock, &c->ctr.lock_acceptq_acquired);
+		rs_glisten_lock(c, g);
 		rs_list_del(&t->alink);
 		__atomic_store_n(&g->nacceptq, g->nacceptq - 1,
 				 __ATOMIC_RELAXED);

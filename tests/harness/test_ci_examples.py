@@ -75,7 +75,7 @@ class CiExamplesTest(unittest.TestCase):
             suite["reference_dir"] = d + "/reference"
             cells = plan.build_plan(suite)
         self.assertEqual(sum(c.get("twin") == "reference" for c in cells),
-                         6 * suite["repetitions"])
+                         3 * suite["repetitions"])
         conf = gateconf.parse_conf(suite["gate"], "nightly: gate")
         total = plan.estimate_s(cells) + conf["escalate_time"]
         self.assertLessEqual(total, NIGHTLY_BUDGET_S,
@@ -84,7 +84,7 @@ class CiExamplesTest(unittest.TestCase):
         self.assertIn(("refstack:base", "memif"), kinds)
         self.assertNotIn(("linux", "memif"), kinds)
         self.assertEqual(sum(c["workload"] == "memif" for c in cells),
-                         suite["repetitions"])
+                         suite["workload"]["memif"]["repetitions"])
 
 
 if __name__ == "__main__":

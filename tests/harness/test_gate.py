@@ -42,6 +42,11 @@ class ConfTest(unittest.TestCase):
         gateconf.override(c, "min_effect", "3%", "--min-effect")
         self.assertEqual(c["min_effect"], {"rate": 0.03, "p99": 0.03,
                                            "cpu_per_conn": 0.03})
+        c = gateconf.parse_conf({"pair_offset": {"p99": "2%"}}, "f: gate")
+        self.assertEqual(c["pair_offset"], {"rate": 0.0, "p99": 0.02,
+                                            "cpu_per_conn": 0.0})
+        gateconf.override(c, "pair_offset", "rate=1.5%", "--pair-offset")
+        self.assertEqual(c["pair_offset"]["rate"], 0.015)
         self.assertEqual(gateconf.parse_baseline("history"), ("history", 5))
         self.assertEqual(gateconf.parse_baseline("history:12"),
                          ("history", 12))
@@ -337,8 +342,49 @@ class ReferenceTwinTest(unittest.TestCase):
         for r in cand[:3] + refs[:2]:
             r["collectors"]["others"] = {"share": 0.5}
         r = self.rows(cand, refs)["rate"]
-        self.assertEqual((r["n_base"], r["n_cand"]), (16, 15))
-        self.assertIn("candidate: 3 of 18 left out", r["reason"])
+        # a pair counts only with both sides undisturbed
+        self.assertEqual((r["n_base"], r["n_cand"]), (15, 15))
+        self.assertIn("3 pairs left out", r["reason"])
+
+    def test_pairs_cancel_the_shared_drift(self):
+        """The machine's level moves 15 % from one repetition to the next,
+        shared by the two sides of a pair: a 5 % change is caught pair by
+        pair, and the same build is "same", not "unknown"."""
+        r = self.rows(*self.run_(change=0.94, n=30))["rate"]
+        self.assertEqual((r["verdict"], r["paired"]), ("regressed", True), r)
+        self.assertIn("30 pairs", r["reason"])
+        rows = self.rows(*self.run_(n=30))
+        self.assertEqual({m: r["verdict"] for m, r in rows.items()},
+                         dict.fromkeys(rows, "same"), rows)
+
+    def test_pair_offset_widens_the_interval(self):
+        """A steady 7 % between the two sides with little scatter is a
+        regression for the pairs alone; with a run-to-run offset of 5 %
+        (two copies of one build can sit that far apart in a run) it is
+        not, and the reason says why."""
+        rng = random.Random(5)
+        pairs = [(1000 * 0.93 * rng.gauss(1, 0.01), 1000.0) for _ in range(40)]
+        r = gate.decide_paired(pairs, "higher", 0.05, 0.01)
+        self.assertEqual(r["verdict"], "regressed", r)
+        w = gate.decide_paired(pairs, "higher", 0.05, 0.01, offset=0.05)
+        self.assertEqual(w["verdict"], "unknown", w)
+        self.assertIn("run-to-run offset 5.0%", w["reason"])
+        self.assertLess(w["ci"][0], r["ci"][0])
+        self.assertGreater(w["ci"][1], 1.0)
+        self.assertAlmostEqual(w["ratio"], r["ratio"])
+        # a large change stays a regression
+        big = [(0.7 * c, b) for c, b in pairs]
+        self.assertEqual(gate.decide_paired(big, "higher", 0.05, 0.01,
+                                            offset=0.05)["verdict"],
+                         "regressed")
+
+    def test_pairs_by_repetition(self):
+        """A repetition without its twin (failed) is not paired with
+        another's."""
+        cand, refs = self.run_(change=0.8)
+        r = self.rows(cand, refs[1:])["rate"]
+        self.assertEqual(r["n_base"], 17)
+        self.assertEqual(r["verdict"], "regressed")
 
 
 class OtherLoadTest(unittest.TestCase):

@@ -9,12 +9,6 @@ import unittest
 
 from harness import calibrate, gateconf, profile
 
-# What the time cells reach at a 10 % regression is below the 90 % bound
-# on this machine (BENCHMARKS.md says by how much and why); asserted here
-# is the measured figure less a margin, so that a gate that catches less
-# than it does today fails.  The instruction cells meet the bound.
-MIN_TIME_POWER_10 = 0.20      # measured 27.8 %
-MIN_TIME_POWER_20 = 0.90      # measured 97.2 %
 
 
 class CalibrationTest(unittest.TestCase):
@@ -35,11 +29,14 @@ class CalibrationTest(unittest.TestCase):
         reps = self.suite["repetitions"]
         for run in self.fx["runs"]:
             self.assertEqual(run["reference"], self.suite["reference"])
-            self.assertEqual(len(run["cells"]), 7, run["run_id"])
+            self.assertEqual(len(run["cells"]), 4, run["run_id"])
             for cell, recs in run["cells"].items():
                 twins = [r for r in recs if r["cell"].get("twin")]
                 self.assertTrue(all(r["status"] == "ok" for r in recs))
-                self.assertEqual(len(recs) - len(twins), reps,
+                workload = recs[0]["cell"]["workload"]
+                want = self.suite["workload"][workload].get("repetitions",
+                                                            reps)
+                self.assertEqual(len(recs) - len(twins), want,
                                  (run["run_id"], cell))
                 want = 0 if "memif" in cell else reps
                 self.assertEqual(len(twins), want, (run["run_id"], cell))
@@ -48,7 +45,8 @@ class CalibrationTest(unittest.TestCase):
         for mode in ("reference", "run"):
             self.assertLessEqual(self.rates[(mode, 0.0)],
                                  calibrate.MAX_FALSE_ALARMS, mode)
-        self.assertGreaterEqual(self.res[("reference", 0.0)]["cells"], 36)
+        # 3 time cells x 3 runs, each seen from both sides
+        self.assertGreaterEqual(self.res[("reference", 0.0)]["cells"], 18)
 
     def test_power_on_instruction_cells(self):
         exact = calibrate.kind_rates(self.res, "exact")
@@ -57,11 +55,13 @@ class CalibrationTest(unittest.TestCase):
         self.assertEqual(exact[("run", 0.0)], 0.0)
 
     def test_power_on_time_cells(self):
+        """At the suite's own repetitions, without re-runs: a 10 % change
+        of the time metrics is caught in 90 % of the cells or more."""
         stat = calibrate.kind_rates(self.res, "stat")
         got = [stat[("reference", d)] for d in (0.0,) + calibrate.INJECTIONS]
         self.assertEqual(got, sorted(got))
-        self.assertGreaterEqual(stat[("reference", 0.10)], MIN_TIME_POWER_10)
-        self.assertGreaterEqual(stat[("reference", 0.20)], MIN_TIME_POWER_20)
+        self.assertGreaterEqual(stat[("reference", 0.10)], calibrate.MIN_POWER)
+        self.assertGreaterEqual(stat[("reference", 0.20)], calibrate.MIN_POWER)
 
     def test_bounds_are_reported(self):
         lines, ok = calibrate.check_bounds(self.res)
@@ -70,6 +70,7 @@ class CalibrationTest(unittest.TestCase):
         power = next(x for x in lines if x.startswith("run: power"))
         self.assertIn("instruction cells 100.0%", power)
         self.assertEqual(ok, all(x.endswith("met") for x in lines))
+        self.assertTrue(ok, lines)
 
 
 if __name__ == "__main__":

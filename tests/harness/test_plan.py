@@ -88,8 +88,9 @@ class PlanTest(unittest.TestCase):
             with open(src, "w") as f:
                 f.write("#!/bin/sh\n")
             os.chmod(src, 0o755)
-            reference.save(os.path.join(d, "ref"), tsload=src, git={
-                "sha": "0123abcd" * 5, "short": "0123abcd", "dirty": False})
+            reference.save(os.path.join(d, "ref"), tsload=src, refstack=False,
+                           git={"sha": "0123abcd" * 5, "short": "0123abcd",
+                                "dirty": False})
             s = suite(cores=[1], repetitions=2, reference=os.path.join(d, "ref"),
                       workloads=["shortconn", "nginx"],
                       stacks=["linux", "refstack:base"])
@@ -106,6 +107,9 @@ class PlanTest(unittest.TestCase):
         self.assertEqual((twin["twin"], twin["tsload"]),
                          ("reference", os.path.join(d, "ref", "loadgen",
                                                     "tsload")))
+        # both sides of a pair run from a fresh copy; nothing else does
+        self.assertEqual([c["id"] for c in cells if c.get("fresh_tsload")],
+                         [c["id"] for c in cells if c["stack"] == "linux"])
         # refstack's code is not in the reference build: no twin
         self.assertFalse([c for c in cells if c["stack"] != "linux"
                           and c.get("twin")])
@@ -115,6 +119,44 @@ class PlanTest(unittest.TestCase):
         cells = plan.build_plan(s)
         self.assertFalse([c for c in cells if c.get("twin")])
         self.assertIn("no reference build", "\n".join(plan.format_plan(s, cells)))
+
+    def test_workload_repetitions(self):
+        s = suite(workloads=["shortconn", "nginx"], cores=[1], repetitions=4)
+        s["workload"] = dict(s["workload"], nginx=dict(
+            s["workload"]["nginx"], repetitions=2))
+        ids = [c["id"] for c in plan.build_plan(s)]
+        self.assertEqual([i for i in ids if ".nginx." in i],
+                         ["linux.nginx.c1.r0", "linux.nginx.c1.r1"])
+        self.assertEqual(len([i for i in ids if ".shortconn." in i]), 4)
+
+    def test_refstack_twins_with_the_reference_shim(self):
+        """A reference holding refstack's shim gives refstack cells twins
+        that run it (and its tsload); the memif cells (no lab) none."""
+        with tempfile.TemporaryDirectory() as d:
+            shim = os.path.join(d, "shim")
+            os.makedirs(shim)
+            for f in ("tsload",) + reference.SHIM_FILES:
+                path = os.path.join(shim if f != "tsload" else d, f)
+                with open(path, "w") as out:
+                    out.write("#!/bin/sh\n")
+                os.chmod(path, 0o755)
+            got = reference.save(os.path.join(d, "ref"),
+                                 tsload=os.path.join(d, "tsload"),
+                                 refstack=shim, git={"short": "0123abcd"})
+            self.assertEqual(got["refstack"], "refstack")
+            s = suite(cores=[1], repetitions=1, reference=os.path.join(d, "ref"),
+                      workloads=["shortconn"], stacks=["linux", "refstack:full"])
+            cells = plan.build_plan(s)
+            text = "\n".join(plan.format_plan(s, cells))
+        twins = {c["stack"]: c for c in cells if c.get("twin")}
+        self.assertEqual(sorted(twins), ["linux", "refstack:full"])
+        rs = twins["refstack:full"]
+        self.assertEqual((rs["id"], rs["refstack"], rs["tsload"]),
+                         ("refstack-full.shortconn.c1.r0.reference",
+                          os.path.join(d, "ref", "refstack"),
+                          os.path.join(d, "ref", "loadgen", "tsload")))
+        self.assertNotIn("refstack", twins["linux"])
+        self.assertIn("tsload and refstack's shim of 0123abcd", text)
 
     def test_no_overhead_cells_when_collectors_off(self):
         cells = plan.build_plan(suite(collectors=False,

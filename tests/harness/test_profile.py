@@ -175,6 +175,9 @@ class ProfileTest(unittest.TestCase):
                       msg)
         msg = self.error(GOOD + "\n[workload.ftp]\njob = \"x.ini\"\n")
         self.assertIn("workload.ftp: unknown workload", msg)
+        msg = self.error(GOOD.replace("concurrency = 8", "repetitions = 0"))
+        self.assertIn("workload.shortconn.repetitions: expected an integer "
+                      "from 1 to 100", msg)
 
     def test_missing_job_file(self):
         msg = self.error(GOOD.replace("jobs/sc.ini", "jobs/none.ini"))

@@ -185,5 +185,50 @@ class NginxWorkersOnRefstackTest(unittest.TestCase):
         self.assertEqual(lab_namespaces(), [])
 
 
+TWINS = suite_toml("refstack-twins", ["refstack:base"], "shortconn", [1], "1s",
+                   "0.3s", 'reference = "reference"').replace(
+                       "repetitions = 1", "repetitions = 2")
+
+
+@unittest.skipIf(QUICK, "TCPSCALE_QUICK=1: long integration test skipped")
+@unittest.skipUnless(RS.has_shim(), "refstack shim (refstack/rs-run) not built")
+class RefstackBesideItsReferenceTest(unittest.TestCase):
+    """A reference build saved with refstack's shim gives refstack cells a
+    twin on it (its rs-run, its library, its tsload), and the gate decides
+    them pair by pair."""
+
+    def test_twins_run_the_reference_shim(self):
+        tmp = tempfile.mkdtemp(prefix="tcpscale-rstwin-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        reports, path = os.path.join(tmp, "reports"), os.path.join(tmp, "t.toml")
+        with open(path, "w") as f:
+            f.write(TWINS)
+        env = dict(os.environ, TCPSCALE_REPORTS=reports)
+        p = subprocess.run([TCPSCALE, "reference", "save"], capture_output=True,
+                           text=True, env=env)
+        self.assertIn("tsload and refstack's shim of", p.stdout, p.stderr)
+        p = subprocess.run([TCPSCALE, "run", path, "--lab-prefix", PREFIX,
+                            "--no-report"], capture_output=True, text=True,
+                           timeout=180, env=env)
+        self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
+        run, recs, _ = store.load_run(reports, "latest")
+        self.assertEqual(sorted((r["cell"]["id"], r["status"]) for r in recs),
+                         [("refstack-base.shortconn.c1.r%d%s" % (i, t), "ok")
+                          for i in (0, 1) for t in ("", ".reference")])
+        shim = os.path.join(reports, "reference", "refstack", "rs-run")
+        for r in recs:
+            launcher = r["tuning"]["server"]["launcher"]
+            if r["cell"].get("twin"):
+                self.assertTrue(launcher.startswith(shim + " "), launcher)
+            else:
+                self.assertTrue(launcher.startswith("refstack/rs-run "), launcher)
+        p = subprocess.run([TCPSCALE, "gate", run["run_id"], "--baseline",
+                            "reference", "--escalate-reps", "0"],
+                           capture_output=True, text=True, env=env)
+        self.assertIn(p.returncode, (0, 3), p.stdout[-2000:] + p.stderr[-2000:])
+        self.assertIn("against the reference build measured beside it", p.stdout)
+        self.assertEqual(lab_namespaces(), [])
+
+
 if __name__ == "__main__":
     unittest.main()

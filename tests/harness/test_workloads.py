@@ -75,6 +75,36 @@ class CellChecksTest(unittest.TestCase):
             client_argv(c, "x.ini", lab.addrs["server"], 1, "out.json")
 
 
+class FreshTsloadTest(unittest.TestCase):
+    """The two sides of a pair with the reference build run from fresh
+    copies at paths of one length, removed after the cell."""
+
+    def test_copies_at_one_length(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        builds = [os.path.join(d, "ts"), os.path.join(d, "a-longer", "tsload")]
+        os.makedirs(os.path.dirname(builds[1]))
+        for i, b in enumerate(builds):
+            with open(b, "w") as f:
+                f.write("#!/bin/sh\necho %d\n" % i)
+            os.chmod(b, 0o755)
+        c = cell("shortconn")
+        with S.fresh_tsload(c) as same:      # not asked for: untouched
+            self.assertIs(same, c)
+        paths = []
+        for b in builds:
+            side = dict(c, fresh_tsload=True, tsload=b)
+            with S.fresh_tsload(side) as staged:
+                path = S.tsload_of(staged)
+                self.assertTrue(os.access(path, os.X_OK))
+                with open(path, "rb") as f, open(S.tsload_of(side), "rb") as g:
+                    self.assertEqual(f.read(), g.read())
+                paths.append(path)
+            self.assertFalse(os.path.exists(os.path.dirname(path)))
+        self.assertEqual(len(paths[0]), len(paths[1]))
+        self.assertNotEqual(paths[0], paths[1])
+
+
 class ClientHelpersTest(unittest.TestCase):
     def test_parse_interval(self):
         line = "tsload: t=2.0 tps=8483.5 cps=8483.5 errors=3 p99_us=812.5 job=shortconn"
@@ -186,6 +216,24 @@ class RealCellsTest(unittest.TestCase):
         self.assertGreaterEqual(coll["snmp_hosts"]["backend"]["PassiveOpens"],
                                 0.5 * job["transactions"])
         self.assertIn("haproxy", coll["procs"]["by_name"])
+
+    def test_fresh_tsload_is_what_runs(self):
+        """Server and client of a pair's cell run from the fresh copy."""
+        log = os.path.join(self.dir, "argv0.log")
+        wrapper = os.path.join(self.dir, "tsload-wrapper")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\necho "$0" >>%s\nexec %s "$@"\n' % (log, S.TSLOAD))
+        os.chmod(wrapper, 0o755)
+        c = dict(cell("shortconn"), tsload=wrapper,
+                 fresh_tsload=True)
+        self.check_ok(self.run_cell(c), c)
+        with open(log) as f:
+            ran = f.read().split()
+        self.assertEqual(len(ran), 2, ran)           # server and client
+        for path in ran:
+            self.assertRegex(path, r"^%s/tcpscale-bin-[^/]{8}/tsload$"
+                             % tempfile.gettempdir())
+            self.assertFalse(os.path.exists(path))
 
     def test_collectors_off(self):
         c = cell("shortconn", collectors=False)

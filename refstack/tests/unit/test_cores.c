@@ -233,6 +233,12 @@ static void traffic(uint32_t feat, const char *name)
 	else
 		T_CHECK(eg > 0 && delta(&v, &s, "lock_ehash_acquired") > 0,
 			"%s: connections in the global table (bucket locks)", name);
+	/* a miss in the core's own table that goes on to the global one
+	 * is one lookup, counted global (not a local and a global one) */
+	if ((feat & RS_FEAT_LOCAL_ESTAB) && !(feat & RS_FEAT_LOCAL_LISTEN))
+		T_CHECK(el < eg, "%s: lookups that went on to the global table "
+			"counted once, as global (%llu local, %llu global)",
+			name, (unsigned long long)el, (unsigned long long)eg);
 	if (feat & RS_FEAT_FAST_FD)
 		T_CHECK(delta(&v, &s, "lock_fdtab_acquired") == 0,
 			"%s: descriptors from per-core pools, no lock", name);
