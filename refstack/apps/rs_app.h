@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 /* ---- command line: one table per app drives parsing and --help ------- */
 
@@ -134,6 +136,10 @@ struct app {
 	struct rs_core *core;
 	struct rs_shm *shm;
 	uint64_t busy_ns;
+	/* with --cores > 1: the other cores hand frames (and parked
+	 * connections) to this one and write efd while it sleeps */
+	int efd;
+	int asleep;
 };
 
 /* Default busy-poll budget (see app_idle and BENCH-NOTES-afpacket.md). */
@@ -214,6 +220,23 @@ static inline int app_conf(const struct app_net *n, struct rs_stack_conf *c,
 	return app_features(n, c, prog);
 }
 
+/* The stack's kick hook (kick_arg: the cores' apps): a frame or a
+ * parked connection waits on core `core`; wake its thread if it sleeps.
+ * Without it the owner of a connection whose frames all land elsewhere
+ * sees them only when its own timers wake it (up to the idle cap, 50 ms),
+ * which a rate-based sender (bbr) takes for the path's bandwidth. */
+static inline void app_kick(void *arg, unsigned core)
+{
+	struct app *t = ((struct app **)arg)[core];
+	uint64_t one = 1;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the frame before asleep */
+	if (t->efd >= 0 && __atomic_exchange_n(&t->asleep, 0, __ATOMIC_SEQ_CST) &&
+	    write(t->efd, &one, sizeof(one)) < 0) {
+		/* counter full: the thread wakes anyway */
+	}
+}
+
 /* Destroy the cores of a[0..n-1] (last first), their stack and the
  * statistics segment. */
 static inline void app_close_cores(struct app **a, unsigned n)
@@ -221,6 +244,11 @@ static inline void app_close_cores(struct app **a, unsigned n)
 	for (unsigned k = n; k-- > 0;)
 		if (a[k]->core)
 			rs_core_destroy(a[k]->core);
+	for (unsigned k = 0; k < n; k++)
+		if (a[k]->efd >= 0) {
+			close(a[k]->efd);
+			a[k]->efd = -1;
+		}
 	if (a[0]->stack)
 		rs_stack_destroy(a[0]->stack);
 	rs_shm_destroy(a[0]->shm);
@@ -271,11 +299,25 @@ static inline int app_open_cores(struct app **a, unsigned n,
 	struct rs_shm *shm = NULL;
 	struct rs_stack *stack;
 	int err = 0;
-	for (unsigned k = 0; k < n; k++)
+	for (unsigned k = 0; k < n; k++) {
 		memset(a[k], 0, sizeof(*a[k]));
+		a[k]->efd = -1;
+	}
 	if (app_check(net, n, ops, prog) < 0 || app_conf(net, &c, prog) < 0)
 		return -1;
 	c.ncores = n;
+	for (unsigned k = 0; k < n && n > 1; k++) {
+		a[k]->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (a[k]->efd < 0) {
+			fprintf(stderr, "%s: core %u: eventfd: %s\n", prog, k, strerror(errno));
+			app_close_cores(a, n);
+			return -1;
+		}
+	}
+	if (n > 1) {
+		c.kick = app_kick;
+		c.kick_arg = a;
+	}
 	if (!net->no_stats) {
 		shm = rs_shm_create(NULL, c.ncores, 0, &err);
 		if (!shm) {
@@ -366,7 +408,7 @@ static inline int app_spin(struct app *a, uint64_t at, uint64_t *now)
 	if (at < end)
 		end = at;
 	while (*now < end) {
-		if (rs_core_rx_pending(a->core))
+		if (rs_core_rx_pending(a->core) || !rs_poll_at(a->core))
 			return 1;
 		app_cpu_relax();
 		*now = rs_clock_ns();
@@ -383,14 +425,26 @@ static inline void app_idle(struct app *a, int cap_ms)
 	int ms = cap_ms;
 	if (a->busy_ns && app_spin(a, at, &now))
 		return;
+	/* asleep before the last look at the hand-off queue (app_kick
+	 * reads it after queueing) */
+	__atomic_store_n(&a->asleep, 1, __ATOMIC_SEQ_CST);
+	at = rs_poll_at(a->core);
 	if (at != UINT64_MAX) {
 		uint64_t d = at > now ? (at - now + 999999) / 1000000 : 0;
 		if (d < (uint64_t)ms)
 			ms = (int)d;
 	}
-	struct pollfd p = { .fd = rs_core_wait_fd(a->core), .events = POLLIN };
-	if (ms > 0 && p.fd >= 0)
-		poll(&p, 1, ms);
+	struct pollfd p[2] = {
+		{ .fd = rs_core_wait_fd(a->core), .events = POLLIN },
+		{ .fd = a->efd, .events = POLLIN },
+	};
+	if (ms > 0 && p[0].fd >= 0)
+		poll(p, a->efd >= 0 ? 2 : 1, ms);
+	__atomic_store_n(&a->asleep, 0, __ATOMIC_SEQ_CST);
+	uint64_t v;
+	if ((p[1].revents & POLLIN) && read(a->efd, &v, sizeof(v)) < 0) {
+		/* taken already: nothing to clear */
+	}
 }
 
 static inline int app_parse_addr(const char *s, uint16_t defport,

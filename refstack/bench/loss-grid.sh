@@ -14,7 +14,7 @@
 # the sender (refstack: rsctl counters; Linux: TcpExt TCPTimeouts and Tcp
 # RetransSegs of the stack namespace), medians [min..max], and paired
 # time ratios refstack/Linux for the matched algorithms (reno/reno,
-# bbr/bbr) and for the defaults (refstack's, reno, against this machine's
+# bbr/bbr) and for the defaults (refstack's, bbr, against this machine's
 # tcp_congestion_control).  Not a test: no pass/fail.
 #
 #   RUNS=3 MB=10 refstack/bench/loss-grid.sh
@@ -36,7 +36,7 @@ RS_ARGS=${RS_ARGS:-}
 LINUX_CC=${LINUX_CC:-reno bbr}
 RS_CC=${RS_CC:-reno bbr}
 # the defaults: refstack's (rs_stack_conf_init) and the host's
-RS_DEFAULT_CC=reno
+RS_DEFAULT_CC=bbr
 LINUX_DEFAULT_CC=$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo "?")
 LIMIT=${LIMIT:-120}
 if [ -z "${CELLS:-}" ]; then

@@ -100,8 +100,8 @@ enum {
  * tcp_congestion_control: the same names for apps' --cc, the shim's RS_CC
  * and rsctl.  tcp_cc.c's table decides what exists. */
 enum {
-	RS_CC_RENO = 0,              /* NewReno with PRR (loss-based; default) */
-	RS_CC_BBR = 1,               /* BBR (model-based) */
+	RS_CC_RENO = 0,              /* NewReno with PRR (loss-based) */
+	RS_CC_BBR = 1,               /* BBR (model-based; default) */
 	RS_CC_COUNT
 };
 /* Name of cc ("?" when out of range). */
@@ -140,7 +140,7 @@ struct rs_stack_conf {
 	uint32_t max_buf_bytes;  /* buffer memory per core, default 1 GiB */
 	uint32_t syn_backlog;    /* SYN_RECV cap per listener, default 1024 */
 	uint32_t syncookies;     /* RS_SYNCOOKIES_*, default ON_FULL */
-	uint32_t cc;             /* RS_CC_*, default RS_CC_RENO */
+	uint32_t cc;             /* RS_CC_*, default RS_CC_BBR */
 	uint32_t hash_buckets;   /* global table buckets, default 65536 */
 	uint16_t mss;            /* our MSS, default 1460 */
 	uint16_t port_lo;        /* ephemeral ports, default 32768 */
@@ -556,9 +556,10 @@ void rs_memif_pair_destroy(struct rs_memif_pair *pair);
 void rs_memif_set_csum_offload(struct rs_memif_pair *pair, int on);
 
 /* Test hook, called for every frame sent by side from_side.  Return
- * RS_MEMIF_PASS, RS_MEMIF_DROP, RS_MEMIF_DUP (deliver twice) or
- * RS_MEMIF_DELAY (deliver when the pair clock reaches now + *delay_ns;
- * later frames may overtake it: reordering). */
+ * RS_MEMIF_PASS, RS_MEMIF_DROP, RS_MEMIF_DUP (deliver twice; both
+ * after *delay_ns if the filter set it) or RS_MEMIF_DELAY (deliver when
+ * the pair clock reaches now + *delay_ns; later frames may overtake it:
+ * reordering). */
 enum { RS_MEMIF_PASS, RS_MEMIF_DROP, RS_MEMIF_DUP, RS_MEMIF_DELAY };
 typedef int (*rs_memif_filter_fn)(void *arg, unsigned from_side,
 				  const uint8_t *frame, uint32_t len,

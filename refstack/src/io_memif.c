@@ -312,9 +312,11 @@ static int memif_tx_burst(struct rs_io *io, const struct rs_frame *frames,
 				      &delay);
 		if (v == RS_MEMIF_DROP)
 			continue;
-		if (v == RS_MEMIF_DELAY) {
+		if (v == RS_MEMIF_DELAY || (v == RS_MEMIF_DUP && delay)) {
 			if (delay_frame(p, io->side, f, delay) != RS_OK)
 				break;
+			if (v == RS_MEMIF_DUP)
+				(void)delay_frame(p, io->side, f, delay);
 			continue;
 		}
 		uint32_t partial = f->csum_partial ? MEMIF_PARTIAL : 0;

@@ -21,7 +21,7 @@ void rs_stack_conf_init(struct rs_stack_conf *c)
 	c->max_buf_bytes = 1u << 30;
 	c->syn_backlog = 1024;
 	c->syncookies = RS_SYNCOOKIES_ON_FULL;
-	c->cc = RS_CC_RENO;
+	c->cc = RS_CC_BBR;
 	c->hash_buckets = 65536;
 	c->mss = 1460;
 	c->port_lo = 32768;

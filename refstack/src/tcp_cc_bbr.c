@@ -293,8 +293,23 @@ static void update_gains(struct rs_bbr *b)
 	}
 }
 
-/* cwnd toward gain x BDP (plus three segments for the ACKs' and the
- * pacing bursts' quantisation), by what was delivered; during the first
+/* What one pacing burst may carry, as Linux's bbr_tso_segs_goal: a
+ * millisecond at the pacing rate, at least two segments, at most 64 KB
+ * (Linux's TSO/GSO ceiling; refstack's bursts are up to 2 ms). */
+static uint32_t burst_goal(const struct rs_tcb *t)
+{
+	uint64_t b = t->pacing_rate / 1000u;
+
+	b = RS_MIN(b, 65536u);
+	b = b / t->mss * t->mss;
+	return (uint32_t)RS_MAX(b, 2u * t->mss);
+}
+
+/* cwnd toward gain x BDP plus three bursts for the ACKs' and the pacing
+ * bursts' quantisation (Linux's bbr_quantization_budget: with a min RTT
+ * far below the RTT most segments see - reordering that lets a few
+ * skip the queue - this is what keeps the pipe full), by what was
+ * delivered; during the first
  * round of a recovery no more than what left the network.  Without SACK
  * a duplicate ACK is a guess (the pipe already counts it), not a
  * delivery: it does not grow cwnd (limited transmit stays one segment per
@@ -313,7 +328,7 @@ static void set_cwnd(struct rs_tcb *t, const struct rs_cc_ack *a)
 		cwnd = RS_MAX(cwnd, rs_tcp_pipe(t) + acked);
 		goto done;
 	}
-	target = bdp(t, max_bw(b), b->cwnd_gain) + 3u * mss;
+	target = bdp(t, max_bw(b), b->cwnd_gain) + 3u * burst_goal(t);
 	if (b->mode == BBR_PROBE_BW && b->cycle_idx == 0)
 		target += 2u * mss;
 	if (b->full_bw_reached)

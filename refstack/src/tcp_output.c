@@ -197,10 +197,11 @@ void rs_tcp_pace_sent(struct rs_tcb *t, uint32_t len)
 	t->pace_at += (uint64_t)len * 1000000000ull / rate;
 }
 
-/* Must the next segment wait?  Then the pacing timer is set. */
+/* Must the next segment wait?  Then the pacing timer is set.  Not a
+ * tail loss probe: it is due when its timer fires. */
 static int pace_wait(struct rs_tcb *t)
 {
-	if (!t->pacing_rate || t->pace_at <= t->core->now)
+	if (!t->pacing_rate || t->pace_at <= t->core->now || t->probe_allow)
 		return 0;
 	t->t_pace = t->pace_at;
 	return 1;
@@ -249,8 +250,10 @@ static int output_one(struct rs_tcb *t, uint32_t end)
 	if (len < t->mss && flight > 0) {
 		if (len < avail)
 			return RS_RETRY; /* sender SWS avoidance */
-		if (!(t->flags & (TF_NODELAY | TF_FIN_QUEUED)))
-			return RS_RETRY; /* Nagle (RFC 9293 3.7.4) */
+		if (!(t->flags & (TF_NODELAY | TF_FIN_QUEUED)) &&
+		    !t->probe_allow)
+			return RS_RETRY; /* Nagle (RFC 9293 3.7.4); a probe
+					  * goes regardless, as Linux's */
 	}
 	if (len == avail) {
 		flags |= RS_TH_PSH;

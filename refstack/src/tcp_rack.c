@@ -34,10 +34,13 @@ void rs_rack_delivered(struct rs_tcb *t, const struct rs_txrec *r,
 	}
 	if (rs_seq_gt(end, t->rack_fack))
 		t->rack_fack = end;
+	/* the RTT of the latest delivery, also of one sent earlier (a
+	 * reordered segment's short trip must not make every segment
+	 * still on its way look late) */
+	t->rack_rtt_us = (uint32_t)RS_MIN(rtt / 1000u, 60000000ull);
 	if (sent_after(r->xmit, end, t->rack_xmit, t->rack_end)) {
 		t->rack_xmit = r->xmit;
 		t->rack_end = end;
-		t->rack_rtt_us = (uint32_t)RS_MIN(rtt / 1000u, 60000000ull);
 	}
 }
 
@@ -144,10 +147,12 @@ void rs_tlp_arm(struct rs_tcb *t)
 }
 
 /* 7.3: one new segment if the peer's window has room (beyond cwnd), else
- * the last segment again; then the retransmission timer restarts. */
+ * the last segment again; then the retransmission timer restarts.  The
+ * new segment goes even when short (Nagle) or inside a pacing gap; if
+ * nothing could go, the last segment goes again. */
 void rs_tlp_fire(struct rs_tcb *t)
 {
-	uint32_t end = rs_tcp_data_end(t);
+	uint32_t end = rs_tcp_data_end(t), before = t->snd_max;
 	struct rs_core *c = t->core;
 
 	if (t->snd_max == t->snd_una || (t->flags & (TF_RECOVERY | TF_LOSS)))
@@ -156,17 +161,15 @@ void rs_tlp_fire(struct rs_tcb *t)
 	t->flags &= ~(uint32_t)TF_TLP_RETX;
 	if (rs_seq_lt(t->snd_nxt, end) &&
 	    t->snd_nxt - t->snd_una + t->mss <= t->snd_wnd) {
-		uint32_t before = t->snd_max;
 		t->probe_allow = t->mss;
 		rs_tcp_output(t);
 		t->probe_allow = 0;
-		if (t->snd_max == before)
+	}
+	if (t->snd_max == before) {
+		if (!t->txq.n)
 			return;
-	} else if (t->txq.n) {
 		rs_tcp_retransmit(t, rs_txq_at(t, t->txq.n - 1));
 		t->flags |= TF_TLP_RETX;
-	} else {
-		return;
 	}
 	t->flags |= TF_TLP;
 	t->tlp_high = t->snd_max;

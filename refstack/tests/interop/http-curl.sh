@@ -68,8 +68,8 @@ sleep 0.3  # counters are published every 100 ms (rs_stack_conf.publish_interval
 "$RSCTL" -p "$S_PID" >"$OUT/rsctl.txt" 2>&1
 t_check "rsctl prints tables and counters" \
 	grep -q "established" "$OUT/rsctl.txt"
-t_check "rsctl shows the active feature set (RS_FEATURES=listen,rfd) and congestion control (reno, the default)" \
-	grep -q "^refstack pid $S_PID, 1 core, features listen,rfd, cc reno$" "$OUT/rsctl.txt"
+t_check "rsctl shows the active feature set (RS_FEATURES=listen,rfd) and congestion control (bbr, the default)" \
+	grep -q "^refstack pid $S_PID, 1 core, features listen,rfd, cc bbr$" "$OUT/rsctl.txt"
 t_check "rsctl counts the accepted connection" \
 	grep -Eq "^tcp_accepts +[1-9]" "$OUT/rsctl.txt"
 t_check "rsctl shows the afpacket backend's counters (checksum-partial frames)" \
@@ -89,7 +89,7 @@ d = json.load(open(sys.argv[1]))
 i = d["instances"][0]
 assert i["cores"][0]["counters"]["tcp_accepts"] >= 2, "accepts"
 assert i["cores"][0]["tables"]["listen"] == 1, "listen table"
-assert i["cc"] == "reno", i["cc"]
+assert i["cc"] == "bbr", i["cc"]
 assert i["feature_set"] == "listen,rfd" and i["features"] == ["listen", "rfd"], i["features"]
 s = [x for x in i["sockets"] if x["state"] == "ESTABLISHED"]
 assert s and s[0]["remote"].startswith("198.18.20.1:"), s
