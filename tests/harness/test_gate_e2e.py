@@ -124,32 +124,40 @@ class GateRealRunsTest(unittest.TestCase):
         self.assertIn(p.returncode, (0, 3), p.stdout + p.stderr[-2000:])
         self.assertNotIn("regressed  ", p.stdout)
         self.assertIn("vs history:2 (2 runs)", p.stdout)
-        self.assertIn("re-runs of unknown cells: 1 round(s), 2 repetitions "
-                      "added", p.stdout)
+        # 2 repetitions against 4 usually cannot decide, so the cell is re-run;
+        # when the candidate ran well clear of the history (faster: a 5 %
+        # regression is already ruled out) it is "same" at once, no re-run
+        rerun = "re-runs of unknown cells: 1 round(s), 2 repetitions added" in p.stdout
+        n_cand = 4 if rerun else 2
         with open(os.path.join(out, "gate.json")) as f:
             res = json.load(f)
         self.assertEqual(sorted(r["metric"] for r in res["rows"]),
                          ["cpu_per_conn", "p99", "rate"])
         for r in res["rows"]:
-            self.assertEqual((r["n_base"], r["n_cand"]), (4, 4), r)
+            self.assertEqual((r["n_base"], r["n_cand"]), (4, n_cand), r)
             self.assertNotEqual(r["verdict"], "regressed", r)
+            if not rerun:
+                self.assertNotEqual(r["verdict"], "unknown", r)
         run, records, _ = store.load_run(self.reports, b)
         for r in records:              # the other work beside each one
             others = r["collectors"]["others"]
             self.assertGreaterEqual(others["share"], 0)
             self.assertLessEqual(others["share"], 1.05)
         self.assertEqual(sorted(r["cell"]["id"] for r in records),
-                         [f"linux.shortconn.c1.r{i}" for i in range(4)])
+                         [f"linux.shortconn.c1.r{i}" for i in range(n_cand)])
         self.assertEqual(run["status"], "complete")
-        self.assertEqual(len(run["plan"]), 4)
-        self.assertEqual(run["escalations"][0]["cells"],
-                         ["linux.shortconn.c1.r2", "linux.shortconn.c1.r3"])
+        self.assertEqual(len(run["plan"]), n_cand)
+        if rerun:
+            self.assertEqual(run["escalations"][0]["cells"],
+                             ["linux.shortconn.c1.r2", "linux.shortconn.c1.r3"])
+        else:
+            self.assertFalse(run.get("escalations"))
         db = sqlite3.connect(store.db_path(self.reports))
         n = db.execute("SELECT count(*) FROM records WHERE run_id = ?",
                        (b,)).fetchone()[0]
         stored = db.execute("SELECT count(*) FROM verdicts").fetchone()[0]
         db.close()
-        self.assertEqual((n, stored), (4, 3))
+        self.assertEqual((n, stored), (n_cand, 3))
         self.ci_gate_commands()
 
     def ci_gate_commands(self):
