@@ -382,6 +382,10 @@ struct rs_stack {
 	struct rs_arena *arena;    /* conf.arena: where all of this lives */
 	rs_sock_event_fn sock_event;
 	uint32_t ip, netmask, gateway; /* host order */
+	/* the subnet (ip & netmask), and its network and broadcast addresses
+	 * as sources (ipv4.c: never a peer), ip itself for prefixes without
+	 * them (/31, /32) */
+	uint32_t net, net_src, bcast_src;
 	const struct rs_table_ops *ehash_ops, *lhash_ops;
 	void *ehash, *lhash;
 	const struct rs_port_ops *port_ops;
