@@ -215,8 +215,10 @@ struct rs_tcb {
 	uint32_t heap_idx;         /* 0 = not in heap */
 	uint64_t retransmits;
 	struct rs_ring snd, rcv;
-	struct rs_seqrange ooo[RS_OOO_MAX];   /* received out of order */
 	struct rs_txq txq;         /* what is in flight */
+	/* last: rs_tcb_new clears a reused TCB only up to here (read only
+	 * below nooo) */
+	struct rs_seqrange ooo[RS_OOO_MAX];   /* received out of order */
 };
 
 /* Compact TIME_WAIT entry (issue: at most 128 bytes). */

@@ -100,16 +100,18 @@ void rs_tcp_xmit(struct rs_tcb *t, uint32_t seq, uint32_t len, uint8_t flags)
 	struct rs_core *c = t->core;
 	uint8_t *buf = rs_tx_buf(c);
 	uint8_t *p = buf + RS_ETH_HLEN + RS_IP_HLEN;
-	struct rs_tcp_seg s = {
-		.sport = t->h.lport,
-		.dport = t->h.rport,
-		.seq = seq,
-		.ack = (flags & RS_TH_ACK) ? t->rcv_nxt : 0,
-		.flags = flags,
-		.len = len,
-	};
+	struct rs_tcp_seg s; /* emit reads an option's fields only with its
+			      * flag in opts: the rest stays unwritten */
 	uint32_t hl;
 
+	s.sport = t->h.lport;
+	s.dport = t->h.rport;
+	s.seq = seq;
+	s.ack = (flags & RS_TH_ACK) ? t->rcv_nxt : 0;
+	s.flags = flags;
+	s.opts = 0;
+	s.nsack = 0;
+	s.len = len;
 	if (flags & RS_TH_SYN) {
 		syn_options(t, &s);
 		if (flags & RS_TH_ACK)

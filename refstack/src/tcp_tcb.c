@@ -38,7 +38,7 @@ struct rs_tcb *rs_tcb_new(struct rs_core *c, uint32_t sndbuf,
 		return NULL;
 	if (t) {
 		c->tcb_free = (struct rs_tcb *)(void *)t->h.next;
-		memset(t, 0, sizeof(*t));
+		memset(t, 0, offsetof(struct rs_tcb, ooo));
 	} else {
 		t = rs_mem_zalloc(c->stack->arena, sizeof(*t));
 		if (!t)

@@ -100,11 +100,11 @@ struct rs_tcp_seg {
 	uint8_t wscale;      /* clamped to 14 */
 	uint32_t tsval, tsecr;
 	uint8_t nsack;
+	uint32_t len;        /* payload bytes */
+	const uint8_t *data;
 	struct {
 		uint32_t start, end;
-	} sack[RS_TCP_MAX_SACK];
-	const uint8_t *data;
-	uint32_t len;        /* payload bytes */
+	} sack[RS_TCP_MAX_SACK]; /* the first nsack */
 };
 /* Validates header, options and (unless csum_partial) the checksum over
  * the pseudo-header. */
