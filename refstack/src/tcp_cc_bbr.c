@@ -300,6 +300,18 @@ static uint32_t burst_goal(const struct rs_tcb *t)
 	return (uint32_t)RS_MAX(b, 2u * t->mss);
 }
 
+/* gain x BDP plus three bursts, and two segments more in ProbeBW's
+ * probing phase */
+static uint32_t cwnd_target(const struct rs_tcb *t)
+{
+	const struct rs_bbr *b = &t->bbr;
+	uint32_t target = bdp(t, max_bw(b), b->cwnd_gain) + 3u * burst_goal(t);
+
+	if (b->mode == BBR_PROBE_BW && b->cycle_idx == 0)
+		target += 2u * t->mss;
+	return target;
+}
+
 /* cwnd toward gain x BDP plus three bursts for the ACKs' and the pacing
  * bursts' quantisation (Linux's bbr_quantization_budget: with a min RTT
  * far below the RTT most segments see - reordering that lets a few
@@ -312,7 +324,7 @@ static uint32_t burst_goal(const struct rs_tcb *t)
 static void set_cwnd(struct rs_tcb *t, const struct rs_cc_ack *a)
 {
 	struct rs_bbr *b = &t->bbr;
-	uint32_t mss = t->mss, cwnd = t->cwnd, target;
+	uint32_t mss = t->mss, cwnd = t->cwnd;
 	uint32_t acked = a->una_advanced || a->rs->valid ? a->delivered : 0;
 
 	if (!acked)
@@ -323,12 +335,11 @@ static void set_cwnd(struct rs_tcb *t, const struct rs_cc_ack *a)
 		cwnd = RS_MAX(cwnd, rs_tcp_pipe(t) + acked);
 		goto done;
 	}
-	target = bdp(t, max_bw(b), b->cwnd_gain) + 3u * burst_goal(t);
-	if (b->mode == BBR_PROBE_BW && b->cycle_idx == 0)
-		target += 2u * mss;
+	/* before the pipe is full and an initial window is delivered, cwnd
+	 * grows whatever the target: a short connection never computes it */
 	if (b->full_bw_reached)
-		cwnd = RS_MIN(cwnd + acked, target);
-	else if (cwnd < target || t->delivered < RS_TCP_IW_SEGS * mss)
+		cwnd = RS_MIN(cwnd + acked, cwnd_target(t));
+	else if (t->delivered < RS_TCP_IW_SEGS * mss || cwnd < cwnd_target(t))
 		cwnd += acked;
 	cwnd = RS_MAX(cwnd, BBR_MIN_SEGS * mss);
 done:
