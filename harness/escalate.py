@@ -40,7 +40,7 @@ def _can_help(row):
 
 def _new_cells(records, key, n):
     """n more repetitions of a cell; of a cell measured beside the
-    reference build, n more pairs (the order alternating as in the plan)."""
+    reference build, n more pairs (ordered as in the plan)."""
     def of_key(r):
         return (r["cell"]["stack"], r["cell"]["workload"],
                 r["cell"]["cores"]) == key
@@ -58,7 +58,7 @@ def _new_cells(records, key, n):
                                       rep) + (".reference" if c.get("twin")
                                               else "")
             pair.append(c)
-        out += pair if rep % 2 == 0 else pair[::-1]
+        out += pair if planmod.checkout_first(*key, rep) else pair[::-1]
     return out
 
 
