@@ -29,7 +29,7 @@ import os
 import random
 import time
 
-from . import REPO_ROOT, analyze, gate, gateconf, store
+from . import REPO_ROOT, gate, gateconf, store
 from .gateconf import METRICS, GateError
 
 FIXTURE_SCHEMA = 1
@@ -177,7 +177,8 @@ def first_reps(records, n):
 
 
 def splits(fx, history_k, seed=1):
-    """(mode, cell, baseline runs' records, candidate records).
+    """(mode, cell, baseline runs' records, candidate records, the
+    candidate's run: its index in fx["runs"]).
 
     Cells measured beside the reference build ("reference"): each run's
     own repetitions and their twins, in both directions.  Other cells: every ordered pair of runs
@@ -191,11 +192,12 @@ def splits(fx, history_k, seed=1):
         if any(paired(runs[i]["cells"][cell]) for i in have):
             for c in have:
                 recs = runs[c]["cells"][cell]
-                yield "reference", cell, [], recs
-                yield "reference", cell, [], swapped(recs)
+                yield "reference", cell, [], recs, c
+                yield "reference", cell, [], swapped(recs), c
             continue
         for b, c in itertools.permutations(have, 2):
-            yield "run", cell, [runs[b]["cells"][cell]], runs[c]["cells"][cell]
+            yield ("run", cell, [runs[b]["cells"][cell]],
+                   runs[c]["cells"][cell], c)
         if len(have) <= history_k:
             continue
         for c in have:
@@ -205,50 +207,78 @@ def splits(fx, history_k, seed=1):
             for combo in combos[:HISTORY_SPLITS]:
                 yield (f"history:{history_k}", cell,
                        [runs[i]["cells"][cell] for i in combo],
-                       runs[c]["cells"][cell])
+                       runs[c]["cells"][cell], c)
 
 
-def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0):
+def held_out_conf(fx, conf, run):
+    """conf with the pair_offset measured on every run of the fixture but
+    one (pair_offsets): what the gate would have used on that run had it
+    been calibrated without it."""
+    others = [i for i in range(len(fx["runs"])) if i != run]
+    got = pair_offsets(fx, conf, others)
+    return dict(conf, pair_offset=dict(conf["pair_offset"], **{
+        m: sd for m, (sd, _n) in got.items()}))
+
+
+def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0,
+             held_out=True):
     """Counts of regressed cells and metrics per mode and injection: the
     gate's own compare_cells on every split.  reps: use only the first
-    reps repetitions of every run (0: all), as a shorter suite would."""
+    reps repetitions of every run (0: all), as a shorter suite would.
+    held_out: the cells measured beside the reference build once more
+    (mode "held-out"), each run with the pair_offset measured on the
+    other runs (held_out_conf): out of sample, where the suite's own
+    pair_offset was measured on every run it is tested on."""
     levels = (0.0,) + tuple(injections)
+    loo = {}
     out = {}
-    for mode, cell, base_runs, cand_recs in splits(fx, history_k):
-        base = [r for run in base_runs for r in first_reps(run, reps)]
+    for mode, cell, base_runs, cand_recs, run in splits(fx, history_k):
+        base = [r for run_ in base_runs for r in first_reps(run_, reps)]
         cand_recs = first_reps(cand_recs, reps)
+        confs = [(mode, conf)]
+        if held_out and mode == "reference":
+            if run not in loo:
+                loo[run] = held_out_conf(fx, conf, run)
+            confs.append(("held-out", loo[run]))
         for d in levels:
             cand = inject(cand_recs, d)
-            rows = gate.compare_cells(base, cand, conf)
-            slot = out.setdefault((mode, d), {"cells": 0, "regressed": 0,
-                                              "unknown": 0, "same": 0,
-                                              "metrics": {}, "kinds": {}})
-            for row in rows:
-                ms = slot["metrics"].setdefault(row["metric"],
-                                                {"n": 0, "regressed": 0})
-                ms["n"] += 1
-                ms["regressed"] += row["verdict"] == "regressed"
-            v = gate.overall(rows)
-            kind = slot["kinds"].setdefault(_kind(rows), {"cells": 0,
-                                                          "regressed": 0})
-            for s in (slot, kind):
-                s["cells"] += 1
-                s["regressed"] += v == "regressed"
-            slot["unknown"] += v == "unknown"
-            slot["same"] += v == "same"
+            for mode_, conf_ in confs:
+                _count(out.setdefault((mode_, d), _slot()),
+                       gate.compare_cells(base, cand, conf_))
     return out
 
 
-def pair_offsets(fx, conf):
-    """{metric: (sd, cell-runs)}: how far the two sides of one build's
-    pairs sit apart in a run beyond what the pairs' own spread explains,
-    from run to run — the pair_offset of the gate.  Per cell-run, the
-    Hodges-Lehmann estimate e of the log ratios and the sd s of its
-    bootstrap: sd = sqrt(max(0, mean(e^2 - s^2))) over every cell-run."""
+def _slot():
+    return {"cells": 0, "regressed": 0, "unknown": 0, "same": 0,
+            "metrics": {}, "kinds": {}}
+
+
+def _count(slot, rows):
+    for row in rows:
+        ms = slot["metrics"].setdefault(row["metric"],
+                                        {"n": 0, "regressed": 0})
+        ms["n"] += 1
+        ms["regressed"] += row["verdict"] == "regressed"
+    v = gate.overall(rows)
+    kind = slot["kinds"].setdefault(_kind(rows), {"cells": 0,
+                                                  "regressed": 0})
+    for s in (slot, kind):
+        s["cells"] += 1
+        s["regressed"] += v == "regressed"
+    slot["unknown"] += v == "unknown"
+    slot["same"] += v == "same"
+
+
+def _cell_run_estimates(fx, conf, runs=None):
+    """{metric: [(run, cell, e, s)]}: per cell-run measured beside the
+    reference build, the Hodges-Lehmann estimate e of the pairs' log
+    ratios and the sd s of its bootstrap; runs: indexes (default all)."""
     import numpy as np
-    parts = {}
-    for run in fx["runs"]:
-        for recs in run["cells"].values():
+    out = {}
+    for i, run in enumerate(fx["runs"]):
+        if runs is not None and i not in runs:
+            continue
+        for cell, recs in sorted(run["cells"].items()):
             if not paired(recs):
                 continue
             refs = [r for r in recs if r["cell"].get("twin") == "reference"]
@@ -260,11 +290,54 @@ def pair_offsets(fx, conf):
                 if len(pairs) < gate.MIN_REPS:
                     continue
                 d = np.log([c / b for c, b in pairs])
-                e = float(gate.hodges_lehmann(d))
-                parts.setdefault(m, []).append(
-                    e * e - float(np.var(gate.bootstrap_hl(d))))
-    return {m: (float(np.sqrt(max(0.0, np.mean(x)))), len(x))
-            for m, x in sorted(parts.items())}
+                out.setdefault(m, []).append(
+                    (i, cell, float(gate.hodges_lehmann(d)),
+                     float(np.std(gate.bootstrap_hl(d)))))
+    return out
+
+
+def pair_offsets(fx, conf, runs=None):
+    """{metric: (sd, cell-runs)}: how far the two sides of one build's
+    pairs sit apart in a run beyond what the pairs' own spread explains,
+    from run to run — the pair_offset of the gate.  Per cell-run, the
+    Hodges-Lehmann estimate e of the log ratios and the sd s of its
+    bootstrap: sd = sqrt(max(0, mean(e^2 - s^2))) over every cell-run
+    (the method-of-moments estimate of a random effect's variance).
+    runs: only these runs (indexes), default all."""
+    import numpy as np
+    return {m: (float(np.sqrt(max(0.0, np.mean([e * e - s * s for
+                                                 _i, _c, e, s in x])))),
+                len(x))
+            for m, x in sorted(_cell_run_estimates(fx, conf, runs).items())}
+
+
+def held_out_z(fx, conf):
+    """{metric: [z]}: each cell-run's estimate over its uncertainty with
+    the pair_offset measured on the other runs, e / sqrt(s^2 + offset^2):
+    about standard normal when the gate's model of the noise holds out of
+    sample (its tails are the false alarms)."""
+    import numpy as np
+    est = _cell_run_estimates(fx, conf)
+    loo = {i: held_out_conf(fx, conf, i)["pair_offset"]
+           for i in range(len(fx["runs"]))}
+    return {m: [e / float(np.hypot(s, loo[i][m])) for i, _c, e, s in x]
+            for m, x in sorted(est.items())}
+
+
+def format_z(zs):
+    import numpy as np
+    from scipy import stats
+    out = []
+    for m, z in zs.items():
+        if len(z) < 2:
+            continue
+        z = np.asarray(z)
+        out.append(f"{m}: {len(z)} cell-runs, held-out z sd {np.std(z):.2f}, "
+                   f"max |z| {np.max(np.abs(z)):.2f}, normal "
+                   f"(Kolmogorov-Smirnov) p = "
+                   f"{stats.kstest(z, 'norm').pvalue:.2f}")
+    return ["held-out estimates against their uncertainty (sd 1 when the "
+            "model holds):"] + ["  " + x for x in out] if out else []
 
 
 def format_offsets(offsets, conf):

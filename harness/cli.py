@@ -287,6 +287,7 @@ def cmd_calibrate(args):
     _print_lines(calibrate.format_evaluation(fx, res, conf))
     _print_lines(calibrate.format_offsets(calibrate.pair_offsets(fx, conf),
                                           conf))
+    _print_lines(calibrate.format_z(calibrate.held_out_z(fx, conf)))
     lines, ok = calibrate.check_bounds(res)
     _print_lines([""] + lines)
     return 0 if ok else 1

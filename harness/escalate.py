@@ -5,7 +5,9 @@ decided or a cap is reached (repetitions added per cell, seconds spent).
 The new repetitions are real runs of the cell with the code checked out
 now, so they are only made when the checkout is the candidate's commit;
 they are stored in the candidate run (records r<N>, r<N+1>, ...) next to
-its first repetitions, and the run's plan and `escalations` say so.
+its first repetitions, and the run's plan and `escalations` say so.  When
+a cap stops them, the cells still unknown are decided (gate.settle): a
+no-change night ends "same", not "unknown".
 """
 import copy
 import os
@@ -13,7 +15,7 @@ import time
 
 from . import env as envmod
 from . import plan as planmod
-from .gate import MIN_REPS, compare_cells, gated
+from .gate import MIN_REPS, compare_cells, gated, settle
 
 
 def _why_not(run):
@@ -123,4 +125,7 @@ def escalate(ctx, rows, run_more):
             rep["stopped"] = f"a re-run failed: {error}"
             break
     rep["seconds"] = time.monotonic() - t0
+    if rep["stopped"] and not rep["stopped"].startswith("a re-run failed"):
+        rows = settle(rows, conf, rep["stopped"])
+        rep["settled"] = sum(1 for r in rows if r.get("settled"))
     return rows, records, rep

@@ -48,6 +48,14 @@ Exact metrics (callgrind instruction counts repeat to the instruction):
 the ratio of medians against a fixed threshold, no statistics; repetitions
 that disagree by more than a third of the threshold make it unknown.
 
+At the re-run cap (harness.escalate re-ran an unknown cell as often as
+its caps allow), a statistical metric still unknown is decided as
+Pinpoint does (settle): "same" when its estimate moved less than the
+minimum effect the worse way — the data, as many as the gate will take,
+found no regression of that size, though they cannot rule one out at
+SAME_ALPHA; it stays unknown with too few pairs, or when the estimate is
+at least the minimum effect worse but not significant.
+
 A cell's verdict is its worst metric: regressed > unknown > improved > same.
 """
 import statistics
@@ -286,6 +294,30 @@ def _spread(bound):
 
 def _pct(f, sign=False):
     return f"{100 * f:+.1f}%" if sign else f"{100 * f:.1f}%"
+
+
+def settle(rows, conf, cap):
+    """Rows after the re-runs stopped at a cap (cap: which one): each
+    unknown statistical metric whose estimate is less than its minimum
+    effect worse becomes "same" (row "settled": the cap), the others as
+    they were (see the module's doc)."""
+    out = []
+    for r in rows:
+        _get, _unit, better, kind, _help = METRICS[r["metric"]]
+        if r["verdict"] != "unknown" or kind != "stat" or r["ratio"] is None \
+                or r["n_cand"] < MIN_REPS or r["n_base"] < MIN_REPS:
+            out.append(r)
+            continue
+        w, e = _worse(r["ratio"], better), conf["min_effect"][r["metric"]]
+        if w >= 1 + e:
+            out.append(dict(r, reason=r["reason"] + f"; still unknown at the "
+                            f"re-run cap ({cap}): {_pct(w - 1)} worse"))
+            continue
+        out.append(dict(r, verdict="same", settled=cap, reason=(
+            f"at the re-run cap ({cap}) no regression of {_pct(e)}: "
+            f"{_pct(abs(w - 1))} {'worse' if w > 1 else 'better'} "
+            f"(was unknown: {r['reason']})")))
+    return out
 
 
 def decide(metric, base, cand, conf, base_runs=None):

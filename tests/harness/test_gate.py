@@ -378,6 +378,33 @@ class ReferenceTwinTest(unittest.TestCase):
                                             offset=0.05)["verdict"],
                          "regressed")
 
+    def test_settled_at_the_cap(self):
+        """At the re-run cap an unknown metric is decided by its estimate:
+        under the minimum effect worse it is "same"; at least that much
+        worse (not significant) it stays unknown; regressed, too few
+        pairs and exact metrics are left as they were."""
+        rng = random.Random(7)
+        noisy = [(1000 * rng.lognormvariate(0, 0.3), 1000.0) for _ in range(20)]
+        r = gate.decide_paired(noisy, "higher", 0.05, 0.01)
+        self.assertEqual(r["verdict"], "unknown", r)
+        conf = gateconf.default_conf()
+        row = dict(r, metric="rate", ratio=0.98)   # 2 % worse
+        worse = dict(row, ratio=0.9)          # 11 % worse, not significant
+        few = dict(row, n_cand=1, n_base=1)
+        exact = {"metric": "instructions", "verdict": "unknown", "ratio": 1.0,
+                 "n_base": 3, "n_cand": 3, "reason": "not repeatable"}
+        reg = dict(row, verdict="regressed", ratio=0.5)
+        got = gate.settle([row, worse, few, exact, reg], conf,
+                          "30 repetitions added per cell")
+        self.assertEqual([g["verdict"] for g in got],
+                         ["same", "unknown", "unknown", "unknown", "regressed"])
+        self.assertEqual(got[0]["settled"], "30 repetitions added per cell")
+        self.assertIn("at the re-run cap (30 repetitions added per cell) "
+                      "no regression of 5.0%: 2.0% worse", got[0]["reason"])
+        self.assertIn("still unknown at the re-run cap", got[1]["reason"])
+        self.assertNotIn("settled", got[1])
+        self.assertEqual(got[2:], [few, exact, reg])
+
     def test_pairs_by_repetition(self):
         """A repetition without its twin (failed) is not paired with
         another's."""
