@@ -16,6 +16,7 @@ import time
 from . import env as envmod
 from . import plan as planmod
 from .gate import MIN_REPS, compare_cells, gated, settle
+from .gateconf import METRICS
 
 
 def _why_not(run):
@@ -36,8 +37,11 @@ def _why_not(run):
 
 
 def _can_help(row):
-    """Only cells with a baseline to compare against gain from re-runs."""
-    return row["verdict"] == "unknown" and row["n_base"] >= MIN_REPS
+    """Only statistical metrics with a baseline to compare against gain
+    from re-runs (an exact one is unknown when its counts do not repeat,
+    which more of them do not mend)."""
+    return row["verdict"] == "unknown" and row["n_base"] >= MIN_REPS \
+        and METRICS[row["metric"]][3] == "stat"
 
 
 def _new_cells(records, key, n):
