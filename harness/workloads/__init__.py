@@ -24,6 +24,7 @@ A KeyboardInterrupt inside run_cell stops everything and returns status
 import os
 import shutil
 import signal
+import sys
 import time
 
 from harness import procs, registry
@@ -198,6 +199,24 @@ def run_cell(lab, cell, outdir, on_interval=None):
     return result
 
 
+_TIME_WAIT_WARNED = []
+
+
+def _forget_time_wait(lab, result):
+    """The backend host (the origins: the one host the server's stack
+    connects to) starts the cell without the previous cells' TIME_WAIT
+    sockets (procs.forget_time_wait); what its kernel could not destroy is
+    recorded in the result and said once."""
+    left = procs.forget_time_wait(lambda argv: lab.exec("backend", argv, check=False))
+    if left:
+        result["time_wait_left"] = left
+        if not _TIME_WAIT_WARNED:
+            _TIME_WAIT_WARNED.append(True)
+            print("tcpscale: warning: the backend host's kernel keeps %d TIME_WAIT sockets "
+                  "through `ss -K`: a cell's connections to the origins may meet the previous "
+                  "cell's" % left, file=sys.stderr)
+
+
 def _run_servers_and_client(lab, cell, stack, rundir, outfile, on_interval, coll,
                             result, state):
     """Start the servers, run tsload with the collectors, stop everything;
@@ -206,6 +225,7 @@ def _run_servers_and_client(lab, cell, stack, rundir, outfile, on_interval, coll
     job_path = _job_path(cell["job"])
     servers = state["servers"]
     try:
+        _forget_time_wait(lab, result)
         under_test, settings = stack.SERVERS[cell["workload"]](lab, cell, rundir,
                                                                job_path, servers)
         result["tuning"] = stack.tuning(lab, cell, settings)

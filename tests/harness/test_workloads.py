@@ -244,11 +244,18 @@ class RealCellsTest(unittest.TestCase):
         self.assertGreater(res["tsload"]["jobs"][0]["transactions"], 0)
 
     def _kill_server_later(self, name, delay):
+        """SIGKILL the server `name` delay s after it started (not after the
+        cell did: the cell's set-up takes its own time on a loaded machine)."""
         def kill():
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                found = [p for p in self.lab.status()["processes"] if p["name"] == name]
+                if found:
+                    break
+                time.sleep(0.05)
             time.sleep(delay)
-            for p in self.lab.status()["processes"]:
-                if p["name"] == name:
-                    procs.signal_pid(p["pid"], signal.SIGKILL, p["start"])
+            for p in found:
+                procs.signal_pid(p["pid"], signal.SIGKILL, p["start"])
         t = threading.Thread(target=kill, daemon=True)
         t.start()
         return t
