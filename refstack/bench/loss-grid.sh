@@ -115,13 +115,14 @@ run_one() {
 			--port 80 --cc "${stack#refstack-}" "${extra[@]}" >"$OUT/httpd.log" 2>&1 &
 		job=$!
 		t_bg_add "$job"
-		t_wait_for "$OUT/httpd.log" listening 10 || { echo "$stack $cell fail 0 0 0"; return; }
+		t_wait_for "$OUT/httpd.log" "listening.*pid [0-9]" 10 || { echo "$stack $cell fail 0 0 0"; return; }
 		pid=$(sed -n 's/.*pid \([0-9]*\).*/\1/p' "$OUT/httpd.log")
 		read -r t c < <(fetch)
 		sleep 0.3 # the counters are published every 100 ms
 		a=$("$RSCTL" -p "$pid" --all counters | awk '$1 == "tcp_rto_expired" {print $2}')
 		b=$("$RSCTL" -p "$pid" --all counters | awk '$1 == "tcp_retrans_segs" {print $2}')
-		t_stop "$pid" "$job"
+		# without its pid the timeout wrapper (the job) passes SIGTERM on
+		t_stop "${pid:-$job}" "$job"
 	else
 		ip netns exec "$NS_S" sysctl -qw net.ipv4.tcp_congestion_control="${stack#linux-}" || {
 			echo "$stack $cell fail 0 0 0"; return; }
