@@ -177,6 +177,9 @@ int rs_tcp_keepalive_fire(struct rs_tcb *t);
 /* TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT in effect (defaults filled). */
 int rs_tcp_keepalive_get(const struct rs_keepalive *ka, int name);
 void rs_tcp_rtt_sample(struct rs_tcb *t, uint64_t rtt_ns);
+/* The RTT sample of the segment that completes the handshake (its ACK of
+ * the SYN); also without TF_RTT, from its timestamp echo. */
+void rs_tcp_rtt_syn(struct rs_tcb *t, const struct rs_tcp_seg *seg);
 
 /* A delivery-rate sample (tcp_rate.c). */
 struct rs_rate_sample {

@@ -43,8 +43,10 @@ static void reno_acked(struct rs_tcb *t, uint32_t acked)
 	t->dupacks = 0;
 }
 
-static void new_ack(struct rs_tcb *t, uint32_t ack, struct rs_ackinfo *ai)
+static void new_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg,
+		    struct rs_ackinfo *ai)
 {
+	uint32_t ack = seg->ack;
 	struct rs_core *c = t->core;
 	uint32_t acked = ack - t->snd_una;
 	uint32_t data = 0;
@@ -60,10 +62,8 @@ static void new_ack(struct rs_tcb *t, uint32_t ack, struct rs_ackinfo *ai)
 	}
 	rs_txq_ack(t, ack, ai);
 	ai->una_advanced = 1;
-	if (t->flags & TF_RTT) { /* the SYN,ACK's (passive open) */
-		t->flags &= ~(uint32_t)TF_RTT;
-		rs_tcp_rtt_sample(t, c->now - t->rtt_start);
-	}
+	if ((t->flags & TF_RTT) || !t->srtt_us) /* the SYN,ACK's (passive open) */
+		rs_tcp_rtt_syn(t, seg);
 	t->snd_una = ack;
 	if (rs_seq_lt(t->snd_nxt, ack))
 		t->snd_nxt = ack;
@@ -135,7 +135,7 @@ int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	if (seg->nsack)
 		rs_sack_update(t, seg, &ai);
 	if (rs_seq_gt(ack, t->snd_una))
-		new_ack(t, ack, &ai);
+		new_ack(t, seg, &ai);
 	else if (seg->len == 0 && !(seg->flags & (RS_TH_SYN | RS_TH_FIN)) &&
 		 !shrank && t->snd_max != t->snd_una)
 		dup_ack(t, &ai);

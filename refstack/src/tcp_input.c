@@ -184,9 +184,7 @@ static void syn_sent_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	rs_tcp_syn_options(t, seg);
 	if (ack_ok) {
 		t->snd_una = seg->ack;
-		if (t->flags & TF_RTT)
-			rs_tcp_rtt_sample(t, c->now - t->rtt_start);
-		t->flags &= ~(uint32_t)TF_RTT;
+		rs_tcp_rtt_syn(t, seg);
 		t->backoff = 0;
 		t->retries = 0;
 		t->t_rtx = 0;

@@ -329,6 +329,59 @@ static void t_probe_past_nagle(uint32_t cc)
 	peer_fini(&p);
 }
 
+/* The first SYN,ACK is lost, the second answered: the handshake cannot
+ * be timed (Karn), but the ACK's timestamp echo says which copy it
+ * answers.  Without that sample the first data would wait on the 1 s
+ * initial RTO, with no tail loss probe. */
+static void t_synack_resent_rtt(void)
+{
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_MSS | RS_TCPOPT_SACKOK |
+				       RS_TCPOPT_TS,
+			       .mss = 1460, .tsval = 100};
+	struct peer p;
+	struct pseg r[8];
+	uint32_t s = 0, rto, srtt;
+	uint64_t t0;
+	int lfd, fd, n, resent = 0;
+
+	peer_init(&p, NULL);
+	lfd = peer_listen(&p, 80, 16);
+	peer_tx(&p, 45005, 80, RS_TH_SYN, 1000, 0, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8); /* lost */
+	for (int ms = 0; ms < 1500 && !s; ms++) {
+		peer_advance(&p, MS);
+		n = peer_rx(&p, r, 8);
+		if (n == 1 && r[0].flags == (RS_TH_SYN | RS_TH_ACK))
+			s = r[0].seq + 1;
+	}
+	peer_advance(&p, 2 * MS);
+	o.opts = RS_TCPOPT_TS;
+	o.tsval = 101;
+	o.tsecr = r[0].tsval;
+	peer_tx(&p, 45005, 80, A, 1001, s, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8);
+	fd = rs_accept(p.c, lfd, NULL, NULL);
+	cwnd_of(&p);
+	rto = info.rto_us;
+	srtt = info.srtt_us;
+	T_CHECK(s && fd >= 0 && srtt >= 1000 && srtt <= 3000 && rto < 300000,
+		"SYN,ACK resent: the RTT from the timestamp echo (srtt %u us, "
+		"RTO %u us)", srtt, rto);
+	rs_send(p.c, fd, "request", 7, 0);
+	peer_rx(&p, r, 8); /* lost */
+	t0 = p.now;
+	for (int ms = 0; ms < 1000 && !resent; ms++) {
+		peer_advance(&p, MS);
+		n = peer_rx(&p, r, 8);
+		for (int k = 0; k < n; k++)
+			resent |= r[k].len == 7;
+	}
+	T_CHECK(resent && p.now - t0 < 300 * MS,
+		"... so the lost first data goes again after %llu ms (not the "
+		"1 s initial RTO)", (unsigned long long)((p.now - t0) / MS));
+	peer_fini(&p);
+}
+
 /* ---- bulk transfers through a lossy memif link ------------------------ */
 
 /* The server (fd sfd) sends bytes of a known pattern to the client (cfd),
@@ -556,6 +609,7 @@ int main(void)
 	t_no_probe_on_close();
 	t_probe_past_nagle(RS_CC_RENO);
 	t_probe_past_nagle(RS_CC_BBR);
+	t_synack_resent_rtt();
 	bulk(50, 0, 2u << 20, RS_CC_RENO);
 	bulk(30, 100, 2u << 20, RS_CC_RENO);
 	bulk(50, 0, 2u << 20, RS_CC_BBR);
