@@ -29,7 +29,7 @@ import os
 import random
 import time
 
-from . import REPO_ROOT, analyze, gate, gateconf, store
+from . import REPO_ROOT, gate, gateconf, store
 from .gateconf import METRICS, GateError
 
 FIXTURE_SCHEMA = 1
@@ -81,6 +81,9 @@ def fixture_run(run, records):
             "git": (env.get("git") or {}).get("short"),
             "loadavg": env.get("loadavg"),
             "reference": (run.get("suite") or {}).get("reference"),
+            # the gate's re-runs of unknown cells (harness.escalate)
+            "reruns": sorted(c for e in run.get("escalations") or []
+                             for c in e.get("cells") or []),
             "records": [slim(r) for r in recs]}
 
 
@@ -120,7 +123,9 @@ def load_fixture(path):
                         f"{FIXTURE_SCHEMA} with at least 2 runs")
     for run in fx["runs"]:
         run["cells"] = {}
+        reruns = set(run.get("reruns") or ())
         for r in run["records"]:
+            r["rerun"] = r["cell"]["id"] in reruns
             key = (r["cell"]["stack"], r["cell"]["workload"],
                    r["cell"]["cores"])
             run["cells"].setdefault(gate.cell_name(key), []).append(r)
@@ -172,12 +177,44 @@ def swapped(records):
 
 
 def first_reps(records, n):
-    """The repetitions a suite of n repetitions would have measured."""
-    return [r for r in records if r["cell"]["rep"] < n] if n else records
+    """The repetitions a suite of n repetitions would have measured (0:
+    the suite's own), without the gate's re-runs."""
+    return [r for r in records if not r.get("rerun")
+            and (not n or r["cell"]["rep"] < n)]
+
+
+def replay_reruns(base, records, conf):
+    """The gate's rows for a candidate cell as `tcpscale gate` would have
+    ended them with its re-runs (harness.escalate): decided on the
+    suite's repetitions, then, while unknown, escalate_step more of the
+    re-run repetitions the fixture holds (in the order they ran), up to
+    escalate_reps, then settled at the cap (gate.settle).  Where the
+    fixture holds fewer re-runs than a round needs, the rows stay as they
+    are (no cap reached).  The time cap is not replayed."""
+    from .escalate import _can_help
+    have = first_reps(records, 0)
+    extra = {}
+    for r in records:
+        if r.get("rerun"):
+            extra.setdefault(r["cell"]["rep"], []).append(r)
+    reps = sorted(extra)
+    rows, added = gate.compare_cells(base, have, conf), 0
+    while any(_can_help(r) for r in rows):
+        n = min(conf["escalate_step"], conf["escalate_reps"] - added)
+        if n <= 0:
+            return gate.settle(rows, conf, f"{added} repetitions added "
+                                           "per cell")
+        if len(reps) < added + n:
+            break
+        have = have + [r for rep in reps[added:added + n] for r in extra[rep]]
+        added += n
+        rows = gate.compare_cells(base, have, conf)
+    return rows
 
 
 def splits(fx, history_k, seed=1):
-    """(mode, cell, baseline runs' records, candidate records).
+    """(mode, cell, baseline runs' records, candidate records, the
+    candidate's run: its index in fx["runs"]).
 
     Cells measured beside the reference build ("reference"): each run's
     own repetitions and their twins, in both directions.  Other cells: every ordered pair of runs
@@ -191,11 +228,12 @@ def splits(fx, history_k, seed=1):
         if any(paired(runs[i]["cells"][cell]) for i in have):
             for c in have:
                 recs = runs[c]["cells"][cell]
-                yield "reference", cell, [], recs
-                yield "reference", cell, [], swapped(recs)
+                yield "reference", cell, [], recs, c
+                yield "reference", cell, [], swapped(recs), c
             continue
         for b, c in itertools.permutations(have, 2):
-            yield "run", cell, [runs[b]["cells"][cell]], runs[c]["cells"][cell]
+            yield ("run", cell, [runs[b]["cells"][cell]],
+                   runs[c]["cells"][cell], c)
         if len(have) <= history_k:
             continue
         for c in have:
@@ -205,50 +243,88 @@ def splits(fx, history_k, seed=1):
             for combo in combos[:HISTORY_SPLITS]:
                 yield (f"history:{history_k}", cell,
                        [runs[i]["cells"][cell] for i in combo],
-                       runs[c]["cells"][cell])
+                       runs[c]["cells"][cell], c)
 
 
-def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0):
+def held_out_conf(fx, conf, run):
+    """conf with the pair_offset measured on every run of the fixture but
+    one (pair_offsets): what the gate would have used on that run had it
+    been calibrated without it."""
+    others = [i for i in range(len(fx["runs"])) if i != run]
+    got = pair_offsets(fx, conf, others)
+    return dict(conf, pair_offset=dict(conf["pair_offset"], **{
+        m: sd for m, (sd, _n) in got.items()}))
+
+
+def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0,
+             held_out=True):
     """Counts of regressed cells and metrics per mode and injection: the
     gate's own compare_cells on every split.  reps: use only the first
-    reps repetitions of every run (0: all), as a shorter suite would."""
+    reps repetitions of every run (0: the suite's own), as a shorter
+    suite would; the gate's re-runs are left out.  held_out: the cells
+    measured beside the reference build twice more, each run with the
+    pair_offset measured on the other runs (held_out_conf): out of
+    sample, where the suite's own pair_offset was measured on every run
+    it is tested on — at the suite's repetitions ("held-out") and with
+    the re-runs the fixture holds, as the gate ends a night ("held-out,
+    re-runs": replay_reruns)."""
     levels = (0.0,) + tuple(injections)
+    loo = {}
     out = {}
-    for mode, cell, base_runs, cand_recs in splits(fx, history_k):
-        base = [r for run in base_runs for r in first_reps(run, reps)]
-        cand_recs = first_reps(cand_recs, reps)
+    for mode, cell, base_runs, cand_recs, run in splits(fx, history_k):
+        base = [r for run_ in base_runs for r in first_reps(run_, reps)]
+        confs = [(mode, conf, False)]
+        if held_out and mode == "reference":
+            if run not in loo:
+                loo[run] = held_out_conf(fx, conf, run)
+            confs += [("held-out", loo[run], False)]
+            if not reps:
+                confs += [("held-out, re-runs", loo[run], True)]
         for d in levels:
             cand = inject(cand_recs, d)
-            rows = gate.compare_cells(base, cand, conf)
-            slot = out.setdefault((mode, d), {"cells": 0, "regressed": 0,
-                                              "unknown": 0, "same": 0,
-                                              "metrics": {}, "kinds": {}})
-            for row in rows:
-                ms = slot["metrics"].setdefault(row["metric"],
-                                                {"n": 0, "regressed": 0})
-                ms["n"] += 1
-                ms["regressed"] += row["verdict"] == "regressed"
-            v = gate.overall(rows)
-            kind = slot["kinds"].setdefault(_kind(rows), {"cells": 0,
-                                                          "regressed": 0})
-            for s in (slot, kind):
-                s["cells"] += 1
-                s["regressed"] += v == "regressed"
-            slot["unknown"] += v == "unknown"
-            slot["same"] += v == "same"
+            for mode_, conf_, reruns in confs:
+                rows = replay_reruns(base, cand, conf_) if reruns else \
+                    gate.compare_cells(base, first_reps(cand, reps), conf_)
+                slot = out.setdefault((mode_, d), _slot())
+                _count(slot, rows)
+                nights = slot["runs"].setdefault(run, {"cells": 0,
+                                                      "passed": 0})
+                nights["cells"] += 1
+                nights["passed"] += gate.overall(rows) in ("same", "improved")
     return out
 
 
-def pair_offsets(fx, conf):
-    """{metric: (sd, cell-runs)}: how far the two sides of one build's
-    pairs sit apart in a run beyond what the pairs' own spread explains,
-    from run to run — the pair_offset of the gate.  Per cell-run, the
-    Hodges-Lehmann estimate e of the log ratios and the sd s of its
-    bootstrap: sd = sqrt(max(0, mean(e^2 - s^2))) over every cell-run."""
+def _slot():
+    return {"cells": 0, "regressed": 0, "unknown": 0, "same": 0,
+            "metrics": {}, "kinds": {}, "runs": {}}
+
+
+def _count(slot, rows):
+    for row in rows:
+        ms = slot["metrics"].setdefault(row["metric"],
+                                        {"n": 0, "regressed": 0})
+        ms["n"] += 1
+        ms["regressed"] += row["verdict"] == "regressed"
+    v = gate.overall(rows)
+    kind = slot["kinds"].setdefault(_kind(rows), {"cells": 0,
+                                                  "regressed": 0})
+    for s in (slot, kind):
+        s["cells"] += 1
+        s["regressed"] += v == "regressed"
+    slot["unknown"] += v == "unknown"
+    slot["same"] += v == "same"
+
+
+def _cell_run_estimates(fx, conf, runs=None):
+    """{metric: [(run, cell, e, s)]}: per cell-run measured beside the
+    reference build, the Hodges-Lehmann estimate e of the pairs' log
+    ratios and the sd s of its bootstrap; runs: indexes (default all)."""
     import numpy as np
-    parts = {}
-    for run in fx["runs"]:
-        for recs in run["cells"].values():
+    out = {}
+    for i, run in enumerate(fx["runs"]):
+        if runs is not None and i not in runs:
+            continue
+        for cell, recs in sorted(run["cells"].items()):
             if not paired(recs):
                 continue
             refs = [r for r in recs if r["cell"].get("twin") == "reference"]
@@ -260,20 +336,109 @@ def pair_offsets(fx, conf):
                 if len(pairs) < gate.MIN_REPS:
                     continue
                 d = np.log([c / b for c, b in pairs])
-                e = float(gate.hodges_lehmann(d))
-                parts.setdefault(m, []).append(
-                    e * e - float(np.var(gate.bootstrap_hl(d))))
-    return {m: (float(np.sqrt(max(0.0, np.mean(x)))), len(x))
-            for m, x in sorted(parts.items())}
+                out.setdefault(m, []).append(
+                    (i, cell, float(gate.hodges_lehmann(d)),
+                     float(np.std(gate.bootstrap_hl(d)))))
+    return out
 
 
-def format_offsets(offsets, conf):
-    if not offsets:
+OFFSET_LEVEL = 0.5      # pair_offset: the median-unbiased estimate ...
+OFFSET_STEP = 0.005     # ... rounded up to this
+UPPER_LEVEL = 0.95      # and, to report its uncertainty, this upper bound
+
+
+def _offset_bound(parts, level):
+    """Upper confidence bound (level) of tau, the sd of a cell-run's offset
+    o in e = o + noise(sd s), from [(e, s)] of same-build cell-runs (their
+    mean is 0): the Q-profile method — Q(tau) = sum(e^2 / (s^2 + tau^2))
+    is chi-square with one degree of freedom per cell-run at the true tau;
+    the bound is the tau where Q falls to its 1 - level quantile."""
+    import numpy as np
+    from scipy import optimize, stats
+    e = np.array([x for x, _s in parts])
+    s2 = np.array([x * x for _e, x in parts])
+    target = stats.chi2.ppf(1 - level, len(parts))
+
+    def q(t):
+        return float(np.sum(e * e / (s2 + t * t))) - target
+    if q(0.0) <= 0:
+        return 0.0
+    hi = 0.01
+    while q(hi) > 0:
+        hi *= 2
+    return float(optimize.brentq(q, 0.0, hi, xtol=1e-5))
+
+
+def pair_offsets(fx, conf, runs=None, level=OFFSET_LEVEL, step=OFFSET_STEP):
+    """{metric: (sd, cell-runs)}: how far the two sides of one build's
+    pairs sit apart in a run beyond what the pairs' own spread explains,
+    from run to run — the pair_offset of the gate.  Per cell-run, the
+    Hodges-Lehmann estimate e of the log ratios and the sd s of its
+    bootstrap; sd: the Q-profile estimate at level (_offset_bound; 0.5:
+    median-unbiased, 0.95: the upper 95 % bound), or with level None the
+    method-of-moments estimate sqrt(max(0, mean(e^2 - s^2))); rounded up
+    to a multiple of step (0: not rounded).  The gate's pair_offset is
+    pair_offsets(fx) on every run of the calibration set, and the
+    held-out replay uses the same rule on the other runs.  runs: only
+    these runs (indexes), default all."""
+    import numpy as np
+    out = {}
+    for m, x in sorted(_cell_run_estimates(fx, conf, runs).items()):
+        parts = [(e, s) for _i, _c, e, s in x]
+        sd = float(np.sqrt(max(0.0, np.mean([e * e - s * s for e, s in
+                                              parts])))) \
+            if level is None else _offset_bound(parts, level)
+        if step:
+            sd = float(np.ceil(round(sd / step, 6)) * step)
+        out[m] = (sd, len(x))
+    return out
+
+
+def held_out_z(fx, conf):
+    """{metric: [z]}: each cell-run's estimate over its uncertainty with
+    the pair_offset measured on the other runs, e / sqrt(s^2 + offset^2):
+    about standard normal when the gate's model of the noise holds out of
+    sample (its tails are the false alarms)."""
+    import numpy as np
+    est = _cell_run_estimates(fx, conf)
+    loo = {i: held_out_conf(fx, conf, i)["pair_offset"]
+           for i in range(len(fx["runs"]))}
+    return {m: [e / float(np.hypot(s, loo[i][m])) for i, _c, e, s in x]
+            for m, x in sorted(est.items())}
+
+
+def format_z(zs):
+    import numpy as np
+    from scipy import stats
+    out = []
+    for m, z in zs.items():
+        if len(z) < 2:
+            continue
+        z = np.asarray(z)
+        out.append(f"{m}: {len(z)} cell-runs, held-out z sd {np.std(z):.2f}, "
+                   f"max |z| {np.max(np.abs(z)):.2f}, normal "
+                   f"(Kolmogorov-Smirnov) p = "
+                   f"{stats.kstest(z, 'norm').pvalue:.2f}")
+    return ["held-out estimates against their uncertainty (sd 1 when the "
+            "model holds):"] + ["  " + x for x in out] if out else []
+
+
+def format_offsets(fx, conf):
+    point = pair_offsets(fx, conf, level=None, step=0)
+    if not point:
         return []
+    median = pair_offsets(fx, conf, step=0)
+    upper = pair_offsets(fx, conf, level=UPPER_LEVEL, step=0)
+    use = pair_offsets(fx, conf)
     return ["run-to-run offset between the two sides of one build's pairs "
-            "(sd, measured): " + ", ".join(
-                f"{m} {100 * sd:.1f}% ({n} cell-runs)"
-                for m, (sd, n) in offsets.items()),
+            "(sd; method of moments, median-unbiased, "
+            f"{100 * UPPER_LEVEL:g} % upper bound): " + ", ".join(
+                f"{m} {100 * sd:.1f}%, {100 * median[m][0]:.1f}%, "
+                f"{100 * upper[m][0]:.1f}% ({n} cell-runs)"
+                for m, (sd, n) in point.items()),
+            "pair_offset to set (median-unbiased, rounded up to "
+            f"{100 * OFFSET_STEP:g}%): " + ", ".join(
+                f"{m} {100 * v:g}%" for m, (v, _n) in use.items()),
             "pair_offset in use: " + ", ".join(
                 f"{m} {100 * v:g}%" for m, v in
                 sorted(conf["pair_offset"].items()))]
@@ -301,7 +466,7 @@ def format_evaluation(fx, res, conf):
                f"{m} {100 * e:g}%" for m, e in
                sorted(conf["pair_offset"].items())),
            "",
-           f"{'mode':<11} {'change':>7} {'cells':>6} {'regressed':>10} "
+           f"{'mode':<17} {'change':>7} {'cells':>6} {'regressed':>10} "
            f"{'unknown':>8} {'same':>6} {'time cells':>11} "
            f"{'instr cells':>12}   per metric (regressed / compared)"]
     for (mode, d), s in sorted(res.items()):
@@ -311,11 +476,27 @@ def format_evaluation(fx, res, conf):
         kinds = [s["kinds"].get(k) for k in ("stat", "exact")]
         kinds = [f"{100 * k['regressed'] / k['cells']:.1f}%" if k else "–"
                  for k in kinds]
-        out.append(f"{mode:<11} {label:>7} {s['cells']:>6} "
+        out.append(f"{mode:<17} {label:>7} {s['cells']:>6} "
                    f"{100 * s['regressed'] / s['cells']:>9.1f}% "
                    f"{100 * s['unknown'] / s['cells']:>7.1f}% "
                    f"{100 * s['same'] / s['cells']:>5.1f}% "
                    f"{kinds[0]:>11} {kinds[1]:>12}   {per}")
+    return out
+
+
+def format_nights(fx, res):
+    """Per mode, how many runs ended with every compared cell "same" or
+    "improved" (a no-change night that passes), same vs same."""
+    out = []
+    for (mode, d), s in sorted(res.items()):
+        if d or not s["runs"]:
+            continue
+        ok = [i for i, n in sorted(s["runs"].items())
+              if n["passed"] == n["cells"]]
+        out.append(f"{mode}: {len(ok)} of {len(s['runs'])} runs pass with "
+                   f"every cell same (A/A)" + (
+                       ": " + ", ".join(fx["runs"][i]["run_id"] for i in ok)
+                       if ok else ""))
     return out
 
 

@@ -285,8 +285,9 @@ def cmd_calibrate(args):
             gateconf.override(conf, key, v, f"--{key.replace('_', '-')}")
     res = calibrate.evaluate(fx, conf, history_k=args.history_k)
     _print_lines(calibrate.format_evaluation(fx, res, conf))
-    _print_lines(calibrate.format_offsets(calibrate.pair_offsets(fx, conf),
-                                          conf))
+    _print_lines(calibrate.format_nights(fx, res))
+    _print_lines(calibrate.format_offsets(fx, conf))
+    _print_lines(calibrate.format_z(calibrate.held_out_z(fx, conf)))
     lines, ok = calibrate.check_bounds(res)
     _print_lines([""] + lines)
     return 0 if ok else 1

@@ -5,7 +5,9 @@ decided or a cap is reached (repetitions added per cell, seconds spent).
 The new repetitions are real runs of the cell with the code checked out
 now, so they are only made when the checkout is the candidate's commit;
 they are stored in the candidate run (records r<N>, r<N+1>, ...) next to
-its first repetitions, and the run's plan and `escalations` say so.
+its first repetitions, and the run's plan and `escalations` say so.  When
+a cap stops them, the cells still unknown are decided (gate.settle): a
+no-change night ends "same", not "unknown".
 """
 import copy
 import os
@@ -13,7 +15,8 @@ import time
 
 from . import env as envmod
 from . import plan as planmod
-from .gate import MIN_REPS, compare_cells, gated
+from .gate import MIN_REPS, compare_cells, gated, settle
+from .gateconf import METRICS
 
 
 def _why_not(run):
@@ -34,13 +37,16 @@ def _why_not(run):
 
 
 def _can_help(row):
-    """Only cells with a baseline to compare against gain from re-runs."""
-    return row["verdict"] == "unknown" and row["n_base"] >= MIN_REPS
+    """Only statistical metrics with a baseline to compare against gain
+    from re-runs (an exact one is unknown when its counts do not repeat,
+    which more of them do not mend)."""
+    return row["verdict"] == "unknown" and row["n_base"] >= MIN_REPS \
+        and METRICS[row["metric"]][3] == "stat"
 
 
 def _new_cells(records, key, n):
     """n more repetitions of a cell; of a cell measured beside the
-    reference build, n more pairs (the order alternating as in the plan)."""
+    reference build, n more pairs (ordered as in the plan)."""
     def of_key(r):
         return (r["cell"]["stack"], r["cell"]["workload"],
                 r["cell"]["cores"]) == key
@@ -58,7 +64,7 @@ def _new_cells(records, key, n):
                                       rep) + (".reference" if c.get("twin")
                                               else "")
             pair.append(c)
-        out += pair if rep % 2 == 0 else pair[::-1]
+        out += pair if planmod.checkout_first(*key, rep) else pair[::-1]
     return out
 
 
@@ -123,4 +129,7 @@ def escalate(ctx, rows, run_more):
             rep["stopped"] = f"a re-run failed: {error}"
             break
     rep["seconds"] = time.monotonic() - t0
+    if rep["stopped"] and not rep["stopped"].startswith("a re-run failed"):
+        rows = settle(rows, conf, rep["stopped"])
+        rep["settled"] = sum(1 for r in rows if r.get("settled"))
     return rows, records, rep

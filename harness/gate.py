@@ -31,6 +31,8 @@ pair's log ratio candidate / twin is one observation (decide_paired):
 - the ratio is exp of the Hodges-Lehmann estimate of the pairs' log
   ratios, with a bootstrap interval over the pairs (level 1 - alpha);
 - the Wilcoxon signed-rank test (two-sided) of the log ratios;
+- every pair counts, also those during which other processes took much
+  of the machine (pairs_of: the two sides share that load);
 - pair_offset: two copies of one build, measured so, still sit a few
   percent apart in some runs (steady within the run, another offset in
   the next: BENCHMARKS.md, "The gate"), which more pairs do not shrink;
@@ -45,11 +47,22 @@ pair's log ratio candidate / twin is one observation (decide_paired):
   "same", not "unknown".
 
 Exact metrics (callgrind instruction counts repeat to the instruction):
-the ratio of medians against a fixed threshold, no statistics; repetitions
-that disagree by more than a third of the threshold make it unknown.
+the ratio of medians against a fixed threshold, no statistics, against
+the newest baseline run only (of a history, the newest run); repetitions
+that disagree by more than a third of the threshold make it unknown (and
+re-runs do not help it: harness.escalate leaves it).
+
+At the re-run cap (harness.escalate re-ran an unknown cell as often as
+its caps allow), a statistical metric still unknown is decided as
+Pinpoint does (settle): "same" when its estimate moved less than the
+minimum effect the worse way — the data, as many as the gate will take,
+found no regression of that size, though they cannot rule one out at
+SAME_ALPHA; it stays unknown with too few pairs, or when the estimate is
+at least the minimum effect worse but not significant.
 
 A cell's verdict is its worst metric: regressed > unknown > improved > same.
 """
+import functools
 import statistics
 
 import numpy as np
@@ -185,11 +198,21 @@ def hodges_lehmann(d, axis=-1):
 
 
 def bootstrap_hl(d):
-    """The bootstrap distribution of hodges_lehmann(d) over the pairs."""
+    """The bootstrap distribution of hodges_lehmann(d) over the pairs.
+    It moves with d (the same resamples each time, BOOTSTRAP_SEED): d + c
+    gives it + c, so it is computed once per shape of d (_centred_hl) —
+    the calibration replays every split at several injected changes."""
+    d = np.asarray(d, dtype=float)
+    c = float(np.mean(d))
+    return _centred_hl(np.round(d - c, 12).tobytes()) + c
+
+
+@functools.lru_cache(maxsize=256)
+def _centred_hl(key):
     return stats.bootstrap(
-        (np.asarray(d),), hodges_lehmann, n_resamples=BOOTSTRAP_RESAMPLES,
-        method="percentile", vectorized=True,
-        random_state=np.random.default_rng(BOOTSTRAP_SEED)
+        (np.frombuffer(key),), hodges_lehmann,
+        n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+        vectorized=True, random_state=np.random.default_rng(BOOTSTRAP_SEED)
     ).bootstrap_distribution
 
 
@@ -288,6 +311,30 @@ def _pct(f, sign=False):
     return f"{100 * f:+.1f}%" if sign else f"{100 * f:.1f}%"
 
 
+def settle(rows, conf, cap):
+    """Rows after the re-runs stopped at a cap (cap: which one): each
+    unknown statistical metric whose estimate is less than its minimum
+    effect worse becomes "same" (row "settled": the cap), the others as
+    they were (see the module's doc)."""
+    out = []
+    for r in rows:
+        _get, _unit, better, kind, _help = METRICS[r["metric"]]
+        if r["verdict"] != "unknown" or kind != "stat" or r["ratio"] is None \
+                or r["n_cand"] < MIN_REPS or r["n_base"] < MIN_REPS:
+            out.append(r)
+            continue
+        w, e = _worse(r["ratio"], better), conf["min_effect"][r["metric"]]
+        if w >= 1 + e:
+            out.append(dict(r, reason=r["reason"] + f"; still unknown at the "
+                            f"re-run cap ({cap}): {_pct(w - 1)} worse"))
+            continue
+        out.append(dict(r, verdict="same", settled=cap, reason=(
+            f"at the re-run cap ({cap}) no regression of {_pct(e)}: "
+            f"{_pct(abs(w - 1))} {'worse' if w > 1 else 'better'} "
+            f"(was unknown: {r['reason']})")))
+    return out
+
+
 def decide(metric, base, cand, conf, base_runs=None):
     _get, _unit, better, kind, _help = METRICS[metric]
     if kind == "exact":
@@ -344,8 +391,20 @@ def _failures(recs):
     return [r for r in recs if r.get("status") != "ok"]
 
 
+def newest_run(records):
+    """The repetitions of the newest run among records (by its start)."""
+    runs = _by_run(records)
+    return max(runs, key=lambda g: min(r.get("started") or 0 for r in g)) \
+        if runs else []
+
+
 def _baseline_row(m, brecs_all, cok_all, conf):
-    """A metric decided against the baseline's repetitions of the cell."""
+    """A metric decided against the baseline's repetitions of the cell; an
+    exact one against the newest baseline run only: it repeats to the
+    instruction, so that run is the baseline's state, and a history
+    spanning a change of the code would only make it "not repeatable"."""
+    if METRICS[m][3] == "exact":
+        brecs_all = newest_run(brecs_all)
     brecs, cok, note = _undisturbed(brecs_all, cok_all, m, conf)
     b, c = metric_values(brecs, m), metric_values(cok, m)
     if not brecs:
@@ -367,38 +426,41 @@ def _baseline_row(m, brecs_all, cok_all, conf):
 
 
 def pairs_of(m, refs, cok, conf):
-    """([(candidate, twin) values of metric m], pairs left out): a
-    repetition and the reference build's twin of the same repetition, both
-    undisturbed."""
+    """([(candidate, twin) values of metric m], pairs under load): a
+    repetition and the reference build's twin of the same repetition.
+    Every pair counts, also when other processes took much of the machine
+    (under load): the two sides share that load, seconds apart, and the
+    pair cancels it — on a night when others' jobs took half of this
+    machine, leaving out the repetitions above max_other_load kept 16-19
+    of 60 pairs a cell and doubled the interval's width, keeping all left
+    it as narrow as on a quiet night (BENCHMARKS.md, "The gate")."""
     twins = {r["cell"]["rep"]: r for r in refs}
-    pairs, left_out = [], 0
+    pairs, loaded = [], 0
     for r in cok:
         t = twins.get(r["cell"]["rep"])
         if t is None:
             continue
-        if disturbed(r, conf) or disturbed(t, conf):
-            left_out += 1
-            continue
         c, b = metric_values([r], m), metric_values([t], m)
         if c and b:
             pairs.append((c[0], b[0]))
-    return pairs, left_out
+            loaded += disturbed(r, conf) or disturbed(t, conf)
+    return pairs, loaded
 
 
 def _pair_row(m, refs, cok, conf):
     """A statistical metric decided pair by pair against the reference
-    build's twins of the same repetitions (both sides undisturbed)."""
-    pairs, left_out = pairs_of(m, refs, cok, conf)
+    build's twins of the same repetitions."""
+    pairs, loaded = pairs_of(m, refs, cok, conf)
     row = decide_paired(pairs, METRICS[m][2], conf["min_effect"][m],
                         conf["alpha"], conf["pair_offset"][m])
-    if left_out:
-        row["reason"] += (f"; {left_out} pairs left out, other processes "
-                          f"took over {100 * conf['max_other_load']:.0f}% of "
-                          "the machine")
+    if loaded:
+        row["reason"] += (f"; in {loaded} pairs other processes took over "
+                          f"{100 * conf['max_other_load']:.0f}% of the "
+                          "machine (both sides share it)")
     row["reason"] += "; against the reference build measured beside it"
     b = metric_values(refs, m)
     c = metric_values(cok, m)
-    return dict(row, disturbed=left_out, baseline="reference",
+    return dict(row, disturbed=0, under_load=loaded, baseline="reference",
                 base_median=statistics.median(b) if b else None,
                 cand_median=statistics.median(c) if c else None)
 

@@ -180,7 +180,9 @@ GATE_KEYS = {
     "max_other_load": (lambda v: parse_fraction(v, 0, 1.0001), "10%",
                        "a repetition during which the machine's other "
                        "processes took more than this share of its CPU is "
-                       "left out of the statistical metrics"),
+                       "left out of the statistical metrics compared with "
+                       "other runs (a pair beside the reference build keeps "
+                       "it: both sides share the load)"),
     "unknown": (_choice("fail", "pass"), "fail",
                 "exit status when cells are unknown and none regressed: "
                 "fail (3) or pass (0)"),

@@ -76,7 +76,9 @@ def _escalation_lines(res):
             f"{esc['added']} repetitions added in {esc['seconds']:.0f} s "
             f"(caps: {esc['max_reps']} repetitions per cell, "
             f"{esc['max_time']:.0f} s)"
-            + (f"; stopped: {esc['stopped']}" if esc.get("stopped") else "")]
+            + (f"; stopped: {esc['stopped']}" if esc.get("stopped") else "")
+            + (f"; {esc['settled']} metric(s) still unknown there decided "
+               "by their estimate" if esc.get("settled") else "")]
 
 
 def format_terminal(res):

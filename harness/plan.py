@@ -10,7 +10,8 @@ measured the same way: a twin without that profiler beside the full cell
 (id suffix .no-record, .no-lock; "twin" names what is left out).  A
 suite with a reference build (harness.reference) runs every timed linux
 cell a second time right beside it with the reference's tsload (twin
-"reference", id suffix .reference), the order alternating the same way,
+"reference", id suffix .reference), first or second at random in each
+two repetitions (checkout_first),
 so that the gate compares builds measured in the same seconds; refstack
 cells too when the reference holds refstack's shim (the twin runs the
 reference's stack and tsload).
@@ -19,6 +20,8 @@ A stack that cannot run a workload here (harness.registry.cannot_run) is
 planned all the same, so the report lists it cell by cell; it costs no
 lab time.
 """
+
+import random
 
 from . import reference, registry
 
@@ -77,10 +80,22 @@ def _reference_twin(suite, stack, workload, cores, rep, builds):
     return cell
 
 
+def checkout_first(stack, workload, cores, rep):
+    """Whether, in repetition rep, a cell runs before its twin on the
+    reference build: once each in every two repetitions (a drift favours
+    neither side), which one first drawn at random, seeded by the cell and
+    the two repetitions (a plan, and the pairs the gate adds, are the same
+    every time).  A fixed A B, B A alternation lines the sides up with
+    whatever else alternates in the sequence."""
+    block = rep // 2
+    draw = random.Random(f"{registry.slug(stack)}.{workload}.c{cores}.{block}")
+    return (draw.random() < 0.5) == (rep % 2 == 0)
+
+
 def _group(suite, stack, workload, cores, rep, top, builds):
-    """A cell, at the top core count its collector-overhead twins, and its
-    twin on the reference build (alternating the order between
-    repetitions: A B, then B A)."""
+    """A cell, at the top core count its collector-overhead twins (the
+    order alternating between repetitions: A B, then B A), and its twin on
+    the reference build (in the order of checkout_first)."""
     profs = suite.get("profilers") or []
     on = suite["collectors"]
     group = [make_cell(suite, stack, workload, cores, rep, on, profs)]
@@ -93,9 +108,11 @@ def _group(suite, stack, workload, cores, rep, top, builds):
     ref = _reference_twin(suite, stack, workload, cores, rep, builds)
     if ref:
         # both sides of the pair run from a fresh copy at a path of one
-        # length (workloads.servers.fresh_tsload)
+        # length (workloads.servers.staged)
         group[0]["fresh_tsload"] = ref["fresh_tsload"] = True
         group.append(ref)
+        return group if checkout_first(stack, workload, cores, rep) \
+            else group[::-1]
     return group if rep % 2 == 0 else group[::-1]
 
 

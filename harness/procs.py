@@ -208,3 +208,21 @@ def kill_tree(pid, started=None, timeout=3.0):
     for p, st in tree:
         signal_pid(p, signal.SIGKILL, st)
     return [p for p, _ in tree]
+
+
+def forget_time_wait(exec_argv):
+    """Destroy the host's TIME_WAIT sockets (`ss -K`, ~1 s per 15,000), so
+    that a cell does not inherit the previous cell's: a SYN of one stack
+    that reuses a 4-tuple the peer still holds in TIME_WAIT from another
+    stack's connection carries timestamps unrelated to the old ones, fails
+    the peer's PAWS check and is answered with an ACK of the old
+    connection (RST, then a SYN retry), which is the previous cell's
+    doing, not this one's.  Only a host that stacks under test connect to
+    needs it (haproxy's origins): the Linux client's own TIME_WAIT sockets
+    never meet another stack's SYNs.  exec_argv(argv) runs a command on the host and returns a
+    CompletedProcess.  Returns how many TIME_WAIT sockets are left: a
+    kernel that cannot destroy them (no CONFIG_INET_DIAG_DESTROY, or one
+    without TIME_WAIT support in it) leaves them, and the caller says so."""
+    exec_argv(["ss", "-K", "-t", "-n", "state", "time-wait"])
+    left = exec_argv(["ss", "-H", "-t", "-n", "state", "time-wait"])
+    return len([ln for ln in (left.stdout or "").splitlines() if ln.strip()])

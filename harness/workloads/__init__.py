@@ -24,6 +24,7 @@ A KeyboardInterrupt inside run_cell stops everything and returns status
 import os
 import shutil
 import signal
+import sys
 import time
 
 from harness import procs, registry
@@ -187,9 +188,9 @@ def run_cell(lab, cell, outdir, on_interval=None):
                       profilers=cell.get("profilers", ()), stack_counters=stack.counters)
     state = {"client": None, "servers": [], "paths": {"tsload": outfile}}
     try:
-        with stack.cell_lab(lab, cell), S.fresh_tsload(cell) as staged:
-            _run_servers_and_client(lab, staged, stack, rundir, outfile, on_interval,
-                                    coll, result, state)
+        with stack.cell_lab(lab, cell), S.staged(cell, rundir, outfile) as seen:
+            _run_servers_and_client(lab, seen, stack, on_interval, coll, result,
+                                    state, outfile)
     except procs.ProcError as e:          # the lab could not be changed for the cell
         result["status"], result["error"] = "error", "cell %s: lab: %s" % (cid, e)
     if result["tuning"] is None:
@@ -198,19 +199,41 @@ def run_cell(lab, cell, outdir, on_interval=None):
     return result
 
 
-def _run_servers_and_client(lab, cell, stack, rundir, outfile, on_interval, coll,
-                            result, state):
+_TIME_WAIT_WARNED = []
+
+
+def _forget_time_wait(lab, result):
+    """The backend host (the origins: the one host the server's stack
+    connects to) starts the cell without the previous cells' TIME_WAIT
+    sockets (procs.forget_time_wait); what its kernel could not destroy is
+    recorded in the result and said once."""
+    left = procs.forget_time_wait(lambda argv: lab.exec("backend", argv, check=False))
+    if left:
+        result["time_wait_left"] = left
+        if not _TIME_WAIT_WARNED:
+            _TIME_WAIT_WARNED.append(True)
+            print("tcpscale: warning: the backend host's kernel keeps %d TIME_WAIT sockets "
+                  "through `ss -K`: a cell's connections to the origins may meet the previous "
+                  "cell's" % left, file=sys.stderr)
+
+
+def _run_servers_and_client(lab, seen, stack, on_interval, coll, result, state,
+                            outfile):
     """Start the servers, run tsload with the collectors, stop everything;
-    fills result and state (client, servers, artefact paths)."""
+    fills result and state (client, servers, artefact paths).  seen: (cell,
+    rundir, tsload's output) as the programs see them (servers.staged);
+    outfile: where that output is read from afterwards."""
+    cell, rundir, out_at = seen
     cid = cell["id"]
     job_path = _job_path(cell["job"])
     servers = state["servers"]
     try:
+        _forget_time_wait(lab, result)
         under_test, settings = stack.SERVERS[cell["workload"]](lab, cell, rundir,
                                                                job_path, servers)
         result["tuning"] = stack.tuning(lab, cell, settings)
         argv = client_argv(cell, job_path, lab.addrs["server"], PORTS[cell["workload"]],
-                           outfile, S.tsload_of(cell))
+                           out_at, S.tsload_of(cell))
         state["client"] = ClientRun(lab, cell, argv, outfile, on_interval)
         result["status"], result["error"] = _measure(cell, state["client"], servers,
                                                      under_test, coll)
@@ -226,7 +249,8 @@ def _run_servers_and_client(lab, cell, stack, rundir, outfile, on_interval, coll
     finally:
         coll.stop()
         for srv in servers:
-            state["paths"].update(srv["artefacts"])
+            state["paths"].update({k: S.unstage(cell, v)
+                                   for k, v in srv["artefacts"].items()})
         try:
             result["server_exit"] = _stop_all(lab, state["client"], servers)
         except KeyboardInterrupt:       # a second Ctrl-C: finish stopping anyway

@@ -25,24 +25,31 @@ TSLOAD = os.environ.get("TCPSCALE_TSLOAD") or os.path.join(REPO_ROOT, "loadgen",
 
 
 def tsload_of(cell):
-    """The tsload build of a cell: its staged copy (fresh_tsload), its own
+    """The tsload build of a cell: its staged copy (staged), its own
     ("tsload", a reference build the gate measures beside the checkout's),
     else the checkout's."""
     return cell.get("tsload_staged") or cell.get("tsload") or TSLOAD
 
 
 @contextlib.contextmanager
-def fresh_tsload(cell):
-    """The cell with its tsload copied to a new file at a path of fixed
-    length (/tmp/tcpscale-bin-XXXXXXXX/tsload), removed afterwards, when the
-    plan asks for it (cell "fresh_tsload": the two sides of a pair with the
-    reference build).  Two copies of one build run from their own files
-    differed steadily by up to ±10 % within a run (BENCHMARKS.md, "The
-    gate"): the file's place in the page cache, its path's length in argv,
-    are the same for both sides of the pair this way, and a new copy for
-    every repetition turns whatever is left into noise that averages out."""
+def staged(cell, rundir, outfile):
+    """(cell, rundir, outfile) as the cell's programs see them.  For the two
+    sides of a pair with the reference build (cell "fresh_tsload") every
+    path on their command lines and in their configuration moves into a new
+    folder of fixed length, /tmp/tcpscale-bin-XXXXXXXX, removed afterwards:
+    tsload (a fresh copy of the side's build), run (a link to rundir: the
+    servers' configuration, logs and output) and out.json (a link to
+    outfile), so both sides start with argv and environment of the same
+    length, hence the same stack alignment.  With the cell's own paths
+    (".reference" is 10 characters longer) nginx's side sat 2-5 % slower
+    than its twin of the same build in every calibration run, and two
+    copies run from their own files differed by up to 10 % (BENCHMARKS.md,
+    "The gate"); a new copy for every repetition turns what is left (the
+    file's place in the page cache) into noise that averages out.  What
+    the programs write lands in rundir and outfile (unstage maps the
+    servers' artefact paths back)."""
     if not cell.get("fresh_tsload"):
-        yield cell
+        yield cell, rundir, outfile
         return
     folder = tempfile.mkdtemp(prefix="tcpscale-bin-")
     try:
@@ -51,9 +58,22 @@ def fresh_tsload(cell):
         os.chmod(path, 0o755)
         with open(path, "rb") as f:     # written back now, not mid-window
             os.fsync(f.fileno())
-        yield dict(cell, tsload_staged=path)
+        run_at, out_at = os.path.join(folder, "run"), os.path.join(folder, "out.json")
+        os.symlink(os.path.abspath(rundir), run_at)
+        os.symlink(os.path.abspath(outfile), out_at)
+        yield dict(cell, tsload_staged=path, rundir_staged=[run_at, rundir]), run_at, out_at
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def unstage(cell, path):
+    """A path a staged cell's server reported, as it is after the cell."""
+    run_at, rundir = cell.get("rundir_staged") or (None, None)
+    if run_at and path and (path == run_at or path.startswith(run_at + os.sep)):
+        return rundir + path[len(run_at):]
+    return path
+
+
 STATIC_FILE = "64.bin"
 STATIC_SIZE = 64
 ORIGIN_PORT = 8080

@@ -8,9 +8,13 @@
  * -o: TCP checksum offload on the link (rs_memif_set_csum_offload), as
  * Linux has on veth and loopback; without it every checksum is computed
  * and checked.  A figure taken with -o says so.
- *   memif_crr [-n N] [-c C] [-f SET] [-o] */
+ * --cc NAME: both stacks' congestion control (reno or bbr); without it
+ * RS_CC, else the stack's default (bbr), as the apps take it; the output
+ * line ends with its name.
+ *   memif_crr [-n N] [-c C] [-f SET] [-o] [--cc NAME] */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +32,7 @@ struct side {
 };
 
 static int make_side(struct side *sd, struct rs_memif_pair *p, int i,
-		     uint32_t features)
+		     uint32_t features, uint32_t cc)
 {
 	struct rs_stack_conf conf;
 	struct rs_io_conf io = {.peer = p, .queue = (unsigned)i};
@@ -38,6 +42,7 @@ static int make_side(struct side *sd, struct rs_memif_pair *p, int i,
 	inet_pton(AF_INET, i ? "198.18.21.2" : "198.18.21.1", &conf.addr);
 	conf.seed = 7 + (uint64_t)i;
 	conf.features = features;
+	conf.cc = cc;
 	sd->s = rs_stack_create(&conf, &err);
 	if (!sd->s)
 		return err;
@@ -72,14 +77,25 @@ int main(int argc, char **argv)
 	struct cli k[MAXC];
 	static int conns[65536];
 	int nconn = 0, opt, lfd;
-	uint32_t features = 0;
+	uint32_t features = 0, cc;
+	const char *ccname = NULL;
 	char err[300];
+	struct rs_stack_conf defaults;
+	static const struct option longopts[] = {
+		{"cc", required_argument, NULL, 'C'},
+		{NULL, 0, NULL, 0},
+	};
 	uint64_t now = 1000000000ull, t0, t1;
 	struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(80)};
 	struct sockaddr_in dst = any;
 
-	while ((opt = getopt(argc, argv, "n:c:f:o")) != -1) {
-		if (opt == 'f') {
+	rs_stack_conf_init(&defaults);
+	cc = defaults.cc;
+	while ((opt = getopt_long(argc, argv, "n:c:f:o", longopts, NULL)) !=
+	       -1) {
+		if (opt == 'C')
+			ccname = optarg;
+		else if (opt == 'f') {
 			if (rs_features_parse(optarg, &features, err,
 					      sizeof(err))) {
 				fprintf(stderr, "memif_crr: -f: %s\n", err);
@@ -94,12 +110,19 @@ int main(int argc, char **argv)
 			conc = atol(optarg);
 		else {
 			fprintf(stderr,
-				"usage: memif_crr [-n N] [-c C] [-f SET] [-o]\n");
+				"usage: memif_crr [-n N] [-c C] [-f SET] [-o]"
+				" [--cc reno|bbr]\n");
 			return 2;
 		}
 	}
+	if (ccname ? rs_cc_parse(ccname, &cc, err, sizeof(err))
+		   : rs_cc_from_env(&cc, err, sizeof(err))) {
+		fprintf(stderr, "memif_crr: %s%s\n", ccname ? "--cc: " : "", err);
+		return 2;
+	}
 	if (conc < 1 || conc > MAXC || total < 1 || !p ||
-	    make_side(&cl, p, 0, features) || make_side(&sv, p, 1, features)) {
+	    make_side(&cl, p, 0, features, cc) ||
+	    make_side(&sv, p, 1, features, cc)) {
 		fprintf(stderr, "memif_crr: bad arguments or set-up failed\n");
 		return 1;
 	}
@@ -131,9 +154,9 @@ int main(int argc, char **argv)
 		rs_poll(cl.c, now);
 	}
 	t1 = rs_clock_ns();
-	printf("connections %ld concurrency %ld seconds %.3f conn_per_s %.0f\n",
-	       done, conc, (double)(t1 - t0) / 1e9,
-	       (double)done * 1e9 / (double)(t1 - t0));
+	printf("connections %ld concurrency %ld seconds %.3f conn_per_s %.0f"
+	       " cc %s\n", done, conc, (double)(t1 - t0) / 1e9,
+	       (double)done * 1e9 / (double)(t1 - t0), rs_cc_name(cc));
 	rs_close(sv.c, lfd);
 	rs_core_destroy(cl.c);
 	rs_core_destroy(sv.c);

@@ -82,6 +82,7 @@ int rs_core_io_open(struct rs_core *c, const struct rs_io_ops *io,
 		return err ? err : -EIO;
 	io->mac(c->io, c->mac);
 	core_csum_offload(c, io->tx_csum_offload && io->tx_csum_offload(c->io));
+	rs_tx_window(c);
 	return 0;
 }
 
@@ -115,6 +116,7 @@ void rs_core_io_close(struct rs_core *c)
 	c->io_ops = &io_none;
 	c->io = NULL;
 	core_csum_offload(c, 0);
+	c->txw_n = 0;
 }
 
 struct rs_core_io rs_core_io(const struct rs_core *c)

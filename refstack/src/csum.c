@@ -53,14 +53,18 @@ uint64_t rs_csum_add(uint64_t sum, const void *data, uint32_t len)
 	return sum;
 }
 
-/* Fold to 16 bits and complement. */
+/* Fold to 16 bits and complement.  Each halving adds the word to itself
+ * rotated by half its width: the upper half is then the sum of the two
+ * halves with the end-around carry (the lower half's carry out lands in
+ * it), as Linux's csum_fold. */
 uint16_t rs_csum_fold(uint64_t sum)
 {
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
+	uint32_t s;
+
+	sum += (sum >> 32) | (sum << 32);
+	s = (uint32_t)(sum >> 32);
+	s += (s >> 16) | (s << 16);
+	return (uint16_t)~(s >> 16);
 }
 
 /* The 12-byte pseudo-header as the three native words it would load as. */

@@ -15,6 +15,9 @@
 
 enum { RS_IO_OK = 0, RS_IO_RETRY = 1, RS_IO_ERROR = -1 };
 
+#define RS_TX_BATCH 64     /* most frames one tx_burst is given */
+#define RS_FRAME_BUF 2048  /* bytes of a frame buffer the stack fills */
+
 /* One frame.  On rx, data points into the backend's ring and stays valid
  * until rx_release; csum_partial says the kernel left the L4 checksum
  * unfinished (TP_STATUS_CSUMNOTREADY / virtio partial csum), so the
@@ -74,6 +77,13 @@ struct rs_io_ops {
 	 * csum_partial, and the receiving end, told so by the flag, does not
 	 * check it.  NULL or 0: every checksum is computed. */
 	int (*tx_csum_offload)(struct rs_io *io);
+	/* Optional: where the next frames can be built in place, in the
+	 * link's own ring (tx_burst then has nothing to copy): up to the
+	 * returned count of buffers of RS_FRAME_BUF bytes or more, the k-th
+	 * at *base + k * *stride, for the frames of the next tx_burst in
+	 * order.  Asked after every tx_burst; 0: the core's own buffers.
+	 * tx_burst must still take any frame from anywhere. */
+	int (*tx_window)(struct rs_io *io, uint8_t **base, uint32_t *stride);
 	void (*close)(struct rs_io *io);
 };
 

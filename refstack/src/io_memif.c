@@ -5,7 +5,10 @@
  * frames; delayed frames are released by the pair's virtual clock (that
  * path is for single-threaded tests).  Pairs joined in a group are the
  * queues of one link, and a sent frame goes to the queue the receiving
- * stack's classifier picks (steer.h), as RSS or RFD would steer it. */
+ * stack's classifier picks (steer.h), as RSS or RFD would steer it.
+ * A lone pair without a filter lets the sender build its frames in the
+ * free slots after the ring's tail (tx_window): sending them is then
+ * publishing their lengths and the new tail, with no copy. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -195,8 +198,11 @@ ring_put(struct rs_memif_pair *p, struct memif_ring *r, const uint8_t *data,
 	tail = r->tail;
 	head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 	if (tail - head < p->nslots) {
+		uint8_t *slot;
 		i = tail & (p->nslots - 1);
-		memcpy(r->slots + (size_t)i * p->slot_size, data, len);
+		slot = r->slots + (size_t)i * p->slot_size;
+		if (data != slot) /* else built in place (memif_tx_window) */
+			memcpy(slot, data, len);
 		r->lens[i] = len | partial;
 		__atomic_store_n(&r->tail, tail + 1, __ATOMIC_RELEASE);
 		rc = RS_OK;
@@ -291,12 +297,75 @@ static int delay_frame(struct rs_memif_pair *p, unsigned side,
 	return RS_OK;
 }
 
+/* Frames built in the ring's free slots meet a filter (set after they
+ * were built): the filter may drop, delay or duplicate, so they no longer
+ * land where they were built - copied out first. */
+static const struct rs_frame *unwindow(struct rs_memif_pair *p,
+				       unsigned side,
+				       const struct rs_frame *frames, int n,
+				       struct rs_frame *copy, uint8_t **mem)
+{
+	const uint8_t *lo = p->ring[side].slots;
+	const uint8_t *hi = lo + (size_t)p->nslots * p->slot_size;
+
+	*mem = NULL;
+	for (int i = 0; i < n; i++)
+		if (frames[i].data >= lo && frames[i].data < hi)
+			goto copy;
+	return frames;
+copy:
+	*mem = malloc((size_t)n * RS_FRAME_BUF);
+	if (!*mem)
+		return frames;
+	for (int i = 0; i < n; i++) {
+		copy[i] = frames[i];
+		copy[i].data = *mem + (size_t)i * RS_FRAME_BUF;
+		memcpy(copy[i].data, frames[i].data,
+		       RS_MIN(frames[i].len, (uint32_t)RS_FRAME_BUF));
+	}
+	return copy;
+}
+
+/* A lone pair without a filter: every frame to the one ring, in order,
+ * the tail published once. */
+static int tx_lone(struct rs_memif_pair *p, struct memif_ring *r,
+		   const struct rs_frame *frames, int n)
+{
+	uint32_t tail = r->tail;
+	uint32_t room = p->nslots - (tail - __atomic_load_n(&r->head,
+							     __ATOMIC_ACQUIRE));
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const struct rs_frame *f = &frames[i];
+		uint32_t k = tail & (p->nslots - 1);
+		uint8_t *slot = r->slots + (size_t)k * p->slot_size;
+
+		if (f->len > p->slot_size)
+			continue; /* oversize: dropped, like a real link */
+		if (!room--)
+			break;
+		if (f->data != slot) /* else built in place (memif_tx_window) */
+			memcpy(slot, f->data, f->len);
+		r->lens[k] = f->len | (f->csum_partial ? MEMIF_PARTIAL : 0);
+		tail++;
+	}
+	__atomic_store_n(&r->tail, tail, __ATOMIC_RELEASE);
+	return i;
+}
+
 static int memif_tx_burst(struct rs_io *io, const struct rs_frame *frames,
 			  int n)
 {
 	struct rs_memif_pair *p = io->pair;
+	struct rs_frame copy[RS_TX_BATCH];
+	uint8_t *mem = NULL;
 	int i;
 
+	if (RS_LIKELY(!p->group && !p->filter))
+		return tx_lone(p, &p->ring[io->side], frames, n);
+	if (p->filter && n <= RS_TX_BATCH)
+		frames = unwindow(p, io->side, frames, n, copy, &mem);
 	for (i = 0; i < n; i++) {
 		const struct rs_frame *f = &frames[i];
 		struct rs_memif_pair *to = memif_target(p, io->side, f->data,
@@ -325,7 +394,27 @@ static int memif_tx_burst(struct rs_io *io, const struct rs_frame *frames,
 		if (v == RS_MEMIF_DUP)
 			(void)ring_put(to, r, f->data, f->len, partial);
 	}
+	free(mem);
 	return i;
+}
+
+/* The free slots after the tail of the ring this side sends on, up to
+ * the ring's end (io.h): only for a lone pair without a filter, whose
+ * frames land in order exactly there. */
+static int memif_tx_window(struct rs_io *io, uint8_t **base, uint32_t *stride)
+{
+	struct rs_memif_pair *p = io->pair;
+	struct memif_ring *r = &p->ring[io->side];
+	uint32_t tail = r->tail, i = tail & (p->nslots - 1), n;
+
+	if (p->group || p->filter || p->delayed[io->side] ||
+	    p->slot_size < RS_FRAME_BUF)
+		return 0;
+	n = p->nslots - (tail - __atomic_load_n(&r->head, __ATOMIC_ACQUIRE));
+	n = RS_MIN(n, p->nslots - i);
+	*base = r->slots + (size_t)i * p->slot_size;
+	*stride = p->slot_size;
+	return (int)RS_MIN(n, (uint32_t)RS_TX_BATCH);
 }
 
 /* Grouped pairs: frames for this side go where s says from now on. */
@@ -375,6 +464,7 @@ const struct rs_io_ops rs_io_memif = {
 	.rx_release = memif_rx_release,
 	.tx_burst = memif_tx_burst,
 	.tx_csum_offload = memif_tx_csum_offload,
+	.tx_window = memif_tx_window,
 	.wait_fd = memif_wait_fd,
 	.steer = memif_steer,
 	.mac = memif_mac,

@@ -10,17 +10,18 @@
  * (a LAND attack) is counted apart.  RS_OK for a possible peer. */
 int rs_ipv4_check_src(struct rs_core *c, uint32_t src)
 {
+	/* first octets never a peer: 0, 127, 224-239 (bit per octet) */
+	static const uint64_t martian_top[4] = {1, 1ull << 63, 0,
+						0xffffull << 32};
 	const struct rs_stack *s = c->stack;
-	uint32_t net = s->ip & s->netmask, top = src >> 24;
+	uint32_t top = src >> 24;
 
 	if (src == c->ip) {
 		c->ctr.drop_ip_land++;
 		return RS_ERROR;
 	}
-	if (top == 0 || top == 127 || (top & 0xf0u) == 0xe0u ||
-	    src == 0xffffffffu ||
-	    (s->netmask < 0xfffffffeu &&
-	     (src == net || src == (net | ~s->netmask)))) {
+	if (((martian_top[top >> 6] >> (top & 63)) & 1) ||
+	    src == 0xffffffffu || src == s->net_src || src == s->bcast_src) {
 		c->ctr.drop_ip_martian_src++;
 		return RS_ERROR;
 	}
@@ -31,7 +32,7 @@ int rs_route(const struct rs_core *c, uint32_t dst, uint32_t *nexthop)
 {
 	const struct rs_stack *s = c->stack;
 
-	if ((dst & s->netmask) == (s->ip & s->netmask)) {
+	if ((dst & s->netmask) == s->net) {
 		*nexthop = dst;
 		return RS_OK;
 	}

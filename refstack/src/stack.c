@@ -99,6 +99,12 @@ struct rs_stack *rs_stack_create(const struct rs_stack_conf *conf, int *err)
 	s->ip = ntohl(conf->addr.s_addr);
 	s->netmask = ntohl(conf->netmask.s_addr);
 	s->gateway = ntohl(conf->gateway.s_addr);
+	s->net = s->ip & s->netmask;
+	s->net_src = s->bcast_src = s->ip;
+	if (s->netmask < 0xfffffffeu) {
+		s->net_src = s->net;
+		s->bcast_src = s->net | ~s->netmask;
+	}
 	rc = stack_tables(s);
 	if (rc) {
 		rs_stack_destroy(s);

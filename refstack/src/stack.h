@@ -14,8 +14,6 @@
 #include "wire.h"
 
 #define RS_RX_BURST 64
-#define RS_TX_BATCH 64
-#define RS_FRAME_BUF 2048
 #define RS_ARP_SLOTS 1024
 #define RS_ARPQ_BYTES (256u * 1024u)
 #define RS_OOO_MAX 16
@@ -335,6 +333,11 @@ struct rs_core {
 	int ntx;
 	uint8_t *txmem;            /* RS_TX_BATCH * RS_FRAME_BUF */
 	struct rs_frame txf[RS_TX_BATCH];
+	/* the first txw_n frames of a batch are built in the link's ring
+	 * (io.h tx_window), at txw_base + k * txw_stride */
+	int txw_n;
+	uint32_t txw_stride;
+	uint8_t *txw_base;
 	uint8_t tx_csum_partial;   /* the link offloads TCP checksums (io.h) */
 	struct rs_frame rxf[RS_RX_BURST];
 	uint16_t ip_id;
@@ -379,6 +382,10 @@ struct rs_stack {
 	struct rs_arena *arena;    /* conf.arena: where all of this lives */
 	rs_sock_event_fn sock_event;
 	uint32_t ip, netmask, gateway; /* host order */
+	/* the subnet (ip & netmask), and its network and broadcast addresses
+	 * as sources (ipv4.c: never a peer), ip itself for prefixes without
+	 * them (/31, /32) */
+	uint32_t net, net_src, bcast_src;
 	const struct rs_table_ops *ehash_ops, *lhash_ops;
 	void *ehash, *lhash;
 	const struct rs_port_ops *port_ops;
@@ -458,6 +465,8 @@ void rs_ipv4_output(struct rs_core *c, uint8_t *buf, uint32_t dst,
 void rs_arp_output(struct rs_core *c, uint32_t nexthop, uint8_t *buf,
 		   uint32_t len);
 void rs_tx_flush(struct rs_core *c);
+/* Ask the backend where the next batch goes (after it changed). */
+void rs_tx_window(struct rs_core *c);
 int rs_route(const struct rs_core *c, uint32_t dst, uint32_t *nexthop);
 /* RS_OK if src can be a peer (RFC 1122 3.2.1.3); the drop is counted. */
 int rs_ipv4_check_src(struct rs_core *c, uint32_t src);

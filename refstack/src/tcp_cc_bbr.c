@@ -273,24 +273,19 @@ static void update_min_rtt(struct rs_tcb *t, const struct rs_cc_ack *a)
 		probe_rtt(t);
 }
 
+/* pacing and cwnd gain by mode (ProbeBW's pacing gain: cycle_gain) */
+static const uint16_t mode_gain[4][2] = {
+	[BBR_STARTUP] = {BBR_HIGH_GAIN, BBR_HIGH_GAIN},
+	[BBR_DRAIN] = {BBR_DRAIN_GAIN, BBR_HIGH_GAIN},
+	[BBR_PROBE_BW] = {BBR_UNIT, BBR_CWND_GAIN},
+	[BBR_PROBE_RTT] = {BBR_UNIT, BBR_UNIT},
+};
+
 static void update_gains(struct rs_bbr *b)
 {
-	switch (b->mode) {
-	case BBR_STARTUP:
-		b->pacing_gain = b->cwnd_gain = BBR_HIGH_GAIN;
-		break;
-	case BBR_DRAIN:
-		b->pacing_gain = BBR_DRAIN_GAIN;
-		b->cwnd_gain = BBR_HIGH_GAIN;
-		break;
-	case BBR_PROBE_BW:
-		b->pacing_gain = cycle_gain[b->cycle_idx];
-		b->cwnd_gain = BBR_CWND_GAIN;
-		break;
-	default:
-		b->pacing_gain = b->cwnd_gain = BBR_UNIT;
-		break;
-	}
+	b->pacing_gain = b->mode == BBR_PROBE_BW ? cycle_gain[b->cycle_idx]
+						 : mode_gain[b->mode][0];
+	b->cwnd_gain = mode_gain[b->mode][1];
 }
 
 /* What one pacing burst may carry, as Linux's bbr_tso_segs_goal: a

@@ -195,7 +195,6 @@ void rs_tcp_syn_options(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	t->max_snd_wnd = t->snd_wnd;
 	t->snd_wl1 = seg->seq;
 	t->snd_wl2 = seg->ack;
-	rs_cc_init(t); /* the MSS is known: every later state has a cwnd */
 }
 
 void rs_tcp_established(struct rs_tcb *t)

@@ -5,9 +5,24 @@
 
 uint8_t *rs_tx_buf(struct rs_core *c)
 {
+	int k;
+
 	if (RS_UNLIKELY(c->ntx == RS_TX_BATCH))
 		rs_tx_flush(c);
-	return c->txf[c->ntx].data;
+	k = c->ntx;
+	c->txf[k].data = k < c->txw_n
+				 ? c->txw_base + (size_t)k * c->txw_stride
+				 : c->txmem + (size_t)k * RS_FRAME_BUF;
+	return c->txf[k].data;
+}
+
+/* Where the next batch is built (io.h tx_window). */
+void rs_tx_window(struct rs_core *c)
+{
+	c->txw_n = c->io_ops->tx_window
+			   ? c->io_ops->tx_window(c->io, &c->txw_base,
+						  &c->txw_stride)
+			   : 0;
 }
 
 void rs_tx_flush(struct rs_core *c)
@@ -27,4 +42,5 @@ void rs_tx_flush(struct rs_core *c)
 	c->ctr.tx_frames += (uint64_t)sent;
 	c->ctr.tx_ring_full += (uint64_t)(n - sent);
 	c->ntx = 0;
+	rs_tx_window(c);
 }

@@ -110,9 +110,11 @@ struct rs_tcp_seg {
  * the pseudo-header. */
 int rs_tcp_parse(const uint8_t *p, uint32_t len, uint32_t src, uint32_t dst,
 		 int csum_partial, struct rs_tcp_seg *seg);
-/* Header length emit will write for seg's options: MSS 4, WSCALE 4
- * (NOP + 3), SACKOK 4 (NOP NOP + 2), TS 12 (NOP NOP + 10), SACK blocks
- * 4 + 8n (NOP NOP 5 len). */
+/* Header length emit will write for seg's options, in Linux's layout
+ * (tcp_options_write): MSS 4; SACKOK and TS together 12 (2 + 10, no
+ * padding), else SACKOK 4 (NOP NOP + 2) and TS 12 (NOP NOP + 10); WSCALE
+ * 4 (NOP + 3); SACK blocks 4 + 8n (NOP NOP 5 len).  A SYN with every
+ * option is 20 bytes of them (24 with each one padded alone). */
 static inline uint32_t rs_tcp_hlen(const struct rs_tcp_seg *seg)
 {
 	uint32_t h = RS_TCP_HLEN;
@@ -121,7 +123,8 @@ static inline uint32_t rs_tcp_hlen(const struct rs_tcp_seg *seg)
 	if (seg->opts & (RS_TCPOPT_MSS | RS_TCPOPT_WSCALE | RS_TCPOPT_SACKOK))
 		h += 4u * (!!(seg->opts & RS_TCPOPT_MSS) +
 			   !!(seg->opts & RS_TCPOPT_WSCALE) +
-			   !!(seg->opts & RS_TCPOPT_SACKOK));
+			   ((seg->opts & (RS_TCPOPT_SACKOK | RS_TCPOPT_TS)) ==
+			    RS_TCPOPT_SACKOK));
 	if ((seg->opts & RS_TCPOPT_SACK) && seg->nsack)
 		h += 4 + 8u * seg->nsack;
 	return h;

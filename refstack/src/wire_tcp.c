@@ -82,6 +82,19 @@ int rs_tcp_parse(const uint8_t *p, uint32_t len, uint32_t src, uint32_t dst,
 		seg->tsecr = rs_get32(p + RS_TCP_HLEN + 8);
 		return RS_WIRE_OK;
 	}
+	/* a SYN with every option in Linux's layout (and refstack's):
+	 * MSS, SACKOK, TS, NOP, WSCALE */
+	if (hlen == RS_TCP_HLEN + 20 && rs_get16(p + RS_TCP_HLEN) == 0x0204 &&
+	    rs_get32(p + RS_TCP_HLEN + 4) == 0x0402080au &&
+	    rs_get32(p + RS_TCP_HLEN + 16) >> 8 == 0x010303u) {
+		seg->opts = RS_TCPOPT_MSS | RS_TCPOPT_SACKOK | RS_TCPOPT_TS |
+			    RS_TCPOPT_WSCALE;
+		seg->mss = rs_get16(p + RS_TCP_HLEN + 2);
+		seg->tsval = rs_get32(p + RS_TCP_HLEN + 8);
+		seg->tsecr = rs_get32(p + RS_TCP_HLEN + 12);
+		seg->wscale = RS_MIN(p[RS_TCP_HLEN + 19], RS_TCP_MAX_WSCALE);
+		return RS_WIRE_OK;
+	}
 	if (hlen > RS_TCP_HLEN)
 		return tcp_parse_opts(p + RS_TCP_HLEN, hlen - RS_TCP_HLEN, seg);
 	return RS_WIRE_OK;
@@ -89,34 +102,37 @@ int rs_tcp_parse(const uint8_t *p, uint32_t len, uint32_t src, uint32_t dst,
 
 static uint8_t *tcp_emit_opts(uint8_t *o, const struct rs_tcp_seg *seg)
 {
-	if (seg->opts & RS_TCPOPT_MSS) {
+	uint8_t opts = seg->opts;
+
+	if (opts & RS_TCPOPT_MSS) {
 		o[0] = 2;
 		o[1] = 4;
 		rs_put16(o + 2, seg->mss);
 		o += 4;
 	}
-	if (seg->opts & RS_TCPOPT_WSCALE) {
-		o[0] = 1;
-		o[1] = 3;
-		o[2] = 3;
-		o[3] = seg->wscale;
-		o += 4;
-	}
-	if (seg->opts & RS_TCPOPT_SACKOK) {
+	if (opts & RS_TCPOPT_TS) {
+		/* SACKOK takes the place of TS's two NOPs */
+		int sackok = !!(opts & RS_TCPOPT_SACKOK);
+		o[0] = sackok ? 4 : 1;
+		o[1] = sackok ? 2 : 1;
+		o[2] = 8;
+		o[3] = 10;
+		rs_put32(o + 4, seg->tsval);
+		rs_put32(o + 8, seg->tsecr);
+		o += 12;
+	} else if (opts & RS_TCPOPT_SACKOK) {
 		o[0] = 1;
 		o[1] = 1;
 		o[2] = 4;
 		o[3] = 2;
 		o += 4;
 	}
-	if (seg->opts & RS_TCPOPT_TS) {
+	if (opts & RS_TCPOPT_WSCALE) {
 		o[0] = 1;
-		o[1] = 1;
-		o[2] = 8;
-		o[3] = 10;
-		rs_put32(o + 4, seg->tsval);
-		rs_put32(o + 8, seg->tsecr);
-		o += 12;
+		o[1] = 3;
+		o[2] = 3;
+		o[3] = seg->wscale;
+		o += 4;
 	}
 	if ((seg->opts & RS_TCPOPT_SACK) && seg->nsack) {
 		o[0] = 1;

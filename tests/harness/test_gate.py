@@ -275,6 +275,34 @@ class CellsTest(unittest.TestCase):
         r = next(r for r in rows if r["metric"] == "instructions")
         self.assertEqual(r["verdict"], "regressed", r)
 
+    def test_reruns_only_for_statistical_metrics(self):
+        from harness import escalate
+        row = {"verdict": "unknown", "n_base": 3, "n_cand": 3}
+        self.assertTrue(escalate._can_help(dict(row, metric="rate")))
+        self.assertFalse(escalate._can_help(dict(row, metric="instructions")))
+        self.assertFalse(escalate._can_help(dict(row, metric="rate", n_base=1)))
+
+    def test_instructions_against_the_newest_baseline_run(self):
+        """A history spanning a change of the code (18,409 then 16,370): an
+        exact count is compared with the newest run, not called "not
+        repeatable"."""
+        conf = gateconf.default_conf()
+        old = [rec("a", "memif", 1, i, 1000, instructions=18409.0)
+               for i in range(3)]
+        new = [rec("b", "memif", 1, i, 1000, instructions=16370.0)
+               for i in range(3)]
+        for r in new:
+            r["started"] += 500
+        cand = [rec("c", "memif", 1, i, 1000, instructions=16370.0)
+                for i in range(3)]
+        rows = gate.compare_cells(old + new, cand, conf)
+        r = next(r for r in rows if r["metric"] == "instructions")
+        self.assertEqual((r["verdict"], r["n_base"]), ("same", 3), r)
+        rows = gate.compare_cells(new + old, [dict(c, metrics=dict(
+            c["metrics"], instructions_per_conn=16500.0)) for c in cand], conf)
+        r = next(r for r in rows if r["metric"] == "instructions")
+        self.assertEqual(r["verdict"], "regressed", r)
+
 
 def reference_twin(r, factor=1.0):
     """r measured on the reference build (its level scaled by factor)."""
@@ -337,14 +365,17 @@ class ReferenceTwinTest(unittest.TestCase):
         r = self.rows(cand, refs, base)["instructions"]
         self.assertEqual((r["verdict"], r["n_base"]), ("same", 7))
 
-    def test_disturbed_repetitions_left_out(self):
+    def test_pairs_under_load_kept(self):
+        """Other processes' load is shared by the two sides of a pair: every
+        pair counts, the reason says how many ran under load."""
         cand, refs = self.run_(change=0.8)
         for r in cand[:3] + refs[:2]:
             r["collectors"]["others"] = {"share": 0.5}
         r = self.rows(cand, refs)["rate"]
-        # a pair counts only with both sides undisturbed
-        self.assertEqual((r["n_base"], r["n_cand"]), (15, 15))
-        self.assertIn("3 pairs left out", r["reason"])
+        self.assertEqual((r["n_base"], r["n_cand"], r["under_load"]), (18, 18, 3))
+        self.assertEqual(r["verdict"], "regressed")
+        self.assertIn("in 3 pairs other processes took over 10% of the machine",
+                      r["reason"])
 
     def test_pairs_cancel_the_shared_drift(self):
         """The machine's level moves 15 % from one repetition to the next,
@@ -377,6 +408,33 @@ class ReferenceTwinTest(unittest.TestCase):
         self.assertEqual(gate.decide_paired(big, "higher", 0.05, 0.01,
                                             offset=0.05)["verdict"],
                          "regressed")
+
+    def test_settled_at_the_cap(self):
+        """At the re-run cap an unknown metric is decided by its estimate:
+        under the minimum effect worse it is "same"; at least that much
+        worse (not significant) it stays unknown; regressed, too few
+        pairs and exact metrics are left as they were."""
+        rng = random.Random(7)
+        noisy = [(1000 * rng.lognormvariate(0, 0.3), 1000.0) for _ in range(20)]
+        r = gate.decide_paired(noisy, "higher", 0.05, 0.01)
+        self.assertEqual(r["verdict"], "unknown", r)
+        conf = gateconf.default_conf()
+        row = dict(r, metric="rate", ratio=0.98)   # 2 % worse
+        worse = dict(row, ratio=0.9)          # 11 % worse, not significant
+        few = dict(row, n_cand=1, n_base=1)
+        exact = {"metric": "instructions", "verdict": "unknown", "ratio": 1.0,
+                 "n_base": 3, "n_cand": 3, "reason": "not repeatable"}
+        reg = dict(row, verdict="regressed", ratio=0.5)
+        got = gate.settle([row, worse, few, exact, reg], conf,
+                          "30 repetitions added per cell")
+        self.assertEqual([g["verdict"] for g in got],
+                         ["same", "unknown", "unknown", "unknown", "regressed"])
+        self.assertEqual(got[0]["settled"], "30 repetitions added per cell")
+        self.assertIn("at the re-run cap (30 repetitions added per cell) "
+                      "no regression of 5.0%: 2.0% worse", got[0]["reason"])
+        self.assertIn("still unknown at the re-run cap", got[1]["reason"])
+        self.assertNotIn("settled", got[1])
+        self.assertEqual(got[2:], [few, exact, reg])
 
     def test_pairs_by_repetition(self):
         """A repetition without its twin (failed) is not paired with

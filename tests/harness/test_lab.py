@@ -52,6 +52,17 @@ with lab:
 """ % ROOT
 
 
+# Five connections the server side closes first: five TIME_WAIT sockets.
+TIME_WAIT_MAKER = r"""
+import socket, sys
+addr = %r
+s = socket.socket(); s.bind((addr, 0)); s.listen(8)
+for _ in range(5):
+    c = socket.create_connection(s.getsockname()); a, _ = s.accept()
+    a.close(); c.recv(1); c.close()
+"""
+
+
 def start_child(prefix):
     child = subprocess.Popen([PY, "-c", CHILD, prefix], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
@@ -124,6 +135,19 @@ class LabTest(unittest.TestCase):
             self.assertEqual([e["pid"] for e in st["processes"]], [p.pid])
         self.assertIsNotNone(p.poll())
         self.assertFalse(procs.is_alive(p.pid))
+
+    def test_cells_start_without_time_wait(self):
+        """A host's TIME_WAIT sockets from one cell are gone when the next starts."""
+        from harness import workloads as W
+        prefix = self.use(test_prefix("t"))
+        with L.Lab(1, prefix=prefix) as lab:
+            lab.exec("backend", [PY, "-c", TIME_WAIT_MAKER % L.ADDRS["backend"]])
+            tw = lambda: lab.exec("backend", ["ss", "-H", "-tn", "state", "time-wait"]).stdout
+            self.assertEqual(len(tw().splitlines()), 5)
+            result = {}
+            W._forget_time_wait(lab, result)
+            self.assertEqual(tw(), "")
+            self.assertNotIn("time_wait_left", result)
 
     def test_error_inside_lab_cleans_up(self):
         prefix = self.use(test_prefix("c"))

@@ -97,13 +97,15 @@ class PlanTest(unittest.TestCase):
             cells = plan.build_plan(s)
             text = "\n".join(plan.format_plan(s, cells))
         ids = [c["id"] for c in cells if c["stack"] == "linux"]
-        self.assertEqual(ids[:4], ["linux.shortconn.c1.r0",
-                                   "linux.shortconn.c1.r0.reference",
-                                   "linux.nginx.c1.r0",
-                                   "linux.nginx.c1.r0.reference"])
-        self.assertEqual(ids[4:6], ["linux.shortconn.c1.r1.reference",
-                                    "linux.shortconn.c1.r1"])  # B A
-        twin = cells[1]
+        # each pair side by side, the checkout's first or second as
+        # checkout_first draws it (shortconn: B A, then A B)
+        self.assertEqual(ids[:4], ["linux.shortconn.c1.r0.reference",
+                                   "linux.shortconn.c1.r0",
+                                   "linux.nginx.c1.r0.reference",
+                                   "linux.nginx.c1.r0"])
+        self.assertEqual(ids[4:6], ["linux.shortconn.c1.r1",
+                                    "linux.shortconn.c1.r1.reference"])
+        twin = next(c for c in cells if c["id"] == ids[0])
         self.assertEqual((twin["twin"], twin["tsload"]),
                          ("reference", os.path.join(d, "ref", "loadgen",
                                                     "tsload")))
@@ -119,6 +121,19 @@ class PlanTest(unittest.TestCase):
         cells = plan.build_plan(s)
         self.assertFalse([c for c in cells if c.get("twin")])
         self.assertIn("no reference build", "\n".join(plan.format_plan(s, cells)))
+
+    def test_checkout_first_balanced_and_drawn(self):
+        """Once each in every two repetitions, not a fixed alternation, the
+        same draw every time."""
+        got = [plan.checkout_first("linux", "nginx", 1, r) for r in range(60)]
+        for b in range(30):
+            self.assertNotEqual(got[2 * b], got[2 * b + 1], b)
+        starts = [got[2 * b] for b in range(30)]
+        self.assertTrue(5 < sum(starts) < 25, starts)
+        self.assertEqual(got, [plan.checkout_first("linux", "nginx", 1, r)
+                               for r in range(60)])
+        self.assertNotEqual(got, [plan.checkout_first("linux", "haproxy", 1, r)
+                                  for r in range(60)])
 
     def test_workload_repetitions(self):
         s = suite(workloads=["shortconn", "nginx"], cores=[1], repetitions=4)

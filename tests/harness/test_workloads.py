@@ -79,7 +79,7 @@ class FreshTsloadTest(unittest.TestCase):
     """The two sides of a pair with the reference build run from fresh
     copies at paths of one length, removed after the cell."""
 
-    def test_copies_at_one_length(self):
+    def test_paths_of_one_length(self):
         d = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, d)
         builds = [os.path.join(d, "ts"), os.path.join(d, "a-longer", "tsload")]
@@ -89,20 +89,35 @@ class FreshTsloadTest(unittest.TestCase):
                 f.write("#!/bin/sh\necho %d\n" % i)
             os.chmod(b, 0o755)
         c = cell("shortconn")
-        with S.fresh_tsload(c) as same:      # not asked for: untouched
-            self.assertIs(same, c)
-        paths = []
-        for b in builds:
-            side = dict(c, fresh_tsload=True, tsload=b)
-            with S.fresh_tsload(side) as staged:
+        with S.staged(c, "x.run", "x.json") as same:      # not asked for: untouched
+            self.assertEqual(same, (c, "x.run", "x.json"))
+        seen = []
+        for b, cid in zip(builds, ("linux.nginx.c1.r0", "linux.nginx.c1.r0.reference")):
+            side = dict(c, fresh_tsload=True, tsload=b, id=cid)
+            rundir = os.path.join(d, cid + ".run")
+            outfile = os.path.join(d, cid + ".tsload.json")
+            os.makedirs(rundir)
+            with S.staged(side, rundir, outfile) as (staged, run_at, out_at):
                 path = S.tsload_of(staged)
                 self.assertTrue(os.access(path, os.X_OK))
                 with open(path, "rb") as f, open(S.tsload_of(side), "rb") as g:
                     self.assertEqual(f.read(), g.read())
-                paths.append(path)
+                # what the programs write through the staged paths lands in
+                # the cell's own files
+                with open(os.path.join(run_at, "server.log"), "w") as f:
+                    f.write("s")
+                with open(out_at, "w") as f:
+                    f.write("{}")
+                self.assertEqual(S.unstage(staged, os.path.join(run_at, "server.log")),
+                                 os.path.join(rundir, "server.log"))
+                self.assertEqual(S.unstage(staged, "/elsewhere/x"), "/elsewhere/x")
+                seen.append((path, run_at, out_at))
             self.assertFalse(os.path.exists(os.path.dirname(path)))
-        self.assertEqual(len(paths[0]), len(paths[1]))
-        self.assertNotEqual(paths[0], paths[1])
+            self.assertTrue(os.path.exists(os.path.join(rundir, "server.log")))
+            self.assertTrue(os.path.exists(outfile))
+        for a, b in zip(*seen):
+            self.assertEqual(len(a), len(b))
+            self.assertNotEqual(a, b)
 
 
 class ClientHelpersTest(unittest.TestCase):
@@ -218,22 +233,31 @@ class RealCellsTest(unittest.TestCase):
         self.assertIn("haproxy", coll["procs"]["by_name"])
 
     def test_fresh_tsload_is_what_runs(self):
-        """Server and client of a pair's cell run from the fresh copy."""
+        """Server and client of a pair's cell run from the fresh copy, with
+        the staged paths, and their output is the cell's."""
         log = os.path.join(self.dir, "argv0.log")
         wrapper = os.path.join(self.dir, "tsload-wrapper")
         with open(wrapper, "w") as f:
-            f.write('#!/bin/sh\necho "$0" >>%s\nexec %s "$@"\n' % (log, S.TSLOAD))
+            f.write('#!/bin/sh\necho "$0" "$@" >>%s\nexec %s "$@"\n' % (log, S.TSLOAD))
         os.chmod(wrapper, 0o755)
         c = dict(cell("shortconn"), tsload=wrapper,
                  fresh_tsload=True)
-        self.check_ok(self.run_cell(c), c)
+        res = self.run_cell(c)
+        self.check_ok(res, c)
         with open(log) as f:
-            ran = f.read().split()
+            ran = [line.split() for line in f]
         self.assertEqual(len(ran), 2, ran)           # server and client
-        for path in ran:
-            self.assertRegex(path, r"^%s/tcpscale-bin-[^/]{8}/tsload$"
-                             % tempfile.gettempdir())
-            self.assertFalse(os.path.exists(path))
+        staged = r"^%s/tcpscale-bin-[^/]{8}/" % tempfile.gettempdir()
+        for argv in ran:
+            self.assertRegex(argv[0], staged + "tsload$")
+            self.assertFalse(os.path.exists(argv[0]))
+        outputs = [a.split("=", 1)[1] for argv in ran for a in argv
+                   if a.startswith("--output=")]
+        self.assertRegex(outputs[0], staged + "run/tsload-server.json$")
+        self.assertRegex(outputs[1], staged + "out.json$")
+        # and what they wrote is the cell's, where an unstaged cell has it
+        self.assertIn("tsload_server", res["artefacts"])
+        self.assertTrue(res["artefacts"]["tsload_server"].startswith(c["id"] + ".run/"))
 
     def test_collectors_off(self):
         c = cell("shortconn", collectors=False)
@@ -244,11 +268,18 @@ class RealCellsTest(unittest.TestCase):
         self.assertGreater(res["tsload"]["jobs"][0]["transactions"], 0)
 
     def _kill_server_later(self, name, delay):
+        """SIGKILL the server `name` delay s after it started (not after the
+        cell did: the cell's set-up takes its own time on a loaded machine)."""
         def kill():
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                found = [p for p in self.lab.status()["processes"] if p["name"] == name]
+                if found:
+                    break
+                time.sleep(0.05)
             time.sleep(delay)
-            for p in self.lab.status()["processes"]:
-                if p["name"] == name:
-                    procs.signal_pid(p["pid"], signal.SIGKILL, p["start"])
+            for p in found:
+                procs.signal_pid(p["pid"], signal.SIGKILL, p["start"])
         t = threading.Thread(target=kill, daemon=True)
         t.start()
         return t

@@ -62,6 +62,7 @@ run_case() { # ENGINE THREADS [SANITIZER FEATURES]
 	stx=$(jget "$srv" "j['transactions']")
 	echo "# [$tag] client: $tx transactions, $err errors; server answered $stx"
 	t_check "[$tag] zero client errors" test "$err" = 0
+	[ "$err" = 0 ] || echo "# [$tag] client errors by kind: $(jget "$cli" "j['errors']")"
 	t_check "[$tag] transactions made (> 100)" test "$tx" -gt 100
 	t_check "[$tag] the server answered every transaction the client counted" test "$stx" -ge "$tx"
 	t_check "[$tag] rsctl sees the shimmed process: $th core(s), each polled, a listener on 12865" \
