@@ -10,7 +10,10 @@
 # undo), "bbr" the model-based one (random loss barely slows it).  For
 # every cell, rounds rotate the senders; each transfer is checked byte
 # for byte and cut at LIMIT seconds.  Prints per run and per cell:
-# transfer time, retransmission timeouts and retransmitted segments of
+# transfer time (curl's time_total minus its time_connect: from the
+# request to the last byte; a lost SYN or SYN,ACK costs both stacks the
+# same 1 s of handshake, which is shown apart as connect),
+# retransmission timeouts and retransmitted segments of
 # the sender (refstack: rsctl counters; Linux: TcpExt TCPTimeouts and Tcp
 # RetransSegs of the stack namespace), medians [min..max], and paired
 # time ratios refstack/Linux for the matched algorithms (reno/reno,
@@ -90,36 +93,39 @@ kstats() {
 		END { print to + 0, rt + 0 }' /proc/net/netstat /proc/net/snmp
 }
 
-# fetch — curl from the Linux namespace; prints seconds, "fail" on error
+# fetch — curl from the Linux namespace; prints "TRANSFER_S CONNECT_S",
+# "fail 0" on error
 fetch() {
 	local t
 	rm -f "$OUT/got"
 	t=$(ip netns exec "$NS_L" timeout $((LIMIT + 10)) curl -sS --max-time "$LIMIT" -o "$OUT/got" \
-		-w '%{time_total}' "http://$NS_STACK_IP/file" 2>"$OUT/curl.err") || { echo fail; return; }
-	cmp -s "$OUT/www/file" "$OUT/got" || { echo fail; return; }
-	echo "$t"
+		-w '%{time_total} %{time_connect}' "http://$NS_STACK_IP/file" 2>"$OUT/curl.err") ||
+		{ echo fail 0; return; }
+	cmp -s "$OUT/www/file" "$OUT/got" || { echo fail 0; return; }
+	awk '{ printf "%.6f %.6f\n", $1 - $2, $2 }' <<<"$t"
 }
 
 # run_one SENDER CELL — SENDER refstack-CC or linux-CC; prints
-# "SENDER CELL seconds rtos retrans"
+# "SENDER CELL seconds rtos retrans connect_seconds"
 run_one() {
-	local stack=$1 cell=$2 job pid t a b extra=()
+	local stack=$1 cell=$2 job pid t c a b extra=()
 	if [ "${stack%%-*}" = refstack ]; then
 		read -r -a extra <<<"$RS_ARGS"
 		timeout 600 ip netns exec "$NS_S" "$HTTPD" --if "$NS_SIF" --file "$OUT/www/file" \
 			--port 80 --cc "${stack#refstack-}" "${extra[@]}" >"$OUT/httpd.log" 2>&1 &
 		job=$!
 		t_bg_add "$job"
-		t_wait_for "$OUT/httpd.log" listening 10 || { echo "$stack $cell fail 0 0"; return; }
+		t_wait_for "$OUT/httpd.log" "listening.*pid [0-9]" 10 || { echo "$stack $cell fail 0 0 0"; return; }
 		pid=$(sed -n 's/.*pid \([0-9]*\).*/\1/p' "$OUT/httpd.log")
-		t=$(fetch)
+		read -r t c < <(fetch)
 		sleep 0.3 # the counters are published every 100 ms
 		a=$("$RSCTL" -p "$pid" --all counters | awk '$1 == "tcp_rto_expired" {print $2}')
 		b=$("$RSCTL" -p "$pid" --all counters | awk '$1 == "tcp_retrans_segs" {print $2}')
-		t_stop "$pid" "$job"
+		# without its pid the timeout wrapper (the job) passes SIGTERM on
+		t_stop "${pid:-$job}" "$job"
 	else
 		ip netns exec "$NS_S" sysctl -qw net.ipv4.tcp_congestion_control="${stack#linux-}" || {
-			echo "$stack $cell fail 0 0"; return; }
+			echo "$stack $cell fail 0 0 0"; return; }
 		ip -n "$NS_S" addr add "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF"
 		timeout 600 ip netns exec "$NS_S" nginx -p "$OUT" -c "$OUT/nginx.conf" \
 			-e "$OUT/nginx-error.log" -g "daemon off; master_process off;" >"$OUT/nginx.out" 2>&1 &
@@ -127,7 +133,7 @@ run_one() {
 		t_bg_add "$job"
 		sleep 0.3
 		read -r a0 b0 < <(kstats)
-		t=$(fetch)
+		read -r t c < <(fetch)
 		read -r a b < <(kstats)
 		a=$((a - a0))
 		b=$((b - b0))
@@ -136,7 +142,7 @@ run_one() {
 		ip -n "$NS_S" addr del "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF"
 		ip -n "$NS_S" neigh flush dev "$NS_SIF" 2>/dev/null
 	fi
-	echo "$stack $cell $t ${a:-0} ${b:-0}"
+	echo "$stack $cell $t ${a:-0} ${b:-0} $c"
 }
 
 SENDERS=""
@@ -145,7 +151,7 @@ for cc in $LINUX_CC; do SENDERS="$SENDERS linux-$cc"; done
 SENDERS=${SENDERS# }
 read -r -a SND <<<"$SENDERS"
 echo "# loss grid $(date -u +%Y-%m-%dT%H:%MZ): runs=$RUNS size=${MB}MB limit=${LIMIT}s cells='$CELLS' senders='$SENDERS' rs_args='$RS_ARGS' defaults: refstack $RS_DEFAULT_CC, linux $LINUX_DEFAULT_CC"
-echo "# sender loss:dup:reorder:delay_us seconds rtos retrans_segs"
+echo "# sender loss:dup:reorder:delay_us seconds rtos retrans_segs connect_seconds"
 : >"$OUT/runs.txt"
 for cell in $CELLS; do
 	IFS=: read -r l d r u <<<"$cell"
@@ -170,14 +176,16 @@ def spread(v, fmt):
         return "-"
     return (fmt + " [" + fmt + ".." + fmt + "]") % (S.median(v), min(v), max(v))
 cells = list(dict.fromkeys(r[1] for r in rows))
-print("# summary: seconds, RTOs, retransmitted segments: median [min..max]; failed = not byte-exact or cut")
+print("# summary: transfer seconds (request to last byte), RTOs, retransmitted segments, connect seconds: "
+      "median [min..max]; failed = not byte-exact or cut")
 for c in cells:
     print("cell loss:dup:reorder:delay_us %s" % c)
     for st in senders:
         fails = sum(1 for r in rows if r[0] == st and r[1] == c and r[2] == "fail")
-        print("  %-12s s %-24s rtos %-18s retrans %-20s%s" % (
+        print("  %-12s s %-24s rtos %-18s retrans %-20s connect %-20s%s" % (
             st, spread(col(st, c, 2), "%.2f"), spread(col(st, c, 3), "%.0f"),
-            spread(col(st, c, 4), "%.0f"), "  failed %d" % fails if fails else ""))
+            spread(col(st, c, 4), "%.0f"), spread(col(st, c, 5), "%.2f"),
+            "  failed %d" % fails if fails else ""))
     def by_round(st):
         return [None if r[2] == "fail" else float(r[2]) for r in rows if r[0] == st and r[1] == c]
     # matched algorithms, then the defaults; the i-th run of each sender

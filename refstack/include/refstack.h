@@ -132,7 +132,9 @@ struct rs_stack_conf {
 	struct in_addr gateway;  /* INADDR_ANY = none (only on-link peers) */
 	unsigned ncores;         /* core contexts, default 1 */
 	uint64_t time_wait_ns;   /* TIME_WAIT duration, default 1 s */
-	uint32_t sndbuf;         /* default SO_SNDBUF, default 256 KiB */
+	uint32_t sndbuf;         /* initial send buffer, default 256 KiB; it
+				  * grows to 4 MiB (autotuning, as Linux's)
+				  * unless SO_SNDBUF is set */
 	uint32_t rcvbuf;         /* default SO_RCVBUF, default 256 KiB */
 	uint32_t max_sockets;    /* descriptors per core, default 65536 */
 	uint32_t max_conns;      /* TCBs per core (incl. SYN_RECV), 65536 */
@@ -411,6 +413,7 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(tcp_spurious_undo, "cwnd reductions undone (spurious retransmits)") \
 	X(tcp_bbr_probe_rtt, "BBR ProbeRTT phases completed")              \
 	X(tcp_tail_probes, "tail loss probes sent")                          \
+	X(tcp_sndbuf_grown, "send buffers grown (autotuning)")               \
 	X(tcp_dupacks, "duplicate ACKs received")                            \
 	X(tcp_dup_segs, "duplicate segments received")                       \
 	X(tcp_ooo_segs, "out-of-order segments queued")                      \

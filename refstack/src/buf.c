@@ -79,6 +79,25 @@ void rs_ring_release(struct rs_ring *r, struct rs_bufpool *pool)
 	r->len = 0;
 }
 
+int rs_ring_grow(struct rs_ring *r, struct rs_bufpool *pool, uint32_t cap)
+{
+	uint8_t *m;
+
+	if (!r->mem) {
+		r->cap = cap;
+		return RS_OK;
+	}
+	m = rs_pool_get(pool, cap);
+	if (!m)
+		return RS_ERROR;
+	rs_ring_read_at(r, 0, m, r->len);
+	rs_pool_put(pool, r->mem, r->cap);
+	r->mem = m;
+	r->head = 0;
+	r->cap = cap;
+	return RS_OK;
+}
+
 void rs_ring_write_at(struct rs_ring *r, uint32_t off, const void *src,
 		      uint32_t n)
 {

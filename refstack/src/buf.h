@@ -39,6 +39,9 @@ int rs_ring_ensure(struct rs_ring *r, struct rs_bufpool *pool);
 /* Give the memory back if the ring is empty (extra: bytes beyond len that
  * are still in use, e.g. out-of-order data). */
 void rs_ring_release(struct rs_ring *r, struct rs_bufpool *pool);
+/* A larger capacity, the bytes kept (cap >= len); RS_ERROR (unchanged)
+ * when the pool has no memory for it. */
+int rs_ring_grow(struct rs_ring *r, struct rs_bufpool *pool, uint32_t cap);
 /* Copy n bytes at logical offset off (from head); off + n <= cap. */
 void rs_ring_write_at(struct rs_ring *r, uint32_t off, const void *src,
 		      uint32_t n);

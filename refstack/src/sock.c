@@ -162,6 +162,7 @@ static int listener_new(struct rs_core *c, struct rs_sock *s, uint32_t backlog,
 	l->sndbuf = s->sndbuf;
 	l->rcvbuf = s->rcvbuf;
 	l->nodelay = s->nodelay;
+	l->sndbuf_lock = s->sndbuf_lock;
 	l->backlog = backlog;
 	rs_list_init(&l->acceptq);
 	rs_list_init(&l->synq);
@@ -227,6 +228,7 @@ int rs_accept(struct rs_core *c, int fd, struct sockaddr *addr,
 	t->fd = ns->f.fd;
 	ns->tcb = t;
 	ns->nodelay = !!(t->flags & TF_NODELAY);
+	ns->sndbuf_lock = !!(t->flags & TF_SNDBUF_LOCK);
 	ns->keepalive = s->keepalive;
 	ns->ka = s->ka;
 	rs_tcp_keepalive_set(t, ns->keepalive, &ns->ka);
@@ -278,6 +280,7 @@ int rs_listen_copy(struct rs_core *c, struct rs_core *gc, int gfd)
 	ns->keepalive = gs->keepalive;
 	ns->ka = gs->ka;
 	ns->nodelay = gs->nodelay;
+	ns->sndbuf_lock = gs->sndbuf_lock;
 	ns->sndbuf = gs->sndbuf;
 	ns->rcvbuf = gs->rcvbuf;
 	rc = listener_new(c, ns, gs->lst->backlog, 1);

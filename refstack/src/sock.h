@@ -31,6 +31,7 @@ struct rs_file {
 struct rs_sock {
 	struct rs_file f;          /* RS_FILE_SOCK */
 	uint8_t bound, reuseaddr, nodelay, shut_wr;
+	uint8_t sndbuf_lock;       /* SO_SNDBUF was set: no autotuning */
 	uint8_t reuseport, keepalive;
 	struct rs_keepalive ka;    /* its TCP_KEEP* options */
 	void *user;                /* rs_sock_set_user: for conf.sock_wake */

@@ -144,12 +144,14 @@ int rs_connect(struct rs_core *c, int fd, const struct sockaddr *addr,
 		return rs_err(EADDRNOTAVAIL);
 	}
 	t->iss = rs_tcp_isn(c, &t->h);
-	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
+	t->snd_una = t->snd_nxt = t->snd_max = t->snd_sml = t->iss;
 	t->snd_buf_seq = t->iss + 1;
 	t->recover = t->iss;
 	t->ts_offset = rs_tcp_ts_offset(c, &t->h);
 	if (s->nodelay)
 		t->flags |= TF_NODELAY;
+	if (s->sndbuf_lock)
+		t->flags |= TF_SNDBUF_LOCK;
 	t->sock = s;
 	t->fd = s->f.fd;
 	s->tcb = t;
@@ -191,8 +193,10 @@ ssize_t rs_send(struct rs_core *c, int fd, const void *buf, size_t len,
 	if (send_state_error(s, t))
 		return -1;
 	space = t->snd.cap - t->snd.len;
-	if (!space)
+	if (!space) {
+		t->flags |= TF_SNDBUF_FULL;
 		return rs_err(EAGAIN);
+	}
 	if (!len)
 		return 0;
 	if (rs_ring_ensure(&t->snd, &c->pool) != RS_OK) {
@@ -200,6 +204,8 @@ ssize_t rs_send(struct rs_core *c, int fd, const void *buf, size_t len,
 		return rs_err(ENOBUFS);
 	}
 	n = (uint32_t)RS_MIN((size_t)space, len);
+	if (n < len)
+		t->flags |= TF_SNDBUF_FULL;
 	rs_ring_write_at(&t->snd, t->snd.len, buf, n);
 	t->snd.len += n;
 	rs_tcp_schedule(t);

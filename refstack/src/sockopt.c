@@ -94,10 +94,16 @@ static int set_buf(struct rs_sock *s, int name, int v)
 		else
 			s->lst->rcvbuf = b;
 	}
-	if (name == SO_SNDBUF) {
+	if (name == SO_SNDBUF) { /* and no autotuning, as Linux */
 		s->sndbuf = b;
-		if (s->tcb && !s->tcb->snd.mem && !s->tcb->snd.len)
-			s->tcb->snd.cap = b;
+		s->sndbuf_lock = 1;
+		if (s->lst)
+			s->lst->sndbuf_lock = 1;
+		if (s->tcb) {
+			s->tcb->flags |= TF_SNDBUF_LOCK;
+			if (!s->tcb->snd.mem && !s->tcb->snd.len)
+				s->tcb->snd.cap = b;
+		}
 	} else {
 		s->rcvbuf = b; /* takes effect for connections made after */
 	}

@@ -71,6 +71,8 @@ enum {
 	TF_PARKQ = 1u << 23,     /* on the core's to-park list (alink) */
 	TF_SYN_RESET = 1u << 24, /* SYN_SENT: a stale ACK was reset, SYN resent */
 	TF_KEEPALIVE = 1u << 25, /* SO_KEEPALIVE: probe an idle connection */
+	TF_SNDBUF_LOCK = 1u << 26, /* SO_SNDBUF set: the send buffer stays */
+	TF_SNDBUF_FULL = 1u << 27, /* the application found it full */
 };
 
 /* One transmitted segment on the send scoreboard (tcp_txq.c). */
@@ -164,6 +166,7 @@ struct rs_tcb {
 	int so_error;
 	/* send sequence space (RFC 9293 3.3.1) */
 	uint32_t iss, snd_una, snd_nxt, snd_max;
+	uint32_t snd_sml;          /* end of the latest short segment sent */
 	uint32_t snd_wnd, max_snd_wnd, snd_wl1, snd_wl2;
 	uint32_t snd_buf_seq;      /* sequence number of snd.head */
 	uint32_t cwnd, ssthresh, recover;
@@ -193,6 +196,7 @@ struct rs_tcb {
 	uint32_t min_rtt_us;
 	uint32_t dsack_round;      /* reo_wnd grows once per round trip */
 	uint32_t tlp_high;         /* snd_max when the probe went out */
+	uint32_t tlp_end;          /* ... the end of the segment it resent */
 	uint8_t reo_steps;         /* reo_wnd in min_rtt/4 steps */
 	uint8_t reo_persist;       /* recoveries left before reo_steps resets */
 	/* receive sequence space */
@@ -255,6 +259,7 @@ struct rs_listener {
 	 * setsockopt after) */
 	uint32_t sndbuf, rcvbuf;
 	uint8_t nodelay;
+	uint8_t sndbuf_lock;       /* SO_SNDBUF was set */
 };
 
 /* The global listen socket of (address, port), shared by every core: in
@@ -276,6 +281,7 @@ struct rs_glisten {
 	/* the first socket's options, for the children of hidden listeners */
 	uint32_t sndbuf, rcvbuf;
 	uint8_t nodelay;
+	uint8_t sndbuf_lock;
 	struct rs_listener *hidden[64]; /* per core, touched by that core */
 };
 

@@ -17,6 +17,7 @@
 #define RS_TCP_TLP_MIN_NS 10000000ull /* tail loss probe floor: 10 ms */
 #define RS_TCP_DELACK_MAX_NS 200000000ull /* RFC 8985 WCDelAckT */
 #define RS_TCP_DEFAULT_MSS 536
+#define RS_TCP_SNDBUF_MAX (4u << 20) /* autotuning's ceiling (tcp_wmem[2]) */
 
 /* tcp_tcb.c */
 struct rs_tcb *rs_tcb_new(struct rs_core *c, uint32_t sndbuf,
@@ -178,6 +179,9 @@ int rs_tcp_keepalive_fire(struct rs_tcb *t);
 /* TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT in effect (defaults filled). */
 int rs_tcp_keepalive_get(const struct rs_keepalive *ka, int name);
 void rs_tcp_rtt_sample(struct rs_tcb *t, uint64_t rtt_ns);
+/* The RTT sample of the segment that completes the handshake (its ACK of
+ * the SYN); also without TF_RTT, from its timestamp echo. */
+void rs_tcp_rtt_syn(struct rs_tcb *t, const struct rs_tcp_seg *seg);
 
 /* A delivery-rate sample (tcp_rate.c). */
 struct rs_rate_sample {
@@ -240,7 +244,8 @@ void rs_tcp_recovery_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 			 const struct rs_ackinfo *ai, uint32_t prior_pipe);
 void rs_tcp_reorder_timeout(struct rs_tcb *t);
 void rs_tcp_enter_loss(struct rs_tcb *t);
-/* Retransmit one record of the scoreboard. */
+/* Retransmit one record of the scoreboard (never a SACKed one: the pipe
+ * would count it in flight, and no SACK would take it out again). */
 void rs_tcp_retransmit(struct rs_tcb *t, struct rs_txrec *r);
 
 /* tcp_rate.c: delivery-rate estimation

@@ -43,8 +43,10 @@ static void reno_acked(struct rs_tcb *t, uint32_t acked)
 	t->dupacks = 0;
 }
 
-static void new_ack(struct rs_tcb *t, uint32_t ack, struct rs_ackinfo *ai)
+static void new_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg,
+		    struct rs_ackinfo *ai)
 {
+	uint32_t ack = seg->ack;
 	struct rs_core *c = t->core;
 	uint32_t acked = ack - t->snd_una;
 	uint32_t data = 0;
@@ -60,10 +62,8 @@ static void new_ack(struct rs_tcb *t, uint32_t ack, struct rs_ackinfo *ai)
 	}
 	rs_txq_ack(t, ack, ai);
 	ai->una_advanced = 1;
-	if (t->flags & TF_RTT) { /* the SYN,ACK's (passive open) */
-		t->flags &= ~(uint32_t)TF_RTT;
-		rs_tcp_rtt_sample(t, c->now - t->rtt_start);
-	}
+	if ((t->flags & TF_RTT) || !t->srtt_us) /* the SYN,ACK's (passive open) */
+		rs_tcp_rtt_syn(t, seg);
 	t->snd_una = ack;
 	if (rs_seq_lt(t->snd_nxt, ack))
 		t->snd_nxt = ack;
@@ -92,6 +92,29 @@ static void dup_ack(struct rs_tcb *t, struct rs_ackinfo *ai)
 				out > holes ? out - holes : 0);
 }
 
+/* Send buffer autotuning (Linux's tcp_sndbuf_expand): the application
+ * found the buffer full while cwnd had room - what fills it is SACKed
+ * data above a hole, which stays until the hole is repaired, and with a
+ * fixed buffer a lost retransmission there leaves nothing new to send
+ * whose delivery would reveal it (RACK) but a retransmission timeout.
+ * The buffer grows to four times cwnd (Linux's is about six: two
+ * segments' memory per segment of cwnd), in powers of two, to at most
+ * RS_TCP_SNDBUF_MAX; not when SO_SNDBUF was set. */
+static void sndbuf_expand(struct rs_tcb *t)
+{
+	uint32_t cap = t->snd.cap;
+
+	t->flags &= ~(uint32_t)TF_SNDBUF_FULL;
+	if (rs_tcp_pipe(t) >= t->cwnd)
+		return; /* cwnd is the limit, not the buffer */
+	while (cap < RS_TCP_SNDBUF_MAX && cap < 4u * t->cwnd)
+		cap *= 2;
+	if (cap > t->snd.cap &&
+	    rs_ring_grow(&t->snd, &t->core->pool,
+			 RS_MIN(cap, RS_TCP_SNDBUF_MAX)) == RS_OK)
+		t->core->ctr.tcp_sndbuf_grown++;
+}
+
 int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 {
 	struct rs_core *c = t->core;
@@ -112,7 +135,7 @@ int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	if (seg->nsack)
 		rs_sack_update(t, seg, &ai);
 	if (rs_seq_gt(ack, t->snd_una))
-		new_ack(t, ack, &ai);
+		new_ack(t, seg, &ai);
 	else if (seg->len == 0 && !(seg->flags & (RS_TH_SYN | RS_TH_FIN)) &&
 		 !shrank && t->snd_max != t->snd_una)
 		dup_ack(t, &ai);
@@ -121,8 +144,12 @@ int rs_tcp_ack(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	rs_rate_gen(t, &ai);
 	if (t->snd_max != t->snd_una || ai.una_advanced)
 		rs_tcp_recovery_ack(t, seg, &ai, prior_pipe);
-	if (ai.una_advanced)
+	if (ai.una_advanced) {
 		rs_tcp_rearm_rtx(t);
+		if ((t->flags & (TF_SNDBUF_FULL | TF_SNDBUF_LOCK)) ==
+		    TF_SNDBUF_FULL)
+			sndbuf_expand(t);
+	}
 	if (ai.una_advanced || ai.sacked || ai.dupack)
 		rs_tcp_schedule(t);
 	return RS_OK;

@@ -34,6 +34,8 @@ static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
 	t->rcv_adv = t->rcv_nxt;
 	if (l->nodelay)
 		t->flags |= TF_NODELAY;
+	if (l->sndbuf_lock)
+		t->flags |= TF_SNDBUF_LOCK;
 	t->parent = l;
 	rs_synq_add(l, t, proven);
 	rs_tcp_set_state(t, RS_TCP_SYN_RECV);
@@ -44,7 +46,7 @@ static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
 static void set_iss(struct rs_tcb *t, uint32_t iss)
 {
 	t->iss = iss;
-	t->snd_una = iss;
+	t->snd_una = t->snd_sml = iss;
 	t->snd_nxt = t->snd_max = iss + 1;
 	t->snd_buf_seq = iss + 1;
 	t->recover = iss;
@@ -183,9 +185,7 @@ static void syn_sent_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 	rs_tcp_syn_options(t, seg);
 	if (ack_ok) {
 		t->snd_una = seg->ack;
-		if (t->flags & TF_RTT)
-			rs_tcp_rtt_sample(t, c->now - t->rtt_start);
-		t->flags &= ~(uint32_t)TF_RTT;
+		rs_tcp_rtt_syn(t, seg);
 		t->backoff = 0;
 		t->retries = 0;
 		t->t_rtx = 0;

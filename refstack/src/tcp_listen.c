@@ -112,6 +112,7 @@ static struct rs_glisten *glisten_new(struct rs_core *c,
 	g->sndbuf = l->sndbuf;
 	g->rcvbuf = l->rcvbuf;
 	g->nodelay = l->nodelay;
+	g->sndbuf_lock = l->sndbuf_lock;
 	g->refs = 1; /* the first socket's */
 	g->nsock = 1;
 	return g;
@@ -448,6 +449,7 @@ struct rs_listener *rs_tcp_hidden(struct rs_core *c, struct rs_glisten *g)
 	h->sndbuf = g->sndbuf;
 	h->rcvbuf = g->rcvbuf;
 	h->nodelay = g->nodelay;
+	h->sndbuf_lock = g->sndbuf_lock;
 	rs_list_init(&h->acceptq);
 	rs_list_init(&h->synq);
 	rs_list_add_tail(&c->hidden, &h->llink);

@@ -235,6 +235,18 @@ static void sent_new(struct rs_tcb *t, uint32_t seq, uint32_t seglen)
 		t->probe_allow = seglen < t->probe_allow ? t->probe_allow - seglen : 0;
 }
 
+/* Nagle with Minshall's rule, as Linux (tcp_minshall_check): a short
+ * segment waits only while an earlier short one is unacknowledged.  The
+ * short rest of a write goes behind its full segments at once - held, it
+ * would be the only data left to send at a transfer's tail, and a lost
+ * retransmission before it would have no later delivery to reveal it
+ * (RACK) but a retransmission timeout. */
+static int short_unacked(const struct rs_tcb *t)
+{
+	return rs_seq_gt(t->snd_sml, t->snd_una) &&
+	       rs_seq_le(t->snd_sml, t->snd_nxt);
+}
+
 /* One data segment at snd_nxt, or RS_RETRY when something holds it. */
 static int output_one(struct rs_tcb *t, uint32_t end)
 {
@@ -251,10 +263,12 @@ static int output_one(struct rs_tcb *t, uint32_t end)
 		if (len < avail)
 			return RS_RETRY; /* sender SWS avoidance */
 		if (!(t->flags & (TF_NODELAY | TF_FIN_QUEUED)) &&
-		    !t->probe_allow)
+		    !t->probe_allow && short_unacked(t))
 			return RS_RETRY; /* Nagle (RFC 9293 3.7.4); a probe
 					  * goes regardless, as Linux's */
 	}
+	if (len < t->mss)
+		t->snd_sml = t->snd_nxt + len;
 	if (len == avail) {
 		flags |= RS_TH_PSH;
 		if (t->flags & TF_FIN_QUEUED)

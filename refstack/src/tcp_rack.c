@@ -146,10 +146,22 @@ void rs_tlp_arm(struct rs_tcb *t)
 	t->t_probe = now + pto;
 }
 
+/* The segment a probe resends: the last one the peer has not SACKed (a
+ * SACKed one would only come back as a D-SACK, repairing nothing). */
+static struct rs_txrec *probe_rec(const struct rs_tcb *t)
+{
+	for (uint32_t i = t->txq.n; i-- > 0;) {
+		struct rs_txrec *r = rs_txq_at(t, i);
+		if (!(r->flags & RS_TXR_SACKED))
+			return r;
+	}
+	return NULL;
+}
+
 /* 7.3: one new segment if the peer's window has room (beyond cwnd), else
  * the last segment again; then the retransmission timer restarts.  The
  * new segment goes even when short (Nagle) or inside a pacing gap; if
- * nothing could go, the last segment goes again. */
+ * nothing could go, the last unSACKed segment goes again. */
 void rs_tlp_fire(struct rs_tcb *t)
 {
 	uint32_t end = rs_tcp_data_end(t), before = t->snd_max;
@@ -166,10 +178,12 @@ void rs_tlp_fire(struct rs_tcb *t)
 		t->probe_allow = 0;
 	}
 	if (t->snd_max == before) {
-		if (!t->txq.n)
+		struct rs_txrec *r = probe_rec(t);
+		if (!r)
 			return;
-		rs_tcp_retransmit(t, rs_txq_at(t, t->txq.n - 1));
+		rs_tcp_retransmit(t, r);
 		t->flags |= TF_TLP_RETX;
+		t->tlp_end = rs_txrec_end(r);
 	}
 	t->flags |= TF_TLP;
 	t->tlp_high = t->snd_max;

@@ -25,8 +25,8 @@ static void dsack(struct rs_tcb *t, uint32_t s, uint32_t e,
 
 	ai->dsack = 1;
 	t->core->ctr.tcp_dsacks++;
-	if ((t->flags & TF_TLP_RETX) && rs_seq_le(e, t->tlp_high) &&
-	    rs_seq_gt(e, t->tlp_high - t->mss - 1))
+	if ((t->flags & TF_TLP_RETX) && rs_seq_le(e, t->tlp_end) &&
+	    rs_seq_gt(e, t->tlp_end - t->mss - 1))
 		ai->dsack_tlp = 1;
 	if (rs_seq_le(e, t->snd_una)) {
 		spurious = 1;

@@ -196,6 +196,29 @@ void rs_tcp_rtt_sample(struct rs_tcb *t, uint64_t rtt_ns)
 	t->rto_us = RS_MIN(RS_MAX(rto, RS_TCP_RTO_MIN_US), RS_TCP_RTO_MAX_US);
 }
 
+/* The handshake's RTT: timed when the SYN (or SYN,ACK) went once; when
+ * it was resent (Karn: which copy was answered?) and there is no estimate
+ * yet, the timestamp echo tells (RFC 7323 4.1, as Linux's
+ * tcp_ack_update_rtt), in whole milliseconds, at least one.  Without a
+ * sample the first data would wait on the 1 s initial RTO and get no
+ * tail loss probe. */
+void rs_tcp_rtt_syn(struct rs_tcb *t, const struct rs_tcp_seg *seg)
+{
+	uint32_t ms;
+
+	if (t->flags & TF_RTT) {
+		t->flags &= ~(uint32_t)TF_RTT;
+		rs_tcp_rtt_sample(t, t->core->now - t->rtt_start);
+		return;
+	}
+	if (t->srtt_us || !(t->flags & TF_TS) || !(seg->opts & RS_TCPOPT_TS) ||
+	    !seg->tsecr)
+		return;
+	ms = rs_tcp_ts_now(t->core) + t->ts_offset - seg->tsecr;
+	if (ms < RS_TCP_RTO_MAX_US / 1000u)
+		rs_tcp_rtt_sample(t, (uint64_t)RS_MAX(ms, 1u) * 1000000u);
+}
+
 /* Zero-window probe: an ACK one below snd_una draws the peer's window. */
 static void persist_fire(struct rs_tcb *t)
 {

@@ -450,6 +450,36 @@ static void t_nagle(void)
 	peer_fini(&p);
 }
 
+/* Minshall's rule, as Linux: the short rest of a write goes out behind
+ * its full segments at once; a later short segment waits while that one
+ * is unacknowledged. */
+static void t_nagle_minshall(void)
+{
+	static char buf[2 * 1460 + 100];
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44009, &snd, NULL);
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 3 && r[2].len == 100,
+		"two full segments and the 100-byte rest go at once (%d sent)", n);
+	rs_send(p.c, fd, "later", 5, 0);
+	peer_tx(&p, 44009, 80, A, 1001, snd + 2 * 1460, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 0, "a second short segment waits while the first is "
+		"unacknowledged (%d sent)", n);
+	peer_tx(&p, 44009, 80, A, 1001, snd + sizeof(buf), 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].len == 5 && r[0].seq == snd + sizeof(buf),
+		"its ACK lets the second go");
+	peer_fini(&p);
+}
+
 /* Sequence numbers wrap around 2^32 in the middle of the data. */
 static void t_seq_wrap(void)
 {
@@ -735,6 +765,7 @@ int main(void)
 	t_limited_early();
 	t_seq_wrap();
 	t_nagle();
+	t_nagle_minshall();
 	t_rto_backoff();
 	t_fast_retransmit();
 	t_iw_mss();

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "../../src/common.h"
+#include "../../src/sock.h"
+#include "../../src/tcp.h"
 #include "lib/link.h"
 #include "lib/peer.h"
 #include "lib/t.h"
@@ -290,10 +292,11 @@ static void t_no_probe_on_close(void)
 	peer_fini(&p);
 }
 
-/* The tail of a transfer: the last full segments are lost and a short
- * remainder waits behind them (Nagle).  The tail loss probe must still
- * send something - the short segment, as Linux's probe ignores Nagle -
- * instead of leaving it to the retransmission timeout. */
+/* The tail of a transfer: every segment of it lost, and a short rest
+ * held (Nagle: an earlier short segment is unacknowledged).  The tail
+ * loss probe must still send something - the short rest, as Linux's
+ * probe ignores Nagle - instead of leaving it to the retransmission
+ * timeout. */
 static void t_probe_past_nagle(uint32_t cc)
 {
 	static char buf[4 * SEG + 500];
@@ -305,19 +308,19 @@ static void t_probe_past_nagle(uint32_t cc)
 	conf_cc = cc;
 	peer_init(&p, cc_conf);
 	fd = estab(&p, 45004, &s);
-	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	rs_send(p.c, fd, buf, 100, 0);
 	n = peer_rx(&p, r, 64);
-	T_CHECK(n == 4, "%s: 4 full segments out, the 500-byte rest held "
-		"(Nagle) (%d)", rs_cc_name(cc), n);
-	/* segments 1-2 arrive, 3-4 are lost */
-	peer_advance(&p, MS);
-	sack(&p, 45004, s + 2 * SEG, NULL, 0);
+	rs_send(p.c, fd, buf, sizeof(buf), 0);
+	n += peer_rx(&p, r, 64);
+	T_CHECK(n == 5, "%s: 100 bytes, then 4 full segments out, the 500-byte "
+		"rest held (Nagle) (%d)", rs_cc_name(cc), n);
+	/* all of them lost */
 	for (int ms = 0; ms < 150 && probe_len < 0; ms++) {
+		peer_advance(&p, MS);
 		n = peer_rx(&p, r, 64);
 		for (int k = 0; k < n; k++)
 			if (r[k].len > 0)
 				probe_len = (int)r[k].len;
-		peer_advance(&p, MS);
 	}
 	T_CHECK(probe_len == 500 && peer_counter(&p, "tcp_tail_probes") == 1 &&
 			peer_counter(&p, "tcp_rto_expired") == 0,
@@ -326,20 +329,106 @@ static void t_probe_past_nagle(uint32_t cc)
 	peer_fini(&p);
 }
 
+/* The first SYN,ACK is lost, the second answered: the handshake cannot
+ * be timed (Karn), but the ACK's timestamp echo says which copy it
+ * answers.  Without that sample the first data would wait on the 1 s
+ * initial RTO, with no tail loss probe. */
+static void t_synack_resent_rtt(void)
+{
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_MSS | RS_TCPOPT_SACKOK |
+				       RS_TCPOPT_TS,
+			       .mss = 1460, .tsval = 100};
+	struct peer p;
+	struct pseg r[8];
+	uint32_t s = 0, rto, srtt;
+	uint64_t t0;
+	int lfd, fd, n, resent = 0;
+
+	peer_init(&p, NULL);
+	lfd = peer_listen(&p, 80, 16);
+	peer_tx(&p, 45005, 80, RS_TH_SYN, 1000, 0, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8); /* lost */
+	for (int ms = 0; ms < 1500 && !s; ms++) {
+		peer_advance(&p, MS);
+		n = peer_rx(&p, r, 8);
+		if (n == 1 && r[0].flags == (RS_TH_SYN | RS_TH_ACK))
+			s = r[0].seq + 1;
+	}
+	peer_advance(&p, 2 * MS);
+	o.opts = RS_TCPOPT_TS;
+	o.tsval = 101;
+	o.tsecr = r[0].tsval;
+	peer_tx(&p, 45005, 80, A, 1001, s, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8);
+	fd = rs_accept(p.c, lfd, NULL, NULL);
+	cwnd_of(&p);
+	rto = info.rto_us;
+	srtt = info.srtt_us;
+	T_CHECK(s && fd >= 0 && srtt >= 1000 && srtt <= 3000 && rto < 300000,
+		"SYN,ACK resent: the RTT from the timestamp echo (srtt %u us, "
+		"RTO %u us)", srtt, rto);
+	rs_send(p.c, fd, "request", 7, 0);
+	peer_rx(&p, r, 8); /* lost */
+	t0 = p.now;
+	for (int ms = 0; ms < 1000 && !resent; ms++) {
+		peer_advance(&p, MS);
+		n = peer_rx(&p, r, 8);
+		for (int k = 0; k < n; k++)
+			resent |= r[k].len == 7;
+	}
+	T_CHECK(resent && p.now - t0 < 300 * MS,
+		"... so the lost first data goes again after %llu ms (not the "
+		"1 s initial RTO)", (unsigned long long)((p.now - t0) / MS));
+	peer_fini(&p);
+}
+
 /* ---- bulk transfers through a lossy memif link ------------------------ */
+
+/* The server (fd sfd) sends bytes of a known pattern to the client (cfd),
+ * the clock in 0.1 ms steps, for at most max_ns; returns the bytes
+ * received, *bad the wrong ones.  consistent (or NULL): cleared when the
+ * server's scoreboard is found wrong after a step (scoreboard_ok). */
+static int scoreboard_ok(struct rs_core *c, int fd);
+
+static uint64_t pump(struct tb *tb, int sfd, int cfd, uint64_t bytes,
+		     uint64_t max_ns, int *bad, int *consistent)
+{
+	static uint8_t buf[65536];
+	uint64_t sent = 0, rcvd = 0, start = tb->now;
+	ssize_t n;
+
+	while (sfd >= 0 && rcvd < bytes && tb->now - start < max_ns) {
+		for (; sent < bytes; sent += (uint64_t)n) {
+			size_t want = sizeof(buf) < bytes - sent ? sizeof(buf)
+								 : bytes - sent;
+			for (size_t i = 0; i < want; i++)
+				buf[i] = (uint8_t)((sent + i) * 7);
+			n = rs_send(tb->c[1], sfd, buf, want, 0);
+			if (n <= 0)
+				break;
+		}
+		while ((n = rs_recv(tb->c[0], cfd, buf, sizeof(buf), 0)) > 0) {
+			for (ssize_t i = 0; i < n; i++)
+				*bad += buf[i] != (uint8_t)((rcvd + (uint64_t)i) * 7);
+			rcvd += (uint64_t)n;
+		}
+		tb_advance(tb, MS / 10);
+		if (consistent)
+			*consistent &= scoreboard_ok(tb->c[1], sfd);
+	}
+	return rcvd;
+}
 
 static void bulk(unsigned loss, unsigned reorder, uint64_t bytes, uint32_t cc)
 {
-	static uint8_t buf[65536];
 	/* every frame takes 1 ms (2 ms round trip) unless lost or
 	 * reordered, both ways */
 	struct link l = {.rng = 0x9e3779b97f4a7c15ull, .prop_ns = MS,
 			 .loss = loss, .reorder = reorder, .both = 1};
 	struct tb tb;
-	uint64_t sent = 0, rcvd = 0, start;
+	uint64_t rcvd, start;
 	const struct rs_core_counters *k;
 	int lfd, cfd, sfd, bad = 0;
-	ssize_t n;
 
 	conf_cc = cc;
 	if (tb_init(&tb, cc_conf))
@@ -350,23 +439,7 @@ static void bulk(unsigned loss, unsigned reorder, uint64_t bytes, uint32_t cc)
 	tb_advance(&tb, 50 * MS);
 	sfd = rs_accept(tb.c[1], lfd, NULL, NULL);
 	start = tb.now;
-	while (sfd >= 0 && rcvd < bytes && tb.now - start < 300000 * MS) {
-		for (; sent < bytes; sent += (uint64_t)n) {
-			size_t want = sizeof(buf) < bytes - sent ? sizeof(buf)
-								 : bytes - sent;
-			for (size_t i = 0; i < want; i++)
-				buf[i] = (uint8_t)((sent + i) * 7);
-			n = rs_send(tb.c[1], sfd, buf, want, 0);
-			if (n <= 0)
-				break;
-		}
-		while ((n = rs_recv(tb.c[0], cfd, buf, sizeof(buf), 0)) > 0) {
-			for (ssize_t i = 0; i < n; i++)
-				bad += buf[i] != (uint8_t)((rcvd + (uint64_t)i) * 7);
-			rcvd += (uint64_t)n;
-		}
-		tb_advance(&tb, MS / 10);
-	}
+	rcvd = pump(&tb, sfd, cfd, bytes, 300000 * MS, &bad, NULL);
 	k = rs_core_counters(tb.c[1]);
 	T_CHECK(rcvd == bytes && !bad,
 		"%s: %u.%u%% loss, %u%% reordered, 1 ms each way: %llu bytes exact",
@@ -382,6 +455,150 @@ static void bulk(unsigned loss, unsigned reorder, uint64_t bytes, uint32_t cc)
 	tb_fini(&tb);
 }
 
+/* ---- the scoreboard and the send buffer on a lossy bottleneck -------- */
+
+/* Like Linux's autotuned receive window: the client (side 0) offers 4 MB,
+ * so that the server's send buffer is what limits it. */
+static void wide_conf(int side, struct rs_stack_conf *conf)
+{
+	conf->cc = conf_cc;
+	if (side == 0)
+		conf->rcvbuf = 4u << 20;
+}
+
+struct xfer {
+	int exact;          /* every byte, in order */
+	int consistent;     /* no scoreboard record SACKed and in flight */
+	uint64_t rtos, grown;
+	uint32_t sndbuf;    /* the server's SO_SNDBUF at the end */
+	double secs;
+};
+
+/* No record may be SACKed and also counted as a retransmission in
+ * flight: the pipe would count it until the cumulative ACK, and no SACK
+ * would ever take it out again. */
+static int scoreboard_ok(struct rs_core *c, int fd)
+{
+	struct rs_sock *so = rs_sock_get(c, fd);
+	struct rs_tcb *t = so ? so->tcb : NULL;
+
+	for (uint32_t i = 0; t && i < t->txq.n; i++)
+		if ((rs_txq_at(t, i)->flags & (RS_TXR_SACKED | RS_TXR_RETRANS)) ==
+		    (RS_TXR_SACKED | RS_TXR_RETRANS))
+			return 0;
+	return 1;
+}
+
+/* bytes from the server to the client through l (its loss from the
+ * first data on: the handshake sees only the delay), the scoreboard
+ * checked after every step; sndbuf: the server's SO_SNDBUF, 0 = none
+ * (autotuned). */
+static struct xfer lossy_xfer(struct link l, uint64_t bytes, int sndbuf)
+{
+	struct xfer x = {.consistent = 1};
+	unsigned loss = l.loss;
+	struct tb tb;
+	uint64_t rcvd, start;
+	int lfd, cfd, sfd = -1, bad = 0;
+	socklen_t sl = sizeof(sndbuf);
+
+	conf_cc = RS_CC_BBR;
+	if (tb_init(&tb, wide_conf))
+		return x;
+	l.now = &tb.now;
+	l.loss = 0;
+	rs_memif_set_filter(tb.pair, link_filter, &l);
+	lfd = tb_listen(&tb, 5001, 16);
+	cfd = tb_connect(&tb, 5001);
+	for (int w = 0; w < 100 && sfd < 0; w++) {
+		tb_advance(&tb, 50 * MS);
+		sfd = rs_accept(tb.c[1], lfd, NULL, NULL);
+	}
+	if (sfd >= 0 && sndbuf)
+		rs_setsockopt(tb.c[1], sfd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+			      sizeof(sndbuf));
+	l.loss = loss;
+	start = tb.now;
+	rcvd = pump(&tb, sfd, cfd, bytes, 60000 * MS, &bad, &x.consistent);
+	x.exact = rcvd == bytes && !bad;
+	x.rtos = rs_core_counters(tb.c[1])->tcp_rto_expired;
+	x.grown = rs_core_counters(tb.c[1])->tcp_sndbuf_grown;
+	if (sfd >= 0)
+		rs_getsockopt(tb.c[1], sfd, SOL_SOCKET, SO_SNDBUF, &x.sndbuf, &sl);
+	x.secs = (double)(tb.now - start) / 1e9;
+	rs_memif_set_filter(tb.pair, NULL, NULL);
+	tb_fini(&tb);
+	return x;
+}
+
+static struct link bottleneck(unsigned loss, uint64_t prop_ns, uint64_t rate,
+			      uint64_t seed)
+{
+	return (struct link){.rng = 0x9e3779b97f4a7c15ull * seed,
+			     .prop_ns = prop_ns, .rate = rate,
+			     .queue_ns = 2 * MS, .loss = loss, .both = 1};
+}
+
+/* Two paths (seeds) on which a tail loss probe resent a segment the peer
+ * had SACKed (the last one): it stayed counted in flight, and after the
+ * next timeout cwnd (one segment) had no room for the lost one - nothing
+ * was resent until the third timeout dropped the SACK marks.  The probe
+ * now resends the last segment not SACKed. */
+static void t_probe_skips_sacked(void)
+{
+	static const struct {
+		unsigned loss;
+		uint64_t prop_ns, rate, seed;
+	} c[] = {
+		{50, MS, 50000000, 18},
+		{100, 50000, 100000000, 13},
+	};
+
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct xfer x = lossy_xfer(bottleneck(c[i].loss, c[i].prop_ns,
+						      c[i].rate, c[i].seed),
+					   2u << 20, 0);
+		T_CHECK(x.exact && x.consistent,
+			"%u%% loss both ways, %llu us each way, %llu MB/s "
+			"(seed %llu): 2 MB exact, no SACKed segment counted in "
+			"flight (%llu RTOs, %.3f s virtual)", c[i].loss / 10,
+			(unsigned long long)(c[i].prop_ns / 1000),
+			(unsigned long long)(c[i].rate / 1000000),
+			(unsigned long long)c[i].seed,
+			(unsigned long long)x.rtos, x.secs);
+	}
+}
+
+/* 10 % loss, 1 ms each way, 50 MB/s, four paths (seeds): SACKed data
+ * above the holes fills a fixed 256 KB send buffer while cwnd has room;
+ * autotuned, it grows (as Linux's), and SO_SNDBUF keeps it fixed. */
+static void t_sndbuf_autotune(void)
+{
+	uint64_t rto[2] = {0, 0};
+	double secs[2] = {0, 0};
+	int ok[2] = {1, 1};
+	uint32_t grew_to = 0;
+
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		struct link l = bottleneck(100, MS, 50000000, seed);
+		struct xfer a = lossy_xfer(l, 2u << 20, 0);
+		struct xfer f = lossy_xfer(l, 2u << 20, 256 * 1024);
+		ok[0] &= a.exact && a.grown >= 1 && a.sndbuf > 256u * 1024;
+		ok[1] &= f.exact && f.grown == 0 && f.sndbuf == 256u * 1024;
+		grew_to = RS_MAX(grew_to, a.sndbuf);
+		rto[0] += a.rtos;
+		rto[1] += f.rtos;
+		secs[0] += a.secs;
+		secs[1] += f.secs;
+	}
+	T_CHECK(ok[0], "autotuned: the send buffer grows (to %u bytes at "
+		"most), 4 x 2 MB exact (%llu RTOs, %.3f s virtual in all)",
+		grew_to, (unsigned long long)rto[0], secs[0]);
+	T_CHECK(ok[1], "SO_SNDBUF 256 KB: it stays, 4 x 2 MB exact (%llu "
+		"RTOs, %.3f s virtual in all)", (unsigned long long)rto[1],
+		secs[1]);
+}
+
 int main(void)
 {
 	t_lost_retransmission();
@@ -392,9 +609,12 @@ int main(void)
 	t_no_probe_on_close();
 	t_probe_past_nagle(RS_CC_RENO);
 	t_probe_past_nagle(RS_CC_BBR);
+	t_synack_resent_rtt();
 	bulk(50, 0, 2u << 20, RS_CC_RENO);
 	bulk(30, 100, 2u << 20, RS_CC_RENO);
 	bulk(50, 0, 2u << 20, RS_CC_BBR);
 	bulk(30, 100, 2u << 20, RS_CC_BBR);
+	t_probe_skips_sacked();
+	t_sndbuf_autotune();
 	return t_summary();
 }
