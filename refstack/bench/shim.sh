@@ -131,6 +131,10 @@ stop_server() { # PID STACK
 
 one_run() { # SERVER STACK CORES RUN
 	local srv=$1 stack=$2 n=$3 r=$4 pid j0 j1 res=$OUT/r-$1-$2-$3-$4.json
+	# the origins forget the previous run's TIME_WAITs: a SYN of another
+	# stack on a 4-tuple they still hold fails PAWS (RST and a SYN retry,
+	# the previous run's doing, not this one's)
+	ip netns exec "$NS_O" ss -K -t -n state time-wait >/dev/null 2>&1
 	pid=$(start_server "$srv" "$stack" "$n")
 	[ -n "$pid" ] || { echo "$srv $stack $n $r failed-to-start"; return; }
 	local perf=

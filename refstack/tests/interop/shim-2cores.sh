@@ -19,18 +19,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/lib/ns.sh"
 
-OUT=$(mktemp -d /tmp/rs-shim2c.XXXXXX)
-cleanup() { t_kill_all; ns_down; [ -n "${KEEP:-}" ] || rm -rf "$OUT"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+NS_QUEUES=2 t_shim_lab sh2 nginx
 TS=$ROOT/../loadgen/tsload
 RSCTL=$(t_bin "$ROOT" rsctl) || t_abort "rsctl is built"
 [ -x "$TS" ] || t_abort "loadgen/tsload is built"
-command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
-command -v nginx >/dev/null || t_abort "nginx installed (make deps)"
-PY=/usr/bin/python3
-NS_QUEUES=2 ns_up sh2 || t_abort "namespaces up"
 
 # the client as the harness runs it (profiles/jobs/*.ini), 2 s
 client() { # TAG ENGINE PORT [tsload options]
@@ -68,8 +60,6 @@ PYEOF
 }
 
 # ---- nginx, 2 workers, the harness's nginx.conf -----------------------------
-mkdir -p "$OUT/www"
-head -c 64 /dev/urandom >"$OUT/www/64.bin"
 
 # nginx_start TAG FEATURES — nginx with the harness's nginx.conf on
 # refstack (NGX_JOB, NGX_DIR, NGX_MASTER)

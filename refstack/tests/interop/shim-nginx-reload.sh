@@ -17,7 +17,6 @@ ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/lib/ns.sh"
 
 RELOADS=${RS_RELOADS:-5}
-OUT=$(mktemp -d /tmp/rs-shimr.XXXXXX)
 MPID=
 # the daemon is no child of this shell: stop it and its workers by pid
 daemon_kill() {
@@ -28,18 +27,8 @@ daemon_kill() {
 	done
 	MPID=
 }
-cleanup() { daemon_kill; t_kill_all; ns_down; [ -n "${KEEP:-}" ] || rm -rf "$OUT"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
-for p in nginx curl ab; do
-	command -v $p >/dev/null || t_abort "$p installed (make deps)"
-done
-ns_up shr || t_abort "namespaces up"
-URL=http://$NS_STACK_IP
-mkdir -p "$OUT/www" "$OUT/tmp"
-head -c 64 /dev/urandom >"$OUT/www/64.bin"
+t_cleanup_more() { daemon_kill; }
+t_shim_lab shr nginx curl ab
 
 # conf NAME — nginx's defaults (daemon on, master on), 2 workers
 conf() {

@@ -17,26 +17,12 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 BIG=${RS_SHIM_NGINX_MB:-50}
 WRK_QUOTA=1500
-OUT=$(mktemp -d /tmp/rs-shimn.XXXXXX)
-cleanup() { t_kill_all; ns_down; [ -n "${KEEP:-}" ] || rm -rf "$OUT"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+t_shim_lab shn nginx curl ab wrk
 TS=$ROOT/../loadgen/tsload
 RSCTL=$(t_bin "$ROOT" rsctl) || t_abort "rsctl is built"
 [ -x "$TS" ] || t_abort "loadgen/tsload is built"
-command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
-for p in nginx curl ab wrk; do
-	command -v $p >/dev/null || t_abort "$p installed (make deps)"
-done
-ns_up shn || t_abort "namespaces up"
-PY=/usr/bin/python3
-URL=http://$NS_STACK_IP
-
-mkdir -p "$OUT/www" "$OUT/tmp"
 head -c 1048576 /dev/urandom >"$OUT/www/1m.bin"
 head -c $((BIG * 1048576)) /dev/urandom >"$OUT/www/big.bin"
-head -c 64 /dev/urandom >"$OUT/www/64.bin"
 
 # conf NAME MASTER SENDFILE [KEEPALIVE_S] [WORKER_CONNECTIONS] [WORKERS]
 conf() {

@@ -130,6 +130,35 @@ t_kill_all() {
 	T_PIDS=()
 }
 
+# t_shim_lab TAG PROGRAM... — the start of the shim's nginx tests: OUT (a
+# temporary directory, kept at exit with KEEP=1), PROGRAMs checked (nginx
+# is looked for in /usr/sbin too), the lab up (ns_up TAG; NS_QUEUES as the
+# caller sets it), PY, URL, OUT/tmp and OUT/www/64.bin.  At exit
+# t_shim_cleanup runs the script's own t_cleanup_more (if it defines one),
+# kills what the test started and takes the lab down.
+t_shim_lab() {
+	local tag=$1 p
+	shift
+	OUT=$(mktemp -d "/tmp/rs-$tag.XXXXXX")
+	trap t_shim_cleanup EXIT
+	trap 'exit 130' INT TERM
+	command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
+	for p in "$@"; do
+		command -v "$p" >/dev/null || t_abort "$p installed (make deps)"
+	done
+	ns_up "$tag" || t_abort "namespaces up"
+	PY=/usr/bin/python3
+	URL=http://$NS_STACK_IP
+	mkdir -p "$OUT/www" "$OUT/tmp"
+	head -c 64 /dev/urandom >"$OUT/www/64.bin"
+}
+t_shim_cleanup() {
+	! declare -F t_cleanup_more >/dev/null || t_cleanup_more
+	t_kill_all
+	ns_down
+	[ -n "${KEEP:-}" ] || rm -rf "$OUT"
+}
+
 # Wait until a process prints a line matching a pattern into a file.
 t_wait_for() { # file pattern seconds
 	local i
