@@ -7,7 +7,10 @@
 # medians, spread (min-max) and ratios to Linux.
 #
 #   bash refstack/bench/shim.sh [nginx|haproxy]...   (default: both)
-#   RUNS=5 SECS=4 CONC=64 CORES="1 2" DUMP=DIR
+#   RUNS=5 SECS=4 CONC=64 CORES="1 2" DUMP=DIR MQ=off IFOPTS=
+#
+# IFOPTS: afpacket options for refstack (src/io_afpacket.h), e.g.
+# IFOPTS=ownmac=0 for the interface's MAC instead of the stack's own.
 #
 # DUMP=DIR keeps each run's tsload JSON and, for refstack, the server's
 # counters at the end of the run (rsctl --json counters: drops by reason,
@@ -107,7 +110,7 @@ start_server() {
 	if [ "$stack" = linux ]; then
 		ip -n "$NS_S" addr add "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF" 2>/dev/null
 	else
-		pre=("$ROOT/rs-run" --features "${stack#refstack:}" --cores "$n" --if "$NS_SIF" --ip "$NS_STACK_IP/$NS_PREFIX" --)
+		pre=("$ROOT/rs-run" --features "${stack#refstack:}" --cores "$n" --if "$NS_SIF${IFOPTS:+,$IFOPTS}" --ip "$NS_STACK_IP/$NS_PREFIX" --)
 	fi
 	if [ "$srv" = nginx ]; then
 		nginx_conf "$conf" "$n" "$NS_STACK_IP:80"
