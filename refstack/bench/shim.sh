@@ -7,10 +7,11 @@
 # medians, spread (min-max) and ratios to Linux.
 #
 #   bash refstack/bench/shim.sh [nginx|haproxy]...   (default: both)
-#   RUNS=5 SECS=4 CONC=64 CORES="1 2" DUMP=DIR MQ=off IFOPTS=
+#   RUNS=5 SECS=4 CONC=64 CORES="1 2" DUMP=DIR MQ=off IFOPTS=,ownmac=1
 #
-# IFOPTS: afpacket options for refstack (src/io_afpacket.h), e.g.
-# IFOPTS=ownmac=0 for the interface's MAC instead of the stack's own.
+# IFOPTS: afpacket options for refstack after the interface's name
+# (src/io_afpacket.h); the default ",ownmac=1" gives the stack a MAC of
+# its own (refstack README), IFOPTS= the interface's.
 #
 # DUMP=DIR keeps each run's tsload JSON and, for refstack, the server's
 # counters at the end of the run (rsctl --json counters: drops by reason,
@@ -110,7 +111,7 @@ start_server() {
 	if [ "$stack" = linux ]; then
 		ip -n "$NS_S" addr add "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF" 2>/dev/null
 	else
-		pre=("$ROOT/rs-run" --features "${stack#refstack:}" --cores "$n" --if "$NS_SIF${IFOPTS:+,$IFOPTS}" --ip "$NS_STACK_IP/$NS_PREFIX" --)
+		pre=("$ROOT/rs-run" --features "${stack#refstack:}" --cores "$n" --if "$NS_SIF${IFOPTS-,ownmac=1}" --ip "$NS_STACK_IP/$NS_PREFIX" --)
 	fi
 	if [ "$srv" = nginx ]; then
 		nginx_conf "$conf" "$n" "$NS_STACK_IP:80"

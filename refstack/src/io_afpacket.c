@@ -27,8 +27,8 @@
  * its core when cores joined in index order.  Without RFD the program is
  * the 4-tuple hash alone, as a NIC's RSS.
  *
- * The stack's own MAC (ownmac=1, the default, when the stack's address is
- * known: rs_io_conf.addr): 02:52:a.b.c.d, locally administered, derived
+ * The stack's own MAC (ownmac=1, when the stack's address is known:
+ * rs_io_conf.addr): 02:52:a.b.c.d, locally administered, derived
  * from the IP, answered in ARP by the stack.  The interface's kernel then
  * sees every frame for the stack as PACKET_OTHERHOST and drops it at the
  * top of ip_rcv; with the interface's own MAC each frame also went through
@@ -38,7 +38,11 @@
  * goes promiscuous).  Frames still sent to the interface's MAC (a peer's
  * neighbour entry from before the stack started) are taken as the
  * stack's: their destination is rewritten in the ring, and the stack's
- * next ARP answer teaches the peer the new address. */
+ * next ARP answer teaches the peer the new address.  Off by default: when
+ * the kernel takes the address back after the stack (a Linux run after a
+ * refstack one in a lab), the peers still hold the stack's MAC for it and
+ * the kernel drops their frames until their neighbour entry is re-resolved
+ * (flush it, or announce the interface's MAC: arping -U). */
 #include "io_afpacket.h"
 #include "steer_bpf.h"
 
@@ -157,8 +161,7 @@ static int afp_opts_parse(struct afp_opts *o, const char *spec)
 {
 	char buf[256];
 	*o = (struct afp_opts){ .block = AFP_DEF_BLOCK,
-		.fanout = PACKET_FANOUT_CBPF, .bypass = 1, .batch = 64,
-		.ownmac = 1 };
+		.fanout = PACKET_FANOUT_CBPF, .bypass = 1, .batch = 64 };
 	if (!spec || strlen(spec) >= sizeof(buf))
 		return -EINVAL;
 	strcpy(buf, spec);
@@ -294,14 +297,8 @@ static int afp_bind(struct rs_io *io, const struct rs_io_conf *conf)
 			.mr_type = PACKET_MR_UNICAST, .mr_alen = 6 };
 		memcpy(mr.mr_address, io->mac, 6);
 		if (setsockopt(io->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr,
-			       sizeof(mr)) < 0) {
-			int e = errno;
-			rs_io_set_why("afpacket %s: cannot add the stack's MAC "
-				      "to the interface (PACKET_ADD_MEMBERSHIP: "
-				      "%s); ownmac=0 uses the interface's",
-				      io->o.ifname, strerror(e));
-			return -e;
-		}
+			       sizeof(mr)) < 0)
+			return -errno;
 	}
 	if (conf->nqueues <= 1 && conf->fanout_id == 0)
 		return 0;

@@ -51,7 +51,7 @@ bad_features() {
 		grep -q "'bogus' (valid: base, full, or a comma list of listen, estab, rfd, fastfd)" "$OUT/badfeat.txt"
 }
 t_check "a bad --features is refused with the valid names" bad_features
-RS_FEATURES=listen,rfd start_httpd plain "$NS_SIF" "$OUT/big.bin" || t_fail "rs-httpd started"
+RS_FEATURES=listen,rfd start_httpd plain "$NS_SIF,ownmac=1" "$OUT/big.bin" || t_fail "rs-httpd started"
 ip_in0=$(ns_ip_in "$NS_S")
 t_check "kernel ping answered by refstack (ARP + ICMP echo)" \
 	inL ping -c 3 -i 0.2 -W 2 -q "$NS_STACK_IP"
@@ -111,6 +111,7 @@ t_check "rsctl features lists the names, --json the sets" bash -c \
 t_check "rsctl names a missing instance" \
 	bash -c "! '$RSCTL' -p 999999 >$OUT/miss.txt 2>&1 && grep -q refstack.999999 $OUT/miss.txt"
 stop_httpd
+inL ip neigh flush all  # the stack's own MAC (ownmac=1) leaves with it
 t_check "rs-httpd exits cleanly on SIGTERM" grep -q "served" "$OUT/plain.log"
 t_check "statistics segment removed at exit" test ! -e "/dev/shm/refstack.$S_PID"
 
