@@ -99,8 +99,10 @@ enum {
 };
 
 /* The scoreboard: records for [snd_una, snd_max) in sequence order, in a
- * ring (power-of-two capacity, grown on demand), and the byte counts the
+ * ring (power-of-two capacity, grown on demand: the TCB's own
+ * RS_TXQ_INLINE records first, then the pool's), and the byte counts the
  * RFC 6675 pipe is made of. */
+#define RS_TXQ_INLINE 4u
 struct rs_txq {
 	struct rs_txrec *r;
 	uint32_t cap, head, n;
@@ -221,8 +223,11 @@ struct rs_tcb {
 	struct rs_ring snd, rcv;
 	struct rs_txq txq;         /* what is in flight */
 	/* last: rs_tcb_new clears a reused TCB only up to here (read only
-	 * below nooo) */
+	 * below nooo, and below txq.n while txq.r points at txq_inline) */
 	struct rs_seqrange ooo[RS_OOO_MAX];   /* received out of order */
+	/* the scoreboard's first ring: a short flight (a request, a
+	 * response and FIN) takes nothing from the pool (tcp_txq.c) */
+	struct rs_txrec txq_inline[RS_TXQ_INLINE];
 };
 
 /* Compact TIME_WAIT entry (issue: at most 128 bytes). */
