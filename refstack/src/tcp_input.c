@@ -193,7 +193,10 @@ static void syn_sent_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 		rs_tcp_schedule(t);
 		return;
 	}
-	/* Simultaneous open: SYN-RECEIVED, send SYN,ACK with our ISS. */
+	/* Simultaneous open: SYN-RECEIVED, send SYN,ACK with our ISS.  The
+	 * congestion control starts now: the socket's close can take this
+	 * TCB to FIN_WAIT_1 without rs_tcp_established. */
+	rs_cc_init(t);
 	rs_tcp_set_state(t, RS_TCP_SYN_RECV);
 	rs_tcp_send_syn(t);
 }
