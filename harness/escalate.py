@@ -15,7 +15,7 @@ import time
 
 from . import env as envmod
 from . import plan as planmod
-from .gate import MIN_REPS, compare_cells, gated, settle
+from .gate import MIN_REPS, UNDECIDABLE, compare_cells, gated, settle
 from .gateconf import METRICS
 
 
@@ -39,9 +39,12 @@ def _why_not(run):
 def _can_help(row):
     """Only statistical metrics with a baseline to compare against gain
     from re-runs (an exact one is unknown when its counts do not repeat,
-    which more of them do not mend)."""
+    which more of them do not mend), and not those that more pairs cannot
+    decide at their estimate (gate.decide_paired: "undecidable", the
+    run-to-run offset alone keeps them open; they are settled at once)."""
     return row["verdict"] == "unknown" and row["n_base"] >= MIN_REPS \
-        and METRICS[row["metric"]][3] == "stat"
+        and METRICS[row["metric"]][3] == "stat" \
+        and not row.get("undecidable")
 
 
 def _new_cells(records, key, n):
@@ -69,6 +72,17 @@ def _new_cells(records, key, n):
 
 
 def escalate(ctx, rows, run_more):
+    """Re-run unknown cells (_escalate); then the metrics that more pairs
+    cannot decide are settled (gate.settle), whatever stopped them."""
+    rows, records, rep = _escalate(ctx, rows, run_more)
+    out = settle(rows, ctx["conf"], UNDECIDABLE, only_undecidable=True)
+    n = sum(1 for r in out if r.get("settled") == UNDECIDABLE)
+    if n:
+        rep["undecidable"] = n
+    return out, records, rep
+
+
+def _escalate(ctx, rows, run_more):
     """Re-run unknown cells; returns (rows, records, report dict).
 
     ctx: reports_dir, run, records (the candidate's), base_records, conf,
