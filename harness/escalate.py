@@ -47,6 +47,22 @@ def _can_help(row):
         and not row.get("undecidable")
 
 
+def time_budget(run, conf):
+    """(seconds the re-runs may take, what caps it): escalate_time, or
+    less with a job_time, the CI job's slot for the run and its re-runs
+    together (a night under load runs 10-13 minutes here instead of 8-9,
+    and the re-runs must not push the job past its slot)."""
+    cap = conf["escalate_time"]
+    name = f"{cap:.0f} s"
+    if conf["job_time"]:
+        took = (run.get("finished") or 0) - (run.get("started") or 0)
+        left = max(0.0, conf["job_time"] - max(0.0, took))
+        if left < cap:
+            cap, name = left, (f"job_time {conf['job_time']:.0f} s less the "
+                               f"run's {took:.0f} s")
+    return cap, name
+
+
 def _new_cells(records, key, n):
     """n more repetitions of a cell; of a cell measured beside the
     reference build, n more pairs (ordered as in the plan)."""
@@ -104,6 +120,8 @@ def _escalate(ctx, rows, run_more):
         rep["skipped"] = why
         return rows, records, rep
     added = {}
+    budget, cap_name = time_budget(run, conf)
+    rep["max_time"] = budget
     t0 = time.monotonic()
     while True:
         keys = sorted(set(tuple(r["key"]) for r in rows if _can_help(r)))
@@ -119,11 +137,11 @@ def _escalate(ctx, rows, run_more):
             rep["stopped"] = (f"{conf['escalate_reps']} repetitions added "
                               "per cell")
             break
-        left = conf["escalate_time"] - (time.monotonic() - t0)
+        left = budget - (time.monotonic() - t0)
         while cells and planmod.estimate_s(cells) > left:
             cells = cells[:-1]
         if not cells:
-            rep["stopped"] = f"time cap ({conf['escalate_time']:.0f} s)"
+            rep["stopped"] = f"time cap ({cap_name})"
             break
         run.setdefault("escalations", []).append(
             {"started": time.time(), "cells": [c["id"] for c in cells],
