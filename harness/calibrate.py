@@ -32,7 +32,7 @@ import time
 from . import REPO_ROOT, gate, gateconf, store
 from .gateconf import METRICS, GateError
 
-FIXTURE_SCHEMA = 1
+FIXTURE_SCHEMA = 2      # 2: a run's records as a table (columns, rows)
 DEFAULT_FIXTURE = os.path.join(REPO_ROOT, "tests", "harness", "fixtures",
                                "gate-calibration.json")
 MAX_FALSE_ALARMS = 0.01    # of cells, same vs same
@@ -84,7 +84,43 @@ def fixture_run(run, records):
             # the gate's re-runs of unknown cells (harness.escalate)
             "reruns": sorted(c for e in run.get("escalations") or []
                              for c in e.get("cells") or []),
-            "records": [slim(r) for r in recs]}
+            **as_table([slim(r) for r in recs])}
+
+
+def _flat(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flat(v, prefix + k + ".")
+        else:
+            yield prefix + k, v
+
+
+def as_table(records):
+    """A run's slimmed records as {"columns": [dotted keys], "rows":
+    [[values]]} (None: absent; run_id is the run's): the keys are written
+    once, not once per record."""
+    flat = [{k: v for k, v in _flat(r) if k != "run_id"} for r in records]
+    cols = sorted(set().union(*flat)) if flat else []
+    return {"columns": cols,
+            "rows": [[f.get(c) for c in cols] for f in flat]}
+
+
+def from_table(run):
+    """The records of a run stored by as_table."""
+    out = []
+    for row in run["rows"]:
+        rec = {"run_id": run["run_id"], "cell": {}, "metrics": {},
+               "collectors": {}}
+        for col, v in zip(run["columns"], row):
+            if v is None:
+                continue
+            *path, last = col.split(".")
+            d = rec
+            for k in path:
+                d = d.setdefault(k, {})
+            d[last] = v
+        out.append(rec)
+    return out
 
 
 def make_fixture(reports_dir, refs, how):
@@ -122,6 +158,7 @@ def load_fixture(path):
         raise GateError(f"{path}: not a calibration fixture of schema "
                         f"{FIXTURE_SCHEMA} with at least 2 runs")
     for run in fx["runs"]:
+        run["records"] = from_table(run)
         run["cells"] = {}
         reruns = set(run.get("reruns") or ())
         for r in run["records"]:
