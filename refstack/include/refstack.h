@@ -149,7 +149,7 @@ struct rs_stack_conf {
 	uint16_t port_hi;        /* ... to 60999 inclusive */
 	uint32_t options;        /* RS_OPT_*, default all */
 	uint32_t features;       /* RS_FEAT_*, default 0 (base) */
-	uint64_t seed;           /* ISN/port secret; 0 = getrandom() */
+	uint64_t seed;           /* ISN/port secret; 0 = rs_host_secret() */
 	struct rs_arena *arena;  /* NULL: the process heap; see rs_arena */
 	/* Statistics publishing: when stats_publish is set and publish is
 	 * not NULL, rs_poll calls publish(core, now, publish_arg) at most
@@ -168,6 +168,13 @@ struct rs_stack_conf {
 
 /* Fill conf with the defaults above (addr left 0.0.0.0). */
 void rs_stack_conf_init(struct rs_stack_conf *conf);
+
+/* The secret every refstack process of the host shares (one per boot, in
+ * RS_HOST_SECRET, created by the first caller), as the kernel keeps one:
+ * ISNs and timestamps of a 4-tuple go on increasing across restarts.
+ * 0 when the file cannot be made or read. */
+#define RS_HOST_SECRET "/dev/shm/refstack-secret"
+uint64_t rs_host_secret(void);
 
 /* Create a stack; NULL with *err = negative errno on failure. */
 struct rs_stack *rs_stack_create(const struct rs_stack_conf *conf, int *err);

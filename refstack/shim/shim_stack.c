@@ -26,7 +26,6 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "../src/io.h"
@@ -96,43 +95,6 @@ static void parse_ip(const char *v)
 	conf.netmask.s_addr = htonl(~0u << (32 - prefix));
 }
 
-/* The ISN, timestamp and port secret (the key of RFC 6528's F): one per
- * boot for every shimmed process of the host, as the kernel keeps one,
- * so that a program restarted on the same address goes on with the ISNs
- * and timestamps of its last run on each 4-tuple, and a peer holding one
- * of those in TIME_WAIT takes the new SYN (RFC 6191) instead of answering
- * with the old connection's ACK.  A fresh secret per process made every
- * second such SYN fail (haproxy's origins after a restart).  Kept in
- * /dev/shm (emptied at boot), mode 0600; 0 (unreadable): the stack draws
- * one of its own. */
-#define SHIM_SECRET "/dev/shm/refstack-secret"
-
-static uint64_t boot_secret(void)
-{
-	char tmp[64];
-	uint64_t v = 0;
-	int fd;
-
-	snprintf(tmp, sizeof(tmp), "%s.%ld", SHIM_SECRET, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		if (getrandom(&v, sizeof(v), 0) == (ssize_t)sizeof(v) &&
-		    shim_real.write(fd, &v, sizeof(v)) == (ssize_t)sizeof(v) &&
-		    link(tmp, SHIM_SECRET) == 0)
-			(void)0; /* ours is the host's secret now */
-		shim_real.close(fd);
-		unlink(tmp);
-	}
-	v = 0;
-	fd = open(SHIM_SECRET, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (shim_real.read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
-			v = 0;
-		shim_real.close(fd);
-	}
-	return v;
-}
-
 /* Read the environment before main: a bad value stops the program with a
  * message naming the variable, before it does anything. */
 static void shim_conf(void)
@@ -155,7 +117,6 @@ static void shim_conf(void)
 	 * that 10,000 connections fit in */
 	conf.rcvbuf = 128 * 1024;
 	conf.max_buf_bytes = UINT32_MAX;
-	conf.seed = boot_secret();
 	ncores = 1;
 	v = getenv("RS_IP");
 	if (!v || !*v)

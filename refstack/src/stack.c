@@ -91,6 +91,8 @@ struct rs_stack *rs_stack_create(const struct rs_stack_conf *conf, int *err)
 	s->cores = rs_mem_zalloc(s->arena, conf->ncores * sizeof(*s->cores));
 	if (!s->cores)
 		goto nomem;
+	if (!s->conf.seed)
+		s->conf.seed = rs_host_secret();
 	if (!s->conf.seed &&
 	    getrandom(&s->conf.seed, sizeof(s->conf.seed), 0) !=
 		    (ssize_t)sizeof(s->conf.seed))
