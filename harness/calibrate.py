@@ -32,7 +32,7 @@ import time
 from . import REPO_ROOT, gate, gateconf, store
 from .gateconf import METRICS, GateError
 
-FIXTURE_SCHEMA = 1
+FIXTURE_SCHEMA = 2      # 2: a run's records as a table (columns, rows)
 DEFAULT_FIXTURE = os.path.join(REPO_ROOT, "tests", "harness", "fixtures",
                                "gate-calibration.json")
 MAX_FALSE_ALARMS = 0.01    # of cells, same vs same
@@ -84,7 +84,43 @@ def fixture_run(run, records):
             # the gate's re-runs of unknown cells (harness.escalate)
             "reruns": sorted(c for e in run.get("escalations") or []
                              for c in e.get("cells") or []),
-            "records": [slim(r) for r in recs]}
+            **as_table([slim(r) for r in recs])}
+
+
+def _flat(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flat(v, prefix + k + ".")
+        else:
+            yield prefix + k, v
+
+
+def as_table(records):
+    """A run's slimmed records as {"columns": [dotted keys], "rows":
+    [[values]]} (None: absent; run_id is the run's): the keys are written
+    once, not once per record."""
+    flat = [{k: v for k, v in _flat(r) if k != "run_id"} for r in records]
+    cols = sorted(set().union(*flat)) if flat else []
+    return {"columns": cols,
+            "rows": [[f.get(c) for c in cols] for f in flat]}
+
+
+def from_table(run):
+    """The records of a run stored by as_table."""
+    out = []
+    for row in run["rows"]:
+        rec = {"run_id": run["run_id"], "cell": {}, "metrics": {},
+               "collectors": {}}
+        for col, v in zip(run["columns"], row):
+            if v is None:
+                continue
+            *path, last = col.split(".")
+            d = rec
+            for k in path:
+                d = d.setdefault(k, {})
+            d[last] = v
+        out.append(rec)
+    return out
 
 
 def make_fixture(reports_dir, refs, how):
@@ -122,6 +158,7 @@ def load_fixture(path):
         raise GateError(f"{path}: not a calibration fixture of schema "
                         f"{FIXTURE_SCHEMA} with at least 2 runs")
     for run in fx["runs"]:
+        run["records"] = from_table(run)
         run["cells"] = {}
         reruns = set(run.get("reruns") or ())
         for r in run["records"]:
@@ -188,7 +225,8 @@ def replay_reruns(base, records, conf):
     ended them with its re-runs (harness.escalate): decided on the
     suite's repetitions, then, while unknown, escalate_step more of the
     re-run repetitions the fixture holds (in the order they ran), up to
-    escalate_reps, then settled at the cap (gate.settle).  Where the
+    escalate_reps, then settled at the cap (gate.settle); those that more
+    pairs cannot decide are not re-run but settled at once.  Where the
     fixture holds fewer re-runs than a round needs, the rows stay as they
     are (no cap reached).  The time cap is not replayed."""
     from .escalate import _can_help
@@ -202,19 +240,23 @@ def replay_reruns(base, records, conf):
     while any(_can_help(r) for r in rows):
         n = min(conf["escalate_step"], conf["escalate_reps"] - added)
         if n <= 0:
-            return gate.settle(rows, conf, f"{added} repetitions added "
+            rows = gate.settle(rows, conf, f"{added} repetitions added "
                                            "per cell")
+            break
         if len(reps) < added + n:
             break
         have = have + [r for rep in reps[added:added + n] for r in extra[rep]]
         added += n
         rows = gate.compare_cells(base, have, conf)
-    return rows
+    return gate.settle(rows, conf, gate.UNDECIDABLE, only_undecidable=True)
 
 
 def splits(fx, history_k, seed=1):
     """(mode, cell, baseline runs' records, candidate records, the
-    candidate's run: its index in fx["runs"]).
+    candidate's run: its index in fx["runs"], unit): unit names the
+    independent comparison a split belongs to (independent_alarms): a
+    cell-run measured beside the reference build, seen from both sides,
+    or an unordered pair of runs of another cell.
 
     Cells measured beside the reference build ("reference"): each run's
     own repetitions and their twins, in both directions.  Other cells: every ordered pair of runs
@@ -228,12 +270,12 @@ def splits(fx, history_k, seed=1):
         if any(paired(runs[i]["cells"][cell]) for i in have):
             for c in have:
                 recs = runs[c]["cells"][cell]
-                yield "reference", cell, [], recs, c
-                yield "reference", cell, [], swapped(recs), c
+                yield "reference", cell, [], recs, c, (cell, c)
+                yield "reference", cell, [], swapped(recs), c, (cell, c)
             continue
         for b, c in itertools.permutations(have, 2):
             yield ("run", cell, [runs[b]["cells"][cell]],
-                   runs[c]["cells"][cell], c)
+                   runs[c]["cells"][cell], c, (cell, min(b, c), max(b, c)))
         if len(have) <= history_k:
             continue
         for c in have:
@@ -243,7 +285,7 @@ def splits(fx, history_k, seed=1):
             for combo in combos[:HISTORY_SPLITS]:
                 yield (f"history:{history_k}", cell,
                        [runs[i]["cells"][cell] for i in combo],
-                       runs[c]["cells"][cell], c)
+                       runs[c]["cells"][cell], c, (cell, c) + combo)
 
 
 def held_out_conf(fx, conf, run):
@@ -271,7 +313,7 @@ def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0,
     levels = (0.0,) + tuple(injections)
     loo = {}
     out = {}
-    for mode, cell, base_runs, cand_recs, run in splits(fx, history_k):
+    for mode, cell, base_runs, cand_recs, run, unit in splits(fx, history_k):
         base = [r for run_ in base_runs for r in first_reps(run_, reps)]
         confs = [(mode, conf, False)]
         if held_out and mode == "reference":
@@ -287,6 +329,8 @@ def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0,
                     gate.compare_cells(base, first_reps(cand, reps), conf_)
                 slot = out.setdefault((mode_, d), _slot())
                 _count(slot, rows)
+                slot["units"].setdefault(unit, []).append(
+                    gate.overall(rows) == "regressed")
                 nights = slot["runs"].setdefault(run, {"cells": 0,
                                                       "passed": 0})
                 nights["cells"] += 1
@@ -296,7 +340,7 @@ def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0,
 
 def _slot():
     return {"cells": 0, "regressed": 0, "unknown": 0, "same": 0,
-            "metrics": {}, "kinds": {}, "runs": {}}
+            "metrics": {}, "kinds": {}, "runs": {}, "units": {}}
 
 
 def _count(slot, rows):
@@ -545,3 +589,126 @@ def check_bounds(res):
                        + ("met" if good else "BROKEN"))
             ok &= good
     return out, ok
+
+
+# ------------------------------------------- what the count can show
+
+BOUND_LEVEL = 0.95      # one-sided level of the reported upper bounds
+
+
+def _upper(x, n, level=BOUND_LEVEL):
+    """Clopper-Pearson upper bound of a binomial proportion (x of n)."""
+    from scipy import stats
+    return 1.0 if x >= n else float(stats.beta.ppf(level, x + 1, n - x))
+
+
+def independent_alarms(slot):
+    """What a slot's same-vs-same "regressed" count shows, counted in
+    independent units (splits' unit): the directions of one unit (a
+    cell-run and its swap, or two runs each as the baseline) are the same
+    data seen from both sides, not more evidence; repetitions of one run
+    are not independent across runs either (the run-to-run offset is one
+    draw per cell-run, whatever the number of pairs).  Returns units,
+    units with an alarm (alarmed), with an alarm both ways (both), the
+    directed splits and their alarms, the rate per directed split, and
+    two 95 % upper bounds of it: "upper" (a unit alarms one way or the
+    other, not both, as the data show: rate = P(unit alarms) / directions)
+    and "upper_any" (no such assumption: rate <= P(unit alarms)); and
+    runs, runs with an alarm in any cell."""
+    units = slot["units"]
+    n = len(units)
+    if not n:
+        return None
+    k = max(len(v) for v in units.values())
+    alarmed = sum(any(v) for v in units.values())
+    both = sum(sum(v) > 1 for v in units.values())
+    runs = {}
+    for key, v in units.items():
+        runs[key[1:]] = runs.get(key[1:], False) or any(v)
+    splits_ = sum(len(v) for v in units.values())
+    directed = sum(sum(v) for v in units.values())
+    return {"units": n, "directions": k, "alarmed": alarmed, "both": both,
+            "splits": splits_, "directed": directed,
+            "rate": directed / splits_,
+            "upper": _upper(alarmed, n) / k, "upper_any": _upper(alarmed, n),
+            "units_for_bound": units_needed(MAX_FALSE_ALARMS * k),
+            "runs": len(runs), "runs_alarmed": sum(runs.values())}
+
+
+def units_needed(q, level=BOUND_LEVEL):
+    """Independent units without an alarm needed for the upper bound of a
+    proportion to reach q (0 of n: 1 - (1 - level)^(1/n) <= q)."""
+    import math
+    return math.ceil(math.log(1 - level) / math.log(1 - q))
+
+
+def model_false_alarms(fx, conf, level=BOUND_LEVEL):
+    """{metric: (mean P(regressed) per cell-run, the spread factor used)}
+    and the cell's sum over its metrics (key "cell"), from the gate's
+    model of the noise instead of a count of alarms: per cell-run, a
+    metric is regressed (beside the rest of decide_paired's conditions,
+    left out here, which only make it rarer) when its estimate e is beyond
+    t = max(z_ci * sqrt(s^2 + offset^2), log(1 + minimum effect)) the worse
+    way, s its bootstrap sd and offset the pair_offset calibrated on the
+    other runs (held_out_conf); e is normal with sd k sqrt(s^2 + offset^2),
+    k the held-out z's sd (held_out_z: 1 when the model holds) at its
+    upper bound (level; chi-square with one degree of freedom per
+    cell-run).  So P = sf(t / (k sqrt(s^2 + offset^2))).  Rests on the
+    normal tails of e (format_z checks them); the metrics of a cell are
+    summed (no independence needed)."""
+    import numpy as np
+    from scipy import stats
+    est = _cell_run_estimates(fx, conf)
+    loo = {i: held_out_conf(fx, conf, i)["pair_offset"]
+           for i in range(len(fx["runs"]))}
+    z_ci = stats.norm.ppf(1 - conf["alpha"] / 2)
+    out, cells = {}, {}
+    for m, x in sorted(est.items()):
+        sd = np.array([float(np.hypot(s, loo[i][m])) for i, _c, _e, s in x])
+        z = np.array([e for _i, _c, e, _s in x]) / sd
+        k = float(np.sqrt(np.sum(z * z) / stats.chi2.ppf(1 - level, len(z))))
+        k = max(k, 1.0)
+        lg = float(np.log1p(conf["min_effect"][m]))
+        t = np.maximum(z_ci * sd, lg)
+        p = stats.norm.sf(t / (k * sd))
+        out[m] = (float(np.mean(p)), k)
+        for (i, c, _e, _s), pi in zip(x, p):
+            cells[(i, c)] = cells.get((i, c), 0.0) + float(pi)
+    if cells:
+        out["cell"] = (float(np.mean(list(cells.values()))), None)
+    return out
+
+
+def format_independent(fx, res):
+    """Lines: per mode, the same-vs-same count in independent units and
+    what it bounds (independent_alarms), and the model's figure."""
+    out = ["false alarms counted in independent units (a unit: one cell-run "
+           "beside its reference, both ways; or two runs of another cell, "
+           "each as the baseline):"]
+    for (mode, d), s in sorted(res.items()):
+        got = independent_alarms(s) if d == 0 else None
+        if not got:
+            continue
+        out.append(
+            f"  {mode}: {got['alarmed']} of {got['units']} units alarmed "
+            f"({got['both']} both ways; runs with an alarm "
+            f"{got['runs_alarmed']} of {got['runs']}), {got['directed']} of "
+            f"{got['splits']} cells = {100 * got['rate']:.2f}%; "
+            f"{100 * BOUND_LEVEL:g} % upper bound {100 * got['upper']:.1f}% "
+            f"({100 * got['upper_any']:.1f}% if a unit could alarm both "
+            f"ways); {got['units_for_bound']} units without an alarm would "
+            f"bound it by {100 * MAX_FALSE_ALARMS:g}%")
+    return out
+
+
+def format_model(fx, conf):
+    got = model_false_alarms(fx, conf)
+    if not got:
+        return []
+    cell = got.pop("cell")[0]
+    return ["false alarms from the gate's noise model (held-out offsets, the "
+            f"held-out z's spread at its {100 * BOUND_LEVEL:g} % upper bound, "
+            "normal tails): " + ", ".join(
+                f"{m} {100 * p:.3f}% (spread x{k:.2f})"
+                for m, (p, k) in got.items())
+            + f"; a cell (sum of its metrics) {100 * cell:.3f}%"]

@@ -288,6 +288,8 @@ def cmd_calibrate(args):
     _print_lines(calibrate.format_nights(fx, res))
     _print_lines(calibrate.format_offsets(fx, conf))
     _print_lines(calibrate.format_z(calibrate.held_out_z(fx, conf)))
+    _print_lines(calibrate.format_independent(fx, res))
+    _print_lines(calibrate.format_model(fx, conf))
     lines, ok = calibrate.check_bounds(res)
     _print_lines([""] + lines)
     return 0 if ok else 1

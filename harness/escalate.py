@@ -15,7 +15,7 @@ import time
 
 from . import env as envmod
 from . import plan as planmod
-from .gate import MIN_REPS, compare_cells, gated, settle
+from .gate import MIN_REPS, UNDECIDABLE, compare_cells, gated, settle
 from .gateconf import METRICS
 
 
@@ -39,9 +39,28 @@ def _why_not(run):
 def _can_help(row):
     """Only statistical metrics with a baseline to compare against gain
     from re-runs (an exact one is unknown when its counts do not repeat,
-    which more of them do not mend)."""
+    which more of them do not mend), and not those that more pairs cannot
+    decide at their estimate (gate.decide_paired: "undecidable", the
+    run-to-run offset alone keeps them open; they are settled at once)."""
     return row["verdict"] == "unknown" and row["n_base"] >= MIN_REPS \
-        and METRICS[row["metric"]][3] == "stat"
+        and METRICS[row["metric"]][3] == "stat" \
+        and not row.get("undecidable")
+
+
+def time_budget(run, conf):
+    """(seconds the re-runs may take, what caps it): escalate_time, or
+    less with a job_time, the CI job's slot for the run and its re-runs
+    together (a night under load runs 10-13 minutes here instead of 8-9,
+    and the re-runs must not push the job past its slot)."""
+    cap = conf["escalate_time"]
+    name = f"{cap:.0f} s"
+    if conf["job_time"]:
+        took = (run.get("finished") or 0) - (run.get("started") or 0)
+        left = max(0.0, conf["job_time"] - max(0.0, took))
+        if left < cap:
+            cap, name = left, (f"job_time {conf['job_time']:.0f} s less the "
+                               f"run's {took:.0f} s")
+    return cap, name
 
 
 def _new_cells(records, key, n):
@@ -69,6 +88,17 @@ def _new_cells(records, key, n):
 
 
 def escalate(ctx, rows, run_more):
+    """Re-run unknown cells (_escalate); then the metrics that more pairs
+    cannot decide are settled (gate.settle), whatever stopped them."""
+    rows, records, rep = _escalate(ctx, rows, run_more)
+    out = settle(rows, ctx["conf"], UNDECIDABLE, only_undecidable=True)
+    n = sum(1 for r in out if r.get("settled") == UNDECIDABLE)
+    if n:
+        rep["undecidable"] = n
+    return out, records, rep
+
+
+def _escalate(ctx, rows, run_more):
     """Re-run unknown cells; returns (rows, records, report dict).
 
     ctx: reports_dir, run, records (the candidate's), base_records, conf,
@@ -90,6 +120,8 @@ def escalate(ctx, rows, run_more):
         rep["skipped"] = why
         return rows, records, rep
     added = {}
+    budget, cap_name = time_budget(run, conf)
+    rep["max_time"] = budget
     t0 = time.monotonic()
     while True:
         keys = sorted(set(tuple(r["key"]) for r in rows if _can_help(r)))
@@ -105,11 +137,11 @@ def escalate(ctx, rows, run_more):
             rep["stopped"] = (f"{conf['escalate_reps']} repetitions added "
                               "per cell")
             break
-        left = conf["escalate_time"] - (time.monotonic() - t0)
+        left = budget - (time.monotonic() - t0)
         while cells and planmod.estimate_s(cells) > left:
             cells = cells[:-1]
         if not cells:
-            rep["stopped"] = f"time cap ({conf['escalate_time']:.0f} s)"
+            rep["stopped"] = f"time cap ({cap_name})"
             break
         run.setdefault("escalations", []).append(
             {"started": time.time(), "cells": [c["id"] for c in cells],

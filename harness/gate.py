@@ -53,8 +53,9 @@ that disagree by more than a third of the threshold make it unknown (and
 re-runs do not help it: harness.escalate leaves it).
 
 At the re-run cap (harness.escalate re-ran an unknown cell as often as
-its caps allow), a statistical metric still unknown is decided as
-Pinpoint does (settle): "same" when its estimate moved less than the
+its caps allow), or at once when more pairs cannot decide it (the
+pair_offset alone keeps it open at its estimate: "undecidable"), a
+statistical metric still unknown is decided as Pinpoint does (settle): "same" when its estimate moved less than the
 minimum effect the worse way — the data, as many as the gate will take,
 found no regression of that size, though they cannot rule one out at
 SAME_ALPHA; it stays unknown with too few pairs, or when the estimate is
@@ -223,6 +224,26 @@ def _widen(est, q, z, offset):
     return est + np.copysign(np.hypot(h, z * offset), h)
 
 
+def _undecidable(est_worse, min_effect, alpha, offset):
+    """Can no number of pairs decide a metric at this estimate (log,
+    worse > 0)?  With infinitely many pairs the interval shrinks to the
+    run-to-run offset alone: "same" then needs est + z offset below the
+    minimum effect, "regressed" (or "improved") a move of at least the
+    minimum effect and beyond z offset.  When none holds, more pairs of
+    the same run cannot decide it unless its estimate moves: re-running it
+    only spends time (harness.escalate settles it at once).  With a 3 %
+    offset on p99, a no-change estimate is never "same" (1.645 x 3 % is
+    the 5 % minimum effect), so every night re-ran to the time cap."""
+    if not offset:
+        return False
+    lg = np.log1p(min_effect)
+    z_ci, z_same = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(1 - SAME_ALPHA)
+    if est_worse + z_same * offset < lg:
+        return False
+    moved = max(lg, z_ci * offset)
+    return bool(abs(est_worse) < moved)
+
+
 def decide_paired(pairs, better, min_effect, alpha, offset=0.0):
     """Verdict of one statistical metric from pairs (candidate, twin) of
     values > 0 measured side by side (see the module's doc).  offset: the
@@ -231,7 +252,7 @@ def decide_paired(pairs, better, min_effect, alpha, offset=0.0):
     out = {"n_base": len(pairs), "n_cand": len(pairs), "ratio": None,
            "ci": None, "p": None, "paired": True}
     if len(pairs) < MIN_REPS:
-        return dict(out, verdict="unknown",
+        return dict(out, verdict="unknown", undecidable=False,
                     reason=f"too few pairs ({len(pairs)}; {MIN_REPS} needed)")
     d = np.log([c / b for c, b in pairs])
     est = float(hodges_lehmann(d))
@@ -253,7 +274,9 @@ def decide_paired(pairs, better, min_effect, alpha, offset=0.0):
         est, np.percentile(dist, 100 * (1 - SAME_ALPHA) if sign > 0
                            else 100 * SAME_ALPHA), z_same, offset)))
     ratio = float(np.exp(est))
-    out.update(ratio=ratio, ci=[lo, hi], p=p)
+    out.update(ratio=ratio, ci=[lo, hi], p=p,
+               undecidable=_undecidable(sign * est, min_effect, alpha,
+                                         offset))
     n = f"{len(pairs)} pairs" + (f", run-to-run offset {_pct(offset)}"
                                  if offset else "")
     w, (w_lo, w_hi) = _worse(ratio, better), sorted(
@@ -275,7 +298,10 @@ def decide_paired(pairs, better, min_effect, alpha, offset=0.0):
             "worse" if w > 1 else "better")
     return dict(out, verdict="unknown",
                 reason=f"{why}, {n}; a regression up to "
-                       f"{_pct(worst_same - 1)} is not ruled out")
+                       f"{_pct(worst_same - 1)} is not ruled out" + (
+                           "; more pairs cannot decide it: the run-to-run "
+                           "offset alone keeps it open"
+                           if out["undecidable"] else ""))
 
 
 def decide_exact(base, cand, better, threshold):
@@ -311,25 +337,33 @@ def _pct(f, sign=False):
     return f"{100 * f:+.1f}%" if sign else f"{100 * f:.1f}%"
 
 
-def settle(rows, conf, cap):
+UNDECIDABLE = "more pairs cannot decide it"
+
+
+def settle(rows, conf, cap, only_undecidable=False):
     """Rows after the re-runs stopped at a cap (cap: which one): each
     unknown statistical metric whose estimate is less than its minimum
     effect worse becomes "same" (row "settled": the cap), the others as
-    they were (see the module's doc)."""
+    they were (see the module's doc).  only_undecidable: only the metrics
+    that more pairs cannot decide (decide_paired's "undecidable"), which
+    are not re-run (cap: UNDECIDABLE)."""
     out = []
     for r in rows:
         _get, _unit, better, kind, _help = METRICS[r["metric"]]
         if r["verdict"] != "unknown" or kind != "stat" or r["ratio"] is None \
-                or r["n_cand"] < MIN_REPS or r["n_base"] < MIN_REPS:
+                or r["n_cand"] < MIN_REPS or r["n_base"] < MIN_REPS \
+                or (only_undecidable and not r.get("undecidable")):
             out.append(r)
             continue
         w, e = _worse(r["ratio"], better), conf["min_effect"][r["metric"]]
+        at = f"not re-run ({cap})" if cap == UNDECIDABLE else \
+            f"at the re-run cap ({cap})"
         if w >= 1 + e:
-            out.append(dict(r, reason=r["reason"] + f"; still unknown at the "
-                            f"re-run cap ({cap}): {_pct(w - 1)} worse"))
+            out.append(dict(r, reason=r["reason"] + f"; still unknown "
+                            f"{at}: {_pct(w - 1)} worse"))
             continue
         out.append(dict(r, verdict="same", settled=cap, reason=(
-            f"at the re-run cap ({cap}) no regression of {_pct(e)}: "
+            f"{at} no regression of {_pct(e)}: "
             f"{_pct(abs(w - 1))} {'worse' if w > 1 else 'better'} "
             f"(was unknown: {r['reason']})")))
     return out

@@ -180,9 +180,11 @@ GATE_KEYS = {
     "max_other_load": (lambda v: parse_fraction(v, 0, 1.0001), "10%",
                        "a repetition during which the machine's other "
                        "processes took more than this share of its CPU is "
-                       "left out of the statistical metrics compared with "
-                       "other runs (a pair beside the reference build keeps "
-                       "it: both sides share the load)"),
+                       "left out of the time metrics of a cell compared "
+                       "with other runs (a named run or the history); a "
+                       "cell measured beside the reference build keeps "
+                       "every pair (both sides share the load) and only "
+                       "counts those above it in its reason"),
     "unknown": (_choice("fail", "pass"), "fail",
                 "exit status when cells are unknown and none regressed: "
                 "fail (3) or pass (0)"),
@@ -193,6 +195,11 @@ GATE_KEYS = {
                       "repetitions added per re-run round"),
     "escalate_time": (_duration, 300.0,
                       "most seconds spent re-running unknown cells"),
+    "job_time": (_duration, 0.0,
+                 "most seconds for the candidate run and its re-runs "
+                 "together, as a CI job's slot (0: no such cap): the "
+                 "re-runs get at most this less the run's own time, and "
+                 "at most escalate_time"),
 }
 
 

@@ -68,11 +68,14 @@ def _rows_sorted(res):
 
 def _escalation_lines(res):
     esc = res.get("escalation") or {}
+    out = [f"{esc['undecidable']} metric(s) that more pairs cannot decide "
+           "(the run-to-run offset alone keeps them open) decided by their "
+           "estimate, not re-run"] if esc.get("undecidable") else []
     if not esc.get("rounds") and not esc.get("skipped"):
-        return []
+        return out
     if esc.get("skipped"):
-        return [f"re-runs of unknown cells: none ({esc['skipped']})"]
-    return [f"re-runs of unknown cells: {len(esc['rounds'])} round(s), "
+        return [f"re-runs of unknown cells: none ({esc['skipped']})"] + out
+    return out + [f"re-runs of unknown cells: {len(esc['rounds'])} round(s), "
             f"{esc['added']} repetitions added in {esc['seconds']:.0f} s "
             f"(caps: {esc['max_reps']} repetitions per cell, "
             f"{esc['max_time']:.0f} s)"

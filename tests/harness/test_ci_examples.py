@@ -8,7 +8,7 @@ import unittest
 
 import yaml
 
-from harness import REPO_ROOT, gateconf, plan, profile, reference
+from harness import REPO_ROOT, escalate, gateconf, plan, profile, reference
 
 EXAMPLES = os.path.join(REPO_ROOT, "examples", "ci")
 BENCH = "make bench SUITE=nightly"
@@ -80,6 +80,16 @@ class CiExamplesTest(unittest.TestCase):
         total = plan.estimate_s(cells) + conf["escalate_time"]
         self.assertLessEqual(total, NIGHTLY_BUDGET_S,
                              f"{plan.fmt_duration(total)} with re-runs")
+        # a night slowed by other jobs' load: the re-runs get what is left
+        self.assertLess(conf["job_time"], NIGHTLY_BUDGET_S)
+        self.assertGreater(conf["job_time"], plan.estimate_s(cells))
+        slow = {"started": 0.0, "finished": 13 * 60 + 25.0}
+        left, why = escalate.time_budget(slow, conf)
+        self.assertEqual(left, conf["job_time"] - slow["finished"])
+        self.assertIn("job_time 840 s less the run's 805 s", why)
+        self.assertEqual(escalate.time_budget({"started": 0.0,
+                                               "finished": 480.0}, conf),
+                         (conf["escalate_time"], "300 s"))
         kinds = set((c["stack"], c["workload"]) for c in cells)
         self.assertIn(("refstack:base", "memif"), kinds)
         self.assertNotIn(("linux", "memif"), kinds)

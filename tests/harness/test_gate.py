@@ -409,6 +409,36 @@ class ReferenceTwinTest(unittest.TestCase):
                                             offset=0.05)["verdict"],
                          "regressed")
 
+    def test_undecidable_by_the_offset_alone(self):
+        """A 3 % run-to-run offset on p99 (1.645 x 3 % is the 5 % minimum
+        effect): no number of pairs makes a no-change estimate "same", so
+        it is not re-run but settled at once; without the offset, or with
+        an estimate far enough out, more pairs can decide it."""
+        from harness import escalate
+        rng = random.Random(11)
+        pairs = [(1000 * rng.lognormvariate(0.01, 0.05), 1000.0)
+                 for _ in range(60)]
+        r = gate.decide_paired(pairs, "lower", 0.05, 0.01, offset=0.03)
+        self.assertEqual((r["verdict"], r["undecidable"]), ("unknown", True))
+        self.assertIn("more pairs cannot decide it", r["reason"])
+        row = dict(r, metric="p99")
+        self.assertFalse(escalate._can_help(row))
+        free = gate.decide_paired(pairs, "lower", 0.05, 0.01)
+        self.assertFalse(free["undecidable"])
+        self.assertFalse(gate._undecidable(0.0, 0.05, 0.01, 0.02))
+        self.assertFalse(gate._undecidable(0.12, 0.05, 0.01, 0.03))
+        self.assertFalse(gate._undecidable(-0.12, 0.05, 0.01, 0.03))
+        self.assertTrue(gate._undecidable(0.06, 0.05, 0.01, 0.03))
+        conf = gateconf.default_conf()
+        other = dict(row, metric="rate", undecidable=False)
+        got = gate.settle([row, other], conf, gate.UNDECIDABLE,
+                          only_undecidable=True)
+        self.assertEqual(got[0]["verdict"], "same", got[0])
+        self.assertEqual(got[0]["settled"], gate.UNDECIDABLE)
+        self.assertIn("not re-run (more pairs cannot decide it) no "
+                      "regression of 5.0%", got[0]["reason"])
+        self.assertIs(got[1], other)
+
     def test_settled_at_the_cap(self):
         """At the re-run cap an unknown metric is decided by its estimate:
         under the minimum effect worse it is "same"; at least that much

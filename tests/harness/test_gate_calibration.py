@@ -61,6 +61,49 @@ class CalibrationTest(unittest.TestCase):
         self.assertEqual(self.res[("held-out", 0.0)]["cells"],
                          3 * 2 * len(self.fx["runs"]))
 
+    def test_false_alarms_in_independent_units(self):
+        """Counted where the evidence is independent: one unit per
+        cell-run beside its reference (its two directions are the same
+        pairs), not per split; the bound is the binomial one on those
+        units, and says how many more would prove 1 %."""
+        for mode in HELD_OUT:
+            got = calibrate.independent_alarms(self.res[(mode, 0.0)])
+            self.assertEqual(got["units"], 3 * len(self.fx["runs"]))
+            self.assertEqual((got["directions"], got["splits"]),
+                             (2, 2 * got["units"]))
+            self.assertLessEqual(got["rate"], calibrate.MAX_FALSE_ALARMS)
+            self.assertEqual(got["both"], 0)
+            self.assertAlmostEqual(got["upper"], calibrate._upper(
+                got["alarmed"], got["units"]) / 2)
+            self.assertGreater(got["upper"], got["rate"])
+            self.assertEqual(got["runs"], len(self.fx["runs"]))
+        self.assertEqual(calibrate.units_needed(0.02), 149)
+        self.assertAlmostEqual(calibrate._upper(0, 9), 1 - 0.05 ** (1 / 9))
+        lines = calibrate.format_independent(self.fx, self.res)
+        self.assertTrue(any(x.startswith("  held-out: ") and
+                            "149 units without an alarm would bound it by "
+                            "1%" in x for x in lines), lines)
+
+    def test_model_false_alarms(self):
+        """The noise model's figure: per metric and per cell, a probability,
+        with the spread of the held-out z at its upper bound (never taken
+        below 1)."""
+        got = calibrate.model_false_alarms(self.fx, self.conf)
+        self.assertEqual(sorted(got), ["cell", "cpu_per_conn", "p99",
+                                       "rate"])
+        for m in ("cpu_per_conn", "p99", "rate"):
+            p, k = got[m]
+            self.assertTrue(0 <= p < 1 and k >= 1, (m, p, k))
+        self.assertAlmostEqual(got["cell"][0], sum(
+            got[m][0] for m in ("cpu_per_conn", "p99", "rate")))
+
+    def test_fixture_table_round_trip(self):
+        run = self.fx["runs"][0]
+        recs = [{k: v for k, v in r.items() if k != "rerun"}
+                for r in run["records"]]
+        table = dict(calibrate.as_table(recs), run_id=run["run_id"])
+        self.assertEqual(calibrate.from_table(table), recs)
+
     def test_power_on_instruction_cells(self):
         exact = calibrate.kind_rates(self.res, "exact")
         for d in calibrate.INJECTIONS:
