@@ -7,7 +7,11 @@
 # medians, spread (min-max) and ratios to Linux.
 #
 #   bash refstack/bench/shim.sh [nginx|haproxy]...   (default: both)
-#   RUNS=5 SECS=4 CONC=64 CORES="1 2" DUMP=DIR
+#   RUNS=5 SECS=4 CONC=64 CORES="1 2" DUMP=DIR MQ=off IFOPTS=,ownmac=1
+#
+# IFOPTS: afpacket options for refstack after the interface's name
+# (src/io_afpacket.h); the default ",ownmac=1" gives the stack a MAC of
+# its own (refstack README), IFOPTS= the interface's.
 #
 # DUMP=DIR keeps each run's tsload JSON and, for refstack, the server's
 # counters at the end of the run (rsctl --json counters: drops by reason,
@@ -18,7 +22,10 @@
 #
 # Server cores: nginx worker_processes N on both (on refstack each forked
 # worker is a core of the one stack, rs-run --cores N); haproxy nbthread
-# N on both.  haproxy's origins: nginx on a Linux backend host on the same
+# N on both, with tune.listener.multi-queue off (MQ=on: haproxy 2.6's
+# default, which hands each accepted connection to the least loaded
+# thread; on refstack the connection then stays on the accepting thread's
+# core while the other thread serves it).  haproxy's origins: nginx on a Linux backend host on the same
 # L2 segment (tests/interop/shim-haproxy.sh's lab).  Needs root; run it
 # through /work/tools/quiet and /work/tools/isolated.
 set -u
@@ -67,6 +74,7 @@ haproxy_conf() { # FILE THREADS
 global
     nbthread $2
     maxconn 8192
+    tune.listener.multi-queue ${MQ:-off}
 defaults
     mode http
     option httpclose
@@ -103,7 +111,7 @@ start_server() {
 	if [ "$stack" = linux ]; then
 		ip -n "$NS_S" addr add "$NS_STACK_IP/$NS_PREFIX" dev "$NS_SIF" 2>/dev/null
 	else
-		pre=("$ROOT/rs-run" --features "${stack#refstack:}" --cores "$n" --if "$NS_SIF" --ip "$NS_STACK_IP/$NS_PREFIX" --)
+		pre=("$ROOT/rs-run" --features "${stack#refstack:}" --cores "$n" --if "$NS_SIF${IFOPTS-,ownmac=1}" --ip "$NS_STACK_IP/$NS_PREFIX" --)
 	fi
 	if [ "$srv" = nginx ]; then
 		nginx_conf "$conf" "$n" "$NS_STACK_IP:80"
@@ -135,6 +143,10 @@ one_run() { # SERVER STACK CORES RUN
 	# stack on a 4-tuple they still hold fails PAWS (RST and a SYN retry,
 	# the previous run's doing, not this one's)
 	ip netns exec "$NS_O" ss -K -t -n state time-wait >/dev/null 2>&1
+	# and every host learns the server's MAC afresh (refstack's is its
+	# own, not the interface's: io_afpacket.c)
+	ip -n "$NS_L" neigh flush all >/dev/null 2>&1
+	ip -n "$NS_O" neigh flush all >/dev/null 2>&1
 	pid=$(start_server "$srv" "$stack" "$n")
 	[ -n "$pid" ] || { echo "$srv $stack $n $r failed-to-start"; return; }
 	local perf=

@@ -72,12 +72,16 @@ int rs_core_io_open(struct rs_core *c, const struct rs_io_ops *io,
 		    const struct rs_io_conf *io_conf)
 {
 	int err = 0;
+	struct rs_io_conf conf;
 
 	if (!io || !io->open || !io->rx_burst || !io->rx_release ||
 	    !io->tx_burst || !io->mac || !io->close)
 		return -EINVAL;
+	conf = *io_conf;
+	if (!conf.addr)
+		conf.addr = c->ip;
 	c->io_ops = io;
-	c->io = io->open(io_conf, &err);
+	c->io = io->open(&conf, &err);
 	if (!c->io)
 		return err ? err : -EIO;
 	io->mac(c->io, c->mac);

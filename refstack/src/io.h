@@ -36,6 +36,9 @@ struct rs_io_conf {
 	unsigned ring_frames; /* ring size hint, 0 = backend default */
 	unsigned frame_size;  /* largest frame accepted (MTU + 14), 0 = default */
 	void *peer;           /* memif: the ring pair shared with the peer */
+	uint32_t addr;        /* the stack's IPv4 address (host order), 0 = none:
+			       * afpacket gives the stack a MAC of its own
+			       * derived from it (io_afpacket.c) */
 };
 
 struct rs_io;                  /* backend-private state */
@@ -69,7 +72,7 @@ struct rs_io_ops {
 	 * until close.  Returns 0 or a negative errno; frames the backend puts
 	 * elsewhere are handed to their owner in software (counted). */
 	int (*steer)(struct rs_io *io, const struct rs_steer *s, int port);
-	/* The interface's MAC address (6 bytes). */
+	/* The stack's MAC address on the link (6 bytes). */
 	void (*mac)(struct rs_io *io, uint8_t mac[6]);
 	/* Optional: non-zero if the link offloads the TCP checksum of what
 	 * this core sends (veth's and virtio's tx-checksumming): the stack

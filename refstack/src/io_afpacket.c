@@ -25,7 +25,24 @@
  * (steer_bpf.c, installed with PACKET_FANOUT_DATA through the steer op):
  * the kernel puts each frame on the member the program returns, which is
  * its core when cores joined in index order.  Without RFD the program is
- * the 4-tuple hash alone, as a NIC's RSS. */
+ * the 4-tuple hash alone, as a NIC's RSS.
+ *
+ * The stack's own MAC (ownmac=1, when the stack's address is known:
+ * rs_io_conf.addr): 02:52:a.b.c.d, locally administered, derived
+ * from the IP, answered in ARP by the stack.  The interface's kernel then
+ * sees every frame for the stack as PACKET_OTHERHOST and drops it at the
+ * top of ip_rcv; with the interface's own MAC each frame also went through
+ * the namespace's IP routing (ip_route_input_slow, a dst per frame) to be
+ * dropped there.  The address is added to the interface's unicast filter
+ * (PACKET_MR_UNICAST: a real NIC accepts it, a device without a filter
+ * goes promiscuous).  Frames still sent to the interface's MAC (a peer's
+ * neighbour entry from before the stack started) are taken as the
+ * stack's: their destination is rewritten in the ring, and the stack's
+ * next ARP answer teaches the peer the new address.  Off by default: when
+ * the kernel takes the address back after the stack (a Linux run after a
+ * refstack one in a lab), the peers still hold the stack's MAC for it and
+ * the kernel drops their frames until their neighbour entry is re-resolved
+ * (flush it, or announce the interface's MAC: arping -U). */
 #include "io_afpacket.h"
 #include "steer_bpf.h"
 
@@ -52,12 +69,14 @@ struct afp_opts {
 	unsigned fanout;
 	unsigned bypass;
 	unsigned batch;
+	unsigned ownmac;
 };
 
 struct rs_io {
 	int fd;
 	int ifindex;
-	uint8_t mac[6];
+	uint8_t mac[6];     /* the stack's */
+	int own_mac;        /* ...and not the interface's */
 	struct afp_opts o;
 	uint8_t *ring;
 	size_t ring_len;
@@ -109,6 +128,7 @@ static const struct afp_opt afp_opt_table[] = {
 	{ "fanout", offsetof(struct afp_opts, fanout), 0, 0, 1 },
 	{ "bypass", offsetof(struct afp_opts, bypass), 0, 1, 0 },
 	{ "batch", offsetof(struct afp_opts, batch), 1, AFP_MAX_BATCH, 0 },
+	{ "ownmac", offsetof(struct afp_opts, ownmac), 0, 1, 0 },
 };
 
 static int afp_opt_set(struct afp_opts *o, const char *key, const char *val)
@@ -164,6 +184,18 @@ static int afp_opts_parse(struct afp_opts *o, const char *spec)
 }
 
 /* ---- open ------------------------------------------------------------- */
+
+/* 02:52 ('R') then the address: locally administered, unicast, one per
+ * stack address on the segment. */
+static void afp_own_mac(uint8_t mac[6], uint32_t addr)
+{
+	mac[0] = 0x02;
+	mac[1] = 0x52;
+	mac[2] = (uint8_t)(addr >> 24);
+	mac[3] = (uint8_t)(addr >> 16);
+	mac[4] = (uint8_t)(addr >> 8);
+	mac[5] = (uint8_t)addr;
+}
 
 static int afp_ifinfo(struct rs_io *io, unsigned *mtu)
 {
@@ -260,6 +292,14 @@ static int afp_bind(struct rs_io *io, const struct rs_io_conf *conf)
 	};
 	if (bind(io->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 		return -errno;
+	if (io->own_mac) {
+		struct packet_mreq mr = { .mr_ifindex = io->ifindex,
+			.mr_type = PACKET_MR_UNICAST, .mr_alen = 6 };
+		memcpy(mr.mr_address, io->mac, 6);
+		if (setsockopt(io->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr,
+			       sizeof(mr)) < 0)
+			return -errno;
+	}
 	if (conf->nqueues <= 1 && conf->fanout_id == 0)
 		return 0;
 	unsigned id = conf->fanout_id ? conf->fanout_id
@@ -330,6 +370,9 @@ static int afp_setup(struct rs_io *io, const struct rs_io_conf *conf)
 	rc = afp_ifinfo(io, &mtu);
 	if (rc < 0)
 		return rc;
+	io->own_mac = io->o.ownmac && conf->addr;
+	if (io->own_mac)
+		afp_own_mac(io->mac, conf->addr);
 	io->frame_max = conf->frame_size ? conf->frame_size : mtu + ETH_HLEN;
 	rc = afp_ring(io, conf->ring_frames ? conf->ring_frames : AFP_DEF_FRAMES);
 	if (rc < 0)
@@ -382,12 +425,17 @@ static void afp_rx_release(struct rs_io *io)
 	}
 }
 
+static const struct sockaddr_ll *afp_sll(const struct tpacket2_hdr *h)
+{
+	return (const struct sockaddr_ll *)((const uint8_t *)h +
+					    TPACKET_ALIGN(sizeof(*h)));
+}
+
 /* Is this ready frame one to hand out?  Counts the ones that are not. */
 static int afp_acceptable(struct rs_io *io, const struct tpacket2_hdr *h,
 			  uint32_t status)
 {
-	const struct sockaddr_ll *sll = (const struct sockaddr_ll *)
-		((const uint8_t *)h + TPACKET_ALIGN(sizeof(*h)));
+	const struct sockaddr_ll *sll = afp_sll(h);
 	if (sll->sll_pkttype == PACKET_OUTGOING) {
 		io->st.rx_outgoing++;
 		return 0;
@@ -420,6 +468,8 @@ static int afp_rx_burst(struct rs_io *io, struct rs_frame *frames, int max)
 			continue;
 		}
 		frames[n].data = (uint8_t *)h + h->tp_mac;
+		if (io->own_mac && afp_sll(h)->sll_pkttype == PACKET_HOST)
+			memcpy(frames[n].data, io->mac, 6); /* to the interface's MAC */
 		frames[n].len = h->tp_snaplen;
 		frames[n].csum_partial = (status & TP_STATUS_CSUMNOTREADY) != 0;
 		io->st.rx_csum_partial += frames[n].csum_partial;

@@ -14,6 +14,8 @@
  *           steer.h, as a classic-BPF program) hash lb cpu rnd qm
  *   bypass  PACKET_QDISC_BYPASS on TX (default 1)
  *   batch   frames per sendmmsg call (1..256, default 64)
+ *   ownmac  1: the stack's own MAC 02:52:a.b.c.d from rs_io_conf.addr
+ *           (default 0, and without an address: the interface's MAC)
  *
  * open() fails with -EINVAL for a bad option, -EMSGSIZE when a frame of
  * frame_size does not fit one block (raise block= or lower the MTU).

@@ -99,8 +99,10 @@ enum {
 };
 
 /* The scoreboard: records for [snd_una, snd_max) in sequence order, in a
- * ring (power-of-two capacity, grown on demand), and the byte counts the
+ * ring (power-of-two capacity, grown on demand: the TCB's own
+ * RS_TXQ_INLINE records first, then the pool's), and the byte counts the
  * RFC 6675 pipe is made of. */
+#define RS_TXQ_INLINE 4u
 struct rs_txq {
 	struct rs_txrec *r;
 	uint32_t cap, head, n;
@@ -182,7 +184,6 @@ struct rs_tcb {
 	uint64_t first_tx;         /* send time of the newest delivered */
 	uint64_t pacing_rate;      /* bytes/s, 0 = no pacing */
 	uint64_t pace_at;          /* the next segment may leave then */
-	struct rs_bbr bbr;
 	/* RFC 6937 PRR, for the current recovery */
 	uint32_t prr_delivered, prr_out, recover_fs;
 	/* undoing a reduction that turns out spurious (D-SACK, timestamps) */
@@ -221,8 +222,14 @@ struct rs_tcb {
 	struct rs_ring snd, rcv;
 	struct rs_txq txq;         /* what is in flight */
 	/* last: rs_tcb_new clears a reused TCB only up to here (read only
-	 * below nooo) */
+	 * below nooo, below txq.n while txq.r points at txq_inline, and by
+	 * the congestion control that set them up) */
 	struct rs_seqrange ooo[RS_OOO_MAX];   /* received out of order */
+	/* the scoreboard's first ring: a short flight (a request, a
+	 * response and FIN) takes nothing from the pool (tcp_txq.c) */
+	struct rs_txrec txq_inline[RS_TXQ_INLINE];
+	/* bbr's model, read only by bbr, which clears it (bbr_init) */
+	struct rs_bbr bbr;
 };
 
 /* Compact TIME_WAIT entry (issue: at most 128 bytes). */

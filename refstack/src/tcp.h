@@ -39,9 +39,14 @@ uint32_t rs_tcp_ts_now(const struct rs_core *c);
 /* The receive window scale announced for a receive buffer of cap bytes. */
 uint8_t rs_tcp_wscale_for(uint32_t cap);
 /* Negotiate options from a SYN (passive: from the peer's SYN; active:
- * from the SYN-ACK).  The MSS is known then: the caller starts the
- * congestion control (rs_cc_init) unless rs_tcp_established follows at
- * once, which does. */
+ * from the SYN-ACK).  The congestion control starts in
+ * rs_tcp_established (rs_cc_init: the RTT of the handshake is known then,
+ * and a retransmitted SYN or SYN,ACK gives the one-segment window); until
+ * then t->cc is NULL: SYN_SENT and a listener's SYN_RECV child send no
+ * data, leave only through rs_tcp_established or a drop, and their
+ * retransmission timer does not reach the congestion control.  A
+ * simultaneous open's SYN_RECV (which close() takes to FIN_WAIT_1)
+ * starts it at once. */
 void rs_tcp_syn_options(struct rs_tcb *t, const struct rs_tcp_seg *seg);
 void rs_tcp_established(struct rs_tcb *t);
 /* Listener children: queue for accept, or drop. */

@@ -74,7 +74,6 @@ static void cookie_accept(struct rs_core *c, struct rs_listener *l,
 	t->rcv_adv = t->rcv_nxt + RS_MIN(t->rcv.cap, 65535u);
 	set_iss(t, seg->ack - 1);
 	rs_cookie_options(t, seg);
-	rs_cc_init(t);
 	sync_input(t, seg);
 }
 
@@ -127,7 +126,6 @@ int rs_tcp_listen_input(struct rs_core *c, struct rs_listener *l,
 	if (!t)
 		return RS_ERROR;
 	rs_tcp_syn_options(t, seg);
-	rs_cc_init(t); /* SYN_RECV may time out (rs_cc_rto) */
 	set_iss(t, rs_tcp_isn(c, &t->h));
 	t->snd_nxt = t->snd_max = t->iss; /* the SYN,ACK goes out now */
 	rs_tcp_send_syn(t);
@@ -195,7 +193,9 @@ static void syn_sent_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 		rs_tcp_schedule(t);
 		return;
 	}
-	/* Simultaneous open: SYN-RECEIVED, send SYN,ACK with our ISS. */
+	/* Simultaneous open: SYN-RECEIVED, send SYN,ACK with our ISS.  The
+	 * congestion control starts now: the socket's close can take this
+	 * TCB to FIN_WAIT_1 without rs_tcp_established. */
 	rs_cc_init(t);
 	rs_tcp_set_state(t, RS_TCP_SYN_RECV);
 	rs_tcp_send_syn(t);

@@ -3,9 +3,10 @@
  * with the time it was last sent and whether it is SACKed, marked lost or
  * being retransmitted - what RACK (RFC 8985) and the RFC 6675 pipe need.
  * Records are never split: a SACK block that covers part of a record
- * leaves it unSACKed (it is resent whole if lost).  The ring comes from
- * the core's buffer pool when the first segment goes out and goes back
- * when everything is acknowledged. */
+ * leaves it unSACKed (it is resent whole if lost).  The ring is the
+ * TCB's own few records (txq_inline) until a flight needs more; a larger
+ * one comes from the core's buffer pool and goes back when everything is
+ * acknowledged. */
 #include "tcp.h"
 
 #define TXQ_INIT 32u
@@ -49,12 +50,23 @@ void rs_txq_set(struct rs_tcb *t, struct rs_txrec *r, uint8_t set,
 	account(&t->txq, r, 1);
 }
 
+static int pooled(const struct rs_tcb *t)
+{
+	return t->txq.cap > RS_TXQ_INLINE;
+}
+
 static int grow(struct rs_tcb *t)
 {
 	struct rs_txq *q = &t->txq;
-	uint32_t cap = q->cap ? q->cap * 2 : TXQ_INIT;
+	uint32_t cap = pooled(t) ? q->cap * 2 : TXQ_INIT;
 	struct rs_txrec *r;
 
+	if (!q->cap) {
+		q->r = t->txq_inline;
+		q->cap = RS_TXQ_INLINE;
+		q->head = 0;
+		return RS_OK;
+	}
 	if (cap > TXQ_MAX)
 		return RS_ERROR;
 	r = rs_pool_get(&t->core->pool, cap * (uint32_t)sizeof(*r));
@@ -62,7 +74,7 @@ static int grow(struct rs_tcb *t)
 		return RS_ERROR;
 	for (uint32_t i = 0; i < q->n; i++)
 		r[i] = *rs_txq_at(t, i);
-	if (q->r)
+	if (pooled(t))
 		rs_pool_put(&t->core->pool, q->r,
 			    q->cap * (uint32_t)sizeof(*r));
 	q->r = r;
@@ -98,7 +110,7 @@ void rs_txq_fini(struct rs_tcb *t)
 {
 	struct rs_txq *q = &t->txq;
 
-	if (q->r)
+	if (pooled(t))
 		rs_pool_put(&t->core->pool, q->r,
 			    q->cap * (uint32_t)sizeof(*q->r));
 	memset(q, 0, sizeof(*q));
@@ -149,7 +161,7 @@ void rs_txq_ack(struct rs_tcb *t, uint32_t ack, struct rs_ackinfo *ai)
 		}
 		break;
 	}
-	if (!q->n && q->r)
+	if (!q->n && pooled(t))
 		rs_txq_fini(t);
 }
 

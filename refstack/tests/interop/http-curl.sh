@@ -51,9 +51,12 @@ bad_features() {
 		grep -q "'bogus' (valid: base, full, or a comma list of listen, estab, rfd, fastfd)" "$OUT/badfeat.txt"
 }
 t_check "a bad --features is refused with the valid names" bad_features
-RS_FEATURES=listen,rfd start_httpd plain "$NS_SIF" "$OUT/big.bin" || t_fail "rs-httpd started"
+RS_FEATURES=listen,rfd start_httpd plain "$NS_SIF,ownmac=1" "$OUT/big.bin" || t_fail "rs-httpd started"
+ip_in0=$(ns_ip_in "$NS_S")
 t_check "kernel ping answered by refstack (ARP + ICMP echo)" \
 	inL ping -c 3 -i 0.2 -W 2 -q "$NS_STACK_IP"
+t_check "ARP gave the Linux host the stack's own MAC $(ns_stack_mac "$NS_STACK_IP")" \
+	bash -c "ip -n $NS_L neigh show $NS_STACK_IP | grep -q 'lladdr $(ns_stack_mac "$NS_STACK_IP")'"
 t0=$(date +%s.%N)
 t_check "curl fetched $MB MB from rs-httpd" fetch "$OUT/got.bin" 120
 t1=$(date +%s.%N)
@@ -62,6 +65,9 @@ echo "# $MB MB in $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}") s"
 rm -f "$OUT/got.bin"
 t_check "the kernel of the stack's namespace sent no TCP (RST) and no ICMP" \
 	ns_kernel_silent "$NS_S"
+ip_in1=$(ns_ip_in "$NS_S")
+t_check "the kernel of the stack's namespace took none of its frames into IP (InReceives +$((ip_in1 - ip_in0)))" \
+	test "$((ip_in1 - ip_in0))" -eq 0
 
 # ---- rsctl on the live instance --------------------------------------------
 sleep 0.3  # counters are published every 100 ms (rs_stack_conf.publish_interval_ns)
@@ -105,6 +111,7 @@ t_check "rsctl features lists the names, --json the sets" bash -c \
 t_check "rsctl names a missing instance" \
 	bash -c "! '$RSCTL' -p 999999 >$OUT/miss.txt 2>&1 && grep -q refstack.999999 $OUT/miss.txt"
 stop_httpd
+inL ip neigh flush all  # the stack's own MAC (ownmac=1) leaves with it
 t_check "rs-httpd exits cleanly on SIGTERM" grep -q "served" "$OUT/plain.log"
 t_check "statistics segment removed at exit" test ! -e "/dev/shm/refstack.$S_PID"
 

@@ -338,6 +338,22 @@ ns_kernel_silent() {
 		END { exit out != 0 }' /proc/net/snmp
 }
 
+# ns_ip_in NS — IPv4 packets the kernel of namespace NS took into its IP
+# layer (/proc/net/snmp Ip InReceives; a frame for another MAC,
+# PACKET_OTHERHOST, is dropped before it counts)
+ns_ip_in() {
+	ip netns exec "$1" awk '/^Ip:/ && !h { for (i = 1; i <= NF; i++) c[$i] = i; h = 1; next }
+		/^Ip:/ { print $c["InReceives"] }' /proc/net/snmp
+}
+
+# ns_stack_mac ADDR — the MAC refstack's afpacket backend gives the stack
+# at ADDR (io_afpacket.c: 02:52 then the address bytes)
+ns_stack_mac() {
+	local IFS=.
+	set -- $1
+	printf '02:52:%02x:%02x:%02x:%02x' "$1" "$2" "$3" "$4"
+}
+
 # t_stop APP_PID JOB — SIGTERM to the program itself, not to its `timeout`
 # wrapper: timeout follows its SIGTERM with a SIGCONT, which can cancel the
 # SIGSTOP of LeakSanitizer's exit-time tracer and hang the process for
