@@ -233,15 +233,17 @@ def first_reps(records, n):
             and (not n or r["cell"]["rep"] < n)]
 
 
-def replay_reruns(base, records, conf):
+def replay_reruns(base, records, conf, gated=False):
     """The gate's rows for a candidate cell as `tcpscale gate` would have
     ended them with its re-runs (harness.escalate): decided on the
     suite's repetitions, then, while unknown, escalate_step more of the
     re-run repetitions the fixture holds (in the order they ran), up to
     escalate_reps, then settled at the cap (gate.settle); those that more
     pairs cannot decide are not re-run but settled at once.  Where the
-    fixture holds fewer re-runs than a round needs, the rows stay as they
-    are (no cap reached).  The time cap is not replayed."""
+    fixture holds fewer re-runs than a round needs: gated (the night's
+    real gate ran, so it re-ran what its time allowed), the rest of them
+    are added and the rows settled at the time cap, as that gate did;
+    else (no gate ran that night) the rows stay as they are."""
     from .escalate import _can_help
     have = first_reps(records, 0)
     extra = {}
@@ -257,6 +259,10 @@ def replay_reruns(base, records, conf):
                                            "per cell")
             break
         if len(reps) < added + n:
+            if gated:
+                have = have + [r for rep in reps[added:] for r in extra[rep]]
+                rows = gate.settle(gate.compare_cells(base, have, conf),
+                                   conf, "time cap, as the night's gate")
             break
         have = have + [r for rep in reps[added:added + n] for r in extra[rep]]
         added += n
@@ -350,7 +356,8 @@ def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0,
         for d in levels:
             cand = inject(cand_recs, d)
             for mode_, conf_, reruns in confs:
-                rows = replay_reruns(base, cand, conf_) if reruns else \
+                rows = replay_reruns(base, cand, conf_, bool(
+                    fx["runs"][run].get("reruns"))) if reruns else \
                     gate.compare_cells(base, first_reps(cand, reps), conf_)
                 slot = out.setdefault((mode_, d), _slot())
                 _count(slot, rows)

@@ -121,6 +121,17 @@ class CalibrationTest(unittest.TestCase):
                          if r["cells"].get(_cell) is base[0])
                 self.assertTrue(calibrate.same_code(runs[b], runs[c]))
 
+    def test_gated_nights_replayed_to_the_time_cap(self):
+        """A night whose real gate re-ran its cells until the time cap is
+        replayed so (the re-runs it holds, then settled): a no-change
+        night then passes, as the real gate's did; the night without a
+        gate does not get that."""
+        nights = self.res[("held-out, re-runs", 0.0)]["runs"]
+        passed = [i for i, n in nights.items() if n["passed"] == n["cells"]]
+        self.assertTrue(passed)
+        for i in passed:
+            self.assertTrue(self.fx["runs"][i]["reruns"], i)
+
     def test_power_on_instruction_cells(self):
         exact = calibrate.kind_rates(self.res, "exact")
         for d in calibrate.INJECTIONS:
