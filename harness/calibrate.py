@@ -69,6 +69,16 @@ def _kept(rec):
         gate.gated(rec) or rec["cell"].get("twin") == "reference")
 
 
+def code_tree(sha, folder="refstack"):
+    """The git tree of folder at commit sha (None when unknown): runs of
+    one tree measured one code, whatever else changed between them."""
+    from .env import _run
+    p = _run(["git", "rev-parse", f"{sha}:{folder}"], cwd=REPO_ROOT) \
+        if sha else None
+    return p.stdout.strip() or None if p is not None and p.returncode == 0 \
+        else None
+
+
 def fixture_run(run, records):
     """One run's ok, gated repetitions and reference twins, slimmed."""
     env = run.get("env") or {}
@@ -79,6 +89,9 @@ def fixture_run(run, records):
     return {"run_id": run["run_id"], "started": run.get("started"),
             "finished": run.get("finished"), "status": run.get("status"),
             "git": (env.get("git") or {}).get("short"),
+            # cells without a reference twin (refstack's instructions) are
+            # compared across runs only where this is the same
+            "refstack": code_tree((env.get("git") or {}).get("sha")),
             "loadavg": env.get("loadavg"),
             "reference": (run.get("suite") or {}).get("reference"),
             # the gate's re-runs of unknown cells (harness.escalate)
@@ -220,15 +233,17 @@ def first_reps(records, n):
             and (not n or r["cell"]["rep"] < n)]
 
 
-def replay_reruns(base, records, conf):
+def replay_reruns(base, records, conf, gated=False):
     """The gate's rows for a candidate cell as `tcpscale gate` would have
     ended them with its re-runs (harness.escalate): decided on the
     suite's repetitions, then, while unknown, escalate_step more of the
     re-run repetitions the fixture holds (in the order they ran), up to
     escalate_reps, then settled at the cap (gate.settle); those that more
     pairs cannot decide are not re-run but settled at once.  Where the
-    fixture holds fewer re-runs than a round needs, the rows stay as they
-    are (no cap reached).  The time cap is not replayed."""
+    fixture holds fewer re-runs than a round needs: gated (the night's
+    real gate ran, so it re-ran what its time allowed), the rest of them
+    are added and the rows settled at the time cap, as that gate did;
+    else (no gate ran that night) the rows stay as they are."""
     from .escalate import _can_help
     have = first_reps(records, 0)
     extra = {}
@@ -244,11 +259,23 @@ def replay_reruns(base, records, conf):
                                            "per cell")
             break
         if len(reps) < added + n:
+            if gated:
+                have = have + [r for rep in reps[added:] for r in extra[rep]]
+                rows = gate.settle(gate.compare_cells(base, have, conf),
+                                   conf, "time cap, as the night's gate")
             break
         have = have + [r for rep in reps[added:added + n] for r in extra[rep]]
         added += n
         rows = gate.compare_cells(base, have, conf)
     return gate.settle(rows, conf, gate.UNDECIDABLE, only_undecidable=True)
+
+
+def same_code(a, b):
+    """Did two runs measure one refstack (fixture_run's "refstack"; unknown
+    on either side: assumed)?  Only then is an instruction count compared
+    across them a same-vs-same one."""
+    return not (a.get("refstack") and b.get("refstack")) \
+        or a["refstack"] == b["refstack"]
 
 
 def splits(fx, history_k, seed=1):
@@ -261,7 +288,8 @@ def splits(fx, history_k, seed=1):
     Cells measured beside the reference build ("reference"): each run's
     own repetitions and their twins, in both directions.  Other cells: every ordered pair of runs
     ("run") and, with more than history_k runs, every run against random
-    sets of history_k others ("history:K")."""
+    sets of history_k others ("history:K"); both only between runs of one
+    refstack (same_code)."""
     runs = fx["runs"]
     cells = sorted(set().union(*[r["cells"] for r in runs]))
     rng = random.Random(seed)
@@ -274,12 +302,15 @@ def splits(fx, history_k, seed=1):
                 yield "reference", cell, [], swapped(recs), c, (cell, c)
             continue
         for b, c in itertools.permutations(have, 2):
+            if not same_code(runs[b], runs[c]):
+                continue
             yield ("run", cell, [runs[b]["cells"][cell]],
                    runs[c]["cells"][cell], c, (cell, min(b, c), max(b, c)))
         if len(have) <= history_k:
             continue
         for c in have:
-            others = [i for i in have if i != c]
+            others = [i for i in have if i != c
+                      and same_code(runs[i], runs[c])]
             combos = list(itertools.combinations(others, history_k))
             rng.shuffle(combos)
             for combo in combos[:HISTORY_SPLITS]:
@@ -325,7 +356,8 @@ def evaluate(fx, conf, history_k=5, injections=INJECTIONS, reps=0,
         for d in levels:
             cand = inject(cand_recs, d)
             for mode_, conf_, reruns in confs:
-                rows = replay_reruns(base, cand, conf_) if reruns else \
+                rows = replay_reruns(base, cand, conf_, bool(
+                    fx["runs"][run].get("reruns"))) if reruns else \
                     gate.compare_cells(base, first_reps(cand, reps), conf_)
                 slot = out.setdefault((mode_, d), _slot())
                 _count(slot, rows)
@@ -643,17 +675,19 @@ def units_needed(q, level=BOUND_LEVEL):
 
 
 def model_false_alarms(fx, conf, level=BOUND_LEVEL):
-    """{metric: (mean P(regressed) per cell-run, the spread factor used)}
-    and the cell's sum over its metrics (key "cell"), from the gate's
+    """{metric: (mean P(regressed) per cell-run, the same at the upper
+    bound of the spread, the spread k, its upper bound)} and the cell's
+    sums over its metrics (key "cell"), from the gate's
     model of the noise instead of a count of alarms: per cell-run, a
     metric is regressed (beside the rest of decide_paired's conditions,
     left out here, which only make it rarer) when its estimate e is beyond
     t = max(z_ci * sqrt(s^2 + offset^2), log(1 + minimum effect)) the worse
     way, s its bootstrap sd and offset the pair_offset calibrated on the
     other runs (held_out_conf); e is normal with sd k sqrt(s^2 + offset^2),
-    k the held-out z's sd (held_out_z: 1 when the model holds) at its
-    upper bound (level; chi-square with one degree of freedom per
-    cell-run).  So P = sf(t / (k sqrt(s^2 + offset^2))).  Rests on the
+    k the held-out z's root mean square (held_out_z: 1 when the model
+    holds), and at its upper bound (level; chi-square with one degree of
+    freedom per cell-run; never below 1).  So P = sf(t / (k sqrt(s^2 +
+    offset^2))).  Rests on the
     normal tails of e (format_z checks them); the metrics of a cell are
     summed (no independence needed)."""
     import numpy as np
@@ -666,16 +700,20 @@ def model_false_alarms(fx, conf, level=BOUND_LEVEL):
     for m, x in sorted(est.items()):
         sd = np.array([float(np.hypot(s, loo[i][m])) for i, _c, _e, s in x])
         z = np.array([e for _i, _c, e, _s in x]) / sd
-        k = float(np.sqrt(np.sum(z * z) / stats.chi2.ppf(1 - level, len(z))))
-        k = max(k, 1.0)
+        k = float(np.sqrt(np.mean(z * z)))
+        k_up = max(1.0, float(np.sqrt(np.sum(z * z) / stats.chi2.ppf(
+            1 - level, len(z)))))
         lg = float(np.log1p(conf["min_effect"][m]))
         t = np.maximum(z_ci * sd, lg)
-        p = stats.norm.sf(t / (k * sd))
-        out[m] = (float(np.mean(p)), k)
-        for (i, c, _e, _s), pi in zip(x, p):
-            cells[(i, c)] = cells.get((i, c), 0.0) + float(pi)
+        p, p_up = (stats.norm.sf(t / (f * sd)) for f in (k, k_up))
+        out[m] = (float(np.mean(p)), float(np.mean(p_up)), k, k_up)
+        for (i, c, _e, _s), a, b in zip(x, p, p_up):
+            pa, pb = cells.get((i, c), (0.0, 0.0))
+            cells[(i, c)] = (pa + float(a), pb + float(b))
     if cells:
-        out["cell"] = (float(np.mean(list(cells.values()))), None)
+        v = list(cells.values())
+        out["cell"] = (float(np.mean([a for a, _b in v])),
+                       float(np.mean([b for _a, b in v])), None, None)
     return out
 
 
@@ -705,10 +743,11 @@ def format_model(fx, conf):
     got = model_false_alarms(fx, conf)
     if not got:
         return []
-    cell = got.pop("cell")[0]
-    return ["false alarms from the gate's noise model (held-out offsets, the "
-            f"held-out z's spread at its {100 * BOUND_LEVEL:g} % upper bound, "
-            "normal tails): " + ", ".join(
-                f"{m} {100 * p:.3f}% (spread x{k:.2f})"
-                for m, (p, k) in got.items())
-            + f"; a cell (sum of its metrics) {100 * cell:.3f}%"]
+    cell = got.pop("cell")
+    return ["false alarms from the gate's noise model (held-out offsets, "
+            "normal tails; with the held-out z's spread as measured, and at "
+            f"its {100 * BOUND_LEVEL:g} % upper bound): " + ", ".join(
+                f"{m} {100 * p:.3f}% (spread x{k:.2f}), {100 * q:.2f}% "
+                f"(x{k_up:.2f})" for m, (p, q, k, k_up) in got.items())
+            + f"; a cell (sum of its metrics) {100 * cell[0]:.3f}%, "
+              f"{100 * cell[1]:.2f}%"]

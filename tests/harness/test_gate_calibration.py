@@ -92,10 +92,12 @@ class CalibrationTest(unittest.TestCase):
         self.assertEqual(sorted(got), ["cell", "cpu_per_conn", "p99",
                                        "rate"])
         for m in ("cpu_per_conn", "p99", "rate"):
-            p, k = got[m]
-            self.assertTrue(0 <= p < 1 and k >= 1, (m, p, k))
-        self.assertAlmostEqual(got["cell"][0], sum(
-            got[m][0] for m in ("cpu_per_conn", "p99", "rate")))
+            p, p_up, k, k_up = got[m]
+            self.assertTrue(0 <= p <= p_up < 1 and k > 0 and k_up >= 1
+                            and k_up >= k, (m, got[m]))
+        for i in (0, 1):
+            self.assertAlmostEqual(got["cell"][i], sum(
+                got[m][i] for m in ("cpu_per_conn", "p99", "rate")))
 
     def test_fixture_table_round_trip(self):
         run = self.fx["runs"][0]
@@ -103,6 +105,32 @@ class CalibrationTest(unittest.TestCase):
                 for r in run["records"]]
         table = dict(calibrate.as_table(recs), run_id=run["run_id"])
         self.assertEqual(calibrate.from_table(table), recs)
+
+    def test_instructions_compared_within_one_code(self):
+        """An instruction count compared across runs is same-vs-same only
+        when both measured one refstack (fixture runs' "refstack" tree)."""
+        self.assertFalse(calibrate.same_code({"refstack": "a"},
+                                             {"refstack": "b"}))
+        self.assertTrue(calibrate.same_code({"refstack": "a"},
+                                            {"refstack": "a"}))
+        self.assertTrue(calibrate.same_code({}, {"refstack": "a"}))
+        runs = self.fx["runs"]
+        for mode, _cell, base, cand, c, _u in calibrate.splits(self.fx, 5):
+            if mode == "run":
+                b = next(i for i, r in enumerate(runs)
+                         if r["cells"].get(_cell) is base[0])
+                self.assertTrue(calibrate.same_code(runs[b], runs[c]))
+
+    def test_gated_nights_replayed_to_the_time_cap(self):
+        """A night whose real gate re-ran its cells until the time cap is
+        replayed so (the re-runs it holds, then settled): a no-change
+        night then passes, as the real gate's did; the night without a
+        gate does not get that."""
+        nights = self.res[("held-out, re-runs", 0.0)]["runs"]
+        passed = [i for i, n in nights.items() if n["passed"] == n["cells"]]
+        self.assertTrue(passed)
+        for i in passed:
+            self.assertTrue(self.fx["runs"][i]["reruns"], i)
 
     def test_power_on_instruction_cells(self):
         exact = calibrate.kind_rates(self.res, "exact")
