@@ -8,6 +8,13 @@
 #
 #   bash refstack/bench/shim.sh [nginx|haproxy]...   (default: both)
 #   RUNS=5 SECS=4 CONC=64 CORES="1 2" DUMP=DIR MQ=off IFOPTS=,ownmac=1
+#   SERVER_CPUS= CLIENT_CPUS= ORIGIN_CPUS=
+#
+# SERVER_CPUS, CLIENT_CPUS, ORIGIN_CPUS: CPU lists (taskset -c) for the
+# server under test, the tsload client and haproxy's origins, the same for
+# every stack; empty (the default): the scheduler places them.  With 1
+# server core on a 2-CPU machine the scheduler may put the server beside
+# the client on one CPU for a whole run: pinning tells that mode apart.
 #
 # IFOPTS: afpacket options for refstack after the interface's name
 # (src/io_afpacket.h); the default ",ownmac=1" gives the stack a MAC of
@@ -37,6 +44,10 @@ SECS=${SECS:-4}
 CONC=${CONC:-64}
 CORES=${CORES:-"1 2"}
 SERVERS=${*:-"nginx haproxy"}
+pin_for() { [ -n "$1" ] && echo "taskset -c $1"; }
+read -ra PIN_S <<<"$(pin_for "${SERVER_CPUS:-}")"
+read -ra PIN_C <<<"$(pin_for "${CLIENT_CPUS:-}")"
+read -ra PIN_O <<<"$(pin_for "${ORIGIN_CPUS:-}")"
 TS=$ROOT/../loadgen/tsload
 PY=/usr/bin/python3
 command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
@@ -100,7 +111,7 @@ http { access_log off; keepalive_timeout 0; default_type application/octet-strea
        server { listen $ORIGIN_IP:8081 backlog=8192; root $OUT/www; }
        server { listen $ORIGIN_IP:8082 backlog=8192; root $OUT/www; } }
 EOC
-ip netns exec "$NS_O" nginx -p "$OUT" -c "$OUT/origin.conf" >/dev/null 2>&1 &
+ip netns exec "$NS_O" "${PIN_O[@]}" nginx -p "$OUT" -c "$OUT/origin.conf" >/dev/null 2>&1 &
 PIDS+=($!)
 
 busy_jiffies() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
@@ -115,10 +126,10 @@ start_server() {
 	fi
 	if [ "$srv" = nginx ]; then
 		nginx_conf "$conf" "$n" "$NS_STACK_IP:80"
-		ip netns exec "$NS_S" "${pre[@]}" nginx -p "$OUT" -c "$conf" >"$conf.out" 2>&1 &
+		ip netns exec "$NS_S" "${PIN_S[@]}" "${pre[@]}" nginx -p "$OUT" -c "$conf" >"$conf.out" 2>&1 &
 	else
 		haproxy_conf "$conf" "$n"
-		ip netns exec "$NS_S" "${pre[@]}" haproxy -db -f "$conf" >"$conf.out" 2>&1 &
+		ip netns exec "$NS_S" "${PIN_S[@]}" "${pre[@]}" haproxy -db -f "$conf" >"$conf.out" 2>&1 &
 	fi
 	local pid=$! i
 	PIDS+=($pid)
@@ -158,7 +169,7 @@ one_run() { # SERVER STACK CORES RUN
 		sleep 0.5
 	fi
 	j0=$(busy_jiffies)
-	ip netns exec "$NS_L" "$TS" --engine=http --keepalive=0 --host="$NS_STACK_IP" --port=80 \
+	ip netns exec "$NS_L" "${PIN_C[@]}" "$TS" --engine=http --keepalive=0 --host="$NS_STACK_IP" --port=80 \
 		--path=/64.bin --concurrency="$CONC" --threads=1 --runtime="${SECS}s" \
 		--output-format=json --output="$res" >/dev/null 2>&1
 	j1=$(busy_jiffies)
@@ -184,7 +195,7 @@ print(srv, stack, n, r, "%.1f" % j["cps"], "%.2f" % cpu_us, j["errors"]["total"]
 PYEOF
 }
 
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC') runs=$RUNS secs=$SECS conc=$CONC kernel=$(uname -r) cpus=$(nproc)"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC') runs=$RUNS secs=$SECS conc=$CONC kernel=$(uname -r) cpus=$(nproc) pinned: server ${SERVER_CPUS:-no} client ${CLIENT_CPUS:-no} origins ${ORIGIN_CPUS:-no}"
 echo "# server stack cores run conn_per_s machine_cpu_us_per_conn errors p99_ms"
 for srv in $SERVERS; do
 	for n in $CORES; do
