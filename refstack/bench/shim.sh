@@ -44,10 +44,14 @@ SECS=${SECS:-4}
 CONC=${CONC:-64}
 CORES=${CORES:-"1 2"}
 SERVERS=${*:-"nginx haproxy"}
-pin_for() { [ -n "$1" ] && echo "taskset -c $1"; }
-read -ra PIN_S <<<"$(pin_for "${SERVER_CPUS:-}")"
-read -ra PIN_C <<<"$(pin_for "${CLIENT_CPUS:-}")"
-read -ra PIN_O <<<"$(pin_for "${ORIGIN_CPUS:-}")"
+for v in SERVER_CPUS CLIENT_CPUS ORIGIN_CPUS; do
+	[ -z "${!v:-}" ] || taskset -c "${!v}" true 2>/dev/null ||
+		{ echo "shim.sh: $v=${!v}: not a CPU list of this machine (taskset -c; CPUs 0-$(($(nproc) - 1)))" >&2; exit 2; }
+done
+PIN_S=() PIN_C=() PIN_O=()  # command prefixes: taskset -c LIST, or nothing
+[ -n "${SERVER_CPUS:-}" ] && PIN_S=(taskset -c "$SERVER_CPUS")
+[ -n "${CLIENT_CPUS:-}" ] && PIN_C=(taskset -c "$CLIENT_CPUS")
+[ -n "${ORIGIN_CPUS:-}" ] && PIN_O=(taskset -c "$ORIGIN_CPUS")
 TS=$ROOT/../loadgen/tsload
 PY=/usr/bin/python3
 command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
