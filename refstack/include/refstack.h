@@ -269,6 +269,10 @@ int rs_poll(struct rs_core *core, uint64_t now_ns);
  * rs_core_wait_fd until then, and only then: one that sleeps without
  * asking holds those segments. */
 uint64_t rs_poll_at(const struct rs_core *core);
+/* Send now whatever output is queued, the ACKs held for the application
+ * included, without receiving: for a thread that polled a core it does not
+ * drive (that core's own thread may be asleep until its next timer). */
+void rs_core_flush(struct rs_core *core);
 /* File descriptor to sleep on when idle (the backend's), or -1.  It
  * becomes readable as soon as a frame arrives. */
 int rs_core_wait_fd(const struct rs_core *core);

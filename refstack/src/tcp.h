@@ -148,7 +148,7 @@ static inline void rs_tcp_ack_after_app(struct rs_tcb *t)
 /* tcp_output.c */
 void rs_tcp_output(struct rs_tcb *t);
 void rs_tcp_schedule(struct rs_tcb *t);
-void rs_tcp_run_outq(struct rs_core *c);
+void rs_tcp_run_outq(struct rs_core *c, int hold);
 void rs_tcp_send_syn(struct rs_tcb *t);
 /* Emit one segment: seq, len payload bytes from the send ring, flags. */
 void rs_tcp_xmit(struct rs_tcb *t, uint32_t seq, uint32_t len, uint8_t flags);

@@ -38,10 +38,11 @@ static int ack_waits_for_app(struct rs_tcb *t)
 	return 1;
 }
 
-/* At the end of a poll step.  The TCBs that wait stay on the list:
- * rs_poll_at() says 0 while it is not empty, so a caller about to sleep
- * polls once more first, and they leave then, never later. */
-void rs_tcp_run_outq(struct rs_core *c)
+/* At the end of a poll step (hold 1).  The TCBs that wait stay on the
+ * list: rs_poll_at() says 0 while it is not empty, so a caller about to
+ * sleep polls once more first, and they leave then, never later.  hold 0
+ * (rs_core_flush): everything goes. */
+void rs_tcp_run_outq(struct rs_core *c, int hold)
 {
 	struct rs_list wait;
 
@@ -50,7 +51,7 @@ void rs_tcp_run_outq(struct rs_core *c)
 		struct rs_tcb *t = RS_CONTAINER(c->outq.next, struct rs_tcb,
 						olink);
 		rs_list_del(&t->olink);
-		if (ack_waits_for_app(t)) {
+		if (hold && ack_waits_for_app(t)) {
 			rs_list_add_tail(&wait, &t->olink);
 			continue;
 		}
