@@ -50,14 +50,28 @@ val() { grep "^$2=" "$1" | cut -d= -f2; }
 has_xdp() { ip -n "$NS_S" link show dev "$NS_SIF" | grep -q " xdp"; }
 
 # ---- 1. the backend alone ---------------------------------------------------
-# start_selftest NAME IFSPEC CORES — waits for "ready"; sets R_APP, R_JOB
+# start_selftest NAME IFSPEC CORES — waits for "ready"; sets R_APP, R_JOB.
+# If it is not ready within 10 s (or exits first), R_WHY says how and why
+# (the program's stderr), for the caller's FAIL line: run-all.sh shows only
+# the last 40 lines of a script, the FAIL lines are what a CI log keeps.
 start_selftest() {
+	local i
+	R_APP= R_WHY=
 	timeout 30 ip netns exec "$NS_S" "$BIN" -i "$2" -a "$NS_STACK_IP" -c "$3" -t 25 \
 		>"$OUT/$1.out" 2>"$OUT/$1.err" &
 	R_JOB=$!
 	t_bg_add "$R_JOB"
-	t_wait_for "$OUT/$1.out" ready 10 || { cat "$OUT/$1.err"; return 1; }
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^ready pid' "$OUT/$1.out" 2>/dev/null && break
+		kill -0 "$R_JOB" 2>/dev/null || break
+		sleep 0.1
+	done
 	R_APP=$(sed -n 's/^ready pid \([0-9]*\)$/\1/p' "$OUT/$1.out")
+	[ -n "$R_APP" ] && return 0
+	t_why "$R_JOB" "$OUT/$1.err"
+	R_WHY="no ready line in 10 s, $T_WHY"
+	cat "$OUT/$1.err"
+	return 1
 }
 # UDP datagrams to 64 ports: the Linux end hashes flows over its TX
 # queues, which are the stack end's RX queues
@@ -65,7 +79,7 @@ udp_spray() {
 	inL bash -c "for p in \$(seq 2000 2063); do echo x >/dev/udp/$NS_STACK_IP/\$p; done"
 }
 
-start_selftest percore "$NS_SIF" "$Q" || t_fail "selftest ready ($Q cores, one queue each)"
+start_selftest percore "$NS_SIF" "$Q" || t_fail "selftest ready ($Q cores, one queue each): $R_WHY"
 t_check "XDP program attached while the backend is open" has_xdp
 t_check "kernel ping gets ARP + ICMP replies via afxdp" \
 	inL ping -c 5 -i 0.2 -W 2 -q "$NS_STACK_IP"
@@ -89,7 +103,7 @@ t_check "TX: >= 1000 replies sent, no invalid descriptor" \
 t_check "veth binds in copy mode (no zero-copy driver)" test "$(val "$OUT/percore.out" zerocopy)" = 0
 t_check "XDP program gone after the process exited" t_not has_xdp
 
-start_selftest onecore "$NS_SIF,wakeup=0" 1 || t_fail "selftest ready (1 core, $Q queues)"
+start_selftest onecore "$NS_SIF,wakeup=0" 1 || t_fail "selftest ready (1 core, $Q queues): $R_WHY"
 t_check "one core owning $Q queues answers ping (wakeup=0)" \
 	inL ping -c 3 -i 0.2 -W 2 -q "$NS_STACK_IP"
 udp_spray
@@ -98,10 +112,11 @@ kill -KILL "$R_APP"
 wait "$R_JOB" 2>/dev/null
 t_check "XDP program gone after SIGKILL (bpf_link)" t_not has_xdp
 
-start_selftest skb "$NS_SIF,xdp=skb,bind=copy" 1 || t_fail "selftest ready (generic XDP)"
+start_selftest skb "$NS_SIF,xdp=skb,bind=copy" 1 || t_fail "selftest ready (generic XDP): $R_WHY"
 t_check "generic XDP (xdp=skb) answers ping" inL ping -c 3 -i 0.2 -W 2 -q "$NS_STACK_IP"
 t_stop "$R_APP" "$R_JOB"
-t_check "1 core: $Q sockets" test "$(val "$OUT/skb.out" c0_queues)" = "$Q"
+t_check "1 core: $Q sockets (got $(val "$OUT/skb.out" c0_queues))" \
+	test "$(val "$OUT/skb.out" c0_queues)" = "$Q"
 
 # TCP SYNs from the Linux end to 64 ports, each from a new source port
 tcp_spray() {
@@ -114,7 +129,7 @@ tcp_spray() {
 }
 sum() { echo $(($(val "$1" c0_$2) + $(val "$1" c1_$2))); }
 if [ "$Q" = 2 ]; then
-	start_selftest nosteer "$NS_SIF" 2 || t_fail "selftest ready (2 cores, no steering)"
+	start_selftest nosteer "$NS_SIF" 2 || t_fail "selftest ready (2 cores, no steering): $R_WHY"
 	tcp_spray
 	t_stop "$R_APP" "$R_JOB"
 	mis=$(sum "$OUT/nosteer.out" tcp_misplaced)
@@ -124,7 +139,7 @@ if [ "$Q" = 2 ]; then
 	t_check "the XDP program's away count is the misplaced count" \
 		test "$(val "$OUT/nosteer.out" xdp_away)" = "$mis"
 
-	start_selftest steer "$NS_SIF,steer=xdp" 2 || t_fail "selftest ready (steer=xdp)"
+	start_selftest steer "$NS_SIF,steer=xdp" 2 || t_fail "selftest ready (steer=xdp): $R_WHY"
 	t_check "steer=xdp: ping still answered" inL ping -c 3 -i 0.2 -W 2 -q "$NS_STACK_IP"
 	tcp_spray
 	t_stop "$R_APP" "$R_JOB"
@@ -175,7 +190,8 @@ timeout 60 ip netns exec "$NS_S" "$CRRD" --stack refstack --io afxdp --if "$NS_S
 	--time-wait-ms 5000 --req 64 --resp 200 >"$OUT/crrd.log" 2>&1 &
 S_JOB=$!
 t_bg_add "$S_JOB"
-t_wait_for "$OUT/crrd.log" listening 10 || t_fail "rs-crrd on afxdp started"
+t_wait_for "$OUT/crrd.log" listening 10 ||
+	{ t_why "$S_JOB" "$OUT/crrd.log"; t_fail "rs-crrd on afxdp started ($T_WHY)"; }
 S_PID=$(sed -n 's/.*pid \([0-9]*\).*/\1/p' "$OUT/crrd.log")
 inL timeout 30 "$TSLOAD" --engine=crr --host="$NS_STACK_IP" --port=12865 --concurrency=32 \
 	--runtime=3s --req_size=64 --resp_size=200 --output-format=json >"$OUT/tsload.json"
@@ -286,7 +302,8 @@ timeout 120 ip netns exec "$NS_S" "$HTTPD" --io afxdp --if "$NS_SIF" --file "$OU
 	--port 80 >"$OUT/httpd.log" 2>&1 &
 H_JOB=$!
 t_bg_add "$H_JOB"
-t_wait_for "$OUT/httpd.log" listening 10 || t_fail "rs-httpd on afxdp started"
+t_wait_for "$OUT/httpd.log" listening 10 ||
+	{ t_why "$H_JOB" "$OUT/httpd.log"; t_fail "rs-httpd on afxdp started ($T_WHY)"; }
 H_PID=$(sed -n 's/.*pid \([0-9]*\).*/\1/p' "$OUT/httpd.log")
 t_check "curl fetched $MB MB from rs-httpd on afxdp" \
 	inL timeout 60 curl -sS --max-time 60 -o "$OUT/got.bin" "http://$NS_STACK_IP/file"

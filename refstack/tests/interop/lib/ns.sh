@@ -95,11 +95,41 @@ t_abort() { t_fail "$*"; t_summary; exit 1; }
 # Background processes started by a test; killed by PID in t_cleanup.
 T_PIDS=()
 t_bg_add() { T_PIDS+=("$1"); }
+# t_mine PID — PID is still a child of this script.  Bash reaps a finished
+# background job at once, and its number is then anyone's: pid_max is
+# 32768 on the test machine and a busy one wraps it in minutes, so a
+# reaped job's PID may be another test's process by the time we clean up.
+t_mine() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	set -- $s
+	[ "${2:-}" = "$$" ]
+}
+# t_why JOB LOG — sets T_WHY: why a background job did not get ready (still
+# running, or its exit status) and the start of its log, for a FAIL line
+# (run-all.sh shows only a script's last 40 lines).  Not in $(...): a
+# subshell cannot wait for the script's jobs.
+t_why() {
+	local rc
+	if t_mine "$1"; then
+		T_WHY="still running"
+	else
+		wait "$1" 2>/dev/null
+		rc=$?
+		T_WHY="exited $rc"
+	fi
+	T_WHY="$T_WHY: $(head -c 300 "$2" 2>/dev/null | tr '\n' ' ')"
+}
 # Each wrapper (timeout, ip netns exec) gets its program's pid signalled
-# directly, never the wrapper alone (see t_stop); SIGKILL after 5 s.
+# directly, never the wrapper alone (see t_stop); SIGKILL after 5 s.  Jobs
+# already reaped are left alone (t_mine).
 t_kill_all() {
-	local p c kids=() i ch
+	local p c kids=() i ch mine=()
 	for p in "${T_PIDS[@]}"; do
+		t_mine "$p" && mine+=("$p")
+	done
+	for p in "${mine[@]}"; do
 		ch=$(pgrep -P "$p" 2>/dev/null)
 		[ -n "$ch" ] || { kids+=("$p"); continue; }
 		for c in $ch; do
@@ -121,7 +151,7 @@ t_kill_all() {
 	for p in "${kids[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
-	for p in "${T_PIDS[@]}"; do
+	for p in "${mine[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
 	for p in "${T_PIDS[@]}"; do
