@@ -127,7 +127,11 @@ t_why() {
 t_kill_all() {
 	local p c kids=() i ch mine=()
 	for p in "${T_PIDS[@]}"; do
-		t_mine "$p" && mine+=("$p")
+		if t_mine "$p"; then
+			mine+=("$p")
+		elif [ -e "/proc/$p" ]; then
+			echo "# t_kill_all: pid $p is no longer this script's (now $(cat "/proc/$p/comm" 2>/dev/null)): left alone"
+		fi
 	done
 	for p in "${mine[@]}"; do
 		ch=$(pgrep -P "$p" 2>/dev/null)
