@@ -136,11 +136,25 @@ def from_table(run):
     return out
 
 
-def make_fixture(reports_dir, refs, how):
+def make_fixture(reports_dir, refs, how, add=None):
+    """A fixture of the stored runs refs; add: the path of a fixture whose
+    runs are kept (runs no longer stored), its how followed by this one."""
     runs = []
     suites = set()
+    if add:
+        old = store.read_json(add)
+        if not isinstance(old, dict) or old.get("schema") != FIXTURE_SCHEMA:
+            raise GateError(f"{add}: not a calibration fixture of schema "
+                            f"{FIXTURE_SCHEMA}")
+        suites.add(old.get("suite"))
+        runs += old["runs"]
+        how = (f"{old.get('how', '')}\nThen ("
+               f"{time.strftime('%Y-%m-%d', time.gmtime())}): {how}")
+    have = {r["run_id"] for r in runs}
     for ref in refs:
         run, records, _ = store.load_run(reports_dir, ref)
+        if run["run_id"] in have:
+            raise GateError(f"run {run['run_id']} is in {add} already")
         suites.add((run.get("suite") or {}).get("name"))
         runs.append(fixture_run(run, records))
     if len(suites) != 1:
@@ -604,19 +618,62 @@ def kind_rates(res, kind):
             for k, s in res.items() if s["kinds"].get(kind, {}).get("cells")}
 
 
+REJECT_LEVEL = 0.05     # check_bounds: a bound is broken when the count
+                        # rejects it at this level
+
+
+def bound_tests(res, mode):
+    """What a mode's counts say of the two bounds: {"fa": (rate, p),
+    "power": (rate, p)}, false alarms in independent units
+    (independent_alarms), the power over the directed cells (the stricter
+    count: a unit's two directions are two tests, though of one night),
+    p the one-sided exact binomial p-value of the count under the bound
+    (false alarms: of at least that many alarmed units were the per-cell
+    rate MAX_FALSE_ALARMS, i.e. a unit's directions * it; power: of at
+    most that many caught were it MIN_POWER).  Small p: the count shows
+    the bound broken; large p with the rate beyond the bound: the count
+    cannot tell."""
+    from scipy import stats
+    out = {}
+    fa = res.get((mode, 0.0))
+    got = independent_alarms(fa) if fa else None
+    if got:
+        q = min(1.0, got["directions"] * MAX_FALSE_ALARMS)
+        out["fa"] = (got["rate"], float(stats.binom.sf(got["alarmed"] - 1,
+                                                      got["units"], q)))
+    pw = res.get((mode, 0.10))
+    if pw and pw["cells"]:
+        out["power"] = (pw["regressed"] / pw["cells"], float(stats.binom.cdf(
+            pw["regressed"], pw["cells"], MIN_POWER)))
+    return out
+
+
 def check_bounds(res):
-    """Lines saying whether each bound holds, and whether all do; the
-    power also per kind of cell (time metrics only, or with instructions)."""
+    """Lines saying whether each bound holds, and whether none is broken:
+    per mode, the rate as counted against its bound ("met", or "beyond
+    the bound" when the count cannot tell, or "BROKEN" when it shows it:
+    bound_tests' p below REJECT_LEVEL); the power also per kind of cell
+    (time metrics only, or with instructions)."""
     r = rates(res)
     per_kind = {k: kind_rates(res, k) for k in ("stat", "exact")}
     ok, out = True, []
+
+    def state(good, p):
+        if good:
+            return "met"
+        if p is not None and p >= REJECT_LEVEL:
+            return (f"beyond the bound, which the count cannot tell "
+                    f"(p = {p:.2f})")
+        return "BROKEN" + (f" (p = {p:.2g})" if p is not None else "")
+
     for mode in sorted(set(m for m, _d in r)):
         fa, power = r.get((mode, 0.0)), r.get((mode, 0.10))
+        tests = bound_tests(res, mode)
         good = fa is not None and fa <= MAX_FALSE_ALARMS
+        st = state(good, tests.get("fa", (None, None))[1])
         out.append(f"{mode}: false alarms {100 * fa:.2f}% of cells "
-                   f"(bound {100 * MAX_FALSE_ALARMS:g}%): "
-                   + ("met" if good else "BROKEN"))
-        ok &= good
+                   f"(bound {100 * MAX_FALSE_ALARMS:g}%): " + st)
+        ok &= not st.startswith("BROKEN")
         if power is not None:
             good = power >= MIN_POWER
             kinds = ", ".join(
@@ -624,10 +681,11 @@ def check_bounds(res):
                 for k, name in (("stat", "time cells"),
                                 ("exact", "instruction cells"))
                 if (mode, 0.10) in per_kind[k])
+            st = state(good, tests.get("power", (None, None))[1])
             out.append(f"{mode}: power at a 10% regression {100 * power:.1f}% "
                        f"of cells ({kinds}; bound {100 * MIN_POWER:g}%): "
-                       + ("met" if good else "BROKEN"))
-            ok &= good
+                       + st)
+            ok &= not st.startswith("BROKEN")
     return out, ok
 
 
