@@ -48,7 +48,7 @@ static void ooo_drain(struct rs_tcb *t)
 		memmove(&t->ooo[0], &t->ooo[k],
 			(t->nooo - k) * sizeof(t->ooo[0]));
 		t->nooo = (uint8_t)(t->nooo - k);
-		t->flags |= TF_ACK_NOW; /* RFC 5681 4.2: hole filled */
+		rs_tcp_ack_now(t); /* RFC 5681 4.2: hole filled */
 	}
 }
 
@@ -62,7 +62,7 @@ static void ack_policy(struct rs_tcb *t, uint32_t len)
 		return;
 	}
 	if (!(c->stack->conf.options & RS_OPT_DELACK)) {
-		t->flags |= TF_ACK_NOW;
+		rs_tcp_ack_now(t);
 	} else if (!(t->flags & TF_DELACK)) {
 		t->flags |= TF_DELACK;
 		t->t_delack = c->now + RS_TCP_DELACK_NS;
@@ -140,7 +140,11 @@ void rs_tcp_data(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 void rs_tcp_fin(struct rs_tcb *t)
 {
 	t->rcv_nxt++;
-	t->flags |= TF_FIN_RCVD | TF_ACK_NOW;
+	t->flags |= TF_FIN_RCVD;
+	if (t->state == RS_TCP_ESTABLISHED && t->sock)
+		rs_tcp_ack_after_app(t); /* the close's FIN carries it */
+	else
+		rs_tcp_ack_now(t);
 	rs_tcp_notify(t);
 	switch (t->state) {
 	case RS_TCP_SYN_RECV:
@@ -174,7 +178,7 @@ void rs_tcp_rcvd(struct rs_tcb *t)
 	/* RFC 9293 3.8.6.2.2: update when the window opens by 2 MSS or
 	 * half the buffer */
 	if (space - adv >= 2u * t->rcv_mss || space - adv >= t->rcv.cap / 2) {
-		t->flags |= TF_ACK_NOW;
+		rs_tcp_ack_now(t);
 		rs_tcp_schedule(t);
 	}
 }
