@@ -43,7 +43,7 @@ class CalibrationTest(unittest.TestCase):
                 want = self.suite["workload"][workload].get("repetitions",
                                                             reps)
                 # the ok repetitions (a failed one is not in the fixture:
-                # one of 363 in one night, nginx's twin r52)
+                # one of 363 in two nights, an nginx twin each)
                 got = len(planned) - len(twins)
                 self.assertTrue(want - 1 <= got <= want, (run["run_id"], cell))
                 want = 0 if "memif" in cell else reps
