@@ -139,15 +139,33 @@ void rs_tcp_data(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 /* Eighth check: the FIN is in order (rcv_nxt == its sequence number). */
 void rs_tcp_fin(struct rs_tcb *t)
 {
+	struct rs_core *c = t->core;
+
 	t->rcv_nxt++;
-	t->flags |= TF_FIN_RCVD | TF_ACK_NOW;
+	t->flags |= TF_FIN_RCVD;
 	rs_tcp_notify(t);
 	switch (t->state) {
 	case RS_TCP_SYN_RECV:
 	case RS_TCP_ESTABLISHED:
 		rs_tcp_set_state(t, RS_TCP_CLOSE_WAIT);
+		/* The peer's FIN is ACKed late, as Linux does (tcp_fin:
+		 * pingpong mode): the application answers an end of stream
+		 * with its own close at once, as a proxy does to each
+		 * server connection, and that FIN carries the ACK (one
+		 * frame instead of two).  Else the delayed-ACK timer sends
+		 * it. */
+		if (c->stack->conf.options & RS_OPT_DELACK) {
+			if (!(t->flags & TF_DELACK)) {
+				t->flags |= TF_DELACK;
+				t->t_delack = c->now + RS_TCP_DELACK_NS;
+				rs_tcp_timer_arm(t, t->t_delack);
+			}
+		} else {
+			t->flags |= TF_ACK_NOW;
+		}
 		break;
 	case RS_TCP_FIN_WAIT_1:
+		t->flags |= TF_ACK_NOW;
 		rs_tcp_set_state(t, RS_TCP_CLOSING);
 		break;
 	case RS_TCP_FIN_WAIT_2:
@@ -155,6 +173,7 @@ void rs_tcp_fin(struct rs_tcb *t)
 		rs_tcp_time_wait(t);
 		return;
 	default:
+		t->flags |= TF_ACK_NOW;
 		break;
 	}
 	rs_tcp_schedule(t);
@@ -165,7 +184,10 @@ void rs_tcp_rcvd(struct rs_tcb *t)
 	uint32_t adv = rs_seq_gt(t->rcv_adv, t->rcv_nxt)
 			       ? t->rcv_adv - t->rcv_nxt
 			       : 0;
-	uint32_t space = rs_tcp_rcv_space(t);
+	/* what can be offered: the buffer, within the scaled 16-bit field
+	 * (without window scaling, 64 KiB of a 256 KiB buffer) */
+	uint32_t space = RS_MIN(rs_tcp_rcv_space(t), 65535u << t->rcv_wscale);
+	uint32_t syn_wnd;
 
 	if (t->rcv.len == 0 && t->nooo == 0)
 		rs_ring_release(&t->rcv, &t->core->pool);
@@ -173,8 +195,17 @@ void rs_tcp_rcvd(struct rs_tcb *t)
 		return;
 	/* RFC 9293 3.8.6.2.2: update when the window opens by 2 MSS or
 	 * half the buffer */
-	if (space - adv >= 2u * t->rcv_mss || space - adv >= t->rcv.cap / 2) {
-		t->flags |= TF_ACK_NOW;
-		rs_tcp_schedule(t);
-	}
+	if (space - adv < 2u * t->rcv_mss && space - adv < t->rcv.cap / 2)
+		return;
+	/* The peer still holds the window of our SYN,ACK (at most 64 KiB,
+	 * unscaled) and has used less than half of it: it is not short of
+	 * window, so no pure update (Linux's test in tcp_cleanup_rbuf); the
+	 * next segment out carries the new window.  Else every request read
+	 * out of a fresh passive connection cost a pure ACK that the reply
+	 * carries anyway: one frame in nine of a proxied request. */
+	syn_wnd = RS_MIN(t->rcv.cap, 65535u);
+	if (t->rcv_adv == t->irs + 1 + syn_wnd && adv > syn_wnd / 2)
+		return;
+	t->flags |= TF_ACK_NOW;
+	rs_tcp_schedule(t);
 }

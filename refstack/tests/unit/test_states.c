@@ -240,9 +240,21 @@ static void t_passive_close(void)
 	fd = estab(&p, lfd, 40003, &snd);
 	peer_tx(&p, 40003, 80, F | A, 1001, snd, 65535, NULL, 0, NULL);
 	n = peer_rx(&p, r, 8);
+	/* as on Linux (pingpong): the application's own FIN is expected to
+	 * carry the ACK; if it does not come, the delayed-ACK timer sends it */
+	T_CHECK(n == 0, "ESTABLISHED => CLOSE_WAIT: the FIN's ACK is delayed (%d)", n);
+	peer_advance(&p, 39000000ull);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 0, "... not before 40 ms (%d)", n);
+	peer_advance(&p, 2000000ull);
+	n = peer_rx(&p, r, 8);
 	T_CHECK(n == 1 && r[0].flags == A && r[0].ack == 1002,
-		"ESTABLISHED => CLOSE_WAIT: FIN acknowledged at once");
+		"... and alone after 40 ms");
 	T_CHECK(rs_recv(p.c, fd, b, sizeof(b), 0) == 0, "recv returns 0 (EOF)");
+	peer_tx(&p, 40003, 80, F | A, 1001, snd, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == A && r[0].ack == 1002,
+		"CLOSE_WAIT: a retransmitted FIN is acknowledged at once");
 	T_CHECK(rs_send(p.c, fd, "late", 4, 0) == 4,
 		"CLOSE_WAIT: sending is still allowed");
 	n = peer_rx(&p, r, 8);
@@ -463,6 +475,34 @@ static void t_window_checks(void)
 	peer_fini(&p);
 }
 
+/* A proxy's server connection: the response and the FIN come in, the
+ * application reads them and closes at once; its FIN carries the ACK of
+ * both (one frame, as on Linux, not a pure ACK and then a FIN). */
+static void t_close_wait_fin_carries_ack(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+	char b[16];
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 40009, &snd);
+	peer_tx(&p, 40009, 80, A | P, 1001, snd, 65535, "response", 8, NULL);
+	peer_tx(&p, 40009, 80, F | A, 1009, snd, 65535, NULL, 0, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 0, "data and FIN: nothing sent before the application runs (%d)", n);
+	T_CHECK(rs_recv(p.c, fd, b, sizeof(b), 0) == 8 &&
+			rs_recv(p.c, fd, b, sizeof(b), 0) == 0,
+		"the application reads the data and EOF");
+	rs_close(p.c, fd);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == (F | A) && r[0].ack == 1010,
+		"its close sends one FIN,ACK acknowledging data and FIN (%d)", n);
+	peer_fini(&p);
+}
+
 static void t_more_transitions(void)
 {
 	struct peer p;
@@ -476,6 +516,9 @@ static void t_more_transitions(void)
 	peer_rx(&p, r, 8);
 	peer_tx(&p, 49000, 80, A | F | P, 1001, r[0].seq + 1, 65535, "bye", 3,
 		NULL);
+	n = peer_rx(&p, r + 1, 7);
+	T_CHECK(n == 0, "SYN_RECV + ACK,data,FIN: the ACK is delayed (%d)", n);
+	peer_advance(&p, 41000000ull);
 	n = peer_rx(&p, r + 1, 7);
 	fd = rs_accept(p.c, lfd, NULL, NULL);
 	char b[8];
@@ -612,6 +655,7 @@ static void t_stale_ack_resend(void)
 
 int main(void)
 {
+	t_close_wait_fin_carries_ack();
 	t_more_transitions();
 	t_passive_open();
 	t_active_open();
