@@ -261,10 +261,18 @@ uint64_t rs_arena_locks(const struct rs_arena *arena);
  * received (>= 0), or -1 with errno set if the backend failed. */
 int rs_poll(struct rs_core *core, uint64_t now_ns);
 /* When rs_poll must run next: 0 if work is pending now (socket calls made
- * since the last poll queue their segments for the next rs_poll), else the
- * absolute time (ns) of the next timer, UINT64_MAX if none.  A caller may
- * sleep on rs_core_wait_fd until then. */
+ * since the last poll queue their segments for the next rs_poll; an ACK
+ * that the last poll held for the application's answer - the handshake's
+ * last ACK, the ACK of a FIN - leaves at the next rs_poll, with the
+ * request or FIN written meanwhile or alone), else the absolute time (ns)
+ * of the next timer, UINT64_MAX if none.  A caller may sleep on
+ * rs_core_wait_fd until then, and only then: one that sleeps without
+ * asking holds those segments. */
 uint64_t rs_poll_at(const struct rs_core *core);
+/* Send now whatever output is queued, the ACKs held for the application
+ * included, without receiving: for a thread that polled a core it does not
+ * drive (that core's own thread may be asleep until its next timer). */
+void rs_core_flush(struct rs_core *core);
 /* File descriptor to sleep on when idle (the backend's), or -1.  It
  * becomes readable as soon as a frame arrives. */
 int rs_core_wait_fd(const struct rs_core *core);

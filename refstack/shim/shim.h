@@ -238,6 +238,7 @@ static inline struct shim_sock *shim_here(struct shim_sock *s, struct shim_threa
 struct shim_thread *shim_current(void);
 /* Poll core now (receive, timers, transmit).  Under c->lock. */
 int shim_poll(struct shim_core *c);
+void shim_poll_foreign(struct shim_core *c);
 /* Poll the calling thread's own core (takes and drops its lock). */
 void shim_poll_own(struct shim_thread *t);
 /* After a call on s (under s->core->lock, which it drops): s's readiness

@@ -386,7 +386,7 @@ static void sock_close(struct shim_sock *s, struct shim_sock *owner)
 		if (!s->f.nonblock && rs_poll_at(c->rc) == 0)
 			shim_poll(c); /* the FIN leaves now */
 		if (shim_current() && c != shim_current()->core && rs_poll_at(c->rc) == 0)
-			shim_poll(c);
+			shim_poll_foreign(c);
 	}
 	shim_core_unlock(c);
 }

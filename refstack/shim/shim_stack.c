@@ -601,6 +601,16 @@ int shim_poll(struct shim_core *c)
 	return n;
 }
 
+/* A core this thread does not drive: nothing may stay queued for that
+ * core's next poll (its thread may sleep until its next timer), not even
+ * an ACK the stack holds for the application's answer. */
+void shim_poll_foreign(struct shim_core *c)
+{
+	shim_poll(c);
+	if (c->io)
+		rs_core_flush(c->rc);
+}
+
 void shim_poll_own(struct shim_thread *t)
 {
 	shim_core_lock(t->core);
@@ -614,7 +624,7 @@ void shim_after(struct shim_sock *s)
 
 	shim_sock_update(s);
 	if (me && c != me->core && rs_poll_at(c->rc) == 0)
-		shim_poll(c);
+		shim_poll_foreign(c);
 	shim_core_unlock(c);
 }
 

@@ -46,6 +46,19 @@ static inline void rs_list_del(struct rs_list *n)
 	n->next->prev = n->prev;
 	n->next = n->prev = n;
 }
+/* Every entry of from to the tail of head, from left empty (a core's own
+ * lists only: not the one-store forward chain of the two above). */
+static inline void rs_list_splice_tail(struct rs_list *head,
+				       struct rs_list *from)
+{
+	if (rs_list_empty(from))
+		return;
+	from->next->prev = head->prev;
+	from->prev->next = head;
+	head->prev->next = from->next;
+	head->prev = from->prev;
+	rs_list_init(from);
+}
 
 /* TCP sequence space comparisons (RFC 9293 3.4). */
 static inline int rs_seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }

@@ -107,7 +107,7 @@ int rs_poll(struct rs_core *c, uint64_t now_ns)
 	if (c->replay)
 		replay(c);
 	rs_tcp_timers_run(c);
-	rs_tcp_run_outq(c);
+	rs_tcp_run_outq(c, 1);
 	rs_tcp_listen_poll(c);
 	rs_tx_flush(c);
 	if (conf->stats_publish && conf->publish && c->now >= c->next_publish) {
@@ -115,6 +115,12 @@ int rs_poll(struct rs_core *c, uint64_t now_ns)
 		conf->publish(c, c->now, conf->publish_arg);
 	}
 	return n;
+}
+
+void rs_core_flush(struct rs_core *c)
+{
+	rs_tcp_run_outq(c, 0);
+	rs_tx_flush(c);
 }
 
 uint64_t rs_poll_at(const struct rs_core *c)

@@ -73,6 +73,8 @@ enum {
 	TF_KEEPALIVE = 1u << 25, /* SO_KEEPALIVE: probe an idle connection */
 	TF_SNDBUF_LOCK = 1u << 26, /* SO_SNDBUF set: the send buffer stays */
 	TF_SNDBUF_FULL = 1u << 27, /* the application found it full */
+	TF_ACK_APP = 1u << 28,   /* the ACK_NOW may wait one application
+				  * turn (tcp_output.c) */
 };
 
 /* One transmitted segment on the send scoreboard (tcp_txq.c). */

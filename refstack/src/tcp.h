@@ -128,10 +128,27 @@ uint32_t rs_tcp_rcv_space(const struct rs_tcb *t);
 /* Called after the application read: window update if worthwhile. */
 void rs_tcp_rcvd(struct rs_tcb *t);
 
+/* An ACK at the next output, for a reason that wants it now (loss,
+ * a duplicate, a probe): it does not wait for the application. */
+static inline void rs_tcp_ack_now(struct rs_tcb *t)
+{
+	t->flags = (t->flags | TF_ACK_NOW) & ~(uint32_t)TF_ACK_APP;
+}
+
+/* An ACK that the application's answer can carry (the handshake's last
+ * ACK before the request, the ACK of a FIN before the close's FIN): it
+ * may wait until the application's turn ends, unless an ACK is already
+ * due for another reason. */
+static inline void rs_tcp_ack_after_app(struct rs_tcb *t)
+{
+	if (!(t->flags & TF_ACK_NOW))
+		t->flags |= TF_ACK_NOW | TF_ACK_APP;
+}
+
 /* tcp_output.c */
 void rs_tcp_output(struct rs_tcb *t);
 void rs_tcp_schedule(struct rs_tcb *t);
-void rs_tcp_run_outq(struct rs_core *c);
+void rs_tcp_run_outq(struct rs_core *c, int hold);
 void rs_tcp_send_syn(struct rs_tcb *t);
 /* Emit one segment: seq, len payload bytes from the send ring, flags. */
 void rs_tcp_xmit(struct rs_tcb *t, uint32_t seq, uint32_t len, uint8_t flags);

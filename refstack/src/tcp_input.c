@@ -189,7 +189,7 @@ static void syn_sent_input(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 		t->t_rtx = 0;
 		rs_tcp_timer_arm(t, 0);
 		rs_tcp_established(t);
-		t->flags |= TF_ACK_NOW;
+		rs_tcp_ack_after_app(t); /* the request carries it */
 		rs_tcp_schedule(t);
 		return;
 	}
@@ -280,7 +280,7 @@ static void not_acceptable(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 		c->ctr.drop_tcp_out_of_window++;
 	if (seg->flags & RS_TH_RST)
 		return;
-	t->flags |= TF_ACK_NOW;
+	rs_tcp_ack_now(t);
 	rs_tcp_schedule(t);
 }
 
@@ -389,13 +389,14 @@ static void text_and_fin(struct rs_tcb *t, const struct rs_tcp_seg *seg)
 		return;
 	if (t->state == RS_TCP_CLOSE_WAIT || t->state == RS_TCP_CLOSING ||
 	    t->state == RS_TCP_LAST_ACK || (t->flags & TF_FIN_RCVD)) {
-		t->flags |= TF_ACK_NOW; /* retransmitted FIN */
+		rs_tcp_ack_now(t); /* retransmitted FIN */
 		return;
 	}
 	if (seq + len == t->rcv_nxt) {
 		rs_tcp_fin(t);
 	} else {
-		t->flags |= TF_FIN_OOO | TF_ACK_NOW;
+		t->flags |= TF_FIN_OOO;
+		rs_tcp_ack_now(t);
 		t->fin_seq = seq + len;
 	}
 }

@@ -1,7 +1,10 @@
 /* Segment emission: the output loop (window, Nagle, FIN), one xmit that
  * writes a segment into the core's transmit batch, and replies without a
  * TCB.  Output is deferred: TCBs are put on the core's output list and
- * run once per poll step, so ACKs ride on data. */
+ * run once per poll step, so ACKs ride on data.  Two pure ACKs wait one
+ * application turn (to the end of the next poll step): the handshake's
+ * last, which the client's request then carries, and the ACK of a FIN,
+ * which the close's FIN carries (tcp.h: rs_tcp_ack_after_app). */
 #include "tcp.h"
 
 uint32_t rs_tcp_data_end(const struct rs_tcb *t)
@@ -17,15 +20,45 @@ void rs_tcp_schedule(struct rs_tcb *t)
 	rs_list_add_tail(&t->core->outq, &t->olink);
 }
 
-void rs_tcp_run_outq(struct rs_core *c)
+/* An ACK marked TF_ACK_APP waits once: at the end of the poll step that
+ * asked for it, if it is all the output there is and the application can
+ * still add to it (a socket, ESTABLISHED or CLOSE_WAIT, nothing queued,
+ * no FIN, no loss to repair).  It stays on the list without the mark and
+ * goes at the end of the next step, with whatever the application wrote
+ * or closed meanwhile. */
+static int ack_waits_for_app(struct rs_tcb *t)
 {
+	if ((t->flags & (TF_ACK_APP | TF_FIN_QUEUED | TF_DETACHED)) !=
+		    TF_ACK_APP ||
+	    !t->sock ||
+	    (t->state != RS_TCP_ESTABLISHED && t->state != RS_TCP_CLOSE_WAIT) ||
+	    t->snd_nxt != rs_tcp_data_end(t) || t->txq.lost_pending)
+		return 0;
+	t->flags &= ~(uint32_t)TF_ACK_APP;
+	return 1;
+}
+
+/* At the end of a poll step (hold 1).  The TCBs that wait stay on the
+ * list: rs_poll_at() says 0 while it is not empty, so a caller about to
+ * sleep polls once more first, and they leave then, never later.  hold 0
+ * (rs_core_flush): everything goes. */
+void rs_tcp_run_outq(struct rs_core *c, int hold)
+{
+	struct rs_list wait;
+
+	rs_list_init(&wait);
 	while (!rs_list_empty(&c->outq)) {
 		struct rs_tcb *t = RS_CONTAINER(c->outq.next, struct rs_tcb,
 						olink);
 		rs_list_del(&t->olink);
+		if (hold && ack_waits_for_app(t)) {
+			rs_list_add_tail(&wait, &t->olink);
+			continue;
+		}
 		t->flags &= ~(uint32_t)TF_OUTQ;
 		rs_tcp_output(t);
 	}
+	rs_list_splice_tail(&c->outq, &wait);
 }
 
 static void fill_ts(const struct rs_tcb *t, struct rs_tcp_seg *s)
@@ -132,7 +165,7 @@ void rs_tcp_xmit(struct rs_tcb *t, uint32_t seq, uint32_t len, uint8_t flags)
 	if (flags & RS_TH_RST)
 		c->ctr.tcp_rst_tx++;
 	if (flags & RS_TH_ACK) {
-		t->flags &= ~(uint32_t)(TF_ACK_NOW | TF_DELACK);
+		t->flags &= ~(uint32_t)(TF_ACK_NOW | TF_DELACK | TF_ACK_APP);
 		t->rcv_unacked = 0;
 		t->t_delack = 0;
 	}

@@ -48,7 +48,7 @@ static void ooo_drain(struct rs_tcb *t)
 		memmove(&t->ooo[0], &t->ooo[k],
 			(t->nooo - k) * sizeof(t->ooo[0]));
 		t->nooo = (uint8_t)(t->nooo - k);
-		t->flags |= TF_ACK_NOW; /* RFC 5681 4.2: hole filled */
+		rs_tcp_ack_now(t); /* RFC 5681 4.2: hole filled */
 	}
 }
 
@@ -62,7 +62,7 @@ static void ack_policy(struct rs_tcb *t, uint32_t len)
 		return;
 	}
 	if (!(c->stack->conf.options & RS_OPT_DELACK)) {
-		t->flags |= TF_ACK_NOW;
+		rs_tcp_ack_now(t);
 	} else if (!(t->flags & TF_DELACK)) {
 		t->flags |= TF_DELACK;
 		t->t_delack = c->now + RS_TCP_DELACK_NS;
@@ -139,33 +139,19 @@ void rs_tcp_data(struct rs_tcb *t, const struct rs_tcp_seg *seg,
 /* Eighth check: the FIN is in order (rcv_nxt == its sequence number). */
 void rs_tcp_fin(struct rs_tcb *t)
 {
-	struct rs_core *c = t->core;
-
 	t->rcv_nxt++;
 	t->flags |= TF_FIN_RCVD;
+	if (t->state == RS_TCP_ESTABLISHED && t->sock)
+		rs_tcp_ack_after_app(t); /* the close's FIN carries it */
+	else
+		rs_tcp_ack_now(t);
 	rs_tcp_notify(t);
 	switch (t->state) {
 	case RS_TCP_SYN_RECV:
 	case RS_TCP_ESTABLISHED:
 		rs_tcp_set_state(t, RS_TCP_CLOSE_WAIT);
-		/* The peer's FIN is ACKed late, as Linux does (tcp_fin:
-		 * pingpong mode): the application answers an end of stream
-		 * with its own close at once, as a proxy does to each
-		 * server connection, and that FIN carries the ACK (one
-		 * frame instead of two).  Else the delayed-ACK timer sends
-		 * it. */
-		if (c->stack->conf.options & RS_OPT_DELACK) {
-			if (!(t->flags & TF_DELACK)) {
-				t->flags |= TF_DELACK;
-				t->t_delack = c->now + RS_TCP_DELACK_NS;
-				rs_tcp_timer_arm(t, t->t_delack);
-			}
-		} else {
-			t->flags |= TF_ACK_NOW;
-		}
 		break;
 	case RS_TCP_FIN_WAIT_1:
-		t->flags |= TF_ACK_NOW;
 		rs_tcp_set_state(t, RS_TCP_CLOSING);
 		break;
 	case RS_TCP_FIN_WAIT_2:
@@ -173,7 +159,6 @@ void rs_tcp_fin(struct rs_tcb *t)
 		rs_tcp_time_wait(t);
 		return;
 	default:
-		t->flags |= TF_ACK_NOW;
 		break;
 	}
 	rs_tcp_schedule(t);
@@ -206,6 +191,6 @@ void rs_tcp_rcvd(struct rs_tcb *t)
 	syn_wnd = RS_MIN(t->rcv.cap, 65535u);
 	if (t->rcv_adv == t->irs + 1 + syn_wnd && adv > syn_wnd / 2)
 		return;
-	t->flags |= TF_ACK_NOW;
+	rs_tcp_ack_now(t);
 	rs_tcp_schedule(t);
 }

@@ -142,10 +142,11 @@ for th in 1 2; do
 	# kernels (Tcp InSegs): to the client SYN,ACK, response+FIN, ACK of
 	# its FIN (3; a pure ACK after reading the request made 4; with 2
 	# threads haproxy serves some connections on the other thread, whose
-	# response goes before its close: up to 4); to the origin SYN, ACK,
-	# request, FIN,ACK (4; a pure ACK of the response and its FIN before
-	# haproxy's FIN made 5).  Slack for tail-loss probes on a loaded
-	# machine.
+	# response goes before its close: up to 4); to the origin SYN, the
+	# request (carrying the handshake's last ACK) and FIN,ACK (3; up to
+	# 4 when the ACK cannot wait; a pure ACK of the response and its FIN
+	# before haproxy's FIN made 5).  Slack for tail-loss probes on a
+	# loaded machine.
 	cmax=$((th == 1 ? 33 : 39))
 	t_check "[$tag] the stack sends the client at most $((cmax / 10)).$((cmax % 10)) segments per request ($cin / 3000)" \
 		test $((cin * 10)) -le $((3000 * cmax))
