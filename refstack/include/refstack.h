@@ -481,6 +481,7 @@ int rs_epoll_wait(struct rs_core *core, int epfd, struct epoll_event *events,
 	X(accept_global, "connections accepted from a global accept queue")  \
 	X(tcp_parked, "connections parked on a global accept queue")         \
 	X(tcp_adopted, "parked connections adopted by this core")            \
+	X(tcp_orphans_closed, "connections of a dead process closed by the process that adopted its core") \
 	X(xcore_handoffs, "frames handed to the owning core")                \
 	X(handoff_rx, "frames received from other cores' hand-offs")         \
 	X(drop_handoff_full, "dropped: owner core's hand-off queue full")    \

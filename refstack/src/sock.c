@@ -307,10 +307,13 @@ void rs_sock_core_orphans(struct rs_core *c)
 		struct rs_file *f = ops->get(fds, c->index, fd);
 		if (!f || f->core != c)
 			continue;
-		if (f->type == RS_FILE_SOCK && ((struct rs_sock *)(void *)f)->lst)
+		if (f->type == RS_FILE_SOCK && ((struct rs_sock *)(void *)f)->lst) {
 			((struct rs_sock *)(void *)f)->user = NULL;
-		else
-			rs_close(c, f->fd);
+			continue;
+		}
+		if (f->type == RS_FILE_SOCK && ((struct rs_sock *)(void *)f)->tcb)
+			c->ctr.tcp_orphans_closed++; /* a connection */
+		rs_close(c, f->fd);
 	}
 }
 
