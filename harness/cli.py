@@ -274,7 +274,8 @@ def cmd_history(args):
 def cmd_calibrate(args):
     from . import calibrate, gateconf
     if args.make:
-        fx = calibrate.make_fixture(_reports_dir(args), args.make, args.how)
+        fx = calibrate.make_fixture(_reports_dir(args), args.make, args.how,
+                                    args.add)
         calibrate.dump(fx, args.output or calibrate.DEFAULT_FIXTURE)
         print(args.output or calibrate.DEFAULT_FIXTURE)
         return 0
@@ -468,6 +469,9 @@ def _gate_parsers(sub):
                                              "(kept in the fixture)")
     r.add_argument("-o", "--output", metavar="FILE",
                    help="where --make writes the fixture")
+    r.add_argument("--add", metavar="FIXTURE",
+                   help="with --make: keep this fixture's runs and add the "
+                        "new ones (its how, then --how)")
     r.add_argument("--history-k", type=int, default=5, metavar="K",
                    help="runs in a history baseline (default 5)")
     r.add_argument("--alpha", action="append")

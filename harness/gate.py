@@ -29,15 +29,23 @@ length, so what the machine did in those seconds is shared and each
 pair's log ratio candidate / twin is one observation (decide_paired):
 
 - the ratio is exp of the Hodges-Lehmann estimate of the pairs' log
-  ratios, with a bootstrap interval over the pairs (level 1 - alpha);
-- the Wilcoxon signed-rank test (two-sided) of the log ratios;
+  ratios, with its interval at level 1 - alpha: the estimate +- the
+  normal quantile times its standard error (the sd of its bootstrap over
+  the pairs, and the pair_offset); below NORMAL_PAIRS pairs the
+  bootstrap's percentile interval, widened by the offset;
+- the test: the estimate over its standard error (the bootstrap's sd,
+  with the pair_offset in quadrature), two-sided normal — the statistic
+  whose spread `tcpscale calibrate` checks out of sample and whose joint
+  distribution sets a cell's levels (family_level); below NORMAL_PAIRS
+  pairs, where a bootstrap's sd is rough, p is also at least the
+  Wilcoxon signed-rank test's;
 - every pair counts, also those during which other processes took much
   of the machine (pairs_of: the two sides share that load);
 - pair_offset: two copies of one build, measured so, still sit a few
   percent apart in some runs (steady within the run, another offset in
   the next: BENCHMARKS.md, "The gate"), which more pairs do not shrink;
-  its measured spread (sd) is added to the interval's half-widths in
-  quadrature, and p is at least that of the estimate against both;
+  its measured spread (sd) is added to the interval's half-widths and
+  to the test's standard error in quadrature;
 - regressed / improved as above (p < alpha, the interval beyond 1, the
   move at least the minimum effect), no run-to-run bound;
 - same: a regression of the minimum effect is ruled out by a one-sided
@@ -62,6 +70,20 @@ SAME_ALPHA; it stays unknown with too few pairs, or when the estimate is
 at least the minimum effect worse but not significant.
 
 A cell's verdict is its worst metric: regressed > unknown > improved > same.
+
+A cell's statistical metrics are tested together (family_level): alpha is
+the cell's level, not a metric's — a cell whose build did not change is
+called regressed with probability at most alpha / 2 (improved too), under
+the noise model above, however many of its metrics are gated.  Each metric
+is tested at the level alpha_m that holds the cell's maximum to alpha / 2:
+beside the reference build, the cell's k metrics' standardised estimates
+(estimate over sqrt(s^2 + offset^2)) are jointly normal with the
+correlation of their pairs' ranks (Spearman's rho is the asymptotic
+correlation of two Hodges-Lehmann estimates; the offsets independent), and
+alpha_m / 2 is the tail of one metric at the (1 - alpha / 2) quantile of
+their maximum (max-T) — between alpha / k (Bonferroni) and alpha; against
+another run or the history alpha_m = alpha / k.  "same" needs every metric
+same at SAME_ALPHA (an intersection-union test: no adjustment needed).
 """
 import functools
 import statistics
@@ -78,6 +100,9 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20261201   # fixed: the same data always gives the same verdict
 MIN_REPS = 2
 SAME_ALPHA = 0.05           # decide_paired: the equivalence test's level
+NORMAL_PAIRS = 20           # decide_paired: fewer pairs, Wilcoxon's p too
+FAMILY_DRAWS = 2 ** 16      # family_level: quasi-random normal draws ...
+FAMILY_STEP = 0.05          # ... for correlations rounded down to this
 
 
 # ----------------------------------------------------------------- deciding
@@ -167,6 +192,7 @@ def decide_stat(base, cand, better, min_effect, alpha, base_runs=None):
         out["run_spread"] = float(np.expm1(bound))
     spread_note = "" if bound is None else \
         f" (runs spread {_spread(bound)})"
+    out["level"] = alpha
     if p < alpha and w_lo > 1 and w >= 1 + min_effect:
         if out_worse:
             return dict(out, verdict="regressed",
@@ -194,8 +220,17 @@ def hodges_lehmann(d, axis=-1):
     test's own estimate of the centre (95 % as efficient as the mean on
     normal data, robust to a disturbed pair)."""
     d = np.moveaxis(np.asarray(d, dtype=float), axis, -1)
-    i, j = np.triu_indices(d.shape[-1])
-    return np.median((d[..., i] + d[..., j]) / 2, axis=-1)
+    i, j = _walsh(d.shape[-1])
+    w = d[..., i]
+    w += d[..., j]              # twice the Walsh averages: halved at the end
+    lo, hi = (w.shape[-1] - 1) // 2, w.shape[-1] // 2
+    w = np.partition(w, (lo, hi) if lo != hi else lo, axis=-1)
+    return (w[..., lo] + w[..., hi]) / 4
+
+
+@functools.lru_cache(maxsize=64)
+def _walsh(n):
+    return np.triu_indices(n)
 
 
 def bootstrap_hl(d):
@@ -205,10 +240,15 @@ def bootstrap_hl(d):
     the calibration replays every split at several injected changes."""
     d = np.asarray(d, dtype=float)
     c = float(np.mean(d))
-    return _centred_hl(np.round(d - c, 12).tobytes()) + c
+    x = np.round(d - c, 12)
+    # and -d gives minus it (the same resamples): the two sides of a pair
+    # swapped, as the calibration replays them, cost one bootstrap
+    if x.tobytes() <= (-x).tobytes():
+        return _centred_hl(x.tobytes()) + c
+    return c - _centred_hl((-x).tobytes())
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=1024)
 def _centred_hl(key):
     return stats.bootstrap(
         (np.frombuffer(key),), hodges_lehmann,
@@ -259,22 +299,27 @@ def decide_paired(pairs, better, min_effect, alpha, offset=0.0):
     if np.all(d == d[0]):
         p, dist = (0.0 if d[0] else 1.0), np.full(1, d[0])
     else:
-        # exact p-values need no zero differences (equal integer rates)
-        p = float(stats.wilcoxon(d, method="approx" if np.any(d == 0)
-                                 else "auto").pvalue)
         dist = bootstrap_hl(d)
-    if offset:
-        se = float(np.std(dist))
-        p = max(p, float(2 * stats.norm.sf(abs(est) / np.hypot(se, offset))))
+        p = 0.0
+        if len(d) < NORMAL_PAIRS:
+            # exact p-values need no zero differences (equal integer rates)
+            p = float(stats.wilcoxon(d, method="approx" if np.any(d == 0)
+                                     else "auto").pvalue)
+    sd = float(np.hypot(np.std(dist), offset))
+    if sd > 0:
+        p = max(p, float(2 * stats.norm.sf(abs(est) / sd)))
     z_ci, z_same = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(1 - SAME_ALPHA)
-    lo, hi = (float(np.exp(_widen(est, q, z_ci, offset))) for q in
-              np.percentile(dist, [50 * alpha, 100 - 50 * alpha]))
+    if len(d) < NORMAL_PAIRS:
+        lo, hi = (float(np.exp(_widen(est, q, z_ci, offset))) for q in
+                  np.percentile(dist, [50 * alpha, 100 - 50 * alpha]))
+    else:       # the test's own interval: est +- z sd (sd with the offset)
+        lo, hi = float(np.exp(est - z_ci * sd)), float(np.exp(est + z_ci * sd))
     sign = -1.0 if better == "higher" else 1.0     # worse > 0
     worst_same = float(np.exp(sign * _widen(
         est, np.percentile(dist, 100 * (1 - SAME_ALPHA) if sign > 0
                            else 100 * SAME_ALPHA), z_same, offset)))
     ratio = float(np.exp(est))
-    out.update(ratio=ratio, ci=[lo, hi], p=p,
+    out.update(ratio=ratio, ci=[lo, hi], p=p, level=alpha,
                undecidable=_undecidable(sign * est, min_effect, alpha,
                                          offset))
     n = f"{len(pairs)} pairs" + (f", run-to-run offset {_pct(offset)}"
@@ -369,12 +414,119 @@ def settle(rows, conf, cap, only_undecidable=False):
     return out
 
 
-def decide(metric, base, cand, conf, base_runs=None):
+def decide(metric, base, cand, conf, base_runs=None, level=None):
+    """level: the metric's own level (family_level; default alpha)."""
     _get, _unit, better, kind, _help = METRICS[metric]
     if kind == "exact":
         return decide_exact(base, cand, better, conf["exact_threshold"])
     return decide_stat(base, cand, better, conf["min_effect"][metric],
-                       conf["alpha"], base_runs)
+                       conf["alpha"] if level is None else level, base_runs)
+
+
+# ------------------------------------------------------ a cell's metrics
+
+def _pair_logs(m, refs, cok):
+    """{repetition: log(candidate / twin)} of metric m."""
+    twins = {r["cell"]["rep"]: r for r in refs}
+    out = {}
+    for r in cok:
+        t = twins.get(r["cell"]["rep"])
+        c = metric_values([r], m)
+        b = metric_values([t], m) if t is not None else []
+        if c and b:
+            out[r["cell"]["rep"]] = float(np.log(c[0] / b[0]))
+    return out
+
+
+def rank_corr(columns):
+    """Spearman's rho between the columns (equal length), 0 where a column
+    is constant: the asymptotic correlation of their Hodges-Lehmann
+    estimates (each one's influence is F(x) - 1/2, the centred rank)."""
+    x = np.asarray(columns, dtype=float)
+    k = len(x)
+    r = np.eye(k)
+    if x.shape[1] < 3:
+        return r
+    ranks = [stats.rankdata(v) for v in x]
+    for i in range(k):
+        for j in range(i + 1, k):
+            a, b = ranks[i], ranks[j]
+            if np.ptp(a) == 0 or np.ptp(b) == 0:
+                continue
+            r[i, j] = r[j, i] = float(np.corrcoef(a, b)[0, 1])
+    return r
+
+
+@functools.lru_cache(maxsize=1024)
+def _max_quantile(corr, q):
+    """The (1 - q) quantile of the maximum of standard normals with
+    correlations corr (upper triangle, row by row), from scrambled Sobol
+    draws of a fixed seed: the same answer every time."""
+    k = int(round((1 + np.sqrt(1 + 8 * len(corr))) / 2))
+    r = np.eye(k)
+    r[np.triu_indices(k, 1)] = corr
+    r = np.triu(r) + np.triu(r, 1).T
+    w, v = np.linalg.eigh(r)      # rounding may leave it just short of PSD
+    r = (v * np.clip(w, 1e-9, None)) @ v.T
+    r /= np.sqrt(np.outer(np.diag(r), np.diag(r)))
+    x = stats.qmc.MultivariateNormalQMC(
+        np.zeros(k), r, seed=BOOTSTRAP_SEED).random(FAMILY_DRAWS)
+    return float(np.quantile(x.max(axis=1), 1 - q))
+
+
+def max_t_level(corr, alpha):
+    """The two-sided level of each of k metrics whose standardised
+    estimates are jointly normal with correlation matrix corr, such that
+    the largest of them passes its bound (one way) with probability alpha
+    / 2: correlations rounded down (FAMILY_STEP; less correlation, a
+    stricter level), and never stricter than Bonferroni (alpha / k)."""
+    corr = np.asarray(corr, dtype=float)
+    k = len(corr)
+    if k < 2:
+        return alpha
+    up = np.floor(np.clip(corr[np.triu_indices(k, 1)], -1, 1)
+                  / FAMILY_STEP + 1e-9) * FAMILY_STEP
+    c = _max_quantile(tuple(round(float(x), 6) for x in up), alpha / 2)
+    return float(min(alpha, max(alpha / k, 2 * stats.norm.sf(c))))
+
+
+def paired_family(refs, cok, metrics, conf):
+    """(level, {metric: sd}, corr): the level at which each of a cell's
+    statistical metrics measured beside the reference build is tested
+    (family_level, see the module's doc), the sd of each one's estimate
+    (its bootstrap and the pair_offset) and the correlation matrix of the
+    standardised estimates (metrics in the order given)."""
+    logs = {m: _pair_logs(m, refs, cok) for m in metrics}
+    logs = {m: d for m, d in logs.items() if len(d) >= MIN_REPS}
+    ms = [m for m in metrics if m in logs]
+    sds, ses = {}, {}
+    for m in ms:
+        d = np.array(list(logs[m].values()))
+        ses[m] = 0.0 if np.all(d == d[0]) else float(np.std(bootstrap_hl(d)))
+        sds[m] = float(np.hypot(ses[m], conf["pair_offset"][m]))
+    if len(ms) < 2:
+        return conf["alpha"], sds, np.eye(len(ms))
+    reps = sorted(set.intersection(*[set(logs[m]) for m in ms]))
+    sign = [-1.0 if METRICS[m][2] == "higher" else 1.0 for m in ms]
+    rho = rank_corr([[s * logs[m][i] for i in reps]
+                     for s, m in zip(sign, ms)])
+    se = np.array([ses[m] for m in ms])
+    sd = np.array([sds[m] for m in ms])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(np.outer(sd, sd) > 0,
+                        rho * np.outer(se, se) / np.outer(sd, sd), 0.0)
+    np.fill_diagonal(corr, 1.0)
+    return max_t_level(corr, conf["alpha"]), sds, corr
+
+
+def family_level(metrics, conf, refs=None, cok=None):
+    """The level of each statistical metric of a cell (see the module's
+    doc): beside the reference build from their joint distribution
+    (paired_family), else Bonferroni."""
+    stat = [m for m in metrics if METRICS[m][3] == "stat"]
+    if refs is not None:
+        return paired_family(refs, cok, stat, conf)[0]
+    return conf["alpha"] / max(1, len(stat))
 
 
 # ------------------------------------------------------------------ cells
@@ -432,7 +584,7 @@ def newest_run(records):
         if runs else []
 
 
-def _baseline_row(m, brecs_all, cok_all, conf):
+def _baseline_row(m, brecs_all, cok_all, conf, level=None):
     """A metric decided against the baseline's repetitions of the cell; an
     exact one against the newest baseline run only: it repeats to the
     instruction, so that run is the baseline's state, and a history
@@ -451,7 +603,7 @@ def _baseline_row(m, brecs_all, cok_all, conf):
                "reason": "no candidate value"}
     else:
         row = decide(m, b, c, conf, [metric_values(g, m) for g in
-                                     _by_run(brecs)])
+                                     _by_run(brecs)], level)
     if note:
         row["reason"] += "; " + note
     return dict(row, disturbed=len(cok_all) - len(cok),
@@ -481,12 +633,14 @@ def pairs_of(m, refs, cok, conf):
     return pairs, loaded
 
 
-def _pair_row(m, refs, cok, conf):
+def _pair_row(m, refs, cok, conf, level=None):
     """A statistical metric decided pair by pair against the reference
-    build's twins of the same repetitions."""
+    build's twins of the same repetitions, at level (family_level;
+    default alpha)."""
     pairs, loaded = pairs_of(m, refs, cok, conf)
     row = decide_paired(pairs, METRICS[m][2], conf["min_effect"][m],
-                        conf["alpha"], conf["pair_offset"][m])
+                        conf["alpha"] if level is None else level,
+                        conf["pair_offset"][m])
     if loaded:
         row["reason"] += (f"; in {loaded} pairs other processes took over "
                           f"{100 * conf['max_other_load']:.0f}% of the "
@@ -524,11 +678,14 @@ def compare_cells(base_records, cand_records, conf):
                    if metric_values(cok_all, m) or metric_values(brecs_all, m)]
         if not metrics:
             metrics = [conf["metrics"][0]]
+        beside = len(refs.get(key, ())) >= MIN_REPS
+        level = family_level(metrics, conf, *(
+            (refs[key], cok_all) if beside else ()))
         for m in metrics:
-            if METRICS[m][3] == "stat" and len(refs.get(key, ())) >= MIN_REPS:
-                row = _pair_row(m, refs[key], cok_all, conf)
+            if METRICS[m][3] == "stat" and beside:
+                row = _pair_row(m, refs[key], cok_all, conf, level)
             else:
-                row = _baseline_row(m, brecs_all, cok_all, conf)
+                row = _baseline_row(m, brecs_all, cok_all, conf, level)
             if failed:
                 row["reason"] += (f"; {len(failed)} of {len(crecs)} candidate "
                                   "repetitions failed: "

@@ -174,9 +174,14 @@ GATE_KEYS = {
     "exact_threshold": (parse_fraction, "0.5%",
                         "smallest change of an exact metric (instructions) "
                         "that counts"),
-    "alpha": (lambda v: parse_fraction(v, 0, 0.5), 0.01,
-              "significance level of the rank test; the bootstrap interval "
-              "has level 1 - alpha"),
+    "alpha": (lambda v: parse_fraction(v, 0, 0.5), 0.02,
+              "significance level of a cell, all its statistical metrics "
+              "together: a cell whose build did not change is called "
+              "regressed with probability at most alpha / 2 (and improved "
+              "at most alpha / 2); each metric's rank test and bootstrap "
+              "interval get the share of it that holds the cell to that "
+              "(between alpha / k and alpha for k metrics, from their "
+              "correlation)"),
     "max_other_load": (lambda v: parse_fraction(v, 0, 1.0001), "10%",
                        "a repetition during which the machine's other "
                        "processes took more than this share of its CPU is "

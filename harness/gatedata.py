@@ -64,7 +64,7 @@ def _history_runs(reports_dir, cand_run, branch):
         elif env.get("host") != cand_env.get("host"):
             why = "another host"
         elif _branch(run) != branch:
-            why = f"not on branch {branch}"
+            why = f"another branch ({_branch(run)})"
         if why:
             skipped[why] = skipped.get(why, 0) + 1
         else:
@@ -107,13 +107,19 @@ def history_baseline(reports_dir, cand_run, cand_records, k, branch):
         if took:
             used.append(run)
     if not used:
-        why = ", ".join(f"{n} on {w}" for w, n in sorted(skipped.items()))
+        why = ", ".join(f"{n} run{'s' if n != 1 else ''} of {w}"
+                        for w, n in sorted(skipped.items()))
+        mine = _branch(cand_run)
         raise GateError(
             f"empty history: no run of suite {_suite_name(cand_run)!r} on "
             f"host {(cand_run.get('env') or {}).get('host')} and branch "
             f"{branch!r} before {cand_run['run_id']} in "
             f"{store.db_path(reports_dir)}"
             + (f" (left out: {why})" if why else "")
+            + (f"; the candidate ran on branch {mine!r} (the history's "
+               "branch: --branch, the suite's [gate] branch, or "
+               "TCPSCALE_BRANCH when the runs are made)"
+               if mine and mine != branch else "")
             + "; run the suite on that branch first, or name a baseline run "
               "with --baseline RUN")
     short = [f"{key[0]}.{key[1]}.c{key[2]} ({len(v)} of {k} runs)"

@@ -32,7 +32,11 @@ def _ratio(r):
 
 
 def _p(r):
-    return "–" if r.get("p") is None else f"{r['p']:.2g}"
+    """p, and the level it was held to (the cell's share of alpha)."""
+    if r.get("p") is None:
+        return "–"
+    return f"{r['p']:.2g}" + (f"/{r['level']:.2g}" if r.get("level")
+                              is not None else "")
 
 
 def counts(res):
@@ -89,12 +93,12 @@ def format_terminal(res):
     out += [f"warning: {w}" for w in res.get("warnings", [])]
     out += _escalation_lines(res)
     head = (f"{'verdict':<10} {'cell':<26} {'metric':<13} {'baseline':>10} "
-            f"{'candidate':>10} {'ratio [CI]':>24} {'p':>7}  why")
+            f"{'candidate':>10} {'ratio [CI]':>24} {'p/level':>13}  why")
     out += ["", head, "-" * len(head)]
     for r in _rows_sorted(res):
         out.append(f"{r['verdict']:<10} {r['cell']:<26} {r['metric']:<13} "
                    f"{_num(r['base_median']):>10} {_num(r['cand_median']):>10} "
-                   f"{_ratio(r):>24} {_p(r):>7}  "
+                   f"{_ratio(r):>24} {_p(r):>13}  "
                    f"n={r['n_base']}/{r['n_cand']}; {r['reason']}")
     return out
 
@@ -111,14 +115,18 @@ def format_markdown(res):
     out += [f"- warning: {w}" for w in res.get("warnings", [])]
     out += [f"- {line}" for line in _escalation_lines(res)]
     out += [f"- baseline runs: {', '.join(res['baseline']['runs'])}",
-            f"- method: Mann-Whitney U (alpha {conf['alpha']:g}) and a "
-            f"bootstrap {100 * (1 - conf['alpha']):g}% interval of the ratio "
-            "of medians candidate/baseline; minimum effect "
+            f"- method: a cell's time metrics tested together at alpha "
+            f"{conf['alpha']:g} (an unchanged cell is regressed at most "
+            f"{50 * conf['alpha']:g}% of the time; each metric at the level "
+            "in its row); beside the reference build pair by pair "
+            "(Hodges-Lehmann estimate over its standard error), else "
+            "Mann-Whitney U and a bootstrap interval of the ratio of "
+            "medians candidate/baseline; minimum effect "
             + ", ".join(f"{m} {100 * e:g}%"
                         for m, e in sorted(conf["min_effect"].items()))
             + f"; instructions {100 * conf['exact_threshold']:g}% exact", ""]
     head = ["verdict", "cell", "metric", "baseline", "candidate",
-            "ratio [CI]", "p", "n", "why"]
+            "ratio [CI]", "p/level", "n", "why"]
 
     def table(rows):
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -162,8 +170,8 @@ def format_junit(res):
             "classname": r["cell"], "name": r["metric"], "time": "0"})
         text = (f"{r['verdict']}: {METRICS[r['metric']][4]}: baseline "
                 f"{_num(r['base_median'])}, candidate "
-                f"{_num(r['cand_median'])}, ratio {_ratio(r)}, p {_p(r)}, "
-                f"n {r['n_base']}/{r['n_cand']}; {r['reason']}")
+                f"{_num(r['cand_median'])}, ratio {_ratio(r)}, p/level "
+                f"{_p(r)}, n {r['n_base']}/{r['n_cand']}; {r['reason']}")
         if r["verdict"] == "regressed":
             ET.SubElement(case, "failure", {"message": r["reason"],
                                             "type": "regression"}).text = text

@@ -169,7 +169,10 @@ void rs_tcp_rcvd(struct rs_tcb *t)
 	uint32_t adv = rs_seq_gt(t->rcv_adv, t->rcv_nxt)
 			       ? t->rcv_adv - t->rcv_nxt
 			       : 0;
-	uint32_t space = rs_tcp_rcv_space(t);
+	/* what can be offered: the buffer, within the scaled 16-bit field
+	 * (without window scaling, 64 KiB of a 256 KiB buffer) */
+	uint32_t space = RS_MIN(rs_tcp_rcv_space(t), 65535u << t->rcv_wscale);
+	uint32_t syn_wnd;
 
 	if (t->rcv.len == 0 && t->nooo == 0)
 		rs_ring_release(&t->rcv, &t->core->pool);
@@ -177,8 +180,17 @@ void rs_tcp_rcvd(struct rs_tcb *t)
 		return;
 	/* RFC 9293 3.8.6.2.2: update when the window opens by 2 MSS or
 	 * half the buffer */
-	if (space - adv >= 2u * t->rcv_mss || space - adv >= t->rcv.cap / 2) {
-		rs_tcp_ack_now(t);
-		rs_tcp_schedule(t);
-	}
+	if (space - adv < 2u * t->rcv_mss && space - adv < t->rcv.cap / 2)
+		return;
+	/* The peer still holds the window of our SYN,ACK (at most 64 KiB,
+	 * unscaled) and has used less than half of it: it is not short of
+	 * window, so no pure update (Linux's test in tcp_cleanup_rbuf); the
+	 * next segment out carries the new window.  Else every request read
+	 * out of a fresh passive connection cost a pure ACK that the reply
+	 * carries anyway: one frame in nine of a proxied request. */
+	syn_wnd = RS_MIN(t->rcv.cap, 65535u);
+	if (t->rcv_adv == t->irs + 1 + syn_wnd && adv > syn_wnd / 2)
+		return;
+	rs_tcp_ack_now(t);
+	rs_tcp_schedule(t);
 }

@@ -31,7 +31,7 @@ class ConfTest(unittest.TestCase):
                                            "cpu_per_conn": 0.05})
         self.assertEqual(c["exact_threshold"], 0.005)
         self.assertEqual((c["alpha"], c["unknown"], c["baseline"]),
-                         (0.01, "fail", "history:5"))
+                         (0.02, "fail", "history:5"))
 
     def test_table_and_overrides(self):
         c = gateconf.parse_conf({"min_effect": {"p99": "20%"},
@@ -473,6 +473,58 @@ class ReferenceTwinTest(unittest.TestCase):
         r = self.rows(cand, refs[1:])["rate"]
         self.assertEqual(r["n_base"], 17)
         self.assertEqual(r["verdict"], "regressed")
+
+
+class FamilyLevelTest(unittest.TestCase):
+    """A cell's statistical metrics are tested together: a cell whose build
+    did not change is regressed with probability at most alpha / 2, each
+    metric at the level that holds their maximum to it (max-T)."""
+
+    def test_level_holds_the_cell_to_alpha(self):
+        import numpy as np
+        from scipy import stats
+        rng = np.random.default_rng(5)
+        for rho in (0.0, 0.4, 0.8):
+            corr = np.full((3, 3), rho)
+            np.fill_diagonal(corr, 1.0)
+            level = gate.max_t_level(corr, 0.02)
+            self.assertTrue(0.02 / 3 <= level <= 0.02, (rho, level))
+            # an independent (pseudo-random) check of the quasi-random one
+            z = rng.multivariate_normal(np.zeros(3), corr, 400000)
+            got = np.mean(z.max(axis=1) > stats.norm.isf(level / 2))
+            self.assertAlmostEqual(got, 0.01, delta=0.0008)
+        self.assertEqual(gate.max_t_level(np.eye(1), 0.02), 0.02)
+        # more correlation, a laxer level per metric; about alpha / k
+        # (Bonferroni) at none or less
+        levels = [gate.max_t_level(np.full((3, 3), r) + (1 - r) * np.eye(3),
+                                   0.02) for r in (-0.4, 0.0, 0.5, 0.95)]
+        self.assertEqual(levels, sorted(levels))
+        self.assertAlmostEqual(levels[0], 0.02 / 3, delta=0.0002)
+        self.assertGreater(levels[-1], 0.012)
+
+    def test_rank_corr(self):
+        self.assertEqual(gate.rank_corr([[1, 2, 3, 4], [2, 4, 6, 9]])[0, 1],
+                         1.0)
+        self.assertEqual(gate.rank_corr([[1, 2, 3, 4], [5, 5, 5, 5]])[0, 1],
+                         0.0)
+
+    def test_rows_carry_the_cells_level(self):
+        """Beside the reference build the level comes from the metrics'
+        correlation (rate and CPU per connection move together here:
+        laxer than Bonferroni); against another run it is Bonferroni."""
+        cand, refs = ReferenceTwinTest().run_(change=0.8)
+        conf = gateconf.default_conf()
+        rows = gate.compare_cells([], cand + refs, conf)
+        levels = {r["level"] for r in rows if r["metric"] != "instructions"}
+        self.assertEqual(len(levels), 1, rows)
+        level = levels.pop()
+        self.assertGreater(level, conf["alpha"] / 3)
+        self.assertLessEqual(level, conf["alpha"])
+        self.assertEqual(level, gate.family_level(
+            ["rate", "p99", "cpu_per_conn"], conf, refs, cand))
+        base, cand = CellsTest().runs()
+        rows = gate.compare_cells(base, cand, conf)
+        self.assertEqual({r["level"] for r in rows}, {conf["alpha"] / 3})
 
 
 class OtherLoadTest(unittest.TestCase):

@@ -285,6 +285,38 @@ static void t_receive_window(void)
 	peer_fini(&p);
 }
 
+/* A request read out of a fresh connection: the window offered in the
+ * SYN (64 KiB) is far from used up, so the read sends nothing; the reply
+ * carries the ACK (as on Linux: no pure ACK per request). */
+static void t_no_update_on_read(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	uint32_t snd;
+	int lfd, fd, n;
+	char b[128];
+
+	/* a Linux client: window scaling on (the 256 KiB buffer could be
+	 * offered, the SYN,ACK offered 64 KiB) */
+	static const struct rs_tcp_seg ws = {.opts = RS_TCPOPT_MSS | RS_TCPOPT_WSCALE,
+					     .mss = 1460, .wscale = 7};
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	fd = estab(&p, lfd, 44007, &snd, &ws);
+	peer_tx(&p, 44007, 80, A, 1001, snd, 65535, "GET / HTTP/1.0\r\n\r\n", 18, NULL);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 0, "the request's ACK is delayed (%d segments)", n);
+	T_CHECK(rs_recv(p.c, fd, b, sizeof(b), 0) == 18, "the request is read");
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 0, "reading a small request sends no window update (%d segments)", n);
+	T_CHECK(rs_send(p.c, fd, "HTTP/1.0 200 OK\r\n\r\n", 19, 0) == 19, "the reply is written");
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].len == 19 && r[0].ack == 1001 + 18,
+		"the reply carries the ACK (%d segments)", n);
+	peer_fini(&p);
+}
+
 static void t_delayed_ack(void)
 {
 	struct peer p;
@@ -773,6 +805,7 @@ int main(void)
 	t_zero_window();
 	t_receive_window();
 	t_delayed_ack();
+	t_no_update_on_read();
 	t_timestamps();
 	t_backlog();
 	t_tw_reuse();
