@@ -189,6 +189,16 @@ const struct rs_stack_conf *rs_stack_conf(const struct rs_stack *stack);
  * tables stay empty: a connection in one would be reset by the core its
  * frames land on).  Call before the first fork. */
 void rs_stack_cores_dynamic(struct rs_stack *stack);
+/* The same while a program's cores join one by one (threads that each
+ * make theirs at their first socket call or wait, after connections are
+ * already running on the first ones): on 1, every new connection goes in
+ * the global table.  Off (0) once the last core has joined: each core
+ * puts new connections in its own table again from its first poll that
+ * finds its receive ring empty (the frames the I/O layer steered before
+ * the last join, by the old members, are then behind it).  Connections
+ * made meanwhile stay global: every core finds them and hands their
+ * frames to the owner. */
+void rs_stack_cores_joining(struct rs_stack *stack, int on);
 
 /* Create core context number index (0..ncores-1) bound to an I/O backend,
  * which is opened with io_conf.  The MAC address comes from the backend.

@@ -390,6 +390,14 @@ static int stack_start(void)
 	}
 	for (unsigned k = 0; k < conf.ncores; k++)
 		slot_efd[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	/* this process's threads make their cores one by one, the later ones
+	 * under running connections (a thread takes a core of its own at its
+	 * first wait: tsload's second server thread while the client runs):
+	 * each one joins the fanout group and takes over some flows of the
+	 * others.  Until the last has joined, connections go global, where
+	 * every core finds them (core_for_thread ends it). */
+	if (ncores > 1)
+		rs_stack_cores_joining(stack, 1);
 	fanout_id = (unsigned)getpid() & 0xffffu;
 	return 0;
 }
@@ -455,6 +463,15 @@ static int io_open(struct shim_core *c, int adopt)
 	return 0;
 }
 
+static unsigned owned_cores(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < ncreated; i++)
+		n += cores[i].owned;
+	return n;
+}
+
 static struct shim_core *core_for_thread(void)
 {
 	struct shim_core *c;
@@ -494,6 +511,8 @@ static struct shim_core *core_for_thread(void)
 	__atomic_store_n(&ncreated, ncreated + 1, __ATOMIC_RELEASE);
 	if (first)
 		listeners_inherit(c);
+	if (owned_cores() == ncores) /* the group is whole (stack_start) */
+		rs_stack_cores_joining(stack, 0);
 	return c;
 }
 

@@ -85,6 +85,9 @@ static void replay(struct rs_core *c)
 int rs_poll(struct rs_core *c, uint64_t now_ns)
 {
 	const struct rs_stack_conf *conf = &c->stack->conf;
+	/* read before the burst: a short burst then proves that the frames
+	 * steered before that join are behind this core (tcp_hash.c) */
+	uint32_t join_gen = __atomic_load_n(&c->stack->join_gen, __ATOMIC_ACQUIRE);
 	int n;
 
 	if (now_ns > c->now)
@@ -102,6 +105,8 @@ int rs_poll(struct rs_core *c, uint64_t now_ns)
 	}
 	if (n)
 		c->io_ops->rx_release(c->io);
+	if (RS_UNLIKELY(join_gen != c->join_seen) && n < RS_RX_BURST)
+		c->join_seen = join_gen;
 	if (conf->ncores > 1)
 		rs_handoff_drain(c, rx_one);
 	if (c->replay)

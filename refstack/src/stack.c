@@ -148,3 +148,13 @@ void rs_stack_cores_dynamic(struct rs_stack *s)
 {
 	__atomic_store_n(&s->cores_dynamic, 1, __ATOMIC_RELAXED);
 }
+
+/* The generation first, the flag second: an insert that finds the flag
+ * clear finds the new generation too, which its core has not seen yet
+ * (tcp_hash.c). */
+void rs_stack_cores_joining(struct rs_stack *s, int on)
+{
+	if (!on)
+		__atomic_add_fetch(&s->join_gen, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->cores_joining, !!on, __ATOMIC_RELEASE);
+}

@@ -387,6 +387,9 @@ struct rs_core {
 	uint32_t challenge_count;
 	uint64_t next_publish;
 	struct rs_handoff handoff;
+	/* the stack's join_gen when a poll of this core last found its
+	 * receive ring empty (tcp_hash.c: local entries again) */
+	uint32_t join_seen;
 };
 
 /* The socket layer's entry point for TCP: something happened to socket s
@@ -413,6 +416,8 @@ struct rs_stack {
 	uint32_t nlisten_addr;     /* listeners bound to a specific address */
 	struct rs_steering *steer; /* steer.c */
 	uint8_t cores_dynamic;     /* rs_stack_cores_dynamic: no local estab */
+	uint8_t cores_joining;     /* rs_stack_cores_joining: no local estab */
+	uint32_t join_gen;         /* joins ended so far (rs_core.join_seen) */
 };
 
 /* ---- steer.c: the stack's flow-steering state ---- */

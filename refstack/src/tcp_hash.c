@@ -10,9 +10,25 @@
  * A lookup tries the core's table, then the global one only when that is
  * not empty: a core whose connections are all local takes no lock.
  * A stack whose cores come and go under running connections (forked
- * workers: rs_stack_cores_dynamic) keeps every new connection global:
- * its flows are not sure to keep landing on one core. */
+ * workers: rs_stack_cores_dynamic) or are still joining (a program's
+ * threads: rs_stack_cores_joining) keeps every new connection global:
+ * its flows are not sure to keep landing on one core.  When the I/O
+ * layer's group gets a member, a flow's frames may land on another core
+ * (the kernel folds the fanout program's answer by the number of
+ * members); a connection in a core's own table is then invisible where
+ * they land, and the listener there answers them with a RST. */
 #include "tcp.h"
+
+/* The group of cores is final, and this core has received everything
+ * the I/O layer steered before its last change. */
+static int members_final(const struct rs_core *c)
+{
+	const struct rs_stack *s = c->stack;
+
+	return !__atomic_load_n(&s->cores_dynamic, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&s->cores_joining, __ATOMIC_ACQUIRE) &&
+	       c->join_seen == __atomic_load_n(&s->join_gen, __ATOMIC_RELAXED);
+}
 
 int rs_tcp_hash_insert(struct rs_core *c, struct rs_hnode *n, int local)
 {
@@ -20,8 +36,7 @@ int rs_tcp_hash_insert(struct rs_core *c, struct rs_hnode *n, int local)
 	unsigned owner;
 
 	/* cores come and go: a flow may land elsewhere tomorrow */
-	if (local && c->ehash &&
-	    !__atomic_load_n(&s->cores_dynamic, __ATOMIC_RELAXED)) {
+	if (local && c->ehash && members_final(c)) {
 		/* a tuple is unique across both tables */
 		if (s->ehash_ops->count(s->ehash) &&
 		    s->ehash_ops->lookup(s->ehash, n->laddr, n->lport, n->raddr,

@@ -353,6 +353,101 @@ static void t_core_gone(uint32_t feat, const char *name)
 	vc_fini(&v);
 }
 
+/* A core joins the fanout group under running connections, as a
+ * program's second thread makes its core while the first one serves
+ * (the shim: rs_stack_cores_joining): the server's core 1 is out of the
+ * group while N connections are made and queued on core 0, then joins;
+ * about half of their frames land on core 1 from then on.  Each is
+ * handed to core 0 (the connections are global), none is answered with
+ * a RST by core 1's listener; the connections made after the join are
+ * in their cores' own tables again. */
+static void t_core_joins(uint32_t feat, const char *name)
+{
+	enum { N = 64 };
+	struct vc v;
+	struct run r;
+	struct snap s;
+	struct rs_stack *ss;
+
+	T_CHECK(vc_init(&v, 2, 0, feat, NULL) == 0, "%s: 2+2 virtual cores",
+		name);
+	ss = v.sd[VC_SERVER].s;
+	rs_stack_cores_joining(ss, 1);
+	vc_member(&v, VC_SERVER, 1, 0);
+	run_init(&r, &v, 1, 1); /* core 0 listens and accepts */
+	snap(&v, &s);
+	open_conns(&r, N);
+	vc_settle(&v); /* established, queued on core 0, nothing sent yet */
+	vc_member(&v, VC_SERVER, 1, 1);
+	rs_stack_cores_joining(ss, 0);
+	run_until_done(&r, 2000);
+	T_CHECK(r.done == N && r.failed == 0 && r.answered == N,
+		"%s: core 1 joined under %d connections of core 0: each ping "
+		"answered (%d done, %d failed)", name, N, r.done, r.failed);
+	T_CHECK(delta(&v, &s, "tcp_rst_tx") == 0 &&
+			delta(&v, &s, "drop_tcp_listen_other") == 0,
+		"%s: no RST from core 1's listener (%llu sent)", name,
+		(unsigned long long)delta(&v, &s, "tcp_rst_tx"));
+	T_CHECK(delta(&v, &s, "steer_away") > 0,
+		"%s: core 1 handed their frames to core 0 (%llu)", name,
+		(unsigned long long)delta(&v, &s, "steer_away"));
+	/* after the join: core 1 listens too; its flows stay on it */
+	r.lfd[1] = server_listen(&v, 1);
+	r.accept_mask = 3;
+	snap(&v, &s);
+	open_conns(&r, N);
+	run_until_done(&r, 2000);
+	T_CHECK(r.done == 2 * N && r.failed == 0,
+		"%s: %d more connections after the join (%d done, %d failed)",
+		name, N, r.done - N, r.failed);
+	if (feat & RS_FEAT_LOCAL_ESTAB)
+		T_CHECK(delta(&v, &s, "lookup_estab_local") >= 2 * N &&
+				delta(&v, &s, "steer_away") == 0,
+			"%s: those are in their cores' own tables (%llu local "
+			"lookups, %llu global), no segment landed away from its "
+			"owner", name,
+			(unsigned long long)delta(&v, &s, "lookup_estab_local"),
+			(unsigned long long)delta(&v, &s, "lookup_estab_global"));
+	run_fini(&r);
+	vc_fini(&v);
+}
+
+/* The SYNs of N connections reach core 0 while core 1 is out of the
+ * group and wait in its ring; core 1 joins, the stack is told
+ * (joining off), and only then does core 0 poll: those SYNs were
+ * steered by the old group, and so their children stay global although
+ * the group is final (core 0 had not emptied its ring since), and the
+ * ACKs that now land on core 1 find them. */
+static void t_join_in_flight(uint32_t feat, const char *name)
+{
+	enum { N = 100 }; /* more than one receive burst */
+	struct vc v;
+	struct run r;
+	struct snap s;
+	struct rs_stack *ss;
+
+	T_CHECK(vc_init(&v, 2, 0, feat, NULL) == 0, "%s: 2+2 virtual cores",
+		name);
+	ss = v.sd[VC_SERVER].s;
+	rs_stack_cores_joining(ss, 1);
+	vc_member(&v, VC_SERVER, 1, 0);
+	run_init(&r, &v, 1, 1);
+	snap(&v, &s);
+	open_conns(&r, N);
+	for (unsigned k = 0; k < v.sd[VC_CLIENT].n; k++)
+		vc_step(&v, VC_CLIENT, k, v.now); /* the SYNs, to core 0 */
+	vc_member(&v, VC_SERVER, 1, 1);
+	rs_stack_cores_joining(ss, 0);
+	run_until_done(&r, 2000);
+	T_CHECK(r.done == N && r.failed == 0 &&
+			delta(&v, &s, "tcp_rst_tx") == 0,
+		"%s: SYNs steered before the join, ACKs after: every ping "
+		"answered (%d done, %d failed, %llu RST sent)", name, r.done,
+		r.failed, (unsigned long long)delta(&v, &s, "tcp_rst_tx"));
+	run_fini(&r);
+	vc_fini(&v);
+}
+
 /* Descriptor numbers: with fastfd each core numbers its own
  * 1..max_sockets (apps size per-core tables by max_sockets), the same
  * number naming a different socket on each core; base: one table, every
@@ -440,5 +535,8 @@ int main(void)
 	t_fd_numbers(RS_FEAT_ALL, "full");
 	t_core_gone(RS_FEAT_LOCAL_LISTEN, "listen");
 	t_core_gone(RS_FEAT_ALL, "full");
+	t_core_joins(RS_FEAT_LOCAL_LISTEN | RS_FEAT_LOCAL_ESTAB, "listen,estab");
+	t_core_joins(RS_FEAT_ALL, "full");
+	t_join_in_flight(RS_FEAT_ALL, "full");
 	return t_summary();
 }

@@ -83,7 +83,7 @@ void vc_listening(struct vc *v, int side, uint16_t port)
 static unsigned live_core(const struct vc_side *s, unsigned k)
 {
 	for (unsigned i = 0; i < s->n; i++)
-		if (!s->dead[(k + i) % s->n])
+		if (!s->dead[(k + i) % s->n] && !s->away[(k + i) % s->n])
 			return (k + i) % s->n;
 	return k;
 }
@@ -172,6 +172,11 @@ void vc_kill(struct vc *v, int side, unsigned k)
 	rs_core_destroy(s->c[k]);
 	s->c[k] = NULL;
 	s->dead[k] = 1;
+}
+
+void vc_member(struct vc *v, int side, unsigned k, int on)
+{
+	v->sd[side].away[k] = !on;
 }
 
 uint64_t vc_counter(const struct vc *v, int side, const char *name)

@@ -29,6 +29,7 @@ struct vc_side {
 	struct rs_io *wire[VC_MAX];
 	pthread_mutex_t mu[VC_MAX];
 	uint8_t dead[VC_MAX];
+	uint8_t away[VC_MAX];      /* polled, but not in the fanout group */
 	uint8_t pending[VC_MAX];   /* frames delivered since its last poll */
 	struct rs_steer steer;
 };
@@ -55,6 +56,10 @@ void vc_advance(struct vc *v, uint64_t ns);
 /* Destroy core k of side (the fanout member goes: its frames go to the
  * next live core). */
 void vc_kill(struct vc *v, int side, unsigned k);
+/* Core k of side leaves (on 0) or joins (on 1) the fanout group: while
+ * out, the frames steered to it go to the next member, as the kernel
+ * folds a fanout program's answer by the number of members. */
+void vc_member(struct vc *v, int side, unsigned k, int on);
 /* Sum of counter name over the live cores of side. */
 uint64_t vc_counter(const struct vc *v, int side, const char *name);
 
