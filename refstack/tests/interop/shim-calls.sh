@@ -6,7 +6,9 @@
 # sendfile / MSG_WAITALL / SO_RCVTIMEO / refused connects, poll, select
 # and epoll over a pipe and a stack socket, blocking accept4 whose idle
 # wait costs no CPU.  With fastfd off (a kernel file per socket) and on
-# (pooled numbers).  Peer: tsload in the Linux namespace.
+# (pooled numbers).  Peer: tsload in the Linux namespace.  At 2 cores with
+# `full`: a second thread makes its core (joins the fanout group) under
+# open connections of the first, and every one of them is answered.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -34,7 +36,8 @@ t_wait_for "$OUT/peer.log" listening 10 || t_abort "tsload rr peer listens"
 # calls NAME FEATURES ARGS... — shim_calls under rs-run; its ok/FAIL lines count
 calls() {
 	local name=$1 feat=$2; shift 2
-	timeout 60 ip netns exec "$NS_S" "$ROOT/rs-run" --asan --features "$feat" \
+	# shellcheck disable=SC2086
+	timeout 60 ip netns exec "$NS_S" "$ROOT/rs-run" --asan --features "$feat" ${CALLS_OPTS:-} \
 		--if "$NS_SIF" --ip "$NS_STACK_IP/$NS_PREFIX" -- "$CALLS" "$@" \
 		>"$OUT/$name.out" 2>"$OUT/$name.err"
 	local rc=$? line
@@ -89,4 +92,46 @@ done
 	--engine=crr --connections=20 --runtime=20s >"$OUT/crr.log" 2>&1) &
 t_bg_add $!
 calls server base server 9200 20
+
+# A core that joins under running connections: the main thread accepts
+# 64 connections on core 0, then a second thread makes core 1, which
+# joins the fanout group, so that about half of those flows land on it
+# from then on; the client sends on each only then (FLAG).  The stack
+# keeps connections global while the process's cores are still joining,
+# so core 1 hands their frames to core 0; in its own table, core 1's
+# listener reset them (tsload's second server thread makes its core
+# while the client runs: shim-tsload.sh's crr-2 cases lost connections).
+LATE_N=64
+(t_wait_for "$OUT/late.out" listening 30 &&
+	timeout 40 ip netns exec "$NS_L" /usr/bin/python3 - "$NS_STACK_IP" 9300 $LATE_N \
+		"$OUT/late.flag" >"$OUT/late-cli.log" 2>&1 <<'PYEOF'
+import os, socket, sys, time
+host, port, n, flag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+socks = [socket.create_connection((host, port), timeout=10) for _ in range(n)]
+end = time.time() + 30
+while not os.path.exists(flag) and time.time() < end:
+    time.sleep(0.01)
+ok, errs = 0, {}
+for s in socks:
+    try:
+        s.sendall(b"x" * 64)
+        got = b""
+        while len(got) < 64:
+            d = s.recv(64 - len(got))
+            if not d:
+                break
+            got += d
+        ok += got == b"x" * 64
+    except OSError as e:
+        errs[type(e).__name__] = errs.get(type(e).__name__, 0) + 1
+    s.close()
+print("answered", ok, "errors", errs)
+PYEOF
+) &
+t_bg_add $!
+CALLS_OPTS="--cores 2" calls late full latecore 9300 $LATE_N "$OUT/late.flag"
+wait "$!" 2>/dev/null
+sed 's/^/# client: /' "$OUT/late-cli.log"
+t_check "[full] late core: the Linux client got an answer on each of its $LATE_N connections" \
+	grep -q "^answered $LATE_N errors {}" "$OUT/late-cli.log"
 t_summary

@@ -11,13 +11,22 @@
  *                                  SO_RCVTIMEO (peer: tsload rr server,
  *                                  req_size = resp_size = 65536)
  *   shim_calls server PORT N       blocking accept4 x N (read 64, write 64,
- *                                  close); CPU used while idle in accept */
+ *                                  close); CPU used while idle in accept
+ *   shim_calls latecore PORT N FLAG
+ *                                  (rs-run --cores 2) N connections
+ *                                  accepted by the main thread, then a
+ *                                  second thread makes its core (it joins
+ *                                  the fanout group, half the flows land
+ *                                  on it), FLAG is created, and the main
+ *                                  thread answers each one (read 64,
+ *                                  write 64) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +330,65 @@ static void t_server(int port, int n)
 	close(l);
 }
 
+/* ---- a core that joins under running connections ---------------------- */
+
+static int late_done, late_ready;
+
+/* The second thread: its first socket call makes its core (the main
+ * thread drives the first); it then waits in accept on its core's copy
+ * of the listener, so that it polls that core, until the main thread is
+ * done. */
+static void *late_thread(void *arg)
+{
+	int l = *(int *)arg, fd = tcp();
+
+	close(fd);
+	__atomic_store_n(&late_ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&late_done, __ATOMIC_ACQUIRE)) {
+		int c = accept(l, NULL, NULL); /* SO_RCVTIMEO: 100 ms */
+		if (c >= 0)
+			close(c);
+	}
+	return NULL;
+}
+
+static void t_latecore(int port, int n, const char *flag)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct timeval tmo = { 0, 100000 }, rd = { 10, 0 };
+	int l = tcp(), ok = 0, c[256];
+	char buf[64];
+	pthread_t th;
+
+	if (n > 256)
+		n = 256;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 256) == 0,
+	      "listen on port %d", port);
+	printf("# listening\n");
+	fflush(stdout);
+	for (int i = 0; i < n; i++) {
+		c[i] = accept(l, NULL, NULL);
+		setsockopt(c[i], SOL_SOCKET, SO_RCVTIMEO, &rd, sizeof(rd));
+	}
+	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+	pthread_create(&th, NULL, late_thread, &l);
+	while (!__atomic_load_n(&late_ready, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	close(open(flag, O_CREAT | O_WRONLY, 0600)); /* the client sends now */
+	for (int i = 0; i < n; i++) {
+		if (c[i] >= 0 && recv(c[i], buf, sizeof(buf), MSG_WAITALL) == sizeof(buf) &&
+		    write(c[i], buf, sizeof(buf)) == sizeof(buf))
+			ok++;
+		close(c[i]);
+	}
+	__atomic_store_n(&late_done, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CHECK(ok == n, "a second thread's core joined under %d open connections: "
+	      "%d answered", n, ok);
+	close(l);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -332,8 +400,11 @@ int main(int argc, char **argv)
 		t_client(argv[2], atoi(argv[3]));
 	} else if (argc >= 4 && !strcmp(argv[1], "server")) {
 		t_server(atoi(argv[2]), atoi(argv[3]));
+	} else if (argc >= 5 && !strcmp(argv[1], "latecore")) {
+		t_latecore(atoi(argv[2]), atoi(argv[3]), argv[4]);
 	} else {
-		fprintf(stderr, "usage: shim_calls fds | client HOST PORT | server PORT N\n");
+		fprintf(stderr, "usage: shim_calls fds | client HOST PORT | server PORT N | "
+			"latecore PORT N FLAG\n");
 		return 2;
 	}
 	return fails;
