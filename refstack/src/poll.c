@@ -26,8 +26,11 @@ static void arp_reply_to_all(struct rs_core *c, const struct rs_pkt *p,
 
 	if (n < 2 || hops || p->eth.len < 8 || rs_get16(p->eth.payload + 6) != 2)
 		return;
+	/* only to cores that exist: a free slot (the shim's stack has
+	 * slots for forked workers) is no frame lost */
 	for (unsigned i = 0; i < n; i++)
-		if (i != c->index)
+		if (i != c->index &&
+		    __atomic_load_n(&c->stack->cores[i], __ATOMIC_ACQUIRE))
 			rs_handoff_push(c, i, f, hops);
 }
 
