@@ -538,8 +538,12 @@ def cell_name(key):
 
 
 def gated(rec):
-    """A repetition the gate counts: collectors on, not an overhead twin."""
-    return rec["cell"].get("collectors", True) and not rec["cell"].get("twin")
+    """A repetition the gate counts: collectors on, not an overhead twin,
+    not a failed attempt that was run again (harness.suite, RETRIES: the
+    attempt after it stands for the repetition)."""
+    c = rec["cell"]
+    return c.get("collectors", True) and not c.get("twin") \
+        and not c.get("retried_as")
 
 
 def _by_cell(records):
