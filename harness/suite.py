@@ -315,7 +315,6 @@ def format_summary(run, records, paths):
                f"{run['n_failed']} failed, "
                + (f"{run['n_retried']} failed attempts run again, "
                   if run.get("n_retried") else "")
-               +
                + (f"{n_cannot} cannot run, " if n_cannot else "")
                + (f"{n_stopped} interrupted, " if n_stopped else "")
                + f"{run['n_done']} of {planned} cells "
