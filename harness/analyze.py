@@ -153,6 +153,7 @@ def summarize_cells(records):
     all_groups = _groups([r for r in records
                           if r["cell"].get("collectors", True)
                           and not r["cell"].get("twin")
+                          and not r["cell"].get("retried_as")
                           and r.get("status") != "cannot-run"])
     good = _groups(ok_records(records))
     for key in sorted(all_groups):

@@ -423,20 +423,22 @@ def _cell_runs(fx, runs=None):
 def _cell_run_estimates(fx, conf, runs=None):
     """{metric: [(run, cell, e, s)]}: per cell-run measured beside the
     reference build, the Hodges-Lehmann estimate e of the pairs' log
-    ratios and the sd s of its bootstrap; runs: indexes (default all)."""
-    import numpy as np
+    ratios and the sd s of its bootstrap, as the gate makes them
+    (gate.paired_estimate: adjusted for the others' load); runs: indexes
+    (default all)."""
     out = {}
+    # they depend on the runs' records only: computed once per fixture
+    # (the held-out replay asks for them with every run left out in turn)
+    cache = fx.setdefault("_estimates", {})
     for i, cell, refs, cands in _cell_runs(fx, runs):
         for m in conf["metrics"]:
             if METRICS[m][3] != "stat":
                 continue
-            pairs, _ = gate.pairs_of(m, refs, cands, conf)
-            if len(pairs) < gate.MIN_REPS:
-                continue
-            d = np.log([c / b for c, b in pairs])
-            out.setdefault(m, []).append(
-                (i, cell, float(gate.hodges_lehmann(d)),
-                 float(np.std(gate.bootstrap_hl(d)))))
+            if (i, cell, m) not in cache:
+                cache[i, cell, m] = gate.paired_estimate(m, refs, cands)
+            got = cache[i, cell, m]
+            if got is not None:
+                out.setdefault(m, []).append((i, cell, *got))
     return out
 
 

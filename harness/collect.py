@@ -32,6 +32,7 @@ on fixed input.
 """
 
 import os
+import select
 import signal
 import subprocess
 import time
@@ -47,6 +48,7 @@ SNMP_KEYS = {
                "TCPReqQFullDrop", "TCPBacklogDrop"),
 }
 PERF_EVENTS = ("cpu-clock", "task-clock", "context-switches", "cpu-migrations", "page-faults")
+PERF_START_S = 20       # perf's own start-up, seconds at most (a loaded machine)
 _STAT_COLS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
 
@@ -154,6 +156,22 @@ def parse_perf_csv(text):
             continue
         units[name] = unit
     return events, units
+
+
+def _perf_enable(ctl, ack, timeout):
+    """Tell a perf started with -D -1 --control to count and wait for its
+    ack.  None when it counts, else why not."""
+    try:
+        os.write(ctl, b"enable\n")
+        ready, _, _ = select.select([ack], [], [], timeout)
+        got = os.read(ack, 64) if ready else None
+    except OSError as e:
+        return "perf's control pipe: %s" % e.strerror
+    if got is None:
+        return "perf did not start counting within %d s" % timeout
+    if not got.startswith(b"ack"):
+        return "perf exited before it counted"
+    return None
 
 
 def procs_summary(before, after):
@@ -269,6 +287,8 @@ class Collectors:
         self.before = {}
         self.after = {}
         self.perf_proc = None
+        self.perf_ctl = self.perf_ack = None
+        self.perf_start_err = None
         self.perf_path = None
         self.perf_target = None
         self.t0 = self.t1 = None
@@ -330,10 +350,25 @@ class Collectors:
         else:
             self.perf_target = "system"
             argv += ["-a"]
+        # Started disabled (-D -1) and enabled through its control pipe:
+        # perf acks once its counters are open, so the window never
+        # starts before perf counts (its start-up takes seconds on a
+        # loaded machine; stopped before it, it printed nothing).
+        ctl_r, self.perf_ctl = os.pipe()
+        self.perf_ack, ack_w = os.pipe()
+        argv += ["-D", "-1", "--control", "fd:%d,%d" % (ctl_r, ack_w)]
         try:
-            self.perf_proc = procs.spawn(argv, stderr=subprocess.PIPE)
+            self.perf_proc = procs.spawn(argv, stderr=subprocess.PIPE,
+                                         pass_fds=(ctl_r, ack_w))
         except OSError:
             self.perf_proc = None
+            self._close_perf_control()
+        finally:
+            os.close(ctl_r)
+            os.close(ack_w)
+        if self.perf_proc is not None:
+            self.perf_start_err = _perf_enable(self.perf_ctl, self.perf_ack,
+                                               PERF_START_S)
 
     def _stop_perf(self):
         if self.perf_proc is None:
@@ -347,6 +382,13 @@ class Collectors:
             self.perf_proc.stderr.close()
         except (OSError, ValueError):
             self.perf_err = ""
+        self._close_perf_control()
+
+    def _close_perf_control(self):
+        for fd in (self.perf_ctl, self.perf_ack):
+            if fd is not None:
+                os.close(fd)
+        self.perf_ctl = self.perf_ack = None
 
     def _perf_summary(self):
         if self.perf_proc is None:
@@ -358,7 +400,8 @@ class Collectors:
         out = {"target": self.perf_target, "events": events, "units": units,
                "perf_cpu_s": self.perf_cpu_s}
         if not events:
-            out["error"] = "perf counted nothing: " + (self.perf_err or "").strip()
+            why = self.perf_start_err or (self.perf_err or "").strip()
+            out["error"] = "perf counted nothing: " + why
         return out
 
     def artefacts(self):

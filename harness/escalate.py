@@ -71,7 +71,8 @@ def _new_cells(records, key, n):
                 r["cell"]["cores"]) == key
     mine = [r for r in records if gated(r) and of_key(r)]
     twin = next((r["cell"] for r in records if of_key(r)
-                 and r["cell"].get("twin") == "reference"), None)
+                 and r["cell"].get("twin") == "reference"
+                 and not r["cell"].get("retried_as")), None)
     top = max(r["cell"]["rep"] for r in mine)
     out = []
     for rep in range(top + 1, top + 1 + n):

@@ -40,7 +40,11 @@ pair's log ratio candidate / twin is one observation (decide_paired):
   pairs, where a bootstrap's sd is rough, p is also at least the
   Wilcoxon signed-rank test's;
 - every pair counts, also those during which other processes took much
-  of the machine (pairs_of: the two sides share that load);
+  of the machine (pairs_of: the two sides share that load); what they do
+  not share, the other processes' load one side met more than the other
+  (seconds apart on a busy machine), is taken out of each pair's log
+  ratio with the slope of the cell's own pairs (adjust_for_load, from 20
+  pairs);
 - pair_offset: two copies of one build, measured so, still sit a few
   percent apart in some runs (steady within the run, another offset in
   the next: BENCHMARKS.md, "The gate"), which more pairs do not shrink;
@@ -233,6 +237,11 @@ def _walsh(n):
     return np.triu_indices(n)
 
 
+@functools.lru_cache(maxsize=64)
+def _pairs_of_n(n):
+    return np.triu_indices(n, 1)
+
+
 def bootstrap_hl(d):
     """The bootstrap distribution of hodges_lehmann(d) over the pairs.
     It moves with d (the same resamples each time, BOOTSTRAP_SEED): d + c
@@ -250,11 +259,39 @@ def bootstrap_hl(d):
 
 @functools.lru_cache(maxsize=1024)
 def _centred_hl(key):
-    return stats.bootstrap(
-        (np.frombuffer(key),), hodges_lehmann,
-        n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-        vectorized=True, random_state=np.random.default_rng(BOOTSTRAP_SEED)
-    ).bootstrap_distribution
+    """hodges_lehmann of BOOTSTRAP_RESAMPLES resamples of x (the resamples
+    scipy.stats.bootstrap draws with BOOTSTRAP_SEED: the same numbers),
+    without forming each resample's Walsh averages: a resample holds x's
+    values with counts c, so its Walsh averages are x's, (x_a + x_b) / 2
+    with a <= b, each c_a c_b times (a < b) or c_a (c_a + 1) / 2 times (a
+    = b), and its Hodges-Lehmann estimate is their weighted median — a
+    cumulative sum over x's Walsh averages sorted once, instead of a
+    selection in every resample's (4-6 times quicker at 60-90 pairs: the
+    calibration replays some 240 of them)."""
+    x = np.frombuffer(key)
+    n = len(x)
+    idx = np.random.default_rng(BOOTSTRAP_SEED).integers(
+        0, n, (BOOTSTRAP_RESAMPLES, n))
+    ia, ib = _walsh(n)
+    w2 = x[ia] + x[ib]                  # twice the Walsh averages
+    order = np.argsort(w2, kind="stable")
+    w2, ia, ib = w2[order], ia[order], ib[order]
+    diag = np.flatnonzero(ia == ib)
+    total = n * (n + 1) // 2
+    ranks = ((total - 1) // 2, total // 2)      # the median's two ranks
+    out = np.empty(BOOTSTRAP_RESAMPLES)
+    step = max(1, 4_000_000 // total)           # rows per batch: memory
+    for k in range(0, BOOTSTRAP_RESAMPLES, step):
+        rows = idx[k:k + step]
+        b = len(rows)
+        c = np.bincount((np.arange(b)[:, None] * n + rows).ravel(),
+                        minlength=b * n).reshape(b, n).astype(np.int32)
+        w = c[:, ia] * c[:, ib]
+        w[:, diag] = (c * (c + 1) // 2)[:, ia[diag]]
+        cum = np.cumsum(w, axis=1)
+        lo, hi = (np.count_nonzero(cum <= r, axis=1) for r in ranks)
+        out[k:k + b] = (w2[lo] + w2[hi]) / 4
+    return out
 
 
 def _widen(est, q, z, offset):
@@ -284,17 +321,87 @@ def _undecidable(est_worse, min_effect, alpha, offset):
     return bool(abs(est_worse) < moved)
 
 
-def decide_paired(pairs, better, min_effect, alpha, offset=0.0):
+def load_slope(d, x):
+    """(slope, its sd) of the pairs' log ratios d on the difference x of
+    the other processes' load between the two sides of each pair: the
+    Theil-Sen slope (the median of the pairwise slopes: robust to the
+    disturbed pairs the Hodges-Lehmann estimate is robust to) and the sd
+    from Sen's rank interval (the Kendall statistic's variance, ties in x
+    left out).  (0, 0) when x does not vary."""
+    d, x = np.asarray(d, dtype=float), np.asarray(x, dtype=float)
+    # the slope does not move with d + c (an injected change) nor with
+    # (-d, -x) (the sides swapped): computed once for all of them
+    key = np.round(d - np.mean(d), 12), np.round(x, 12)
+    neg = tuple(-v for v in key)
+    if (neg[0].tobytes(), neg[1].tobytes()) < (key[0].tobytes(),
+                                               key[1].tobytes()):
+        key = neg
+    return _load_slope(key[0].tobytes(), key[1].tobytes())
+
+
+@functools.lru_cache(maxsize=4096)
+def _load_slope(d_key, x_key):
+    d, x = np.frombuffer(d_key), np.frombuffer(x_key)
+    i, j = _pairs_of_n(len(d))
+    dx = x[j] - x[i]
+    keep = dx != 0
+    if np.count_nonzero(keep) < 2:
+        return 0.0, 0.0
+    slopes = np.sort((d[j] - d[i])[keep] / dx[keep])
+    n, k = len(d), len(slopes)
+    b = float(np.median(slopes))
+    # the 68 % interval of Sen (1968): ranks k/2 -+ sqrt(var(Kendall's S))
+    half = np.sqrt(n * (n - 1) * (2 * n + 5) / 18.0) / 2
+    lo = slopes[int(np.clip(np.floor((k - 1) / 2 - half), 0, k - 1))]
+    hi = slopes[int(np.clip(np.ceil((k - 1) / 2 + half), 0, k - 1))]
+    return b, float((hi - lo) / 2)
+
+
+def adjust_for_load(d, x):
+    """(d adjusted, the sd it adds, slope): the pairs' log ratios as they
+    would be had both sides of every pair met the same load of other
+    processes (x: candidate's share of the machine minus its twin's).  On
+    this shared machine a side that met more of the others' load ran
+    slower (a pair's log ratio of rate falls 0.4-4.7 per unit of share,
+    correlation -0.2 to -0.85, in all 36 cell-nights of the calibration
+    set), and a night's pairs need not balance it: night 12's haproxy
+    candidate met 1.6 points more on average and sat 6.6 % below its twin
+    of the same build, 3.0 % once adjusted.  The slope is estimated on the
+    cell's own pairs (load_slope); its uncertainty moves the adjusted
+    estimate by mean(x) times the slope's sd (the sd returned).  The
+    others' load is what the machine's other processes took, not this
+    measurement (collect.others_summary), so a change of the build does
+    not move it (it read 0.0-1.9 % at 60,000 connections a second)."""
+    d = np.asarray(d, dtype=float)
+    x = np.asarray(x, dtype=float)
+    if len(d) < NORMAL_PAIRS or not np.any(x):
+        return d, 0.0, 0.0
+    b, sd_b = load_slope(d, x)
+    return d - b * x, float(abs(np.mean(x)) * sd_b), b
+
+
+def decide_paired(pairs, better, min_effect, alpha, offset=0.0,
+                  load=None):
     """Verdict of one statistical metric from pairs (candidate, twin) of
     values > 0 measured side by side (see the module's doc).  offset: the
     sd (log) of the steady offset between two sides of one build from run
-    to run (pair_offset), which more pairs do not shrink."""
+    to run (pair_offset), which more pairs do not shrink.  load: per pair,
+    the candidate's share of the machine taken by other processes minus
+    its twin's; the log ratios are adjusted for it (adjust_for_load)."""
     out = {"n_base": len(pairs), "n_cand": len(pairs), "ratio": None,
            "ci": None, "p": None, "paired": True}
     if len(pairs) < MIN_REPS:
         return dict(out, verdict="unknown", undecidable=False,
                     reason=f"too few pairs ({len(pairs)}; {MIN_REPS} needed)")
     d = np.log([c / b for c, b in pairs])
+    extra, slope = 0.0, 0.0
+    if load is not None:
+        d, extra, slope = adjust_for_load(d, load)
+    if slope:
+        out["load_slope"] = slope
+    # what widens the pairs' own interval: the offset, and the slope's
+    # uncertainty (which more pairs do shrink: not in _undecidable)
+    spread = float(np.hypot(offset, extra))
     est = float(hodges_lehmann(d))
     if np.all(d == d[0]):
         p, dist = (0.0 if d[0] else 1.0), np.full(1, d[0])
@@ -305,25 +412,27 @@ def decide_paired(pairs, better, min_effect, alpha, offset=0.0):
             # exact p-values need no zero differences (equal integer rates)
             p = float(stats.wilcoxon(d, method="approx" if np.any(d == 0)
                                      else "auto").pvalue)
-    sd = float(np.hypot(np.std(dist), offset))
+    sd = float(np.hypot(np.std(dist), spread))
     if sd > 0:
         p = max(p, float(2 * stats.norm.sf(abs(est) / sd)))
     z_ci, z_same = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(1 - SAME_ALPHA)
     if len(d) < NORMAL_PAIRS:
-        lo, hi = (float(np.exp(_widen(est, q, z_ci, offset))) for q in
+        lo, hi = (float(np.exp(_widen(est, q, z_ci, spread))) for q in
                   np.percentile(dist, [50 * alpha, 100 - 50 * alpha]))
     else:       # the test's own interval: est +- z sd (sd with the offset)
         lo, hi = float(np.exp(est - z_ci * sd)), float(np.exp(est + z_ci * sd))
     sign = -1.0 if better == "higher" else 1.0     # worse > 0
     worst_same = float(np.exp(sign * _widen(
         est, np.percentile(dist, 100 * (1 - SAME_ALPHA) if sign > 0
-                           else 100 * SAME_ALPHA), z_same, offset)))
+                           else 100 * SAME_ALPHA), z_same, spread)))
     ratio = float(np.exp(est))
     out.update(ratio=ratio, ci=[lo, hi], p=p, level=alpha,
                undecidable=_undecidable(sign * est, min_effect, alpha,
                                          offset))
     n = f"{len(pairs)} pairs" + (f", run-to-run offset {_pct(offset)}"
-                                 if offset else "")
+                                 if offset else "") + (
+        f", adjusted for the others' load ({slope:+.2f} per unit)"
+        if slope else "")
     w, (w_lo, w_hi) = _worse(ratio, better), sorted(
         (_worse(lo, better), _worse(hi, better)))
     if p < alpha and w_lo > 1 and w >= 1 + min_effect:
@@ -425,17 +534,41 @@ def decide(metric, base, cand, conf, base_runs=None, level=None):
 
 # ------------------------------------------------------ a cell's metrics
 
+def load_difference(rec, twin):
+    """The candidate's share of the machine taken by other processes
+    during its window minus its twin's (0 where either is unknown)."""
+    a, b = other_load(rec), other_load(twin)
+    return float(a - b) if a is not None and b is not None else 0.0
+
+
 def _pair_logs(m, refs, cok):
-    """{repetition: log(candidate / twin)} of metric m."""
+    """{repetition: log(candidate / twin)} of metric m, adjusted for the
+    others' load (adjust_for_load), and the sd the adjustment adds."""
     twins = {r["cell"]["rep"]: r for r in refs}
-    out = {}
+    reps, d, x = [], [], []
     for r in cok:
         t = twins.get(r["cell"]["rep"])
         c = metric_values([r], m)
         b = metric_values([t], m) if t is not None else []
         if c and b:
-            out[r["cell"]["rep"]] = float(np.log(c[0] / b[0]))
-    return out
+            reps.append(r["cell"]["rep"])
+            d.append(float(np.log(c[0] / b[0])))
+            x.append(load_difference(r, t))
+    d, extra, _slope = adjust_for_load(d, x)
+    return dict(zip(reps, (float(v) for v in d))), extra
+
+
+def paired_estimate(m, refs, cok):
+    """(Hodges-Lehmann estimate, its sd) of metric m's pair log ratios as
+    decide_paired makes them (adjusted for the others' load; the sd: the
+    bootstrap's and the adjustment's, without the pair_offset), or None
+    with fewer than MIN_REPS pairs."""
+    logs, extra = _pair_logs(m, refs, cok)
+    if len(logs) < MIN_REPS:
+        return None
+    d = np.array(list(logs.values()))
+    s = 0.0 if np.all(d == d[0]) else float(np.std(bootstrap_hl(d)))
+    return float(hodges_lehmann(d)), float(np.hypot(s, extra))
 
 
 def rank_corr(columns):
@@ -496,13 +629,16 @@ def paired_family(refs, cok, metrics, conf):
     (family_level, see the module's doc), the sd of each one's estimate
     (its bootstrap and the pair_offset) and the correlation matrix of the
     standardised estimates (metrics in the order given)."""
-    logs = {m: _pair_logs(m, refs, cok) for m in metrics}
+    logs, extras = {}, {}
+    for m in metrics:
+        logs[m], extras[m] = _pair_logs(m, refs, cok)
     logs = {m: d for m, d in logs.items() if len(d) >= MIN_REPS}
     ms = [m for m in metrics if m in logs]
     sds, ses = {}, {}
     for m in ms:
         d = np.array(list(logs[m].values()))
         ses[m] = 0.0 if np.all(d == d[0]) else float(np.std(bootstrap_hl(d)))
+        ses[m] = float(np.hypot(ses[m], extras[m]))
         sds[m] = float(np.hypot(ses[m], conf["pair_offset"][m]))
     if len(ms) < 2:
         return conf["alpha"], sds, np.eye(len(ms))
@@ -538,8 +674,12 @@ def cell_name(key):
 
 
 def gated(rec):
-    """A repetition the gate counts: collectors on, not an overhead twin."""
-    return rec["cell"].get("collectors", True) and not rec["cell"].get("twin")
+    """A repetition the gate counts: collectors on, not an overhead twin,
+    not a failed attempt that was run again (harness.suite, RETRIES: the
+    attempt after it stands for the repetition)."""
+    c = rec["cell"]
+    return c.get("collectors", True) and not c.get("twin") \
+        and not c.get("retried_as")
 
 
 def _by_cell(records):
@@ -621,7 +761,7 @@ def pairs_of(m, refs, cok, conf):
     of 60 pairs a cell and doubled the interval's width, keeping all left
     it as narrow as on a quiet night (BENCHMARKS.md, "The gate")."""
     twins = {r["cell"]["rep"]: r for r in refs}
-    pairs, loaded = [], 0
+    pairs, loaded, load = [], 0, []
     for r in cok:
         t = twins.get(r["cell"]["rep"])
         if t is None:
@@ -629,18 +769,19 @@ def pairs_of(m, refs, cok, conf):
         c, b = metric_values([r], m), metric_values([t], m)
         if c and b:
             pairs.append((c[0], b[0]))
+            load.append(load_difference(r, t))
             loaded += disturbed(r, conf) or disturbed(t, conf)
-    return pairs, loaded
+    return pairs, loaded, load
 
 
 def _pair_row(m, refs, cok, conf, level=None):
     """A statistical metric decided pair by pair against the reference
     build's twins of the same repetitions, at level (family_level;
     default alpha)."""
-    pairs, loaded = pairs_of(m, refs, cok, conf)
+    pairs, loaded, load = pairs_of(m, refs, cok, conf)
     row = decide_paired(pairs, METRICS[m][2], conf["min_effect"][m],
                         conf["alpha"] if level is None else level,
-                        conf["pair_offset"][m])
+                        conf["pair_offset"][m], load)
     if loaded:
         row["reason"] += (f"; in {loaded} pairs other processes took over "
                           f"{100 * conf['max_other_load']:.0f}% of the "

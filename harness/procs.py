@@ -46,14 +46,16 @@ def netns_argv(netns, argv, cpus=None):
     return out + list(argv)
 
 
-def spawn(argv, netns=None, cpus=None, stdout=None, stderr=None, env=None, cwd=None):
+def spawn(argv, netns=None, cpus=None, stdout=None, stderr=None, env=None, cwd=None,
+          pass_fds=()):
     """Start a process in its own session (Ctrl-C on the terminal does not
     reach it; the harness stops it in order).  Returns the Popen."""
     full = netns_argv(netns, argv, cpus)
     return subprocess.Popen(full, stdin=subprocess.DEVNULL,
                             stdout=stdout if stdout is not None else subprocess.DEVNULL,
                             stderr=stderr if stderr is not None else subprocess.DEVNULL,
-                            env=env, cwd=cwd, start_new_session=True)
+                            env=env, cwd=cwd, start_new_session=True,
+                            pass_fds=pass_fds)
 
 
 def cpu_list(cores):

@@ -60,7 +60,9 @@ def fmt_time(t):
 
 def _status_blocks(run, records):
     ok = sum(1 for r in records if r["status"] == "ok")
-    failed = [r for r in records if r["status"] == "error"]
+    failed = [r for r in records if r["status"] == "error"
+              and not r["cell"].get("retried_as")]
+    retried = sum(1 for r in records if r["cell"].get("retried_as"))
     planned = len(run.get("plan", []))
     suite = run.get("suite") or {}
     dur = (run.get("finished") or 0) - (run.get("started") or 0)
@@ -68,7 +70,9 @@ def _status_blocks(run, records):
                     f"({suite.get('path', '?')}), started "
                     f"{fmt_time(run.get('started'))}, "
                     f"{dur:.0f} s, status **{run.get('status', '?')}**: "
-                    f"{ok} of {planned} cells ok, {len(failed)} failed.")]
+                    f"{ok} of {planned} cells ok, {len(failed)} failed"
+                    + (f" ({retried} failed attempts run again, listed "
+                       "below)" if retried else "") + ".")]
     if run.get("error"):
         blocks.append(("p", f"**Run error:** {run['error']}"))
     if run.get("status") == "interrupted":
@@ -330,6 +334,8 @@ def _failure_blocks(records):
     if bad:
         out += [("h2", "Cells that did not finish"),
                 ("ul", [f"{r['cell']['id']}: {r['status']}"
+                        + (f", run again as {r['cell']['retried_as']}"
+                           if r["cell"].get("retried_as") else "")
                         + (f" — {r['error']}" if r.get("error") else "")
                         for r in bad])]
     errs = collector_errors(records)

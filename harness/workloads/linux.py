@@ -62,7 +62,7 @@ def nginx(wrap=None):
                             cpus=procs.cpu_list(cores),
                             wrap=wrap(lab, cell) if wrap else None)
         servers.append(srv)
-        S.wait_accepting(lab, "client", srv["probe"], [srv])
+        S.wait_accepting(lab, "client", srv["probe"], [srv], path=S.HTTP_PROBE_PATH)
         return [srv], nginx_settings(cores)
     return start
 
@@ -77,12 +77,12 @@ def haproxy(wrap=None):
         servers.append(origin)
         # one-segment labs: the origins sit on the client's segment
         S.wait_accepting(lab, "client" if getattr(lab, "one_segment", False) else "server",
-                         origins, [origin])
+                         origins, [origin], path=S.HTTP_PROBE_PATH)
         hap = S.start_haproxy(lab, cell, rundir, origins,
                               wrap=wrap(lab, cell) if wrap else None)
         servers.append(hap)
         S.wait_accepting(lab, "client", [(hap["addr"], hap["port"])],
-                         [origin, hap])
+                         [origin, hap], path=S.HTTP_PROBE_PATH)
         return [hap], haproxy_settings(
             cores, origins, "nginx, %d workers, not pinned (stands for other machines)" % cores)
     return start

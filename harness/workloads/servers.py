@@ -82,16 +82,38 @@ HTTP_PORT = 80
 _PROBE = r"""
 import socket, sys, time
 addr, port, deadline = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+path = sys.argv[4] if len(sys.argv) > 4 else None
 while True:
     try:
-        socket.create_connection((addr, port), timeout=0.5).close()
-        sys.exit(0)
+        s = socket.create_connection((addr, port), timeout=0.5)
+        if path is None:
+            s.close()
+            sys.exit(0)
+        s.settimeout(max(0.5, deadline - time.monotonic()))
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\nHost: probe\r\n\r\n")
+        got = b""
+        while b"\r\n" not in got:
+            chunk = s.recv(512)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        line = got.split(b"\r\n", 1)[0].decode(errors="replace")
+        if line.split()[1:2] == ["200"]:
+            sys.exit(0)
+        raise OSError(0, "answered %r" % line if line else "closed without an answer")
     except OSError as e:
         if time.monotonic() > deadline:
             print("%s:%d: %s" % (addr, port, e.strerror or e), file=sys.stderr)
             sys.exit(1)
         time.sleep(0.02)
 """
+
+# What the probe asks an HTTP server for: a worker has served it, not only
+# the kernel's handshake on the master's listening socket (nginx's master
+# listens before its workers run; on a loaded machine a worker can start
+# after a 0.75 s cell has ended, which then measured nothing).
+HTTP_PROBE_PATH = "/" + STATIC_FILE
 
 
 class ServerError(Exception):
@@ -246,12 +268,14 @@ def check_alive(servers):
     return None
 
 
-def wait_accepting(lab, from_role, targets, servers, timeout=10.0):
+def wait_accepting(lab, from_role, targets, servers, timeout=10.0, path=None):
     """Wait until every (addr, port) in targets accepts a connection made
-    from the namespace of from_role; fail early if a server dies."""
+    from the namespace of from_role (path: and answers an HTTP GET of it
+    with 200: HTTP_PROBE_PATH); fail early if a server dies."""
     for addr, port in targets:
         probe = lab.spawn(from_role, ["/usr/bin/python3", "-c", _PROBE, addr, str(port),
-                                      str(timeout)], name="probe", stderr=subprocess.PIPE)
+                                      str(timeout)] + ([path] if path else []),
+                          name="probe", stderr=subprocess.PIPE)
         try:
             while probe.poll() is None:
                 dead = check_alive(servers)

@@ -8,7 +8,18 @@
 #
 #   bash refstack/bench/shim.sh [nginx|haproxy]...   (default: both)
 #   RUNS=5 SECS=4 CONC=64 CORES="1 2" DUMP=DIR MQ=off IFOPTS=,ownmac=1
-#   SERVER_CPUS= CLIENT_CPUS= ORIGIN_CPUS=
+#   SERVER_CPUS= CLIENT_CPUS= ORIGIN_CPUS= STACKS="linux refstack:base refstack:full"
+#   BRNF= PCAP=
+#
+# STACKS: the stacks of each round, in that order (linux must be among
+# them for the ratios).
+#
+# BRNF=off|on sets net.bridge.bridge-nf-call-iptables in the client's
+# namespace, where the lab's bridge is (empty, the default: as the
+# machine has it).  With br_netfilter loaded every frame crossing the
+# bridge runs the IPv4 netfilter hooks and a route lookup there
+# (br_nf_pre_routing, br_nf_forward_ip, ip_sabotage_in): lab cost, paid
+# per frame by whichever context sends it.
 #
 # SERVER_CPUS, CLIENT_CPUS, ORIGIN_CPUS: CPU lists (taskset -c) for the
 # server under test, the tsload client and haproxy's origins, the same for
@@ -25,7 +36,9 @@
 # lock waits, hand-offs) in DIR; PERF=1 with DUMP also records every CPU
 # during each client run (perf record -a -e cpu-clock -g: DIR/perf-*.data,
 # for `perf report -i FILE --sort comm,dso,sym`).  Not for figures: perf
-# costs cycles.
+# costs cycles.  PCAP=1 with DUMP captures the stack's link on its Linux
+# end (DIR/pcap-*.pcap, 96 bytes a frame; the stack's own capture would
+# miss its frames: PACKET_QDISC_BYPASS skips the taps).
 #
 # Server cores: nginx worker_processes N on both (on refstack each forked
 # worker is a core of the one stack, rs-run --cores N); haproxy nbthread
@@ -72,6 +85,11 @@ trap 'exit 130' INT TERM
 
 eval "$(sed -n '/^ns_up_backend() {/,/^}/p' "$ROOT/tests/interop/shim-haproxy.sh")"
 ns_up_backend shb || { echo "lab up failed" >&2; exit 1; }
+if [ -n "${BRNF:-}" ]; then
+	v=0; [ "$BRNF" = on ] && v=1
+	ip netns exec "$NS_L" sysctl -qw net.bridge.bridge-nf-call-iptables=$v ||
+		{ echo "shim.sh: BRNF=$BRNF: net.bridge.bridge-nf-call-iptables not settable in $NS_L" >&2; exit 2; }
+fi
 mkdir -p "$OUT/www" "$OUT/tmp"
 head -c 64 /dev/urandom >"$OUT/www/64.bin"
 TEMPS="client_body_temp_path $OUT/tmp; proxy_temp_path $OUT/tmp; fastcgi_temp_path $OUT/tmp; uwsgi_temp_path $OUT/tmp; scgi_temp_path $OUT/tmp;"
@@ -172,6 +190,14 @@ one_run() { # SERVER STACK CORES RUN
 		PIDS+=($perf)
 		sleep 0.5
 	fi
+	local cap=
+	if [ -n "${PCAP:-}" ] && [ -n "${DUMP:-}" ]; then
+		mkdir -p "$DUMP"
+		ip netns exec "$NS_L" tcpdump -q -n -s 96 -i "$NS_LIF" -w "$DUMP/pcap-$srv-$stack-$n-$r.pcap" tcp 2>/dev/null &
+		cap=$!
+		PIDS+=($cap)
+		sleep 0.5
+	fi
 	j0=$(busy_jiffies)
 	ip netns exec "$NS_L" "${PIN_C[@]}" "$TS" --engine=http --keepalive=0 --host="$NS_STACK_IP" --port=80 \
 		--path=/64.bin --concurrency="$CONC" --threads=1 --runtime="${SECS}s" \
@@ -180,6 +206,10 @@ one_run() { # SERVER STACK CORES RUN
 	if [ -n "$perf" ]; then
 		kill -INT "$perf"
 		wait "$perf" 2>/dev/null
+	fi
+	if [ -n "$cap" ]; then
+		kill -INT "$cap"
+		wait "$cap" 2>/dev/null
 	fi
 	if [ -n "${DUMP:-}" ]; then
 		mkdir -p "$DUMP"
@@ -199,12 +229,12 @@ print(srv, stack, n, r, "%.1f" % j["cps"], "%.2f" % cpu_us, j["errors"]["total"]
 PYEOF
 }
 
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC') runs=$RUNS secs=$SECS conc=$CONC kernel=$(uname -r) cpus=$(nproc) pinned: server ${SERVER_CPUS:-no} client ${CLIENT_CPUS:-no} origins ${ORIGIN_CPUS:-no}"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC') runs=$RUNS secs=$SECS conc=$CONC kernel=$(uname -r) cpus=$(nproc) pinned: server ${SERVER_CPUS:-no} client ${CLIENT_CPUS:-no} origins ${ORIGIN_CPUS:-no} bridge-nf-call-iptables=$(ip netns exec "$NS_L" sysctl -n net.bridge.bridge-nf-call-iptables 2>/dev/null || echo -)"
 echo "# server stack cores run conn_per_s machine_cpu_us_per_conn errors p99_ms"
 for srv in $SERVERS; do
 	for n in $CORES; do
 		for r in $(seq "$RUNS"); do
-			for stack in linux refstack:base refstack:full; do
+			for stack in ${STACKS:-linux refstack:base refstack:full}; do
 				one_run "$srv" "$stack" "$n" "$r"
 			done
 		done

@@ -100,11 +100,20 @@ static void tw_ack(struct rs_core *c, const struct rs_tw *tw)
 			tw->ts ? ts : NULL);
 }
 
-/* A new SYN may reuse the pair if it is clearly newer (RFC 6191). */
+/* A new SYN may reuse the pair if it is clearly newer (RFC 6191 2):
+ * with timestamps on both incarnations, a later timestamp, or the same
+ * one with a later sequence number (a peer whose clock did not tick
+ * between the two, e.g. a port reused within its timestamp granularity);
+ * when the old one had none, any SYN with timestamps (PAWS protects the
+ * new incarnation); else a later sequence number. */
 static int syn_is_newer(const struct rs_tw *tw, const struct rs_tcp_seg *seg)
 {
-	if (tw->ts && (seg->opts & RS_TCPOPT_TS))
-		return rs_seq_gt(seg->tsval, tw->ts_recent);
+	if (seg->opts & RS_TCPOPT_TS) {
+		if (!tw->ts)
+			return 1;
+		if (seg->tsval != tw->ts_recent)
+			return rs_seq_gt(seg->tsval, tw->ts_recent);
+	}
 	return rs_seq_gt(seg->seq, tw->rcv_nxt);
 }
 

@@ -1,5 +1,6 @@
 """The gate's decision (harness/gate.py, gateconf.py) on known samples, and
 its outputs (harness/gateout.py) read back with real parsers."""
+import math
 import os
 import random
 import unittest
@@ -473,6 +474,53 @@ class ReferenceTwinTest(unittest.TestCase):
         r = self.rows(cand, refs[1:])["rate"]
         self.assertEqual(r["n_base"], 17)
         self.assertEqual(r["verdict"], "regressed")
+
+
+class LoadAdjustmentTest(unittest.TestCase):
+    """A side that met more of the other processes' load ran slower: the
+    pairs' log ratios are adjusted for the difference (gate.adjust_for_load)."""
+
+    def pairs(self, n, effect=0.0, slope=-2.0, seed=3):
+        rng = random.Random(seed)
+        x = [rng.gauss(0.03, 0.06) for _ in range(n)]
+        d = [effect + slope * xi + rng.gauss(0, 0.05) for xi in x]
+        return [(1000.0 * math.exp(v), 1000.0) for v in d], x
+
+    def test_slope_found_and_taken_out(self):
+        pairs, x = self.pairs(60)
+        d = [math.log(c / b) for c, b in pairs]
+        b, sd_b = gate.load_slope(d, x)
+        self.assertAlmostEqual(b, -2.0, delta=3 * sd_b)
+        self.assertTrue(0 < sd_b < 0.5, sd_b)
+        adj, extra, b2 = gate.adjust_for_load(d, x)
+        self.assertEqual(b2, b)
+        self.assertAlmostEqual(extra, abs(sum(x) / len(x)) * sd_b)
+        raw = gate.decide_paired(pairs, "higher", 0.05, 0.01)
+        got = gate.decide_paired(pairs, "higher", 0.05, 0.01, load=x)
+        # the load imbalance made the same build look slower
+        self.assertLess(raw["ratio"], 0.985)
+        self.assertAlmostEqual(got["ratio"], 1.0, delta=0.015)
+        self.assertLess(got["ci"][1] - got["ci"][0],
+                        raw["ci"][1] - raw["ci"][0])
+        self.assertIn("adjusted for the others' load", got["reason"])
+        # both directions of a pair give one slope
+        self.assertEqual(gate.load_slope([-v for v in d], [-v for v in x]),
+                         (b, sd_b))
+
+    def test_a_real_change_is_kept(self):
+        pairs, x = self.pairs(60, effect=-0.10)
+        got = gate.decide_paired(pairs, "higher", 0.05, 0.01, load=x)
+        self.assertAlmostEqual(got["ratio"], math.exp(-0.10), delta=0.015)
+        self.assertEqual(got["verdict"], "regressed")
+
+    def test_not_below_normal_pairs_nor_without_load(self):
+        pairs, x = self.pairs(gate.NORMAL_PAIRS - 1)
+        d = [math.log(c / b) for c, b in pairs]
+        self.assertEqual(list(gate.adjust_for_load(d, x)[0]), d)
+        pairs, _x = self.pairs(40)
+        d = [math.log(c / b) for c, b in pairs]
+        self.assertEqual(gate.adjust_for_load(d, [0.0] * 40)[1:], (0.0, 0.0))
+        self.assertEqual(gate.load_slope(d, [0.3] * 40), (0.0, 0.0))
 
 
 class FamilyLevelTest(unittest.TestCase):

@@ -307,6 +307,27 @@ class RealCellsTest(unittest.TestCase):
                             for s in res["server_exit"]["strays_killed"]), res["server_exit"])
         self.assertEqual(self.lab.status()["hosts"]["backend"]["pids"], [])
 
+    def test_http_probe_waits_for_an_answer(self):
+        """A listening socket whose program does not serve yet (nginx's
+        master before its worker runs) takes handshakes in the kernel: the
+        HTTP probe waits for a 200, the bare connect does not."""
+        mute = self.lab.spawn("server", ["/usr/bin/python3", "-c",
+                                         "import socket,time; s=socket.socket(); "
+                                         "s.setsockopt(socket.SOL_SOCKET, "
+                                         "socket.SO_REUSEADDR, 1); "
+                                         "s.bind(('198.18.10.2', 80)); s.listen(); "
+                                         "time.sleep(60)"], name="mute")
+        try:
+            S.wait_accepting(self.lab, "client", [("198.18.10.2", 80)], [])
+            t0 = time.monotonic()
+            with self.assertRaises(S.ServerError) as e:
+                S.wait_accepting(self.lab, "client", [("198.18.10.2", 80)], [],
+                                 timeout=1.0, path=S.HTTP_PROBE_PATH)
+            self.assertGreaterEqual(time.monotonic() - t0, 1.0)
+            self.assertIn("198.18.10.2:80", str(e.exception))
+        finally:
+            self.lab.stop(mute)
+
     def test_server_that_cannot_start_names_host_and_cell(self):
         # something else already listens on the server's HTTP port
         blocker = self.lab.spawn("server", ["/usr/bin/python3", "-c",

@@ -454,6 +454,73 @@ static void t_tw_reuse(void)
 	peer_fini(&p);
 }
 
+/* RFC 6191 with timestamps: the server closed first and holds TIME_WAIT
+ * of a connection whose last timestamp from the peer was 5001. */
+static void t_tw_reuse_ts(void)
+{
+	struct peer p;
+	struct pseg r[8];
+	struct rs_tcp_seg o = {.opts = RS_TCPOPT_TS | RS_TCPOPT_MSS,
+			       .mss = 1460, .tsval = 5000};
+	struct rs_table_sizes ts;
+	uint32_t snd = 0;
+	int lfd, fd, n;
+
+	peer_init(&p, NULL);
+	lfd = listen_on(&p, 80, 16);
+	peer_tx(&p, 46100, 80, S, 1000, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == (S | A) && (r[0].opts & RS_TCPOPT_TS),
+		"SYN,ACK with timestamps");
+	if (n == 1)
+		snd = r[0].seq + 1;
+	o.opts = RS_TCPOPT_TS;
+	o.tsecr = r[0].tsval;
+	peer_tx(&p, 46100, 80, A, 1001, snd, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8);
+	fd = rs_accept(p.c, lfd, NULL, NULL);
+	rs_close(p.c, fd);
+	n = peer_rx(&p, r, 8);
+	o.tsval = 5001;
+	o.tsecr = n ? r[0].tsval : 0;
+	peer_tx(&p, 46100, 80, F | A, 1001, snd + 1, 65535, NULL, 0, &o);
+	peer_rx(&p, r, 8);
+	rs_core_tables(p.c, &ts);
+	T_CHECK(fd >= 0 && ts.time_wait == 1, "server in TIME_WAIT");
+	o.opts = RS_TCPOPT_TS | RS_TCPOPT_MSS;
+	o.tsecr = 0;
+	o.tsval = 4000;
+	peer_tx(&p, 46100, 80, S, 100000, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == A && r[0].ack == 1002,
+		"older timestamp, later sequence number: ACK, no new connection");
+	o.tsval = 5001;
+	peer_tx(&p, 46100, 80, S, 500, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == A && r[0].ack == 1002,
+		"same timestamp, earlier sequence number: ACK, no new connection");
+	peer_tx(&p, 46100, 80, S, 100000, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == (S | A) && r[0].ack == 100001 &&
+			peer_counter(&p, "tcp_tw_reused") == 1,
+		"same timestamp, later sequence number: reused (RFC 6191)");
+
+	/* the old incarnation without timestamps, the new SYN with them:
+	 * honoured whatever its sequence number */
+	fd = estab(&p, lfd, 46101, &snd, NULL);
+	rs_close(p.c, fd);
+	peer_rx(&p, r, 8);
+	peer_tx(&p, 46101, 80, F | A, 1001, snd + 1, 65535, NULL, 0, NULL);
+	peer_rx(&p, r, 8);
+	o.tsval = 1;
+	peer_tx(&p, 46101, 80, S, 500, 0, 65535, NULL, 0, &o);
+	n = peer_rx(&p, r, 8);
+	T_CHECK(n == 1 && r[0].flags == (S | A) && r[0].ack == 501 &&
+			peer_counter(&p, "tcp_tw_reused") == 2,
+		"old incarnation without timestamps, SYN with them: reused");
+	peer_fini(&p);
+}
+
 static void t_nagle(void)
 {
 	struct peer p;
@@ -809,5 +876,6 @@ int main(void)
 	t_timestamps();
 	t_backlog();
 	t_tw_reuse();
+	t_tw_reuse_ts();
 	return t_summary();
 }
