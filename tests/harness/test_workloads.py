@@ -307,16 +307,21 @@ class RealCellsTest(unittest.TestCase):
                             for s in res["server_exit"]["strays_killed"]), res["server_exit"])
         self.assertEqual(self.lab.status()["hosts"]["backend"]["pids"], [])
 
-    def test_http_probe_waits_for_an_answer(self):
-        """A listening socket whose program does not serve yet (nginx's
-        master before its worker runs) takes handshakes in the kernel: the
-        HTTP probe waits for a 200, the bare connect does not."""
-        mute = self.lab.spawn("server", ["/usr/bin/python3", "-c",
+    def silent_listener(self, name):
+        """A program on the server host that listens on 198.18.10.2:80 and
+        never accepts: the kernel completes handshakes, nothing answers."""
+        return self.lab.spawn("server", ["/usr/bin/python3", "-c",
                                          "import socket,time; s=socket.socket(); "
                                          "s.setsockopt(socket.SOL_SOCKET, "
                                          "socket.SO_REUSEADDR, 1); "
                                          "s.bind(('198.18.10.2', 80)); s.listen(); "
-                                         "time.sleep(60)"], name="mute")
+                                         "time.sleep(60)"], name=name)
+
+    def test_http_probe_waits_for_an_answer(self):
+        """A listening socket whose program does not serve yet (nginx's
+        master before its worker runs) takes handshakes in the kernel: the
+        HTTP probe waits for a 200, the bare connect does not."""
+        mute = self.silent_listener("mute")
         try:
             S.wait_accepting(self.lab, "client", [("198.18.10.2", 80)], [])
             t0 = time.monotonic()
@@ -330,12 +335,7 @@ class RealCellsTest(unittest.TestCase):
 
     def test_server_that_cannot_start_names_host_and_cell(self):
         # something else already listens on the server's HTTP port
-        blocker = self.lab.spawn("server", ["/usr/bin/python3", "-c",
-                                            "import socket,time; s=socket.socket(); "
-                                            "s.setsockopt(socket.SOL_SOCKET, "
-                                            "socket.SO_REUSEADDR, 1); "
-                                            "s.bind(('198.18.10.2', 80)); s.listen(); "
-                                            "time.sleep(60)"], name="blocker")
+        blocker = self.silent_listener("blocker")
         try:
             S.wait_accepting(self.lab, "server", [("198.18.10.2", 80)], [])
             c = cell("nginx")
