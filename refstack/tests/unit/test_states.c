@@ -129,22 +129,31 @@ static int wire_frames(struct peer *p)
 	return n;
 }
 
+/* An active open answered: connect, check the one SYN (r[0]), send its
+ * SYN,ACK; *after is what the stack sent next, read into r[1..3]. */
+static int syn_acked(struct peer *p, struct pseg *r, int *after)
+{
+	struct sockaddr_in dst = tb_addr(TB_CLIENT_IP, 8080);
+	int fd = rs_socket(p->c, AF_INET, SOCK_STREAM, 0);
+
+	rs_connect(p->c, fd, (struct sockaddr *)&dst, sizeof(dst));
+	T_CHECK(peer_rx(p, r, 4) == 1 && r[0].flags == S, "SYN sent");
+	peer_tx(p, 8080, r[0].sport, S | A, 5000, r[0].seq + 1, 65535, NULL, 0,
+		NULL);
+	*after = peer_rx(p, r + 1, 3);
+	return fd;
+}
+
 /* rs_core_flush sends a held ACK without a poll (the shim calls it after
  * polling a core that another thread drives). */
 static void t_flush_held_ack(void)
 {
 	struct peer p;
 	struct pseg r[4];
-	struct sockaddr_in dst = tb_addr(TB_CLIENT_IP, 8080);
-	int fd, n;
+	int n;
 
 	peer_init(&p, NULL);
-	fd = rs_socket(p.c, AF_INET, SOCK_STREAM, 0);
-	rs_connect(p.c, fd, (struct sockaddr *)&dst, sizeof(dst));
-	n = peer_rx(&p, r, 4);
-	peer_tx(&p, 8080, r[0].sport, S | A, 5000, r[0].seq + 1, 65535, NULL, 0,
-		NULL);
-	n = peer_rx(&p, r, 4);
+	syn_acked(&p, r, &n);
 	T_CHECK(n == 0 && rs_poll_at(p.c) == 0, "SYN,ACK received: the ACK is held");
 	rs_core_flush(p.c);
 	n = wire_frames(&p);
@@ -160,17 +169,10 @@ static void t_active_open_request(void)
 {
 	struct peer p;
 	struct pseg r[4];
-	struct sockaddr_in dst = tb_addr(TB_CLIENT_IP, 8080);
 	int fd, n;
 
 	peer_init(&p, NULL);
-	fd = rs_socket(p.c, AF_INET, SOCK_STREAM, 0);
-	rs_connect(p.c, fd, (struct sockaddr *)&dst, sizeof(dst));
-	n = peer_rx(&p, r, 4);
-	T_CHECK(n == 1 && r[0].flags == S, "SYN sent");
-	peer_tx(&p, 8080, r[0].sport, S | A, 5000, r[0].seq + 1, 65535, NULL, 0,
-		NULL);
-	n = peer_rx(&p, r + 1, 3);
+	fd = syn_acked(&p, r, &n);
 	T_CHECK(n == 0, "SYN,ACK received: no pure ACK yet");
 	T_CHECK(rs_send(p.c, fd, "GET /", 5, 0) == 5,
 		"the application writes its request");
