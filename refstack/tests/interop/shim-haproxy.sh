@@ -25,6 +25,7 @@ command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
 for p in nginx haproxy curl ab; do
 	command -v $p >/dev/null || t_abort "$p installed (make deps)"
 done
+RSCTL=$(t_app "$ROOT" rsctl) || t_abort "rsctl is built"
 ORIGIN_IP=$NS_NET.3
 
 # ns_up_backend TAG — the two-namespace lab, its Linux end moved onto a
@@ -97,7 +98,25 @@ backend origins
 EOC
 }
 
-tcp_in_segs() { ip netns exec "$1" awk '$1 == "Tcp:" && $11 ~ /^[0-9]+$/ {print $11}' /proc/net/snmp; }
+# tcp_snmp NS FIELD: a Tcp counter of a Linux host (/proc/net/snmp)
+tcp_snmp() {
+	ip netns exec "$1" awk -v f="$2" '$1 == "Tcp:" && $2 !~ /^[0-9]+$/ {for (i = 2; i <= NF; i++) k[i] = $i; next}
+		$1 == "Tcp:" {for (i = 2; i <= NF; i++) if (k[i] == f) print $i}' /proc/net/snmp
+}
+# stack_extra PID: the frames the stack sent beyond a connection's
+# exchange, as it counted them, summed over its cores: retransmissions and
+# tail-loss probes, RSTs, challenge ACKs, the ACKs it owed a duplicate or
+# out-of-order segment, delayed ACKs, window and keepalive probes
+stack_extra() {
+	ip netns exec "$NS_S" "$RSCTL" -p "$1" --json counters | /usr/bin/python3 -c '
+import json, sys
+keys = ("tcp_retrans_segs", "tcp_tail_probes", "tcp_rst_tx", "tcp_challenge_acks",
+        "tcp_dup_segs", "tcp_ooo_segs", "tcp_delayed_acks",
+        "tcp_zero_window_probes", "tcp_keepalive_probes")
+j = json.load(sys.stdin)["instances"]
+print(sum(c["counters"][k] for i in j
+          for c in i["cores"] for k in keys))'
+}
 origin_logged() { cat "$OUT/origin1.log" "$OUT/origin2.log" 2>/dev/null | wc -l; }
 
 for th in 1 2; do
@@ -131,27 +150,40 @@ for th in 1 2; do
 		fi
 	done
 	t_check "[$tag] 1 MB bodies through haproxy byte-exact (sha256), both origins: $ok of 4" test $ok = 4
-	cin0=$(tcp_in_segs "$NS_L") oin0=$(tcp_in_segs "$NS_O")
+	hpid=$(pgrep -P $job) # timeout's child: ip netns exec and rs-run exec haproxy
+	cin0=$(tcp_snmp "$NS_L" InSegs) oin0=$(tcp_snmp "$NS_O" InSegs) x0=$(stack_extra "$hpid")
+	pr0=$(($(tcp_snmp "$NS_L" RetransSegs) + $(tcp_snmp "$NS_O" RetransSegs)))
 	ip netns exec "$NS_L" ab -q -n 3000 -c 32 "http://$NS_STACK_IP/64.bin" >"$OUT/$tag-ab.txt" 2>&1
-	cin=$(($(tcp_in_segs "$NS_L") - cin0)) oin=$(($(tcp_in_segs "$NS_O") - oin0))
+	sleep 0.3 # the last connections' final ACKs
+	cin=$(($(tcp_snmp "$NS_L" InSegs) - cin0)) oin=$(($(tcp_snmp "$NS_O" InSegs) - oin0))
+	extra=$(($(stack_extra "$hpid") - x0))
+	pr=$(($(tcp_snmp "$NS_L" RetransSegs) + $(tcp_snmp "$NS_O" RetransSegs) - pr0))
 	abok=$(awk '/^Complete requests:/ {c=$3} /^Failed requests:/ {f=$3} /^Non-2xx/ {f+=$3} END {print c - f}' "$OUT/$tag-ab.txt")
 	[ "$abok" = 3000 ] ||
 		grep -E "^(Complete|Failed|Non-2xx)|apr_|Length|Exceptions" "$OUT/$tag-ab.txt" | sed 's/^/# /'
 	t_check "[$tag] ab: 3000 requests through haproxy, all 200" test "$abok" = 3000
 	# Frames the stack sends per request, counted by the Linux hosts'
-	# kernels (Tcp InSegs): to the client SYN,ACK, response+FIN, ACK of
-	# its FIN (3; a pure ACK after reading the request made 4; with 2
-	# threads haproxy serves some connections on the other thread, whose
-	# response goes before its close: up to 4); to the origin SYN, the
-	# request (carrying the handshake's last ACK) and FIN,ACK (3; up to
-	# 4 when the ACK cannot wait; a pure ACK of the response and its FIN
-	# before haproxy's FIN made 5).  Slack for tail-loss probes on a
-	# loaded machine.
-	cmax=$((th == 1 ? 33 : 39))
-	t_check "[$tag] the stack sends the client at most $((cmax / 10)).$((cmax % 10)) segments per request ($cin / 3000)" \
-		test $((cin * 10)) -le $((3000 * cmax))
-	t_check "[$tag] and each origin connection at most 4.3 ($oin / 3000)" \
-		test $((oin * 10)) -le $((3000 * 43))
+	# kernels (Tcp InSegs).  To the client: SYN,ACK, the response with
+	# its FIN, the ACK of the client's FIN (3).  To the origin: SYN, the
+	# request carrying the handshake's last ACK, FIN,ACK after the
+	# response (3).  The stack holds an ACK the application's answer can
+	# carry for one poll step only (tcp_output.c, ack_waits_for_app): when
+	# haproxy polls again before it answers, the ACK goes alone — the
+	# handshake's before the request, the one of the origin's response and
+	# FIN before haproxy's FIN (5 at most to the origin); and a response
+	# written in one step and closed in the next goes before its FIN (4 at
+	# most to the client).  With one thread haproxy answers within the
+	# step (3.1 measured); with two, its threads wake each other and poll
+	# in between (3.6-4.4 to the origin).  On top of these the frames the
+	# stack counted as extra (stack_extra) and one ACK for every segment a
+	# peer retransmitted.  A stack that sent frames it did not count
+	# (duplicate ACKs, needless window updates) breaks the bound.
+	if [ $th = 1 ]; then cmax=31 omax=31; else cmax=40 omax=50; fi
+	bound=$((3000 * (cmax + omax) / 10 + extra + pr))
+	printf '# [%s] segments per request: client %d.%02d, origin %d.%02d; counted extras: the stack %d, one ACK per peer retransmission %d\n' \
+		$tag $((cin / 3000)) $((cin * 100 / 3000 % 100)) $((oin / 3000)) $((oin * 100 / 3000 % 100)) $extra $pr
+	t_check "[$tag] the stack sends client and origin at most $((cmax / 10)).$((cmax % 10)) + $((omax / 10)).$((omax % 10)) segments per request beside its counted extras ($((cin + oin)) <= $bound)" \
+		test $((cin + oin)) -le $bound
 	sleep 0.3
 	n=$(($(origin_logged) - before))
 	t_check "[$tag] the origins' access logs account for every request ($n = 4 + $abok)" \
