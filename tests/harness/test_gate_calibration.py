@@ -56,24 +56,18 @@ class CalibrationTest(unittest.TestCase):
         self.assertEqual(sum(bool(r["cell"].get("twin")) for r in reruns),
                          len(reruns) / 2)
 
-    def test_false_alarms_not_shown_above_one_percent(self):
-        """The count of same-vs-same cell-nights alarmed does not show the
-        per-cell rate above 1 %: at 1 %, at least that many alarmed units
-        would come up in 5 % of fixtures or more (an exact binomial test
-        in independent units; a count of 0 or 1 in some 20 units cannot
-        tell 1 % from 5 %: BENCHMARKS.md says what it does show)."""
+    def test_false_alarms_at_most_one_percent(self):
+        """Same vs same, the gate says regressed in at most 1 % of the
+        cells, as measured on the fixture (a point figure: the fixture is
+        committed and the replay deterministic; what its number of
+        independent cell-nights can show for nights to come is in
+        BENCHMARKS.md), out of sample and in every mode."""
         for mode in ("reference", "run") + HELD_OUT:
-            rate, p = calibrate.bound_tests(self.res, mode)["fa"]
-            self.assertGreaterEqual(p, calibrate.REJECT_LEVEL, (mode, rate))
-            if rate == 0:
-                self.assertEqual(p, 1.0, mode)
+            self.assertLessEqual(self.rates[(mode, 0.0)],
+                                 calibrate.MAX_FALSE_ALARMS, mode)
         # 3 time cells x the runs, each seen from both sides
         self.assertEqual(self.res[("held-out", 0.0)]["cells"],
                          3 * 2 * len(self.fx["runs"]))
-        # the test can fail: 3 alarmed units of 21 show it above 1 %
-        slot = {"units": {("c", i): [i < 3, False] for i in range(21)}}
-        self.assertLess(calibrate.bound_tests(
-            {("m", 0.0): slot}, "m")["fa"][1], calibrate.REJECT_LEVEL)
 
     def test_false_alarms_in_independent_units(self):
         """Counted where the evidence is independent: one unit per
@@ -184,10 +178,11 @@ class CalibrationTest(unittest.TestCase):
         for mode in HELD_OUT:
             got = [stat[(mode, d)] for d in (0.0,) + calibrate.INJECTIONS]
             self.assertEqual(got, sorted(got), mode)
-            # at 10 %: not shown below 90 % (exact binomial over the
-            # directed cells); BENCHMARKS.md gives the rate as counted
-            rate, p = calibrate.bound_tests(self.res, mode)["power"]
-            self.assertGreaterEqual(p, calibrate.REJECT_LEVEL, (mode, rate))
+            # at 10 %: at least 90 % of the directed cells, as measured
+            self.assertGreaterEqual(stat[(mode, 0.10)], calibrate.MIN_POWER,
+                                    mode)
+            self.assertGreaterEqual(self.rates[(mode, 0.10)],
+                                    calibrate.MIN_POWER, mode)
             self.assertGreaterEqual(stat[(mode, 0.20)], calibrate.MIN_POWER,
                                     mode)
 
@@ -206,13 +201,21 @@ class CalibrationTest(unittest.TestCase):
             rate, p = calibrate.bound_tests(self.res, mode)["fa"]
             self.assertIn(f"{mode}: false alarms {100 * rate:.2f}% of cells "
                           "(bound 1%): " + ("met" if rate <= 0.01 else
-                                            "beyond the bound, which the "
-                                            f"count cannot tell (p = {p:.2f})"),
-                          lines)
+                                            "BROKEN")
+                          + f" (binomial p under the bound {p:.2g})", lines)
         power = next(x for x in lines if x.startswith("run: power"))
         self.assertIn("instruction cells 100.0%", power)
         self.assertEqual(ok, not any("BROKEN" in x for x in lines))
         self.assertTrue(ok, lines)
+        # a point figure beyond a bound breaks it, whatever the count could
+        # show: one alarm in 50 directed cells is 2 %
+        slot = {"cells": 50, "regressed": 1, "unknown": 0, "same": 49,
+                "metrics": {}, "kinds": {}, "runs": {},
+                "units": {("c", i): [i == 0, False] for i in range(25)}}
+        lines, ok = calibrate.check_bounds({("m", 0.0): slot})
+        self.assertFalse(ok)
+        self.assertTrue(lines[0].startswith("m: false alarms 2.00% of cells "
+                                            "(bound 1%): BROKEN"), lines)
 
 
 if __name__ == "__main__":
