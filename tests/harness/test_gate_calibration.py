@@ -8,6 +8,7 @@ checked out of sample: each run with the pair_offset measured on the
 other runs ("held-out"), at the suite's repetitions and with the gate's
 re-runs.  BENCHMARKS.md ("The gate") has the full table
 (`./tcpscale calibrate`)."""
+import copy
 import unittest
 
 from harness import calibrate, gate, gateconf, profile
@@ -216,6 +217,38 @@ class CalibrationTest(unittest.TestCase):
         self.assertFalse(ok)
         self.assertTrue(lines[0].startswith("m: false alarms 2.00% of cells "
                                             "(bound 1%): BROKEN"), lines)
+
+    def test_bounds_break_on_this_fixture(self):
+        """The check binds on this fixture's own replay: the fewest more
+        same-vs-same alarms that take a held-out mode past 1 % (one, with
+        one alarm in 102 directed cells), or the fewest fewer cells caught
+        at a 10 % regression that take it below 90 %, make it BROKEN."""
+        for mode in HELD_OUT:
+            res = copy.deepcopy(self.res)
+            s = res[(mode, 0.0)]
+            quiet = [v for v in s["units"].values() if not any(v)]
+            more = 0
+            while s["regressed"] / s["cells"] <= calibrate.MAX_FALSE_ALARMS:
+                quiet[more][0] = True
+                more += 1
+                s["regressed"] += 1
+                s["same" if s["same"] else "unknown"] -= 1
+            lines, ok = calibrate.check_bounds(res)
+            self.assertFalse(ok, (mode, more))
+            self.assertIn(f"{mode}: false alarms "
+                          f"{100 * s['regressed'] / s['cells']:.2f}% of cells "
+                          "(bound 1%): BROKEN", " ".join(lines))
+            res = copy.deepcopy(self.res)
+            s = res[(mode, 0.10)]
+            fewer = 0
+            while s["regressed"] / s["cells"] >= calibrate.MIN_POWER:
+                fewer += 1
+                s["regressed"] -= 1
+                s["unknown"] += 1
+            lines, ok = calibrate.check_bounds(res)
+            self.assertFalse(ok, (mode, fewer))
+            self.assertTrue(any(x.startswith(f"{mode}: power") and
+                                "BROKEN" in x for x in lines), lines)
 
 
 if __name__ == "__main__":
