@@ -141,7 +141,29 @@ print(j['transactions'], j['errors']['total'])" "$OUT/$tag-cli.json" 2>/dev/null
 	t_check "[$tag] the load ran to its end ($tx transactions)" test "$tx" -gt 1000
 	t_check "[$tag] client errors bounded by the victims' in-flight connections ($err <= $conc x $killed)" \
 		test "$err" -ge 0 -a "$err" -le $((conc * killed))
+	# RS_KILL_STOP=1: one worker SIGSTOPped here (the picture CI once
+	# saw, every client slot stuck on one unserved core), to see the
+	# diagnostics below
+	local stopped=
+	if [ -n "${RS_KILL_STOP:-}" ]; then
+		stopped=$(pgrep -P "$NGX_MASTER" | head -n 1)
+		kill -STOP "$stopped"
+	fi
+	# who polls which core and what each process is doing, taken 1.5 s
+	# into the load (printed if it fails), and again after it
+	(sleep 1.5; $PY "$HERE/lib/shim_diag.py" "$NS_S" "$RSCTL" "$NGX_MASTER" \
+		$(pgrep -P "$NGX_MASTER") >"$OUT/$tag-diag.txt" 2>&1) &
+	local diag=$!
 	client "$tag-after" http 80 --path=/64.bin --keepalive=0
+	wait $diag
+	if [ "${ERR:-x}" != 0 ] || [ "${TX:-0}" -lt 1000 ]; then
+		echo "# [$tag-after] served too little: the master and its workers under the load"
+		cat "$OUT/$tag-diag.txt"
+		echo "# [$tag-after] and after it"
+		$PY "$HERE/lib/shim_diag.py" "$NS_S" "$RSCTL" "$NGX_MASTER" $(pgrep -P "$NGX_MASTER")
+		tail -n 5 "$NGX_DIR/error.log" "$NGX_DIR/out.log" 2>/dev/null | sed 's/^/# /'
+	fi
+	[ -z "$stopped" ] || kill -CONT "$stopped"
 	for w in $(pgrep -P "$NGX_MASTER"); do
 		n=$(ip netns exec "$NS_S" "$RSCTL" -p "$w" --json 2>/dev/null | $PY -c "
 import json,sys; d=json.load(sys.stdin)['instances'][0]
