@@ -45,6 +45,7 @@ struct shim_slots {
 	/* every fork() child sharing the stack, with its parent: an exiting
 	 * process hands its listening sockets to a live child */
 	struct { pid_t pid, ppid; } procs[SHIM_PROCS];
+	int test_died;                   /* RS_TEST_DIE_AT: a child died there */
 };
 
 static struct rs_stack_conf conf;
@@ -61,6 +62,7 @@ static int slot_efd[SHIM_SLOTS]; /* cross-process wake-up per slot */
 static pid_t mypid;
 static int forked;               /* this process is a fork() child */
 static unsigned fanout_id;
+static const char *die_at;       /* RS_TEST_DIE_AT */
 #define SHIM_ARENA_BYTES (16ull << 30) /* virtual: pages are backed when used */
 static __thread struct shim_thread *me __attribute__((tls_model("initial-exec")));
 
@@ -733,6 +735,16 @@ static void fork_child(void)
 	}
 }
 
+/* RS_TEST_DIE_AT=POINT (tests only): the first fork() child of the stack
+ * that reaches test point POINT (RS_TEST_POINT in the stack) dies there
+ * with SIGKILL, as if killed at that instant; the others go on. */
+static void test_die(const char *where)
+{
+	if (forked && !strcmp(where, die_at) &&
+	    __sync_bool_compare_and_swap(&slots->test_died, 0, 1))
+		raise(SIGKILL);
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
 	shim_real_init();
@@ -750,6 +762,12 @@ __attribute__((constructor)) static void shim_init(void)
 	}
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	atexit(at_exit);
+	die_at = getenv("RS_TEST_DIE_AT");
+	if (die_at && *die_at) {
+		die_at = strdup(die_at); /* nginx's workers overwrite the environment */
+		if (die_at)
+			rs_test_point = test_die;
+	}
 }
 
 /* ---- one warning per unsupported call ------------------------------------- */
