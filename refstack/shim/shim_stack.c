@@ -392,11 +392,11 @@ static int stack_start(void)
 	}
 	for (unsigned k = 0; k < conf.ncores; k++)
 		slot_efd[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	/* this process's threads make their cores one by one, the later ones
-	 * under running connections (a thread takes a core of its own at its
-	 * first wait: tsload's second server thread while the client runs):
-	 * each one joins the fanout group and takes over some flows of the
-	 * others.  Until the last has joined, connections go global, where
+	/* this process's threads make their cores one by one, a later one
+	 * possibly under running connections (a thread takes a core of its
+	 * own at its first wait: tsload's server threads start after its
+	 * "listening", which the client waits for): each one joins the
+	 * fanout group and takes over some flows of the others.  Until the last has joined, connections go global, where
 	 * every core finds them (core_for_thread ends it). */
 	if (ncores > 1)
 		rs_stack_cores_joining(stack, 1);
@@ -560,11 +560,15 @@ static struct shim_thread *self_locked(void)
 	return me;
 }
 
-/* A thread drives the core it waits on: the first thread that sleeps on
- * a driverless core takes it; one that finds its core driven by another
+/* A thread drives the core it waits on: the first thread that enters a
+ * wait that may block (epoll_wait, poll, select with a timeout) on a
+ * driverless core takes it; one that finds its core driven by another
  * moves to a driverless (or new) core if there is one.  So a thread that
  * only makes sockets (tsload's main thread) never holds a core nobody
- * polls. */
+ * polls, and a serving thread has its own core from its first wait on,
+ * not from the first time it runs out of work (a busy thread might not
+ * for the whole run: the cores, and the fanout group, would change under
+ * running connections, and one core would serve everything). */
 void shim_claim(struct shim_thread *t)
 {
 	struct shim_core *c = t->core;
