@@ -6,7 +6,7 @@ set -eu
 
 PKGS="make gcc libc6-dev clang libclang-rt-14-dev valgrind linux-perf
       libxdp-dev libbpf-dev bpftool
-      iproute2 ethtool iputils-ping procps curl
+      iproute2 ethtool iputils-ping procps curl tcpdump
       nginx-light haproxy wrk apache2-utils
       python3 python3-matplotlib python3-numpy python3-scipy python3-yaml sqlite3
       chromium nodejs

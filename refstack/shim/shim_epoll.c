@@ -508,6 +508,8 @@ static int shim_epoll_wait(int epfd, struct shim_epoll *ep, struct epoll_event *
 	t = shim_self();
 	if (!t)
 		return -1;
+	if (timeout != 0)
+		shim_claim(t);
 	for (;;) {
 		shim_poll_own(t);
 		pthread_mutex_lock(&ep->lock);

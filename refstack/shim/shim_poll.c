@@ -62,6 +62,8 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout, const sigset_t 
 	t = shim_self();
 	if (!t)
 		goto out;
+	if (timeout != 0) /* before shim_here picks this core's listen copies */
+		shim_claim(t);
 	for (nfds_t i = 0; i < n; i++) {
 		struct shim_file *f = fds[i].fd >= 0 ? shim_fd_get(fds[i].fd) : NULL;
 		if (f && f->kind == SHIM_EPOLL)

@@ -45,6 +45,7 @@ struct shim_slots {
 	/* every fork() child sharing the stack, with its parent: an exiting
 	 * process hands its listening sockets to a live child */
 	struct { pid_t pid, ppid; } procs[SHIM_PROCS];
+	int test_died;                   /* RS_TEST_DIE_AT: a child died there */
 };
 
 static struct rs_stack_conf conf;
@@ -61,6 +62,7 @@ static int slot_efd[SHIM_SLOTS]; /* cross-process wake-up per slot */
 static pid_t mypid;
 static int forked;               /* this process is a fork() child */
 static unsigned fanout_id;
+static const char *die_at;       /* RS_TEST_DIE_AT */
 #define SHIM_ARENA_BYTES (16ull << 30) /* virtual: pages are backed when used */
 static __thread struct shim_thread *me __attribute__((tls_model("initial-exec")));
 
@@ -390,11 +392,11 @@ static int stack_start(void)
 	}
 	for (unsigned k = 0; k < conf.ncores; k++)
 		slot_efd[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	/* this process's threads make their cores one by one, the later ones
-	 * under running connections (a thread takes a core of its own at its
-	 * first wait: tsload's second server thread while the client runs):
-	 * each one joins the fanout group and takes over some flows of the
-	 * others.  Until the last has joined, connections go global, where
+	/* this process's threads make their cores one by one, a later one
+	 * possibly under running connections (a thread takes a core of its
+	 * own at its first wait: tsload's server threads start after its
+	 * "listening", which the client waits for): each one joins the
+	 * fanout group and takes over some flows of the others.  Until the last has joined, connections go global, where
 	 * every core finds them (core_for_thread ends it). */
 	if (ncores > 1)
 		rs_stack_cores_joining(stack, 1);
@@ -558,11 +560,15 @@ static struct shim_thread *self_locked(void)
 	return me;
 }
 
-/* A thread drives the core it waits on: the first thread that sleeps on
- * a driverless core takes it; one that finds its core driven by another
+/* A thread drives the core it waits on: the first thread that enters a
+ * wait that may block (epoll_wait, poll, select with a timeout) on a
+ * driverless core takes it; one that finds its core driven by another
  * moves to a driverless (or new) core if there is one.  So a thread that
  * only makes sockets (tsload's main thread) never holds a core nobody
- * polls. */
+ * polls, and a serving thread has its own core from its first wait on,
+ * not from the first time it runs out of work (a busy thread might not
+ * for the whole run: the cores, and the fanout group, would change under
+ * running connections, and one core would serve everything). */
 void shim_claim(struct shim_thread *t)
 {
 	struct shim_core *c = t->core;
@@ -733,6 +739,16 @@ static void fork_child(void)
 	}
 }
 
+/* RS_TEST_DIE_AT=POINT (tests only): the first fork() child of the stack
+ * that reaches test point POINT (RS_TEST_POINT in the stack) dies there
+ * with SIGKILL, as if killed at that instant; the others go on. */
+static void test_die(const char *where)
+{
+	if (forked && !strcmp(where, die_at) &&
+	    __sync_bool_compare_and_swap(&slots->test_died, 0, 1))
+		raise(SIGKILL);
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
 	shim_real_init();
@@ -750,6 +766,12 @@ __attribute__((constructor)) static void shim_init(void)
 	}
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	atexit(at_exit);
+	die_at = getenv("RS_TEST_DIE_AT");
+	if (die_at && *die_at) {
+		die_at = strdup(die_at); /* nginx's workers overwrite the environment */
+		if (die_at)
+			rs_test_point = test_die;
+	}
 }
 
 /* ---- one warning per unsupported call ------------------------------------- */

@@ -18,6 +18,17 @@ enum { RS_OK = 0, RS_RETRY = 1, RS_ERROR = -1 };
 #define RS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Test points: a multi-step update of shared state calls
+ * RS_TEST_POINT("name") between its steps; a test sets rs_test_point
+ * (the shim does, from RS_TEST_DIE_AT) to stop the process right there,
+ * as a SIGKILL at that instant would.  NULL otherwise: one load. */
+extern void (*rs_test_point)(const char *where);
+#define RS_TEST_POINT(w)                                                     \
+	do {                                                                 \
+		if (RS_UNLIKELY(rs_test_point != NULL))                      \
+			rs_test_point(w);                                    \
+	} while (0)
+
 /* Doubly linked circular list (the kernel's list_head habit). */
 struct rs_list {
 	struct rs_list *next, *prev;

@@ -143,7 +143,16 @@ int rs_bind(struct rs_core *c, int fd, const struct sockaddr *addr,
 }
 
 /* s starts listening (joining the global listen socket of its address
- * when reuseport or `listen` allows). */
+ * when reuseport or `listen` allows).  The steps are ordered for a
+ * forked worker killed between any two (SIGKILL): what the core's
+ * adopter finds is whole or harmless.  Joined to the global socket
+ * only, l is unreachable (a leak; the adopter makes its own copy);
+ * s->lst before the core's list, so that the adopter, which keeps a
+ * dead process's listening sockets (rs_sock_core_orphans), keeps this
+ * one and rs_listen_copy finds it; the core's own listen table last,
+ * since SYNs landing on the core find l there: a copy in the table and
+ * not on the list answered SYNs into an accept queue nobody takes from
+ * (a replacement worker made a second copy beside it). */
 static int listener_new(struct rs_core *c, struct rs_sock *s, uint32_t backlog,
 			int reuseport)
 {
@@ -166,15 +175,21 @@ static int listener_new(struct rs_core *c, struct rs_sock *s, uint32_t backlog,
 	l->backlog = backlog;
 	rs_list_init(&l->acceptq);
 	rs_list_init(&l->synq);
+	rs_list_init(&l->llink); /* unlinked, a close finds it so */
 	rc = rs_tcp_listen_start(c, l, reuseport);
 	if (rc) {
 		rs_mem_free(c->stack->arena, l);
 		return rs_err(-rc);
 	}
-	rs_list_add_tail(&c->listeners, &l->llink);
-	rs_steer_listen(c, l->h.lport, 1);
+	RS_TEST_POINT("listener_new.started");
 	s->lst = l;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* in this order, for SIGKILL */
+	rs_list_add_tail(&c->listeners, &l->llink);
 	c->nlisten++;
+	rs_steer_listen(c, l->h.lport, 1);
+	RS_TEST_POINT("listener_new.listed");
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	rs_tcp_listen_local(c, l);
 	return 0;
 }
 
@@ -267,8 +282,10 @@ int rs_listen_copy(struct rs_core *c, struct rs_core *gc, int gfd)
 		return rs_err(EINVAL);
 	for (p = c->listeners.next; p != &c->listeners; p = p->next) {
 		struct rs_listener *l = RS_CONTAINER(p, struct rs_listener, llink);
-		if (l->g == gs->lst->g)
+		if (l->g == gs->lst->g) {
+			rs_tcp_listen_local(c, l); /* its maker may have died first */
 			return l->fd;
+		}
 	}
 	ns = sock_new(c);
 	if (!ns)

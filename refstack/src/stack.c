@@ -7,6 +7,8 @@
 #include "arena.h"
 #include "sock.h"
 
+void (*rs_test_point)(const char *where);
+
 void rs_stack_conf_init(struct rs_stack_conf *c)
 {
 	memset(c, 0, sizeof(*c));

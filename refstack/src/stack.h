@@ -390,6 +390,9 @@ struct rs_core {
 	/* the stack's join_gen when a poll of this core last found its
 	 * receive ring empty (tcp_hash.c: local entries again) */
 	uint32_t join_seen;
+	/* rs_tw_input: the SYN that reuses a pair of the global table makes
+	 * a global child (tcp_tw.c) */
+	uint8_t syn_global;
 };
 
 /* The socket layer's entry point for TCP: something happened to socket s

@@ -92,10 +92,15 @@ struct rs_listener *rs_tcp_hidden(struct rs_core *c, struct rs_glisten *g);
 /* Accept queue full (for a hidden listener: g's). */
 int rs_tcp_listen_full(const struct rs_listener *l);
 /* l (sock, h.laddr, h.lport, options set) starts listening: joins the
- * global listen socket of its address or creates it; with `listen` it
- * becomes this core's copy.  0 or -EADDRINUSE / -ENOMEM. */
+ * global listen socket of its address or creates it.  0 or -EADDRINUSE /
+ * -ENOMEM. */
 int rs_tcp_listen_start(struct rs_core *c, struct rs_listener *l,
 			int reuseport);
+/* With `listen`, l (started, on the core's listener list) becomes the
+ * core's copy: SYNs landing on the core find it in the core's own table.
+ * The last step of making a listener (what a SYN can find must already
+ * be whole); again on a copy already in the table it only says so. */
+void rs_tcp_listen_local(struct rs_core *c, struct rs_listener *l);
 /* l stops: its children move to the global socket while other sockets
  * listen on it, else they are reset (RFC 9293: ECONNABORTED). */
 void rs_tcp_listen_stop(struct rs_core *c, struct rs_listener *l);

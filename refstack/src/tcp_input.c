@@ -22,9 +22,11 @@ static struct rs_tcb *child_new(struct rs_core *c, struct rs_listener *l,
 	t->h.lport = seg->dport;
 	t->h.raddr = ip->src;
 	t->h.rport = seg->sport;
-	/* the core's own table (estab) unless another core may adopt it */
+	/* the core's own table (estab) unless another core may adopt it or
+	 * find its frames (c->syn_global) */
 	if (rs_tcp_hash_insert(c, &t->h,
-			       !l->hidden || c->stack->conf.ncores == 1) != RS_OK) {
+			       (!l->hidden && !c->syn_global) ||
+				       c->stack->conf.ncores == 1) != RS_OK) {
 		t->h.lport = 0;
 		rs_tcb_free(t);
 		return NULL;

@@ -225,10 +225,20 @@ int rs_tcp_listen_start(struct rs_core *c, struct rs_listener *l,
 	if (rc)
 		return rc;
 	l->gen_seen = __atomic_load_n(&l->g->gen, __ATOMIC_RELAXED);
-	if (c->lhash &&
+	return 0;
+}
+
+void rs_tcp_listen_local(struct rs_core *c, struct rs_listener *l)
+{
+	unsigned owner;
+
+	if (!c->lhash || l->in_local)
+		return;
+	/* inserted by a process killed before it could say so */
+	if (rs_table_local.lookup(c->lhash, l->h.laddr, l->h.lport, 0, 0,
+				  &owner, NULL) == &l->h ||
 	    rs_table_local.insert(c->lhash, &l->h, NULL) == RS_OK)
 		l->in_local = 1;
-	return 0;
 }
 
 /* ---- parking and adoption ---------------------------------------------- */

@@ -133,6 +133,11 @@ void rs_tw_input(struct rs_core *c, struct rs_tw *tw, const struct rs_ipv4 *ip,
 		struct rs_glisten *g;
 
 		c->ctr.tcp_tw_reused++;
+		/* an entry of the global table dates from before the group
+		 * of cores was final: another core, where the pair's frames
+		 * land now, may have found it and handed the SYN here; the
+		 * new incarnation stays global, where that core finds it */
+		c->syn_global = !tw->h.local;
 		rs_tw_kill(c, tw);
 		/* any core can answer a SYN: its own copy, else the global
 		 * socket (the child is made here either way) */
@@ -143,6 +148,7 @@ void rs_tw_input(struct rs_core *c, struct rs_tw *tw, const struct rs_ipv4 *ip,
 			rs_tcp_listen_input(c, l, ip, seg);
 		else
 			c->ctr.drop_tcp_no_socket++;
+		c->syn_global = 0;
 		rs_glisten_put(c, g);
 		return;
 	}

@@ -8,7 +8,8 @@
 # wait costs no CPU.  With fastfd off (a kernel file per socket) and on
 # (pooled numbers).  Peer: tsload in the Linux namespace.  At 2 cores with
 # `full`: a second thread makes its core (joins the fanout group) under
-# open connections of the first, and every one of them is answered.
+# open connections of the first, and every one of them is answered; and
+# two threads that never run out of work each drive a core of their own.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -21,6 +22,7 @@ trap 'exit 130' INT TERM
 
 TS=$ROOT/../loadgen/tsload
 [ -x "$TS" ] || t_abort "loadgen/tsload is built"
+RSCTL=$(t_app "$ROOT" rsctl) || t_abort "rsctl is built"
 [ -f "$ROOT/build/asan/librefstack-preload.so" ] || t_abort "the ASan shim is built"
 mkdir -p "$ROOT/build/interop"
 CALLS=$ROOT/build/interop/shim_calls
@@ -134,4 +136,23 @@ wait "$!" 2>/dev/null
 sed 's/^/# client: /' "$OUT/late-cli.log"
 t_check "[full] late core: the Linux client got an answer on each of its $LATE_N connections" \
 	grep -q "^answered $LATE_N errors {}" "$OUT/late-cli.log"
+
+# Threads that never run out of work: every epoll_wait finds a readable
+# pipe.  Each must drive a core of its own from its first wait; a thread
+# that took its core only when a wait would sleep never did (both served
+# from the first core, and under load tsload's second server thread made
+# its core in the middle of the client's run).
+(t_wait_for "$OUT/busy.out" "^# busy" 30 && sleep 1 &&
+	ip netns exec "$NS_S" "$RSCTL" -p "$(sed -n 's/^# busy //p' "$OUT/busy.out")" --json \
+		>"$OUT/busy-rsctl.json" 2>&1) &
+t_bg_add $!
+CALLS_OPTS="--cores 2" calls busy full busycore 9400 3
+wait "$!" 2>/dev/null
+t_check "[full] busy threads: each drives a core of its own (2 cores polled, rsctl)" \
+	/usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["instances"][0]
+polled = [c["core"] for c in d["cores"] if c["counters"]["polls"] > 0]
+print("# cores polled:", polled)
+sys.exit(len(polled) != 2)' "$OUT/busy-rsctl.json"
 t_summary

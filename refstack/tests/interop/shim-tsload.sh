@@ -4,7 +4,7 @@
 # 1 and 2 server threads (as many stack cores): zero errors, the server
 # answered every transaction the client counted, every thread drove a core
 # of its own, and rsctl sees the shimmed process (cores, counters, its
-# listening socket), and with 2 threads each core accepted connections
+# listening socket), and with 2 threads crr each core accepted connections
 # of its own (a thread accepts on its core's copy of the listener).  An
 # idle server sleeps (CPU under 5 % of a core).  The 2-thread server once
 # more under ThreadSanitizer (rs-run --tsan, base and full): the threads
@@ -42,7 +42,10 @@ run_case() { # ENGINE THREADS [SANITIZER FEATURES]
 	t_bg_add $pid
 	t_wait_for "$OUT/$tag-srv.log" "listening" 60 || { t_fail "[$tag] server listens"; return; }
 	local job=$pid
-	pid=$(pgrep -P "$job") # timeout's child: ip netns exec and rs-run exec tsload
+	for i in $(seq 20); do # timeout's child: ip netns exec and rs-run exec tsload
+		pid=$(pgrep -P "$job") && break
+		sleep 0.05
+	done
 	if [ "$tag" = crr-1 ]; then
 		local c0 c1
 		c0=$(cpu_ticks $pid); sleep 1; c1=$(cpu_ticks $pid)
@@ -66,7 +69,7 @@ run_case() { # ENGINE THREADS [SANITIZER FEATURES]
 	t_check "[$tag] transactions made (> 100)" test "$tx" -gt 100
 	t_check "[$tag] the server answered every transaction the client counted" test "$stx" -ge "$tx"
 	t_check "[$tag] rsctl sees the shimmed process: $th core(s), each polled, a listener on 12865" \
-		$PY - "$OUT/$tag-rsctl.json" "$th" <<'PYEOF'
+		$PY - "$OUT/$tag-rsctl.json" "$th" "$eng" <<'PYEOF'
 import json, sys
 d = json.load(open(sys.argv[1]))["instances"][0]
 n = int(sys.argv[2])
@@ -75,8 +78,11 @@ cores = [c for c in d["cores"] if c["publishes"] > 0]
 assert d["ncores"] >= n and len(cores) == n, (d["ncores"], len(cores))
 assert all(c["counters"]["polls"] > 0 for c in cores), cores
 assert sum(c["counters"]["tcp_accepts"] for c in cores) > 0
-# threads are cores: each accepted on its own core
-assert all(c["counters"]["tcp_accepts"] > 0 for c in cores), [c["counters"]["tcp_accepts"] for c in cores]
+# threads are cores: each accepted on its own core (crr: thousands of
+# connections; rr's 16 come in one burst at the start, and one thread may
+# take them all from the shared queue of the base stack)
+if sys.argv[3] == "crr":
+    assert all(c["counters"]["tcp_accepts"] > 0 for c in cores), [c["counters"]["tcp_accepts"] for c in cores]
 assert any(s["state"] == "LISTEN" and s["local"].endswith(":12865") for s in d["sockets"])
 PYEOF
 	if grep -q "AddressSanitizer\|runtime error\|ThreadSanitizer" "$OUT/$tag-srv.log"; then

@@ -19,7 +19,13 @@
  *                                  the fanout group, half the flows land
  *                                  on it), FLAG is created, and the main
  *                                  thread answers each one (read 64,
- *                                  write 64) */
+ *                                  write 64)
+ *   shim_calls busycore PORT SECONDS
+ *                                  (rs-run --cores 2) two threads whose
+ *                                  every epoll_wait finds work (a pipe
+ *                                  that stays readable) for SECONDS:
+ *                                  each drives a core of its own from its
+ *                                  first wait (rsctl, in shim-calls.sh) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -404,6 +410,53 @@ static void t_latecore(int port, int n, const char *flag)
 	close(l);
 }
 
+/* ---- threads that never run out of work ------------------------------- */
+
+static int busy_pipe[2], busy_listen;
+static double busy_end;
+
+/* Every wait returns at once (the pipe is never read): the thread never
+ * sleeps, yet it must drive a core of its own. */
+static void *busy_thread(void *arg)
+{
+	struct epoll_event ev[8];
+	int ep = epoll_create1(0), *waits = arg;
+
+	epoll_ctl(ep, EPOLL_CTL_ADD, busy_pipe[0], &(struct epoll_event){ .events = EPOLLIN });
+	epoll_ctl(ep, EPOLL_CTL_ADD, busy_listen, &(struct epoll_event){ .events = EPOLLIN });
+	while (wall_s() < busy_end) {
+		if (epoll_wait(ep, ev, 8, 100) > 0)
+			(*waits)++;
+	}
+	close(ep);
+	return NULL;
+}
+
+static void t_busycore(int port, double seconds)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int waits[2] = { 0, 0 };
+	pthread_t th[2];
+
+	busy_listen = tcp();
+	CHECK(bind(busy_listen, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		      listen(busy_listen, 16) == 0 && pipe(busy_pipe) == 0 &&
+		      write(busy_pipe[1], "x", 1) == 1,
+	      "listen on port %d, a readable pipe", port);
+	busy_end = wall_s() + seconds;
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, busy_thread, &waits[i]);
+	printf("# busy %d\n", (int)getpid());
+	fflush(stdout);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	CHECK(waits[0] > 10 && waits[1] > 10,
+	      "both threads' waits found work at once (%d, %d)", waits[0], waits[1]);
+	close(busy_pipe[0]);
+	close(busy_pipe[1]);
+	close(busy_listen);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -417,9 +470,11 @@ int main(int argc, char **argv)
 		t_server(atoi(argv[2]), atoi(argv[3]));
 	} else if (argc >= 5 && !strcmp(argv[1], "latecore")) {
 		t_latecore(atoi(argv[2]), atoi(argv[3]), argv[4]);
+	} else if (argc >= 4 && !strcmp(argv[1], "busycore")) {
+		t_busycore(atoi(argv[2]), atof(argv[3]));
 	} else {
 		fprintf(stderr, "usage: shim_calls fds | client HOST PORT | server PORT N | "
-			"latecore PORT N FLAG\n");
+			"latecore PORT N FLAG | busycore PORT SECONDS\n");
 		return 2;
 	}
 	return fails;

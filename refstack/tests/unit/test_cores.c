@@ -131,13 +131,21 @@ static void apps(struct run *r)
 	}
 }
 
-static void run_until_done(struct run *r, int rounds)
+/* Rounds of 1 ms until every connection is done, then 50 ms for the
+ * FIN handshakes (the server's TIME_WAIT, 1 s, still holds). */
+static void run_until_closed(struct run *r, int rounds)
 {
 	for (int i = 0; i < rounds && r->done + r->failed < r->n; i++) {
 		vc_advance(r->v, 1000000ull);
 		apps(r);
 	}
-	vc_advance(r->v, 3000000000ull); /* FIN handshakes, TIME_WAIT */
+	vc_advance(r->v, 50000000ull);
+}
+
+static void run_until_done(struct run *r, int rounds)
+{
+	run_until_closed(r, rounds);
+	vc_advance(r->v, 3000000000ull); /* TIME_WAIT over */
 }
 
 static void run_fini(struct run *r)
@@ -448,6 +456,77 @@ static void t_join_in_flight(uint32_t feat, const char *name)
 	vc_fini(&v);
 }
 
+/* Connections from fixed client ports (a new incarnation of the same
+ * pairs later): connection i from port 20000 + 2 i + its core, so that
+ * with rfd the replies come home on the client side. */
+static void open_conns_from(struct run *r, int n)
+{
+	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(PORT)};
+	struct vc_side *cs = &r->v->sd[VC_CLIENT];
+
+	inet_pton(AF_INET, "198.18.21.2", &dst.sin_addr);
+	for (int i = 0; i < n && r->n < MAXC; i++) {
+		struct conn *c = &r->c[r->n++];
+		struct sockaddr_in src = {.sin_family = AF_INET};
+		c->state = 0;
+		c->core = (unsigned)i % cs->n;
+		src.sin_port = htons((uint16_t)(20000 + 2 * i + (int)c->core));
+		c->fd = rs_socket(cs->c[c->core], AF_INET, SOCK_STREAM, 0);
+		rs_setsockopt(cs->c[c->core], c->fd, SOL_SOCKET, SO_REUSEADDR,
+			      &(int){1}, sizeof(int));
+		rs_bind(cs->c[c->core], c->fd, (struct sockaddr *)&src, sizeof(src));
+		rs_connect(cs->c[c->core], c->fd, (struct sockaddr *)&dst,
+			   sizeof(dst));
+	}
+}
+
+/* TIME_WAIT entries made while core 1 was out of the group are global
+ * (their flows were not sure to stay on core 0).  After the join, a new
+ * SYN of the same pair lands on core 1, which finds core 0's entry and
+ * hands the SYN to core 0; the child made there must be global too: its
+ * ACK lands on core 1 again, where a child in core 0's own table is
+ * invisible and core 1's listener answered it with a RST. */
+static void t_join_tw_reuse(uint32_t feat, const char *name)
+{
+	enum { N = 64 };
+	struct vc v;
+	struct run r;
+	struct snap s;
+	struct rs_stack *ss;
+
+	T_CHECK(vc_init(&v, 2, 0, feat, NULL) == 0, "%s: 2+2 virtual cores",
+		name);
+	ss = v.sd[VC_SERVER].s;
+	rs_stack_cores_joining(ss, 1);
+	vc_member(&v, VC_SERVER, 1, 0);
+	run_init(&r, &v, 1, 1);
+	open_conns_from(&r, N);
+	run_until_closed(&r, 2000); /* the server closed first: TIME_WAIT */
+	T_CHECK(r.done == N, "%s: %d connections from fixed ports while core 1 "
+		"is out (%d done, %d failed)", name, N, r.done, r.failed);
+	vc_member(&v, VC_SERVER, 1, 1);
+	rs_stack_cores_joining(ss, 0);
+	vc_settle(&v); /* core 0's ring empty since: the group is final */
+	r.lfd[1] = server_listen(&v, 1);
+	r.accept_mask = 3;
+	r.n = r.done = r.failed = 0;
+	snap(&v, &s);
+	open_conns_from(&r, N); /* the same pairs again */
+	run_until_closed(&r, 2000);
+	T_CHECK(delta(&v, &s, "tcp_tw_reused") > 0 &&
+			delta(&v, &s, "steer_away") > 0,
+		"%s: new SYNs of the pairs in TIME_WAIT, some handed to core 0 "
+		"(%llu reused, %llu handed)", name,
+		(unsigned long long)delta(&v, &s, "tcp_tw_reused"),
+		(unsigned long long)delta(&v, &s, "steer_away"));
+	T_CHECK(r.done == N && r.failed == 0 && delta(&v, &s, "tcp_rst_tx") == 0,
+		"%s: every reused pair answered (%d done, %d failed, %llu RST "
+		"sent)", name, r.done, r.failed,
+		(unsigned long long)delta(&v, &s, "tcp_rst_tx"));
+	run_fini(&r);
+	vc_fini(&v);
+}
+
 /* Descriptor numbers: with fastfd each core numbers its own
  * 1..max_sockets (apps size per-core tables by max_sockets), the same
  * number naming a different socket on each core; base: one table, every
@@ -538,5 +617,6 @@ int main(void)
 	t_core_joins(RS_FEAT_LOCAL_LISTEN | RS_FEAT_LOCAL_ESTAB, "listen,estab");
 	t_core_joins(RS_FEAT_ALL, "full");
 	t_join_in_flight(RS_FEAT_ALL, "full");
+	t_join_tw_reuse(RS_FEAT_ALL, "full");
 	return t_summary();
 }
