@@ -361,6 +361,26 @@ static void t_core_gone(uint32_t feat, const char *name)
 	vc_fini(&v);
 }
 
+/* 2+2 virtual cores; the server's core 1 out of the group while its
+ * cores are still joining (the shim: rs_stack_cores_joining); core 0
+ * listens and accepts. */
+static void before_join(struct vc *v, struct run *r, uint32_t feat,
+			const char *name)
+{
+	T_CHECK(vc_init(v, 2, 0, feat, NULL) == 0, "%s: 2+2 virtual cores",
+		name);
+	rs_stack_cores_joining(v->sd[VC_SERVER].s, 1);
+	vc_member(v, VC_SERVER, 1, 0);
+	run_init(r, v, 1, 1);
+}
+
+/* Core 1 joins the group; the stack is told the group is whole. */
+static void join(struct vc *v)
+{
+	vc_member(v, VC_SERVER, 1, 1);
+	rs_stack_cores_joining(v->sd[VC_SERVER].s, 0);
+}
+
 /* A core joins the fanout group under running connections, as a
  * program's second thread makes its core while the first one serves
  * (the shim: rs_stack_cores_joining): the server's core 1 is out of the
@@ -375,19 +395,12 @@ static void t_core_joins(uint32_t feat, const char *name)
 	struct vc v;
 	struct run r;
 	struct snap s;
-	struct rs_stack *ss;
 
-	T_CHECK(vc_init(&v, 2, 0, feat, NULL) == 0, "%s: 2+2 virtual cores",
-		name);
-	ss = v.sd[VC_SERVER].s;
-	rs_stack_cores_joining(ss, 1);
-	vc_member(&v, VC_SERVER, 1, 0);
-	run_init(&r, &v, 1, 1); /* core 0 listens and accepts */
+	before_join(&v, &r, feat, name);
 	snap(&v, &s);
 	open_conns(&r, N);
 	vc_settle(&v); /* established, queued on core 0, nothing sent yet */
-	vc_member(&v, VC_SERVER, 1, 1);
-	rs_stack_cores_joining(ss, 0);
+	join(&v);
 	run_until_done(&r, 2000);
 	T_CHECK(r.done == N && r.failed == 0 && r.answered == N,
 		"%s: core 1 joined under %d connections of core 0: each ping "
@@ -432,20 +445,13 @@ static void t_join_in_flight(uint32_t feat, const char *name)
 	struct vc v;
 	struct run r;
 	struct snap s;
-	struct rs_stack *ss;
 
-	T_CHECK(vc_init(&v, 2, 0, feat, NULL) == 0, "%s: 2+2 virtual cores",
-		name);
-	ss = v.sd[VC_SERVER].s;
-	rs_stack_cores_joining(ss, 1);
-	vc_member(&v, VC_SERVER, 1, 0);
-	run_init(&r, &v, 1, 1);
+	before_join(&v, &r, feat, name);
 	snap(&v, &s);
 	open_conns(&r, N);
 	for (unsigned k = 0; k < v.sd[VC_CLIENT].n; k++)
 		vc_step(&v, VC_CLIENT, k, v.now); /* the SYNs, to core 0 */
-	vc_member(&v, VC_SERVER, 1, 1);
-	rs_stack_cores_joining(ss, 0);
+	join(&v);
 	run_until_done(&r, 2000);
 	T_CHECK(r.done == N && r.failed == 0 &&
 			delta(&v, &s, "tcp_rst_tx") == 0,
@@ -492,20 +498,13 @@ static void t_join_tw_reuse(uint32_t feat, const char *name)
 	struct vc v;
 	struct run r;
 	struct snap s;
-	struct rs_stack *ss;
 
-	T_CHECK(vc_init(&v, 2, 0, feat, NULL) == 0, "%s: 2+2 virtual cores",
-		name);
-	ss = v.sd[VC_SERVER].s;
-	rs_stack_cores_joining(ss, 1);
-	vc_member(&v, VC_SERVER, 1, 0);
-	run_init(&r, &v, 1, 1);
+	before_join(&v, &r, feat, name);
 	open_conns_from(&r, N);
 	run_until_closed(&r, 2000); /* the server closed first: TIME_WAIT */
 	T_CHECK(r.done == N, "%s: %d connections from fixed ports while core 1 "
 		"is out (%d done, %d failed)", name, N, r.done, r.failed);
-	vc_member(&v, VC_SERVER, 1, 1);
-	rs_stack_cores_joining(ss, 0);
+	join(&v);
 	vc_settle(&v); /* core 0's ring empty since: the group is final */
 	r.lfd[1] = server_listen(&v, 1);
 	r.accept_mask = 3;
